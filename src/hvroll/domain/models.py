@@ -1,0 +1,214 @@
+"""The fleet's objects: frozen pydantic models that are also the inventory schema.
+
+Names follow the house rule of units in names (``ram_mib``, ``link_mib_s``). Every model forbids
+unknown keys so that a typo in an inventory is an error, not a silently ignored field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from packaging.version import InvalidVersion, Version
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from hvroll.domain.enums import (
+    ConfigDrive,
+    CpuMode,
+    DiskKind,
+    GroupPolicy,
+    GuestOsFamily,
+    HostRole,
+    Passthrough,
+    PowerState,
+    SchedulingState,
+)
+
+
+def _check_version(value: str) -> str:
+    try:
+        Version(value)
+    except InvalidVersion:
+        raise ValueError(f"expected a version such as 2.11.1, got {value!r}") from None
+    return value
+
+
+VersionStr = Annotated[str, AfterValidator(_check_version)]
+"""A version string that ``packaging.version.Version`` accepts; kept as written for round trips."""
+
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")]
+"""An object name: a letter or digit first, then letters, digits and ``._:@/-``."""
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Ratio = Annotated[float, Field(gt=0, le=64)]
+
+
+class Model(BaseModel):
+    """Base of every fleet object: immutable, strict about unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Region(Model):
+    """A region: a failure and upgrade domain holding clusters."""
+
+    name: Name
+
+
+class Cluster(Model):
+    """A group of hosts with the same hardware, upgraded together; spares are hosts with
+    ``role: spare``."""
+
+    name: Name
+    region: Name
+
+
+class CpuGeneration(Model):
+    """A hardware CPU generation as libvirt's host capabilities describe it.
+
+    ``model`` is a model name from libvirt's ``cpu_map`` (e.g. ``Broadwell-noTSX``) and
+    ``features`` the features the host has beyond that model, as in ``virsh capabilities``.
+    """
+
+    name: Name
+    model: Name
+    vendor: str = "Intel"
+    features: tuple[str, ...] = ()
+
+
+class HostProfile(Model):
+    """A versioned bundle of host software (a "compute profile", e.g. CPv1, CPv2)."""
+
+    name: Name
+    os_name: str
+    os_version: str
+    kernel_flags: tuple[str, ...] = ()
+    qemu_version: VersionStr
+    libvirt_version: VersionStr
+    nova_release: str | None = None
+    rank: NonNegativeInt = 0
+    """Order of profiles: a VM never moves to a host of lower rank (the one-way profile graph)."""
+
+
+class Host(Model):
+    """A hypervisor."""
+
+    name: Name
+    cluster: Name
+    generation: Name
+    profile: Name
+    vcpus: PositiveInt
+    ram_mib: PositiveInt
+    disk_gib: NonNegativeInt = 0
+    cpu_allocation_ratio: Ratio = 4.0
+    ram_allocation_ratio: Ratio = 1.0
+    disk_allocation_ratio: Ratio = 1.0
+    link_mib_s: Annotated[float, Field(gt=0)] = 1180.0
+    """Bandwidth of the migration network link, MiB/s (10 GbE ≈ 1180 MiB/s)."""
+    role: HostRole = HostRole.ACTIVE
+    scheduling: SchedulingState = SchedulingState.ENABLED
+    libvirt_uri: str | None = None
+    """How to reach this host's libvirtd, for the libvirt driver (e.g. ``qemu+ssh://hv1/system``)."""
+
+    @property
+    def vcpu_capacity(self) -> float:
+        return self.vcpus * self.cpu_allocation_ratio
+
+    @property
+    def ram_capacity_mib(self) -> float:
+        return self.ram_mib * self.ram_allocation_ratio
+
+    @property
+    def disk_capacity_gib(self) -> float:
+        return self.disk_gib * self.disk_allocation_ratio
+
+
+class Disk(Model):
+    """A VM disk. Only ``local`` disks use the host's disk capacity and need block migration."""
+
+    kind: DiskKind
+    size_gib: NonNegativeInt = 0
+
+
+class GuestOs(Model):
+    """The guest operating system."""
+
+    family: GuestOsFamily
+    distro: str = ""
+    version: str = ""
+    smap_support: bool = True
+    """False for guest kernels that break when the CPU exposes SMAP (e.g. legacy Linux 2.6/3.2)."""
+
+    @property
+    def label(self) -> str:
+        return " ".join(p for p in (self.distro or self.family.value, self.version) if p)
+
+
+class GuestCpu(Model):
+    """The guest CPU: its mode, and the CPU it was started with (kept until its next power cycle).
+
+    ``model`` is a ``cpu_map`` model name; ``features`` are required beyond the model and
+    ``disabled`` removed from it, as in ``<feature policy='require'|'disable'>``.
+    """
+
+    mode: CpuMode = CpuMode.HOST_MODEL
+    model: Name | None = None
+    features: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+
+
+class Devices(Model):
+    """Devices that matter for migration."""
+
+    balloon: bool = True
+    config_drive: ConfigDrive = ConfigDrive.NONE
+    passthrough: tuple[Passthrough, ...] = ()
+
+
+class VmHistory(Model):
+    """What happened to the VM since its last power cycle."""
+
+    live_migrations_since_power_cycle: NonNegativeInt = 0
+    last_power_cycle: datetime | None = None
+
+
+class ServerGroup(Model):
+    """A Nova server group; ``anti-affinity`` means no two members on one host."""
+
+    name: Name
+    policy: GroupPolicy = GroupPolicy.ANTI_AFFINITY
+
+
+class Vm(Model):
+    """A virtual machine."""
+
+    name: Name
+    uuid: Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    host: Name
+    vcpus: PositiveInt
+    ram_mib: PositiveInt
+    disks: tuple[Disk, ...] = ()
+    guest: GuestOs
+    cpu: GuestCpu = GuestCpu()
+    devices: Devices = Devices()
+    tenant: str = ""
+    internal: bool = False
+    """An internal tenant's VM: a canary candidate."""
+    server_group: Name | None = None
+    power: PowerState = PowerState.RUNNING
+    history: VmHistory = VmHistory()
+    dirty_rate_mib_s: Annotated[float, Field(ge=0)] | None = None
+    """Typical rate at which the guest dirties memory, MiB/s, if known."""
+
+    @property
+    def local_disk_gib(self) -> int:
+        return sum(d.size_gib for d in self.disks if d.kind is DiskKind.LOCAL)
+
+    @property
+    def has_local_disk(self) -> bool:
+        return any(d.kind is DiskKind.LOCAL for d in self.disks)
+
+    @property
+    def has_volume(self) -> bool:
+        return any(d.kind is DiskKind.VOLUME for d in self.disks)

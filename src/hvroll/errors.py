@@ -1,0 +1,74 @@
+"""Errors hvroll raises, and whether retrying can help.
+
+::
+
+    HvrollError                      base; ``retryable`` says if trying again may help
+    ├── InputError                   bad operator input: fix the file or the option (not retryable)
+    │   └── InventoryError           an inventory, plan or rule file is invalid; carries every Problem
+    ├── SafetyError                  an invariant would break (a non-empty host to reinstall, a full
+    │                                host, an anti-affinity group on one host): never retried
+    └── DriverError                  the cloud backend failed (libvirt, the simulator)
+        ├── ConnectionLost           a host cannot be reached: retryable
+        └── OperationFailed          an operation failed on a reachable host: retryable only when
+                                     the backend said so
+
+Only the CLI turns these into exit codes and one readable line per problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in an input file, at a line (1-based; 0 when unknown)."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+
+class HvrollError(Exception):
+    """Base of every error hvroll raises on purpose."""
+
+    retryable: bool = False
+
+
+class InputError(HvrollError):
+    """The operator's input is wrong; the message says how to fix it."""
+
+
+class InventoryError(InputError):
+    """An input file is invalid; ``problems`` lists each error with its file and line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SafetyError(HvrollError):
+    """A safety invariant would be broken by the next step; the step was not taken."""
+
+
+class DriverError(HvrollError):
+    """The cloud backend failed; ``host`` names where, when known."""
+
+    def __init__(self, message: str, *, host: str | None = None, retryable: bool = False) -> None:
+        self.host = host
+        self.retryable = retryable
+        super().__init__(f"{host}: {message}" if host else message)
+
+
+class ConnectionLost(DriverError):
+    """A host's management endpoint cannot be reached."""
+
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(message, host=host, retryable=True)
+
+
+class OperationFailed(DriverError):
+    """An operation failed on a reachable host."""
