@@ -6,6 +6,7 @@ Every call to an outside program goes through :func:`run`, which turns a failure
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from hvroll.errors import DriverError, InputError
 
@@ -28,6 +30,7 @@ REQUIRED_TOOLS: tuple[tuple[str, str], ...] = (
     ("unshare", "util-linux"),
     ("nsenter", "util-linux"),
     ("mountpoint", "util-linux"),
+    ("setsid", "util-linux"),
     ("gcc", "gcc"),
 )
 """(program on PATH, Debian package that provides it)."""
@@ -58,7 +61,7 @@ def is_static_elf(head: bytes) -> bool:
     """True if ``head`` (the start of an ELF file) has no program interpreter (PT_INTERP)."""
     if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit only
         return False
-    order = "little" if head[5] == 1 else "big"
+    order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
     phoff = int.from_bytes(head[32:40], order)
     phentsize = int.from_bytes(head[54:56], order)
     phnum = int.from_bytes(head[56:58], order)
@@ -146,19 +149,27 @@ def netns_inode(path: Path) -> int | None:
         return None
 
 
+def netns_path(netns: str) -> Path:
+    return Path("/run/netns") / netns
+
+
 def pids_in_netns(netns: str) -> list[int]:
     """Processes whose network namespace is the named one (``/run/netns/<netns>``)."""
-    inode = netns_inode(Path("/run/netns") / netns)
-    if inode is None:
-        return []
+    inode = netns_inode(netns_path(netns))
+    return [] if inode is None else pids_with_netns_inode({inode})
+
+
+def pids_with_netns_inode(inodes: set[int]) -> list[int]:
+    """Live processes in any of the network namespaces with these inode numbers (this still works
+    after ``ip netns del``, as long as a process keeps the namespace alive)."""
     found = []
     for pid in all_pids():
         try:
-            if Path(f"/proc/{pid}/ns/net").stat().st_ino == inode:
+            if Path(f"/proc/{pid}/ns/net").stat().st_ino in inodes:
                 found.append(pid)
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return found
+    return alive(found)
 
 
 def pids_mentioning(text: str) -> list[int]:
@@ -184,10 +195,8 @@ def alive(pids: Iterable[int]) -> list[int]:
 
 def reap(pid: int) -> None:
     """Collect ``pid`` if it is our own exited child (no-op otherwise)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def terminate(pids: Iterable[int], *, grace_s: float) -> list[int]:
@@ -195,10 +204,8 @@ def terminate(pids: Iterable[int], *, grace_s: float) -> list[int]:
     targets = alive(pids)
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         for pid in targets:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + wait_s
         while targets and time.monotonic() < deadline:
             for pid in targets:

@@ -1,0 +1,117 @@
+"""Is a canary guest healthy? Read from its console log, which continues across migrations.
+
+A guest is healthy over a stretch of its console when it printed new heartbeats (``HEARTBEAT`` or
+``DIRTIER`` lines, whose ``hb=`` only ever grows), no ``verify=FAIL`` (the dirtier found pages
+holding stale or misplaced data) and no kernel oops, BUG or panic.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_BEAT = re.compile(r"(?:HEARTBEAT|DIRTIER) (?:\S+ )*?hb=(\d+)")
+_VERIFY_FAIL = re.compile(r"verify=FAIL\((\d+) bad pages")
+PROBLEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("oops", re.compile(r"\bOops\b")),
+    ("bug", re.compile(r"\bBUG:")),
+    ("panic", re.compile(r"Kernel panic")),
+    ("general_protection_fault", re.compile(r"general protection fault")),
+    ("virtio_corruption", re.compile(r"is not a head!")),
+    ("guest_error", re.compile(r"(?:GUEST|DIRTIER)-ERROR")),
+)
+"""(flag, pattern) for console lines that make a guest unhealthy."""
+
+
+@dataclass(frozen=True, slots=True)
+class GuestHealth:
+    """Health of a guest over a stretch of its console log."""
+
+    ok: bool
+    flags: tuple[str, ...]
+    """Why not ok: ``no_new_heartbeat``, ``heartbeat_regressed``, ``verify_fail`` or a
+    :data:`PROBLEMS` flag."""
+    last_heartbeat: int | None
+    new_heartbeats: int
+    bad_pages: int
+    """Most bad pages any ``verify=FAIL`` line reported."""
+    end_offset: int
+    """Offset just past the last complete line read: pass it as ``since_offset`` next time."""
+    problem_lines: tuple[str, ...] = ()
+
+
+def parse_console(text: str, start_offset: int = 0, *, min_heartbeats: int = 1,
+                  previous_heartbeat: int | None = None) -> GuestHealth:
+    """Judge the console text that starts at byte ``start_offset`` of the log.
+
+    Only complete lines count; ``previous_heartbeat`` (the last one seen before this stretch)
+    lets a restart of the counter be noticed at the stretch's first line.
+    """
+    complete, sep, _partial = text.rpartition("\n")
+    consumed = len((complete + sep).encode())
+    flags: list[str] = []
+    problem_lines: list[str] = []
+    last, count, bad_pages = previous_heartbeat, 0, 0
+    for line in complete.splitlines():
+        beat = _BEAT.search(line)
+        if beat:
+            hb = int(beat.group(1))
+            if last is not None and hb <= last and "heartbeat_regressed" not in flags:
+                flags.append("heartbeat_regressed")
+                problem_lines.append(line.strip())
+            last = hb
+            count += 1
+        fail = _VERIFY_FAIL.search(line)
+        if fail:
+            bad_pages = max(bad_pages, int(fail.group(1)))
+            if "verify_fail" not in flags:
+                flags.append("verify_fail")
+                problem_lines.append(line.strip())
+        for flag, pattern in PROBLEMS:
+            if pattern.search(line):
+                if flag not in flags:
+                    flags.append(flag)
+                if len(problem_lines) < 10:
+                    problem_lines.append(line.strip())
+    if count < min_heartbeats:
+        flags.insert(0, "no_new_heartbeat")
+    return GuestHealth(ok=not flags, flags=tuple(flags),
+                       last_heartbeat=last if count else previous_heartbeat,
+                       new_heartbeats=count, bad_pages=bad_pages,
+                       end_offset=start_offset + consumed, problem_lines=tuple(problem_lines))
+
+
+def _last_heartbeat_before(data: bytes) -> int | None:
+    for line in reversed(data.decode(errors="replace").splitlines()):
+        beat = _BEAT.search(line)
+        if beat:
+            return int(beat.group(1))
+    return None
+
+
+def guest_health(console_log: Path, since_offset: int = 0, *,
+                 min_heartbeats: int = 1) -> GuestHealth:
+    """Judge a guest by the console lines written after byte ``since_offset``."""
+    data = console_log.read_bytes()
+    before = data[max(0, since_offset - 4096):since_offset]
+    return parse_console(data[since_offset:].decode(errors="replace"), since_offset,
+                         min_heartbeats=min_heartbeats,
+                         previous_heartbeat=_last_heartbeat_before(before))
+
+
+def wait_for_heartbeats(console_log: Path, since_offset: int, count: int, *,
+                        timeout_s: float = 30.0, poll_s: float = 0.25,
+                        now: Callable[[], float] = time.monotonic,
+                        sleep: Callable[[float], None] = time.sleep) -> GuestHealth:
+    """Wait until ``count`` new heartbeats arrived after ``since_offset``, a problem shows, or
+    ``timeout_s`` passed; return the health at that point (``ok`` is False on a timeout)."""
+    deadline = now() + timeout_s
+    while True:
+        health = guest_health(console_log, since_offset, min_heartbeats=count)
+        problems = [f for f in health.flags if f != "no_new_heartbeat"]
+        if health.ok or problems or now() >= deadline:
+            return health
+        sleep(poll_s)
