@@ -26,6 +26,7 @@ from hvroll.testbed.layout import (
     BIND_DIRS,
     DEFAULT_PREFIX,
     DEFAULT_WORKDIR,
+    MAX_HOSTS,
     SUBNET_BITS,
     HostLayout,
     Layout,
@@ -58,6 +59,8 @@ from hvroll.testbed.system import (
     terminate,
 )
 
+SOCKET_PATH_MAX = 107
+"""Longest AF_UNIX socket path Linux accepts (108 bytes with the terminating NUL)."""
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
 _DAEMON_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": "/root"}
@@ -182,6 +185,7 @@ def up(n_hosts: int, workdir: Path | str = DEFAULT_WORKDIR,
         )
     chosen = check_prefix(prefix or (old.prefix if old is not None else DEFAULT_PREFIX))
     layout = Layout(path, chosen)
+    _check_socket_length(layout)
     previous = old if old is not None and old.prefix == chosen else State(chosen)
     wanted = tuple(range(1, n_hosts + 1))
     state = previous.with_hosts(previous.hosts + wanted)
@@ -202,6 +206,15 @@ def up(n_hosts: int, workdir: Path | str = DEFAULT_WORKDIR,
         _wait_ready(host)
     hosts = tuple(_record_host(layout.host(i), profile_name) for i in wanted)
     return Testbed(workdir=path, prefix=chosen, hosts=hosts, image=image)
+
+
+def _check_socket_length(layout: Layout) -> None:
+    socket = str(layout.host(MAX_HOSTS).socket_path)
+    if len(socket.encode()) > SOCKET_PATH_MAX:
+        raise InputError(
+            f"work directory {layout.workdir} is too long for libvirt's UNIX socket paths "
+            f"({len(socket)} > {SOCKET_PATH_MAX} characters): choose a shorter --workdir"
+        )
 
 
 def _refuse_foreign_netns(layout: Layout, state: State, owned: set[str]) -> None:

@@ -103,8 +103,11 @@ def compile_c(source: str, output_dir: Path, *, static: bool) -> Path:
     src = output_dir / f"{Path(source).stem}-{digest}.c"
     src.write_bytes(text)
     tmp = target.with_suffix(".tmp")
-    run(["gcc", *flags, "-o", str(tmp), str(src)], what=f"building {source}",
-        timeout_s=120.0)
+    try:
+        run(["gcc", *flags, "-o", str(tmp), str(src)], what=f"building {source}",
+            timeout_s=120.0)
+    except DriverError as exc:
+        raise InputError(f"{exc} (install gcc and libc6-dev)") from exc
     tmp.replace(target)
     return target
 
