@@ -20,7 +20,7 @@ def test_down_leaves_no_daemon_qemu_or_namespace(session: Session) -> None:
     bed = session.up()
     tb.define_guest(bed.host("h1").uri, "teardown-canary", ram_mib=128)
     before = sorted({pid for h in bed.hosts for pid in pids_in_netns(h.netns)})
-    programs = {read_proc(pid).cmdline[0] for pid in before if read_proc(pid) is not None}
+    programs = {p.cmdline[0] for pid in before if (p := read_proc(pid)) is not None}
     assert {"/usr/sbin/libvirtd", "/usr/bin/qemu-system-x86_64"} <= programs, programs
 
     report = tb.down(session.workdir)
