@@ -134,6 +134,7 @@ def domain_xml(spec: GuestSpec) -> str:
     <interface type='ethernet'>
       <mac address='{spec.mac}'/>
       <model type='virtio'/>
+      <rom enabled='no'/>
     </interface>
     <memballoon model='{balloon}'/>
   </devices>

@@ -40,7 +40,14 @@ from hvroll.testbed.profile import (
     read_marker,
     write_marker,
 )
-from hvroll.testbed.state import State, absolute, load_layout, load_state, save_state
+from hvroll.testbed.state import (
+    State,
+    absolute,
+    load_layout,
+    load_state,
+    locked,
+    save_state,
+)
 from hvroll.testbed.system import (
     LIBVIRTD,
     QEMU,
@@ -62,6 +69,7 @@ from hvroll.testbed.system import (
 SOCKET_PATH_MAX = 107
 """Longest AF_UNIX socket path Linux accepts (108 bytes with the terminating NUL)."""
 START_TIMEOUT_S = 60.0
+PID_FILE_TIMEOUT_S = 10.0
 STOP_GRACE_S = 10.0
 _DAEMON_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": "/root"}
 
@@ -177,6 +185,11 @@ def up(n_hosts: int, workdir: Path | str = DEFAULT_WORKDIR,
     require_root()
     require_tools()
     path = absolute(workdir)
+    with locked(path):
+        return _up(n_hosts, path, profile_name, prefix)
+
+
+def _up(n_hosts: int, path: Path, profile_name: str, prefix: str | None) -> Testbed:
     old = load_state(path)
     if old is not None and old.hosts and prefix is not None and prefix != old.prefix:
         raise InputError(
@@ -333,12 +346,18 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def _wait_ready(host: HostLayout) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+    started = time.monotonic()
+    deadline = started + START_TIMEOUT_S
     while time.monotonic() < deadline:
         conn = try_open(host.uri)
         if conn is not None:
             conn.close()
             return
+        if not host.pid_file.is_file() and time.monotonic() - started > PID_FILE_TIMEOUT_S:
+            raise DriverError(
+                f"the host's namespaces could not be entered: {_tail(host.daemon_log)}",
+                host=host.hostname,
+            )
         if host.pid_file.is_file() and _daemon_pid(host) is None:
             raise DriverError(
                 f"libvirtd exited during start: {_tail(host.daemon_log)}; "
@@ -383,7 +402,13 @@ def restart_host(workdir: Path | str, host: str) -> TestbedHost:
     Refuses with ``SafetyError`` while the host runs any domain: drain it first.
     """
     require_root()
-    layout, state = load_layout(workdir)
+    layout, _ = load_layout(workdir)
+    with locked(layout.workdir):
+        return _restart(layout, host)
+
+
+def _restart(layout: Layout, host: str) -> TestbedHost:
+    _, state = load_layout(layout.workdir)
     hl = layout.resolve_host(host)
     if hl.index not in state.hosts:
         raise InputError(f"testbed in {layout.workdir} has no host {hl.hostname}")
@@ -465,6 +490,13 @@ def down(workdir: Path | str = DEFAULT_WORKDIR) -> DownReport:
     """
     require_root()
     path = absolute(workdir)
+    if not path.is_dir():
+        return DownReport(workdir=path, destroyed_domains=(), stopped_pids=(), removed_netns=())
+    with locked(path):
+        return _down(path)
+
+
+def _down(path: Path) -> DownReport:
     state = load_state(path)
     if state is None:
         return DownReport(workdir=path, destroyed_domains=(), stopped_pids=(), removed_netns=())

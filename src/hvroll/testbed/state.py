@@ -7,7 +7,10 @@ belong to someone else.
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,3 +72,15 @@ def load_layout(workdir: Path | str) -> tuple[Layout, State]:
     if state is None:
         raise InputError(f"no testbed in {path}: run 'hvroll testbed up --workdir {path}' first")
     return Layout(path, state.prefix), state
+
+
+@contextmanager
+def locked(workdir: Path) -> Iterator[None]:
+    """Hold the work directory's lock: one ``up``, ``down`` or restart at a time."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with (workdir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
