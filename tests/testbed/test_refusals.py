@@ -34,7 +34,7 @@ def test_up_refuses_a_namespace_it_did_not_create(tmp_path: Path) -> None:
     prefix = f"r{secrets.token_hex(4)}"
     subprocess.run(["ip", "netns", "add", f"{prefix}-h2"], check=True)
     try:
-        with pytest.raises(InputError, match=f"{prefix}-h2 already exists .*ip netns del"):
+        with pytest.raises(InputError, match=rf"{prefix}-h2 already exists .*ip netns del"):
             tb.up(2, tmp_path, prefix=prefix)
         assert sorted(ns for ns in netns_list() if ns.startswith(prefix)) == [f"{prefix}-h2"]
     finally:
@@ -44,19 +44,19 @@ def test_up_refuses_a_namespace_it_did_not_create(tmp_path: Path) -> None:
 @needs_root
 def test_a_work_directory_keeps_its_prefix(tmp_path: Path) -> None:
     save_state(tmp_path, State(prefix="older", hosts=(1,)))
-    with pytest.raises(InputError, match="prefix 'older'.*testbed down"):
+    with pytest.raises(InputError, match=r"prefix 'older'.*testbed down"):
         tb.up(1, tmp_path, prefix="newer")
 
 
 @needs_root
 def test_a_work_directory_too_long_for_sockets_is_refused(tmp_path: Path) -> None:
     deep = tmp_path / ("d" * 90)
-    with pytest.raises(InputError, match="too long .* shorter --workdir"):
+    with pytest.raises(InputError, match=r"too long .* shorter --workdir"):
         tb.up(1, deep, prefix=f"r{secrets.token_hex(4)}")
 
 
 def test_status_of_an_empty_work_directory_says_to_run_up(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no testbed in .* testbed up"):
+    with pytest.raises(InputError, match=r"no testbed in .* testbed up"):
         tb.status(tmp_path)
 
 
