@@ -4,13 +4,13 @@
 
     HvrollError                      base; ``retryable`` says if trying again may help
     ├── InputError                   bad operator input: fix the file or the option (not retryable)
-    │   └── InventoryError           an inventory, plan or rule file is invalid; carries every Problem
+    │   └── InventoryError           an inventory, plan or rule file is invalid; lists each Problem
     ├── SafetyError                  an invariant would break (a non-empty host to reinstall, a full
     │                                host, an anti-affinity group on one host): never retried
     └── DriverError                  the cloud backend failed (libvirt, the simulator)
-        ├── ConnectionLost           a host cannot be reached: retryable
-        └── OperationFailed          an operation failed on a reachable host: retryable only when
-                                     the backend said so
+        ├── ConnectionLostError      a host cannot be reached: retryable
+        └── OperationFailedError     an operation failed on a reachable host: retryable only
+                                     when the backend said so
 
 Only the CLI turns these into exit codes and one readable line per problem.
 """
@@ -29,7 +29,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
 
 
 class HvrollError(Exception):
@@ -63,12 +64,12 @@ class DriverError(HvrollError):
         super().__init__(f"{host}: {message}" if host else message)
 
 
-class ConnectionLost(DriverError):
+class ConnectionLostError(DriverError):
     """A host's management endpoint cannot be reached."""
 
     def __init__(self, message: str, *, host: str | None = None) -> None:
         super().__init__(message, host=host, retryable=True)
 
 
-class OperationFailed(DriverError):
+class OperationFailedError(DriverError):
     """An operation failed on a reachable host."""

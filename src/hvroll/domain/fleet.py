@@ -28,7 +28,7 @@ class Fleet(Model):
     its host and server group). ``hvroll.inventory`` checks that every reference resolves.
     """
 
-    version: Literal[1] = INVENTORY_VERSION
+    version: Literal[1] = 1
     regions: tuple[Region, ...] = ()
     clusters: tuple[Cluster, ...] = ()
     generations: tuple[CpuGeneration, ...] = ()
@@ -111,9 +111,9 @@ class Fleet(Model):
         for host in self.hosts:
             hosts_per_region[self.region_of(host)] += 1
         for vm in self.vms:
-            host = self.host_by_name.get(vm.host)
-            if host is not None:
-                vms_per_region[self.region_of(host)] += 1
+            vm_host = self.host_by_name.get(vm.host)
+            if vm_host is not None:
+                vms_per_region[self.region_of(vm_host)] += 1
         cluster_sizes = Counter(len(hs) for hs in self.hosts_by_cluster.values())
         spare_counts = Counter(self.spares(c.name) for c in self.clusters)
         return {

@@ -36,7 +36,9 @@ def _check_version(value: str) -> str:
 VersionStr = Annotated[str, AfterValidator(_check_version)]
 """A version string that ``packaging.version.Version`` accepts; kept as written for round trips."""
 
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")]
+Name = Annotated[
+    str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
+]
 """An object name: a letter or digit first, then letters, digits and ``._:@/-``."""
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -180,11 +182,14 @@ class ServerGroup(Model):
     policy: GroupPolicy = GroupPolicy.ANTI_AFFINITY
 
 
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
 class Vm(Model):
     """A virtual machine."""
 
     name: Name
-    uuid: Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    uuid: Annotated[str, Field(pattern=_UUID)]
     host: Name
     vcpus: PositiveInt
     ram_mib: PositiveInt

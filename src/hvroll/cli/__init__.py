@@ -1,0 +1,57 @@
+"""The ``hvroll`` command line (typer + rich).
+
+Exit codes: 0 success; 1 a runtime failure (a backend or a campaign step failed); 2 invalid
+input (a file, an option); 3 a safety invariant stopped the command. Errors are printed as one
+line each on standard error, ``FILE:LINE: what (expected …, got …)`` where a file is at fault;
+never a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hvroll import __version__
+from hvroll.cli import fleet
+from hvroll.cli.common import err_console, exit_code_for
+from hvroll.errors import HvrollError, InventoryError
+
+app = typer.Typer(
+    name="hvroll",
+    help="Upgrade the hosts of a KVM cloud wave by wave, without stopping a VM: inventory, "
+         "check, plan, run and record a rolling upgrade by live migration.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(fleet.app, name="fleet")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hvroll {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Upgrade the hosts of a KVM cloud without stopping a VM."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning hvroll errors into one line each and an exit code.
+
+    Usage errors (an unknown option, a missing argument) are reported by typer with exit code 2.
+    """
+    try:
+        app(args=argv)
+    except HvrollError as exc:
+        problems = exc.problems if isinstance(exc, InventoryError) else None
+        for line in ([str(p) for p in problems] if problems else [str(exc)]):
+            err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exit_code_for(exc))

@@ -1,0 +1,54 @@
+"""What every command shares: consoles, JSON output, progress bars, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hvroll.errors import HvrollError, InputError, SafetyError
+
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_HELP = "Print machine-readable JSON on standard output instead of tables."
+
+
+def exit_code_for(exc: HvrollError) -> int:
+    if isinstance(exc, InputError):
+        return 2
+    if isinstance(exc, SafetyError):
+        return 3
+    return 1
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@contextmanager
+def progress(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on standard error; yields ``update(done, total)``. Silent when not a
+    terminal or when ``enabled`` is false (e.g. with ``--json``)."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda _done, _total: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise an :class:`InputError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise InputError(message)

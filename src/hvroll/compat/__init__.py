@@ -1,0 +1,1 @@
+"""Compatibility: which VM may run or live-migrate where, and why not."""

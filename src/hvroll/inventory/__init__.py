@@ -1,0 +1,25 @@
+"""Inventory files: load and validate with line-numbered errors, save, schema, generator."""
+
+from hvroll.inventory.document import Format
+from hvroll.inventory.files import (
+    dump_fleet,
+    fleet_data,
+    fleet_schema,
+    load_fleet,
+    parse_fleet,
+    save_fleet,
+    schema_text,
+    write_atomic,
+)
+
+__all__ = [
+    "Format",
+    "dump_fleet",
+    "fleet_data",
+    "fleet_schema",
+    "load_fleet",
+    "parse_fleet",
+    "save_fleet",
+    "schema_text",
+    "write_atomic",
+]

@@ -1,0 +1,120 @@
+"""Load, validate and save fleets (``hvroll fleet validate``, every command that takes FILE)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hvroll.bulk import paused_gc
+from hvroll.domain import INVENTORY_VERSION, Fleet
+from hvroll.errors import InputError, InventoryError, Problem
+from hvroll.inventory import references
+from hvroll.inventory.document import Format, Lines, parse, render
+from hvroll.inventory.messages import describe
+
+MAX_PROBLEMS = 200
+"""At most this many problems are listed; a last line says how many more there were."""
+
+
+def load_fleet(path: str | os.PathLike[str]) -> Fleet:
+    """Read and fully validate an inventory file; raise :class:`InventoryError` listing every
+    problem with its line, or :class:`InputError` when the file cannot be read."""
+    name = os.fspath(path)
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file (expected an inventory in YAML or JSON; "
+                         f"make one with 'hvroll fleet generate')") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{name}: cannot read ({exc})") from None
+    return parse_fleet(text, name, Format.of(name))
+
+
+def parse_fleet(text: str, file: str, fmt: Format = Format.YAML) -> Fleet:
+    """Validate the text of an inventory; ``file`` is only used in messages."""
+    with paused_gc():
+        data, lines = parse(text, fmt, file)
+    try:
+        with paused_gc():
+            fleet = Fleet.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(file, lines.line_of(tuple(err["loc"]), key=err["type"] == "extra_forbidden"),
+                    describe(err, data, Fleet))
+            for err in exc.errors(include_url=False)
+        ]
+        raise InventoryError(_cap(sorted(problems, key=lambda p: p.line), file)) from None
+    findings = references.check(fleet)
+    if findings:
+        raise InventoryError(_cap([_problem(f, file, lines) for f in findings], file))
+    return fleet
+
+
+def dump_fleet(fleet: Fleet, fmt: Format = Format.YAML) -> str:
+    """The canonical text of a fleet; ``parse_fleet(dump_fleet(f))`` gives ``f`` back and
+    dumping that again gives the same bytes."""
+    return render(fleet_data(fleet), fmt)
+
+
+def fleet_data(fleet: Fleet) -> dict[str, Any]:
+    """Plain JSON-able data of a fleet, defaults left out, ``version`` always first."""
+    with paused_gc():
+        data = fleet.model_dump(mode="json", exclude_defaults=True)
+    data.pop("version", None)
+    return {"version": INVENTORY_VERSION, **data}
+
+
+def save_fleet(fleet: Fleet, path: str | os.PathLike[str]) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half of one."""
+    name = os.fspath(path)
+    write_atomic(name, dump_fleet(fleet, Format.of(name)))
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def fleet_schema() -> dict[str, Any]:
+    """The JSON Schema of the inventory format."""
+    schema = Fleet.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hvroll inventory"
+    return schema
+
+
+def schema_text() -> str:
+    return json.dumps(fleet_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def _problem(finding: references.Finding, file: str, lines: Lines) -> Problem:
+    message = finding.message
+    if finding.first is not None:
+        message = f"{message[:-1]}; the first is on line {lines.line_of(finding.first)})"
+    return Problem(file, lines.line_of(finding.path), message)
+
+
+def _cap(problems: list[Problem], file: str) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_PROBLEMS
+    return [*problems[:MAX_PROBLEMS], Problem(file, 0, f"… and {rest} more problems")]

@@ -1,0 +1,39 @@
+"""Shared fixtures: small fleets and file helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hvroll.domain import Fleet
+from hvroll.inventory import load_fleet
+from hvroll.inventory.generate import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+
+
+@pytest.fixture(scope="session")
+def tiny_text() -> str:
+    """The hand-written example inventory, as text."""
+    return (EXAMPLES / "tiny.yaml").read_text()
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Fleet:
+    return load_fleet(EXAMPLES / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def small() -> Fleet:
+    """The ``small`` preset, seed 1: 2 regions, 80 hosts, ~600 VMs."""
+    return generate("small", 1)
+
+
+@pytest.fixture(scope="session")
+def small_text(small: Fleet) -> str:
+    """The ``small`` preset in canonical YAML."""
+    from hvroll.inventory import dump_fleet
+
+    return dump_fleet(small)
