@@ -8,7 +8,7 @@ from typing import Any
 
 import libvirt
 
-from hvroll.errors import ConnectionLost
+from hvroll.errors import ConnectionLostError
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -33,11 +33,13 @@ def try_open(uri: str) -> Any | None:
 
 @contextmanager
 def connection(uri: str, *, host: str | None = None) -> Iterator[Any]:
-    """A connection to ``uri``, closed on exit; ``ConnectionLost`` if the daemon does not answer."""
+    """A connection to ``uri``, closed on exit.
+
+    Raises ``ConnectionLostError`` if the daemon does not answer."""
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
-        raise ConnectionLost(
+        raise ConnectionLostError(
             f"libvirtd does not answer at {uri} ({exc.get_error_message()}); "
             "run 'hvroll testbed status' or 'hvroll testbed up'",
             host=host,

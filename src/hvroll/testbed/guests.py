@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import libvirt
 
-from hvroll.errors import InputError, OperationFailed
+from hvroll.errors import InputError, OperationFailedError
 from hvroll.testbed.connect import connection
 from hvroll.testbed.image import GuestImage, load_image
 from hvroll.testbed.layout import Layout, workdir_from_uri
@@ -166,7 +166,7 @@ def define_guest(uri: str, name: str, ram_mib: int = 256, dirty_mb: int = 0,
                 dom.create()
             uuid = str(dom.UUIDString())
         except libvirt.libvirtError as exc:
-            raise OperationFailed(
+            raise OperationFailedError(
                 f"guest {name}: {exc.get_error_message()}", host=conn.getHostname()
             ) from exc
     return Guest(name=name, uuid=uuid, uri=uri, console_log=spec.console_log,
