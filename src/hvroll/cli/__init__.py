@@ -13,7 +13,7 @@ import sys
 import typer
 
 from hvroll import __version__
-from hvroll.cli import fleet
+from hvroll.cli import demo, fleet
 from hvroll.cli.common import err_console, exit_code_for
 from hvroll.errors import HvrollError, InventoryError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(fleet.app, name="fleet")
+app.command()(demo.demo)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install hvroll into ./.venv on Debian 12, as root.
+#   bash scripts/install.sh          what `hvroll` needs (libvirt's CPU map and Python binding)
+#   bash scripts/install.sh --test   also what the test suite needs (QEMU, libvirtd, linters)
+# Only missing Debian packages are installed; running it again is quick and changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0)
+extra="."
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients busybox-static
+             iproute2 cpio gzip kmod libc6-dev)
+  extra=".[test]"
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}" >&2
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e "$extra"

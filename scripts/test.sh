@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then lint, type-check and run the whole suite
+# (real libvirt tests included). Exits non-zero on any failure, and when no test ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh --test
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [[ $rc -eq 5 ]]; then
+  echo "error: pytest selected no test" >&2
+  exit 1
+fi
+exit $rc

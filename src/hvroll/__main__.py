@@ -1,0 +1,5 @@
+"""``python -m hvroll``."""
+
+from hvroll.cli import main
+
+main()

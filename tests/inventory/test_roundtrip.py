@@ -1,0 +1,65 @@
+"""Save → load → save gives the same bytes, in YAML and JSON, canonical or hand-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hvroll.domain import Fleet
+from hvroll.inventory import Format, dump_fleet, load_fleet, parse_fleet, save_fleet
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_save_load_save_is_byte_identical(small: Fleet, tmp_path: Path, suffix: str) -> None:
+    first = tmp_path / f"a{suffix}"
+    second = tmp_path / f"b{suffix}"
+    save_fleet(small, first)
+    loaded = load_fleet(first)
+    save_fleet(loaded, second)
+    assert first.read_bytes() == second.read_bytes()
+    assert loaded == small
+
+
+def test_hand_written_yaml_becomes_canonical_and_then_stays(tiny_text: str) -> None:
+    canonical = dump_fleet(parse_fleet(tiny_text, "tiny.yaml"))
+    assert canonical != tiny_text
+    assert dump_fleet(parse_fleet(canonical, "tiny.yaml")) == canonical
+
+
+def test_yaml_and_json_describe_the_same_fleet(small: Fleet) -> None:
+    from_yaml = parse_fleet(dump_fleet(small, Format.YAML), "f.yaml", Format.YAML)
+    from_json = parse_fleet(dump_fleet(small, Format.JSON), "f.json", Format.JSON)
+    assert from_yaml == from_json == small
+
+
+def test_canonical_yaml_is_plain_yaml(small: Fleet) -> None:
+    """Any YAML tool reads the canonical file to the same data hvroll reads."""
+    import yaml
+
+    from hvroll.inventory import fleet_data
+
+    text = dump_fleet(small)
+    assert yaml.safe_load(text) == fleet_data(small)
+
+
+def test_defaults_are_left_out(tiny: Fleet) -> None:
+    text = dump_fleet(tiny)
+    assert '"balloon"' not in text.split('"name": "win-1"')[0]
+    assert "cpu_allocation_ratio" not in text
+
+
+def test_a_crash_while_saving_leaves_the_old_file(small: Fleet, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "f.yaml"
+    save_fleet(small, target)
+    before = target.read_bytes()
+
+    def boom(*_args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_fleet(Fleet(), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["f.yaml"]
