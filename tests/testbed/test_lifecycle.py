@@ -66,6 +66,8 @@ def test_inventory_lists_the_created_hosts_with_their_daemons_versions(
     assert {p.qemu_version for p in fleet.profiles} == {qemu}
     assert {h.generation for h in fleet.hosts} == {model}
     assert {h.profile for h in fleet.hosts} == {h.profile.profile for h in testbed.hosts}
+    mem_total_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    assert {h.ram_mib for h in fleet.hosts} == {mem_total_kib // 1024}
 
 
 def test_inventory_file_round_trips(testbed: tb.Testbed, tmp_path: Path) -> None:

@@ -203,9 +203,10 @@ def _up(n_hosts: int, path: Path, profile_name: str, prefix: str | None) -> Test
     wanted = tuple(range(1, n_hosts + 1))
     state = previous.with_hosts(previous.hosts + wanted)
     _refuse_foreign_netns(layout, state, owned=set(previous.owned_netns()))
+    image = build_image(layout)  # before any namespace: a failure here leaves nothing behind
+    reaper = compile_c("native/reaper.c", layout.bin_dir, static=False)
     save_state(path, state)  # the record comes before the namespaces it names
 
-    reaper = compile_c("native/reaper.c", layout.bin_dir, static=False)
     _ensure_switch(layout)
     starting = []
     for index in wanted:
@@ -214,7 +215,6 @@ def _up(n_hosts: int, path: Path, profile_name: str, prefix: str | None) -> Test
         if not _daemon_answers(host):
             _start_daemon(host, reaper)
             starting.append(host)
-    image = build_image(layout)  # overlaps with the daemons' start
     for host in starting:
         _wait_ready(host)
     hosts = tuple(_record_host(layout.host(i), profile_name) for i in wanted)

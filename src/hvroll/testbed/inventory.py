@@ -210,11 +210,13 @@ def discover(workdir: Path | str = DEFAULT_WORKDIR) -> tuple[list[HostFacts], li
             try:
                 model, vendor, features = host_cpu(conn.getCapabilities())
                 info = conn.getInfo()
+                # getInfo() can undercount memory (NUMA nodes only); ALL_CELLS is /proc/meminfo's
+                total_kib = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)["total"]
                 hosts.append(HostFacts(
                     name=hl.hostname, uri=hl.uri,
                     profile=marker.profile if marker else DEFAULT_PROFILE,
                     cpu_model=model, cpu_vendor=vendor, cpu_features=features,
-                    vcpus=int(info[2]), ram_mib=int(info[1]),
+                    vcpus=int(info[2]), ram_mib=int(total_kib) // 1024,
                     qemu_version=version_string(conn.getVersion()),
                     libvirt_version=version_string(conn.getLibVersion())))
                 for dom in conn.listAllDomains():
