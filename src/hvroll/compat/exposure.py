@@ -1,5 +1,14 @@
 """Which CPU a host shows its guests: hardware model and features, less what the host kernel's
-flags hide and what its libvirt is too old to expose (data: ``data/cpu_exposure.yaml``)."""
+flags hide and what its libvirt is too old to expose (data: ``data/cpu_exposure.yaml``).
+
+The guest-visible CPU is a function of (hardware generation, host kernel flags, libvirt
+version, guest CPU mode):
+
+* ``host-model`` and ``custom`` guests get CPUs built from libvirt's cpu_map, so a feature that
+  the host's libvirt does not know (``libvirt_min``) is never given to them;
+* ``host-passthrough`` guests get whatever KVM passes through, so only kernel flags hide
+  features from them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ from importlib import resources
 import yaml
 from packaging.version import Version
 
+from hvroll.compat.cpu import CpuDef, model_features
 from hvroll.domain import CpuGeneration, CpuMode, GuestCpu, HostProfile
 
 
@@ -20,14 +30,19 @@ class Exposure:
     kernel_flags: dict[str, frozenset[str]]
     libvirt_min: dict[str, Version]
 
-    def hidden(self, profile: HostProfile) -> frozenset[str]:
-        """Features no guest of a host with ``profile`` can see, whatever the hardware."""
+    def hidden_by_kernel(self, profile: HostProfile) -> frozenset[str]:
+        """Features the host kernel's command-line flags hide from every guest."""
         out: set[str] = set()
         for flag in profile.kernel_flags:
             out |= self.kernel_flags.get(flag, frozenset())
-        libvirt = Version(profile.libvirt_version)
-        out |= {f for f, v in self.libvirt_min.items() if libvirt < v}
         return frozenset(out)
+
+    def hidden(self, profile: HostProfile) -> frozenset[str]:
+        """Features no ``host-model``/``custom`` guest of a host with ``profile`` can see,
+        whatever the hardware."""
+        libvirt = Version(profile.libvirt_version)
+        too_new = {f for f, v in self.libvirt_min.items() if libvirt < v}
+        return self.hidden_by_kernel(profile) | too_new
 
 
 @cache
@@ -56,3 +71,45 @@ def host_model_cpu(generation: CpuGeneration, profile: HostProfile,
         features=tuple(f for f in generation.features if f not in hidden),
         disabled=tuple(sorted(hidden & model_features)),
     )
+
+
+@cache
+def visible_cpu(generation: CpuGeneration, profile: HostProfile, *,
+                passthrough: bool = False) -> CpuDef:
+    """The CPU a host of ``generation`` running ``profile`` offers its guests.
+
+    ``passthrough`` asks for what a ``host-passthrough`` guest sees (only kernel flags hide
+    features), otherwise what libvirt's host-model and custom CPUs can use.
+    """
+    facts = exposure()
+    hidden = facts.hidden_by_kernel(profile) if passthrough else facts.hidden(profile)
+    model = model_features(generation.model, generation.vendor)
+    return CpuDef.of(generation.model, (f for f in generation.features if f not in hidden),
+                     hidden & model, generation.vendor)
+
+
+def guest_cpu_def(cpu: GuestCpu, vendor: str) -> CpuDef:
+    """A recorded guest CPU (model, required and disabled features) as a :class:`CpuDef`."""
+    assert cpu.model is not None
+    return CpuDef.of(cpu.model, cpu.features, cpu.disabled, vendor)
+
+
+def running_cpu(cpu: GuestCpu, generation: CpuGeneration, profile: HostProfile) -> CpuDef:
+    """The CPU a guest runs with now on a host of ``generation``/``profile``: the one it was
+    started with. A passthrough guest, or a host-model guest whose CPU was not recorded, has
+    its host's."""
+    if cpu.mode is CpuMode.HOST_PASSTHROUGH:
+        return visible_cpu(generation, profile, passthrough=True)
+    if cpu.model is None:
+        return visible_cpu(generation, profile)
+    return guest_cpu_def(cpu, generation.vendor)
+
+
+def boot_cpu(cpu: GuestCpu, generation: CpuGeneration, profile: HostProfile) -> CpuDef:
+    """The CPU a guest gets when it (re)starts on a host of ``generation``/``profile``:
+    the host's for host-model and passthrough, its named model for custom."""
+    if cpu.mode is CpuMode.HOST_PASSTHROUGH:
+        return visible_cpu(generation, profile, passthrough=True)
+    if cpu.mode is CpuMode.HOST_MODEL or cpu.model is None:
+        return visible_cpu(generation, profile)
+    return guest_cpu_def(cpu, generation.vendor)
