@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -45,3 +46,32 @@ def test_zero_megabytes_means_a_one_hertz_heartbeat(dirtier: Path) -> None:
     out = _run(dirtier, "0", seconds=2.5)
     assert [line.split(" t=")[0] for line in out.splitlines()] == \
         ["HEARTBEAT hb=1", "HEARTBEAT hb=2"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="writing another process's memory needs root")
+def test_a_page_changed_behind_the_dirtiers_back_is_reported(dirtier: Path) -> None:
+    """Overwrite the last page of a slow dirtier's buffer (which it rewrites only ~8 s later)."""
+    with subprocess.Popen([str(dirtier), "dirty_mb=8", "dirty_rate=1"],
+                          stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline(), proc.stdout.readline()]  # START, then hb=1
+            assert "verify=OK" in lines[1], lines
+            start = _mapping_of_size(proc.pid, 8 * 1024 * 1024)
+            with Path(f"/proc/{proc.pid}/mem").open("r+b") as mem:
+                mem.seek(start + 2047 * 4096)
+                mem.write(b"\xff" * 8)
+            lines.append(proc.stdout.readline())
+        finally:
+            proc.kill()
+    assert lines[2].endswith("verify=FAIL(1 bad pages, first 2047)\n"), lines
+    assert parse_console("".join(lines)).flags == ("verify_fail",)
+
+
+def _mapping_of_size(pid: int, size: int) -> int:
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        if high - low == size and fields[1].startswith("rw") and len(fields) == 5:
+            return low
+    raise AssertionError(f"no {size}-byte anonymous mapping in process {pid}")

@@ -117,3 +117,10 @@ def _is_qemu_of(pid: int, name: str) -> bool:
         return False
     return any(arg.startswith(f"guest={name},") or arg == f"guest={name}"
                for arg in proc.cmdline)
+
+
+def test_inventory_finds_the_guest_on_its_new_host(migrated: Migrated) -> None:
+    fleet = tb.build_inventory(migrated.bed.workdir)
+    vm = fleet.vm_by_name[GUEST]
+    assert (vm.host, vm.uuid, vm.ram_mib, vm.dirty_rate_mib_s) == \
+        (migrated.bed.host("h2").name, migrated.guest.uuid, 256, 16.0)
