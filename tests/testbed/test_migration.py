@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import libvirt
 import pytest
 
 from hvroll import testbed as tb
@@ -16,6 +15,7 @@ from hvroll.testbed.system import QEMU, pids_in_netns, read_proc
 from .conftest import Session
 
 pytestmark = pytest.mark.libvirt
+libvirt = pytest.importorskip("libvirt")
 
 P2P_MOVE = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
             | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-import libvirt
-
 from hvroll.errors import InputError, OperationFailedError
-from hvroll.testbed.connect import connection
+from hvroll.testbed.connect import connection, libvirt_module
 from hvroll.testbed.image import GuestImage, load_image
 from hvroll.testbed.layout import Layout, workdir_from_uri
 from hvroll.testbed.state import load_state
@@ -159,6 +157,7 @@ def define_guest(uri: str, name: str, ram_mib: int = 256, dirty_mb: int = 0,
     spec.console_log.parent.mkdir(parents=True, exist_ok=True)
     spec.console_log.touch()
     offset = spec.console_log.stat().st_size
+    libvirt = libvirt_module()
     with connection(uri) as conn:
         try:
             dom = conn.defineXML(domain_xml(spec))

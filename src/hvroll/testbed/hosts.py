@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import libvirt
-
 from hvroll.errors import DriverError, InputError, SafetyError
 from hvroll.testbed import config
-from hvroll.testbed.connect import try_open, version_string
+from hvroll.testbed.connect import libvirt_module, try_open, version_string
 from hvroll.testbed.image import GuestImage, build_image
 from hvroll.testbed.layout import (
     BIND_DIRS,
@@ -439,8 +437,8 @@ def _running_domains(host: HostLayout) -> tuple[str, ...]:
                  if (p := read_proc(pid)) is not None and p.cmdline[:1] == (str(QEMU),)]
         return tuple(f"pid {pid}" for pid in qemus)
     try:
-        return tuple(sorted(d.name() for d in conn.listAllDomains(
-            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)))
+        active = libvirt_module().VIR_CONNECT_LIST_DOMAINS_ACTIVE
+        return tuple(sorted(d.name() for d in conn.listAllDomains(active)))
     finally:
         conn.close()
 
@@ -465,7 +463,7 @@ def status(workdir: Path | str = DEFAULT_WORKDIR) -> TestbedStatus:
                 running = tuple(sorted(d.name() for d in domains if d.isActive()))
                 defined = tuple(sorted(d.name() for d in domains
                                        if not d.isActive() and d.isPersistent()))
-            except libvirt.libvirtError:
+            except libvirt_module().libvirtError:
                 conn.close()
                 conn = None
             else:
@@ -541,6 +539,7 @@ def _destroy_all(host: HostLayout) -> list[str]:
             xml.unlink()
         return []
     names = []
+    libvirt = libvirt_module()
     try:
         for dom in conn.listAllDomains():
             name = f"{host.hostname}/{dom.name()}"

@@ -10,8 +10,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-import libvirt
-
 from hvroll.domain import (
     Cluster,
     CpuGeneration,
@@ -29,7 +27,7 @@ from hvroll.domain import (
 )
 from hvroll.errors import DriverError
 from hvroll.inventory import save_fleet
-from hvroll.testbed.connect import connection, version_string
+from hvroll.testbed.connect import connection, libvirt_module, version_string
 from hvroll.testbed.layout import DEFAULT_WORKDIR
 from hvroll.testbed.profile import DEFAULT_PROFILE, PROFILE_RANKS, read_marker
 from hvroll.testbed.state import load_layout
@@ -40,13 +38,14 @@ TCG_DEFAULT_CPU = "qemu64"
 """The CPU a guest without ``<cpu>`` gets under TCG; also the fallback host model."""
 
 _POWER = {
-    libvirt.VIR_DOMAIN_RUNNING: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_PAUSED: PowerState.PAUSED,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.PAUSED,
-    libvirt.VIR_DOMAIN_CRASHED: PowerState.CRASHED,
+    1: PowerState.RUNNING,  # VIR_DOMAIN_RUNNING
+    2: PowerState.RUNNING,  # VIR_DOMAIN_BLOCKED
+    3: PowerState.PAUSED,  # VIR_DOMAIN_PAUSED
+    4: PowerState.RUNNING,  # VIR_DOMAIN_SHUTDOWN (shutting down)
+    6: PowerState.CRASHED,  # VIR_DOMAIN_CRASHED
+    7: PowerState.PAUSED,  # VIR_DOMAIN_PMSUSPENDED
 }
+"""libvirt's ``virDomainState`` values; anything else (0 no state, 5 shut off) is SHUTOFF."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +201,7 @@ def _vm(dom: DomainFacts) -> Vm:
 def discover(workdir: Path | str = DEFAULT_WORKDIR) -> tuple[list[HostFacts], list[DomainFacts]]:
     """Ask every host's daemon about itself and its domains."""
     layout, state = load_layout(workdir)
+    libvirt = libvirt_module()
     hosts, domains = [], []
     for index in state.hosts:
         hl = layout.host(index)
