@@ -63,3 +63,17 @@ def test_status_of_an_empty_work_directory_says_to_run_up(tmp_path: Path) -> Non
 @needs_root
 def test_down_of_an_empty_work_directory_does_nothing(tmp_path: Path) -> None:
     assert tb.down(tmp_path / "never").removed_netns == ()
+
+
+def test_profiles_of_hosts_the_testbed_does_not_have_are_refused(tmp_path: Path) -> None:
+    save_state(tmp_path, State(prefix="hvtb", hosts=(1, 2)))
+    with pytest.raises(InputError, match="has no host hvtb-h3"):
+        tb.write_profile(tmp_path, "h3", "CPv2")
+    with pytest.raises(InputError, match="unknown testbed profile"):
+        tb.write_profile(tmp_path, "h2", "CPv7")
+
+
+def test_a_written_profile_is_read_back(tmp_path: Path) -> None:
+    save_state(tmp_path, State(prefix="hvtb", hosts=(1,)))
+    tb.write_profile(tmp_path, "hvtb-h1", "CPv2")
+    assert tb.read_profile(tmp_path, "1") == tb.ProfileMarker(profile="CPv2")

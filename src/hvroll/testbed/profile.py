@@ -58,11 +58,18 @@ def write_marker(host: HostLayout, marker: ProfileMarker) -> None:
     tmp.replace(host.profile_file)
 
 
+def _owned_host(workdir: Path | str, host: str) -> HostLayout:
+    layout, state = load_layout(workdir)
+    hl = layout.resolve_host(host)
+    if hl.index not in state.hosts:
+        raise InputError(f"testbed in {layout.workdir} has no host {hl.hostname}")
+    return hl
+
+
 def read_profile(workdir: Path | str, host: str) -> ProfileMarker:
     """The profile marker of ``host`` (``h2``, ``hvtb-h2`` or ``2``) of the testbed at
     ``workdir``."""
-    layout, _ = load_layout(workdir)
-    hl = layout.resolve_host(host)
+    hl = _owned_host(workdir, host)
     marker = read_marker(hl)
     if marker is None:
         raise InputError(
@@ -75,8 +82,7 @@ def write_profile(workdir: Path | str, host: str, profile: str) -> ProfileMarker
     """Set ``host``'s profile name, keeping the versions last reported by its daemon.
 
     The daemon reports fresh versions at its next start (``restart_host``)."""
-    layout, _ = load_layout(workdir)
-    hl = layout.resolve_host(host)
+    hl = _owned_host(workdir, host)
     old = read_marker(hl) or ProfileMarker(profile=check_profile(profile))
     marker = ProfileMarker(profile=check_profile(profile), qemu_version=old.qemu_version,
                            libvirt_version=old.libvirt_version)
