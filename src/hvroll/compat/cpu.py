@@ -112,9 +112,9 @@ def feature_order() -> dict[str, int]:
             if path.is_file():
                 order: dict[str, int] = {}
                 for element in ET.parse(path).getroot().iter("feature"):
-                    name = element.get("name")
-                    if name:
-                        order.setdefault(name, len(order))
+                    feature = element.get("name")
+                    if feature:
+                        order.setdefault(feature, len(order))
                 return order
     return {}
 
