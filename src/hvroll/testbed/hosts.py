@@ -277,8 +277,12 @@ def _daemon_pid(host: HostLayout) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     proc = read_proc(pid)
-    if proc is None or proc.gone:
+    if proc is None or proc.gone or not proc.cmdline:
         return None
+    reaper_prefix = str(host.state_dir.parent.parent / "bin" / "reaper-")
+    starting = str(host.init_script) in proc.cmdline  # the start script, before its exec
+    if not (proc.cmdline[0].startswith(reaper_prefix) or starting):
+        return None  # a recycled pid: not ours
     return pid
 
 
