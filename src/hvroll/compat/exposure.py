@@ -2,12 +2,13 @@
 flags hide and what its libvirt is too old to expose (data: ``data/cpu_exposure.yaml``).
 
 The guest-visible CPU is a function of (hardware generation, host kernel flags, libvirt
-version, guest CPU mode):
-
-* ``host-model`` and ``custom`` guests get CPUs built from libvirt's cpu_map, so a feature that
-  the host's libvirt does not know (``libvirt_min``) is never given to them;
-* ``host-passthrough`` guests get whatever KVM passes through, so only kernel flags hide
-  features from them.
+version, guest CPU mode): kernel flags hide features from every guest; a feature newer than the
+host stack (``libvirt_min``: the host's libvirt, whose cpu_map builds host-model and custom
+CPUs, does not know it) is not given either. For ``host-passthrough`` guests the host kernel's
+KVM decides rather than libvirt, and the same bound is applied: for SMAP, the only such feature
+shipped, KVM virtualizes it since Linux 3.15 (qemu commit ece01354, which added the Broadwell
+model), newer than the kernel of the profiles with a libvirt that old (Ubuntu 14.04: 3.13).
+The mode matters for the comparison: a host-passthrough guest needs an identical CPU.
 """
 
 from __future__ import annotations
@@ -74,15 +75,11 @@ def host_model_cpu(generation: CpuGeneration, profile: HostProfile,
 
 
 @cache
-def visible_cpu(generation: CpuGeneration, profile: HostProfile, *,
-                passthrough: bool = False) -> CpuDef:
-    """The CPU a host of ``generation`` running ``profile`` offers its guests.
-
-    ``passthrough`` asks for what a ``host-passthrough`` guest sees (only kernel flags hide
-    features), otherwise what libvirt's host-model and custom CPUs can use.
-    """
-    facts = exposure()
-    hidden = facts.hidden_by_kernel(profile) if passthrough else facts.hidden(profile)
+def visible_cpu(generation: CpuGeneration, profile: HostProfile) -> CpuDef:
+    """The CPU a host of ``generation`` running ``profile`` offers its guests: the hardware's
+    model and extra features, less the features the profile hides (disabled model features,
+    extra features left out)."""
+    hidden = exposure().hidden(profile)
     model = model_features(generation.model, generation.vendor)
     return CpuDef.of(generation.model, (f for f in generation.features if f not in hidden),
                      hidden & model, generation.vendor)
@@ -98,9 +95,7 @@ def running_cpu(cpu: GuestCpu, generation: CpuGeneration, profile: HostProfile) 
     """The CPU a guest runs with now on a host of ``generation``/``profile``: the one it was
     started with. A passthrough guest, or a host-model guest whose CPU was not recorded, has
     its host's."""
-    if cpu.mode is CpuMode.HOST_PASSTHROUGH:
-        return visible_cpu(generation, profile, passthrough=True)
-    if cpu.model is None:
+    if cpu.mode is CpuMode.HOST_PASSTHROUGH or cpu.model is None:
         return visible_cpu(generation, profile)
     return guest_cpu_def(cpu, generation.vendor)
 
@@ -108,8 +103,6 @@ def running_cpu(cpu: GuestCpu, generation: CpuGeneration, profile: HostProfile) 
 def boot_cpu(cpu: GuestCpu, generation: CpuGeneration, profile: HostProfile) -> CpuDef:
     """The CPU a guest gets when it (re)starts on a host of ``generation``/``profile``:
     the host's for host-model and passthrough, its named model for custom."""
-    if cpu.mode is CpuMode.HOST_PASSTHROUGH:
-        return visible_cpu(generation, profile, passthrough=True)
-    if cpu.mode is CpuMode.HOST_MODEL or cpu.model is None:
+    if cpu.mode is not CpuMode.CUSTOM or cpu.model is None:
         return visible_cpu(generation, profile)
     return guest_cpu_def(cpu, generation.vendor)

@@ -221,8 +221,8 @@ class Checker:
         if action is Affects.LIVE_MIGRATION and source is not None:
             passthrough = facts.cpu.mode is CpuMode.HOST_PASSTHROUGH
             running = running_cpu(facts.cpu, source.generation, source.profile)
-            host = visible_cpu(dest.generation, dest.profile, passthrough=passthrough)
-            check = compare(running, host, exact=passthrough)
+            check = compare(running, visible_cpu(dest.generation, dest.profile),
+                            exact=passthrough)
         else:
             check = compare(boot, visible_cpu(dest.generation, dest.profile))
         caps = (self.rules.capabilities(source.profile, dest.profile) if source is not None
