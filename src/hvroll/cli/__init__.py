@@ -15,6 +15,7 @@ import typer
 from hvroll import __version__
 from hvroll.cli import demo, fleet
 from hvroll.cli.common import err_console, exit_code_for
+from hvroll.cli.compat import check, explain, matrix
 from hvroll.errors import HvrollError, InventoryError
 
 app = typer.Typer(
@@ -27,6 +28,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(fleet.app, name="fleet")
+app.command()(check)
+app.command()(matrix)
+app.command()(explain)
 app.command()(demo.demo)
 
 
