@@ -30,10 +30,6 @@ _lock = threading.Lock()
 CPU_MAP_DIRS = (Path("/usr/share/libvirt/cpu_map"), Path("/usr/local/share/libvirt/cpu_map"))
 """Where libvirt installs cpu_map; only used for the order of feature names in messages."""
 
-BASE_MODEL = "486"
-"""The smallest x86 model: describing a CPU as 486 + features lets libvirt intersect exact
-feature sets, whatever model they would otherwise be named after."""
-
 
 @cache
 def _connection() -> object:
@@ -151,7 +147,7 @@ class CpuDef:
         vendor = f"<vendor>{self.vendor}</vendor>" if self.vendor else ""
         req = "".join(f"<feature policy='require' name='{f}'/>" for f in sorted(self.features))
         dis = "".join(f"<feature policy='disable' name='{f}'/>" for f in sorted(self.disabled))
-        return (f"<cpu mode='custom' match='exact'><arch>x86_64</arch>"
+        return (f"<cpu mode='custom' match='exact'>"
                 f"<model fallback='forbid'>{self.model}</model>{vendor}{req}{dis}</cpu>")
 
     def label(self) -> str:
@@ -205,48 +201,52 @@ def compare(guest: CpuDef, host: CpuDef, *, exact: bool = False) -> CpuCheck:
     return CpuCheck(not missing and not extra, missing, extra)
 
 
+@cache
+def exact_xml(cpu: CpuDef) -> str:
+    """``cpu`` as host CPU XML without disabled features (which ``baselineCPU`` ignores): its
+    own model when nothing of the model is disabled, else the libvirt model with the most
+    features inside the CPU's expanded set, plus the remaining features. Either way libvirt
+    expands it to exactly ``cpu.expanded()``."""
+    if not cpu.disabled:
+        return _cpu_xml(cpu.model, cpu.vendor, cpu.features)
+    have = cpu.expanded()
+    best, best_size = cpu.model, -1
+    for name in model_names():
+        try:
+            feats = model_features(name, cpu.vendor)
+        except InputError:
+            continue  # a model of another vendor
+        if feats <= have and len(feats) > best_size:
+            best, best_size = name, len(feats)
+    if best_size < 0:
+        raise InputError(f"no libvirt CPU model fits inside {cpu.label()} (expected at least "
+                         f"one model whose features it all has)")
+    return _cpu_xml(best, cpu.vendor, have - model_features(best, cpu.vendor))
+
+
 def libvirt_compatible(guest: CpuDef, host: CpuDef) -> bool:
     """libvirt's own answer for a host-model/custom guest, via ``baselineCPU``: the guest fits
     when the baseline of {host, guest} is the guest itself (their intersection is the guest).
 
-    Used to cross-check :func:`compare`; both CPUs are described as 486 + their expanded
-    features so that disabled features are honoured (``baselineCPU`` ignores ``disable``).
+    Used to cross-check :func:`compare` where ``compareCPU`` is not available (the in-process
+    test driver has only ``baselineCPU``).
     """
     if guest.vendor != host.vendor:
         return False
-    xmls = [_cpu_xml(BASE_MODEL, c.vendor, c.expanded()) for c in (host, guest)]
-    return frozenset(_required(_baseline(xmls, expand=True))) == guest.expanded()
+    common = _baseline([exact_xml(host), exact_xml(guest)], expand=True)
+    return frozenset(_required(common)) == guest.expanded()
 
 
 def baseline(cpus: Sequence[CpuDef]) -> CpuDef:
-    """The best CPU every one of ``cpus`` can provide: the model for new VMs of a mixed set of
-    hosts (libvirt's ``baselineCPU``).
-
-    When no CPU has disabled features libvirt computes the answer from the CPUs as they are.
-    Otherwise (``baselineCPU`` ignores ``policy='disable'``) libvirt intersects the exact
-    feature sets and the model is the libvirt model with the most features inside that
-    intersection, the rest listed as required features.
-    """
+    """The best CPU every one of ``cpus`` can provide, as libvirt's ``baselineCPU`` names it:
+    the model for new VMs of a mixed set of hosts."""
     if not cpus:
         raise InputError("a CPU baseline needs at least one CPU (expected host CPUs, got none)")
     vendors = {c.vendor for c in cpus}
     if len(vendors) > 1:
         raise InputError(f"a CPU baseline needs one vendor (expected one, got "
                          f"{', '.join(sorted(vendors))})")
-    vendor = next(iter(vendors))
-    if not any(c.disabled for c in cpus):
-        out = ET.fromstring(_baseline([_cpu_xml(c.model, c.vendor, c.features) for c in cpus],
-                                      expand=False))
-        model = out.findtext("model", default=BASE_MODEL)
-        return CpuDef.of(model, _required(ET.tostring(out, encoding="unicode")), (), vendor)
-    common = frozenset(_required(_baseline(
-        [_cpu_xml(BASE_MODEL, vendor, c.expanded()) for c in cpus], expand=True)))
-    best, best_size = BASE_MODEL, -1
-    for name in model_names():
-        try:
-            feats = model_features(name, vendor)
-        except InputError:
-            continue  # a model of another vendor
-        if feats <= common and len(feats) > best_size:
-            best, best_size = name, len(feats)
-    return CpuDef.of(best, common - model_features(best, vendor), (), vendor)
+    out = ET.fromstring(_baseline([exact_xml(c) for c in cpus], expand=False))
+    model = out.findtext("model", default="")
+    return CpuDef.of(model, _required(ET.tostring(out, encoding="unicode")), (),
+                     next(iter(vendors)))
