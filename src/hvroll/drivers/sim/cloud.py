@@ -1,0 +1,430 @@
+"""The simulated cloud as a driver: the executor drives it exactly as it drives libvirt.
+
+::
+
+    cloud = SimCloud(generate("small", 1), seed=7, journal=Path("run.sim.jsonl"))
+    cloud.migrate("m1", "vm-000001", "sm01-c01-hv02", MigrationOptions(auto_converge=True))
+    while not cloud.job("m1").final:
+        cloud.wait(60.0)        # jumps virtual time to the end of the next pass
+    cloud.clock.now()           # virtual seconds since the start
+
+Requests that cannot start (an unknown VM, a host that is down, a VM already migrating) raise
+:class:`~hvroll.errors.DriverError` naming the host; reinstalling a host that still holds a
+VM or a migration raises :class:`~hvroll.errors.SafetyError`. Both leave the world unchanged.
+Operations that start and then fail end their job ``failed`` with the reason in ``error``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hvroll.domain import Fleet, PowerState, SchedulingState
+from hvroll.drivers.base import (
+    Capability,
+    HostState,
+    JobKind,
+    JobProgress,
+    MigrationOptions,
+    VmState,
+)
+from hvroll.drivers.sim.engine import World
+from hvroll.drivers.sim.faults import Faults, SimulatedCrash
+from hvroll.drivers.sim.journal import Journal, Record, header
+from hvroll.drivers.sim.state import (
+    ACTIVE_POWER,
+    DISK,
+    POST,
+    RAM,
+    SimHost,
+    SimJob,
+    SimVm,
+    VmView,
+    host_state,
+    vm_state,
+    vm_view,
+)
+from hvroll.errors import DriverError, InputError, SafetyError
+
+WORKAROUNDS = ("remove_balloon", "copy_config_drive", "reboot_guest", "use_migrate_uri3",
+               "pin_cpu_model")
+"""Workarounds the simulated cloud can apply to a VM. ``remove_balloon`` unplugs the balloon
+until the next power cycle; ``reboot_guest`` power-cycles the guest (history cleared, balloon
+back); ``copy_config_drive`` lets a VM with an iso9660 config drive live-migrate; the others
+are recorded only."""
+
+
+class SimCloud:
+    """A discrete-event cloud in virtual time implementing :class:`~hvroll.drivers.base.Driver`.
+
+    ``seed`` fixes every random draw; ``faults`` what goes wrong; ``journal`` a file that
+    records the world as it changes and, when it exists already, is replayed first so the
+    cloud resumes where the previous process left it.
+    """
+
+    name = "sim"
+    capabilities = frozenset(Capability)
+
+    def __init__(self, fleet: Fleet, *, seed: int = 1, faults: Faults | None = None,
+                 journal: Path | None = None) -> None:
+        faults = Faults() if faults is None else faults
+        for host, _ in faults.host_crashes:
+            if host not in fleet.host_by_name:
+                raise InputError(f"Faults.host_crashes names host {host!r}, which is not in "
+                                 f"the fleet")
+        self._world = World(fleet, seed, faults)
+        self.clock = self._world.clock
+        self.clock.bind(self._sleep)
+        self._journal: Journal | None = None
+        self._dead = False
+        if journal is not None:
+            opened = Journal(journal, header(fleet, seed, faults.identity()))
+            try:
+                self._replay(opened.records)
+            except BaseException:
+                opened.close()
+                raise
+            self._journal = opened
+        if faults.crash_after_events is not None:
+            self._world.crash_at = self._world.events + faults.crash_after_events
+
+    # --- what the cloud looks like ----------------------------------------------------------
+
+    def hosts(self) -> list[HostState]:
+        self._alive()
+        return [host_state(h, self._world.vms) for h in self._world.hosts.values()]
+
+    def vms(self) -> list[VmState]:
+        self._alive()
+        return [vm_state(v) for v in self._world.vms.values()]
+
+    def job(self, job: str) -> JobProgress:
+        self._alive()
+        return self._world.progress(self._job(job))
+
+    def jobs(self) -> list[JobProgress]:
+        self._alive()
+        return [self._world.progress(j) for j in self._world.jobs.values()]
+
+    def host_profile(self, host: str) -> str:
+        self._alive()
+        return self._host(host).profile
+
+    def probe(self, vm: str) -> bool:
+        self._alive()
+        v = self._vm(vm)
+        return (v.power is PowerState.RUNNING and self._world.hosts[v.host].up
+                and not v.unreachable)
+
+    # --- time -------------------------------------------------------------------------------
+
+    def wait(self, timeout_s: float) -> list[str]:
+        """Jump to the next instant at which some job changes (a pass ends, a migration
+        completes or fails, a reinstall ends), at most ``timeout_s`` ahead, and return the ids
+        of every job that changed since the last ``wait`` (those changed during a ``sleep``
+        too), in the order they changed. Returns at once when some already did."""
+        self._alive()
+        world = self._world
+        now = self.clock.now()
+        deadline = now if world.changed else now + max(0.0, timeout_s)
+        if math.isinf(deadline) and not world.queue:
+            deadline = now
+        self._run(lambda: world.advance(deadline, stop_on_change=True))
+        changed = list(world.changed)
+        world.changed.clear()
+        self._line(f'{{"w":{self.clock.now()!r}}}')
+        return changed
+
+    def _sleep(self, seconds: float) -> None:
+        self._alive()
+        if not seconds > 0:
+            return
+        deadline = self.clock.now() + seconds
+        self._run(lambda: self._world.advance(deadline, stop_on_change=False))
+        self._line(f'{{"s":{self.clock.now()!r}}}')
+
+    def _run(self, advance: Callable[[], None]) -> None:
+        try:
+            advance()
+        except SimulatedCrash:
+            self._dead = True
+            if self._journal is not None:
+                self._journal.close()
+            raise
+
+    # --- changes ----------------------------------------------------------------------------
+
+    def set_scheduling(self, host: str, enabled: bool) -> None:
+        self._alive()
+        h = self._host(host)
+        state = SchedulingState.ENABLED if enabled else SchedulingState.DISABLED
+        if h.scheduling is not state:
+            h.scheduling = state
+            self._log({"op": "scheduling", "host": host, "enabled": enabled})
+
+    def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None:
+        self._alive()
+        if self._known(job, JobKind.LIVE_MIGRATION, vm, dest):
+            return
+        v = self._vm(vm)
+        if v.power not in ACTIVE_POWER:
+            raise DriverError(f"cannot live-migrate {vm}: it is {v.power.value}, not running "
+                              f"or paused", host=v.host)
+        self._check_route(v, dest)
+        if options.max_downtime_ms < 0 or (options.bandwidth_mib_s is not None
+                                           and not options.bandwidth_mib_s > 0):
+            raise DriverError(f"cannot migrate {vm}: max_downtime_ms must be >= 0 and "
+                              f"bandwidth_mib_s > 0 (got {options.max_downtime_ms}, "
+                              f"{options.bandwidth_mib_s})", host=v.host)
+        self._world.start_live(job, v, dest, options, self._refusal(v, options))
+        self._log({"op": "migrate", "job": job, "vm": vm, "dest": dest,
+                   "options": {"max_downtime_ms": options.max_downtime_ms,
+                               "bandwidth_mib_s": options.bandwidth_mib_s,
+                               "auto_converge": options.auto_converge,
+                               "post_copy": options.post_copy, "block": options.block}})
+
+    def cold_migrate(self, job: str, vm: str, dest: str) -> None:
+        self._alive()
+        if self._known(job, JobKind.COLD_MIGRATION, vm, dest):
+            return
+        v = self._vm(vm)
+        if v.power is PowerState.CRASHED:
+            raise DriverError(f"cannot cold-migrate {vm}: it crashed and is defined on no "
+                              f"running host", host=v.host)
+        self._check_route(v, dest)
+        self._world.start_cold(job, v, dest)
+        self._log({"op": "cold", "job": job, "vm": vm, "dest": dest})
+
+    def reinstall(self, job: str, host: str, profile: str) -> None:
+        self._alive()
+        if self._known(job, JobKind.REINSTALL, host, profile):
+            return
+        h = self._host(host)
+        if profile not in self._world.profiles:
+            raise DriverError(f"cannot reinstall as {profile!r}: no such profile (known: "
+                              f"{', '.join(sorted(self._world.profiles))})", host=host)
+        if h.reinstall is not None:
+            raise DriverError(f"reinstall {h.reinstall} is still running", host=host)
+        if h.vms:
+            names = sorted(h.vms)
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
+                                             else "")
+            raise SafetyError(f"{host}: refusing to reinstall, it still holds {len(names)} "
+                              f"VM(s): {shown}")
+        moving = [j for j in self._world.active
+                  if host in (self._world.jobs[j].source, self._world.jobs[j].dest)]
+        if moving:
+            raise SafetyError(f"{host}: refusing to reinstall, migration {moving[0]} to or "
+                              f"from it is still running")
+        self._world.start_reinstall(job, h, profile)
+        self._log({"op": "reinstall", "job": job, "host": host, "profile": profile})
+
+    def set_max_downtime(self, job: str, downtime_ms: int) -> None:
+        self._alive()
+        j = self._live_job(job, "set the max downtime of")
+        if downtime_ms < 0:
+            raise DriverError(f"max downtime of {job} must be >= 0 ms (got {downtime_ms})",
+                              host=j.source)
+        self._world.set_max_downtime(j, downtime_ms)
+        self._log({"op": "downtime", "job": job, "ms": downtime_ms})
+
+    def start_post_copy(self, job: str) -> None:
+        self._alive()
+        j = self._live_job(job, "switch to post-copy")
+        if j.step == POST:
+            return
+        if not j.post_copy:
+            raise DriverError(f"cannot switch {job} to post-copy: it was started without "
+                              f"post_copy=True", host=j.source)
+        if j.step == DISK:
+            raise DriverError(f"cannot switch {job} to post-copy yet: its disks are still "
+                              f"being copied", host=j.source, retryable=True)
+        if j.step != RAM:
+            raise DriverError(f"cannot switch {job} to post-copy: it is already in its final "
+                              f"stop-and-copy", host=j.source, retryable=True)
+        self._world.start_post_copy(j)
+        self._log({"op": "postcopy", "job": job})
+
+    def abort(self, job: str) -> None:
+        self._alive()
+        j = self._live_job(job, "abort")
+        if j.step == POST:
+            raise DriverError(f"cannot abort {job}: it runs in post-copy, the guest already "
+                              f"runs on {j.dest}", host=j.source)
+        self._world.abort(j)
+        self._log({"op": "abort", "job": job})
+
+    def suspend(self, vm: str) -> None:
+        self._set_power(vm, PowerState.RUNNING, PowerState.PAUSED, "suspend")
+
+    def resume(self, vm: str) -> None:
+        self._set_power(vm, PowerState.PAUSED, PowerState.RUNNING, "resume")
+
+    def _set_power(self, vm: str, before: PowerState, after: PowerState, op: str) -> None:
+        self._alive()
+        v = self._vm(vm)
+        if v.power is after:
+            return
+        if v.power is not before:
+            raise DriverError(f"cannot {op} {vm}: it is {v.power.value}", host=v.host)
+        self._world.touch_guest(v)
+        v.power = after
+        self._log({"op": op, "vm": vm})
+
+    def apply_workaround(self, vm: str, action: str) -> None:
+        self._alive()
+        v = self._vm(vm)
+        if action not in WORKAROUNDS:
+            raise DriverError(f"unknown workaround {action!r} for {vm} (the simulator knows "
+                              f"{', '.join(WORKAROUNDS)})", host=v.host)
+        if v.power not in ACTIVE_POWER:
+            raise DriverError(f"cannot apply {action} to {vm}: it is {v.power.value}",
+                              host=v.host)
+        if action == "reboot_guest":
+            if v.job is not None:
+                raise DriverError(f"cannot reboot {vm}: migration {v.job} is in flight",
+                                  host=v.host)
+            v.power_cycled()
+        elif action == "remove_balloon":
+            v.balloon = False
+        v.workarounds.append(action)
+        self._log({"op": "workaround", "vm": vm, "action": action})
+
+    # --- for tests, invariant checks and reports ----------------------------------------------
+
+    def placement(self) -> dict[str, str]:
+        """Every VM and the host it is defined on."""
+        return {v.name: v.host for v in self._world.vms.values()}
+
+    def inspect_vm(self, vm: str) -> VmView:
+        """What the simulator knows about one VM (dirty rate, balloon, history, …)."""
+        return vm_view(self._vm(vm))
+
+    @property
+    def events_processed(self) -> int:
+        """Events processed since this object was created (those replayed included)."""
+        return self._world.events
+
+    def close(self) -> None:
+        """Release the journal; the object must not be used afterwards."""
+        self._dead = True
+        if self._journal is not None:
+            self._journal.close()
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _alive(self) -> None:
+        if self._dead:
+            raise SimulatedCrash("this simulated cloud crashed or was closed; open a new one "
+                                 "from its journal")
+
+    def _log(self, record: Record) -> None:
+        if self._journal is not None:
+            self._journal.append(record)
+
+    def _line(self, line: str) -> None:
+        if self._journal is not None:
+            self._journal.write_line(line)
+
+    def _replay(self, records: list[Record]) -> None:
+        world = self._world
+        ops: dict[str, Callable[[Record], None]] = {
+            "scheduling": lambda r: self.set_scheduling(r["host"], r["enabled"]),
+            "migrate": lambda r: self.migrate(r["job"], r["vm"], r["dest"],
+                                              MigrationOptions(**r["options"])),
+            "cold": lambda r: self.cold_migrate(r["job"], r["vm"], r["dest"]),
+            "reinstall": lambda r: self.reinstall(r["job"], r["host"], r["profile"]),
+            "downtime": lambda r: self.set_max_downtime(r["job"], r["ms"]),
+            "postcopy": lambda r: self.start_post_copy(r["job"]),
+            "abort": lambda r: self.abort(r["job"]),
+            "suspend": lambda r: self.suspend(r["vm"]),
+            "resume": lambda r: self.resume(r["vm"]),
+            "workaround": lambda r: self.apply_workaround(r["vm"], r["action"]),
+        }
+        for record in records:
+            if "w" in record:
+                world.advance(record["w"], stop_on_change=False)
+                world.changed.clear()
+            elif "s" in record:
+                world.advance(record["s"], stop_on_change=False)
+            else:
+                ops[record["op"]](record)
+
+    def _known(self, job: str, kind: JobKind, subject: str, target: str) -> bool:
+        """True if ``job`` was already started with these arguments (the call is a no-op);
+        raises if the id was used for something else."""
+        found = self._world.jobs.get(job)
+        if found is None:
+            return False
+        same = (found.source, found.profile) if kind is JobKind.REINSTALL else (found.vm,
+                                                                              found.dest)
+        if found.kind is kind and same == (subject, target):
+            return True
+        raise DriverError(f"job id {job!r} is already used by a {found.kind.value} of "
+                          f"{found.vm or found.source}")
+
+    def _check_route(self, vm: SimVm, dest: str) -> None:
+        if vm.job is not None:
+            raise DriverError(f"{vm.name} is already being migrated by job {vm.job}",
+                              host=vm.host)
+        if dest == vm.host:
+            raise DriverError(f"{vm.name} is already on this host", host=dest)
+        target = self._host(dest)
+        source = self._world.hosts[vm.host]
+        for host, role in ((source, "source"), (target, "destination")):
+            if not host.up:
+                why = "crashed" if host.crashed else f"being reinstalled by {host.reinstall}"
+                raise DriverError(f"cannot migrate {vm.name}: {role} host is down ({why})",
+                                  host=host.name)
+
+    def _refusal(self, vm: SimVm, options: MigrationOptions) -> str | None:
+        """Why a live migration fails at once under ``Faults.known_issues``."""
+        if not self._world.faults.known_issues:
+            return None
+        if vm.passthrough:
+            return f"cannot live-migrate {vm.name}: it has a passed-through PCI device"
+        if vm.local_disk_mib > 0 and not options.block:
+            return (f"unsafe migration of {vm.name}: it has local disks and no shared "
+                    f"storage; use block migration")
+        if vm.iso_config_drive and "copy_config_drive" not in vm.workarounds:
+            return (f"cannot live-migrate {vm.name}: its read-only iso9660 config drive is not "
+                    f"on the destination; copy it first (copy_config_drive)")
+        return None
+
+    def _vm(self, name: str) -> SimVm:
+        found = self._world.vms.get(name)
+        if found is None:
+            raise DriverError(f"unknown VM {name!r}")
+        return found
+
+    def _host(self, name: str) -> SimHost:
+        found = self._world.hosts.get(name)
+        if found is None:
+            raise DriverError(f"unknown host {name!r}")
+        return found
+
+    def _job(self, job: str) -> SimJob:
+        found = self._world.jobs.get(job)
+        if found is None:
+            raise DriverError(f"unknown job {job!r}")
+        return found
+
+    def _live_job(self, job: str, what: str) -> SimJob:
+        j = self._job(job)
+        if j.kind is not JobKind.LIVE_MIGRATION:
+            raise DriverError(f"cannot {what} {job}: it is a {j.kind.value}, not a live "
+                              f"migration", host=j.source)
+        if j.final:
+            raise DriverError(f"cannot {what} {job}: it already ended {j.phase.value}",
+                              host=j.source)
+        return j
+
+    def __repr__(self) -> str:
+        w = self._world
+        return (f"SimCloud(seed={w.seed}, t={self.clock.now():.1f} s, hosts={len(w.hosts)}, "
+                f"vms={len(w.vms)}, jobs={len(w.jobs)}, active={len(w.active)})")
+
+    def __getstate__(self) -> Any:
+        raise TypeError("a SimCloud cannot be pickled; reopen it from its journal")

@@ -1,0 +1,449 @@
+"""The simulated cloud's dynamics: jobs stepping through virtual time on shared links.
+
+:class:`World` holds the live state and moves it forward. Its methods assume valid requests
+(:class:`~hvroll.drivers.sim.cloud.SimCloud` checks them and answers the executor); everything
+here is deterministic given the seed, the faults and the sequence of calls.
+
+Bandwidth: a migration gets ``min(source link / migrations leaving the source, destination
+link / migrations entering it, its own cap)``. When a migration starts or ends, the links it
+used are marked and, before time moves on, every migration on them is brought up to date at
+its old rate and rescheduled at its new one (superseded events are skipped by version).
+"""
+
+from __future__ import annotations
+
+import math
+
+from hvroll.domain import Fleet, PowerState, SchedulingState
+from hvroll.drivers.base import JobKind, JobPhase, JobProgress, MigrationOptions
+from hvroll.drivers.sim import model
+from hvroll.drivers.sim.clock import HOST_CRASH, JOB_STEP, EventQueue, SimClock
+from hvroll.drivers.sim.faults import Faults, SimulatedCrash, rng
+from hvroll.drivers.sim.state import (
+    BOOT,
+    COPY,
+    DISK,
+    DONE,
+    LINK_STEPS,
+    POST,
+    RAM,
+    REINSTALL,
+    STOP,
+    TRANSFER_STEPS,
+    SimHost,
+    SimJob,
+    SimVm,
+    build_hosts,
+    build_vms,
+    place,
+    progress,
+    unplace,
+)
+
+
+class World:
+    """Hosts, VMs and jobs of one simulated cloud, and the events that move them."""
+
+    def __init__(self, fleet: Fleet, seed: int, faults: Faults) -> None:
+        self.seed = seed
+        self.faults = faults
+        self.clock = SimClock()
+        self.queue = EventQueue()
+        self.hosts = build_hosts(fleet)
+        self.vms = build_vms(fleet, seed, self.hosts)
+        self.profiles = {p.name: p for p in fleet.profiles}
+        self.cluster_hosts: dict[str, list[SimHost]] = {}
+        for host in self.hosts.values():
+            self.cluster_hosts.setdefault(host.cluster, []).append(host)
+        self.jobs: dict[str, SimJob] = {}
+        self.active: dict[str, None] = {}
+        """Jobs not final yet, in the order they started."""
+        self.changed: dict[str, None] = {}
+        """Jobs whose state changed since the executor last asked (``wait``)."""
+        self.events = 0
+        """Events processed by this object (live or replayed)."""
+        self.crash_at: int | None = None
+        """Raise :class:`SimulatedCrash` once ``events`` reaches this."""
+        self._stale_links: dict[tuple[str, bool], None] = {}
+        """``(host, outgoing)`` links whose migrations need their bandwidth recomputed."""
+        self._schedule_host_crashes()
+
+    def _schedule_host_crashes(self) -> None:
+        for host, at_s in self.faults.host_crashes:
+            self.queue.push(at_s, HOST_CRASH, host)
+        rate_per_s = self.faults.host_crash_rate_per_h / 3600.0
+        if rate_per_s > 0:
+            for name in self.hosts:
+                self.queue.push(rng(self.seed, "host-crash", name).expovariate(rate_per_s),
+                                HOST_CRASH, name)
+
+    # --- time -----------------------------------------------------------------------------
+
+    def advance(self, deadline_s: float, *, stop_on_change: bool) -> None:
+        """Process every event due up to ``deadline_s`` and move the clock there; with
+        ``stop_on_change``, stop instead after the first instant at which a job changed."""
+        self.reshare()
+        queue, clock = self.queue, self.clock
+        while True:
+            at_s = queue.next_time()
+            if at_s > deadline_s or (stop_on_change and self.changed and at_s > clock.now()):
+                break
+            _, _, kind, key, version = queue.pop()
+            if kind == JOB_STEP:
+                job = self.jobs[key]
+                if job.version != version:
+                    continue
+                clock.move_to(at_s)
+                self._step(job)
+            else:
+                clock.move_to(at_s)
+                self._crash_host(self.hosts[key])
+            self.reshare()
+            self.events += 1
+            if self.crash_at is not None and self.events >= self.crash_at:
+                self.crash_at = None
+                raise SimulatedCrash(f"simulated orchestrator crash after {self.events} events "
+                                     f"at t={clock.now():.3f} s")
+        if not (stop_on_change and self.changed) and not math.isinf(deadline_s):
+            clock.move_to(deadline_s)
+
+    def _schedule(self, job: SimJob, at_s: float) -> None:
+        job.version += 1
+        self.queue.push(at_s, JOB_STEP, job.id, job.version)
+
+    def _changed(self, job: SimJob) -> None:
+        self.changed[job.id] = None
+
+    # --- bandwidth --------------------------------------------------------------------------
+
+    def rate_of(self, job: SimJob) -> float:
+        """The bandwidth ``job`` gets now from its links (0 when it holds none)."""
+        if job.step not in LINK_STEPS or job.source is None or job.dest is None:
+            return 0.0
+        src, dst = self.hosts[job.source], self.hosts[job.dest]
+        return model.shared_rate_mib_s(src.link_mib_s, len(src.outgoing), dst.link_mib_s,
+                                       len(dst.incoming), job.cap_mib_s)
+
+    def _join_link(self, job: SimJob) -> None:
+        assert job.source is not None and job.dest is not None
+        self.hosts[job.source].outgoing[job.id] = None
+        self.hosts[job.dest].incoming[job.id] = None
+        self._stale_links[(job.source, True)] = None
+        self._stale_links[(job.dest, False)] = None
+
+    def _leave_link(self, job: SimJob) -> None:
+        assert job.source is not None and job.dest is not None
+        outgoing, incoming = self.hosts[job.source].outgoing, self.hosts[job.dest].incoming
+        if job.id in outgoing:
+            del outgoing[job.id]
+            self._stale_links[(job.source, True)] = None
+        if job.id in incoming:
+            del incoming[job.id]
+            self._stale_links[(job.dest, False)] = None
+
+    def reshare(self) -> None:
+        """Give every migration on a link that changed its new bandwidth."""
+        if not self._stale_links:
+            return
+        stale, self._stale_links = self._stale_links, {}
+        now = self.clock.now()
+        for host, outgoing in stale:
+            link = self.hosts[host].outgoing if outgoing else self.hosts[host].incoming
+            for job_id in list(link):
+                job = self.jobs[job_id]
+                rate = self.rate_of(job)
+                if rate == job.rate_mib_s:
+                    continue
+                self._account(job, now)
+                job.rate_mib_s = rate
+                if job.step in TRANSFER_STEPS:
+                    left = job.step_total_mib - job.step_sent_mib
+                    self._schedule(job, now + max(0.0, left) / rate)
+
+    def guest_dirty_mib_s(self, job: SimJob) -> float:
+        """How fast the guest of a live migration dirties memory now (throttle applied)."""
+        if job.vm is None or job.kind is not JobKind.LIVE_MIGRATION:
+            return 0.0
+        vm = self.vms[job.vm]
+        if vm.power is not PowerState.RUNNING:
+            return 0.0
+        return vm.dirty_mib_s * (1.0 - job.throttle_pct / 100.0)
+
+    def _account(self, job: SimJob, now_s: float) -> None:
+        """Bring the current step's figures up to ``now_s`` at the rates in force so far."""
+        span = now_s - job.last_s
+        if span > 0 and job.step in TRANSFER_STEPS:
+            job.step_sent_mib = min(job.step_total_mib,
+                                    job.step_sent_mib + job.rate_mib_s * span)
+            if job.step == RAM:
+                job.dirtied_mib += self.guest_dirty_mib_s(job) * span
+        job.last_s = now_s
+
+    def _finish_step(self, job: SimJob) -> float:
+        """The current transfer step has sent everything: count it whole; returns its size."""
+        self._account(job, self.clock.now())
+        total = job.step_total_mib
+        job.processed_mib += total
+        job.step_total_mib = job.step_sent_mib = 0.0
+        return total
+
+    def _begin_transfer(self, job: SimJob, step: str, total_mib: float) -> None:
+        job.step, job.step_total_mib, job.step_sent_mib = step, total_mib, 0.0
+        job.dirtied_mib = 0.0
+        job.last_s = now = self.clock.now()
+        if job.rate_mib_s > 0:
+            self._schedule(job, now + total_mib / job.rate_mib_s)
+
+    # --- live migration ----------------------------------------------------------------------
+
+    def start_live(self, job_id: str, vm: SimVm, dest: str, options: MigrationOptions,
+                   refusal: str | None) -> SimJob:
+        now = self.clock.now()
+        job = SimJob(job_id, JobKind.LIVE_MIGRATION, now, vm=vm.name, source=vm.host,
+                     dest=dest, max_downtime_ms=options.max_downtime_ms,
+                     cap_mib_s=options.bandwidth_mib_s, auto_converge=options.auto_converge,
+                     post_copy=options.post_copy, block=options.block, ram_mib=vm.ram_mib,
+                     disk_mib=vm.local_disk_mib if options.block else 0.0, last_s=now,
+                     fails_at_pass=model.failing_pass(self.seed, job_id,
+                                                      self.faults.migration_failure_rate))
+        self.jobs[job_id] = job
+        if refusal is not None:
+            job.step = DONE
+            self._end(job, JobPhase.FAILED, refusal)
+            return job
+        vm.job = job_id
+        self.active[job_id] = None
+        if job.disk_mib > 0:
+            self._begin_transfer(job, DISK, job.disk_mib)
+        else:
+            self._begin_transfer(job, RAM, job.ram_mib)
+        self._join_link(job)
+        return job
+
+    def _end_pass(self, job: SimJob) -> None:
+        sent = self._finish_step(job)
+        vm = self._vm_of(job)
+        dirtied = min(job.dirtied_mib, job.ram_mib)
+        rate = job.rate_mib_s
+        converges = model.fits_downtime(dirtied, rate, job.max_downtime_ms)
+        if job.fails_at_pass is not None and (job.iteration >= job.fails_at_pass or converges):
+            self._fail(job, f"migration of {vm.name} to {job.dest} failed in pass "
+                            f"{job.iteration} (injected fault)")
+            return
+        if job.auto_converge:
+            job.throttle_pct, job.high_passes = model.throttle_step(
+                job.throttle_pct, job.high_passes, dirtied, sent)
+        job.iteration += 1
+        self._changed(job)
+        if not converges:
+            self._begin_transfer(job, RAM, dirtied)
+            return
+        job.step, job.step_total_mib, job.step_sent_mib = STOP, dirtied, 0.0
+        job.downtime_ms = model.stop_and_copy_ms(dirtied, rate)
+        self._schedule(job, self.clock.now() + job.downtime_ms / 1000.0)
+
+    def _complete_live(self, job: SimJob) -> None:
+        vm = self._vm_of(job)
+        if job.step == STOP:
+            bug = self._balloon_bug(job, vm)
+            if bug is not None:
+                self._fail(job, bug)
+                return
+            job.processed_mib += job.step_total_mib
+            self._move(vm, job.dest or "")
+        else:
+            self._finish_step(job)
+        vm.migrations_since_power_cycle += 1
+        self._end(job, JobPhase.COMPLETED)
+
+    def _balloon_bug(self, job: SimJob, vm: SimVm) -> str | None:
+        if not (self.faults.known_issues and vm.windows and vm.balloon
+                and vm.migrations_since_power_cycle >= 1):
+            return None
+        qemu = self.profiles[self.hosts[job.source or ""].profile].qemu_version
+        if not model.version_below(qemu, model.BALLOON_FIXED_QEMU):
+            return None
+        return (f"migration of {vm.name} to {job.dest} failed at switch-over: the memory "
+                f"balloon of a guest live-migrated {vm.migrations_since_power_cycle} time(s) "
+                f"since its last power cycle (QEMU {qemu}); remove the balloon first")
+
+    def set_max_downtime(self, job: SimJob, downtime_ms: int) -> None:
+        job.max_downtime_ms = downtime_ms
+
+    def start_post_copy(self, job: SimJob) -> None:
+        now = self.clock.now()
+        self._account(job, now)
+        left = min(job.ram_mib, job.step_total_mib - job.step_sent_mib + job.dirtied_mib)
+        job.processed_mib += job.step_sent_mib
+        self._move(self._vm_of(job), job.dest or "")
+        job.phase = JobPhase.POSTCOPY
+        job.downtime_ms = model.POSTCOPY_SWITCH_MS
+        self._begin_transfer(job, POST, left)
+        self._changed(job)
+
+    def abort(self, job: SimJob) -> None:
+        self._end(job, JobPhase.CANCELLED, "aborted by the executor")
+
+    # --- cold migration, reinstall ----------------------------------------------------------
+
+    def start_cold(self, job_id: str, vm: SimVm, dest: str) -> SimJob:
+        now = self.clock.now()
+        job = SimJob(job_id, JobKind.COLD_MIGRATION, now, vm=vm.name, source=vm.host,
+                     dest=dest, disk_mib=vm.local_disk_mib, prev_power=vm.power, last_s=now,
+                     fails=model.cold_migration_fails(self.seed, job_id,
+                                                      self.faults.migration_failure_rate))
+        self.jobs[job_id] = job
+        self.active[job_id] = None
+        vm.job = job_id
+        vm.power = PowerState.SHUTOFF
+        if job.disk_mib > 0:
+            self._begin_transfer(job, COPY, job.disk_mib)
+            self._join_link(job)
+        else:
+            job.step = BOOT
+            self._schedule(job, now + model.COLD_OVERHEAD_S)
+        return job
+
+    def _end_cold_copy(self, job: SimJob) -> None:
+        self._finish_step(job)
+        self._leave_link(job)
+        job.step = BOOT
+        self._schedule(job, self.clock.now() + model.COLD_OVERHEAD_S)
+        self._changed(job)
+
+    def _end_cold(self, job: SimJob) -> None:
+        vm = self._vm_of(job)
+        vm.power = job.prev_power or PowerState.SHUTOFF
+        if job.fails:
+            self._fail(job, f"cold migration of {vm.name} to {job.dest} failed to start it "
+                            f"there (injected fault)")
+            return
+        self._move(vm, job.dest or "")
+        if vm.power is not PowerState.SHUTOFF:
+            vm.power_cycled()
+        self._end(job, JobPhase.COMPLETED)
+
+    def start_reinstall(self, job_id: str, host: SimHost, profile: str) -> SimJob:
+        now = self.clock.now()
+        duration, fail_after = model.reinstall_plan(self.seed, job_id,
+                                                    self.faults.reinstall_failure_rate)
+        job = SimJob(job_id, JobKind.REINSTALL, now, source=host.name, step=REINSTALL,
+                     profile=profile, fails=fail_after is not None, fail_after_s=fail_after)
+        self.jobs[job_id] = job
+        self.active[job_id] = None
+        host.reinstall = job_id
+        self._schedule(job, now + (duration if fail_after is None else fail_after))
+        return job
+
+    def _end_reinstall(self, job: SimJob) -> None:
+        host = self.hosts[job.source or ""]
+        host.reinstall = None
+        host.crashed = False
+        if job.fails:
+            self._end(job, JobPhase.FAILED, f"reinstall hook failed after "
+                                            f"{job.fail_after_s or 0.0:.0f} s (injected fault); "
+                                            f"{host.name} still runs {host.profile}")
+            return
+        host.profile = job.profile or host.profile
+        self._end(job, JobPhase.COMPLETED)
+
+    # --- shared endings ---------------------------------------------------------------------
+
+    def _step(self, job: SimJob) -> None:
+        step = job.step
+        if step == RAM:
+            self._end_pass(job)
+        elif step == DISK:
+            self._finish_step(job)
+            self._begin_transfer(job, RAM, job.ram_mib)
+            self._changed(job)
+        elif step in (STOP, POST):
+            self._complete_live(job)
+        elif step == COPY:
+            self._end_cold_copy(job)
+        elif step == BOOT:
+            self._end_cold(job)
+        elif step == REINSTALL:
+            self._end_reinstall(job)
+
+    def _fail(self, job: SimJob, error: str) -> None:
+        self._end(job, JobPhase.FAILED, error)
+
+    def _end(self, job: SimJob, phase: JobPhase, error: str | None = None) -> None:
+        """Make the job final; a step cut short counts what it sent so far."""
+        if job.step in TRANSFER_STEPS:
+            self._account(job, self.clock.now())
+            job.processed_mib += job.step_sent_mib
+        if job.step in LINK_STEPS:
+            self._leave_link(job)
+        job.step = DONE
+        job.phase = phase
+        job.error = error
+        job.ended_s = job.last_s = self.clock.now()
+        job.version += 1
+        self.active.pop(job.id, None)
+        if job.vm is not None and self.vms[job.vm].job == job.id:
+            self.vms[job.vm].job = None
+        self._changed(job)
+
+    def _vm_of(self, job: SimJob) -> SimVm:
+        assert job.vm is not None
+        return self.vms[job.vm]
+
+    def _move(self, vm: SimVm, dest: str) -> None:
+        unplace(self.hosts[vm.host], vm)
+        place(self.hosts[dest], vm)
+
+    # --- host crashes and HA ----------------------------------------------------------------
+
+    def _crash_host(self, host: SimHost) -> None:
+        if host.crashed or host.reinstall is not None:
+            return
+        host.crashed = True
+        for job_id in list(self.active):
+            job = self.jobs[job_id]
+            if host.name not in (job.source, job.dest) or job.kind is JobKind.REINSTALL:
+                continue
+            vm = self._vm_of(job)
+            if job.kind is JobKind.COLD_MIGRATION:
+                vm.power = job.prev_power or PowerState.SHUTOFF
+            elif job.step == POST and job.source == host.name:
+                vm.power = PowerState.CRASHED  # its memory was still on the source
+            self._fail(job, f"{host.name} crashed during the migration of {vm.name}")
+        for name in sorted(host.vms):
+            self._restart_elsewhere(self.vms[name], host)
+
+    def _restart_elsewhere(self, vm: SimVm, crashed: SimHost) -> None:
+        """HA: start the VM on the up, schedulable host of its cluster with the most free RAM
+        that has room for it and no member of its anti-affinity group."""
+        best: SimHost | None = None
+        for host in self.cluster_hosts[crashed.cluster]:
+            if (host is crashed or not host.up or host.scheduling is not SchedulingState.ENABLED
+                    or host.ram_used_mib + vm.ram_mib > host.ram_capacity_mib
+                    or host.vcpus_used + vm.vcpus > host.vcpu_capacity
+                    or (vm.anti_affinity_group is not None
+                        and any(self.vms[o].anti_affinity_group == vm.anti_affinity_group
+                                for o in host.vms))):
+                continue
+            if best is None or (host.ram_capacity_mib - host.ram_used_mib
+                                > best.ram_capacity_mib - best.ram_used_mib):
+                best = host
+        if best is None:
+            if vm.power is not PowerState.SHUTOFF:
+                vm.power = PowerState.CRASHED
+            return
+        self._move(vm, best.name)
+        if vm.power is not PowerState.SHUTOFF:
+            vm.power = PowerState.RUNNING
+            vm.power_cycled()
+
+    # --- views ------------------------------------------------------------------------------
+
+    def progress(self, job: SimJob) -> JobProgress:
+        rate = job.rate_mib_s if job.final else self.rate_of(job)
+        return progress(job, self.clock.now(), rate, self.guest_dirty_mib_s(job))
+
+    def touch_guest(self, vm: SimVm) -> None:
+        """Bring the VM's migration up to now before its dirty rate changes."""
+        if vm.job is not None:
+            self._account(self.jobs[vm.job], self.clock.now())

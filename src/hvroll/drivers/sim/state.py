@@ -1,0 +1,302 @@
+"""The simulated cloud's live state: mutable records of hosts, VMs and jobs, built from a fleet,
+and their translation into the driver protocol's types.
+
+The records are private to the simulator; the executor sees them only as
+:class:`~hvroll.drivers.base.HostState`, :class:`~hvroll.drivers.base.VmState` and
+:class:`~hvroll.drivers.base.JobProgress` (with the raw figures in ``extra``, named like
+libvirt's job statistics), and tests as :class:`VmView`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hvroll.domain import (
+    ConfigDrive,
+    Fleet,
+    GroupPolicy,
+    GuestOsFamily,
+    PowerState,
+    SchedulingState,
+)
+from hvroll.drivers.base import HostState, JobKind, JobPhase, JobProgress, VmState
+from hvroll.drivers.sim.model import (
+    BYTES_PER_MIB,
+    MIB_PER_GIB,
+    PAGES_PER_MIB,
+    drawn_dirty_rate_mib_s,
+    unreachable,
+)
+
+ACTIVE_POWER = frozenset({PowerState.RUNNING, PowerState.PAUSED})
+
+# Internal steps of a job. A live migration goes DISK (block migration only) → RAM (pre-copy
+# passes) → STOP (stop-and-copy) → DONE, or RAM → POST (post-copy) → DONE; a cold migration
+# COPY (local disks) → BOOT → DONE; a reinstall REINSTALL → DONE.
+DISK, RAM, STOP, POST, COPY, BOOT, REINSTALL, DONE = (
+    "disk", "ram", "stop", "post", "copy", "boot", "reinstall", "done")
+TRANSFER_STEPS = frozenset({DISK, RAM, POST, COPY})
+"""Steps that move data over the link: they end when their data is sent, so a bandwidth change
+reschedules them."""
+LINK_STEPS = TRANSFER_STEPS | {STOP}
+"""Steps that hold a share of the link."""
+
+
+@dataclass(slots=True, eq=False)
+class SimHost:
+    name: str
+    cluster: str
+    profile: str
+    scheduling: SchedulingState
+    link_mib_s: float
+    ram_capacity_mib: float
+    vcpu_capacity: float
+    crashed: bool = False
+    reinstall: str | None = None
+    """The id of the reinstall job running on this host."""
+    ram_used_mib: float = 0.0
+    vcpus_used: int = 0
+    vms: dict[str, None] = field(default_factory=dict)
+    """VMs defined on this host (in any power state), in the order they arrived."""
+    outgoing: dict[str, None] = field(default_factory=dict)
+    """Jobs sending over this host's link."""
+    incoming: dict[str, None] = field(default_factory=dict)
+
+    @property
+    def up(self) -> bool:
+        return not self.crashed and self.reinstall is None
+
+
+@dataclass(slots=True, eq=False)
+class SimVm:
+    name: str
+    host: str
+    power: PowerState
+    ram_mib: float
+    vcpus: int
+    dirty_mib_s: float
+    local_disk_mib: float
+    has_balloon: bool
+    """Whether the VM was defined with a balloon (it returns at each power cycle)."""
+    balloon: bool
+    windows: bool
+    migrations_since_power_cycle: int
+    anti_affinity_group: str | None
+    iso_config_drive: bool
+    passthrough: bool
+    unreachable: bool
+    job: str | None = None
+    """The id of the migration in flight, if any."""
+    workarounds: list[str] = field(default_factory=list)
+
+    def power_cycled(self) -> None:
+        """The guest was stopped and started: history cleared, balloon back."""
+        self.migrations_since_power_cycle = 0
+        self.balloon = self.has_balloon
+
+
+@dataclass(slots=True, eq=False)
+class SimJob:
+    id: str
+    kind: JobKind
+    started_s: float
+    vm: str | None = None
+    source: str | None = None
+    """The migration's source, or the host being reinstalled."""
+    dest: str | None = None
+    step: str = RAM
+    phase: JobPhase = JobPhase.RUNNING
+    max_downtime_ms: int = 500
+    cap_mib_s: float | None = None
+    auto_converge: bool = False
+    post_copy: bool = False
+    block: bool = False
+    ram_mib: float = 0.0
+    disk_mib: float = 0.0
+    rate_mib_s: float = 0.0
+    """The bandwidth in force since ``last_s``."""
+    last_s: float = 0.0
+    """When the step's figures below were last brought up to date."""
+    step_total_mib: float = 0.0
+    step_sent_mib: float = 0.0
+    dirtied_mib: float = 0.0
+    """Dirtied by the guest during the current pre-copy pass."""
+    iteration: int = 0
+    processed_mib: float = 0.0
+    """Sent in finished steps and passes (the current one is added from the step figures)."""
+    throttle_pct: int = 0
+    high_passes: int = 0
+    fails_at_pass: int | None = None
+    fails: bool = False
+    fail_after_s: float | None = None
+    profile: str | None = None
+    prev_power: PowerState | None = None
+    downtime_ms: float | None = None
+    ended_s: float | None = None
+    error: str | None = None
+    version: int = 0
+
+    @property
+    def final(self) -> bool:
+        return self.step == DONE
+
+
+@dataclass(frozen=True, slots=True)
+class VmView:
+    """What the simulator knows about a VM, for tests and invariant checks."""
+
+    name: str
+    host: str
+    power: PowerState
+    dirty_rate_mib_s: float
+    balloon: bool
+    migrations_since_power_cycle: int
+    workarounds: tuple[str, ...]
+    unreachable: bool
+    job: str | None
+
+
+def build_hosts(fleet: Fleet) -> dict[str, SimHost]:
+    return {h.name: SimHost(h.name, h.cluster, h.profile, h.scheduling, h.link_mib_s,
+                            h.ram_capacity_mib, h.vcpu_capacity) for h in fleet.hosts}
+
+
+def build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, SimVm]:
+    anti = {g.name for g in fleet.server_groups if g.policy is GroupPolicy.ANTI_AFFINITY}
+    vms: dict[str, SimVm] = {}
+    for vm in fleet.vms:
+        dirty = vm.dirty_rate_mib_s
+        sim = SimVm(
+            name=vm.name, host=vm.host, power=vm.power, ram_mib=float(vm.ram_mib),
+            vcpus=vm.vcpus,
+            dirty_mib_s=drawn_dirty_rate_mib_s(seed, vm.name) if dirty is None else dirty,
+            local_disk_mib=float(vm.local_disk_gib * MIB_PER_GIB),
+            has_balloon=vm.devices.balloon, balloon=vm.devices.balloon,
+            windows=vm.guest.family is GuestOsFamily.WINDOWS,
+            migrations_since_power_cycle=vm.history.live_migrations_since_power_cycle,
+            anti_affinity_group=vm.server_group if vm.server_group in anti else None,
+            iso_config_drive=vm.devices.config_drive is ConfigDrive.ISO9660,
+            passthrough=bool(vm.devices.passthrough), unreachable=unreachable(seed, vm.name))
+        vms[vm.name] = sim
+        place(hosts[vm.host], sim)
+    return vms
+
+
+def place(host: SimHost, vm: SimVm) -> None:
+    """Define ``vm`` on ``host`` (it must be defined nowhere else)."""
+    vm.host = host.name
+    host.vms[vm.name] = None
+    host.ram_used_mib += vm.ram_mib
+    host.vcpus_used += vm.vcpus
+
+
+def unplace(host: SimHost, vm: SimVm) -> None:
+    del host.vms[vm.name]
+    host.ram_used_mib -= vm.ram_mib
+    host.vcpus_used -= vm.vcpus
+
+
+def host_state(host: SimHost, vms: dict[str, SimVm]) -> HostState:
+    active = tuple(sorted(n for n in host.vms if vms[n].power in ACTIVE_POWER))
+    return HostState(name=host.name, profile=host.profile, scheduling=host.scheduling,
+                     up=host.up, vms=active)
+
+
+def vm_state(vm: SimVm) -> VmState:
+    """A VM is reported on the host it is defined on, whatever its power state (libvirt lists
+    inactive domains too); the simulator never runs a VM twice."""
+    return VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
+
+
+def vm_view(vm: SimVm) -> VmView:
+    return VmView(vm.name, vm.host, vm.power, vm.dirty_mib_s, vm.balloon,
+                  vm.migrations_since_power_cycle, tuple(vm.workarounds), vm.unreachable, vm.job)
+
+
+_LIBVIRT_TYPE = {JobPhase.RUNNING: "unbounded", JobPhase.POSTCOPY: "unbounded",
+                 JobPhase.COMPLETED: "completed", JobPhase.FAILED: "failed",
+                 JobPhase.CANCELLED: "cancelled"}
+
+
+def _bytes(mib: float) -> int:
+    return round(mib * BYTES_PER_MIB)
+
+
+def progress(job: SimJob, now_s: float, rate_mib_s: float, dirty_mib_s: float) -> JobProgress:
+    """The job's progress at ``now_s``, with ``rate_mib_s`` its bandwidth now and
+    ``dirty_mib_s`` how fast its guest dirties memory now. Does not change the job."""
+    end_s = now_s if job.ended_s is None else job.ended_s
+    elapsed = end_s - job.started_s
+    in_step = 0.0  # sent so far in the current transfer step, up to now
+    dirtied = job.dirtied_mib
+    if job.step in TRANSFER_STEPS:
+        span = now_s - job.last_s
+        in_step = min(job.step_total_mib, job.step_sent_mib + job.rate_mib_s * span)
+        if job.step == RAM:
+            dirtied += dirty_mib_s * span
+    processed = job.processed_mib + in_step
+    common = {"sim_step": job.step, "time_elapsed": round(elapsed * 1000.0),
+              "type": _LIBVIRT_TYPE[job.phase]}
+    if job.kind is JobKind.REINSTALL:
+        return JobProgress(job=job.id, kind=job.kind, phase=job.phase, source=job.source,
+                           started_s=job.started_s, elapsed_s=elapsed, error=job.error,
+                           extra={**common, "profile": job.profile})
+    if job.kind is JobKind.COLD_MIGRATION:
+        left = job.disk_mib - processed if not job.final else 0.0
+        return JobProgress(job=job.id, kind=job.kind, phase=job.phase, vm=job.vm,
+                           source=job.source, dest=job.dest, started_s=job.started_s,
+                           elapsed_s=elapsed, total_mib=job.disk_mib, processed_mib=processed,
+                           remaining_mib=left, error=job.error,
+                           extra={**common, "disk_total": _bytes(job.disk_mib),
+                                  "disk_processed": _bytes(processed),
+                                  "disk_remaining": _bytes(left)})
+    return _live_progress(job, elapsed, processed, in_step, dirtied, rate_mib_s, dirty_mib_s,
+                          common)
+
+
+def _live_progress(job: SimJob, elapsed: float, processed: float, in_step: float,
+                   dirtied: float, rate_mib_s: float, dirty_mib_s: float,
+                   common: dict[str, object]) -> JobProgress:
+    disk_total = job.disk_mib if job.block else 0.0
+    disk_left = job.step_total_mib - in_step if job.step == DISK else 0.0
+    if job.step == DISK:
+        memory_left = job.ram_mib
+    elif job.step == RAM:
+        memory_left = min(job.ram_mib, job.step_total_mib - in_step + dirtied)
+    elif job.step == POST:
+        memory_left = job.step_total_mib - in_step
+    elif job.step == STOP:
+        memory_left = job.step_total_mib
+    else:
+        memory_left = 0.0
+    expected_ms = 0.0
+    if job.step in (DISK, RAM) and rate_mib_s > 0:
+        expected_ms = memory_left / rate_mib_s * 1000.0
+    elif job.step == STOP and job.downtime_ms is not None:
+        expected_ms = job.downtime_ms
+    guest_dirty = dirty_mib_s if job.step in (DISK, RAM) else 0.0
+    done = job.phase is JobPhase.COMPLETED
+    disk_done = disk_total - disk_left
+    extra: dict[str, object] = {
+        **common, "operation": "outgoing", "sim_rate_mib_s": rate_mib_s,
+        "data_total": _bytes(job.ram_mib + disk_total), "data_processed": _bytes(processed),
+        "data_remaining": _bytes(memory_left + disk_left),
+        "memory_total": _bytes(job.ram_mib),
+        "memory_processed": _bytes(processed - disk_done),
+        "memory_remaining": _bytes(memory_left),
+        "memory_iteration": job.iteration + 1,
+        "memory_dirty_rate": round(guest_dirty * PAGES_PER_MIB),
+        "memory_bps": _bytes(rate_mib_s) if not job.final else 0,
+        "downtime": job.downtime_ms if done else expected_ms,
+        "disk_total": _bytes(disk_total), "disk_processed": _bytes(disk_done),
+        "disk_remaining": _bytes(disk_left)}
+    if job.auto_converge and job.throttle_pct:
+        extra["auto_converge_throttle"] = job.throttle_pct
+    return JobProgress(
+        job=job.id, kind=job.kind, phase=job.phase, vm=job.vm, source=job.source,
+        dest=job.dest, started_s=job.started_s, elapsed_s=elapsed,
+        total_mib=job.ram_mib + disk_total, processed_mib=processed,
+        remaining_mib=memory_left + disk_left, iteration=job.iteration,
+        dirty_rate_mib_s=guest_dirty, expected_downtime_ms=expected_ms,
+        throttle_pct=job.throttle_pct, downtime_ms=job.downtime_ms if done else None,
+        error=job.error, extra=extra)
