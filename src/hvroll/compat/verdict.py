@@ -293,12 +293,14 @@ class Checker:
                 f"{dest.name} runs {dprof.name} (rank {dprof.rank}), older than {sprof.name} "
                 f"(rank {sprof.rank}) of {source.name}: VMs never move back to an older profile",
                 block))
-        after = Usage(used.vcpus + vm.vcpus, used.ram_mib + vm.ram_mib,
-                      used.disk_gib + vm.local_disk_gib, used.vms + 1)
-        over = over_capacity(dest, after)
-        if over:
+        disk = vm.local_disk_gib
+        if (used.vcpus + vm.vcpus > dest.vcpu_capacity
+                or used.ram_mib + vm.ram_mib > dest.ram_capacity_mib
+                or used.disk_gib + disk > dest.disk_capacity_gib):
+            after = Usage(used.vcpus + vm.vcpus, used.ram_mib + vm.ram_mib,
+                          used.disk_gib + disk, used.vms + 1)
             reasons.append(Reason("capacity", f"{dest.name} would be over its "
-                                              f"{'; '.join(over)}", block))
+                                              f"{'; '.join(over_capacity(dest, after))}", block))
         if vm.server_group is not None:
             group = self.fleet.group_by_name.get(vm.server_group)
             policy = group.policy if group is not None else GroupPolicy.ANTI_AFFINITY

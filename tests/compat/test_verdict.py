@@ -1,0 +1,146 @@
+"""The verdict engine: kinds, combination, caching, placement checks in scheduler order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from hvroll.compat.verdict import Checker, Reason, Verdict, VerdictKind, combine
+from hvroll.domain import Fleet, GroupPolicy, Host, ServerGroup, Vm
+from hvroll.errors import InputError
+from hvroll.inventory.references import Usage
+
+from .fleets import CPV1, CPV2, CPV2N, LEGACY, make_fleet, vm
+
+OK, WARN, WORKAROUND, BLOCK = (VerdictKind.OK, VerdictKind.WARN, VerdictKind.WORKAROUND,
+                               VerdictKind.BLOCK)
+
+
+def test_kinds_are_ordered_by_severity_not_alphabet() -> None:
+    assert sorted([BLOCK, OK, WORKAROUND, WARN]) == [OK, WARN, WORKAROUND, BLOCK]
+    assert max(WARN, BLOCK, OK) is BLOCK
+
+
+def test_combine_takes_worst_kind_and_unique_reasons() -> None:
+    a = Verdict(WARN, (Reason("x", "m", WARN),))
+    b = Verdict(WORKAROUND, (Reason("y", "n", WORKAROUND, "remove_balloon"),
+                             Reason("x", "m", WARN)), ("remove_balloon",))
+    assert combine(a, b) == Verdict(WORKAROUND, (Reason("x", "m", WARN),
+                                                 Reason("y", "n", WORKAROUND, "remove_balloon")),
+                                    ("remove_balloon",))
+
+
+def test_allowed_is_anything_but_block() -> None:
+    assert [Verdict(k).allowed for k in (OK, WARN, WORKAROUND, BLOCK)] == [True, True, True,
+                                                                         False]
+
+
+def test_verdicts_are_cached_on_vm_facts_not_vms(host_of: Callable[[str], Host]) -> None:
+    """Two VMs with the same rule-relevant facts share one computed verdict."""
+    a = vm("a", "hsw1", n=1, guest=LEGACY)
+    b = vm("b", "hsw1", n=2, guest=LEGACY, tenant="other", ram_mib=8192)
+    checker = Checker(make_fleet([a, b]))
+    first = checker.migration(a, host_of("hsw1"), host_of("hsw2"))
+    second = checker.migration(b, host_of("hsw1"), host_of("hsw2"))
+    assert second is first
+    assert (checker.cache_size, len(checker.facts)) == (1, 1)
+
+
+def test_dest_profile_overrides_the_hosts(checker: Checker, host_of: Callable[[str], Host],
+                                          vm_of: Callable[[str], Vm]) -> None:
+    """The planner asks "after dest is reinstalled to the target"."""
+    legacy = vm_of("legacy-bdw")
+    as_is = checker.migration(legacy, host_of("bdw1"), host_of("bdw1"))
+    reinstalled = checker.migration(legacy, host_of("bdw1"), host_of("bdw1"), dest_profile=CPV2)
+    with_nosmap = checker.migration(legacy, host_of("bdw1"), host_of("bdw1"),
+                                    dest_profile=CPV2N)
+    assert [v.kind for v in (as_is, reinstalled, with_nosmap)] == [WARN, BLOCK, WARN]
+
+
+def test_host_with_unknown_profile_is_an_input_error(checker: Checker,
+                                                     host_of: Callable[[str], Host],
+                                                     vm_of: Callable[[str], Vm]) -> None:
+    ghost = host_of("hsw2").model_copy(update={"profile": "CPv9"})
+    with pytest.raises(InputError, match="runs profile 'CPv9', which the inventory does not"):
+        checker.migration(vm_of("web-hsw"), host_of("hsw1"), ghost)
+
+
+def codes(verdict: Verdict) -> list[tuple[str, VerdictKind]]:
+    return [(r.code, r.kind) for r in verdict.reasons]
+
+
+def test_placement_checks_in_scheduler_order(checker: Checker, host_of: Callable[[str], Host],
+                                             vm_of: Callable[[str], Vm]) -> None:
+    """Profile downgrade, capacity, anti-affinity, then CPU and rules."""
+    web = vm_of("web-bdw")   # group "web" with web-hsw on hsw1
+    full = Usage(vcpus=31, ram_mib=30000, disk_gib=0, vms=9)
+    verdict = checker.placement(web, host_of("bdw2"), host_of("hsw1"), full, {"hsw1"})
+    assert codes(verdict) == [("profile-downgrade", BLOCK), ("capacity", BLOCK),
+                              ("anti-affinity", BLOCK), ("cpu", BLOCK),
+                              ("iface-stats-rxtx-swap", WARN)]
+    assert [r.message for r in verdict.reasons[:3]] == [
+        "hsw1 runs CPv1 (rank 1), older than CPv2 (rank 2) of bdw2: VMs never move back to "
+        "an older profile",
+        "hsw1 would be over its vCPU (expected at most 32 = 8 × 4, got 33 from 10 VMs); RAM "
+        "(expected at most 32768 MiB = 32768 × 1, got 34096 MiB from 10 VMs)",
+        "hsw1 already holds a member of anti-affinity group 'web'"]
+
+
+def test_placement_accepts_a_fitting_host(checker: Checker, host_of: Callable[[str], Host],
+                                          vm_of: Callable[[str], Vm]) -> None:
+    verdict = checker.placement(vm_of("web-hsw"), host_of("hsw1"), host_of("hsw2"), Usage(),
+                                {"bdw1"})
+    assert codes(verdict) == [("iface-stats-rxtx-swap", WARN)]
+
+
+def test_placement_never_on_own_host(checker: Checker, host_of: Callable[[str], Host],
+                                     vm_of: Callable[[str], Vm]) -> None:
+    verdict = checker.placement(vm_of("web-hsw"), host_of("hsw1"), host_of("hsw1"), Usage(),
+                                set())
+    assert codes(verdict)[0] == ("same-host", BLOCK)
+
+
+@pytest.mark.parametrize(("policy", "group_hosts", "expected"), [
+    (GroupPolicy.ANTI_AFFINITY, {"hsw2"}, [("anti-affinity", BLOCK)]),
+    (GroupPolicy.SOFT_ANTI_AFFINITY, {"hsw2"}, [("anti-affinity", WARN)]),
+    (GroupPolicy.ANTI_AFFINITY, {"bdw1"}, []),
+    (GroupPolicy.AFFINITY, {"bdw1"}, [("affinity", BLOCK)]),
+    (GroupPolicy.SOFT_AFFINITY, {"bdw1"}, [("affinity", WARN)]),
+    (GroupPolicy.AFFINITY, {"hsw2"}, []),
+    (GroupPolicy.AFFINITY, set(), []),
+])
+def test_server_group_policies(policy: GroupPolicy, group_hosts: set[str],
+                               expected: list[tuple[str, VerdictKind]]) -> None:
+    member = vm("m", "hsw2", server_group="g")
+    fleet = make_fleet([member]).model_copy(
+        update={"server_groups": (ServerGroup(name="g", policy=policy),)})
+    checker = Checker(fleet)
+    verdict = checker.placement(member, fleet.host_by_name["hsw2"], fleet.host_by_name["hsw2"],
+                                Usage(), group_hosts)
+    assert [c for c in codes(verdict) if c[0] != "same-host"] == expected
+
+
+def test_cold_migration_judges_the_boot_not_the_running_cpu(checker: Checker,
+                                                            host_of: Callable[[str], Host],
+                                                            vm_of: Callable[[str], Vm]) -> None:
+    """A Skylake guest cannot live-migrate to Broadwell, but it can restart there."""
+    app = vm_of("app-sky")
+    live = checker.migration(app, host_of("sky1"), host_of("bdw2"))
+    cold = checker.cold_migration(app, host_of("sky1"), host_of("bdw2"))
+    assert (codes(live), codes(cold)) == ([("cpu", BLOCK)], [])
+
+
+def test_spawn_on_profile(checker: Checker, host_of: Callable[[str], Host],
+                          vm_of: Callable[[str], Vm]) -> None:
+    legacy = vm_of("legacy-bdw")
+    assert [checker.spawn(legacy, host_of("bdw1"), profile=p).kind
+            for p in (CPV1, CPV2, CPV2N)] == [WARN, BLOCK, OK]
+
+
+def test_nosmap_is_not_offered_where_no_older_feature_set_exists(
+        seed_fleet: Fleet, host_of: Callable[[str], Host], vm_of: Callable[[str], Vm]) -> None:
+    """Skylake never ran CPv1: hiding smap would change the CPU of its running guests."""
+    checker = Checker(seed_fleet)
+    verdict = checker.spawn(vm_of("legacy-sky"), host_of("sky2"))
+    assert verdict.fixes == ("require_guest_update",)
