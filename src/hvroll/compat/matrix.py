@@ -84,7 +84,7 @@ class Cell:
             text = f"✓ (workaround: {extra})" if extra else "✓"
         else:
             why = ", ".join(f"{c} ×{n}" for c, n in self.reasons.items())
-            text = f"✗ {why}"
+            text = f"✗ {why}" if why else "✗"
             if self.fixes and self.after_fix is not None:
                 fixes = list(self.fixes.items())
                 after = (_fix_words(fixes[0][0]) if len(fixes) == 1 else

@@ -161,12 +161,11 @@ def recommendations(fleet: Fleet, checker: Checker, report: CheckReport) -> list
     def target_of(generation: str) -> HostProfile:
         return report.targets.get(generation, report.target)
 
-    reinstalled: Counter[str] = Counter(
-        h.generation for h in fleet.hosts if checker.profile_of(h) != target_of(h.generation))
+    hosts_of: Counter[str] = Counter(h.generation for h in fleet.hosts)
     out = []
     for key, vms in groups.items():
         action, code, generation = key
-        n, hosts = len(vms), reinstalled[generation]
+        n, hosts = len(vms), hosts_of[generation]
         target = target_of(generation)
         out.append(Recommendation(action, code, generation, n, hosts, kinds[key],
                                   _words(fleet, checker, target, key, n, hosts,
@@ -178,26 +177,27 @@ def _words(fleet: Fleet, checker: Checker, target: HostProfile, key: tuple[str, 
            n: int, hosts: int, guests: Counter[str]) -> str:
     action, code, generation = key
     examples = ", ".join(g for g, _ in guests.most_common(3))
+    vms = f"{n} VM{'' if n == 1 else 's'}"
     flag = kernel_flag(action)
     if flag is not None:
         older = sorted({h.profile for h in fleet.hosts if h.generation == generation
                         and checker.profile_of(h).rank < target.rank})
         return (f"boot the {hosts} {generation} hosts on {target.name} with kernel flag "
                 f"{flag}: they then show the CPU feature set {generation} hosts show on "
-                f"{', '.join(older)}; {n} VMs ({examples}) would not boot otherwise [{code}]")
+                f"{', '.join(older)}; {vms} ({examples}) would not boot otherwise [{code}]")
     if action == "require_guest_update":
-        return (f"{n} VMs on {generation} hosts need a guest OS update before they can run on "
+        return (f"{vms} on {generation} hosts need a guest OS update before they can run on "
                 f"{target.name} ({examples}) [{code}]")
     if action == "pin_cpu_model":
         gen_hosts = [h for h in fleet.hosts if h.generation == generation]
         model = checker.baseline(gen_hosts, target).label() if gen_hosts else "?"
-        return (f"{n} VMs on {generation} hosts have a CPU that {target.name} hosts cannot "
+        return (f"{vms} on {generation} hosts have a CPU that {target.name} hosts cannot "
                 f"provide: restart them with CPU model {model} (the baseline of those "
                 f"hosts) [{code}]")
     if action == "cold_migrate":
-        return (f"{n} VMs on {generation} hosts cannot be live-migrated: power them off, "
+        return (f"{vms} on {generation} hosts cannot be live-migrated: power them off, "
                 f"move them and start them ({examples}) [{code}]")
     if action == "normalize_iface_stats":
         return (f"normalize interface RX/TX stats by the reporting host's libvirt version for "
-                f"{n} VMs on {generation} hosts [{code}]")
-    return f"{action} before moving {n} VMs on {generation} hosts ({examples}) [{code}]"
+                f"{vms} on {generation} hosts [{code}]")
+    return f"{action} before moving {vms} on {generation} hosts ({examples}) [{code}]"

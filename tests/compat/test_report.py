@@ -1,0 +1,48 @@
+"""``check``: every VM's verdict for an upgrade of the fleet, summarized."""
+
+from __future__ import annotations
+
+from hvroll.compat.report import check_upgrade
+from hvroll.domain import Fleet
+
+from .fleets import CPV2, CPV2N
+
+
+def test_check_counts(seed_fleet: Fleet) -> None:
+    data = check_upgrade(seed_fleet, CPV2).data()
+    assert {k: data[k] for k in ("vms", "moving", "ok", "warn", "workaround", "blocked",
+                                 "by_reason", "workarounds")} == {
+        "vms": 8, "moving": 6, "ok": 5, "warn": 4, "workaround": 1, "blocked": 2,
+        "by_reason": {"iface-stats-rxtx-swap": 6, "smap-legacy-guest": 2,
+                      "windows-balloon-remigration": 1},
+        "workarounds": {"remove_balloon": 1},
+    }
+    assert [(b["vm"], [r["fix"] for r in b["reasons"]]) for b in data["blocked_vms"]] == [
+        ("legacy-bdw", ["host_kernel_flag:nosmap"]), ("legacy-sky", ["require_guest_update"])]
+
+
+def test_recommendations(seed_fleet: Fleet) -> None:
+    report = check_upgrade(seed_fleet, CPV2)
+    assert [r.text for r in report.recommendations] == [
+        "boot the 3 Broadwell hosts on CPv2 with kernel flag nosmap: they then show the CPU "
+        "feature set Broadwell hosts show on CPv1; 1 VM (centos 5.11) would not boot otherwise "
+        "[smap-legacy-guest]",
+        "1 VM on Skylake hosts need a guest OS update before they can run on CPv2 "
+        "(centos 5.11) [smap-legacy-guest]",
+        "remove_balloon before moving 1 VM on Haswell hosts (windows-server 2012r2) "
+        "[windows-balloon-remigration]",
+        "normalize interface RX/TX stats by the reporting host's libvirt version for 4 VMs on "
+        "Haswell hosts [iface-stats-rxtx-swap]",
+        "normalize interface RX/TX stats by the reporting host's libvirt version for 2 VMs on "
+        "Broadwell hosts [iface-stats-rxtx-swap]",
+    ]
+
+
+def test_per_generation_target_lifts_the_broadwell_block(seed_fleet: Fleet) -> None:
+    report = check_upgrade(seed_fleet, CPV2, targets={"Broadwell": CPV2N})
+    assert [r.vm.name for r in report.blocked] == ["legacy-sky"]
+
+
+def test_vm_on_a_host_already_on_target_only_needs_to_boot(seed_fleet: Fleet) -> None:
+    report = check_upgrade(seed_fleet, CPV2)
+    assert sorted(r.vm.name for r in report.results if not r.moves) == ["app-sky", "legacy-sky"]
