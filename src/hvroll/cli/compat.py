@@ -83,7 +83,7 @@ def check(
         return
     moving = sum(1 for r in report.results if r.moves)
     console.print(f"[bold]{file}[/] → {_profile_words(profile)}: {len(report.results):,} VMs, "
-                  f"{moving:,} on hosts to reinstall")
+                  f"{moving:,} on hosts to reinstall", soft_wrap=True)
     for generation, p in per_gen.items():
         console.print(f"  {generation} hosts → {_profile_words(p)}")
     warn = report.count(VerdictKind.WARN)
@@ -107,11 +107,12 @@ def check(
             why = "; ".join(f"{x.code}" + (f" (fix: {x.action})" if x.action else "")
                             for x in r.verdict.blocking)
             console.print(f"  {r.vm.name} on {r.host.name} ({r.host.generation}, "
-                          f"{r.vm.guest.label}): {why}", markup=False, highlight=False)
+                          f"{r.vm.guest.label}): {why}", markup=False, highlight=False,
+                          soft_wrap=True)
     if report.recommendations:
         console.print("[bold]recommendations[/]")
         for rec in report.recommendations:
-            console.print(f"  - {rec.text}", markup=False, highlight=False)
+            console.print(f"  - {rec.text}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"checked in {elapsed_s:.2f} s ({report.cache_verdicts:,} distinct verdicts "
                   f"for {report.cache_vm_facts:,} distinct VM facts)", style="dim")
 
@@ -138,8 +139,10 @@ def matrix(
     if as_json:
         print_json({"file": str(file), **result.data()})
         return
-    table = Table("generation", "hosts", *(COLUMN_TITLES[c] for c in Column),
+    table = Table("generation", "hosts",
                   title=f"verification matrix for {_profile_words(profile)}", show_lines=True)
+    for c in Column:
+        table.add_column(COLUMN_TITLES[c], overflow="fold")
     for row in result.rows:
         table.add_row(row.generation, f"{row.hosts:,}",
                       *(row.cells[c].symbol() for c in Column))
@@ -203,4 +206,4 @@ def explain(
             why = c.first.message if c.first else "accepts" + (
                 f" (workarounds: {', '.join(c.verdict.workarounds)})"
                 if c.verdict.workarounds else "")
-            console.print(f"  {c.host.name}: {why}", highlight=False)
+            console.print(f"  {c.host.name}: {why}", highlight=False, soft_wrap=True)
