@@ -135,12 +135,15 @@ def matrix(
     fleet = load_fleet(file)
     profile = parse_target(target, fleet)
     checker = Checker(fleet, _rules(rules))
-    result = build_matrix(fleet, profile, checker, _targets(fleet, target_for))
+    per_gen = _targets(fleet, target_for)
+    result = build_matrix(fleet, profile, checker, per_gen)
     if as_json:
         print_json({"file": str(file), **result.data()})
         return
     table = Table("generation", "hosts",
-                  title=f"verification matrix for {_profile_words(profile)}", show_lines=True)
+                  title=f"verification matrix for {_profile_words(profile)}"
+                        + "".join(f"; {g}: {p.name}" for g, p in per_gen.items()),
+                  show_lines=True)
     for c in Column:
         table.add_column(COLUMN_TITLES[c], overflow="fold")
     for row in result.rows:
@@ -196,8 +199,10 @@ def explain(
         console.print("[red]no valid host[/]")
     table = Table("first failing check", "hosts", "examples")
     for code, n in result.by_reason().items():
-        examples = "\n".join(f"{c.host.name}: {c.first.message}" for c in
-                             result.examples[code][:limit] if c.first)
+        examples = "\n".join(
+            f"{c.host.name}: {c.first.message}"
+            + (f" (fix: {c.first.action})" if c.first.action else "")
+            for c in result.examples[code][:limit] if c.first)
         table.add_row(code, f"{n:,}", examples)
     if result.by_reason():
         console.print(table)
