@@ -16,6 +16,7 @@ so 35,000 VMs × 3,500 hosts cost a few dozen libvirt calls.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -39,7 +40,10 @@ def _connection() -> object:
         raise InputError("libvirt-python is not installed (expected the 'libvirt-python' "
                          "package and Debian's libvirt0; see README set-up)") from None
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    return libvirt.open("test:///default")
+    conn = libvirt.open("test:///default")
+    # Close it before the interpreter tears libvirt's module down (else its __del__ fails).
+    atexit.register(conn.close)
+    return conn
 
 
 def _baseline(xmls: Sequence[str], expand: bool) -> str:
