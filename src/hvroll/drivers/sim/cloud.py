@@ -17,6 +17,7 @@ Operations that start and then fail end their job ``failed`` with the reason in 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,12 @@ from hvroll.drivers.base import (
 from hvroll.drivers.sim.engine import World
 from hvroll.drivers.sim.faults import Faults, SimulatedCrash
 from hvroll.drivers.sim.journal import Journal, Record, header
+from hvroll.drivers.sim.model import unreachable
 from hvroll.drivers.sim.state import (
     ACTIVE_POWER,
     DISK,
     POST,
-    RAM,
+    STOP,
     SimHost,
     SimJob,
     SimVm,
@@ -76,7 +78,7 @@ class SimCloud:
                                  f"the fleet")
         self._world = World(fleet, seed, faults)
         self.clock = self._world.clock
-        self.clock.bind(self._sleep)
+        self.clock.bind(_weak_sleeper(self))
         self._journal: Journal | None = None
         self._dead = False
         if journal is not None:
@@ -116,7 +118,7 @@ class SimCloud:
         self._alive()
         v = self._vm(vm)
         return (v.power is PowerState.RUNNING and self._world.hosts[v.host].up
-                and not v.unreachable)
+                and not unreachable(self._world.seed, vm))
 
     # --- time -------------------------------------------------------------------------------
 
@@ -231,19 +233,18 @@ class SimCloud:
         self._log({"op": "downtime", "job": job, "ms": downtime_ms})
 
     def start_post_copy(self, job: str) -> None:
+        """Switch a live migration started with ``post_copy`` to post-copy now; a no-op when
+        it switched already or is in its final stop-and-copy (it completes anyway)."""
         self._alive()
         j = self._live_job(job, "switch to post-copy")
-        if j.step == POST:
-            return
+        if j.step in (POST, STOP):
+            return  # switched already, or completing anyway within milliseconds
         if not j.post_copy:
             raise DriverError(f"cannot switch {job} to post-copy: it was started without "
                               f"post_copy=True", host=j.source)
         if j.step == DISK:
             raise DriverError(f"cannot switch {job} to post-copy yet: its disks are still "
                               f"being copied", host=j.source, retryable=True)
-        if j.step != RAM:
-            raise DriverError(f"cannot switch {job} to post-copy: it is already in its final "
-                              f"stop-and-copy", host=j.source, retryable=True)
         self._world.start_post_copy(j)
         self._log({"op": "postcopy", "job": job})
 
@@ -300,7 +301,7 @@ class SimCloud:
 
     def inspect_vm(self, vm: str) -> VmView:
         """What the simulator knows about one VM (dirty rate, balloon, history, …)."""
-        return vm_view(self._vm(vm))
+        return vm_view(self._vm(vm), unreachable(self._world.seed, vm))
 
     @property
     def events_processed(self) -> int:
@@ -422,9 +423,25 @@ class SimCloud:
         return j
 
     def __repr__(self) -> str:
-        w = self._world
+        w = getattr(self, "_world", None)
+        if w is None:
+            return "SimCloud(<not initialised>)"
         return (f"SimCloud(seed={w.seed}, t={self.clock.now():.1f} s, hosts={len(w.hosts)}, "
                 f"vms={len(w.vms)}, jobs={len(w.jobs)}, active={len(w.active)})")
 
     def __getstate__(self) -> Any:
         raise TypeError("a SimCloud cannot be pickled; reopen it from its journal")
+
+
+def _weak_sleeper(cloud: SimCloud) -> Callable[[float], None]:
+    """``cloud._sleep`` without keeping the cloud alive: a cloud dropped by its owner is freed
+    at once, which releases its journal for the next one."""
+    method = weakref.WeakMethod(cloud._sleep)
+
+    def sleep(seconds: float) -> None:
+        bound = method()
+        if bound is None:
+            raise SimulatedCrash("the simulated cloud of this clock is gone")
+        bound(seconds)
+
+    return sleep

@@ -116,30 +116,33 @@ class World:
 
     # --- bandwidth --------------------------------------------------------------------------
 
-    def rate_of(self, job: SimJob) -> float:
+    @staticmethod
+    def rate_of(job: SimJob) -> float:
         """The bandwidth ``job`` gets now from its links (0 when it holds none)."""
-        if job.step not in LINK_STEPS or job.source is None or job.dest is None:
+        route = job.route
+        if route is None or job.step not in LINK_STEPS:
             return 0.0
-        src, dst = self.hosts[job.source], self.hosts[job.dest]
+        src, dst = route
         return model.shared_rate_mib_s(src.link_mib_s, len(src.outgoing), dst.link_mib_s,
                                        len(dst.incoming), job.cap_mib_s)
 
     def _join_link(self, job: SimJob) -> None:
-        assert job.source is not None and job.dest is not None
-        self.hosts[job.source].outgoing[job.id] = None
-        self.hosts[job.dest].incoming[job.id] = None
-        self._stale_links[(job.source, True)] = None
-        self._stale_links[(job.dest, False)] = None
+        assert job.route is not None
+        src, dst = job.route
+        src.outgoing[job.id] = None
+        dst.incoming[job.id] = None
+        self._stale_links[(src.name, True)] = None
+        self._stale_links[(dst.name, False)] = None
 
     def _leave_link(self, job: SimJob) -> None:
-        assert job.source is not None and job.dest is not None
-        outgoing, incoming = self.hosts[job.source].outgoing, self.hosts[job.dest].incoming
-        if job.id in outgoing:
-            del outgoing[job.id]
-            self._stale_links[(job.source, True)] = None
-        if job.id in incoming:
-            del incoming[job.id]
-            self._stale_links[(job.dest, False)] = None
+        assert job.route is not None
+        src, dst = job.route
+        if job.id in src.outgoing:
+            del src.outgoing[job.id]
+            self._stale_links[(src.name, True)] = None
+        if job.id in dst.incoming:
+            del dst.incoming[job.id]
+            self._stale_links[(dst.name, False)] = None
 
     def reshare(self) -> None:
         """Give every migration on a link that changed its new bandwidth."""
@@ -147,11 +150,12 @@ class World:
             return
         stale, self._stale_links = self._stale_links, {}
         now = self.clock.now()
+        hosts, jobs, rate_of = self.hosts, self.jobs, self.rate_of
         for host, outgoing in stale:
-            link = self.hosts[host].outgoing if outgoing else self.hosts[host].incoming
+            link = hosts[host].outgoing if outgoing else hosts[host].incoming
             for job_id in list(link):
-                job = self.jobs[job_id]
-                rate = self.rate_of(job)
+                job = jobs[job_id]
+                rate = rate_of(job)
                 if rate == job.rate_mib_s:
                     continue
                 self._account(job, now)
@@ -160,12 +164,11 @@ class World:
                     left = job.step_total_mib - job.step_sent_mib
                     self._schedule(job, now + max(0.0, left) / rate)
 
-    def guest_dirty_mib_s(self, job: SimJob) -> float:
-        """How fast the guest of a live migration dirties memory now (throttle applied)."""
-        if job.vm is None or job.kind is not JobKind.LIVE_MIGRATION:
-            return 0.0
-        vm = self.vms[job.vm]
-        if vm.power is not PowerState.RUNNING:
+    @staticmethod
+    def guest_dirty_mib_s(job: SimJob) -> float:
+        """How fast the guest being migrated dirties memory now (throttle applied)."""
+        vm = job.guest
+        if vm is None or vm.power is not PowerState.RUNNING:
             return 0.0
         return vm.dirty_mib_s * (1.0 - job.throttle_pct / 100.0)
 
@@ -200,7 +203,8 @@ class World:
                    refusal: str | None) -> SimJob:
         now = self.clock.now()
         job = SimJob(job_id, JobKind.LIVE_MIGRATION, now, vm=vm.name, source=vm.host,
-                     dest=dest, max_downtime_ms=options.max_downtime_ms,
+                     dest=dest, guest=vm, route=(self.hosts[vm.host], self.hosts[dest]),
+                     max_downtime_ms=options.max_downtime_ms,
                      cap_mib_s=options.bandwidth_mib_s, auto_converge=options.auto_converge,
                      post_copy=options.post_copy, block=options.block, ram_mib=vm.ram_mib,
                      disk_mib=vm.local_disk_mib if options.block else 0.0, last_s=now,
@@ -289,7 +293,8 @@ class World:
     def start_cold(self, job_id: str, vm: SimVm, dest: str) -> SimJob:
         now = self.clock.now()
         job = SimJob(job_id, JobKind.COLD_MIGRATION, now, vm=vm.name, source=vm.host,
-                     dest=dest, disk_mib=vm.local_disk_mib, prev_power=vm.power, last_s=now,
+                     dest=dest, guest=vm, route=(self.hosts[vm.host], self.hosts[dest]),
+                     disk_mib=vm.local_disk_mib, prev_power=vm.power, last_s=now,
                      fails=model.cold_migration_fails(self.seed, job_id,
                                                       self.faults.migration_failure_rate))
         self.jobs[job_id] = job
@@ -382,13 +387,14 @@ class World:
         job.ended_s = job.last_s = self.clock.now()
         job.version += 1
         self.active.pop(job.id, None)
-        if job.vm is not None and self.vms[job.vm].job == job.id:
-            self.vms[job.vm].job = None
+        if job.guest is not None and job.guest.job == job.id:
+            job.guest.job = None
         self._changed(job)
 
-    def _vm_of(self, job: SimJob) -> SimVm:
-        assert job.vm is not None
-        return self.vms[job.vm]
+    @staticmethod
+    def _vm_of(job: SimJob) -> SimVm:
+        assert job.guest is not None
+        return job.guest
 
     def _move(self, vm: SimVm, dest: str) -> None:
         unplace(self.hosts[vm.host], vm)

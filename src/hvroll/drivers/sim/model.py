@@ -29,9 +29,6 @@ from packaging.version import Version
 from hvroll.drivers.sim.faults import rng, unit
 
 MIB_PER_GIB = 1024
-BYTES_PER_MIB = 1024 * 1024
-PAGES_PER_MIB = 256
-"""4 KiB pages, as libvirt's ``memory_dirty_rate`` counts them."""
 
 SWITCHOVER_FIXED_MS = 5.0
 """Added to every stop-and-copy: device state and the hand-over to the destination."""

@@ -3,8 +3,8 @@ and their translation into the driver protocol's types.
 
 The records are private to the simulator; the executor sees them only as
 :class:`~hvroll.drivers.base.HostState`, :class:`~hvroll.drivers.base.VmState` and
-:class:`~hvroll.drivers.base.JobProgress` (with the raw figures in ``extra``, named like
-libvirt's job statistics), and tests as :class:`VmView`.
+:class:`~hvroll.drivers.base.JobProgress` (with the simulator's raw figures in ``extra``), and
+tests as :class:`VmView`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,7 @@ from hvroll.domain import (
     SchedulingState,
 )
 from hvroll.drivers.base import HostState, JobKind, JobPhase, JobProgress, VmState
-from hvroll.drivers.sim.model import (
-    BYTES_PER_MIB,
-    MIB_PER_GIB,
-    PAGES_PER_MIB,
-    drawn_dirty_rate_mib_s,
-    unreachable,
-)
+from hvroll.drivers.sim.model import MIB_PER_GIB, drawn_dirty_rate_mib_s
 
 ACTIVE_POWER = frozenset({PowerState.RUNNING, PowerState.PAUSED})
 
@@ -84,7 +78,6 @@ class SimVm:
     anti_affinity_group: str | None
     iso_config_drive: bool
     passthrough: bool
-    unreachable: bool
     job: str | None = None
     """The id of the migration in flight, if any."""
     workarounds: list[str] = field(default_factory=list)
@@ -104,6 +97,10 @@ class SimJob:
     source: str | None = None
     """The migration's source, or the host being reinstalled."""
     dest: str | None = None
+    guest: SimVm | None = None
+    """The VM being migrated."""
+    route: tuple[SimHost, SimHost] | None = None
+    """A migration's source and destination hosts."""
     step: str = RAM
     phase: JobPhase = JobPhase.RUNNING
     max_downtime_ms: int = 500
@@ -176,7 +173,7 @@ def build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, S
             migrations_since_power_cycle=vm.history.live_migrations_since_power_cycle,
             anti_affinity_group=vm.server_group if vm.server_group in anti else None,
             iso_config_drive=vm.devices.config_drive is ConfigDrive.ISO9660,
-            passthrough=bool(vm.devices.passthrough), unreachable=unreachable(seed, vm.name))
+            passthrough=bool(vm.devices.passthrough))
         vms[vm.name] = sim
         place(hosts[vm.host], sim)
     return vms
@@ -208,23 +205,21 @@ def vm_state(vm: SimVm) -> VmState:
     return VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
 
 
-def vm_view(vm: SimVm) -> VmView:
+def vm_view(vm: SimVm, unreachable: bool) -> VmView:
     return VmView(vm.name, vm.host, vm.power, vm.dirty_mib_s, vm.balloon,
-                  vm.migrations_since_power_cycle, tuple(vm.workarounds), vm.unreachable, vm.job)
-
-
-_LIBVIRT_TYPE = {JobPhase.RUNNING: "unbounded", JobPhase.POSTCOPY: "unbounded",
-                 JobPhase.COMPLETED: "completed", JobPhase.FAILED: "failed",
-                 JobPhase.CANCELLED: "cancelled"}
-
-
-def _bytes(mib: float) -> int:
-    return round(mib * BYTES_PER_MIB)
+                  vm.migrations_since_power_cycle, tuple(vm.workarounds), unreachable, vm.job)
 
 
 def progress(job: SimJob, now_s: float, rate_mib_s: float, dirty_mib_s: float) -> JobProgress:
     """The job's progress at ``now_s``, with ``rate_mib_s`` its bandwidth now and
-    ``dirty_mib_s`` how fast its guest dirties memory now. Does not change the job."""
+    ``dirty_mib_s`` how fast its guest dirties memory now. Does not change the job.
+
+    ``extra`` holds the simulator's own figures: ``step`` (``disk``, ``ram``, ``stop``,
+    ``post``, ``copy``, ``boot``, ``reinstall``, ``done``), ``rate_mib_s``, and for live
+    migrations the current step's ``step_total_mib``/``step_sent_mib``, ``dirtied_mib`` in the
+    current pass, ``disk_total_mib``/``disk_remaining_mib``, ``max_downtime_ms`` and
+    ``high_passes`` (auto-converge's counter).
+    """
     end_s = now_s if job.ended_s is None else job.ended_s
     elapsed = end_s - job.started_s
     in_step = 0.0  # sent so far in the current transfer step, up to now
@@ -235,63 +230,46 @@ def progress(job: SimJob, now_s: float, rate_mib_s: float, dirty_mib_s: float) -
         if job.step == RAM:
             dirtied += dirty_mib_s * span
     processed = job.processed_mib + in_step
-    common = {"sim_step": job.step, "time_elapsed": round(elapsed * 1000.0),
-              "type": _LIBVIRT_TYPE[job.phase]}
     if job.kind is JobKind.REINSTALL:
         return JobProgress(job=job.id, kind=job.kind, phase=job.phase, source=job.source,
                            started_s=job.started_s, elapsed_s=elapsed, error=job.error,
-                           extra={**common, "profile": job.profile})
+                           extra={"step": job.step, "profile": job.profile})
     if job.kind is JobKind.COLD_MIGRATION:
         left = job.disk_mib - processed if not job.final else 0.0
         return JobProgress(job=job.id, kind=job.kind, phase=job.phase, vm=job.vm,
                            source=job.source, dest=job.dest, started_s=job.started_s,
                            elapsed_s=elapsed, total_mib=job.disk_mib, processed_mib=processed,
                            remaining_mib=left, error=job.error,
-                           extra={**common, "disk_total": _bytes(job.disk_mib),
-                                  "disk_processed": _bytes(processed),
-                                  "disk_remaining": _bytes(left)})
-    return _live_progress(job, elapsed, processed, in_step, dirtied, rate_mib_s, dirty_mib_s,
-                          common)
+                           extra={"step": job.step, "rate_mib_s": rate_mib_s})
+    return _live_progress(job, elapsed, processed, in_step, dirtied, rate_mib_s, dirty_mib_s)
 
 
 def _live_progress(job: SimJob, elapsed: float, processed: float, in_step: float,
-                   dirtied: float, rate_mib_s: float, dirty_mib_s: float,
-                   common: dict[str, object]) -> JobProgress:
+                   dirtied: float, rate_mib_s: float, dirty_mib_s: float) -> JobProgress:
+    step = job.step
     disk_total = job.disk_mib if job.block else 0.0
-    disk_left = job.step_total_mib - in_step if job.step == DISK else 0.0
-    if job.step == DISK:
+    disk_left = job.step_total_mib - in_step if step == DISK else 0.0
+    if step == DISK:
         memory_left = job.ram_mib
-    elif job.step == RAM:
+    elif step == RAM:
         memory_left = min(job.ram_mib, job.step_total_mib - in_step + dirtied)
-    elif job.step == POST:
+    elif step == POST:
         memory_left = job.step_total_mib - in_step
-    elif job.step == STOP:
+    elif step == STOP:
         memory_left = job.step_total_mib
     else:
         memory_left = 0.0
     expected_ms = 0.0
-    if job.step in (DISK, RAM) and rate_mib_s > 0:
+    if step in (RAM, DISK) and rate_mib_s > 0:
         expected_ms = memory_left / rate_mib_s * 1000.0
-    elif job.step == STOP and job.downtime_ms is not None:
+    elif step == STOP and job.downtime_ms is not None:
         expected_ms = job.downtime_ms
-    guest_dirty = dirty_mib_s if job.step in (DISK, RAM) else 0.0
+    guest_dirty = dirty_mib_s if step in (RAM, DISK) else 0.0
     done = job.phase is JobPhase.COMPLETED
-    disk_done = disk_total - disk_left
-    extra: dict[str, object] = {
-        **common, "operation": "outgoing", "sim_rate_mib_s": rate_mib_s,
-        "data_total": _bytes(job.ram_mib + disk_total), "data_processed": _bytes(processed),
-        "data_remaining": _bytes(memory_left + disk_left),
-        "memory_total": _bytes(job.ram_mib),
-        "memory_processed": _bytes(processed - disk_done),
-        "memory_remaining": _bytes(memory_left),
-        "memory_iteration": job.iteration + 1,
-        "memory_dirty_rate": round(guest_dirty * PAGES_PER_MIB),
-        "memory_bps": _bytes(rate_mib_s) if not job.final else 0,
-        "downtime": job.downtime_ms if done else expected_ms,
-        "disk_total": _bytes(disk_total), "disk_processed": _bytes(disk_done),
-        "disk_remaining": _bytes(disk_left)}
-    if job.auto_converge and job.throttle_pct:
-        extra["auto_converge_throttle"] = job.throttle_pct
+    extra = {"step": step, "rate_mib_s": rate_mib_s, "step_total_mib": job.step_total_mib,
+             "step_sent_mib": in_step, "dirtied_mib": dirtied, "disk_total_mib": disk_total,
+             "disk_remaining_mib": disk_left, "max_downtime_ms": job.max_downtime_ms,
+             "high_passes": job.high_passes}
     return JobProgress(
         job=job.id, kind=job.kind, phase=job.phase, vm=job.vm, source=job.source,
         dest=job.dest, started_s=job.started_s, elapsed_s=elapsed,

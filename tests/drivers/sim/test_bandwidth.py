@@ -1,0 +1,70 @@
+"""Links are shared: each migration gets an equal share of its source's and destination's."""
+
+from __future__ import annotations
+
+import pytest
+
+from hvroll.drivers.base import MigrationOptions
+from hvroll.drivers.sim import SimCloud
+from hvroll.drivers.sim.model import SWITCHOVER_FIXED_MS, shared_rate_mib_s
+
+from .conftest import LINK, fleet, run_until_final, vm
+
+PLAIN = MigrationOptions()
+STOP_S = SWITCHOVER_FIXED_MS / 1000
+
+
+def test_two_migrations_from_one_source_each_get_half_the_link() -> None:
+    cloud = SimCloud(fleet(vm("a"), vm("b")))
+    cloud.migrate("ma", "a", "hv1", PLAIN)
+    cloud.migrate("mb", "b", "hv2", PLAIN)
+    a, b = run_until_final(cloud, "ma", "mb")
+    assert a.elapsed_s == b.elapsed_s == pytest.approx(4096 / (LINK / 2) + STOP_S, rel=1e-12)
+
+
+def test_two_migrations_into_one_destination_each_get_half_its_link() -> None:
+    cloud = SimCloud(fleet(vm("a", "hv0"), vm("b", "hv1")))
+    cloud.migrate("ma", "a", "hv2", PLAIN)
+    cloud.migrate("mb", "b", "hv2", PLAIN)
+    a, b = run_until_final(cloud, "ma", "mb")
+    assert a.elapsed_s == b.elapsed_s == pytest.approx(4096 / (LINK / 2) + STOP_S, rel=1e-12)
+
+
+def test_migrations_on_separate_links_do_not_slow_each_other() -> None:
+    cloud = SimCloud(fleet(vm("a", "hv0"), vm("b", "hv1")))
+    cloud.migrate("ma", "a", "hv2", PLAIN)
+    cloud.migrate("mb", "b", "hv3", PLAIN)
+    a, b = run_until_final(cloud, "ma", "mb")
+    assert a.elapsed_s == b.elapsed_s == pytest.approx(4096 / LINK + STOP_S, rel=1e-12)
+
+
+def test_a_migration_speeds_up_when_its_neighbour_ends() -> None:
+    """``a`` (2 GiB) ends first; ``b`` (4 GiB) then has the whole link for the rest."""
+    cloud = SimCloud(fleet(vm("a", ram_mib=2048), vm("b", ram_mib=4096)))
+    cloud.migrate("ma", "a", "hv1", PLAIN)
+    cloud.migrate("mb", "b", "hv2", PLAIN)
+    a, b = run_until_final(cloud, "ma", "mb")
+    a_done = 2048 / (LINK / 2) + STOP_S  # a holds its share through its stop-and-copy
+    assert a.elapsed_s == pytest.approx(a_done, rel=1e-12)
+    b_pass = a_done + (4096 - LINK / 2 * a_done) / LINK
+    assert b.elapsed_s == pytest.approx(b_pass + STOP_S, rel=1e-12)
+
+
+def test_a_new_migration_slows_one_in_flight() -> None:
+    cloud = SimCloud(fleet(vm("a"), vm("b")))
+    cloud.migrate("ma", "a", "hv1", PLAIN)
+    cloud.clock.sleep(1.0)
+    cloud.migrate("mb", "b", "hv2", PLAIN)
+    (a,) = run_until_final(cloud, "ma")
+    assert a.elapsed_s == pytest.approx(1.0 + (4096 - LINK) / (LINK / 2) + STOP_S, rel=1e-12)
+
+
+@pytest.mark.parametrize(("src", "out", "dst", "inc", "cap", "rate"), [
+    (1180.0, 1, 1180.0, 1, None, 1180.0),
+    (1180.0, 4, 1180.0, 1, None, 295.0),
+    (1180.0, 1, 590.0, 2, None, 295.0),
+    (1180.0, 2, 1180.0, 1, 100.0, 100.0),
+])
+def test_shared_rate(src: float, out: int, dst: float, inc: int, cap: float | None,
+                     rate: float) -> None:
+    assert shared_rate_mib_s(src, out, dst, inc, cap) == rate

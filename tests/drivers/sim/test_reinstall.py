@@ -1,0 +1,70 @@
+"""Reinstalling a host: only when empty, about 30 minutes, then the new profile."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from hvroll.drivers.base import JobPhase, MigrationOptions
+from hvroll.drivers.sim import SimCloud
+from hvroll.drivers.sim.model import REINSTALL_MIN_S, reinstall_plan
+from hvroll.errors import DriverError, SafetyError
+
+from .conftest import fleet, run_until_final, vm
+
+
+def test_reinstall_refuses_a_host_that_holds_a_vm() -> None:
+    cloud = SimCloud(fleet(vm("a", "hv0")))
+    with pytest.raises(SafetyError,
+                       match=r"hv0: refusing to reinstall, it still holds 1 VM\(s\): a"):
+        cloud.reinstall("r", "hv0", "CPv2")
+    assert cloud.jobs() == []
+
+
+def test_reinstall_counts_a_shut_off_vm_as_held() -> None:
+    cloud = SimCloud(fleet(vm("a", "hv0", power="shutoff")))
+    assert cloud.hosts()[0].vms == ()
+    with pytest.raises(SafetyError):
+        cloud.reinstall("r", "hv0", "CPv2")
+
+
+def test_reinstall_refuses_a_host_a_migration_is_heading_to() -> None:
+    cloud = SimCloud(fleet(vm("a", "hv0")))
+    cloud.migrate("m", "a", "hv1", MigrationOptions())
+    with pytest.raises(SafetyError, match="migration m to or from it"):
+        cloud.reinstall("r", "hv1", "CPv2")
+
+
+def test_reinstall_changes_the_profile_after_about_half_an_hour() -> None:
+    cloud = SimCloud(fleet(vm("a", "hv0")), seed=3)
+    cloud.reinstall("r", "hv1", "CPv2")
+    assert cloud.host_profile("hv1") == "CPv1"
+    assert cloud.hosts()[1].up is False
+    (done,) = run_until_final(cloud, "r")
+    assert done.phase is JobPhase.COMPLETED
+    assert done.elapsed_s == reinstall_plan(3, "r", 0.0)[0]
+    assert 20 * 60 <= done.elapsed_s <= 40 * 60
+    assert cloud.host_profile("hv1") == "CPv2"
+    assert cloud.hosts()[1].up is True
+
+
+def test_a_host_being_reinstalled_takes_no_migration() -> None:
+    cloud = SimCloud(fleet(vm("a", "hv0")))
+    cloud.reinstall("r", "hv1", "CPv2")
+    with pytest.raises(DriverError, match=r"hv1: cannot migrate a: destination host is down "
+                                          r"\(being reinstalled by r\)"):
+        cloud.migrate("m", "a", "hv1", MigrationOptions())
+
+
+def test_reinstall_to_an_unknown_profile_is_refused() -> None:
+    cloud = SimCloud(fleet())
+    with pytest.raises(DriverError, match="no such profile"):
+        cloud.reinstall("r", "hv1", "CPv9")
+
+
+def test_reinstall_durations_are_about_30_minutes_and_never_under_20() -> None:
+    durations = [reinstall_plan(1, f"r{i}", 0.0)[0] for i in range(2000)]
+    assert min(durations) >= REINSTALL_MIN_S
+    assert statistics.mean(durations) == pytest.approx(1800.0, abs=15.0)
+    assert statistics.stdev(durations) == pytest.approx(180.0, rel=0.1)
