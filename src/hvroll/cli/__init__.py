@@ -13,7 +13,7 @@ import sys
 import typer
 
 from hvroll import __version__
-from hvroll.cli import demo, fleet
+from hvroll.cli import demo, fleet, plan, testbed
 from hvroll.cli.common import err_console, exit_code_for
 from hvroll.cli.compat import check, explain, matrix
 from hvroll.errors import HvrollError, InventoryError
@@ -31,7 +31,9 @@ app.add_typer(fleet.app, name="fleet")
 app.command()(check)
 app.command()(matrix)
 app.command()(explain)
+app.command()(plan.plan)
 app.command()(demo.demo)
+app.add_typer(testbed.app, name="testbed")
 
 
 def _version(value: bool) -> None:

@@ -230,7 +230,7 @@ class _Generator:
         # Values here are valid by construction; the saved file is validated when loaded.
         disks = [Disk.model_construct(kind=DiskKind.LOCAL if raw["local"] else DiskKind.SHARED,
                                       size_gib=flavor.disk_gib)]
-        if rng.random() < spec.volume_share:
+        if (spec.volumes_on_local_root or not raw["local"]) and rng.random() < spec.volume_share:
             disks += [Disk.model_construct(kind=DiskKind.VOLUME,
                                            size_gib=rng.choice((50, 100, 200, 500)))
                       for _ in range(rng.choice((1, 1, 2)))]
@@ -270,9 +270,14 @@ class _Generator:
         r = self.rng.random()
         started = self.cpus[hw.generation.name]
         if r < self.spec.custom_cpu_share:
-            return GuestCpu(mode=CpuMode.CUSTOM, model=self.rng.choice(
-                (self.oldest_model, hw.generation.model)))
+            # An operator-pinned model: the fleet's oldest (a common baseline), or the host's
+            # own model less what the host hides (as it could have started there).
+            if self.rng.random() < 0.5:
+                return GuestCpu(mode=CpuMode.CUSTOM, model=self.oldest_model)
+            return GuestCpu(mode=CpuMode.CUSTOM, model=started.model, disabled=started.disabled)
         if r < self.spec.custom_cpu_share + self.spec.passthrough_cpu_share:
+            # What the host's kernel lets through; CPv1's kernel predates SMAP for guests, so
+            # the same features are hidden as for host-model.
             return started.model_copy(update={"mode": CpuMode.HOST_PASSTHROUGH})
         return started
 

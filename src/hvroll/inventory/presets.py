@@ -71,6 +71,9 @@ class Preset:
     noisy_share: float
     passthrough_cluster_share: float = 0.0
     custom_cpu_share: float = 0.10
+    volumes_on_local_root: bool = True
+    """Whether VMs booted from a local disk also get volumes (the public cloud's case that
+    needs migrateToURI3) or only VMs booted from shared storage do."""
     passthrough_cpu_share: float = 0.03
 
 
@@ -87,6 +90,9 @@ CPV1 = HostProfile(name="CPv1", os_name="ubuntu", os_version="14.04", qemu_versi
                    libvirt_version="1.2.2", nova_release="mitaka", rank=1)
 CPV2 = HostProfile(name="CPv2", os_name="ubuntu", os_version="16.04", qemu_version="2.11.1",
                    libvirt_version="4.0.0", nova_release="queens", rank=2)
+CPV2_NOSMAP = CPV2.model_copy(update={"name": "CPv2n", "kernel_flags": ("nosmap",)})
+"""CPv2 booted with ``nosmap``: what the enterprise operator chose for Broadwell hosts, so that
+guests keep CPv1's CPU feature set (legacy kernels without SMAP support keep booting)."""
 
 ENTERPRISE_IMAGES = (
     Image(GuestOsFamily.LINUX, "centos", "5.11", 0.8, smap_support=False),
@@ -132,9 +138,10 @@ _SEED000_HARDWARE = (
 SMALL = Preset(
     name="small", region_prefix="lab", clusters_per_region=(2, 2), cluster_size=20, spares=2,
     host=_ENTERPRISE_HOST, vms_per_host=8.3, hardware=_SEED000_HARDWARE,
-    profiles=(CPV1, CPV2), images=ENTERPRISE_IMAGES, flavors=FLAVORS,
+    profiles=(CPV1, CPV2, CPV2_NOSMAP), images=ENTERPRISE_IMAGES, flavors=FLAVORS,
     local_root_share=0.55, volume_share=0.2, config_drive_iso_share=0.25,
     config_drive_vfat_share=0.05, group_share=0.08, internal_tenant_share=0.1,
+    volumes_on_local_root=False,
     noisy_share=0.02,
 )
 
@@ -142,9 +149,10 @@ ENTERPRISE = Preset(
     name="enterprise", region_prefix="ent",
     clusters_per_region=(16, 11, 9, 8, 7, 6, 6, 5, 5, 5, 4, 3, 3), cluster_size=40, spares=4,
     host=_ENTERPRISE_HOST, vms_per_host=11.1, hardware=_SEED000_HARDWARE,
-    profiles=(CPV1, CPV2), images=ENTERPRISE_IMAGES, flavors=FLAVORS,
+    profiles=(CPV1, CPV2, CPV2_NOSMAP), images=ENTERPRISE_IMAGES, flavors=FLAVORS,
     local_root_share=0.55, volume_share=0.2, config_drive_iso_share=0.25,
     config_drive_vfat_share=0.05, group_share=0.08, internal_tenant_share=0.04,
+    volumes_on_local_root=False,
     noisy_share=0.01,
 )
 

@@ -1,0 +1,105 @@
+"""``hvroll plan``: build a campaign plan from an inventory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hvroll.cli.common import JSON_HELP, console, err_console, print_json
+from hvroll.cli.targets import TARGET_FOR_HELP, TARGET_HELP, resolve_targets
+from hvroll.inventory import load_fleet
+from hvroll.planner.build import plan as build_plan
+from hvroll.planner.model import Plan, Policy, Strategy, save_plan
+
+
+def plan(
+    file: Path = typer.Argument(..., help="Inventory file, YAML or JSON.", show_default=False),
+    target: str | None = typer.Option(None, "--target", "-t", help=TARGET_HELP,
+                                      show_default=False),
+    target_for: list[str] = typer.Option([], "--target-for", help=TARGET_FOR_HELP,
+                                         show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the plan (JSON); "
+                                "the input of 'hvroll run'.", show_default=False),
+    strategy: Strategy = typer.Option(Strategy.ROLL_FORWARD, "--strategy",
+                                      help="roll-forward: VMs go straight to upgraded hosts, "
+                                           "about one move each (hvroll's). evacuate-return: "
+                                           "out and back, about two moves. scheduler: "
+                                           "least-loaded host whatever its profile."),
+    hosts_per_wave: int | None = typer.Option(None, "--hosts-per-wave", "-k", min=1,
+                                              help="Hosts of a cluster upgraded at once "
+                                                   "[default: the cluster's hot-spare count]."),
+    reinstall_s: float = typer.Option(1800.0, "--reinstall-s", min=1.0,
+                                      help="Time to reinstall and verify a host, seconds."),
+    downtime_ms: float = typer.Option(500.0, "--downtime-ms", min=1.0,
+                                      help="Live-migration downtime limit, milliseconds."),
+    per_source: int = typer.Option(2, "--migrations-per-source", min=1,
+                                   help="Concurrent migrations out of one host."),
+    per_region: int = typer.Option(64, "--migrations-per-region", min=1,
+                                   help="Concurrent migrations in one region."),
+    canary_hosts: int = typer.Option(6, "--canary-hosts", min=0,
+                                     help="At most this many canary hosts (one per cluster); "
+                                          "0 for no canary wave."),
+    no_hold: bool = typer.Option(False, "--no-hold", help="Do not stop after the canary wave "
+                                 "for an operator's 'hvroll resume'."),
+    allow_cold: bool = typer.Option(False, "--allow-cold-migration",
+                                    help="VMs that cannot move live (GPU/FPGA passthrough, "
+                                         "blocked CPU) may be stopped and cold-migrated in a "
+                                         "maintenance window instead of skipping their host."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Plan the upgrade of every host below the target profile: canary wave, then waves of
+    at most k hosts per cluster, each VM placed on a compatible host with room."""
+    fleet = load_fleet(file)
+    targets = resolve_targets(fleet, target, target_for)
+    policy = Policy(hosts_per_wave=hosts_per_wave, reinstall_s=reinstall_s,
+                    downtime_ms=downtime_ms, migrations_per_source=per_source,
+                    migrations_per_region=per_region, canary_hosts=canary_hosts,
+                    hold_after_canary=not no_hold, allow_cold_migration=allow_cold)
+    result = build_plan(fleet, targets, policy, strategy, inventory=str(file))
+    save_plan(result, output)
+    if as_json:
+        print_json({"plan": str(output), **result.summary.model_dump()})
+        return
+    _print(result)
+    err_console.print(f"wrote {output}")
+
+
+def _print(result: Plan) -> None:
+    s = result.summary
+    console.print(
+        f"[bold]{result.strategy}[/] to {result.target}: {s.hosts} hosts, {s.vms} VMs, "
+        f"{s.waves} waves, {s.migrations} migrations ({s.migrations_per_vm:.3f} per VM, "
+        f"at most {s.max_moves_per_vm}), estimated {_hours(s.estimated_makespan_s)} "
+        f"(lower bound {_hours(s.lower_bound_s)}), planned in {s.planning_time_s:.1f} s")
+    table = Table("wave", "region", "hosts", "drained", "migrations", "estimated",
+                  title="waves by region")
+    for wave in result.waves:
+        regions: dict[str, list[int]] = {}
+        for step in wave.steps:
+            row = regions.setdefault(step.region, [0, 0, 0])
+            row[0] += 1
+            row[1] += bool(step.drain)
+            row[2] += len(step.drain)
+        for region, (hosts, drained, migrations) in sorted(regions.items()):
+            label = f"{wave.index}{' (canary)' if wave.canary else ''}"
+            table.add_row(label, region, str(hosts), str(drained), str(migrations),
+                          _hours(wave.estimated_s))
+    console.print(table)
+    if result.policy.hold_after_canary and result.waves and result.waves[0].canary:
+        console.print("the campaign holds after wave 0 (canary) until 'hvroll resume'")
+    if result.unmovable:
+        table = Table("vm", "host", "action", "reason", title="VMs that cannot move live")
+        for u in result.unmovable[:50]:
+            table.add_row(u.vm, u.host, u.action.value, u.reason)
+        console.print(table)
+        if len(result.unmovable) > 50:
+            console.print(f"… and {len(result.unmovable) - 50} more (see the plan file)")
+    if result.skipped:
+        console.print(f"{len(result.skipped)} hosts skipped (see 'skipped' in the plan file)")
+
+
+def _hours(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m"

@@ -1,0 +1,1 @@
+"""Campaign planning: canary wave, waves per cluster, placement, estimates, baselines."""

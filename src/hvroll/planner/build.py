@@ -1,0 +1,495 @@
+"""Build a campaign plan: canary wave, then waves of at most k hosts per cluster.
+
+``roll-forward`` (hvroll's strategy) upgrades a cluster's empty hosts (its hot spares) first,
+then drains k hosts at a time onto hosts already on the target profile, so that every VM moves
+once, straight to its final profile. The baselines use the same loop with other destination
+rules: ``scheduler`` sends each VM to the least-loaded compatible host whatever its profile,
+``evacuate-return`` does the same and moves the VMs back once their host is reinstalled.
+
+Every placement holds capacity under allocation ratios, anti-affinity, the compatibility
+verdicts and the one-way profile graph (never to a lower rank). A VM that cannot move live is
+listed with what the plan does instead; a host that cannot be emptied is skipped and listed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hvroll.compat.verdict import Checker, Verdict
+from hvroll.domain import Fleet, Host, HostProfile, HostRole, PowerState, Vm
+from hvroll.errors import InputError
+from hvroll.planner import estimate as est
+from hvroll.planner.canary import choose_canaries
+from hvroll.planner.model import (
+    Estimate,
+    HostStep,
+    Migration,
+    MoveKind,
+    Plan,
+    Policy,
+    SkippedHost,
+    Strategy,
+    Summary,
+    Unmovable,
+    UnmovableAction,
+    Wave,
+)
+from hvroll.planner.state import Move, PlanState
+
+DEFAULT_DIRTY_MIB_S = 10.0
+"""Dirty rate assumed for a running VM whose rate is not known."""
+COLD_BOOT_S = 60.0
+"""Stop, re-home and start of a VM without local disk, seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The profile each host should end on: by cluster name, else by CPU generation name,
+    else ``default``. A host already on a profile of that rank or higher is left alone."""
+
+    default: HostProfile | None
+    by_name: Mapping[str, HostProfile] = field(default_factory=dict)
+
+    def for_host(self, host: Host) -> HostProfile | None:
+        return self.by_name.get(host.cluster) or self.by_name.get(host.generation) or self.default
+
+    def profiles(self) -> list[HostProfile]:
+        found = {p.name: p for p in self.by_name.values()}
+        if self.default is not None:
+            found[self.default.name] = self.default
+        return list(found.values())
+
+
+def plan(fleet: Fleet, targets: Targets | HostProfile, policy: Policy | None = None,
+         strategy: Strategy = Strategy.ROLL_FORWARD, *, inventory: str = "",
+         clock: Callable[[], float] = time.perf_counter) -> Plan:
+    """The campaign plan for upgrading ``fleet`` to ``targets`` under ``policy``."""
+    started = clock()
+    if isinstance(targets, HostProfile):
+        targets = Targets(default=targets)
+    fleet = _with_profiles(fleet, targets.profiles())
+    builder = _Builder(fleet, targets, policy or Policy(), strategy)
+    waves = builder.build()
+    return builder.finish(waves, inventory, clock() - started)
+
+
+def _with_profiles(fleet: Fleet, profiles: Sequence[HostProfile]) -> Fleet:
+    """The fleet with target profiles it does not list yet (e.g. given inline)."""
+    known = fleet.profile_by_name
+    for p in profiles:
+        if p.name in known and known[p.name] != p:
+            raise InputError(f"target profile {p.name!r} differs from the inventory's profile "
+                             f"of that name (expected the same definition or a new name)")
+    extra = tuple(p for p in profiles if p.name not in known)
+    if not extra:
+        return fleet
+    fields = {name: getattr(fleet, name) for name in Fleet.model_fields}
+    fields["profiles"] = (*fleet.profiles, *extra)
+    return Fleet.model_construct(**fields)
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A host step being built."""
+
+    host: str
+    moves: list[tuple[Move, MoveKind, Verdict]] = field(default_factory=list)
+    reinstall: bool = True
+    canary: bool = False
+
+
+@dataclass(slots=True)
+class _ClusterWave:
+    cluster: str
+    first: list[_Draft] = field(default_factory=list)
+    """Empty hosts that later steps of the same wave drain into: reinstalled first."""
+    then: list[_Draft] = field(default_factory=list)
+    returns: list[tuple[Move, Verdict]] = field(default_factory=list)
+
+
+class _BlockedError(Exception):
+    def __init__(self, vm: Vm, reason: str, action: UnmovableAction) -> None:
+        self.vm, self.reason, self.action = vm, reason, action
+
+
+class _NoRoomError(Exception):
+    pass
+
+
+class _Builder:
+    def __init__(self, fleet: Fleet, targets: Targets, policy: Policy,
+                 strategy: Strategy) -> None:
+        self.fleet = fleet
+        self.targets = targets
+        self.policy = policy
+        self.strategy = strategy
+        self.checker = Checker(fleet)
+        self.state = PlanState(fleet)
+        self.target = {h.name: t for h in fleet.hosts
+                       if (t := targets.for_host(h)) is not None
+                       and fleet.profile_of(h).rank < t.rank}
+        self.unmovable: list[Unmovable] = []
+        self.skipped: list[SkippedHost] = []
+        self._verdicts: dict[tuple[str, str, str], Verdict] = {}
+        self.initial_vms = {vm.name for h in self.target for vm in fleet.vms_by_host[h]}
+
+    # -- waves ---------------------------------------------------------------------------
+
+    def build(self) -> dict[int, list[_ClusterWave]]:
+        fleet = self.fleet
+        candidates = [h for h in fleet.hosts if h.name in self.target
+                      and h.role is HostRole.ACTIVE and fleet.vms_by_host[h.name]]
+        canaries = {h.cluster: h.name for h in
+                    choose_canaries(fleet, candidates, self.policy.canary_hosts)}
+        waves: dict[int, list[_ClusterWave]] = defaultdict(list)
+        for cluster in fleet.clusters:
+            for index, cw in self._cluster(cluster.name, canaries.get(cluster.name)).items():
+                waves[index].append(cw)
+        return waves
+
+    def _k(self, cluster: str) -> int:
+        return self.policy.hosts_per_wave or max(1, self.fleet.spares(cluster))
+
+    def _cluster(self, cluster: str, canary: str | None) -> dict[int, _ClusterWave]:
+        state = self.state
+        hosts = [h.name for h in self.fleet.hosts_by_cluster[cluster]]
+        pending = [h for h in hosts if h in self.target]
+        if not pending:
+            return {}
+        k = self._k(cluster)
+        if self.strategy is Strategy.ROLL_FORWARD:
+            # Empty hosts (the spares) first, then the lightest: capacity on the target
+            # profile grows before the big drains.
+            pending.sort(key=lambda h: (bool(state.on_host[h]),
+                                        state.host[h].role is not HostRole.SPARE,
+                                        state.usage[h].ram_mib, h))
+        # The baselines work through the hosts in the order an operator lists them.
+        out: dict[int, _ClusterWave] = {}
+        wave0 = out[0] = _ClusterWave(cluster)
+        if self.strategy is Strategy.ROLL_FORWARD:
+            for h in [h for h in pending if not state.on_host[h]][:k]:
+                wave0.first.append(_Draft(h))
+                pending.remove(h)
+                self._upgrade(h)
+        drained_canary: str | None = None
+        if canary is not None and canary in pending:
+            try:
+                moves = self._drain(canary, hosts, busy={canary})
+            except _BlockedError as blocked:
+                self._skip(canary, blocked)
+                pending.remove(canary)
+            except _NoRoomError:
+                pass
+            else:
+                wave0.then.append(_Draft(canary, moves, reinstall=False, canary=True))
+                drained_canary = canary
+        if not wave0.first and not wave0.then:
+            del out[0]
+        index = 1
+        while pending:
+            wave = self._batch(cluster, hosts, pending, k, drained_canary)
+            if wave is None:
+                break
+            out[index] = wave
+            index += 1
+        return out
+
+    def _batch(self, cluster: str, hosts: list[str], pending: list[str], k: int,
+               drained_canary: str | None) -> _ClusterWave | None:
+        state = self.state
+        wave = _ClusterWave(cluster)
+        busy: set[str] = set()
+        received: set[str] = set()
+        for h in list(pending):
+            if len(busy) == k:
+                break
+            if h in received:
+                continue  # it took VMs in this wave: draining it now would move them twice
+            if not state.on_host[h]:
+                wave.then.append(_Draft(h, canary=h == drained_canary))
+                busy.add(h)
+                continue
+            try:
+                moves = self._drain(h, hosts, busy=busy | {h})
+            except _BlockedError as blocked:
+                self._skip(h, blocked)
+                pending.remove(h)
+                continue
+            except _NoRoomError:
+                continue
+            wave.then.append(_Draft(h, moves))
+            busy.add(h)
+            received.update(m.dest for m, _, _ in moves)
+        if not busy:
+            # Nothing fits on target-profile hosts (a cluster without empty hosts): empty one
+            # host onto any compatible host to start the roll; its VMs move twice.
+            first = next((h for h in pending if state.on_host[h]), None)
+            try:
+                if first is None:
+                    raise _NoRoomError
+                wave.then.append(_Draft(first, self._drain(first, hosts, busy={first},
+                                                           anywhere=True)))
+                busy.add(first)
+            except (_BlockedError, _NoRoomError):
+                for h in pending:
+                    self.skipped.append(SkippedHost(
+                        host=h, reason="no room for its VMs on compatible hosts of the cluster"))
+                pending.clear()
+                return None
+        for draft in wave.then:
+            pending.remove(draft.host)
+            self._upgrade(draft.host)
+        if self.strategy is Strategy.EVACUATE_RETURN:
+            wave.returns = self._returns(wave)
+        return wave
+
+    def _returns(self, wave: _ClusterWave) -> list[tuple[Move, Verdict]]:
+        """Move each evacuated VM back to its original, now reinstalled, host."""
+        out = []
+        for draft in wave.then:
+            for move, kind, _ in draft.moves:
+                if kind is not MoveKind.LIVE:
+                    continue
+                vm = self.state.vm(move.vm)
+                verdict = self._verdict(vm, self.state.location[vm.name], draft.host)
+                if verdict.allowed and self.state.fits(vm, draft.host) \
+                        and self.state.anti_affinity_ok(vm, draft.host):
+                    out.append((self.state.move(vm, draft.host), verdict))
+        return out
+
+    def _upgrade(self, host: str) -> None:
+        self.state.upgrade(host, self.target[host])
+
+    def _skip(self, host: str, blocked: _BlockedError) -> None:
+        self.unmovable.append(Unmovable(vm=blocked.vm.name, host=host, reason=blocked.reason,
+                                        action=blocked.action))
+        self.skipped.append(SkippedHost(host=host, reason=f"VM {blocked.vm.name!r} cannot "
+                                                          f"move: {blocked.reason}"))
+
+    # -- placement -----------------------------------------------------------------------
+
+    def _drain(self, host: str, cluster_hosts: list[str], busy: set[str],
+               anywhere: bool = False) -> list[tuple[Move, MoveKind, Verdict]]:
+        """Place every VM of ``host``, all or nothing (undone on failure).
+
+        Destinations: for ``roll-forward`` hosts already on the target profile (or higher);
+        otherwise, or ``anywhere``, any host of at least the source's rank. Never ``busy``
+        hosts (drained or reinstalled in this wave). Biggest VMs first, each to the allowed
+        destination with the most free RAM (spreading load for the waves to come).
+        """
+        state = self.state
+        floor = state.rank(host)
+        if self.strategy is Strategy.ROLL_FORWARD and not anywhere:
+            floor = self.target[host].rank
+        dests = [d for d in cluster_hosts if d not in busy and state.rank(d) >= floor]
+        vms = sorted((state.vm(n) for n in state.on_host[host]),
+                     key=lambda v: (-v.ram_mib, v.name))
+        done: list[tuple[Move, MoveKind, Verdict]] = []
+        try:
+            for vm in vms:
+                kind, allowed = self._candidates(vm, host, dests)
+                fit = [(d, v) for d, v in allowed
+                       if state.fits(vm, d) and state.anti_affinity_ok(vm, d)]
+                if not fit:
+                    raise _NoRoomError
+                dest, verdict = max(fit, key=lambda dv: (state.free_ram_share(dv[0]),
+                                                         _neg(dv[0])))
+                done.append((state.move(vm, dest), kind, verdict))
+        except (_NoRoomError, _BlockedError):
+            for move, _, _ in reversed(done):
+                state.undo(state.vm(move.vm), move)
+            raise
+        for move, kind, verdict in done:
+            if kind is MoveKind.COLD and state.vm(move.vm).power is not PowerState.SHUTOFF:
+                self.unmovable.append(Unmovable(
+                    vm=move.vm, host=host, reason=_first_reason(verdict, "cannot move live"),
+                    action=UnmovableAction.COLD_MIGRATE))
+        return done
+
+    def _candidates(self, vm: Vm, host: str,
+                    dests: list[str]) -> tuple[MoveKind, list[tuple[str, Verdict]]]:
+        """How ``vm`` leaves ``host`` and the destinations its verdicts allow (capacity
+        aside). A VM that is off moves cold; one that cannot move live moves cold in a
+        maintenance window if the policy allows and it would boot there; otherwise it is
+        blocked, and so is its host."""
+        if not dests:
+            raise _NoRoomError
+        if vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough:
+            live = [(d, self._verdict(vm, host, d)) for d in dests]
+            allowed = [(d, v) for d, v in live if v.allowed]
+            if allowed:
+                return MoveKind.LIVE, allowed
+            why = _first_reason(live[0][1], "blocked")
+        elif vm.devices.passthrough:
+            kinds = "/".join(p.value.upper() for p in vm.devices.passthrough)
+            why = f"{kinds} passthrough cannot be live-migrated"
+        else:
+            why = ""
+        boot = [(d, self._verdict(vm, host, d, live=False)) for d in dests]
+        bootable = [(d, v) for d, v in boot if v.allowed]
+        if vm.power is PowerState.SHUTOFF:
+            if bootable:
+                return MoveKind.COLD, bootable
+            raise _BlockedError(vm, _first_reason(boot[0][1], "would not boot there"),
+                           UnmovableAction.OPERATOR)
+        if bootable and self.policy.allow_cold_migration:
+            return MoveKind.COLD, bootable
+        raise _BlockedError(vm, why, UnmovableAction.COLD_MIGRATE if bootable
+                       else UnmovableAction.OPERATOR)
+
+    def _verdict(self, vm: Vm, source: str, dest: str, live: bool = True) -> Verdict:
+        state = self.state
+        key = (vm.name, f"{live}:{state.host[source].generation}:{state.host[source].profile}",
+               f"{state.host[dest].generation}:{state.host[dest].profile}")
+        found = self._verdicts.get(key)
+        if found is None:
+            found = (self.checker.migration(vm, state.host[source], state.host[dest]) if live
+                     else self.checker.spawn(vm, state.host[dest]))
+            self._verdicts[key] = found
+        return found
+
+    # -- estimates and the plan ----------------------------------------------------------
+
+    def finish(self, waves: Mapping[int, list[_ClusterWave]], inventory: str,
+               planning_s: float) -> Plan:
+        policy = self.policy
+        out: list[Wave] = []
+        cluster_s: dict[str, dict[int, float]] = defaultdict(dict)
+        for index in sorted(waves):
+            steps: list[HostStep] = []
+            returns: list[Migration] = []
+            seconds_by_region: dict[str, float] = defaultdict(float)
+            demand: dict[str, int] = defaultdict(int)
+            timed: list[tuple[str, str, float, float]] = []
+            for cw in waves[index]:
+                region = self.fleet.cluster_by_name[cw.cluster].region
+                sources = sum(1 for d in cw.then if d.moves)
+                lanes = max(1, min(policy.migrations_per_source,
+                                   policy.migrations_per_cluster // max(1, sources)))
+                # A source drains at its link's speed however many lanes share it: when the
+                # region's cap binds, sources run fewer lanes; only more sources than the cap
+                # slow the region down.
+                demand[region] += sources
+                first_s = policy.reinstall_s if cw.first else 0.0
+                migs, transfers = self._migrations(
+                    [(m, k, v, d.host) for d in cw.then for m, k, v in d.moves], lanes)
+                drain_s = est.drain_time(transfers, self._links())
+                back, back_t = self._migrations(
+                    [(m, MoveKind.LIVE, v, m.dest) for m, v in cw.returns], lanes, True)
+                back_s = est.drain_time(back_t, self._links())
+                rest_s = policy.reinstall_s if any(d.reinstall for d in cw.then) else 0.0
+                timed.append((cw.cluster, region, first_s + rest_s, drain_s + back_s))
+                by_host: dict[str, list[Migration]] = {d.host: [] for d in cw.then}
+                for mig, owner in migs:
+                    by_host[owner].append(mig)
+                steps += [HostStep(host=d.host, cluster=cw.cluster, region=region,
+                                   reinstall=True) for d in cw.first]
+                steps += [HostStep(host=d.host, cluster=cw.cluster, region=region,
+                                   drain=tuple(by_host[d.host]), reinstall=d.reinstall,
+                                   canary=d.canary) for d in cw.then]
+                returns += [m for m, _ in back]
+            for cluster, region, fixed_s, moving_s in timed:
+                factor = max(1.0, demand[region] / policy.migrations_per_region)
+                seconds = fixed_s + moving_s * factor
+                cluster_s[cluster][index] = seconds
+                seconds_by_region[region] = max(seconds_by_region[region], seconds)
+            out.append(Wave(index=index, canary=index == 0, steps=tuple(steps),
+                            returns=tuple(returns),
+                            estimated_s=max(seconds_by_region.values(), default=0.0)))
+        return Plan(strategy=self.strategy, target=self._target_name(), inventory=inventory,
+                    policy=policy, waves=tuple(out), unmovable=tuple(self.unmovable),
+                    skipped=tuple(self.skipped),
+                    summary=self._summary(out, _makespan(cluster_s), planning_s))
+
+    def _links(self) -> dict[str, float]:
+        return {name: h.link_mib_s for name, h in self.state.host.items()}
+
+    def _migrations(self, moves: Sequence[tuple[Move, MoveKind, Verdict, str]], lanes: int,
+                    returning: bool = False,
+                    ) -> tuple[list[tuple[Migration, str]], list[est.Transfer]]:
+        policy = self.policy
+        migs: list[tuple[Migration, str]] = []
+        transfers: list[est.Transfer] = []
+        for move, kind, verdict, owner in moves:
+            vm = self.state.vm(move.vm)
+            src, dst = self.state.host[move.source], self.state.host[move.dest]
+            bandwidth = min(src.link_mib_s, dst.link_mib_s) / lanes
+            disk_mib = vm.local_disk_gib * 1024.0
+            if kind is MoveKind.COLD:
+                seconds = COLD_BOOT_S + disk_mib / bandwidth
+                guess = Estimate(seconds=seconds, downtime_ms=seconds * 1000.0,
+                                 sent_mib=disk_mib)
+            else:
+                dirty = 0.0 if vm.power is PowerState.PAUSED else (
+                    vm.dirty_rate_mib_s if vm.dirty_rate_mib_s is not None
+                    else DEFAULT_DIRTY_MIB_S)
+                pc = est.precopy(vm.ram_mib, bandwidth, dirty, policy.downtime_ms)
+                guess = Estimate(seconds=pc.total_s + disk_mib / bandwidth,
+                                 downtime_ms=pc.downtime_ms, sent_mib=pc.sent_mib + disk_mib,
+                                 converges=pc.converges)
+            migs.append((Migration(vm=vm.name, source=move.source, dest=move.dest, kind=kind,
+                                   workarounds=verdict.workarounds, estimate=guess,
+                                   returning=returning), owner))
+            transfers.append(est.Transfer(move.source, move.dest, guess.seconds,
+                                          guess.sent_mib))
+        return migs, transfers
+
+    def _target_name(self) -> str:
+        names = sorted({p.name for p in self.target.values()})
+        return ",".join(names)
+
+    def _summary(self, waves: list[Wave], makespan_s: float, planning_s: float) -> Summary:
+        policy = self.policy
+        migrations = sum(len(s.drain) for w in waves for s in w.steps) + \
+            sum(len(w.returns) for w in waves)
+        moved = [n for n, c in self.state.moves.items() if c > 0]
+        bounds = []
+        moved_total = 0.0
+        skipped = {s.host for s in self.skipped}
+        for cluster in self.fleet.clusters:
+            hosts = [h for h in self.fleet.hosts_by_cluster[cluster.name]
+                     if h.name in self.target and h.name not in skipped]
+            if not hosts:
+                continue
+            mib = float(sum(vm.ram_mib + vm.local_disk_gib * 1024
+                            for h in hosts for vm in self.fleet.vms_by_host[h.name]
+                            if vm.power is not PowerState.SHUTOFF))
+            moved_total += mib
+            bounds.append(est.cluster_lower_bound(len(hosts), self._k(cluster.name),
+                                                  policy.reinstall_s, mib,
+                                                  min(h.link_mib_s for h in hosts)))
+        aggregate = sum(h.link_mib_s for h in self.fleet.hosts) / 2
+        return Summary(
+            hosts=len(self.target), vms=len(self.initial_vms), waves=len(waves),
+            migrations=migrations,
+            migrations_per_vm=round(migrations / len(moved), 4) if moved else 0.0,
+            max_moves_per_vm=max(self.state.moves.values(), default=0),
+            estimated_makespan_s=round(makespan_s, 1),
+            lower_bound_s=round(est.fleet_lower_bound(bounds, moved_total, aggregate), 1),
+            blocked_vms=sum(1 for u in self.unmovable
+                            if u.action is UnmovableAction.OPERATOR),
+            skipped_hosts=len(self.skipped), planning_time_s=round(planning_s, 3),
+        )
+
+
+def _makespan(cluster_s: Mapping[str, Mapping[int, float]]) -> float:
+    """The canary wave ends everywhere before the operator's go; after it every cluster goes
+    through its own waves at its own pace, so the campaign takes the canary wave plus the
+    slowest cluster's remaining waves."""
+    canary = max((waves.get(0, 0.0) for waves in cluster_s.values()), default=0.0)
+    rest = max((sum(s for i, s in waves.items() if i > 0) for waves in cluster_s.values()),
+               default=0.0)
+    return canary + rest
+
+
+def _first_reason(verdict: Verdict, default: str) -> str:
+    """The first blocking reason, else the first reason, else ``default``."""
+    reasons = verdict.blocking or verdict.reasons
+    return reasons[0].message if reasons else default
+
+
+def _neg(name: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in name)

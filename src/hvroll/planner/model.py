@@ -1,0 +1,179 @@
+"""The plan: a versioned file, the executor's input (``hvroll plan -o plan.json``).
+
+A plan is a list of waves. Wave 0 is the canary wave; the campaign holds after it for an
+operator's go unless the plan says otherwise. In each wave every cluster works on at most
+``hosts_per_wave`` of its hosts; a host step drains the host (its migrations, in order) and/or
+reinstalls it. A canary host is drained in wave 0 and reinstalled in wave 1.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hvroll.errors import InventoryError, Problem
+
+PLAN_VERSION = 1
+
+
+class Strategy(StrEnum):
+    """How VMs leave a draining host.
+
+    ``roll-forward`` (hvroll's): only to hosts already on the target profile, upgrading empty
+    spares first, so each VM moves about once. ``evacuate-return``: to any compatible host,
+    then back once its host is reinstalled (about two moves per VM). ``scheduler``: to the
+    least-loaded compatible host whatever its profile, as Nova's scheduler or Watcher would.
+    """
+
+    ROLL_FORWARD = "roll-forward"
+    EVACUATE_RETURN = "evacuate-return"
+    SCHEDULER = "scheduler"
+
+
+class MoveKind(StrEnum):
+    LIVE = "live"
+    COLD = "cold"
+    """The VM is off (or stopped in a maintenance window) and moves without running."""
+
+
+class UnmovableAction(StrEnum):
+    """What the plan does with a VM it cannot live-migrate."""
+
+    COLD_MIGRATE = "cold-migrate"
+    """Stopped, moved and started again in a maintenance window (the policy allows it)."""
+    OPERATOR = "operator"
+    """Needs an operator or the tenant (e.g. a guest update); its host is skipped."""
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Policy(PlanModel):
+    """Limits and choices of a campaign. Defaults are what an operator would start with."""
+
+    hosts_per_wave: int | None = Field(default=None, ge=1)
+    """Hosts of one cluster upgraded at once; default: the cluster's hot-spare count (≥ 1)."""
+    migrations_per_source: int = Field(default=2, ge=1)
+    """Concurrent outgoing migrations per host; each shares the host's link."""
+    migrations_per_dest: int = Field(default=2, ge=1)
+    migrations_per_cluster: int = Field(default=8, ge=1)
+    migrations_per_region: int = Field(default=64, ge=1)
+    reinstall_s: float = Field(default=1800.0, gt=0)
+    """Time to reinstall and verify one host, seconds (30 min)."""
+    downtime_ms: float = Field(default=500.0, gt=0)
+    """Downtime limit a live migration starts with, milliseconds."""
+    canary_hosts: int = Field(default=6, ge=0)
+    """At most this many canary hosts (at most one per cluster); 0 means no canary wave."""
+    hold_after_canary: bool = True
+    """Stop after the canary wave until an operator resumes the campaign."""
+    allow_cold_migration: bool = False
+    """May VMs that cannot move live be stopped and cold-migrated in a maintenance window."""
+    failed_host_tolerance: int = Field(default=2, ge=0)
+    """Hosts whose reinstall or verification may fail before the campaign stops."""
+
+
+class Estimate(PlanModel):
+    seconds: float
+    downtime_ms: float
+    sent_mib: float
+    converges: bool = True
+
+
+class Migration(PlanModel):
+    vm: str
+    source: str
+    dest: str
+    kind: MoveKind = MoveKind.LIVE
+    workarounds: tuple[str, ...] = ()
+    estimate: Estimate
+    returning: bool = False
+    """A move back to the VM's original host once reinstalled (``evacuate-return``)."""
+
+
+class HostStep(PlanModel):
+    host: str
+    cluster: str
+    region: str
+    drain: tuple[Migration, ...] = ()
+    reinstall: bool = True
+    canary: bool = False
+
+
+class Wave(PlanModel):
+    index: int
+    canary: bool = False
+    steps: tuple[HostStep, ...] = ()
+    returns: tuple[Migration, ...] = ()
+    """Moves after this wave's reinstalls (``evacuate-return`` only)."""
+    estimated_s: float = 0.0
+
+
+class Unmovable(PlanModel):
+    vm: str
+    host: str
+    reason: str
+    action: UnmovableAction
+
+
+class SkippedHost(PlanModel):
+    host: str
+    reason: str
+
+
+class Summary(PlanModel):
+    hosts: int
+    vms: int
+    waves: int
+    migrations: int
+    migrations_per_vm: float
+    max_moves_per_vm: int
+    estimated_makespan_s: float
+    lower_bound_s: float
+    blocked_vms: int
+    skipped_hosts: int
+    planning_time_s: float
+
+
+class Plan(PlanModel):
+    version: int = PLAN_VERSION
+    strategy: Strategy
+    target: str
+    """Name of the target profile (as in the inventory)."""
+    inventory: str = ""
+    policy: Policy
+    waves: tuple[Wave, ...]
+    unmovable: tuple[Unmovable, ...] = ()
+    skipped: tuple[SkippedHost, ...] = ()
+    summary: Summary
+
+    def host_steps(self) -> list[HostStep]:
+        return [step for wave in self.waves for step in wave.steps]
+
+
+def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
+    from hvroll.inventory import write_atomic
+
+    write_atomic(os.fspath(path), plan.model_dump_json(exclude_defaults=False) + "\n")
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read a plan file; a wrong file is one line per problem (``FILE: …``)."""
+    name = os.fspath(path)
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError([Problem(name, 0, f"cannot read plan ({exc.strerror})")]) from None
+    try:
+        plan = Plan.model_validate_json(text)
+    except ValidationError as exc:
+        problems = [Problem(name, 0, f"not a valid plan: {'.'.join(map(str, e['loc']))}: "
+                                     f"{e['msg']}") for e in exc.errors(include_url=False)[:20]]
+        raise InventoryError(problems) from None
+    if plan.version != PLAN_VERSION:
+        raise InventoryError([Problem(name, 0, f"plan version is not supported (expected "
+                                               f"{PLAN_VERSION}, got {plan.version})")])
+    return plan

@@ -1,0 +1,182 @@
+"""The planner on small hand-made fleets, against exact plans."""
+
+from __future__ import annotations
+
+import pytest
+
+from hvroll.domain import Fleet
+from hvroll.inventory import parse_fleet
+from hvroll.planner.build import Targets, plan
+from hvroll.planner.model import MoveKind, Policy, Strategy, UnmovableAction
+
+
+def moves(result: object) -> list[tuple[int, str, str, str]]:
+    from hvroll.planner.model import Plan
+
+    assert isinstance(result, Plan)
+    return [(w.index, m.vm, m.source, m.dest) for w in result.waves for s in w.steps
+            for m in s.drain] + [(w.index, m.vm, m.source, m.dest) for w in result.waves
+                                 for m in w.returns]
+
+
+def test_tiny_canary_drains_onto_the_upgraded_spare(tiny: Fleet) -> None:
+    """hv1 (CPv1) is the only host to upgrade; hv2 is already on CPv2 (with nosmap)."""
+    result = plan(tiny, tiny.profile_by_name["CPv2"])
+    assert [(w.index, w.canary, [(s.host, s.reinstall, s.canary) for s in w.steps])
+            for w in result.waves] == [
+        (0, True, [("hv1", False, True)]),
+        (1, False, [("hv1", True, True)]),
+    ]
+    assert moves(result) == [(0, "win-1", "hv1", "hv2"), (0, "web-1", "hv1", "hv2"),
+                             (0, "legacy-1", "hv1", "hv2")]
+    win = result.waves[0].steps[0].drain[0]
+    assert win.workarounds == ("copy_config_drive", "remove_balloon")
+    assert win.kind is MoveKind.LIVE
+    s = result.summary
+    assert (s.hosts, s.vms, s.waves, s.migrations, s.migrations_per_vm, s.max_moves_per_vm,
+            s.blocked_vms, s.skipped_hosts) == (1, 3, 2, 3, 1.0, 1, 0, 0)
+
+
+def test_without_a_canary_the_first_wave_drains(tiny: Fleet) -> None:
+    result = plan(tiny, tiny.profile_by_name["CPv2"], Policy(canary_hosts=0))
+    assert [w.index for w in result.waves] == [1]
+    assert [(s.host, s.reinstall, len(s.drain)) for s in result.waves[0].steps] == [
+        ("hv1", True, 3)]
+
+
+def _cluster(profiles: list[str], spares: int, vms_per_host: int) -> Fleet:
+    """One cluster of Broadwell hosts; the first hosts carry ``vms_per_host`` VMs each."""
+    text = [
+        "version: 1", "regions: [{name: r}]", "clusters: [{name: c, region: r}]",
+        "generations: [{name: Broadwell, model: Broadwell-noTSX}]",
+        "profiles:",
+        "  - {name: old, os_name: x, os_version: '1', qemu_version: 2.11.1, "
+        "libvirt_version: 4.0.0, rank: 1}",
+        "  - {name: new, os_name: x, os_version: '2', qemu_version: 7.2.0, "
+        "libvirt_version: 9.0.0, rank: 2}",
+        "hosts:",
+    ]
+    n = len(profiles)
+    for i, p in enumerate(profiles):
+        role = "spare" if i >= n - spares else "active"
+        text.append(f"  - {{name: h{i}, cluster: c, generation: Broadwell, profile: {p}, "
+                    f"vcpus: 8, ram_mib: 16384, role: {role}}}")
+    text.append("vms:")
+    k = 0
+    for i in range(n - spares):
+        for _ in range(vms_per_host):
+            k += 1
+            text.append(f"  - {{name: v{k}, uuid: 00000000-0000-4000-8000-{k:012d}, "
+                        f"host: h{i}, vcpus: 1, ram_mib: 4096, guest: {{family: linux}}, "
+                        f"cpu: {{mode: custom, model: Broadwell-noTSX}}}}")
+    return parse_fleet("\n".join(text) + "\n", "cluster.yaml")
+
+
+NEW = "new"
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_every_strategy_upgrades_every_host(strategy: Strategy) -> None:
+    fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0), strategy)
+    upgraded = [s.host for w in result.waves for s in w.steps if s.reinstall]
+    assert sorted(upgraded) == [f"h{i}" for i in range(6)]
+    assert result.skipped == ()
+
+
+def test_roll_forward_upgrades_spares_first_then_k_hosts_a_wave() -> None:
+    fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
+    assert [[(s.host, len(s.drain)) for s in w.steps] for w in result.waves] == [
+        [("h4", 0), ("h5", 0)],
+        [("h0", 2), ("h1", 2)],
+        [("h2", 2), ("h3", 2)],
+    ]
+    assert result.summary.migrations_per_vm == 1.0
+    assert {m[3] for m in moves(result) if m[0] == 1} == {"h4", "h5"}
+
+
+def test_evacuate_return_moves_each_vm_out_and_back() -> None:
+    fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0),
+                  Strategy.EVACUATE_RETURN)
+    assert result.summary.migrations_per_vm == 2.0
+    returns = [(m.vm, m.dest) for w in result.waves for m in w.returns]
+    assert ("v1", "h0") in returns and all(m.returning for w in result.waves
+                                           for m in w.returns)
+
+
+def test_a_cluster_without_empty_hosts_bootstraps_by_moving_one_host_twice() -> None:
+    fleet = _cluster(["old"] * 3, spares=0, vms_per_host=1)
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
+    assert result.skipped == ()
+    assert result.summary.max_moves_per_vm == 2
+    first = result.waves[0]
+    assert [(s.host, [m.dest for m in s.drain]) for s in first.steps] == [("h0", ["h1"])]
+
+
+def test_hosts_already_on_the_target_are_left_alone_and_receive() -> None:
+    fleet = _cluster(["old", "old", "new"], spares=0, vms_per_host=1)
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
+    assert result.summary.hosts == 2
+    assert "h2" not in [s.host for w in result.waves for s in w.steps]
+    assert all(m[3] in ("h2", "h0", "h1") for m in moves(result))
+    assert result.summary.max_moves_per_vm == 1
+
+
+def test_a_full_target_defers_hosts_and_never_overloads() -> None:
+    """16 GiB hosts with 3 × 4 GiB VMs: one empty new host takes one old host per wave."""
+    fleet = _cluster(["old"] * 4, spares=1, vms_per_host=3)
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
+    assert [[s.host for s in w.steps] for w in result.waves] == [
+        ["h3"], ["h0"], ["h1"], ["h2"]]
+
+
+def test_blocked_vm_skips_its_host_and_is_listed(tiny: Fleet) -> None:
+    """Without nosmap, the legacy guest would not boot again on Broadwell CPv2."""
+    plain = tiny.profile_by_name["CPv2"].model_copy(update={"name": "CPv2p",
+                                                              "kernel_flags": ()})
+    hv2 = tiny.host_by_name["hv2"].model_copy(update={"profile": "CPv2p"})
+    fleet = tiny.model_copy(update={
+        "profiles": (*tiny.profiles, plain),
+        "hosts": (tiny.hosts[0], hv2)})
+    fleet = Fleet.model_validate(fleet.model_dump())
+    result = plan(fleet, plain)
+    assert [(u.vm, u.host, u.action) for u in result.unmovable] == [
+        ("legacy-1", "hv1", UnmovableAction.OPERATOR)]
+    assert result.unmovable[0].reason.startswith("centos 5.11 does not support SMAP")
+    assert [s.host for s in result.skipped] == ["hv1"]
+    assert moves(result) == []
+
+
+def test_passthrough_vm_moves_cold_only_when_allowed(tiny: Fleet) -> None:
+    data = tiny.model_dump()
+    data["vms"][0]["devices"]["passthrough"] = ["gpu"]
+    fleet = Fleet.model_validate(data)
+    target = fleet.profile_by_name["CPv2"]
+    assert [u.action for u in plan(fleet, target).unmovable] == [UnmovableAction.COLD_MIGRATE]
+    allowed = plan(fleet, target, Policy(allow_cold_migration=True))
+    assert allowed.skipped == ()
+    cold = [m for w in allowed.waves for s in w.steps for m in s.drain if m.vm == "web-1"]
+    assert [m.kind for m in cold] == [MoveKind.COLD]
+
+
+def test_targets_by_generation() -> None:
+    fleet = _cluster(["old"] * 3, spares=1, vms_per_host=1)
+    targets = Targets(default=None, by_name={"Broadwell": fleet.profile_by_name[NEW]})
+    assert plan(fleet, targets).summary.hosts == 3
+    assert plan(fleet, Targets(default=None, by_name={"Skylake": fleet.profile_by_name[NEW]})
+                ).summary.hosts == 0
+
+
+def test_anti_affinity_members_never_share_a_destination() -> None:
+    fleet = _cluster(["old"] * 3 + ["new"] * 2, spares=2, vms_per_host=1)
+    vms = [vm.model_copy(update={"server_group": "g"}) for vm in fleet.vms]
+    data = fleet.model_dump()
+    data["vms"] = [vm.model_dump() for vm in vms]
+    data["server_groups"] = [{"name": "g"}]
+    fleet = Fleet.model_validate(data)
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0,
+                                                               hosts_per_wave=3))
+    first = [m for m in moves(result) if m[0] == 1]
+    assert len({dest for *_, dest in first}) == len(first)
