@@ -46,6 +46,7 @@ def test_busy_vm_follows_the_precopy_formula_pass_by_pass() -> None:
     assert done.downtime_ms == pytest.approx(downtime_ms, rel=1e-12)
     assert done.elapsed_s == pytest.approx(t0 + t1 + downtime_ms / 1000, rel=1e-12)
     assert done.processed_mib == pytest.approx(8192 + d1 + d2, rel=1e-12)
+    assert done.downtime_ms is not None
     assert round(done.downtime_ms, 1) == 403.9 and round(done.elapsed_s, 3) == 16.642
 
 

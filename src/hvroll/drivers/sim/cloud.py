@@ -45,6 +45,7 @@ from hvroll.drivers.sim.state import (
     SimVm,
     VmView,
     host_state,
+    set_power,
     vm_state,
     vm_view,
 )
@@ -164,6 +165,7 @@ class SimCloud:
         state = SchedulingState.ENABLED if enabled else SchedulingState.DISABLED
         if h.scheduling is not state:
             h.scheduling = state
+            h.view = None
             self._log({"op": "scheduling", "host": host, "enabled": enabled})
 
     def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None:
@@ -271,7 +273,7 @@ class SimCloud:
         if v.power is not before:
             raise DriverError(f"cannot {op} {vm}: it is {v.power.value}", host=v.host)
         self._world.touch_guest(v)
-        v.power = after
+        set_power(v, after, self._world.hosts)
         self._log({"op": op, "vm": vm})
 
     def apply_workaround(self, vm: str, action: str) -> None:

@@ -37,6 +37,7 @@ from hvroll.drivers.sim.state import (
     build_vms,
     place,
     progress,
+    set_power,
     unplace,
 )
 
@@ -300,7 +301,7 @@ class World:
         self.jobs[job_id] = job
         self.active[job_id] = None
         vm.job = job_id
-        vm.power = PowerState.SHUTOFF
+        set_power(vm, PowerState.SHUTOFF, self.hosts)
         if job.disk_mib > 0:
             self._begin_transfer(job, COPY, job.disk_mib)
             self._join_link(job)
@@ -318,7 +319,7 @@ class World:
 
     def _end_cold(self, job: SimJob) -> None:
         vm = self._vm_of(job)
-        vm.power = job.prev_power or PowerState.SHUTOFF
+        set_power(vm, job.prev_power or PowerState.SHUTOFF, self.hosts)
         if job.fails:
             self._fail(job, f"cold migration of {vm.name} to {job.dest} failed to start it "
                             f"there (injected fault)")
@@ -337,6 +338,7 @@ class World:
         self.jobs[job_id] = job
         self.active[job_id] = None
         host.reinstall = job_id
+        host.view = None
         self._schedule(job, now + (duration if fail_after is None else fail_after))
         return job
 
@@ -344,12 +346,14 @@ class World:
         host = self.hosts[job.source or ""]
         host.reinstall = None
         host.crashed = False
+        host.view = None
         if job.fails:
             self._end(job, JobPhase.FAILED, f"reinstall hook failed after "
                                             f"{job.fail_after_s or 0.0:.0f} s (injected fault); "
                                             f"{host.name} still runs {host.profile}")
             return
         host.profile = job.profile or host.profile
+        host.view = None
         self._end(job, JobPhase.COMPLETED)
 
     # --- shared endings ---------------------------------------------------------------------
@@ -406,15 +410,16 @@ class World:
         if host.crashed or host.reinstall is not None:
             return
         host.crashed = True
+        host.view = None
         for job_id in list(self.active):
             job = self.jobs[job_id]
             if host.name not in (job.source, job.dest) or job.kind is JobKind.REINSTALL:
                 continue
             vm = self._vm_of(job)
             if job.kind is JobKind.COLD_MIGRATION:
-                vm.power = job.prev_power or PowerState.SHUTOFF
+                set_power(vm, job.prev_power or PowerState.SHUTOFF, self.hosts)
             elif job.step == POST and job.source == host.name:
-                vm.power = PowerState.CRASHED  # its memory was still on the source
+                set_power(vm, PowerState.CRASHED, self.hosts)  # its memory stayed on the source
             self._fail(job, f"{host.name} crashed during the migration of {vm.name}")
         for name in sorted(host.vms):
             self._restart_elsewhere(self.vms[name], host)
@@ -436,11 +441,11 @@ class World:
                 best = host
         if best is None:
             if vm.power is not PowerState.SHUTOFF:
-                vm.power = PowerState.CRASHED
+                set_power(vm, PowerState.CRASHED, self.hosts)
             return
         self._move(vm, best.name)
         if vm.power is not PowerState.SHUTOFF:
-            vm.power = PowerState.RUNNING
+            set_power(vm, PowerState.RUNNING, self.hosts)
             vm.power_cycled()
 
     # --- views ------------------------------------------------------------------------------

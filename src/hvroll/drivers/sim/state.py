@@ -55,6 +55,8 @@ class SimHost:
     outgoing: dict[str, None] = field(default_factory=dict)
     """Jobs sending over this host's link."""
     incoming: dict[str, None] = field(default_factory=dict)
+    view: HostState | None = None
+    """The last :class:`HostState` built; reset by every change that shows in it."""
 
     @property
     def up(self) -> bool:
@@ -81,6 +83,8 @@ class SimVm:
     job: str | None = None
     """The id of the migration in flight, if any."""
     workarounds: list[str] = field(default_factory=list)
+    view: VmState | None = None
+    """The last :class:`VmState` built; reset by every change that shows in it."""
 
     def power_cycled(self) -> None:
         """The guest was stopped and started: history cleared, balloon back."""
@@ -185,24 +189,35 @@ def place(host: SimHost, vm: SimVm) -> None:
     host.vms[vm.name] = None
     host.ram_used_mib += vm.ram_mib
     host.vcpus_used += vm.vcpus
+    host.view = vm.view = None
 
 
 def unplace(host: SimHost, vm: SimVm) -> None:
     del host.vms[vm.name]
     host.ram_used_mib -= vm.ram_mib
     host.vcpus_used -= vm.vcpus
+    host.view = vm.view = None
+
+
+def set_power(vm: SimVm, power: PowerState, hosts: dict[str, SimHost]) -> None:
+    vm.power = power
+    vm.view = hosts[vm.host].view = None
 
 
 def host_state(host: SimHost, vms: dict[str, SimVm]) -> HostState:
-    active = tuple(sorted(n for n in host.vms if vms[n].power in ACTIVE_POWER))
-    return HostState(name=host.name, profile=host.profile, scheduling=host.scheduling,
-                     up=host.up, vms=active)
+    if host.view is None:
+        active = tuple(sorted(n for n in host.vms if vms[n].power in ACTIVE_POWER))
+        host.view = HostState(name=host.name, profile=host.profile,
+                              scheduling=host.scheduling, up=host.up, vms=active)
+    return host.view
 
 
 def vm_state(vm: SimVm) -> VmState:
     """A VM is reported on the host it is defined on, whatever its power state (libvirt lists
     inactive domains too); the simulator never runs a VM twice."""
-    return VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
+    if vm.view is None:
+        vm.view = VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
+    return vm.view
 
 
 def vm_view(vm: SimVm, unreachable: bool) -> VmView:
