@@ -8,7 +8,7 @@ import pytest
 
 from hvroll.drivers.base import JobPhase, MigrationOptions
 from hvroll.drivers.sim import SimCloud
-from hvroll.drivers.sim.model import REINSTALL_MIN_S, reinstall_plan
+from hvroll.drivers.sim.model import REINSTALL_MIN_S, reinstall_duration_s
 from hvroll.errors import DriverError, SafetyError
 
 from .conftest import fleet, run_until_final, vm
@@ -43,7 +43,7 @@ def test_reinstall_changes_the_profile_after_about_half_an_hour() -> None:
     assert cloud.hosts()[1].up is False
     (done,) = run_until_final(cloud, "r")
     assert done.phase is JobPhase.COMPLETED
-    assert done.elapsed_s == reinstall_plan(3, "r", 0.0)[0]
+    assert done.elapsed_s == reinstall_duration_s(3, "r")
     assert 20 * 60 <= done.elapsed_s <= 40 * 60
     assert cloud.host_profile("hv1") == "CPv2"
     assert cloud.hosts()[1].up is True
@@ -64,7 +64,7 @@ def test_reinstall_to_an_unknown_profile_is_refused() -> None:
 
 
 def test_reinstall_durations_are_about_30_minutes_and_never_under_20() -> None:
-    durations = [reinstall_plan(1, f"r{i}", 0.0)[0] for i in range(2000)]
+    durations = [reinstall_duration_s(1, f"r{i}") for i in range(2000)]
     assert min(durations) >= REINSTALL_MIN_S
     assert statistics.mean(durations) == pytest.approx(1800.0, abs=15.0)
     assert statistics.stdev(durations) == pytest.approx(180.0, rel=0.1)

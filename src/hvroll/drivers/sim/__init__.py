@@ -3,8 +3,8 @@
 See ``docs/simulator.md`` for the model and its numbers.
 """
 
-from hvroll.drivers.sim.clock import SimClock
 from hvroll.drivers.sim.cloud import WORKAROUNDS, SimCloud
+from hvroll.drivers.sim.engine import SimClock
 from hvroll.drivers.sim.faults import Faults, SimulatedCrash
 from hvroll.drivers.sim.state import VmView
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from hvroll.domain import Fleet, PowerState, SchedulingState
 from hvroll.drivers.base import (
     Capability,
+    Clock,
     HostState,
     JobKind,
     JobProgress,
@@ -32,8 +34,8 @@ from hvroll.drivers.base import (
     VmState,
 )
 from hvroll.drivers.sim.engine import World
-from hvroll.drivers.sim.faults import Faults, SimulatedCrash
-from hvroll.drivers.sim.journal import Journal, Record, header
+from hvroll.drivers.sim.faults import Faults, SimulatedCrash, known_refusal
+from hvroll.drivers.sim.journal import Journal, Record, header, replay
 from hvroll.drivers.sim.model import unreachable
 from hvroll.drivers.sim.state import (
     ACTIVE_POWER,
@@ -78,14 +80,16 @@ class SimCloud:
                 raise InputError(f"Faults.host_crashes names host {host!r}, which is not in "
                                  f"the fleet")
         self._world = World(fleet, seed, faults)
-        self.clock = self._world.clock
-        self.clock.bind(_weak_sleeper(self))
+        self._world.clock.bind(_weak_sleeper(self))
+        self.clock: Clock = self._world.clock
+        """A :class:`~hvroll.drivers.sim.engine.SimClock`, typed as the protocol's ``Clock``
+        so that a ``SimCloud`` is a ``Driver`` for the type checker too."""
         self._journal: Journal | None = None
         self._dead = False
         if journal is not None:
             opened = Journal(journal, header(fleet, seed, faults.identity()))
             try:
-                self._replay(opened.records)
+                replay(opened.records, self, self._advance_to)
             except BaseException:
                 opened.close()
                 raise
@@ -182,12 +186,10 @@ class SimCloud:
             raise DriverError(f"cannot migrate {vm}: max_downtime_ms must be >= 0 and "
                               f"bandwidth_mib_s > 0 (got {options.max_downtime_ms}, "
                               f"{options.bandwidth_mib_s})", host=v.host)
-        self._world.start_live(job, v, dest, options, self._refusal(v, options))
+        refusal = known_refusal(v, options) if self._world.faults.known_issues else None
+        self._world.start_live(job, v, dest, options, refusal)
         self._log({"op": "migrate", "job": job, "vm": vm, "dest": dest,
-                   "options": {"max_downtime_ms": options.max_downtime_ms,
-                               "bandwidth_mib_s": options.bandwidth_mib_s,
-                               "auto_converge": options.auto_converge,
-                               "post_copy": options.post_copy, "block": options.block}})
+                   "options": asdict(options)})
 
     def cold_migrate(self, job: str, vm: str, dest: str) -> None:
         self._alive()
@@ -331,29 +333,12 @@ class SimCloud:
         if self._journal is not None:
             self._journal.write_line(line)
 
-    def _replay(self, records: list[Record]) -> None:
-        world = self._world
-        ops: dict[str, Callable[[Record], None]] = {
-            "scheduling": lambda r: self.set_scheduling(r["host"], r["enabled"]),
-            "migrate": lambda r: self.migrate(r["job"], r["vm"], r["dest"],
-                                              MigrationOptions(**r["options"])),
-            "cold": lambda r: self.cold_migrate(r["job"], r["vm"], r["dest"]),
-            "reinstall": lambda r: self.reinstall(r["job"], r["host"], r["profile"]),
-            "downtime": lambda r: self.set_max_downtime(r["job"], r["ms"]),
-            "postcopy": lambda r: self.start_post_copy(r["job"]),
-            "abort": lambda r: self.abort(r["job"]),
-            "suspend": lambda r: self.suspend(r["vm"]),
-            "resume": lambda r: self.resume(r["vm"]),
-            "workaround": lambda r: self.apply_workaround(r["vm"], r["action"]),
-        }
-        for record in records:
-            if "w" in record:
-                world.advance(record["w"], stop_on_change=False)
-                world.changed.clear()
-            elif "s" in record:
-                world.advance(record["s"], stop_on_change=False)
-            else:
-                ops[record["op"]](record)
+    def _advance_to(self, time_s: float, waited: bool) -> None:
+        """Replay a time advance: process events up to ``time_s``; after a ``wait``, the
+        executor had been told about every change so far."""
+        self._world.advance(time_s, stop_on_change=False)
+        if waited:
+            self._world.changed.clear()
 
     def _known(self, job: str, kind: JobKind, subject: str, target: str) -> bool:
         """True if ``job`` was already started with these arguments (the call is a no-op);
@@ -381,20 +366,6 @@ class SimCloud:
                 why = "crashed" if host.crashed else f"being reinstalled by {host.reinstall}"
                 raise DriverError(f"cannot migrate {vm.name}: {role} host is down ({why})",
                                   host=host.name)
-
-    def _refusal(self, vm: SimVm, options: MigrationOptions) -> str | None:
-        """Why a live migration fails at once under ``Faults.known_issues``."""
-        if not self._world.faults.known_issues:
-            return None
-        if vm.passthrough:
-            return f"cannot live-migrate {vm.name}: it has a passed-through PCI device"
-        if vm.local_disk_mib > 0 and not options.block:
-            return (f"unsafe migration of {vm.name}: it has local disks and no shared "
-                    f"storage; use block migration")
-        if vm.iso_config_drive and "copy_config_drive" not in vm.workarounds:
-            return (f"cannot live-migrate {vm.name}: its read-only iso9660 config drive is not "
-                    f"on the destination; copy it first (copy_config_drive)")
-        return None
 
     def _vm(self, name: str) -> SimVm:
         found = self._world.vms.get(name)

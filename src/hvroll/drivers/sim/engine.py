@@ -1,4 +1,8 @@
-"""The simulated cloud's dynamics: jobs stepping through virtual time on shared links.
+"""The simulated cloud's dynamics: virtual time, its event queue, and jobs stepping through it
+on shared links.
+
+Virtual time only moves when the cloud processes events (``wait``) or when the executor sleeps;
+nothing happens between two calls, so a campaign of days runs in seconds.
 
 :class:`World` holds the live state and moves it forward. Its methods assume valid requests
 (:class:`~hvroll.drivers.sim.cloud.SimCloud` checks them and answers the executor); everything
@@ -12,13 +16,16 @@ its old rate and rescheduled at its new one (superseded events are skipped by ve
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections.abc import Callable
 
 from hvroll.domain import Fleet, PowerState, SchedulingState
 from hvroll.drivers.base import JobKind, JobPhase, JobProgress, MigrationOptions
+from hvroll.drivers.sim import faults as failures
 from hvroll.drivers.sim import model
-from hvroll.drivers.sim.clock import HOST_CRASH, JOB_STEP, EventQueue, SimClock
-from hvroll.drivers.sim.faults import Faults, SimulatedCrash, rng
+from hvroll.drivers.sim.faults import Faults, SimulatedCrash
+from hvroll.drivers.sim.model import rng
 from hvroll.drivers.sim.state import (
     BOOT,
     COPY,
@@ -40,6 +47,75 @@ from hvroll.drivers.sim.state import (
     set_power,
     unplace,
 )
+
+JOB_STEP = 0
+"""An event that ends the current step of a job (a pass, a disk copy, a reinstall, …)."""
+HOST_CRASH = 1
+"""An event that takes a host down."""
+
+Event = tuple[float, int, int, str, int]
+"""``(time_s, sequence, kind, key, version)``: the sequence number keeps equal times in the order
+they were scheduled, so processing never depends on anything but the calls made."""
+
+
+class SimClock:
+    """The :class:`~hvroll.drivers.base.Clock` of a simulated cloud, in virtual seconds.
+
+    ``sleep`` advances virtual time and processes every event due meanwhile, through the cloud
+    it belongs to. A clock on its own just moves its time.
+    """
+
+    __slots__ = ("_now", "_sleeper")
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self._now = start_s
+        self._sleeper: Callable[[float], None] | None = None
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if self._sleeper is not None:
+            self._sleeper(seconds)
+        elif seconds > 0:
+            self._now += seconds
+
+    def bind(self, sleeper: Callable[[float], None]) -> None:
+        """Route ``sleep`` through ``sleeper`` (the cloud, which processes events meanwhile)."""
+        self._sleeper = sleeper
+
+    def move_to(self, time_s: float) -> None:
+        """Set the time forward to ``time_s`` (never backward)."""
+        if time_s > self._now:
+            self._now = time_s
+
+
+class EventQueue:
+    """A heap of future events; O(log n) to schedule and to take the next one.
+
+    An event whose ``version`` no longer matches its job's was superseded (the job was
+    rescheduled when its bandwidth changed, or ended); the reader skips it.
+    """
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[Event] = []
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, time_s: float, kind: int, key: str, version: int = 0) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (time_s, self._seq, kind, key, version))
+
+    def next_time(self) -> float:
+        """When the next event is due; infinity when none is scheduled."""
+        return self._heap[0][0] if self._heap else math.inf
+
+    def pop(self) -> Event:
+        return heapq.heappop(self._heap)
 
 
 class World:
@@ -209,7 +285,7 @@ class World:
                      cap_mib_s=options.bandwidth_mib_s, auto_converge=options.auto_converge,
                      post_copy=options.post_copy, block=options.block, ram_mib=vm.ram_mib,
                      disk_mib=vm.local_disk_mib if options.block else 0.0, last_s=now,
-                     fails_at_pass=model.failing_pass(self.seed, job_id,
+                     fails_at_pass=failures.failing_pass(self.seed, job_id,
                                                       self.faults.migration_failure_rate))
         self.jobs[job_id] = job
         if refusal is not None:
@@ -262,15 +338,10 @@ class World:
         self._end(job, JobPhase.COMPLETED)
 
     def _balloon_bug(self, job: SimJob, vm: SimVm) -> str | None:
-        if not (self.faults.known_issues and vm.windows and vm.balloon
-                and vm.migrations_since_power_cycle >= 1):
+        if not self.faults.known_issues:
             return None
-        qemu = self.profiles[self.hosts[job.source or ""].profile].qemu_version
-        if not model.version_below(qemu, model.BALLOON_FIXED_QEMU):
-            return None
-        return (f"migration of {vm.name} to {job.dest} failed at switch-over: the memory "
-                f"balloon of a guest live-migrated {vm.migrations_since_power_cycle} time(s) "
-                f"since its last power cycle (QEMU {qemu}); remove the balloon first")
+        qemu = self.profiles[self.hosts[vm.host].profile].qemu_version
+        return failures.balloon_bug(vm, qemu, job.dest or "")
 
     def set_max_downtime(self, job: SimJob, downtime_ms: int) -> None:
         job.max_downtime_ms = downtime_ms
@@ -296,7 +367,7 @@ class World:
         job = SimJob(job_id, JobKind.COLD_MIGRATION, now, vm=vm.name, source=vm.host,
                      dest=dest, guest=vm, route=(self.hosts[vm.host], self.hosts[dest]),
                      disk_mib=vm.local_disk_mib, prev_power=vm.power, last_s=now,
-                     fails=model.cold_migration_fails(self.seed, job_id,
+                     fails=failures.cold_migration_fails(self.seed, job_id,
                                                       self.faults.migration_failure_rate))
         self.jobs[job_id] = job
         self.active[job_id] = None
@@ -331,8 +402,9 @@ class World:
 
     def start_reinstall(self, job_id: str, host: SimHost, profile: str) -> SimJob:
         now = self.clock.now()
-        duration, fail_after = model.reinstall_plan(self.seed, job_id,
-                                                    self.faults.reinstall_failure_rate)
+        duration = model.reinstall_duration_s(self.seed, job_id)
+        fail_after = failures.reinstall_fails_after_s(self.seed, job_id,
+                                                      self.faults.reinstall_failure_rate, duration)
         job = SimJob(job_id, JobKind.REINSTALL, now, source=host.name, step=REINSTALL,
                      profile=profile, fails=fail_after is not None, fail_after_s=fail_after)
         self.jobs[job_id] = job

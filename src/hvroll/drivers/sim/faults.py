@@ -1,19 +1,28 @@
-"""What can go wrong in the simulated cloud, and the seeded randomness every draw comes from.
+"""What goes wrong in the simulated cloud: the faults to inject, which jobs they hit, and the
+known migration failures the compatibility rules describe.
 
-Every random choice the simulator makes is a pure function of the seed and the name of what it
-is about (a VM, a job, a host) and of what is being drawn, never of a shared random stream. So a
-run is repeatable, and a run resumed from its journal draws exactly what the uninterrupted run
-would have drawn, whatever order the executor's calls came in.
+Which job fails, and when, is drawn from the seed and the job's id alone (see
+:func:`hvroll.drivers.sim.model.unit`), so the same job fails the same way in a resumed run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 from dataclasses import asdict, dataclass
 
+from packaging.version import Version
+
+from hvroll.drivers.base import MigrationOptions
+from hvroll.drivers.sim.model import unit
+from hvroll.drivers.sim.state import SimVm
 from hvroll.errors import InputError
+
+FAILING_PASSES = 4
+"""A live migration doomed by ``Faults.migration_failure_rate`` fails in one of its first
+passes, drawn uniformly."""
+
+BALLOON_FIXED_QEMU = (2, 11)
+"""The Windows balloon bug is not seen from hosts with QEMU of this version or newer."""
 
 
 class SimulatedCrash(BaseException):
@@ -83,16 +92,44 @@ class Faults:
         return data
 
 
-def _digest(seed: int, keys: tuple[object, ...]) -> int:
-    text = "\x1f".join([str(seed), *(str(k) for k in keys)])
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+def failing_pass(seed: int, job: str, failure_rate: float) -> int | None:
+    """The pass at whose end a live migration fails, or None for a healthy one."""
+    if failure_rate <= 0.0 or unit(seed, "migration-fails", job) >= failure_rate:
+        return None
+    return int(unit(seed, "migration-fails-at", job) * FAILING_PASSES)
 
 
-def unit(seed: int, *keys: object) -> float:
-    """A uniform number in [0, 1) determined by the seed and ``keys`` alone."""
-    return _digest(seed, keys) / 2.0**64
+def cold_migration_fails(seed: int, job: str, failure_rate: float) -> bool:
+    return failure_rate > 0.0 and unit(seed, "migration-fails", job) < failure_rate
 
 
-def rng(seed: int, *keys: object) -> random.Random:
-    """A private random generator determined by the seed and ``keys`` alone."""
-    return random.Random(_digest(seed, keys))
+def reinstall_fails_after_s(seed: int, job: str, failure_rate: float,
+                            duration_s: float) -> float | None:
+    """When a reinstall's hook fails (between 20 % and 80 % of the way), or None."""
+    if failure_rate <= 0.0 or unit(seed, "reinstall-fails", job) >= failure_rate:
+        return None
+    return duration_s * (0.2 + 0.6 * unit(seed, "reinstall-fails-at", job))
+
+
+def known_refusal(vm: SimVm, options: MigrationOptions) -> str | None:
+    """Why a live migration of ``vm`` fails at once, as a known issue, or None."""
+    if vm.passthrough:
+        return f"cannot live-migrate {vm.name}: it has a passed-through PCI device"
+    if vm.local_disk_mib > 0 and not options.block:
+        return (f"unsafe migration of {vm.name}: it has local disks and no shared "
+                f"storage; use block migration")
+    if vm.iso_config_drive and "copy_config_drive" not in vm.workarounds:
+        return (f"cannot live-migrate {vm.name}: its read-only iso9660 config drive is not "
+                f"on the destination; copy it first (copy_config_drive)")
+    return None
+
+
+def balloon_bug(vm: SimVm, source_qemu: str, dest: str) -> str | None:
+    """Why the switch-over of a live migration fails for a Windows guest's balloon, or None:
+    live-migrated before, not power-cycled since, leaving a QEMU older than 2.11."""
+    if not (vm.windows and vm.balloon and vm.migrations_since_power_cycle >= 1
+            and Version(source_qemu).release < BALLOON_FIXED_QEMU):
+        return None
+    return (f"migration of {vm.name} to {dest} failed at switch-over: the memory balloon of a "
+            f"guest live-migrated {vm.migrations_since_power_cycle} time(s) since its last "
+            f"power cycle (QEMU {source_qemu}); remove the balloon first")

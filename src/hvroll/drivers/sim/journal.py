@@ -21,10 +21,12 @@ import hashlib
 import json
 import os
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hvroll.domain import Fleet
+from hvroll.drivers.base import Driver, MigrationOptions
 from hvroll.errors import InputError
 
 FORMAT = "hvroll-sim-journal"
@@ -108,3 +110,29 @@ class Journal:
         """Release the journal (idempotent)."""
         self._fd = None
         self._finalizer()
+
+
+def replay(records: list[Record], driver: Driver,
+           advance_to: Callable[[float, bool], None]) -> None:
+    """Apply ``records`` again, in order: each change through ``driver`` (which must not
+    journal it again), each advance through ``advance_to(time_s, waited)``."""
+    ops: dict[str, Callable[[Record], None]] = {
+        "scheduling": lambda r: driver.set_scheduling(r["host"], r["enabled"]),
+        "migrate": lambda r: driver.migrate(r["job"], r["vm"], r["dest"],
+                                            MigrationOptions(**r["options"])),
+        "cold": lambda r: driver.cold_migrate(r["job"], r["vm"], r["dest"]),
+        "reinstall": lambda r: driver.reinstall(r["job"], r["host"], r["profile"]),
+        "downtime": lambda r: driver.set_max_downtime(r["job"], r["ms"]),
+        "postcopy": lambda r: driver.start_post_copy(r["job"]),
+        "abort": lambda r: driver.abort(r["job"]),
+        "suspend": lambda r: driver.suspend(r["vm"]),
+        "resume": lambda r: driver.resume(r["vm"]),
+        "workaround": lambda r: driver.apply_workaround(r["vm"], r["action"]),
+    }
+    for record in records:
+        if "w" in record:
+            advance_to(record["w"], True)
+        elif "s" in record:
+            advance_to(record["s"], False)
+        else:
+            ops[record["op"]](record)

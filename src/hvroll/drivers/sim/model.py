@@ -1,5 +1,10 @@
 """The simulator's numbers and the pure rules of its migration model.
 
+Every random choice is a pure function of the seed and of the names of what it is about (a VM,
+a job, a host) and of what is drawn (:func:`unit`, :func:`rng`), never of a shared random
+stream: a run is repeatable, and a run resumed from its journal draws exactly what the
+uninterrupted run would have drawn, whatever order the executor's calls came in.
+
 Pre-copy live migration, as QEMU runs it: the first pass sends all guest RAM while the guest
 keeps running; each later pass sends the pages dirtied during the previous one; once what is
 dirty fits in the allowed downtime at the current bandwidth (``remaining ≤ bandwidth ×
@@ -22,11 +27,9 @@ second "too dirty" pass.
 
 from __future__ import annotations
 
+import hashlib
 import math
-
-from packaging.version import Version
-
-from hvroll.drivers.sim.faults import rng, unit
+import random
 
 MIB_PER_GIB = 1024
 
@@ -64,14 +67,6 @@ QUIET_MAX_MIB_S = 300.0
 
 UNREACHABLE_SHARE = 0.01
 """Share of VMs that do not answer probes from the start (firewalled, no network)."""
-
-FAILING_PASSES = 4
-"""A live migration doomed by ``Faults.migration_failure_rate`` fails in one of its first
-passes, drawn uniformly."""
-
-BALLOON_FIXED_QEMU = (2, 11)
-"""The Windows balloon bug is not seen from hosts with QEMU of this version or newer."""
-
 
 def drawn_dirty_rate_mib_s(seed: int, vm: str) -> float:
     """The dirty rate of a VM whose inventory does not give one, drawn from the seed."""
@@ -127,34 +122,22 @@ def throttle_step(throttle_pct: int, high_passes: int, dirtied_mib: float,
     return min(THROTTLE_MAX_PCT, throttle_pct + THROTTLE_INCREMENT_PCT), 0
 
 
-def failing_pass(seed: int, job: str, failure_rate: float) -> int | None:
-    """The pass at whose end a live migration fails, or None for a healthy one."""
-    if failure_rate <= 0.0 or unit(seed, "migration-fails", job) >= failure_rate:
-        return None
-    return int(unit(seed, "migration-fails-at", job) * FAILING_PASSES)
+def reinstall_duration_s(seed: int, job: str) -> float:
+    """How long a reinstall takes: normal around 30 min, σ 3 min, never under 20 min."""
+    return max(REINSTALL_MIN_S, rng(seed, "reinstall", job).gauss(REINSTALL_MEAN_S,
+                                                                 REINSTALL_SIGMA_S))
 
 
-def cold_migration_fails(seed: int, job: str, failure_rate: float) -> bool:
-    return failure_rate > 0.0 and unit(seed, "migration-fails", job) < failure_rate
+def _digest(seed: int, keys: tuple[object, ...]) -> int:
+    text = "\x1f".join([str(seed), *(str(k) for k in keys)])
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def reinstall_plan(seed: int, job: str, failure_rate: float) -> tuple[float, float | None]:
-    """``(duration_s, fails_after_s)`` of a reinstall; ``fails_after_s`` None if it succeeds.
-
-    The duration is normal around 30 min with σ 3 min, never under 20 min; a failing hook stops
-    between 20 % and 80 % of the way.
-    """
-    duration = max(REINSTALL_MIN_S, rng(seed, "reinstall", job).gauss(REINSTALL_MEAN_S,
-                                                                     REINSTALL_SIGMA_S))
-    if failure_rate <= 0.0 or unit(seed, "reinstall-fails", job) >= failure_rate:
-        return duration, None
-    return duration, duration * (0.2 + 0.6 * unit(seed, "reinstall-fails-at", job))
+def unit(seed: int, *keys: object) -> float:
+    """A uniform number in [0, 1) determined by the seed and ``keys`` alone."""
+    return _digest(seed, keys) / 2.0**64
 
 
-def version_below(version: str, bound: tuple[int, ...]) -> bool:
-    """Is ``version`` older than the release ``bound``?
-
-    >>> version_below("2.0.0", (2, 11)), version_below("2.11.1", (2, 11))
-    (True, False)
-    """
-    return Version(version).release < bound
+def rng(seed: int, *keys: object) -> random.Random:
+    """A private random generator determined by the seed and ``keys`` alone."""
+    return random.Random(_digest(seed, keys))
