@@ -523,8 +523,11 @@ class World:
     # --- views ------------------------------------------------------------------------------
 
     def progress(self, job: SimJob) -> JobProgress:
-        rate = job.rate_mib_s if job.final else self.rate_of(job)
-        return progress(job, self.clock.now(), rate, self.guest_dirty_mib_s(job))
+        if job.final:  # a final job's progress never changes again
+            if job.view is None:
+                job.view = progress(job, self.clock.now(), job.rate_mib_s, 0.0)
+            return job.view
+        return progress(job, self.clock.now(), self.rate_of(job), self.guest_dirty_mib_s(job))
 
     def touch_guest(self, vm: SimVm) -> None:
         """Bring the VM's migration up to now before its dirty rate changes."""

@@ -136,6 +136,8 @@ class SimJob:
     ended_s: float | None = None
     error: str | None = None
     version: int = 0
+    view: JobProgress | None = None
+    """The progress of a final job, built once."""
 
     @property
     def final(self) -> bool:
