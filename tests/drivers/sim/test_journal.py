@@ -93,6 +93,15 @@ def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
         SimCloud(fleet(), journal=path)
 
 
+def test_a_journal_that_does_not_replay_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "sim.jsonl"
+    SimCloud(fleet(vm("a")), journal=path).close()
+    with path.open("a") as out:
+        out.write('{"op":"abort","job":"never-started"}\n')
+    with pytest.raises(InputError, match="journal line 2 does not replay"):
+        SimCloud(fleet(vm("a")), journal=path)
+
+
 def test_a_journal_in_use_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "sim.jsonl"
     first = SimCloud(fleet(), journal=path)

@@ -27,7 +27,7 @@ from typing import Any
 
 from hvroll.domain import Fleet
 from hvroll.drivers.base import Driver, MigrationOptions
-from hvroll.errors import InputError
+from hvroll.errors import HvrollError, InputError
 
 FORMAT = "hvroll-sim-journal"
 VERSION = 1
@@ -129,10 +129,15 @@ def replay(records: list[Record], driver: Driver,
         "resume": lambda r: driver.resume(r["vm"]),
         "workaround": lambda r: driver.apply_workaround(r["vm"], r["action"]),
     }
-    for record in records:
-        if "w" in record:
-            advance_to(record["w"], True)
-        elif "s" in record:
-            advance_to(record["s"], False)
-        else:
-            ops[record["op"]](record)
+    for number, record in enumerate(records, start=2):
+        try:
+            if "w" in record:
+                advance_to(record["w"], True)
+            elif "s" in record:
+                advance_to(record["s"], False)
+            else:
+                ops[record["op"]](record)
+        except (HvrollError, KeyError, TypeError) as exc:
+            raise InputError(f"journal line {number} does not replay ({exc!r}): it was not "
+                             f"written by this version of the simulator for this fleet") \
+                from exc

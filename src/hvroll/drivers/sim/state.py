@@ -21,6 +21,7 @@ from hvroll.domain import (
 )
 from hvroll.drivers.base import HostState, JobKind, JobPhase, JobProgress, VmState
 from hvroll.drivers.sim.model import MIB_PER_GIB, drawn_dirty_rate_mib_s
+from hvroll.errors import InputError
 
 ACTIVE_POWER = frozenset({PowerState.RUNNING, PowerState.PAUSED})
 
@@ -181,6 +182,8 @@ def build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, S
             iso_config_drive=vm.devices.config_drive is ConfigDrive.ISO9660,
             passthrough=bool(vm.devices.passthrough))
         vms[vm.name] = sim
+        if vm.host not in hosts:
+            raise InputError(f"VM {vm.name!r} is on host {vm.host!r}, which is not in the fleet")
         place(hosts[vm.host], sim)
     return vms
 
