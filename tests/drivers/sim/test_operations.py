@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from hvroll.domain import PowerState, SchedulingState
+from hvroll.drivers.base import VmState
 from hvroll.drivers.sim import WORKAROUNDS, Faults, SimCloud
 from hvroll.drivers.sim.model import UNREACHABLE_SHARE
 from hvroll.errors import DriverError
 
 from .conftest import fleet, run_until_final, vm, windows
+from .scenario import FAULTS, campaign, small_fleet
 
 
 def test_scheduling_shows_in_the_host_view_and_is_idempotent() -> None:
@@ -93,3 +95,18 @@ def test_views_follow_each_change() -> None:
     assert (cloud.hosts()[1].up, cloud.hosts()[1].profile) == (True, "CPv2")
     cloud.suspend("a")
     assert cloud.vms()[0].power is PowerState.PAUSED
+
+
+def test_views_agree_with_the_state_throughout_a_campaign() -> None:
+    """The cached host and VM lists never lag behind placements, power states and hosts."""
+    f = small_fleet()
+    cloud = SimCloud(f, seed=4, faults=FAULTS)
+    for _ in campaign(lambda: cloud, f):
+        placed = cloud.placement()
+        views = [cloud.inspect_vm(name) for name in placed]
+        assert cloud.vms() == [VmState(v.name, (v.host,), v.power) for v in views]
+        active = {(v.host, v.name) for v in views
+                  if v.power in (PowerState.RUNNING, PowerState.PAUSED)}
+        for host in cloud.hosts():
+            assert host.vms == tuple(sorted(n for h, n in active if h == host.name))
+            assert host.profile == cloud.host_profile(host.name)

@@ -46,9 +46,6 @@ from hvroll.drivers.sim.state import (
     SimJob,
     SimVm,
     VmView,
-    host_state,
-    set_power,
-    vm_state,
     vm_view,
 )
 from hvroll.errors import DriverError, InputError, SafetyError
@@ -101,11 +98,11 @@ class SimCloud:
 
     def hosts(self) -> list[HostState]:
         self._alive()
-        return [host_state(h, self._world.vms) for h in self._world.hosts.values()]
+        return self._world.views.hosts()
 
     def vms(self) -> list[VmState]:
         self._alive()
-        return [vm_state(v) for v in self._world.vms.values()]
+        return self._world.views.vms()
 
     def job(self, job: str) -> JobProgress:
         self._alive()
@@ -169,7 +166,7 @@ class SimCloud:
         state = SchedulingState.ENABLED if enabled else SchedulingState.DISABLED
         if h.scheduling is not state:
             h.scheduling = state
-            h.view = None
+            self._world.views.host_changed(host)
             self._log({"op": "scheduling", "host": host, "enabled": enabled})
 
     def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None:
@@ -275,7 +272,7 @@ class SimCloud:
         if v.power is not before:
             raise DriverError(f"cannot {op} {vm}: it is {v.power.value}", host=v.host)
         self._world.touch_guest(v)
-        set_power(v, after, self._world.hosts)
+        self._world.set_power(v, after)
         self._log({"op": op, "vm": vm})
 
     def apply_workaround(self, vm: str, action: str) -> None:

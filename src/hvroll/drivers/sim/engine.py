@@ -40,11 +40,11 @@ from hvroll.drivers.sim.state import (
     SimHost,
     SimJob,
     SimVm,
+    Views,
     build_hosts,
     build_vms,
     place,
     progress,
-    set_power,
     unplace,
 )
 
@@ -129,6 +129,7 @@ class World:
         self.hosts = build_hosts(fleet)
         self.vms = build_vms(fleet, seed, self.hosts)
         self.profiles = {p.name: p for p in fleet.profiles}
+        self.views = Views(self.hosts, self.vms)
         self.cluster_hosts: dict[str, list[SimHost]] = {}
         for host in self.hosts.values():
             self.cluster_hosts.setdefault(host.cluster, []).append(host)
@@ -372,7 +373,7 @@ class World:
         self.jobs[job_id] = job
         self.active[job_id] = None
         vm.job = job_id
-        set_power(vm, PowerState.SHUTOFF, self.hosts)
+        self.set_power(vm, PowerState.SHUTOFF)
         if job.disk_mib > 0:
             self._begin_transfer(job, COPY, job.disk_mib)
             self._join_link(job)
@@ -390,7 +391,7 @@ class World:
 
     def _end_cold(self, job: SimJob) -> None:
         vm = self._vm_of(job)
-        set_power(vm, job.prev_power or PowerState.SHUTOFF, self.hosts)
+        self.set_power(vm, job.prev_power or PowerState.SHUTOFF)
         if job.fails:
             self._fail(job, f"cold migration of {vm.name} to {job.dest} failed to start it "
                             f"there (injected fault)")
@@ -410,7 +411,7 @@ class World:
         self.jobs[job_id] = job
         self.active[job_id] = None
         host.reinstall = job_id
-        host.view = None
+        self.views.host_changed(host.name)
         self._schedule(job, now + (duration if fail_after is None else fail_after))
         return job
 
@@ -418,14 +419,14 @@ class World:
         host = self.hosts[job.source or ""]
         host.reinstall = None
         host.crashed = False
-        host.view = None
+        self.views.host_changed(host.name)
         if job.fails:
             self._end(job, JobPhase.FAILED, f"reinstall hook failed after "
                                             f"{job.fail_after_s or 0.0:.0f} s (injected fault); "
                                             f"{host.name} still runs {host.profile}")
             return
         host.profile = job.profile or host.profile
-        host.view = None
+        self.views.host_changed(host.name)
         self._end(job, JobPhase.COMPLETED)
 
     # --- shared endings ---------------------------------------------------------------------
@@ -473,8 +474,14 @@ class World:
         return job.guest
 
     def _move(self, vm: SimVm, dest: str) -> None:
+        self.views.vm_changed(vm)
         unplace(self.hosts[vm.host], vm)
         place(self.hosts[dest], vm)
+        self.views.vm_changed(vm)
+
+    def set_power(self, vm: SimVm, power: PowerState) -> None:
+        vm.power = power
+        self.views.vm_changed(vm)
 
     # --- host crashes and HA ----------------------------------------------------------------
 
@@ -482,16 +489,16 @@ class World:
         if host.crashed or host.reinstall is not None:
             return
         host.crashed = True
-        host.view = None
+        self.views.host_changed(host.name)
         for job_id in list(self.active):
             job = self.jobs[job_id]
             if host.name not in (job.source, job.dest) or job.kind is JobKind.REINSTALL:
                 continue
             vm = self._vm_of(job)
             if job.kind is JobKind.COLD_MIGRATION:
-                set_power(vm, job.prev_power or PowerState.SHUTOFF, self.hosts)
+                self.set_power(vm, job.prev_power or PowerState.SHUTOFF)
             elif job.step == POST and job.source == host.name:
-                set_power(vm, PowerState.CRASHED, self.hosts)  # its memory stayed on the source
+                self.set_power(vm, PowerState.CRASHED)  # its memory stayed on the source
             self._fail(job, f"{host.name} crashed during the migration of {vm.name}")
         for name in sorted(host.vms):
             self._restart_elsewhere(self.vms[name], host)
@@ -513,11 +520,11 @@ class World:
                 best = host
         if best is None:
             if vm.power is not PowerState.SHUTOFF:
-                set_power(vm, PowerState.CRASHED, self.hosts)
+                self.set_power(vm, PowerState.CRASHED)
             return
         self._move(vm, best.name)
         if vm.power is not PowerState.SHUTOFF:
-            set_power(vm, PowerState.RUNNING, self.hosts)
+            self.set_power(vm, PowerState.RUNNING)
             vm.power_cycled()
 
     # --- views ------------------------------------------------------------------------------

@@ -56,8 +56,6 @@ class SimHost:
     outgoing: dict[str, None] = field(default_factory=dict)
     """Jobs sending over this host's link."""
     incoming: dict[str, None] = field(default_factory=dict)
-    view: HostState | None = None
-    """The last :class:`HostState` built; reset by every change that shows in it."""
 
     @property
     def up(self) -> bool:
@@ -84,8 +82,6 @@ class SimVm:
     job: str | None = None
     """The id of the migration in flight, if any."""
     workarounds: list[str] = field(default_factory=list)
-    view: VmState | None = None
-    """The last :class:`VmState` built; reset by every change that shows in it."""
 
     def power_cycled(self) -> None:
         """The guest was stopped and started: history cleared, balloon back."""
@@ -194,35 +190,65 @@ def place(host: SimHost, vm: SimVm) -> None:
     host.vms[vm.name] = None
     host.ram_used_mib += vm.ram_mib
     host.vcpus_used += vm.vcpus
-    host.view = vm.view = None
 
 
 def unplace(host: SimHost, vm: SimVm) -> None:
     del host.vms[vm.name]
     host.ram_used_mib -= vm.ram_mib
     host.vcpus_used -= vm.vcpus
-    host.view = vm.view = None
-
-
-def set_power(vm: SimVm, power: PowerState, hosts: dict[str, SimHost]) -> None:
-    vm.power = power
-    vm.view = hosts[vm.host].view = None
 
 
 def host_state(host: SimHost, vms: dict[str, SimVm]) -> HostState:
-    if host.view is None:
-        active = tuple(sorted(n for n in host.vms if vms[n].power in ACTIVE_POWER))
-        host.view = HostState(name=host.name, profile=host.profile,
-                              scheduling=host.scheduling, up=host.up, vms=active)
-    return host.view
+    active = tuple(sorted(n for n in host.vms if vms[n].power in ACTIVE_POWER))
+    return HostState(name=host.name, profile=host.profile, scheduling=host.scheduling,
+                     up=host.up, vms=active)
 
 
 def vm_state(vm: SimVm) -> VmState:
     """A VM is reported on the host it is defined on, whatever its power state (libvirt lists
     inactive domains too); the simulator never runs a VM twice."""
-    if vm.view is None:
-        vm.view = VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
-    return vm.view
+    return VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
+
+
+class Views:
+    """The protocol's lists of hosts and VMs, rebuilt only where something changed, so that an
+    executor may ask for them as often as it likes (3,500 hosts and 35,000 VMs)."""
+
+    def __init__(self, hosts: dict[str, SimHost], vms: dict[str, SimVm]) -> None:
+        self._hosts, self._vms = hosts, vms
+        self._host_index = {name: i for i, name in enumerate(hosts)}
+        self._vm_index = {name: i for i, name in enumerate(vms)}
+        self._host_list: list[HostState] | None = None
+        self._vm_list: list[VmState] | None = None
+        self._stale_hosts: dict[str, None] = {}
+        self._stale_vms: dict[str, None] = {}
+
+    def host_changed(self, host: str) -> None:
+        self._stale_hosts[host] = None
+
+    def vm_changed(self, vm: SimVm) -> None:
+        """The VM's host or power changed (call it on both hosts of a move)."""
+        self._stale_vms[vm.name] = None
+        self._stale_hosts[vm.host] = None
+
+    def hosts(self) -> list[HostState]:
+        if self._host_list is None:
+            self._host_list = [host_state(h, self._vms) for h in self._hosts.values()]
+        else:
+            for name in self._stale_hosts:
+                self._host_list[self._host_index[name]] = host_state(self._hosts[name],
+                                                                     self._vms)
+        self._stale_hosts.clear()
+        return list(self._host_list)
+
+    def vms(self) -> list[VmState]:
+        if self._vm_list is None:
+            self._vm_list = [vm_state(v) for v in self._vms.values()]
+        else:
+            for name in self._stale_vms:
+                self._vm_list[self._vm_index[name]] = vm_state(self._vms[name])
+        self._stale_vms.clear()
+        return list(self._vm_list)
 
 
 def vm_view(vm: SimVm, unreachable: bool) -> VmView:
