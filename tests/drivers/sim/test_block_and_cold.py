@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hvroll.domain import PowerState
-from hvroll.drivers.base import JobPhase, MigrationOptions
+from hvroll.drivers.base import JobPhase, MigrationOptions, VmState
 from hvroll.drivers.sim import SimCloud
 from hvroll.drivers.sim.model import COLD_OVERHEAD_S, SWITCHOVER_FIXED_MS
 
@@ -40,10 +40,12 @@ def test_cold_migration_takes_the_overhead_plus_the_disk_copy() -> None:
 def test_a_cold_migrated_vm_is_off_meanwhile() -> None:
     cloud = SimCloud(fleet(vm("a")))
     cloud.cold_migrate("c", "a", "hv1")
-    assert cloud.vms()[0].power is PowerState.SHUTOFF
-    assert cloud.hosts()[0].vms == ()
+    assert cloud.vm("a") == VmState("a", (), PowerState.SHUTOFF)
+    assert cloud.host("hv0").vms == ("a",)  # still defined there
     assert cloud.probe("a") is False
     run_until_final(cloud, "c")
+    assert cloud.vm("a") == VmState("a", ("hv1",), PowerState.RUNNING)
+    assert (cloud.host("hv0").vms, cloud.host("hv1").vms) == ((), ("a",))
     assert cloud.probe("a") is True
 
 

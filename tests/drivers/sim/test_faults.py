@@ -109,8 +109,8 @@ def test_a_post_copy_whose_source_crashes_loses_the_guest() -> None:
     cloud.start_post_copy("m")
     cloud.clock.sleep(2.0)
     assert cloud.job("m").phase is JobPhase.FAILED
-    assert cloud.vms()[0].hosts == ("hv1",)
-    assert cloud.vms()[0].power is PowerState.CRASHED
+    assert (cloud.vm("a").hosts, cloud.vm("a").power) == ((), PowerState.CRASHED)
+    assert cloud.host("hv1").vms == ("a",)  # defined there, running nowhere
 
 
 def test_a_reinstall_brings_a_crashed_host_back() -> None:

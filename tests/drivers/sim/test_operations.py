@@ -102,11 +102,13 @@ def test_views_agree_with_the_state_throughout_a_campaign() -> None:
     f = small_fleet()
     cloud = SimCloud(f, seed=4, faults=FAULTS)
     for _ in campaign(lambda: cloud, f):
-        placed = cloud.placement()
-        views = [cloud.inspect_vm(name) for name in placed]
-        assert cloud.vms() == [VmState(v.name, (v.host,), v.power) for v in views]
-        active = {(v.host, v.name) for v in views
-                  if v.power in (PowerState.RUNNING, PowerState.PAUSED)}
+        views = [cloud.inspect_vm(name) for name in cloud.placement()]
+        active = (PowerState.RUNNING, PowerState.PAUSED)
+        expected = [VmState(v.name, (v.host,) if v.power in active else (), v.power)
+                    for v in views]
+        assert cloud.vms() == expected
+        assert [cloud.vm(v.name) for v in views] == expected
         for host in cloud.hosts():
-            assert host.vms == tuple(sorted(n for h, n in active if h == host.name))
+            assert host.vms == tuple(sorted(v.name for v in views if v.host == host.name))
             assert host.profile == cloud.host_profile(host.name)
+            assert cloud.host(host.name) == host

@@ -22,9 +22,9 @@ def test_reinstall_refuses_a_host_that_holds_a_vm() -> None:
     assert cloud.jobs() == []
 
 
-def test_reinstall_counts_a_shut_off_vm_as_held() -> None:
+def test_a_shut_off_vm_holds_its_host() -> None:
     cloud = SimCloud(fleet(vm("a", "hv0", power="shutoff")))
-    assert cloud.hosts()[0].vms == ()
+    assert cloud.host("hv0").vms == ("a",)
     with pytest.raises(SafetyError):
         cloud.reinstall("r", "hv0", "CPv2")
 

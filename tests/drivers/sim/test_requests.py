@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from hvroll.domain import PowerState
@@ -60,9 +62,16 @@ def test_a_job_key_used_for_something_else_is_refused() -> None:
         cloud.migrate("m", "b", "hv1", PLAIN)
 
 
-def test_unknown_job_is_an_error() -> None:
-    with pytest.raises(DriverError, match="unknown job 'x'"):
-        SimCloud(fleet()).job("x")
+@pytest.mark.parametrize(("ask", "message"), [
+    (lambda c: c.job("x"), "unknown job 'x'"),
+    (lambda c: c.host("x"), "unknown host 'x'"),
+    (lambda c: c.vm("x"), "unknown VM 'x'"),
+    (lambda c: c.probe("x"), "unknown VM 'x'"),
+    (lambda c: c.host_profile("x"), "unknown host 'x'"),
+])
+def test_unknown_names_are_errors(ask: Callable[[SimCloud], object], message: str) -> None:
+    with pytest.raises(DriverError, match=message):
+        ask(SimCloud(fleet()))
 
 
 def test_operations_on_a_job_of_another_kind_are_refused() -> None:

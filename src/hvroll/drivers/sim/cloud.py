@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ from hvroll.drivers.sim.state import (
     vm_view,
 )
 from hvroll.errors import DriverError, InputError, SafetyError
+
+_OPTION_FIELDS = tuple(f.name for f in fields(MigrationOptions))
 
 WORKAROUNDS = ("remove_balloon", "copy_config_drive", "reboot_guest", "use_migrate_uri3",
                "pin_cpu_model")
@@ -103,6 +105,16 @@ class SimCloud:
     def vms(self) -> list[VmState]:
         self._alive()
         return self._world.views.vms()
+
+    def host(self, name: str) -> HostState:
+        self._alive()
+        self._host(name)
+        return self._world.views.host(name)
+
+    def vm(self, name: str) -> VmState:
+        self._alive()
+        self._vm(name)
+        return self._world.views.vm(name)
 
     def job(self, job: str) -> JobProgress:
         self._alive()
@@ -185,8 +197,9 @@ class SimCloud:
                               f"{options.bandwidth_mib_s})", host=v.host)
         refusal = known_refusal(v, options) if self._world.faults.known_issues else None
         self._world.start_live(job, v, dest, options, refusal)
-        self._log({"op": "migrate", "job": job, "vm": vm, "dest": dest,
-                   "options": asdict(options)})
+        if self._journal is not None:
+            self._journal.append({"op": "migrate", "job": job, "vm": vm, "dest": dest,
+                                  "options": {f: getattr(options, f) for f in _OPTION_FIELDS}})
 
     def cold_migrate(self, job: str, vm: str, dest: str) -> None:
         self._alive()

@@ -198,16 +198,17 @@ def unplace(host: SimHost, vm: SimVm) -> None:
     host.vcpus_used -= vm.vcpus
 
 
-def host_state(host: SimHost, vms: dict[str, SimVm]) -> HostState:
-    active = tuple(sorted(n for n in host.vms if vms[n].power in ACTIVE_POWER))
+def host_state(host: SimHost) -> HostState:
+    """A host lists every VM defined on it, whatever the VM's power state."""
     return HostState(name=host.name, profile=host.profile, scheduling=host.scheduling,
-                     up=host.up, vms=active)
+                     up=host.up, vms=tuple(sorted(host.vms)))
 
 
 def vm_state(vm: SimVm) -> VmState:
-    """A VM is reported on the host it is defined on, whatever its power state (libvirt lists
-    inactive domains too); the simulator never runs a VM twice."""
-    return VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
+    """A VM is active on its host while running or paused, on none otherwise (shut off, or
+    crashed); the simulator never runs a VM twice."""
+    return VmState(name=vm.name, hosts=(vm.host,) if vm.power in ACTIVE_POWER else (),
+                   power=vm.power)
 
 
 class Views:
@@ -231,13 +232,22 @@ class Views:
         self._stale_vms[vm.name] = None
         self._stale_hosts[vm.host] = None
 
+    def host(self, name: str) -> HostState:
+        if self._host_list is None or name in self._stale_hosts:
+            return host_state(self._hosts[name])
+        return self._host_list[self._host_index[name]]
+
+    def vm(self, name: str) -> VmState:
+        if self._vm_list is None or name in self._stale_vms:
+            return vm_state(self._vms[name])
+        return self._vm_list[self._vm_index[name]]
+
     def hosts(self) -> list[HostState]:
         if self._host_list is None:
-            self._host_list = [host_state(h, self._vms) for h in self._hosts.values()]
+            self._host_list = [host_state(h) for h in self._hosts.values()]
         else:
             for name in self._stale_hosts:
-                self._host_list[self._host_index[name]] = host_state(self._hosts[name],
-                                                                     self._vms)
+                self._host_list[self._host_index[name]] = host_state(self._hosts[name])
         self._stale_hosts.clear()
         return list(self._host_list)
 
