@@ -40,7 +40,7 @@ def test_cold_migration_takes_the_overhead_plus_the_disk_copy() -> None:
 def test_a_cold_migrated_vm_is_off_meanwhile() -> None:
     cloud = SimCloud(fleet(vm("a")))
     cloud.cold_migrate("c", "a", "hv1")
-    assert cloud.vm("a") == VmState("a", (), PowerState.SHUTOFF)
+    assert cloud.vm("a") == VmState("a", ("hv0",), PowerState.SHUTOFF)
     assert cloud.host("hv0").vms == ("a",)  # still defined there
     assert cloud.probe("a") is False
     run_until_final(cloud, "c")

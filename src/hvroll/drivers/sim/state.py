@@ -205,10 +205,9 @@ def host_state(host: SimHost) -> HostState:
 
 
 def vm_state(vm: SimVm) -> VmState:
-    """A VM is active on its host while running or paused, on none otherwise (shut off, or
-    crashed); the simulator never runs a VM twice."""
-    return VmState(name=vm.name, hosts=(vm.host,) if vm.power in ACTIVE_POWER else (),
-                   power=vm.power)
+    """A VM is reported on the host it is defined on in every power state (``power`` says
+    whether it runs), as a host lists it; the simulator never runs a VM twice, nor loses one."""
+    return VmState(name=vm.name, hosts=(vm.host,), power=vm.power)
 
 
 class Views:
