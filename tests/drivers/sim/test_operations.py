@@ -67,6 +67,14 @@ def test_reboot_guest_clears_the_migration_history() -> None:
     assert cloud.inspect_vm("w").migrations_since_power_cycle == 0
 
 
+def test_guest_workarounds_need_a_running_guest_the_others_do_not() -> None:
+    cloud = SimCloud(fleet(vm("a", power=PowerState.SHUTOFF)))
+    with pytest.raises(DriverError, match="cannot apply remove_balloon to a: it is shutoff"):
+        cloud.apply_workaround("a", "remove_balloon")
+    cloud.apply_workaround("a", "copy_config_drive")
+    assert cloud.inspect_vm("a").workarounds == ("copy_config_drive",)
+
+
 def test_unknown_workaround_is_an_error() -> None:
     cloud = SimCloud(fleet(vm("a")))
     with pytest.raises(DriverError, match="unknown workaround 'defrag'"):

@@ -59,6 +59,9 @@ until the next power cycle; ``reboot_guest`` power-cycles the guest (history cle
 back); ``copy_config_drive`` lets a VM with an iso9660 config drive live-migrate; the others
 are recorded only."""
 
+GUEST_WORKAROUNDS = frozenset({"remove_balloon", "reboot_guest"})
+"""Workarounds that act on a running guest; the others work in any power state."""
+
 
 class SimCloud:
     """A discrete-event cloud in virtual time implementing :class:`~hvroll.drivers.base.Driver`.
@@ -294,9 +297,9 @@ class SimCloud:
         if action not in WORKAROUNDS:
             raise DriverError(f"unknown workaround {action!r} for {vm} (the simulator knows "
                               f"{', '.join(WORKAROUNDS)})", host=v.host)
-        if v.power not in ACTIVE_POWER:
-            raise DriverError(f"cannot apply {action} to {vm}: it is {v.power.value}",
-                              host=v.host)
+        if action in GUEST_WORKAROUNDS and v.power not in ACTIVE_POWER:
+            raise DriverError(f"cannot apply {action} to {vm}: it is {v.power.value}, and "
+                              f"only a running guest can be changed so", host=v.host)
         if action == "reboot_guest":
             if v.job is not None:
                 raise DriverError(f"cannot reboot {vm}: migration {v.job} is in flight",
