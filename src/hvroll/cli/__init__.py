@@ -13,7 +13,7 @@ import sys
 import typer
 
 from hvroll import __version__
-from hvroll.cli import demo, fleet, plan, testbed
+from hvroll.cli import demo, fleet, plan, run, testbed
 from hvroll.cli.common import err_console, exit_code_for
 from hvroll.cli.compat import check, explain, matrix
 from hvroll.errors import HvrollError, InventoryError
@@ -32,6 +32,11 @@ app.command()(check)
 app.command()(matrix)
 app.command()(explain)
 app.command()(plan.plan)
+app.command()(run.run)
+app.command()(run.status)
+app.command()(run.pause)
+app.command()(run.resume)
+app.command()(run.abort)
 app.command()(demo.demo)
 app.add_typer(testbed.app, name="testbed")
 

@@ -43,6 +43,11 @@ def plan(
                                           "0 for no canary wave."),
     no_hold: bool = typer.Option(False, "--no-hold", help="Do not stop after the canary wave "
                                  "for an operator's 'hvroll resume'."),
+    allow_suspend: bool = typer.Option(False, "--allow-suspend",
+                                       help="A live migration that does not converge (and "
+                                            "cannot use auto-converge or post-copy) may pause "
+                                            "its guest until it completes: seconds of downtime "
+                                            "instead of a failed drain."),
     allow_cold: bool = typer.Option(False, "--allow-cold-migration",
                                     help="VMs that cannot move live (GPU/FPGA passthrough, "
                                          "blocked CPU) may be stopped and cold-migrated in a "
@@ -56,7 +61,8 @@ def plan(
     policy = Policy(hosts_per_wave=hosts_per_wave, reinstall_s=reinstall_s,
                     downtime_ms=downtime_ms, migrations_per_source=per_source,
                     migrations_per_region=per_region, canary_hosts=canary_hosts,
-                    hold_after_canary=not no_hold, allow_cold_migration=allow_cold)
+                    hold_after_canary=not no_hold, allow_suspend=allow_suspend,
+                    allow_cold_migration=allow_cold)
     result = build_plan(fleet, targets, policy, strategy, inventory=str(file))
     save_plan(result, output)
     if as_json:

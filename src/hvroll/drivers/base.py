@@ -103,13 +103,14 @@ class HostState:
     scheduling: SchedulingState
     up: bool
     vms: tuple[str, ...]
-    """VMs defined and not shut off on this host, running or paused."""
+    """Every VM defined on this host, whatever its power state: a host is empty, and may be
+    reinstalled, only when this is empty."""
 
 
 @dataclass(frozen=True, slots=True)
 class VmState:
-    """A VM as the backend sees it now; ``hosts`` lists every host it is active on, so a VM
-    running twice (a split brain) shows two."""
+    """A VM as the backend sees it now. ``hosts`` lists every host it is defined on, in any
+    power state (normally one; two is a split brain; none means it exists nowhere)."""
 
     name: str
     hosts: tuple[str, ...]
@@ -156,6 +157,14 @@ class Driver(Protocol):
     def hosts(self) -> list[HostState]: ...
 
     def vms(self) -> list[VmState]: ...
+
+    def host(self, name: str) -> HostState:
+        """One host's live state (raises ``DriverError`` if unknown)."""
+        ...
+
+    def vm(self, name: str) -> VmState:
+        """One VM's live state; ``hosts`` is empty if it exists nowhere."""
+        ...
 
     def set_scheduling(self, host: str, enabled: bool) -> None:
         """Allow or stop new VMs being placed on ``host`` (idempotent)."""

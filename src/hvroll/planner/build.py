@@ -37,6 +37,7 @@ from hvroll.planner.model import (
     UnmovableAction,
     Wave,
 )
+from hvroll.planner.placement import pick
 from hvroll.planner.state import Move, PlanState
 
 DEFAULT_DIRTY_MIB_S = 10.0
@@ -70,13 +71,13 @@ def plan(fleet: Fleet, targets: Targets | HostProfile, policy: Policy | None = N
     started = clock()
     if isinstance(targets, HostProfile):
         targets = Targets(default=targets)
-    fleet = _with_profiles(fleet, targets.profiles())
+    fleet = with_profiles(fleet, targets.profiles())
     builder = _Builder(fleet, targets, policy or Policy(), strategy)
     waves = builder.build()
     return builder.finish(waves, inventory, clock() - started)
 
 
-def _with_profiles(fleet: Fleet, profiles: Sequence[HostProfile]) -> Fleet:
+def with_profiles(fleet: Fleet, profiles: Sequence[HostProfile]) -> Fleet:
     """The fleet with target profiles it does not list yet (e.g. given inline)."""
     known = fleet.profile_by_name
     for p in profiles:
@@ -291,13 +292,10 @@ class _Builder:
         try:
             for vm in vms:
                 kind, allowed = self._candidates(vm, host, dests)
-                fit = [(d, v) for d, v in allowed
-                       if state.fits(vm, d) and state.anti_affinity_ok(vm, d)]
-                if not fit:
+                choice = pick(state, vm, allowed)
+                if choice is None:
                     raise _NoRoomError
-                dest, verdict = max(fit, key=lambda dv: (state.free_ram_share(dv[0]),
-                                                         _neg(dv[0])))
-                done.append((state.move(vm, dest), kind, verdict))
+                done.append((state.move(vm, choice[0]), kind, choice[1]))
         except (_NoRoomError, _BlockedError):
             for move, _, _ in reversed(done):
                 state.undo(state.vm(move.vm), move)
@@ -386,8 +384,10 @@ class _Builder:
                 for mig, owner in migs:
                     by_host[owner].append(mig)
                 steps += [HostStep(host=d.host, cluster=cw.cluster, region=region,
-                                   reinstall=True) for d in cw.first]
+                                   target=self.target[d.host].name, reinstall=True)
+                          for d in cw.first]
                 steps += [HostStep(host=d.host, cluster=cw.cluster, region=region,
+                                   target=self.target[d.host].name,
                                    drain=tuple(by_host[d.host]), reinstall=d.reinstall,
                                    canary=d.canary) for d in cw.then]
                 returns += [m for m, _ in back]
@@ -399,7 +399,10 @@ class _Builder:
             out.append(Wave(index=index, canary=index == 0, steps=tuple(steps),
                             returns=tuple(returns),
                             estimated_s=max(seconds_by_region.values(), default=0.0)))
-        return Plan(strategy=self.strategy, target=self._target_name(), inventory=inventory,
+        return Plan(strategy=self.strategy, target=self._target_name(),
+                    targets=tuple(sorted({p.name: p for p in self.target.values()}.values(),
+                                         key=lambda p: p.name)),
+                    inventory=inventory,
                     policy=policy, waves=tuple(out), unmovable=tuple(self.unmovable),
                     skipped=tuple(self.skipped),
                     summary=self._summary(out, _makespan(cluster_s), planning_s))
@@ -490,6 +493,3 @@ def _first_reason(verdict: Verdict, default: str) -> str:
     reasons = verdict.blocking or verdict.reasons
     return reasons[0].message if reasons else default
 
-
-def _neg(name: str) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in name)

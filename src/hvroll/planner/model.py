@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hvroll.domain import HostProfile
 from hvroll.errors import InventoryError, Problem
 
 PLAN_VERSION = 1
@@ -70,6 +71,9 @@ class Policy(PlanModel):
     """At most this many canary hosts (at most one per cluster); 0 means no canary wave."""
     hold_after_canary: bool = True
     """Stop after the canary wave until an operator resumes the campaign."""
+    allow_suspend: bool = False
+    """May a live migration that does not converge pause its guest so that it completes
+    (suspend-and-complete: seconds of downtime, no reboot), as a last rung of the ladder."""
     allow_cold_migration: bool = False
     """May VMs that cannot move live be stopped and cold-migrated in a maintenance window."""
     failed_host_tolerance: int = Field(default=2, ge=0)
@@ -98,6 +102,8 @@ class HostStep(PlanModel):
     host: str
     cluster: str
     region: str
+    target: str
+    """The profile the host is reinstalled with (and must report afterwards)."""
     drain: tuple[Migration, ...] = ()
     reinstall: bool = True
     canary: bool = False
@@ -142,7 +148,9 @@ class Plan(PlanModel):
     version: int = PLAN_VERSION
     strategy: Strategy
     target: str
-    """Name of the target profile (as in the inventory)."""
+    """Names of the target profiles, comma-separated."""
+    targets: tuple[HostProfile, ...] = ()
+    """Their definitions (a target may be given inline, not in the inventory)."""
     inventory: str = ""
     policy: Policy
     waves: tuple[Wave, ...]

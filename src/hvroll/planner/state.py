@@ -73,6 +73,17 @@ class PlanState:
         self._put(vm, move.source)
         self.moves[vm.name] -= 1
 
+    def undo_to(self, vm: Vm, host: str) -> None:
+        """Put ``vm`` back on ``host`` (a reserved move that did not happen)."""
+        current = self.location[vm.name]
+        if current != host:
+            self._take(vm, current)
+            self._put(vm, host)
+
+    def place(self, vm: Vm, host: str) -> None:
+        """Record where the cloud says ``vm`` is (reconciliation)."""
+        self.undo_to(vm, host)
+
     def free_ram_share(self, host: str) -> float:
         h = self.host[host]
         return 1.0 - self.usage[host].ram_mib / h.ram_capacity_mib

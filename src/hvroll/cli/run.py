@@ -1,0 +1,208 @@
+"""``hvroll run``, ``status``, ``pause``, ``resume``, ``abort``: drive and steer a campaign."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hvroll.cli.common import JSON_HELP, console, err_console, print_json
+from hvroll.drivers.base import Driver
+from hvroll.errors import InputError
+from hvroll.executor.engine import Executor
+from hvroll.executor.states import CampaignState, MigrationState
+from hvroll.executor.status import status as campaign_status
+from hvroll.inventory import load_fleet
+from hvroll.planner.build import with_profiles
+from hvroll.planner.model import load_plan
+from hvroll.store import Store
+
+STATE_HELP = "The campaign's state file (SQLite; or a SQLAlchemy URL). Created on first run."
+DRIVERS = ("sim", "libvirt")
+
+
+def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any]) -> Driver:
+    """The driver named ``name`` for the campaign in ``store``."""
+    fleet = store.fleet()
+    if name == "sim":
+        from hvroll.drivers.sim import Faults, SimCloud
+
+        journal = Path(f"{store.target}.sim.jsonl") if "://" not in store.target else None
+        return SimCloud(fleet, seed=seed, faults=Faults(**faults), journal=journal)
+    if name == "libvirt":
+        from hvroll.drivers.libvirt import LibvirtCloud  # type: ignore[import-not-found]
+
+        driver: Driver = LibvirtCloud(fleet)
+        return driver
+    raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
+
+
+def run(
+    plan_file: Path = typer.Argument(..., metavar="PLAN", help="A plan written by 'hvroll plan'.",
+                                     show_default=False),
+    state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
+    driver: str = typer.Option("sim", "--driver", "-d",
+                               help="sim: the simulated cloud in virtual time; libvirt: the "
+                                    "hosts' libvirt URIs from the inventory."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i",
+                                          help="The inventory the plan was made from "
+                                               "[default: the path the plan records]."),
+    seed: int = typer.Option(1, "--seed", help="Simulator seed (sim driver)."),
+    fail_migrations: float = typer.Option(0.0, "--fail-migrations", min=0.0, max=1.0,
+                                          help="Simulator: share of migration jobs that fail."),
+    fail_reinstalls: float = typer.Option(0.0, "--fail-reinstalls", min=0.0, max=1.0,
+                                          help="Simulator: share of reinstalls that fail."),
+    approve: bool = typer.Option(False, "--approve", help="Give the go for after the canary "
+                                 "wave in advance: the campaign does not hold."),
+    wait: bool = typer.Option(False, "--wait", help="When the campaign holds or is paused, "
+                              "wait for 'hvroll resume' instead of exiting."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run (or resume) a campaign: drain, reinstall and verify hosts wave by wave.
+
+    Resumable: after a crash or a kill, run the same command again; every unfinished step is
+    reconciled with the cloud before anything new happens. Exits when the campaign completes,
+    holds after its canary wave, is paused or aborted.
+    """
+    store = _open(state, plan_file, driver, inventory)
+    faults: dict[str, Any] = {}
+    if fail_migrations:
+        faults["migration_failure_rate"] = fail_migrations
+    if fail_reinstalls:
+        faults["reinstall_failure_rate"] = fail_reinstalls
+    cloud = make_driver(driver, store, seed=seed, faults=faults)
+    if approve:
+        store.require_campaign().approved = True
+        store.commit()
+    started = time.perf_counter()
+    while True:
+        result = _execute(store, cloud, show=not quiet and not as_json)
+        if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
+            break
+        err_console.print(f"campaign {result.value}; waiting for 'hvroll resume --state "
+                          f"{state}'")
+        while not store.pending_controls():
+            time.sleep(1.0)
+    summary = campaign_status(store)
+    summary["wall_s"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        print_json(summary)
+    else:
+        _print_summary(summary, state)
+    close = getattr(cloud, "close", None)
+    if callable(close):
+        close()
+    store.close()
+    if summary["state"] == CampaignState.FAILED.value:
+        raise typer.Exit(1)
+
+
+def _open(state: Path, plan_file: Path, driver: str, inventory: Path | None) -> Store:
+    plan = load_plan(plan_file)
+    store = Store(state, create=True)
+    camp = store.campaign()
+    if camp is None:
+        source = inventory or (Path(plan.inventory) if plan.inventory else None)
+        if source is None:
+            raise InputError(f"{plan_file}: the plan names no inventory (expected --inventory "
+                             f"FILE)")
+        fleet = with_profiles(load_fleet(source), plan.targets)
+        store.create_campaign(plan, fleet, driver, 0.0, plan_file=str(plan_file))
+    elif store.plan() != plan:
+        raise InputError(f"{state}: holds another plan's campaign (expected the plan it was "
+                         f"started with, {camp.plan_file or 'unknown'}, or a new state file)")
+    elif camp.driver != driver:
+        raise InputError(f"{state}: was run with driver {camp.driver!r} (expected --driver "
+                         f"{camp.driver})")
+    return store
+
+
+def _execute(store: Store, cloud: Driver, *, show: bool) -> CampaignState:
+    if not show or not err_console.is_terminal:
+        return Executor(store, cloud).run().state
+    total = len(store.migrations())
+    hosts = len({s.host for s in store.steps()})
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        mig_task = bar.add_task("migrations", total=total)
+        host_task = bar.add_task("hosts", total=hosts)
+        turn = [0]
+
+        def update(ex: Executor) -> None:
+            turn[0] += 1
+            if turn[0] % 200:
+                return
+            done = sum(1 for m in ex.migrations if m.state in _DONE)
+            upgraded = len({s.host for s in ex.steps if s.state in ("done", "failed",
+                                                                     "skipped")})
+            bar.update(mig_task, completed=done,
+                       description=f"migrations (t={ex.clock.now() / 3600:.1f} h)")
+            bar.update(host_task, completed=upgraded)
+
+        return Executor(store, cloud, on_turn=update).run().state
+
+
+_DONE = frozenset({MigrationState.COMPLETED.value, MigrationState.FAILED.value,
+                   MigrationState.SKIPPED.value})
+
+
+def _print_summary(s: dict[str, Any], state: Path) -> None:
+    table = Table("", "", show_header=False, box=None)
+    for key in ("state", "vms_total", "vms_migrated", "vms_lost", "hosts_upgraded",
+                "hosts_failed", "migrations", "migrations_completed", "migrations_failed",
+                "invariant_violations", "makespan_s", "estimated_makespan_s"):
+        table.add_row(key, str(s[key]))
+    console.print(table)
+    if s.get("migrations_by_rung"):
+        console.print("finished on rung: " + ", ".join(
+            f"{k} {v}" for k, v in s["migrations_by_rung"].items()))
+    if s.get("waiting_for"):
+        console.print(f"waiting for {s['waiting_for'].replace('FILE', str(state))}")
+
+
+def status(
+    state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Progress and outcome of a campaign: hosts, VMs, migrations, violations, ETA."""
+    store = Store(state)
+    summary = campaign_status(store)
+    store.close()
+    if as_json:
+        print_json(summary)
+    else:
+        _print_summary(summary, state)
+
+
+def _control(state: Path, action: str) -> None:
+    store = Store(state)
+    store.require_campaign()
+    store.request(action)
+    store.close()
+    err_console.print(f"{action} requested; the campaign takes it at its next safe point "
+                      f"(never in the middle of a reinstall)")
+
+
+def pause(state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP,
+                                     show_default=False)) -> None:
+    """Pause a campaign: running migrations and reinstalls finish, nothing new starts."""
+    _control(state, "pause")
+
+
+def resume(state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP,
+                                      show_default=False)) -> None:
+    """Resume a paused campaign, or give the go after the canary wave; then 'hvroll run'
+    (or the waiting run) goes on."""
+    _control(state, "resume")
+
+
+def abort(state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP,
+                                     show_default=False)) -> None:
+    """Abort a campaign: running live migrations are cancelled (VMs stay on their source),
+    reinstalls in progress finish, nothing new starts."""
+    _control(state, "abort")

@@ -1,0 +1,1 @@
+"""The campaign executor: state machines, the migration ladder, reconciliation."""

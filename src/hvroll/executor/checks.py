@@ -1,0 +1,48 @@
+"""Safety invariants, as pure checks on what the cloud reports.
+
+Checked before each irreversible step and after each migration; a broken invariant is
+recorded as an ``invariant_violation`` event and counted in ``hvroll status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hvroll.domain import PowerState
+from hvroll.drivers.base import HostState, VmState
+
+
+def host_is_empty(host: HostState, vms: Iterable[VmState] = ()) -> str:
+    """Why ``host`` must not be reinstalled, or ``""``: it holds VMs per the driver."""
+    held = set(host.vms) | {vm.name for vm in vms if host.name in vm.hosts}
+    if held:
+        names = ", ".join(sorted(held)[:5])
+        return f"{host.name} still holds {len(held)} VM(s): {names}"
+    return ""
+
+
+def runs_once_on(vm: VmState, dest: str) -> str:
+    """Why a migrated VM is not where it should be, or ``""``."""
+    if not vm.hosts:
+        return f"{vm.name} runs nowhere after its migration to {dest}"
+    if len(vm.hosts) > 1:
+        return f"{vm.name} runs on {len(vm.hosts)} hosts: {', '.join(vm.hosts)}"
+    if vm.hosts[0] != dest:
+        return f"{vm.name} is on {vm.hosts[0]}, expected {dest}"
+    return ""
+
+
+def audit(expected: Iterable[str], seen: Iterable[VmState]) -> dict[str, list[str]]:
+    """Every expected VM present exactly once: ``{"lost": [...], "duplicated": [...],
+    "crashed": [...]}``."""
+    by_name = {vm.name: vm for vm in seen}
+    lost, duplicated, crashed = [], [], []
+    for name in expected:
+        vm = by_name.get(name)
+        if vm is None or not vm.hosts:
+            lost.append(name)
+        elif len(vm.hosts) > 1:
+            duplicated.append(name)
+        elif vm.power is PowerState.CRASHED:
+            crashed.append(name)
+    return {"lost": sorted(lost), "duplicated": sorted(duplicated), "crashed": sorted(crashed)}

@@ -1,0 +1,388 @@
+"""Starting and following migrations: workarounds, the ladder, post-checks, re-planning.
+
+The executor owns one :class:`MigrationRunner`. It only sequences: decisions come from
+:mod:`hvroll.executor.ladder` and :mod:`hvroll.planner.placement`, effects go to the driver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hvroll.compat import capabilities
+from hvroll.drivers.base import Capability, JobKind, JobPhase, JobProgress, MigrationOptions
+from hvroll.errors import DriverError
+from hvroll.executor import ladder as lad
+from hvroll.executor.checks import runs_once_on
+from hvroll.executor.runtime import Live
+from hvroll.executor.states import MIGRATION, MigrationState, Rung, check
+from hvroll.planner.model import MoveKind
+from hvroll.planner.placement import choose_destination
+from hvroll.store import AttemptRow, MigrationRow
+from hvroll.store.models import dumps, loads
+
+if TYPE_CHECKING:
+    from hvroll.executor.engine import Executor
+
+Effect = Callable[[], None]
+
+PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
+"""Workarounds applied to the VM before it moves; the others are options or telemetry."""
+
+IN_PLACE = frozenset({Rung.POST_COPY, Rung.SUSPEND})
+
+
+class MigrationRunner:
+    """Starts migrations within the limits, follows them, climbs the ladder."""
+
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
+        self.live: dict[str, Live] = {}
+        """Running jobs by job id."""
+        self.by_source: Counter[str] = Counter()
+        self.by_dest: Counter[str] = Counter()
+        self.by_cluster: Counter[str] = Counter()
+        self.by_region: Counter[str] = Counter()
+        self.restart: list[tuple[MigrationRow, Rung]] = []
+        """Migrations whose job ended to restart on another rung, at the next tick."""
+
+    # -- limits -----------------------------------------------------------------------------
+
+    def room(self, row: MigrationRow) -> bool:
+        p = self.ex.policy
+        return (self.by_source[row.source] < p.migrations_per_source
+                and self.by_dest[row.dest] < p.migrations_per_dest
+                and self.by_cluster[row.cluster] < p.migrations_per_cluster
+                and self.by_region[row.region] < p.migrations_per_region)
+
+    def _count(self, row: MigrationRow, delta: int) -> None:
+        self.by_source[row.source] += delta
+        self.by_dest[row.dest] += delta
+        self.by_cluster[row.cluster] += delta
+        self.by_region[row.region] += delta
+        if delta < 0:
+            self.ex.room_freed(row.region)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def start(self, row: MigrationRow, effects: list[Effect], rung: Rung | None = None) -> bool:
+        """Check, then write the intent of the next attempt and queue its effects. False when
+        the migration cannot start now (no room, destination not ready)."""
+        ex = self.ex
+        if not self.room(row):
+            return False
+        vm = ex.fleet.vm_by_name[row.vm]
+        where = ex.state.location.get(row.vm)
+        if rung is None:
+            if where == row.dest and row.attempts > 0:
+                self._finish(row, MigrationState.COMPLETED, "already on its destination")
+                return True
+            if where != row.source:
+                self._finish(row, MigrationState.SKIPPED,
+                             f"expected on {row.source}, found on {where or 'no host'}")
+                ex.event("migration_skipped", vm=row.vm, host=row.source, found=where)
+                return True
+            if (not ex.dest_ready(row.dest) or not self._dest_ok(row)) \
+                    and not self._replan(row):
+                return False
+        if not self.room(row):
+            return False
+        caps = self._caps(row.source, row.dest)
+        local = vm.has_local_disk
+        rungs = lad.ladder(caps, ex.ladder_policy, local_disk=local)
+        if row.kind == MoveKind.COLD.value:
+            rungs = [Rung.COLD]
+        rung = rung or rungs[0]
+        row.attempts += 1
+        job = f"c{ex.campaign.id}-m{row.id}-a{row.attempts}"
+        schedule = lad.downtime_steps(ex.ladder_policy, vm.ram_mib)
+        options = MigrationOptions(
+            max_downtime_ms=schedule[0][1], auto_converge=rung is Rung.AUTO_CONVERGE,
+            post_copy=Rung.POST_COPY in rungs and rung is not Rung.COLD,
+            block=local or rung is Rung.BLOCK)
+        check(MIGRATION, MigrationState(row.state), MigrationState.STARTING, f"vm {row.vm}")
+        now = ex.clock.now()
+        row.state = MigrationState.STARTING.value
+        row.job, row.rung = job, rung.value
+        row.rungs = dumps([*(loads(row.rungs) or []), rung.value])
+        if row.started_s is None:
+            row.started_s = now
+        attempt = AttemptRow(migration_id=row.id, number=row.attempts, rung=rung.value, job=job,
+                             options=dumps(_options(options)), started_s=now)
+        ex.store.add(attempt)
+        if ex.state.location.get(row.vm) != row.dest:
+            ex.state.move(vm, row.dest)  # reserve the destination's capacity now
+        self._count(row, +1)
+        live = Live(row=row, attempt=attempt, rungs=rungs, schedule=schedule,
+                    downtime_ms=options.max_downtime_ms, total_mib=vm.ram_mib)
+        self.live[job] = live
+        first = row.attempts == 1
+
+        def effect() -> None:
+            try:
+                if first:
+                    self._workarounds(row)
+                if rung is Rung.COLD:
+                    ex.driver.cold_migrate(job, row.vm, row.dest)
+                else:
+                    ex.driver.migrate(job, row.vm, row.dest, options)
+            except DriverError as exc:
+                self._ended(live, JobProgress(job=job, kind=_kind(rung), phase=JobPhase.FAILED,
+                                              error=str(exc)))
+                return
+            if row.state == MigrationState.STARTING.value:
+                row.state = MigrationState.RUNNING.value
+
+        effects.append(effect)
+        ex.event("migration_started", vm=row.vm, host=row.source, dest=row.dest,
+                 rung=rung.value, attempt=row.attempts)
+        return True
+
+    def _workarounds(self, row: MigrationRow) -> None:
+        applied = []
+        for action in loads(row.workarounds) or []:
+            if action in PRE_MIGRATION_ACTIONS:
+                self.ex.driver.apply_workaround(row.vm, action)
+                applied.append(action)
+        if applied:
+            row.applied = dumps(applied)
+            self.ex.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
+
+    def _caps(self, source: str, dest: str) -> frozenset[str]:
+        ex = self.ex
+        both = capabilities(ex.state.profile(source), ex.state.profile(dest))
+        driver = {c.value for c in ex.driver.capabilities}
+        extra = {c for c in (Capability.SUSPEND.value, Capability.COLD_MIGRATION.value)
+                 if c in driver}
+        return frozenset((set(both) & driver) | extra)
+
+    def _dest_ok(self, row: MigrationRow) -> bool:
+        ex = self.ex
+        vm = ex.fleet.vm_by_name[row.vm]
+        dest_up = ex.dest_up(row.dest)
+        return dest_up and ex.state.fits(vm, row.dest) and ex.state.anti_affinity_ok(vm, row.dest)
+
+    def _replan(self, row: MigrationRow) -> bool:
+        """Reality differs from the plan (destination down, full, not ready): choose another
+        destination with the planner's own placement; False if none now."""
+        ex = self.ex
+        vm = ex.fleet.vm_by_name[row.vm]
+        candidates = [h for h in ex.cluster_hosts(row.cluster)
+                      if h != row.source and ex.dest_ready(h) and ex.dest_up(h)
+                      and ex.state.rank(h) >= ex.target_rank(row.source)]
+        live = row.kind == MoveKind.LIVE.value
+        choice = choose_destination(ex.state, ex.checker, vm, row.source, candidates, live=live)
+        if choice is None:
+            return False
+        if choice != row.dest:
+            ex.event("migration_replanned", vm=row.vm, host=row.source, planned=row.dest,
+                     dest=choice)
+            row.dest = choice
+        return True
+
+    # -- after a restart ----------------------------------------------------------------------
+
+    def adopt(self, row: MigrationRow, progress: JobProgress | None) -> None:
+        """Reconcile a migration that was starting or running when the executor stopped."""
+        ex = self.ex
+        vm = ex.fleet.vm_by_name[row.vm]
+        attempts = ex.store.attempts([row.id])
+        if progress is not None and attempts:
+            attempt = attempts[-1]
+            caps = self._caps(row.source, row.dest)
+            rungs = ([Rung.COLD] if row.kind == MoveKind.COLD.value
+                     else lad.ladder(caps, ex.ladder_policy, local_disk=vm.has_local_disk))
+            options = loads(attempt.options) or {}
+            live = Live(row=row, attempt=attempt, rungs=rungs,
+                        schedule=lad.downtime_steps(ex.ladder_policy, vm.ram_mib),
+                        downtime_ms=int(options.get("max_downtime_ms", ex.policy.downtime_ms)),
+                        total_mib=vm.ram_mib)
+            self.live[attempt.job] = live
+            self._count(row, +1)
+            if ex.state.location.get(row.vm) != row.dest:
+                ex.state.move(vm, row.dest)
+            if row.state == MigrationState.STARTING.value:
+                row.state = MigrationState.RUNNING.value
+            if progress.final:
+                self._ended(live, progress)
+            return
+        try:
+            where = ex.driver.vm(row.vm).hosts
+        except DriverError:
+            where = ()
+        if where == (row.dest,):
+            self._finish(row, MigrationState.COMPLETED,
+                         "completed while the executor was not watching (no job statistics)")
+        elif where == (row.source,):
+            self._back_to_pending(row)  # the intent never reached the cloud
+        else:
+            found = ", ".join(where) or "no host"
+            self._finish(row, MigrationState.FAILED, f"after a restart found on {found}")
+            if len(where) != 1:
+                ex.violation(f"{row.vm} runs on {found} after a restart", vm=row.vm)
+
+    # -- following --------------------------------------------------------------------------
+
+    def observe(self, job: str, effects: list[Effect]) -> None:
+        live = self.live.get(job)
+        if live is None:
+            return
+        try:
+            progress = self.ex.driver.job(job)
+        except DriverError as exc:
+            progress = JobProgress(job=job, kind=JobKind.LIVE_MIGRATION, phase=JobPhase.FAILED,
+                                   error=str(exc))
+        self.follow(live, progress, effects)
+
+    def follow(self, live: Live, p: JobProgress, effects: list[Effect]) -> None:
+        if p.final:
+            self._ended(live, p)
+            return
+        if live.climb_to is not None or live.fail_reason or live.stopping:
+            return  # an abort is on its way
+        live.total_mib = max(live.total_mib, p.total_mib)
+        if not live.samples or live.samples[-1].iteration != p.iteration:
+            live.samples.append(lad.Sample(p.iteration, p.remaining_mib, p.processed_mib))
+        if live.in_place is not None or p.phase is JobPhase.POSTCOPY:
+            return
+        decision = lad.decide(rung=Rung(live.row.rung), rungs=live.rungs, elapsed_s=p.elapsed_s,
+                              samples=live.samples, total_mib=live.total_mib,
+                              downtime_ms=live.downtime_ms, schedule=live.schedule,
+                              policy=self.ex.ladder_policy)
+        self._act(live, decision, effects)
+
+    def _act(self, live: Live, d: lad.Decision, effects: list[Effect]) -> None:
+        ex = self.ex
+        job = live.attempt.job
+        row = live.row
+        if d.act is lad.Act.WAIT:
+            return
+        if d.act is lad.Act.RAISE_DOWNTIME:
+            live.downtime_ms = d.downtime_ms
+            live.samples.clear()
+            effects.append(lambda: self._safe(lambda: ex.driver.set_max_downtime(
+                job, d.downtime_ms)))
+            ex.event("downtime_raised", vm=row.vm, host=row.source, downtime_ms=d.downtime_ms,
+                     reason=d.reason)
+            return
+        if d.act is lad.Act.CLIMB and d.rung in IN_PLACE:
+            assert d.rung is not None
+            live.in_place = d.rung
+            row.rung = d.rung.value
+            row.rungs = dumps([*(loads(row.rungs) or []), d.rung.value])
+            if d.rung is Rung.POST_COPY:
+                effects.append(lambda: self._safe(lambda: ex.driver.start_post_copy(job)))
+            else:
+                effects.append(lambda: self._safe(lambda: ex.driver.suspend(row.vm)))
+            ex.event("ladder_climbed", vm=row.vm, host=row.source, rung=d.rung.value,
+                     reason=d.reason)
+            return
+        if d.act is lad.Act.CLIMB:
+            live.climb_to = d.rung
+        else:
+            live.fail_reason = d.reason
+        effects.append(lambda: self._safe(lambda: ex.driver.abort(job)))
+        ex.event("ladder_climbed" if d.rung else "migration_giving_up", vm=row.vm,
+                 host=row.source, rung=d.rung.value if d.rung else None, reason=d.reason)
+
+    def _safe(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except DriverError as exc:
+            self.ex.event("driver_error", message=str(exc))
+
+    def _ended(self, live: Live, p: JobProgress) -> None:
+        ex = self.ex
+        row, attempt = live.row, live.attempt
+        job = attempt.job
+        if job not in self.live:
+            return
+        del self.live[job]
+        self._count(row, -1)
+        now = ex.clock.now()
+        attempt.finished_s, attempt.phase = now, p.phase.value
+        attempt.elapsed_s, attempt.sent_mib = p.elapsed_s, p.processed_mib
+        attempt.iterations, attempt.downtime_ms = p.iteration, p.downtime_ms
+        attempt.error = p.error or ""
+        vm = ex.fleet.vm_by_name[row.vm]
+        if p.phase is JobPhase.COMPLETED:
+            if live.in_place is Rung.SUSPEND:
+                self._safe(lambda: ex.driver.resume(row.vm))
+            row.elapsed_s, row.sent_mib = p.elapsed_s, p.processed_mib
+            row.iterations, row.downtime_ms = p.iteration, p.downtime_ms
+            row.dirty_rate_mib_s = p.dirty_rate_mib_s or None
+            self._finish(row, MigrationState.COMPLETED, "")
+            self._post_check(row)
+            return
+        ex.state.undo_to(vm, row.source)
+        if live.stopping:
+            self._back_to_pending(row)
+            return
+        if live.climb_to is not None:
+            self.restart.append((row, live.climb_to))
+            self._back_to_pending(row)
+            return
+        if live.fail_reason:
+            self._finish(row, MigrationState.FAILED, live.fail_reason)
+            return
+        reason = p.error or p.phase.value
+        rung = Rung(row.rung)
+        tries = sum(1 for r in loads(row.rungs) or [] if r == rung.value)
+        if tries <= ex.ladder_policy.retries and rung is not Rung.POST_COPY:
+            self.restart.append((row, rung))
+            self._back_to_pending(row)
+            ex.event("migration_retry", vm=row.vm, host=row.source, rung=rung.value,
+                     reason=reason)
+            return
+        d = lad.next_rung(rung, live.rungs, reason, failed=True)
+        if d.rung is not None and d.rung not in IN_PLACE:
+            self.restart.append((row, d.rung))
+            self._back_to_pending(row)
+            return
+        self._finish(row, MigrationState.FAILED, reason)
+
+    def _back_to_pending(self, row: MigrationRow) -> None:
+        row.state = check(MIGRATION, MigrationState(row.state), MigrationState.PENDING,
+                          f"vm {row.vm}").value
+        row.job = None
+
+    def _finish(self, row: MigrationRow, state: MigrationState, error: str) -> None:
+        ex = self.ex
+        row.state = check(MIGRATION, MigrationState(row.state), state, f"vm {row.vm}").value
+        row.finished_s = ex.clock.now()
+        row.error = error
+        ex.touched(row.cluster)
+        if state is MigrationState.FAILED:
+            ex.event("migration_failed", vm=row.vm, host=row.source, dest=row.dest,
+                     reason=error)
+        elif state is MigrationState.COMPLETED:
+            ex.event("migration_completed", vm=row.vm, host=row.source, dest=row.dest,
+                     elapsed_s=row.elapsed_s, downtime_ms=row.downtime_ms, rung=row.rung)
+
+    def _post_check(self, row: MigrationRow) -> None:
+        """Running once, on the destination, reachable if it was before."""
+        ex = self.ex
+        try:
+            seen = ex.driver.vm(row.vm)
+        except DriverError as exc:
+            ex.violation(f"{row.vm}: cannot be found after its migration ({exc})", vm=row.vm)
+            return
+        problem = runs_once_on(seen, row.dest)
+        if problem:
+            ex.violation(problem, vm=row.vm)
+            return
+        if row.vm in ex.unreachable_before(row.source):
+            return
+        if Capability.PROBE in ex.driver.capabilities and not ex.driver.probe(row.vm):
+            ex.violation(f"{row.vm} does not answer on {row.dest} after its migration "
+                         f"(it did before)", vm=row.vm)
+
+
+def _kind(rung: Rung) -> JobKind:
+    return JobKind.COLD_MIGRATION if rung is Rung.COLD else JobKind.LIVE_MIGRATION
+
+
+def _options(options: MigrationOptions) -> dict[str, object]:
+    return dataclasses.asdict(options)

@@ -1,0 +1,38 @@
+"""What the executor keeps in memory about the jobs it follows (rebuilt on every start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hvroll.executor.ladder import Sample
+from hvroll.executor.states import Rung
+from hvroll.store import AttemptRow, MigrationRow, StepRow
+
+
+@dataclass(slots=True)
+class Live:
+    """A migration job being followed."""
+
+    row: MigrationRow
+    attempt: AttemptRow
+    rungs: list[Rung]
+    schedule: list[tuple[float, int]]
+    downtime_ms: int
+    total_mib: float
+    """What the job moves: RAM, plus local disks in a block migration (grows as reported)."""
+    samples: list[Sample] = field(default_factory=list)
+    climb_to: Rung | None = None
+    """Set when the job was aborted to restart on another rung."""
+    fail_reason: str = ""
+    """Set when the job was aborted because no rung is left."""
+    stopping: bool = False
+    """Aborted because the campaign is being aborted."""
+    in_place: Rung | None = None
+    """A rung applied to the running job (post-copy switch, suspend)."""
+
+
+@dataclass(slots=True)
+class Reinstall:
+    """A reinstall job being followed."""
+
+    step: StepRow

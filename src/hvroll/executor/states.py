@@ -1,0 +1,128 @@
+"""Lifecycles of a campaign, a host step and a migration: enums and their transition tables.
+
+Every state change goes through :func:`check` with its table; an illegal change is refused
+with the reason, never silently applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeVar
+
+from hvroll.errors import HvrollError
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class IllegalTransitionError(HvrollError):
+    """A state change the lifecycle does not allow (a bug, or a corrupted state file)."""
+
+
+class CampaignState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    HOLDING = "holding"
+    """The canary wave is done; waiting for an operator's go (``hvroll resume``)."""
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    FAILED = "failed"
+    """More hosts failed than the policy tolerates."""
+
+
+class HostStepState(StrEnum):
+    PENDING = "pending"
+    DISABLING = "disabling"
+    """Scheduling off and pre-checks (which VMs were already unreachable)."""
+    DRAINING = "draining"
+    DRAINED = "drained"
+    REINSTALLING = "reinstalling"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    """Drain, reinstall or verification failed: the host stays disabled and is reported."""
+    SKIPPED = "skipped"
+
+
+class MigrationState(StrEnum):
+    PENDING = "pending"
+    STARTING = "starting"
+    """Intent written: the job id is known, the driver may or may not have it yet."""
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Nothing to do any more (e.g. the VM was restarted elsewhere by HA)."""
+
+
+class Rung(StrEnum):
+    """Steps of the per-VM migration ladder, in order."""
+
+    PRECOPY = "precopy"
+    """Plain pre-copy, downtime raised in steps."""
+    AUTO_CONVERGE = "auto_converge"
+    POST_COPY = "post_copy"
+    BLOCK = "block"
+    """Block migration: local disks copied too (retry of a failed shared-storage migration)."""
+    SUSPEND = "suspend"
+    """The guest is paused so that it stops dirtying memory, and resumed on the destination."""
+    COLD = "cold"
+
+
+CAMPAIGN: Mapping[CampaignState, frozenset[CampaignState]] = {
+    CampaignState.PENDING: frozenset({CampaignState.RUNNING, CampaignState.ABORTED}),
+    CampaignState.RUNNING: frozenset({CampaignState.HOLDING, CampaignState.PAUSED,
+                                      CampaignState.COMPLETED, CampaignState.ABORTED,
+                                      CampaignState.FAILED}),
+    CampaignState.HOLDING: frozenset({CampaignState.RUNNING, CampaignState.ABORTED}),
+    CampaignState.PAUSED: frozenset({CampaignState.RUNNING, CampaignState.ABORTED}),
+    CampaignState.COMPLETED: frozenset(),
+    CampaignState.ABORTED: frozenset(),
+    CampaignState.FAILED: frozenset(),
+}
+
+HOST: Mapping[HostStepState, frozenset[HostStepState]] = {
+    HostStepState.PENDING: frozenset({HostStepState.DISABLING, HostStepState.SKIPPED}),
+    HostStepState.DISABLING: frozenset({HostStepState.DRAINING, HostStepState.FAILED}),
+    HostStepState.DRAINING: frozenset({HostStepState.DRAINED, HostStepState.FAILED}),
+    HostStepState.DRAINED: frozenset({HostStepState.REINSTALLING, HostStepState.DONE,
+                                      HostStepState.FAILED}),
+    HostStepState.REINSTALLING: frozenset({HostStepState.VERIFYING, HostStepState.REINSTALLING,
+                                           HostStepState.FAILED}),
+    HostStepState.VERIFYING: frozenset({HostStepState.DONE, HostStepState.FAILED}),
+    HostStepState.DONE: frozenset(),
+    HostStepState.FAILED: frozenset(),
+    HostStepState.SKIPPED: frozenset(),
+}
+
+MIGRATION: Mapping[MigrationState, frozenset[MigrationState]] = {
+    MigrationState.PENDING: frozenset({MigrationState.STARTING, MigrationState.COMPLETED,
+                                       MigrationState.FAILED, MigrationState.SKIPPED}),
+    MigrationState.STARTING: frozenset({MigrationState.RUNNING, MigrationState.PENDING,
+                                        MigrationState.COMPLETED, MigrationState.FAILED}),
+    MigrationState.RUNNING: frozenset({MigrationState.RUNNING, MigrationState.STARTING,
+                                       MigrationState.PENDING, MigrationState.COMPLETED,
+                                       MigrationState.FAILED}),
+    MigrationState.COMPLETED: frozenset(),
+    MigrationState.FAILED: frozenset(),
+    MigrationState.SKIPPED: frozenset(),
+}
+
+TERMINAL_HOST = frozenset({HostStepState.DONE, HostStepState.FAILED, HostStepState.SKIPPED})
+ACTIVE_HOST = frozenset(HostStepState) - TERMINAL_HOST - {HostStepState.PENDING}
+TERMINAL_MIGRATION = frozenset({MigrationState.COMPLETED, MigrationState.FAILED,
+                                MigrationState.SKIPPED})
+ADOPTABLE_MIGRATION = frozenset({MigrationState.STARTING, MigrationState.RUNNING})
+"""States in which a job may exist in the cloud: reconciled on start."""
+TERMINAL_CAMPAIGN = frozenset({CampaignState.COMPLETED, CampaignState.ABORTED,
+                               CampaignState.FAILED})
+
+
+def check(table: Mapping[S, frozenset[S]], current: S, new: S, what: str) -> S:
+    """``new`` if the table allows ``current → new``; otherwise IllegalTransitionError."""
+    if new not in table[current]:
+        allowed = ", ".join(sorted(s.value for s in table[current])) or "none (final)"
+        raise IllegalTransitionError(f"{what}: {current.value} → {new.value} is not allowed "
+                                     f"(expected one of: {allowed})")
+    return new

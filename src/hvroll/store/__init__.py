@@ -1,0 +1,14 @@
+"""Durable campaign state (SQLAlchemy; SQLite by default)."""
+
+from hvroll.store.models import AttemptRow, CampaignRow, ControlRow, EventRow, MigrationRow, StepRow
+from hvroll.store.store import Store
+
+__all__ = [
+           "AttemptRow",
+           "CampaignRow",
+           "ControlRow",
+           "EventRow",
+           "MigrationRow",
+           "StepRow",
+           "Store",
+]

@@ -1,0 +1,165 @@
+"""Tables of a campaign's state file (SQLAlchemy ORM)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts about the file itself (schema version)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class CampaignRow(Base):
+    __tablename__ = "campaign"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    driver: Mapped[str] = mapped_column(String(32))
+    plan_file: Mapped[str] = mapped_column(Text, default="")
+    plan: Mapped[bytes] = mapped_column(LargeBinary)
+    """The plan, zlib-compressed JSON."""
+    inventory: Mapped[bytes] = mapped_column(LargeBinary)
+    """The inventory, zlib-compressed canonical JSON: the state file is self-contained."""
+    approved: Mapped[bool] = mapped_column(default=False)
+    """The operator's go after the canary wave."""
+    created_s: Mapped[float] = mapped_column(Float)
+    started_s: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_s: Mapped[float | None] = mapped_column(Float, default=None)
+    clock_s: Mapped[float] = mapped_column(Float, default=0.0)
+    """The executor clock when the row was last written."""
+    audit: Mapped[str] = mapped_column(Text, default="{}")
+    """The end-of-campaign audit of every VM (JSON)."""
+
+
+class StepRow(Base):
+    """One host's step in one wave."""
+
+    __tablename__ = "host_step"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    cluster: Mapped[str] = mapped_column(String(255))
+    region: Mapped[str] = mapped_column(String(255))
+    target: Mapped[str] = mapped_column(String(255))
+    canary: Mapped[bool] = mapped_column(default=False)
+    reinstall: Mapped[bool] = mapped_column(default=True)
+    receives: Mapped[bool] = mapped_column(default=False)
+    """Other steps of this wave drain into this host: it goes first."""
+    state: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str] = mapped_column(Text, default="")
+    unreachable_before: Mapped[str] = mapped_column(Text, default="[]")
+    """VMs that did not answer before the drain (JSON list): not blamed on the campaign."""
+    reinstall_job: Mapped[str | None] = mapped_column(String(128), default=None)
+    reinstall_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_s: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_s: Mapped[float | None] = mapped_column(Float, default=None)
+
+    __table_args__ = (Index("ix_step_host", "host"), Index("ix_step_wave", "wave", "cluster"))
+
+
+class MigrationRow(Base):
+    """One move of one VM, with the outcome of its last attempt."""
+
+    __tablename__ = "migration"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("host_step.id"), default=None)
+    wave: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    cluster: Mapped[str] = mapped_column(String(255))
+    region: Mapped[str] = mapped_column(String(255))
+    vm: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(255))
+    dest: Mapped[str] = mapped_column(String(255))
+    planned_dest: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    is_return: Mapped[bool] = mapped_column(default=False)
+    workarounds: Mapped[str] = mapped_column(Text, default="[]")
+    applied: Mapped[str] = mapped_column(Text, default="[]")
+    state: Mapped[str] = mapped_column(String(16))
+    rung: Mapped[str] = mapped_column(String(16), default="precopy")
+    rungs: Mapped[str] = mapped_column(Text, default="[]")
+    """Every rung used, in order (JSON list)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    job: Mapped[str | None] = mapped_column(String(128), default=None)
+    estimate_s: Mapped[float] = mapped_column(Float, default=0.0)
+    started_s: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_s: Mapped[float | None] = mapped_column(Float, default=None)
+    elapsed_s: Mapped[float | None] = mapped_column(Float, default=None)
+    sent_mib: Mapped[float | None] = mapped_column(Float, default=None)
+    iterations: Mapped[int | None] = mapped_column(Integer, default=None)
+    downtime_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    dirty_rate_mib_s: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_migration_vm", "vm"), Index("ix_migration_step", "step_id"),
+                      Index("ix_migration_state", "state"))
+
+
+class AttemptRow(Base):
+    """One try of one migration on one rung of the ladder."""
+
+    __tablename__ = "attempt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    migration_id: Mapped[int] = mapped_column(ForeignKey("migration.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    rung: Mapped[str] = mapped_column(String(16))
+    job: Mapped[str] = mapped_column(String(128))
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    started_s: Mapped[float] = mapped_column(Float)
+    finished_s: Mapped[float | None] = mapped_column(Float, default=None)
+    phase: Mapped[str] = mapped_column(String(16), default="running")
+    elapsed_s: Mapped[float | None] = mapped_column(Float, default=None)
+    sent_mib: Mapped[float | None] = mapped_column(Float, default=None)
+    iterations: Mapped[int | None] = mapped_column(Integer, default=None)
+    downtime_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_attempt_migration", "migration_id"),)
+
+
+class EventRow(Base):
+    """A structured event of the campaign (what the dashboard and the report show)."""
+
+    __tablename__ = "event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    t_s: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(48))
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    vm: Mapped[str | None] = mapped_column(String(255), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (Index("ix_event_kind", "kind"),)
+
+
+class ControlRow(Base):
+    """An operator's request (pause, resume, abort), taken at the next safe point."""
+
+    __tablename__ = "control"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[float] = mapped_column(Float)
+    """Wall-clock time (epoch seconds) of the request."""
+    handled: Mapped[bool] = mapped_column(default=False)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str) -> Any:
+    return json.loads(text) if text else None

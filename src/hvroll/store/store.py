@@ -1,0 +1,224 @@
+"""The durable state of a campaign: one SQLite file by default (``--state campaign.db``),
+or any SQLAlchemy URL (``postgresql://…``) when a fleet outgrows one machine.
+
+Writes are grouped by the executor into one transaction per step of its loop: the intents of
+a batch of side effects are committed before any of them is performed. SQLite runs in WAL mode
+so that ``hvroll status`` and the dashboard can read while a campaign writes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.orm import Session
+
+from hvroll.domain import Fleet
+from hvroll.errors import InputError
+from hvroll.executor.states import CampaignState, HostStepState, MigrationState
+from hvroll.inventory import Format, dump_fleet, parse_fleet
+from hvroll.planner.model import Plan
+from hvroll.store.models import (
+    SCHEMA_VERSION,
+    AttemptRow,
+    Base,
+    CampaignRow,
+    ControlRow,
+    EventRow,
+    Meta,
+    MigrationRow,
+    StepRow,
+    dumps,
+)
+
+
+def engine_for(target: str | os.PathLike[str]) -> Engine:
+    """An engine for a path (SQLite) or a SQLAlchemy URL."""
+    text = os.fspath(target)
+    url = text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+    engine = create_engine(url)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+    return engine
+
+
+class Store:
+    """A campaign's state file, opened for reading and writing."""
+
+    def __init__(self, target: str | os.PathLike[str], *, create: bool = False) -> None:
+        self.target = os.fspath(target)
+        if not create and "://" not in self.target and not Path(self.target).exists():
+            raise InputError(f"{self.target}: no such state file (expected one written by "
+                             f"'hvroll run PLAN --state {self.target}')")
+        self.engine = engine_for(self.target)
+        try:
+            Base.metadata.create_all(self.engine)
+            self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
+            self._check_schema()
+        except DatabaseError as exc:
+            raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
+
+    def _check_schema(self) -> None:
+        row = self.session.get(Meta, "schema_version")
+        if row is None:
+            self.session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            self.session.commit()
+        elif row.value != str(SCHEMA_VERSION):
+            raise InputError(f"{self.target}: state file schema {row.value} is not supported "
+                             f"(expected {SCHEMA_VERSION})")
+
+    # -- the campaign ----------------------------------------------------------------------
+
+    def campaign(self) -> CampaignRow | None:
+        return self.session.get(CampaignRow, 1)
+
+    def require_campaign(self) -> CampaignRow:
+        row = self.campaign()
+        if row is None:
+            raise InputError(f"{self.target}: holds no campaign (expected one started with "
+                             f"'hvroll run PLAN --state {self.target}')")
+        return row
+
+    def create_campaign(self, plan: Plan, fleet: Fleet, driver: str, now_s: float,
+                        plan_file: str = "") -> CampaignRow:
+        """Write the campaign, its host steps and migrations from ``plan`` (all PENDING)."""
+        if self.campaign() is not None:
+            raise InputError(f"{self.target}: already holds a campaign (expected a new state "
+                             f"file, or the same plan to resume it)")
+        row = CampaignRow(id=1, state=CampaignState.PENDING.value, driver=driver,
+                          plan_file=plan_file, plan=_pack(plan.model_dump_json()),
+                          inventory=_pack(dump_fleet(fleet, Format.JSON)),
+                          approved=not plan.policy.hold_after_canary, created_s=now_s,
+                          clock_s=now_s)
+        self.session.add(row)
+        position = 0
+        for wave in plan.waves:
+            receivers = {m.dest for s in wave.steps for m in s.drain}
+            for step in wave.steps:
+                position += 1
+                srow = StepRow(wave=wave.index, position=position, host=step.host,
+                               cluster=step.cluster, region=step.region,
+                               target=step.target,
+                               canary=step.canary, reinstall=step.reinstall,
+                               receives=step.host in receivers,
+                               state=HostStepState.PENDING.value)
+                self.session.add(srow)
+                self.session.flush()
+                for i, m in enumerate(step.drain):
+                    self.session.add(_migration(m, wave.index, i, srow))
+            for i, m in enumerate(wave.returns):
+                cluster, region = _where(plan, m.source)
+                mrow = _migration(m, wave.index, 10_000 + i, None)
+                mrow.cluster, mrow.region = cluster, region
+                self.session.add(mrow)
+        self.session.commit()
+        return row
+
+    def plan(self) -> Plan:
+        return Plan.model_validate_json(_unpack(self.require_campaign().plan))
+
+    def fleet(self) -> Fleet:
+        return parse_fleet(_unpack(self.require_campaign().inventory), f"{self.target}#inventory",
+                           Format.JSON)
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def steps(self) -> list[StepRow]:
+        return list(self.session.scalars(select(StepRow).order_by(StepRow.position)))
+
+    def migrations(self) -> list[MigrationRow]:
+        return list(self.session.scalars(
+            select(MigrationRow).order_by(MigrationRow.wave, MigrationRow.step_id,
+                                          MigrationRow.position)))
+
+    def attempts(self, migration_ids: Iterable[int] | None = None) -> list[AttemptRow]:
+        query = select(AttemptRow).order_by(AttemptRow.migration_id, AttemptRow.number)
+        if migration_ids is not None:
+            query = query.where(AttemptRow.migration_id.in_(list(migration_ids)))
+        return list(self.session.scalars(query))
+
+    def add(self, row: Base) -> None:
+        self.session.add(row)
+
+    def event(self, t_s: float, kind: str, message: str = "", *, host: str | None = None,
+              vm: str | None = None, **data: Any) -> None:
+        self.session.add(EventRow(t_s=t_s, kind=kind, host=host, vm=vm, message=message,
+                                  data=dumps(data)))
+
+    def events(self, kind: str | None = None, limit: int | None = None) -> list[EventRow]:
+        query = select(EventRow).order_by(EventRow.id.desc())
+        if kind is not None:
+            query = query.where(EventRow.kind == kind)
+        if limit is not None:
+            query = query.limit(limit)
+        return list(self.session.scalars(query))
+
+    def count_events(self, kind: str) -> int:
+        return int(self.session.scalar(
+            select(func.count()).select_from(EventRow).where(EventRow.kind == kind)) or 0)
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def close(self) -> None:
+        self.session.close()
+        self.engine.dispose()
+
+    # -- operator controls ------------------------------------------------------------------
+
+    def request(self, action: str) -> None:
+        """Ask the running (or next) executor to pause, resume or abort."""
+        for _ in range(50):
+            try:
+                self.session.add(ControlRow(action=action, requested_at=time.time()))
+                self.session.commit()
+                return
+            except OperationalError:
+                self.session.rollback()
+                time.sleep(0.1)
+        raise InputError(f"{self.target}: the state file stays locked; is it on a network "
+                         f"file system?")
+
+    def pending_controls(self) -> list[ControlRow]:
+        return list(self.session.scalars(
+            select(ControlRow).where(ControlRow.handled.is_(False)).order_by(ControlRow.id)))
+
+
+def _pack(text: str) -> bytes:
+    return zlib.compress(text.encode(), 6)
+
+
+def _unpack(blob: bytes) -> str:
+    return zlib.decompress(blob).decode()
+
+
+def _where(plan: Plan, host: str) -> tuple[str, str]:
+    for wave in plan.waves:
+        for step in wave.steps:
+            if step.host == host:
+                return step.cluster, step.region
+    return "", ""
+
+
+def _migration(m: Any, wave: int, position: int, step: StepRow | None) -> MigrationRow:
+    return MigrationRow(
+        step_id=step.id if step is not None else None, wave=wave, position=position,
+        cluster=step.cluster if step is not None else "",
+        region=step.region if step is not None else "", vm=m.vm, source=m.source,
+        dest=m.dest, planned_dest=m.dest, kind=m.kind.value, is_return=m.returning,
+        workarounds=dumps(list(m.workarounds)), state=MigrationState.PENDING.value,
+        estimate_s=m.estimate.seconds)
