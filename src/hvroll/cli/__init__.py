@@ -14,6 +14,8 @@ import typer
 
 from hvroll import __version__
 from hvroll.cli import demo, fleet, plan, run, testbed
+from hvroll.cli import report as report_cli
+from hvroll.cli import serve as serve_cli
 from hvroll.cli.common import err_console, exit_code_for
 from hvroll.cli.compat import check, explain, matrix
 from hvroll.errors import HvrollError, InventoryError
@@ -38,6 +40,8 @@ app.command()(run.pause)
 app.command()(run.resume)
 app.command()(run.abort)
 app.command()(demo.demo)
+app.command()(serve_cli.serve)
+app.command()(report_cli.report)
 app.add_typer(testbed.app, name="testbed")
 
 

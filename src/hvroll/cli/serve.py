@@ -1,0 +1,109 @@
+"""``hvroll serve``: the web dashboard and the Prometheus endpoint over a campaign's state file."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import threading
+from pathlib import Path
+
+import typer
+
+from hvroll.cli.common import err_console
+from hvroll.errors import InputError
+
+STATE_HELP = ("The campaign's state file (SQLite; or a SQLAlchemy URL), as given to 'hvroll "
+              "run --state'. Read-only: the dashboard reads it while the campaign writes.")
+
+
+def serve(
+    state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Address to listen on. The default, 127.0.0.1, serves this "
+                                  "machine only; another address exposes the dashboard (read "
+                                  "access) to that network, while controls still need the "
+                                  "token."),
+    port: int = typer.Option(8080, "--port", "-p", min=0, max=65535,
+                             help="TCP port; 0 picks a free one (the URL printed at start "
+                                  "says which)."),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", show_default=False,
+        help="File whose first line is the control token that the pause, resume and abort "
+             "buttons (POST /api/control/ACTION) must send. Without it, a random token is "
+             "made and printed once at start on standard error."),
+    refresh_s: float = typer.Option(5.0, "--refresh", min=0.0,
+                                    help="Seconds between the pages' checks for a change while "
+                                         "a campaign runs; 0 turns live updates off."),
+    access_log: bool = typer.Option(False, "--access-log",
+                                    help="Log every request on standard error (method, path "
+                                         "and status; the token is never logged)."),
+) -> None:
+    """Serve the campaign dashboard: overview, hosts per cluster, verification matrix,
+    migrations with charts, one page per VM, the JSON of each under /api/, and Prometheus
+    metrics at /metrics.
+
+    Pages update live while the campaign runs. Stop with Ctrl-C.
+    """
+    import uvicorn
+
+    from hvroll.telemetry.snapshot import StateSource
+    from hvroll.web import create_app
+    from hvroll.web.pages import matrix_of
+
+    token = _token(token_file)
+    source = StateSource(state)
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(source, token, refresh_s=refresh_s, loopback_only=loopback)
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+
+    def warm() -> None:
+        """Read the plan, inventory and matrix once before the first page asks."""
+        with contextlib.suppress(InputError):  # the pages show it
+            matrix_of(source.static())
+
+    threading.Thread(target=warm, name="hvroll-warm", daemon=True).start()
+    err_console.print(f"hvroll dashboard for {state} at http://{shown}:{bound}/ "
+                      f"(metrics at /metrics; Ctrl-C stops)", markup=False, highlight=False,
+                      soft_wrap=True)
+    if token_file is None:
+        err_console.print(f"control token (for pause, resume, abort): {token}", markup=False,
+                          highlight=False, soft_wrap=True)
+    config = uvicorn.Config(app, log_level="info" if access_log else "warning",
+                            access_log=access_log, lifespan="off")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        source.close()
+
+
+def _token(token_file: Path | None) -> str:
+    if token_file is None:
+        return secrets.token_urlsafe(24)
+    try:
+        lines = token_file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{token_file}: cannot read the token file ({exc.strerror})") from None
+    token = lines[0].strip() if lines else ""
+    if len(token) < 16:
+        raise InputError(f"{token_file}: the token must be at least 16 characters on the first "
+                         f"line (got {len(token)})")
+    return token
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port} ({exc.strerror}; expected a free "
+                         f"port, e.g. --port 0 for any)") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,439 @@
+"""A consistent, read-only view of a campaign's state file: what metrics, the dashboard and the
+report are computed from.
+
+:class:`StateSource` opens the state file read-only (SQLite ``mode=ro``; the store runs in WAL
+mode, so reading never blocks the executor that writes) and takes a :class:`Snapshot` in one
+read transaction per call. What never changes during a campaign — its plan and inventory —
+is parsed once and cached, keyed by the campaign row, so that a scrape or a page of a
+35,000-VM campaign reads rows, not the whole inventory again.
+
+The numbers of :meth:`Snapshot.status` are those of ``hvroll status``
+(:func:`hvroll.executor.status.status`), computed from the same rows without the ORM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from hvroll.domain import Fleet
+from hvroll.errors import InputError
+from hvroll.executor.states import CampaignState, HostStepState, MigrationState
+from hvroll.inventory import Format, parse_fleet
+from hvroll.planner.model import Plan
+from hvroll.store.models import (
+    SCHEMA_VERSION,
+    AttemptRow,
+    CampaignRow,
+    ControlRow,
+    EventRow,
+    Meta,
+    MigrationRow,
+    StepRow,
+)
+from hvroll.store.store import _unpack
+
+TERMINAL_MIGRATION = frozenset({MigrationState.COMPLETED.value, MigrationState.FAILED.value,
+                                MigrationState.SKIPPED.value})
+ALERT_EVENTS = ("safety_stop", "invariant_violation", "vm_lost", "driver_error",
+                "control_ignored")
+"""Event kinds an operator must see on the overview."""
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    state: str
+    driver: str
+    plan_file: str
+    approved: bool
+    created_s: float
+    started_s: float | None
+    finished_s: float | None
+    clock_s: float
+    audit: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: int
+    wave: int
+    position: int
+    host: str
+    cluster: str
+    region: str
+    target: str
+    canary: bool
+    reinstall: bool
+    state: str
+    error: str
+    started_s: float | None
+    finished_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    id: int
+    step_id: int | None
+    wave: int
+    cluster: str
+    region: str
+    vm: str
+    source: str
+    dest: str
+    planned_dest: str
+    kind: str
+    is_return: bool
+    state: str
+    rung: str
+    rungs: tuple[str, ...]
+    attempts: int
+    estimate_s: float
+    started_s: float | None
+    finished_s: float | None
+    elapsed_s: float | None
+    sent_mib: float | None
+    downtime_ms: float | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    t_s: float
+    kind: str
+    host: str | None
+    vm: str | None
+    message: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class Static:
+    """What never changes during a campaign: its plan and inventory (compared and hashed by
+    identity: one object per campaign read)."""
+
+    plan: Plan
+    fleet: Fleet
+
+    @cached_property
+    def generation_of(self) -> dict[str, str]:
+        """Host name → CPU generation."""
+        return {h.name: h.generation for h in self.fleet.hosts}
+
+    @cached_property
+    def profile_of(self) -> dict[str, str]:
+        """Host name → the profile it ran when the campaign was planned."""
+        return {h.name: h.profile for h in self.fleet.hosts}
+
+    @cached_property
+    def region_of(self) -> dict[str, str]:
+        """Cluster name → region."""
+        return {c.name: c.region for c in self.fleet.clusters}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The campaign's rows as of one read transaction."""
+
+    campaign: Campaign
+    steps: tuple[Step, ...]
+    migrations: tuple[Migration, ...]
+    event_counts: dict[str, int]
+    recent_events: tuple[Event, ...]
+    alerts: tuple[Event, ...]
+    pending_controls: tuple[str, ...]
+    attempt_counts: dict[tuple[str, str], int]
+    """(rung, phase) → attempts: every try of every migration, retries included."""
+    static: Static = field(repr=False)
+
+    @property
+    def plan(self) -> Plan:
+        return self.static.plan
+
+    @property
+    def fleet(self) -> Fleet:
+        return self.static.fleet
+
+    @cached_property
+    def host_states(self) -> dict[str, str]:
+        """Each host's state in its latest started step (or its first step if none started),
+        as ``hvroll status`` counts them."""
+        out: dict[str, str] = {}
+        for step in self.steps:
+            if step.host not in out or step.state != HostStepState.PENDING.value:
+                out[step.host] = step.state
+        return out
+
+    def status(self) -> dict[str, Any]:
+        """The numbers of ``hvroll status --json``, from this snapshot."""
+        camp, plan, steps, migrations = self.campaign, self.plan, self.steps, self.migrations
+        step_states = Counter(s.state for s in steps)
+        mig_states = Counter(m.state for m in migrations)
+        done_host = HostStepState.DONE.value
+        upgraded = {s.host for s in steps if s.reinstall and s.state == done_host}
+        failed = {s.host for s in steps if s.state == HostStepState.FAILED.value}
+        skipped = {s.host for s in steps if s.state == HostStepState.SKIPPED.value}
+        hosts = {s.host for s in steps}
+        completed = [m for m in migrations if m.state == MigrationState.COMPLETED.value]
+        audit = camp.audit
+        lost = len(audit.get("lost", [])) if audit else self.event_counts.get("vm_lost", 0)
+        end = camp.finished_s if camp.finished_s is not None else camp.clock_s
+        makespan = (end - camp.started_s) if camp.started_s is not None else 0.0
+        done = sum(mig_states[s] for s in (MigrationState.COMPLETED.value,
+                                           MigrationState.FAILED.value,
+                                           MigrationState.SKIPPED.value))
+        remaining_hosts = len(hosts) - len(upgraded) - len(failed) - len(skipped)
+        eta = None
+        if camp.finished_s is None and makespan > 0 and upgraded:
+            eta = round(makespan / len(upgraded) * remaining_hosts, 1)
+        return {
+            "state": camp.state,
+            "driver": camp.driver,
+            "strategy": plan.strategy.value,
+            "target": plan.target,
+            "vms_total": len(self.fleet.vms),
+            "vms_to_move": len({m.vm for m in migrations}),
+            "vms_migrated": len({m.vm for m in completed}),
+            "vms_lost": lost,
+            "vms_duplicated": len(audit.get("duplicated", [])) if audit else 0,
+            "hosts_total": len(hosts),
+            "hosts_upgraded": len(upgraded),
+            "hosts_failed": len(failed),
+            "hosts_skipped": len(skipped),
+            "hosts_by_state": dict(sorted(Counter(self.host_states.values()).items())),
+            "migrations": len(migrations),
+            "migrations_completed": mig_states[MigrationState.COMPLETED.value],
+            "migrations_failed": mig_states[MigrationState.FAILED.value],
+            "migrations_running": mig_states[MigrationState.RUNNING.value]
+            + mig_states[MigrationState.STARTING.value],
+            "migrations_by_rung": dict(sorted(Counter(m.rung for m in completed).items())),
+            "invariant_violations": self.event_counts.get("invariant_violation", 0),
+            "safety_stops": self.event_counts.get("safety_stop", 0),
+            "progress": round(done / len(migrations), 4) if migrations else 1.0,
+            "makespan_s": round(makespan, 1),
+            "estimated_makespan_s": plan.summary.estimated_makespan_s,
+            "eta_s": eta,
+            "waiting_for": _waiting(camp.state),
+            "failures": [{"host": s.host, "wave": s.wave, "error": s.error}
+                         for s in steps if s.state == HostStepState.FAILED.value][:50],
+            "step_states": dict(sorted(step_states.items())),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    number: int
+    rung: str
+    job: str
+    options: dict[str, Any]
+    started_s: float
+    finished_s: float | None
+    phase: str
+    elapsed_s: float | None
+    sent_mib: float | None
+    iterations: int | None
+    downtime_ms: float | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class VmHistory:
+    """Every recorded move of one VM, each with its attempts, and the VM's events."""
+
+    migrations: tuple[tuple[Migration, tuple[Attempt, ...]], ...]
+    events: tuple[Event, ...]
+
+
+class StateSource:
+    """A campaign's state file (a path, or a SQLAlchemy URL), read-only.
+
+    Thread-safe: each :meth:`snapshot` uses its own connection from the pool.
+    """
+
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self.target = os.fspath(target)
+        if "://" not in self.target and not Path(self.target).is_file():
+            raise InputError(f"{self.target}: no such state file (expected one written by "
+                             f"'hvroll run PLAN --state {self.target}')")
+        self.engine = _readonly_engine(self.target)
+        self._lock = threading.Lock()
+        self._static: tuple[tuple[Any, ...], Static] | None = None
+        with self._read() as conn:
+            version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        if version != str(SCHEMA_VERSION):
+            raise InputError(f"{self.target}: state file schema {version} is not supported "
+                             f"(expected {SCHEMA_VERSION})")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """One read transaction (a consistent view of every table)."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise InputError(f"{self.target}: cannot be read ({exc.orig})") from None
+        except DatabaseError as exc:
+            raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
+
+    def marker(self) -> str:
+        """Changes whenever the campaign does (cheap: for live pages to poll)."""
+        with self._read() as conn:
+            camp = conn.execute(select(CampaignRow.state, CampaignRow.clock_s)).first()
+            last_event = conn.scalar(select(func.max(EventRow.id)))
+            last_attempt = conn.scalar(select(func.max(AttemptRow.id)))
+            last_control = conn.scalar(select(func.max(ControlRow.id)))
+            done = conn.scalar(select(func.count()).select_from(MigrationRow).where(
+                MigrationRow.state.in_(TERMINAL_MIGRATION)))
+        state, clock = (camp.state, camp.clock_s) if camp is not None else ("none", 0.0)
+        return f"{state}:{clock:g}:{last_event}:{last_attempt}:{last_control}:{done}"
+
+    def static(self) -> Static:
+        with self._read() as conn:
+            return self._static_for(conn)
+
+    def _static_for(self, conn: Connection) -> Static:
+        key_row = conn.execute(select(
+            CampaignRow.created_s, CampaignRow.plan_file, func.length(CampaignRow.plan),
+            func.length(CampaignRow.inventory))).first()
+        if key_row is None:
+            raise InputError(f"{self.target}: holds no campaign (expected one started with "
+                             f"'hvroll run PLAN --state {self.target}')")
+        key = tuple(key_row)
+        with self._lock:
+            if self._static is not None and self._static[0] == key:
+                return self._static[1]
+            plan_blob, inventory_blob = conn.execute(
+                select(CampaignRow.plan, CampaignRow.inventory)).one()
+            static = Static(plan=Plan.model_validate_json(_unpack(plan_blob)),
+                            fleet=parse_fleet(_unpack(inventory_blob),
+                                              f"{self.target}#inventory", Format.JSON))
+            self._static = (key, static)
+            return static
+
+    def snapshot(self, *, recent_events: int = 30) -> Snapshot:
+        with self._read() as conn:
+            static = self._static_for(conn)
+            c = conn.execute(select(
+                CampaignRow.state, CampaignRow.driver, CampaignRow.plan_file,
+                CampaignRow.approved, CampaignRow.created_s, CampaignRow.started_s,
+                CampaignRow.finished_s, CampaignRow.clock_s, CampaignRow.audit)).one()
+            campaign = Campaign(c.state, c.driver, c.plan_file, bool(c.approved), c.created_s,
+                                c.started_s, c.finished_s, c.clock_s,
+                                json.loads(c.audit or "{}"))
+            steps = tuple(Step(**row._asdict()) for row in conn.execute(select(
+                StepRow.id, StepRow.wave, StepRow.position, StepRow.host, StepRow.cluster,
+                StepRow.region, StepRow.target, StepRow.canary, StepRow.reinstall,
+                StepRow.state, StepRow.error, StepRow.started_s, StepRow.finished_s,
+            ).order_by(StepRow.position)))
+            migrations = tuple(_migration(row) for row in conn.execute(
+                _MIGRATION_COLUMNS.order_by(MigrationRow.wave, MigrationRow.step_id,
+                                            MigrationRow.position)))
+            counts = {kind: int(n) for kind, n in conn.execute(
+                select(EventRow.kind, func.count()).group_by(EventRow.kind))}
+            recent = tuple(_event(row) for row in conn.execute(
+                _EVENT_COLUMNS.order_by(EventRow.id.desc()).limit(recent_events)))
+            alerts = tuple(_event(row) for row in conn.execute(
+                _EVENT_COLUMNS.where(EventRow.kind.in_(ALERT_EVENTS))
+                .order_by(EventRow.id.desc()).limit(200)))
+            controls = tuple(conn.scalars(select(ControlRow.action).where(
+                ControlRow.handled.is_(False)).order_by(ControlRow.id)))
+            tries = {(rung, phase): int(n) for rung, phase, n in conn.execute(
+                select(AttemptRow.rung, AttemptRow.phase, func.count())
+                .group_by(AttemptRow.rung, AttemptRow.phase))}
+        return Snapshot(campaign, steps, migrations, counts, recent, alerts, controls, tries,
+                        static)
+
+    def vm_history(self, vm: str) -> VmHistory:
+        """Every migration of ``vm`` with its attempts, and its events (oldest first)."""
+        with self._read() as conn:
+            moves = [_migration(row) for row in conn.execute(
+                _MIGRATION_COLUMNS.where(MigrationRow.vm == vm).order_by(MigrationRow.id))]
+            by_migration: dict[int, list[Attempt]] = {m.id: [] for m in moves}
+            for row in conn.execute(select(
+                    AttemptRow.migration_id, AttemptRow.number, AttemptRow.rung,
+                    AttemptRow.job, AttemptRow.options, AttemptRow.started_s,
+                    AttemptRow.finished_s, AttemptRow.phase, AttemptRow.elapsed_s,
+                    AttemptRow.sent_mib, AttemptRow.iterations, AttemptRow.downtime_ms,
+                    AttemptRow.error).where(AttemptRow.migration_id.in_(list(by_migration)))
+                    .order_by(AttemptRow.migration_id, AttemptRow.number)):
+                by_migration[row[0]].append(Attempt(
+                    row.number, row.rung, row.job, json.loads(row.options or "{}"),
+                    row.started_s, row.finished_s, row.phase, row.elapsed_s, row.sent_mib,
+                    row.iterations, row.downtime_ms, row.error))
+            events = tuple(_event(row) for row in conn.execute(
+                _EVENT_COLUMNS.where(EventRow.vm == vm).order_by(EventRow.id)))
+        return VmHistory(tuple((m, tuple(by_migration[m.id])) for m in moves), events)
+
+
+_MIGRATION_COLUMNS = select(
+    MigrationRow.id, MigrationRow.step_id, MigrationRow.wave, MigrationRow.cluster,
+    MigrationRow.region, MigrationRow.vm, MigrationRow.source, MigrationRow.dest,
+    MigrationRow.planned_dest, MigrationRow.kind, MigrationRow.is_return, MigrationRow.state,
+    MigrationRow.rung, MigrationRow.rungs, MigrationRow.attempts, MigrationRow.estimate_s,
+    MigrationRow.started_s, MigrationRow.finished_s, MigrationRow.elapsed_s, MigrationRow.sent_mib,
+    MigrationRow.downtime_ms, MigrationRow.error)
+_EVENT_COLUMNS = select(EventRow.id, EventRow.t_s, EventRow.kind, EventRow.host, EventRow.vm,
+                        EventRow.message, EventRow.data)
+
+
+def _migration(row: Any) -> Migration:
+    values = row._asdict()
+    values["is_return"] = bool(values["is_return"])
+    values["rungs"] = _rungs(values["rungs"])
+    return Migration(**values)
+
+
+@lru_cache(maxsize=1024)
+def _rungs(text: str | None) -> tuple[str, ...]:
+    """A migration's rungs (JSON list); few distinct values, so decoded once each."""
+    return tuple(json.loads(text or "[]"))
+
+
+def _event(row: Any) -> Event:
+    return Event(row.id, row.t_s, row.kind, row.host, row.vm, row.message,
+                 json.loads(row.data or "{}"))
+
+
+def _readonly_engine(target: str) -> Engine:
+    """An engine that only reads: SQLite opened with ``mode=ro``, each transaction a real
+    ``BEGIN`` so that the queries of one snapshot see one state of the file."""
+    if "://" in target:
+        return create_engine(target)
+    path = Path(target).resolve()
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+
+    @event.listens_for(engine, "connect")
+    def _connect(conn: Any, _record: Any) -> None:
+        conn.isolation_level = None  # transactions are begun below, not by the driver
+        cursor = conn.cursor()
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _waiting(state: str) -> str | None:
+    if state == CampaignState.HOLDING.value:
+        return "an operator's go after the canary wave: hvroll resume --state FILE"
+    if state == CampaignState.PAUSED.value:
+        return "an operator's resume: hvroll resume --state FILE"
+    return None
