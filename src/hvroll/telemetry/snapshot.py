@@ -286,6 +286,8 @@ class StateSource:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
         except OperationalError as exc:
+            if "no such table" in str(exc.orig):
+                raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
             raise InputError(f"{self.target}: cannot be read ({exc.orig})") from None
         except DatabaseError as exc:
             raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
