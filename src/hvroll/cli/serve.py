@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import secrets
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -72,12 +74,22 @@ def serve(
         err_console.print(f"control token (for pause, resume, abort): {token}", markup=False,
                           highlight=False, soft_wrap=True)
     config = uvicorn.Config(app, log_level="info" if access_log else "warning",
-                            access_log=access_log, lifespan="off")
+                            access_log=access_log, lifespan="off", log_config=_log_config())
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
         source.close()
+
+
+def _log_config() -> dict[str, Any]:
+    """Uvicorn's logging, every line on standard error (its access log defaults to stdout)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config.get("handlers", {}).values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
 
 
 def _token(token_file: Path | None) -> str:

@@ -38,6 +38,7 @@ class Tally:
     hosts: int = 0
     hosts_done: int = 0
     hosts_failed: int = 0
+    hosts_skipped: int = 0
     hosts_active: int = 0
     migrations: int = 0
     migrations_done: int = 0
@@ -48,7 +49,8 @@ class Tally:
         """``failed``, ``done``, ``active`` or ``pending``."""
         if self.hosts_failed or self.migrations_failed:
             return "failed"
-        if self.hosts_done == self.hosts and self.migrations_done == self.migrations:
+        finished = self.hosts_done + self.hosts_skipped
+        if finished == self.hosts and self.migrations_done == self.migrations:
             return "done"
         if self.hosts_active or self.hosts_done or self.migrations_done:
             return "active"
@@ -59,11 +61,13 @@ class Tally:
         """Finished share of the work: migrations, or hosts when nothing moves."""
         if self.migrations:
             return self.migrations_done / self.migrations
-        return self.hosts_done / self.hosts if self.hosts else 1.0
+        finished = self.hosts_done + self.hosts_failed + self.hosts_skipped
+        return finished / self.hosts if self.hosts else 1.0
 
     def data(self) -> dict[str, Any]:
         return {"hosts": self.hosts, "hosts_done": self.hosts_done,
-                "hosts_failed": self.hosts_failed, "hosts_active": self.hosts_active,
+                "hosts_failed": self.hosts_failed, "hosts_skipped": self.hosts_skipped,
+                "hosts_active": self.hosts_active,
                 "migrations": self.migrations, "migrations_done": self.migrations_done,
                 "migrations_failed": self.migrations_failed, "state": self.state,
                 "ratio": round(self.ratio, 4)}
@@ -81,7 +85,8 @@ class RegionProgress:
 
 
 def progress(snap: Snapshot) -> list[RegionProgress]:
-    """Per region, and per wave within it: hosts finished, migrations finished or failed."""
+    """Per region, and per wave within it: host steps done, failed or skipped, migrations
+    finished (completed, failed or skipped) and failed."""
     regions: dict[str, RegionProgress] = {}
 
     def tallies(region: str, wave: int) -> tuple[Tally, Tally]:
@@ -91,8 +96,9 @@ def progress(snap: Snapshot) -> list[RegionProgress]:
     for step in snap.steps:
         for t in tallies(step.region, step.wave):
             t.hosts += 1
-            t.hosts_done += step.state in _DONE_HOST
+            t.hosts_done += step.state == HostStepState.DONE.value
             t.hosts_failed += step.state == HostStepState.FAILED.value
+            t.hosts_skipped += step.state == HostStepState.SKIPPED.value
             t.hosts_active += step.state not in _DONE_HOST and step.state != "pending"
     for m in snap.migrations:
         for t in tallies(m.region, m.wave):

@@ -36,6 +36,7 @@ def overview(data: dict[str, Any]) -> dict[str, str]:
     out = {"progress": svg.progress_bar(status["progress"], width=480, height=16,
                                         label=f"{status['progress']:.1%} of migrations "
                                               f"finished")}
+    out["per_hour"] = per_hour(data["per_hour"])
     for region in data["regions"]:
         css = "s-bad" if region["state"] == "failed" else "s-ok"
         out[f"region:{region['region']}"] = svg.progress_bar(region["ratio"], css=css)
@@ -59,8 +60,9 @@ def vm(data: dict[str, Any]) -> dict[str, str]:
         for a in m["attempts"]:
             elapsed = float(a["elapsed_s"] or 0.0)
             ok = a["phase"] == "completed"
-            bars.append((f"#{m['id']}.{a['number']} {a['rung']}",
+            bars.append((f"{m['id']}.{a['number']}",
                          [elapsed if ok else 0.0, 0.0 if ok else elapsed]))
     return {"attempts": svg.bar_chart(bars, series, title="elapsed time of each attempt",
-                                      x_label="migration.attempt rung", y_label="seconds",
+                                      x_label="migration #.try (rungs in the tables below)",
+                                      y_label="seconds",
                                       height=200)}

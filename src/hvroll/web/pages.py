@@ -74,6 +74,8 @@ def overview(snap: Snapshot) -> dict[str, Any]:
         "failures": [f.data() for f in failures(snap)],
         "pending_controls": list(snap.pending_controls),
         "events": [event_data(e) for e in snap.recent_events],
+        "per_hour": [{"hour": h, "completed": c, "failed": f}
+                     for h, c, f in per_hour(snap.migrations, snap.campaign.started_s or 0.0)],
         "plan": {"strategy": plan.strategy.value, "target": plan.target,
                  "waves": len(plan.waves), "hosts": plan.summary.hosts,
                  "skipped_hosts": [{"host": s.host, "reason": s.reason} for s in plan.skipped],
