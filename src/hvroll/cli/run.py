@@ -34,10 +34,10 @@ def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any]) -
         journal = Path(f"{store.target}.sim.jsonl") if "://" not in store.target else None
         return SimCloud(fleet, seed=seed, faults=Faults(**faults), journal=journal)
     if name == "libvirt":
-        from hvroll.drivers.libvirt import LibvirtCloud  # type: ignore[import-not-found]
+        from hvroll.drivers.libvirt import cloud_for
 
-        driver: Driver = LibvirtCloud(fleet)
-        return driver
+        journal = Path(f"{store.target}.libvirt.jsonl") if "://" not in store.target else None
+        return cloud_for(fleet, journal=journal)
     raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
 
 

@@ -1,0 +1,172 @@
+"""What the driver reads from a domain's XML and libvirt's domain states: pure functions.
+
+Disks are classified as the planner needs them:
+
+* ``type='file'`` under a directory the operator declared shared (``shared_paths``) → ``shared``;
+  any other file → ``local`` (it needs block migration, and a shared-storage migration of it
+  would leave the destination without its disk);
+* ``type='network'`` (RBD, iSCSI, NFS, …) → ``shared``;
+* ``type='block'`` or ``type='volume'`` → ``volume`` (an attached volume, as Cinder's are).
+
+A config drive is Nova's ``disk.config``: ``iso9660`` on a CD-ROM, ``vfat`` on a disk.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from hvroll.domain import ConfigDrive, CpuMode, DiskKind, PowerState
+
+# virDomainState values (stable ABI)
+NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
+_POWER = {RUNNING: PowerState.RUNNING, BLOCKED: PowerState.RUNNING,
+          SHUTDOWN: PowerState.RUNNING, PAUSED: PowerState.PAUSED,
+          PMSUSPENDED: PowerState.PAUSED, CRASHED: PowerState.CRASHED}
+"""``virDomainState`` → power; anything else (no state, shut off) is ``shutoff``. A domain
+being shut down still runs."""
+_POWER_RANK = {PowerState.RUNNING: 3, PowerState.PAUSED: 2, PowerState.CRASHED: 1,
+               PowerState.SHUTOFF: 0}
+
+
+def power_of(state: int) -> PowerState:
+    return _POWER.get(state, PowerState.SHUTOFF)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One domain as one host's daemon lists it."""
+
+    host: str
+    name: str
+    persistent: bool
+    state: int
+
+    @property
+    def active(self) -> bool:
+        return self.state not in (NOSTATE, SHUTOFF)
+
+
+def placement(seen: Sequence[Seen]) -> tuple[tuple[str, ...], PowerState]:
+    """The hosts a VM is defined on and its power, from every copy of it the daemons list.
+
+    A VM is on the hosts that hold its persistent definition. A transient copy counts only when
+    no host holds one: during a migration with ``PERSIST_DEST`` the destination's incoming
+    domain is transient until the migration completes, so the VM stays on its source until
+    then, and is on the destination only afterwards.
+    """
+    owners = [s for s in seen if s.persistent] or [s for s in seen if s.active]
+    if not owners:
+        return (), PowerState.SHUTOFF
+    hosts = tuple(sorted({s.host for s in owners}))
+    power = max((power_of(s.state) for s in owners), key=_POWER_RANK.__getitem__)
+    return hosts, power
+
+
+@dataclass(frozen=True, slots=True)
+class DiskInfo:
+    target: str
+    device: str
+    """``disk``, ``cdrom``, ``floppy`` or ``lun``."""
+    source_type: str
+    path: str | None
+    kind: DiskKind
+    readonly: bool
+
+
+def disks(xml: str, shared_paths: Sequence[Path] = ()) -> list[DiskInfo]:
+    out = []
+    for disk in ET.fromstring(xml).findall("./devices/disk"):
+        source_type = disk.get("type", "file")
+        device = disk.get("device", "disk")
+        source = disk.find("source")
+        path = None
+        if source is not None:
+            path = source.get("file") or source.get("dev") or source.get("name")
+        if source_type == "network":
+            kind = DiskKind.SHARED
+        elif source_type in ("block", "volume"):
+            kind = DiskKind.VOLUME
+        elif path is not None and under(path, shared_paths):
+            kind = DiskKind.SHARED
+        else:
+            kind = DiskKind.LOCAL
+        target = disk.find("target")
+        out.append(DiskInfo(target=target.get("dev", "") if target is not None else "",
+                            device=device, source_type=source_type, path=path, kind=kind,
+                            readonly=disk.find("readonly") is not None))
+    return out
+
+
+def under(path: str, directories: Iterable[Path]) -> bool:
+    p = PurePath(path)
+    return any(p.is_relative_to(d) for d in directories)
+
+
+def needs_unsafe(xml: str, shared_paths: Sequence[Path]) -> bool:
+    """Whether a migration of this domain needs ``VIR_MIGRATE_UNSAFE``: it has file disks and
+    every one is on declared shared storage (never for a domain with a local disk)."""
+    files = [d for d in disks(xml, shared_paths) if d.source_type == "file" and d.path]
+    return bool(files) and all(d.kind is DiskKind.SHARED for d in files)
+
+
+def config_drive(found: Sequence[DiskInfo]) -> ConfigDrive:
+    for d in found:
+        if d.path and PurePath(d.path).name == "disk.config":
+            return ConfigDrive.ISO9660 if d.device == "cdrom" else ConfigDrive.VFAT
+    return ConfigDrive.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class CpuInfo:
+    mode: CpuMode
+    model: str | None
+    features: tuple[str, ...]
+    disabled: tuple[str, ...]
+
+
+DEFAULT_CPU_MODEL = "qemu64"
+"""QEMU's x86 CPU for a domain without ``<cpu>``."""
+
+
+def cpu(xml: str) -> CpuInfo:
+    """The guest CPU a domain asks for (``<cpu>``); none means QEMU's default, ``qemu64``."""
+    node = ET.fromstring(xml).find("cpu")
+    if node is None:
+        return CpuInfo(CpuMode.CUSTOM, DEFAULT_CPU_MODEL, (), ())
+    raw_mode = node.get("mode", "custom")
+    mode = {m.value: m for m in CpuMode}.get(raw_mode, CpuMode.CUSTOM)
+    model = (node.findtext("model") or "").strip() or None
+    if mode is CpuMode.CUSTOM and model is None:
+        model = DEFAULT_CPU_MODEL
+    features: list[str] = []
+    disabled: list[str] = []
+    for f in node.findall("feature"):
+        name = f.get("name")
+        if not name:
+            continue
+        (disabled if f.get("policy") in ("disable", "forbid") else features).append(name)
+    return CpuInfo(mode, model, tuple(sorted(features)), tuple(sorted(disabled)))
+
+
+def hostdev_addresses(xml: str) -> list[str]:
+    """Node device names (``pci_0000_3b_00_0``) of the PCI devices passed through."""
+    out = []
+    for dev in ET.fromstring(xml).findall("./devices/hostdev[@type='pci']/source/address"):
+        parts = [dev.get(k, "0x0") for k in ("domain", "bus", "slot", "function")]
+        d, b, s, f = (int(p, 16) for p in parts)
+        out.append(f"pci_{d:04x}_{b:02x}_{s:02x}_{f:x}")
+    return out
+
+
+def interfaces(xml: str) -> list[tuple[str, str]]:
+    """``(mac, target device)`` of each interface of a running domain."""
+    out = []
+    for nic in ET.fromstring(xml).findall("./devices/interface"):
+        mac = nic.find("mac")
+        target = nic.find("target")
+        if mac is not None and target is not None:
+            out.append((mac.get("address", ""), target.get("dev", "")))
+    return out
