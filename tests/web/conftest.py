@@ -1,8 +1,5 @@
-"""Fixtures: campaign state files, a running ``hvroll serve``, and headless Chromium.
-
-The browser is the Debian ``chromium`` driven by Playwright (``executable_path``): no browser
-is ever downloaded. Without it the browser tests skip, except in CI where they fail.
-"""
+"""Fixtures: campaign state files, a running ``hvroll serve``, and headless Chromium (the
+Debian ``chromium``, see ``browsers``)."""
 
 from __future__ import annotations
 
@@ -20,9 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from telemetry.statefiles import Campaign, campaign, copy
+from web import browsers
 
 with warnings.catch_warnings():
     # Starlette 1.x deprecates its TestClient on httpx in favour of the httpx2 fork; the client
@@ -31,10 +29,6 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     import starlette.testclient  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TOKEN = "test-token-0123456789abcdef"
 URL = re.compile(r"at (http://127\.0\.0\.1:\d+)/")
 
@@ -135,14 +129,6 @@ def served(finished: Campaign, token_file: Path,
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Browser]:
-    """A headless Chromium (Playwright ``Browser``)."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    """The session's headless Chromium (Playwright ``Browser``)."""
+    yield browsers.acquire()
+    browsers.release()

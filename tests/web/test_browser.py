@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from hvroll.executor.status import status
 from hvroll.store import Store
 from telemetry.statefiles import Campaign, copy
+from web.browsers import colored_pixels
 from web.conftest import TOKEN, Server, start_server
 
 pytestmark = pytest.mark.browser
@@ -91,6 +92,7 @@ def assert_chart_drawn(page: Page, selector: str, min_height: float = 50) -> Non
     assert marks.count() > 0, f"{selector}: no data mark"
     sizes = [marks.nth(i).bounding_box() for i in range(min(marks.count(), 20))]
     assert all(b is not None and b["width"] > 0 and b["height"] > 0 for b in sizes)
+    assert colored_pixels(page, chart.screenshot()) > 100, f"{selector}: nothing drawn"
 
 
 def test_overview_shows_the_store_s_numbers(watched: Watched, tmp_path: Path) -> None:
@@ -171,6 +173,14 @@ def test_click_through_to_a_vm_and_its_attempts(watched: Watched, tmp_path: Path
     assert page.locator("table.verdicts tbody tr").count() == len(moves)
     assert_chart_drawn(page, ".chart-wide")
     page.screenshot(path=tmp_path / "vm.png", full_page=True)
+
+
+def test_an_empty_chart_draws_no_colored_pixel(watched: Watched) -> None:
+    """The pixel check itself can fail: a chart without data draws nothing coloured."""
+    page = watched.open("/migrations?state=skipped")
+    chart = page.locator("#chart-duration svg.chart")
+    expect(chart).to_have_class("chart empty")
+    assert colored_pixels(page, chart.screenshot()) == 0
 
 
 def test_controls_need_the_token(watched: Watched) -> None:

@@ -16,10 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from hvroll import __version__
 from hvroll.compat.matrix import COLUMN_TITLES, Column
 from hvroll.executor.states import MigrationState
 from hvroll.inventory import write_atomic
@@ -37,12 +35,11 @@ from hvroll.telemetry.views import (
     quantile,
     timeline,
 )
-from hvroll.web import app as web_app
 from hvroll.web import charts
+from hvroll.web.formats import STYLE, environment
 from hvroll.web.pages import row_target
 
 HERE = Path(__file__).resolve().parent
-STYLE = web_app.HERE / "static" / "style.css"
 REPORT_STYLE = """
 body { max-width: 1200px; margin: 0 auto; }
 main { padding: 16px 28px; }
@@ -57,14 +54,10 @@ def build_report(source: StateSource, *, now: datetime | None = None) -> tuple[s
     snap = source.snapshot(recent_events=0)
     context = report_data(snap)
     plots = _plots(snap, context)
-    env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters.update(duration=web_app.duration, hours=web_app.hours, mib=web_app.mib,
-                       pct=web_app.pct, svg=Markup)
+    env = environment(HERE / "templates")
     css = STYLE.read_text(encoding="utf-8") + REPORT_STYLE
     html = env.get_template("report.html").render(
-        css=Markup(css), data=context, plots=plots, version=__version__,
+        css=Markup(css), data=context, plots=plots,
         state_file=Path(source.target).name if "://" not in source.target else "",
         generated=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"))
     return html, sum(1 for p in plots.values() if "class=\"mark" in p)

@@ -18,13 +18,11 @@ import hmac
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -34,6 +32,7 @@ from hvroll.store import Store
 from hvroll.telemetry.metrics import registry_for
 from hvroll.telemetry.snapshot import Snapshot, StateSource
 from hvroll.web import charts, pages
+from hvroll.web.formats import environment
 
 HERE = Path(__file__).resolve().parent
 ACTIONS = ("pause", "resume", "abort")
@@ -63,7 +62,7 @@ def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
     if loopback_only:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    env = _environment()
+    env = environment(HERE / "templates")
     registry = registry_for(source)
 
     @app.middleware("http")
@@ -227,44 +226,3 @@ def _pager(data: dict[str, Any]) -> dict[str, str | None]:
 
     return {"prev": link(max(0, offset - limit)) if offset > 0 else None,
             "next": link(offset + limit) if offset + limit < matching else None}
-
-
-def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters.update(duration=duration, hours=hours, mib=mib, pct=pct,
-                       vmurl=lambda name: "/vms/" + quote(str(name), safe=""),
-                       svg=Markup)
-    env.globals.update(version=__version__)
-    return env
-
-
-def duration(seconds: float | None) -> str:
-    """``53.5 s``, ``12 min``, ``6 h 37 min``; ``–`` for None."""
-    if seconds is None:
-        return "–"
-    if seconds < 100:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    whole = round(seconds / 60)
-    return f"{whole // 60} h {whole % 60:02d} min"
-
-
-def hours(seconds: float | None) -> str:
-    """Campaign time as ``h:mm`` (``–`` for None)."""
-    if seconds is None:
-        return "–"
-    whole = int(seconds // 60)
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
-def mib(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value / 1024:.1f} GiB" if value >= 1024 else f"{value:.0f} MiB"
-
-
-def pct(ratio: float | None) -> str:
-    return "–" if ratio is None else f"{ratio:.1%}"
