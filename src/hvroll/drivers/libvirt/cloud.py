@@ -104,6 +104,10 @@ class LibvirtCloud:
     def poll_s(self) -> float:
         return self.settings.poll_s
 
+    @property
+    def reinstall_hook(self) -> ReinstallHook | None:
+        return self._hook
+
     # --- what the cloud looks like ----------------------------------------------------------
 
     def hosts(self) -> list[HostState]:

@@ -61,8 +61,11 @@ class Ledger:
         self.state = Replayed()
         self._handle = None
         if path is not None:
-            if path.exists():
-                self._replay(path.read_text(errors="replace"))
+            data = path.read_bytes() if path.exists() else b""
+            self._replay(data.decode(errors="replace"))
+            if not data.endswith(b"\n") and data:  # drop the line a kill cut short
+                with path.open("r+b") as handle:
+                    handle.truncate(data.rfind(b"\n") + 1)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = path.open("a", encoding="utf-8")
 

@@ -137,5 +137,5 @@ def figures(stats: Mapping[str, Any]) -> Figures:
 
 def has_figures(stats: Mapping[str, Any]) -> bool:
     """Whether completed statistics carry anything (post-copy leaves the destination's empty:
-    ``{"type": 0}``)."""
-    return bool(stats) and int(stats.get("type", 0)) != 0 and "time_elapsed" in stats
+    ``{"type": 0}``; the ``JOB_COMPLETED`` event's have no ``type``)."""
+    return int(stats.get("type", -1)) != 0 and "time_elapsed" in stats
