@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from drivers.libvirt.bed import Bed
 from hvroll import testbed as tb
 from hvroll.drivers.base import JobPhase, JobProgress, MigrationOptions
 from hvroll.drivers.libvirt import LibvirtCloud, for_testbed
 from hvroll.errors import DriverError
 from hvroll.testbed.connect import connection
-
-from drivers.libvirt.bed import Bed
 
 pytestmark = pytest.mark.libvirt
 libvirt = pytest.importorskip("libvirt")

@@ -99,6 +99,7 @@ class LibvirtCloud:
                                                  is SchedulingState.ENABLED)
                             for h in fleet.hosts}
         self._profiles: dict[str, str] = {}
+        self._closed = False
 
     @property
     def poll_s(self) -> float:
@@ -216,12 +217,14 @@ class LibvirtCloud:
     def set_scheduling(self, host: str, enabled: bool) -> None:
         """Recorded by hvroll in its journal (plain libvirt has no scheduler): other tools
         placing VMs must read it there."""
+        self._check_open()
         self._host(host)
         if self._scheduling.get(host) != enabled:
             self._scheduling[host] = enabled
             self._ledger.scheduling(host, enabled)
 
     def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None:
+        self._check_open()
         core = self._core
         if self._known(job, JobKind.LIVE_MIGRATION, vm, dest):
             return
@@ -259,6 +262,7 @@ class LibvirtCloud:
     def cold_migrate(self, job: str, vm: str, dest: str) -> None:
         """Move a VM's definition (shared storage: disks are not copied); a running VM is shut
         down first (destroyed after ``shutdown_timeout_s``) and started on ``dest``."""
+        self._check_open()
         core = self._core
         if self._known(job, JobKind.COLD_MIGRATION, vm, dest):
             return
@@ -276,6 +280,7 @@ class LibvirtCloud:
         moves.start(moves.run_cold, core, record, was_running, name=f"cold-{job}")
 
     def reinstall(self, job: str, host: str, profile: str) -> None:
+        self._check_open()
         core = self._core
         if self._known(job, JobKind.REINSTALL, host, profile):
             return
@@ -387,6 +392,7 @@ class LibvirtCloud:
         self._core.link(host).call(f"{op} {vm}", lambda c: act(c.lookupByName(vm)))
 
     def apply_workaround(self, vm: str, action: str) -> None:
+        self._check_open()
         if action not in WORKAROUNDS:
             raise DriverError(f"unknown workaround {action!r} for {vm} (the libvirt driver "
                               f"knows {', '.join(WORKAROUNDS)})")
@@ -430,12 +436,19 @@ class LibvirtCloud:
                 for mac, counters in raw.items()}
 
     def close(self) -> None:
-        """Close the connections and the journal; running migrations go on in libvirt."""
+        """Close the connections and the journal; running migrations go on in libvirt (a
+        driver opened on the same journal follows them)."""
+        self._closed = True
         for link in self._core.links.values():
             link.reset()
         self._ledger.close()
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DriverError("this libvirt driver was closed; open a new one (on the same "
+                              "journal to follow its jobs)")
 
     def _adopt_pending(self) -> None:
         core = self._core

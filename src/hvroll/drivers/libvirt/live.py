@@ -7,8 +7,10 @@ what the executor's ladder compares from pass to pass to tell a converging migra
 stalled one (QEMU's ``memory_remaining`` itself falls to zero within every pass).
 
 When the migration returns, the completed statistics come from the destination
-(``jobStats(COMPLETED)``: the source domain is gone with ``UNDEFINE_SOURCE``) or, after a
-post-copy migration whose destination keeps none, from the source's ``JOB_COMPLETED`` event.
+(``jobStats(COMPLETED | KEEP_COMPLETED)``: the source domain is gone with ``UNDEFINE_SOURCE``;
+kept, so that ``virsh domjobinfo --completed`` or a restarted hvroll can read them too) or,
+after a post-copy migration whose destination keeps none, from the source's ``JOB_COMPLETED``
+event.
 After a restart, a migration the journal says was started is matched with the cloud: still
 running on its source (followed to its end), completed (the destination's statistics), or
 ended without moving the VM (failed).
@@ -68,7 +70,8 @@ def _completed(core: Core, job: Job) -> None:
     try:
         raw = core.link(job.dest).call(
             "read the completed migration's statistics",
-            lambda c: c.lookupByName(vm).jobStats(lv.VIR_DOMAIN_JOB_STATS_COMPLETED))
+            lambda c: c.lookupByName(vm).jobStats(lv.VIR_DOMAIN_JOB_STATS_COMPLETED
+                                                  | lv.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED))
     except DriverError:
         raw = {}
     stats_from = "destination"
