@@ -83,8 +83,9 @@ def test_the_report_shows_the_store_s_numbers(name: str, request: pytest.Fixture
     made: Campaign = request.getfixturevalue(name)
     html = report_of(made.state)
     expected = store_status(made.state)
-    for key in ("state", "migrations_completed", "hosts_upgraded", "migrations_failed"):
-        assert f'data-stat="{key}">{expected[key]}<' in html, key
+    assert f'data-stat="state">{expected["state"]}<' in html
+    for key in ("migrations_completed", "hosts_upgraded", "migrations_failed"):
+        assert f'data-stat="{key}">{expected[key]:,}<' in html, key
 
 
 def test_the_report_lists_every_failure(finished: Campaign) -> None:

@@ -176,3 +176,9 @@ def test_events_and_attempts_match_the_store(made: Campaign, db: sqlite3.Connect
     for rung, phase, n in db.execute("SELECT rung, phase, count(*) FROM attempt "
                                      "GROUP BY rung, phase"):
         assert total(samples, "hvroll_migration_attempts_total", rung=rung, phase=phase) == n
+
+
+def test_every_metric_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "telemetry.md").read_text()
+    for spec in METRICS:
+        assert f"`{spec.exported()[0].removesuffix('_bucket')}`" in text, spec.name

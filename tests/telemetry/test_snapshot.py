@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sqlite3
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from hvroll.errors import InputError
 from hvroll.executor.status import status
 from hvroll.store import Store
-from hvroll.telemetry.snapshot import StateSource
+from hvroll.telemetry.snapshot import _MIGRATION_COLUMNS, Migration, StateSource
 from telemetry.statefiles import Campaign, copy
 
 
@@ -95,4 +96,22 @@ def test_a_state_file_without_campaign_says_so(tmp_path: Path) -> None:
     source = StateSource(tmp_path / "empty.db")
     with pytest.raises(InputError, match="holds no campaign"):
         source.snapshot()
+    source.close()
+
+
+def test_migration_fields_are_the_selected_columns_in_order() -> None:
+    assert [f.name for f in dataclasses.fields(Migration)] == list(
+        _MIGRATION_COLUMNS.selected_columns.keys())
+
+
+def test_an_unchanged_campaign_is_not_read_again(finished: Campaign, tmp_path: Path) -> None:
+    made = copy(finished, tmp_path)
+    source = StateSource(made.state)
+    first = source.snapshot()
+    assert source.snapshot() is first
+    assert len(source.snapshot(recent_events=5).recent_events) == 5
+    store = Store(made.state)
+    store.request("pause")
+    store.close()
+    assert source.snapshot() is not first
     source.close()

@@ -81,7 +81,7 @@ def test_overview_shows_the_store_s_numbers(client: TestClient, made: Campaign) 
     html = client.get("/").text
     for key in ("migrations_completed", "migrations", "hosts_upgraded", "hosts_total",
                 "migrations_failed", "vms_migrated"):
-        assert f'data-stat="{key}">{expected[key]}<' in html, key
+        assert f'data-stat="{key}">{expected[key]:,}<' in html, key
 
 
 def test_overview_lists_what_needs_an_operator(client: TestClient, made: Campaign) -> None:

@@ -100,7 +100,7 @@ def test_overview_shows_the_store_s_numbers(watched: Watched, tmp_path: Path) ->
     expected = store_status(watched.server.state)
     for key in ("migrations_completed", "migrations", "hosts_upgraded", "hosts_total",
                 "migrations_failed", "hosts_failed", "vms_migrated"):
-        assert stat(page, key) == str(expected[key]), key
+        assert stat(page, key) == f"{expected[key]:,}", key
     assert page.locator("#campaign-state [data-stat=state]").inner_text() == expected["state"]
     assert page.locator("table.progress tbody tr").count() == len(
         sql(watched.server.state, "SELECT DISTINCT region FROM host_step"))
@@ -120,7 +120,7 @@ def test_hosts_grid_has_every_host_in_its_state(watched: Watched, tmp_path: Path
     assert page.locator("[data-host]").count() == hosts
     for state, n in by_state.items():
         assert page.locator(f'[data-host][data-state="{state}"]').count() == n, state
-        assert page.locator(f'[data-state-count="{state}"]').inner_text() == str(n)
+        assert page.locator(f'[data-state-count="{state}"]').inner_text() == f"{n:,}"
     done = page.locator('[data-host][data-state="done"]').first
     color = done.evaluate("e => getComputedStyle(e).backgroundColor")
     pending_like = page.locator('[data-host][data-state="not_in_plan"]').first
@@ -144,7 +144,7 @@ def test_migrations_charts_render_and_filters_work(watched: Watched, tmp_path: P
     page = watched.open("/migrations")
     state = watched.server.state
     (total,) = sql(state, "SELECT count(*) FROM migration")[0]
-    assert stat(page, "matching") == str(total)
+    assert stat(page, "matching") == f"{total:,}"
     for figure in ("#chart-per-hour", "#chart-duration", "#chart-downtime"):
         assert_chart_drawn(page, figure)
     page.screenshot(path=tmp_path / "migrations.png", full_page=True)
@@ -227,7 +227,7 @@ def test_pages_update_live_while_the_campaign_runs(chromium: Browser, holding: C
             "completed", timeout=30_000)
         expected = store_status(made.state)
         expect(page.locator('main [data-stat="migrations_completed"]')).to_have_text(
-            str(expected["migrations_completed"]))
+            f"{expected['migrations_completed']:,}")
         assert page.evaluate("window.notReloaded") is True
         page.screenshot(path=tmp_path / "live-completed.png", full_page=True)
         watched.check_clean()

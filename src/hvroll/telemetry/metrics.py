@@ -39,7 +39,7 @@ DOWNTIME_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
                       60.0)
 """Guest downtime at the switch-over, seconds (the ladder starts at 50–500 ms)."""
 BYTES_BUCKETS = tuple(float(MIB * 4**k) for k in range(4, 12))
-"""Bytes sent per migration: 256 MiB … 1 TiB, ×4 per bucket."""
+"""Bytes sent per migration: 256 MiB … 4 TiB, ×4 per bucket."""
 MAX_REASONS = 20
 """Distinct failure reasons exported; the rest are counted as ``other``."""
 

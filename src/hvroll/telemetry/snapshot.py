@@ -13,6 +13,7 @@ The numbers of :meth:`Snapshot.status` are those of ``hvroll status``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -270,6 +271,8 @@ class StateSource:
         self.engine = _readonly_engine(self.target)
         self._lock = threading.Lock()
         self._static: tuple[tuple[Any, ...], Static] | None = None
+        self._last: tuple[str, int, Snapshot] | None = None
+        """The latest snapshot: (marker, events asked, snapshot)."""
         with self._read() as conn:
             version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
         if version != str(SCHEMA_VERSION):
@@ -295,14 +298,7 @@ class StateSource:
     def marker(self) -> str:
         """Changes whenever the campaign does (cheap: for live pages to poll)."""
         with self._read() as conn:
-            camp = conn.execute(select(CampaignRow.state, CampaignRow.clock_s)).first()
-            last_event = conn.scalar(select(func.max(EventRow.id)))
-            last_attempt = conn.scalar(select(func.max(AttemptRow.id)))
-            last_control = conn.scalar(select(func.max(ControlRow.id)))
-            done = conn.scalar(select(func.count()).select_from(MigrationRow).where(
-                MigrationRow.state.in_(TERMINAL_MIGRATION)))
-        state, clock = (camp.state, camp.clock_s) if camp is not None else ("none", 0.0)
-        return f"{state}:{clock:g}:{last_event}:{last_attempt}:{last_control}:{done}"
+            return _marker(conn)
 
     def static(self) -> Static:
         with self._read() as conn:
@@ -328,35 +324,52 @@ class StateSource:
             return static
 
     def snapshot(self, *, recent_events: int = 30) -> Snapshot:
+        """The campaign as of now; the previous snapshot again while the campaign has not
+        changed (its :meth:`marker` is the same)."""
         with self._read() as conn:
-            static = self._static_for(conn)
-            c = conn.execute(select(
-                CampaignRow.state, CampaignRow.driver, CampaignRow.plan_file,
-                CampaignRow.approved, CampaignRow.created_s, CampaignRow.started_s,
-                CampaignRow.finished_s, CampaignRow.clock_s, CampaignRow.audit)).one()
-            campaign = Campaign(c.state, c.driver, c.plan_file, bool(c.approved), c.created_s,
-                                c.started_s, c.finished_s, c.clock_s,
-                                json.loads(c.audit or "{}"))
-            steps = tuple(Step(**row._asdict()) for row in conn.execute(select(
-                StepRow.id, StepRow.wave, StepRow.position, StepRow.host, StepRow.cluster,
-                StepRow.region, StepRow.target, StepRow.canary, StepRow.reinstall,
-                StepRow.state, StepRow.error, StepRow.started_s, StepRow.finished_s,
-            ).order_by(StepRow.position)))
-            migrations = tuple(_migration(row) for row in conn.execute(
-                _MIGRATION_COLUMNS.order_by(MigrationRow.wave, MigrationRow.step_id,
-                                            MigrationRow.position)))
-            counts = {kind: int(n) for kind, n in conn.execute(
-                select(EventRow.kind, func.count()).group_by(EventRow.kind))}
-            recent = tuple(_event(row) for row in conn.execute(
-                _EVENT_COLUMNS.order_by(EventRow.id.desc()).limit(recent_events)))
-            alerts = tuple(_event(row) for row in conn.execute(
-                _EVENT_COLUMNS.where(EventRow.kind.in_(ALERT_EVENTS))
-                .order_by(EventRow.id.desc()).limit(200)))
-            controls = tuple(conn.scalars(select(ControlRow.action).where(
-                ControlRow.handled.is_(False)).order_by(ControlRow.id)))
-            tries = {(rung, phase): int(n) for rung, phase, n in conn.execute(
-                select(AttemptRow.rung, AttemptRow.phase, func.count())
-                .group_by(AttemptRow.rung, AttemptRow.phase))}
+            marker = _marker(conn)
+            with self._lock:
+                last = self._last
+            if last is not None and last[0] == marker and last[1] >= recent_events:
+                snap = last[2]
+                if len(snap.recent_events) > recent_events:
+                    snap = dataclasses.replace(snap,
+                                               recent_events=snap.recent_events[:recent_events])
+                return snap
+            snap = self._snapshot(conn, recent_events)
+            with self._lock:
+                self._last = (marker, recent_events, snap)
+            return snap
+
+    def _snapshot(self, conn: Connection, recent_events: int) -> Snapshot:
+        static = self._static_for(conn)
+        c = conn.execute(select(
+            CampaignRow.state, CampaignRow.driver, CampaignRow.plan_file,
+            CampaignRow.approved, CampaignRow.created_s, CampaignRow.started_s,
+            CampaignRow.finished_s, CampaignRow.clock_s, CampaignRow.audit)).one()
+        campaign = Campaign(c.state, c.driver, c.plan_file, bool(c.approved), c.created_s,
+                            c.started_s, c.finished_s, c.clock_s,
+                            json.loads(c.audit or "{}"))
+        steps = tuple(Step(**row._asdict()) for row in conn.execute(select(
+            StepRow.id, StepRow.wave, StepRow.position, StepRow.host, StepRow.cluster,
+            StepRow.region, StepRow.target, StepRow.canary, StepRow.reinstall,
+            StepRow.state, StepRow.error, StepRow.started_s, StepRow.finished_s,
+        ).order_by(StepRow.position)))
+        migrations = tuple(_migration(row) for row in conn.execute(
+            _MIGRATION_COLUMNS.order_by(MigrationRow.wave, MigrationRow.step_id,
+                                        MigrationRow.position)))
+        counts = {kind: int(n) for kind, n in conn.execute(
+            select(EventRow.kind, func.count()).group_by(EventRow.kind))}
+        recent = tuple(_event(row) for row in conn.execute(
+            _EVENT_COLUMNS.order_by(EventRow.id.desc()).limit(recent_events)))
+        alerts = tuple(_event(row) for row in conn.execute(
+            _EVENT_COLUMNS.where(EventRow.kind.in_(ALERT_EVENTS))
+            .order_by(EventRow.id.desc()).limit(200)))
+        controls = tuple(conn.scalars(select(ControlRow.action).where(
+            ControlRow.handled.is_(False)).order_by(ControlRow.id)))
+        tries = {(rung, phase): int(n) for rung, phase, n in conn.execute(
+            select(AttemptRow.rung, AttemptRow.phase, func.count())
+            .group_by(AttemptRow.rung, AttemptRow.phase))}
         return Snapshot(campaign, steps, migrations, counts, recent, alerts, controls, tries,
                         static)
 
@@ -393,17 +406,31 @@ _EVENT_COLUMNS = select(EventRow.id, EventRow.t_s, EventRow.kind, EventRow.host,
                         EventRow.message, EventRow.data)
 
 
+_RUNGS_AT = list(_MIGRATION_COLUMNS.selected_columns.keys()).index("rungs")
+
+
 def _migration(row: Any) -> Migration:
-    values = row._asdict()
-    values["is_return"] = bool(values["is_return"])
-    values["rungs"] = _rungs(values["rungs"])
-    return Migration(**values)
+    """A row of :data:`_MIGRATION_COLUMNS` (in :class:`Migration`'s field order)."""
+    values = list(row)
+    values[_RUNGS_AT] = _rungs(values[_RUNGS_AT])
+    return Migration(*values)
 
 
 @lru_cache(maxsize=1024)
 def _rungs(text: str | None) -> tuple[str, ...]:
     """A migration's rungs (JSON list); few distinct values, so decoded once each."""
     return tuple(json.loads(text or "[]"))
+
+
+def _marker(conn: Connection) -> str:
+    camp = conn.execute(select(CampaignRow.state, CampaignRow.clock_s)).first()
+    last_event = conn.scalar(select(func.max(EventRow.id)))
+    last_attempt = conn.scalar(select(func.max(AttemptRow.id)))
+    last_control = conn.scalar(select(func.max(ControlRow.id)))
+    done = conn.scalar(select(func.count()).select_from(MigrationRow).where(
+        MigrationRow.state.in_(TERMINAL_MIGRATION)))
+    state, clock = (camp.state, camp.clock_s) if camp is not None else ("none", 0.0)
+    return f"{state}:{clock:g}:{last_event}:{last_attempt}:{last_control}:{done}"
 
 
 def _event(row: Any) -> Event:

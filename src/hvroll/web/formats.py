@@ -42,6 +42,11 @@ def mib(value: float | None) -> str:
     return f"{value / 1024:.1f} GiB" if value >= 1024 else f"{value:.0f} MiB"
 
 
+def count(value: int | float | None) -> str:
+    """A count with thousands separators: 26299 → ``26,299``."""
+    return "–" if value is None else f"{value:,}"
+
+
 def pct(ratio: float | None) -> str:
     return "–" if ratio is None else f"{ratio:.1%}"
 
@@ -55,7 +60,7 @@ def environment(templates: Path) -> Environment:
     """A Jinja environment over ``templates`` with autoescaping and these filters."""
     env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(duration=duration, hours=hours, mib=mib, pct=pct, vmurl=vm_url,
+    env.filters.update(duration=duration, hours=hours, mib=mib, pct=pct, n=count, vmurl=vm_url,
                        svg=Markup)
     env.globals.update(version=__version__)
     return env
