@@ -44,6 +44,8 @@ from hvroll.store import MigrationRow, StepRow, Store
 from hvroll.store.models import dumps, loads
 
 CONTROL_EVERY = 50
+IDLE_TURNS = 20
+"""Turns with nothing in flight and nothing started before waiting work is declared stuck."""
 _TERMINAL_HOST = frozenset(s.value for s in TERMINAL_HOST)
 _TERMINAL_MIGRATION = frozenset(s.value for s in TERMINAL_MIGRATION)
 """Turns of the loop between two looks at the operator's controls."""
@@ -167,7 +169,7 @@ class Executor:
                        hosts=len({s.host for s in self.steps}), migrations=len(self.migrations))
         self._reconcile()
         self.store.commit()
-        turns = 0
+        turns = idle = 0
         while True:
             turns += 1
             if turns % CONTROL_EVERY == 1:
@@ -193,6 +195,10 @@ class Executor:
             if max_turns is not None and turns >= max_turns:
                 break
             self._observe(self._wait())
+            idle = 0 if (effects or self._busy()) else idle + 1
+            if idle >= IDLE_TURNS:
+                self._stuck()
+                idle = 0
             if turns % CONTROL_EVERY == 0:
                 self.store.commit()
         self.store.commit()
@@ -313,13 +319,25 @@ class Executor:
             for step in steps:
                 self._advance(step, receivers_done, failing, effects)
             if all(s.state in _TERMINAL_HOST for s in steps):
+                upgraded = {s.host for s in steps if s.state == HostStepState.DONE.value}
                 for row in self.returns.get((cluster, wave), ()):
-                    if row.state == MigrationState.PENDING.value \
-                            and not self.runner.start(row, effects):
+                    if row.state != MigrationState.PENDING.value:
+                        continue
+                    if row.dest not in upgraded:
+                        self.runner.skip(row, f"{row.dest} was not reinstalled")
+                    elif not self.runner.start(row, effects):
                         self._block(cluster)
                         break
                 if self._current_wave(cluster) != wave:
                     self.dirty.add(cluster)
+
+    def _stuck(self) -> None:
+        """Nothing runs and nothing can start (no destination will ever have room, a host
+        never became ready): fail what waits, with the reason, instead of waiting forever."""
+        for row in self.migrations:
+            if row.state == MigrationState.PENDING.value:
+                self.runner.fail(row, "no compatible destination with room became available")
+        self.event("campaign_stuck", "waiting migrations failed: no destination available")
 
     def _failed_hosts(self) -> int:
         return self._failed
@@ -331,6 +349,10 @@ class Executor:
         if new in TERMINAL_HOST:
             step.finished_s = self.clock.now()
             self._failed += new is HostStepState.FAILED
+            if new is not HostStepState.DONE:
+                for row in self.drain.get(step.id, ()):
+                    if row.state == MigrationState.PENDING.value:
+                        self.runner.skip(row, f"host {step.host} {new.value}")
             if step.wave == 0:
                 self._open_canary -= 1
                 if self._open_canary == 0:

@@ -136,8 +136,6 @@ class MigrationRunner:
                 row.state = MigrationState.RUNNING.value
 
         effects.append(effect)
-        ex.event("migration_started", vm=row.vm, host=row.source, dest=row.dest,
-                 rung=rung.value, attempt=row.attempts)
         return True
 
     def _workarounds(self, row: MigrationRow) -> None:
@@ -343,6 +341,13 @@ class MigrationRunner:
             return
         self._finish(row, MigrationState.FAILED, reason)
 
+    def skip(self, row: MigrationRow, why: str) -> None:
+        """Nothing to do any more for a migration that never started."""
+        self._finish(row, MigrationState.SKIPPED, why)
+
+    def fail(self, row: MigrationRow, why: str) -> None:
+        self._finish(row, MigrationState.FAILED, why)
+
     def _back_to_pending(self, row: MigrationRow) -> None:
         row.state = check(MIGRATION, MigrationState(row.state), MigrationState.PENDING,
                           f"vm {row.vm}").value
@@ -357,9 +362,6 @@ class MigrationRunner:
         if state is MigrationState.FAILED:
             ex.event("migration_failed", vm=row.vm, host=row.source, dest=row.dest,
                      reason=error)
-        elif state is MigrationState.COMPLETED:
-            ex.event("migration_completed", vm=row.vm, host=row.source, dest=row.dest,
-                     elapsed_s=row.elapsed_s, downtime_ms=row.downtime_ms, rung=row.rung)
 
     def _post_check(self, row: MigrationRow) -> None:
         """Running once, on the destination, reachable if it was before."""

@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
+from hvroll.bulk import paused_gc
 from hvroll.domain import Fleet
 from hvroll.errors import InputError
 from hvroll.executor.states import CampaignState, HostStepState, MigrationState
@@ -105,26 +106,39 @@ class Store:
                           approved=not plan.policy.hold_after_canary, created_s=now_s,
                           clock_s=now_s)
         self.session.add(row)
+        self.session.flush()
+        step_rows: list[dict[str, Any]] = []
+        moves: list[tuple[int, Any, int, int | None]] = []  # (wave, migration, position, step)
         position = 0
         for wave in plan.waves:
             receivers = {m.dest for s in wave.steps for m in s.drain}
             for step in wave.steps:
                 position += 1
-                srow = StepRow(wave=wave.index, position=position, host=step.host,
-                               cluster=step.cluster, region=step.region,
-                               target=step.target,
-                               canary=step.canary, reinstall=step.reinstall,
-                               receives=step.host in receivers,
-                               state=HostStepState.PENDING.value)
-                self.session.add(srow)
-                self.session.flush()
-                for i, m in enumerate(step.drain):
-                    self.session.add(_migration(m, wave.index, i, srow))
-            for i, m in enumerate(wave.returns):
-                cluster, region = _where(plan, m.source)
-                mrow = _migration(m, wave.index, 10_000 + i, None)
-                mrow.cluster, mrow.region = cluster, region
-                self.session.add(mrow)
+                step_rows.append({
+                    "id": position, "wave": wave.index, "position": position,
+                    "host": step.host, "cluster": step.cluster, "region": step.region,
+                    "target": step.target, "canary": step.canary, "reinstall": step.reinstall,
+                    "receives": step.host in receivers, "state": HostStepState.PENDING.value})
+                moves += [(wave.index, m, i, position) for i, m in enumerate(step.drain)]
+            moves += [(wave.index, m, 10_000 + i, None) for i, m in enumerate(wave.returns)]
+        by_step = {r["id"]: r for r in step_rows}
+        where = {r["host"]: (r["cluster"], r["region"]) for r in step_rows}
+        mig_rows = []
+        for wave_index, m, pos, step_id in moves:
+            owner = by_step.get(step_id) if step_id is not None else None
+            cluster, region = ((owner["cluster"], owner["region"]) if owner is not None
+                               else where.get(m.source, ("", "")))
+            mig_rows.append({
+                "step_id": step_id, "wave": wave_index, "position": pos, "cluster": cluster,
+                "region": region, "vm": m.vm, "source": m.source, "dest": m.dest,
+                "planned_dest": m.dest, "kind": m.kind.value, "is_return": m.returning,
+                "workarounds": dumps(list(m.workarounds)),
+                "state": MigrationState.PENDING.value, "estimate_s": m.estimate.seconds})
+        with paused_gc():
+            if step_rows:
+                self.session.execute(insert(StepRow), step_rows)
+            if mig_rows:
+                self.session.execute(insert(MigrationRow), mig_rows)
         self.session.commit()
         return row
 
@@ -204,21 +218,3 @@ def _pack(text: str) -> bytes:
 
 def _unpack(blob: bytes) -> str:
     return zlib.decompress(blob).decode()
-
-
-def _where(plan: Plan, host: str) -> tuple[str, str]:
-    for wave in plan.waves:
-        for step in wave.steps:
-            if step.host == host:
-                return step.cluster, step.region
-    return "", ""
-
-
-def _migration(m: Any, wave: int, position: int, step: StepRow | None) -> MigrationRow:
-    return MigrationRow(
-        step_id=step.id if step is not None else None, wave=wave, position=position,
-        cluster=step.cluster if step is not None else "",
-        region=step.region if step is not None else "", vm=m.vm, source=m.source,
-        dest=m.dest, planned_dest=m.dest, kind=m.kind.value, is_return=m.returning,
-        workarounds=dumps(list(m.workarounds)), state=MigrationState.PENDING.value,
-        estimate_s=m.estimate.seconds)

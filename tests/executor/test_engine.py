@@ -1,0 +1,148 @@
+"""The executor on the simulated cloud: whole campaigns, the canary hold, operator controls,
+faults, and a crash at a random point followed by a resume."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from campaigns import Campaign
+from hvroll.domain import Fleet
+from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
+from hvroll.executor.engine import Executor
+from hvroll.executor.states import CampaignState
+from hvroll.executor.status import status
+from hvroll.planner.model import Policy
+from hvroll.store import Store
+
+
+def assert_every_vm_once(fleet: Fleet, cloud: SimCloud) -> None:
+    placement = cloud.placement()
+    assert sorted(placement) == sorted(vm.name for vm in fleet.vms)
+    assert all(cloud.vm(name).hosts == (host,) for name, host in placement.items())
+
+
+def test_a_whole_campaign_upgrades_every_host_and_loses_no_vm(small: Fleet,
+                                                               campaign: Campaign) -> None:
+    store, cloud, plan = campaign(small)
+    result = Executor(store, cloud).run()
+    assert result.state is CampaignState.COMPLETED
+    s = status(store)
+    assert (s["vms_lost"], s["invariant_violations"], s["hosts_failed"]) == (0, 0, 0)
+    assert s["hosts_upgraded"] == s["hosts_total"] == plan.summary.hosts
+    assert s["migrations_completed"] == plan.summary.migrations
+    assert_every_vm_once(small, cloud)
+    for step in plan.host_steps():
+        assert cloud.host_profile(step.host) == step.target
+
+
+def test_every_migration_is_recorded_with_its_stats(small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small)
+    Executor(store, cloud).run()
+    live = [m for m in store.migrations() if m.kind == "live"]
+    assert live
+    for m in live:
+        assert m.state == "completed"
+        assert m.elapsed_s is not None and m.elapsed_s > 0
+        assert m.sent_mib is not None and m.sent_mib >= small.vm_by_name[m.vm].ram_mib
+        assert m.iterations is not None and m.downtime_ms is not None
+    attempts = store.attempts()
+    assert {a.migration_id for a in attempts} >= {m.id for m in live}
+
+
+def test_noisy_vms_climb_the_ladder_and_the_record_says_which_rung(
+        small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small)
+    Executor(store, cloud).run()
+    rungs = Counter(m.rung for m in store.migrations() if m.state == "completed")
+    assert rungs["suspend"] > 0  # CPv1's qemu has no auto-converge nor post-copy
+    climbed = list(store.events("ladder_climbed"))
+    assert climbed and all(e.vm for e in climbed)
+
+
+def test_the_campaign_holds_after_the_canary_wave_until_resumed(small: Fleet,
+                                                                campaign: Campaign) -> None:
+    store, cloud, _plan = campaign(small, policy=Policy(allow_suspend=True))
+    assert Executor(store, cloud).run().state is CampaignState.HOLDING
+    started = {s.wave for s in store.steps() if s.state != "pending"}
+    assert started == {0}
+    assert [e.kind for e in store.events("canary_done")] == ["canary_done"]
+    store.request("resume")
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+
+
+def test_pause_takes_effect_and_resume_finishes(small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small)
+
+    def pause_soon(ex: Executor) -> None:
+        if ex.clock.now() > 3600 and not store.pending_controls() \
+                and ex.campaign.state == "running":
+            store.request("pause")
+
+    paused = Executor(store, cloud, on_turn=pause_soon).run()
+    assert paused.state is CampaignState.PAUSED
+    assert status(store)["migrations_running"] == 0
+    store.request("resume")
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+    assert_every_vm_once(small, cloud)
+
+
+def test_abort_stops_safely(small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small)
+
+    def abort_soon(ex: Executor) -> None:
+        if ex.clock.now() > 5000 and not store.pending_controls():
+            store.request("abort")
+
+    assert Executor(store, cloud, on_turn=abort_soon).run().state is CampaignState.ABORTED
+    s = status(store)
+    assert 0 < s["hosts_upgraded"] < s["hosts_total"]
+    assert s["migrations_running"] == 0
+    assert_every_vm_once(small, cloud)
+    assert Executor(store, cloud).run().state is CampaignState.ABORTED  # final
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3])
+def test_faults_are_survived_or_reported_never_hidden(small: Fleet, campaign: Campaign,
+                                                      rate: float) -> None:
+    policy = Policy(allow_suspend=True, hold_after_canary=False, failed_host_tolerance=100)
+    store, cloud, _ = campaign(small, policy=policy, faults=Faults(
+        migration_failure_rate=rate, reinstall_failure_rate=rate))
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+    s = status(store)
+    assert (s["vms_lost"], s["invariant_violations"]) == (0, 0)
+    assert s["hosts_upgraded"] + s["hosts_failed"] + s["hosts_skipped"] == s["hosts_total"]
+    failed = [st for st in store.steps() if st.state == "failed"]
+    assert all(st.error for st in failed)
+    retries = store.count_events("migration_retry") + store.count_events("reinstall_retry")
+    assert retries > 0
+    assert_every_vm_once(small, cloud)
+
+
+def test_too_many_failed_hosts_fail_the_campaign(small: Fleet, campaign: Campaign) -> None:
+    policy = Policy(allow_suspend=True, hold_after_canary=False, failed_host_tolerance=0)
+    store, cloud, _ = campaign(small, policy=policy,
+                               faults=Faults(reinstall_failure_rate=0.5))
+    assert Executor(store, cloud).run().state is CampaignState.FAILED
+    s = status(store)
+    assert s["hosts_failed"] >= 1 and s["hosts_skipped"] >= 1
+    assert_every_vm_once(small, cloud)
+
+
+@pytest.mark.parametrize("crash_after", [40, 700, 2500, 6000])
+def test_a_crash_at_any_point_then_resume_reaches_the_same_consistent_end(
+        small: Fleet, campaign: Campaign, tmp_path: Path, crash_after: int) -> None:
+    store, cloud, plan = campaign(small, faults=Faults(crash_after_events=crash_after))
+    with pytest.raises(SimulatedCrash):
+        Executor(store, cloud).run()
+    store.close()
+    del cloud
+    store = Store(tmp_path / "c.db")
+    cloud = SimCloud(store.fleet(), seed=1, journal=tmp_path / "c.db.sim.jsonl")
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+    s = status(store)
+    assert (s["vms_lost"], s["invariant_violations"], s["hosts_failed"]) == (0, 0, 0)
+    assert s["hosts_upgraded"] == plan.summary.hosts
+    assert_every_vm_once(small, cloud)
