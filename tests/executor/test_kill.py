@@ -46,11 +46,13 @@ def test_sigkill_then_restart_completes_with_every_vm_once(tmp_path: Path, seed:
     cmd = [sys.executable, "-m", "hvroll", "run", str(plan_file), "--state", str(db),
            "--quiet", "--json"]
     kill_at = random.Random(seed).randrange(5, result.summary.migrations - 20)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors = tmp_path / "first-run.err"
+    with errors.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 120
     while _completed(db) < kill_at and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert proc.poll() is None, f"finished before the kill: {proc.stderr and proc.stderr.read()}"
+    assert proc.poll() is None, f"finished before the kill: {errors.read_text()}"
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
     done_before = _completed(db)
