@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from campaigns import Campaign
+from campaigns import Campaign, targets_of
 from hvroll.domain import Fleet
 from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
 from hvroll.executor.engine import Executor
 from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
+from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
 
@@ -134,11 +135,8 @@ def test_too_many_failed_hosts_fail_the_campaign(small: Fleet, campaign: Campaig
 @pytest.fixture(scope="module")
 def events_of_a_whole_campaign(small: Fleet, tmp_path_factory: pytest.TempPathFactory) -> int:
     """How many simulator events an uninterrupted campaign on ``small`` takes."""
-    from campaigns import targets_of
-
-    from hvroll.planner.build import plan, with_profiles
-
-    result = plan(small, targets_of(small), Policy(allow_suspend=True, hold_after_canary=False))
+    result = plan(small, targets_of(small),
+                  Policy(allow_suspend=True, hold_after_canary=False))
     store = Store(tmp_path_factory.mktemp("whole") / "c.db", create=True)
     store.create_campaign(result, with_profiles(small, result.targets), "sim", 0.0)
     cloud = SimCloud(store.fleet(), seed=1)
