@@ -82,6 +82,18 @@ class Bed:
                             dom.undefine()
             self.profile(host.short_name, "CPv1")
 
+    def remove(self, vm: str) -> None:
+        """Destroy and undefine every domain named ``vm``."""
+        for host in self.up().hosts:
+            with connection(host.uri) as conn:
+                for dom in conn.listAllDomains():
+                    if dom.name() != vm:
+                        continue
+                    if dom.isActive():
+                        dom.destroy()
+                    if dom.isPersistent():
+                        dom.undefine()
+
     def profile(self, host: str, profile: str) -> None:
         tb.write_profile(self.workdir, host, profile)
 
