@@ -55,8 +55,8 @@ def hvroll_once(cloud: LibvirtCloud, job: str, dest: str) -> Sample:
     p = cloud.job(job)
     if p.error:
         raise SystemExit(f"hvroll migration {job} failed: {p.error}")
-    bps = p.extra.get("stats", {}).get("memory_bps") if isinstance(p.extra.get("stats"),
-                                                                  dict) else None
+    stats = p.extra.get("stats")
+    bps = stats.get("memory_bps") if isinstance(stats, dict) else None
     return Sample("hvroll", wall, p.elapsed_s, p.processed_mib, p.iteration, p.downtime_ms,
                   float(bps) / 2**20 if bps else None)
 
