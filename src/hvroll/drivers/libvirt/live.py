@@ -172,6 +172,9 @@ def resolve(core: Core, job: Job) -> None:
         _completed(core, job)
         return
     where = ", ".join(hosts) or "no host"
+    if job.aborting and hosts == (job.source,):
+        core.finish(job, JobPhase.CANCELLED, f"aborted; {job.vm} stays on {job.source}")
+        return
     core.finish(job, JobPhase.FAILED,
                 f"the migration ended while hvroll was not following it, and {job.vm} is on "
                 f"{where} (expected {job.dest})")
