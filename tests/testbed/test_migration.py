@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hvroll import testbed as tb
-from hvroll.testbed.system import QEMU, pids_in_netns, read_proc
+from hvroll.testbed.system import pids_in_netns
 
 from .conftest import Session
 

@@ -178,7 +178,12 @@ class Snapshot:
         return out
 
     def status(self) -> dict[str, Any]:
-        """The numbers of ``hvroll status --json``, from this snapshot."""
+        """The numbers of ``hvroll status --json``, from this snapshot (a copy: computed
+        once per snapshot)."""
+        return dict(self._status)
+
+    @cached_property
+    def _status(self) -> dict[str, Any]:
         camp, plan, steps, migrations = self.campaign, self.plan, self.steps, self.migrations
         step_states = Counter(s.state for s in steps)
         mig_states = Counter(m.state for m in migrations)

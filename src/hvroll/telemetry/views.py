@@ -189,14 +189,16 @@ def failures(snap: Snapshot, limit: int = 200) -> list[Failure]:
         if m.state == _FAILED:
             out.append(Failure("migration_failed", f"{m.vm} ({m.source} → {m.dest})",
                                m.error or "failed", m.finished_s, vm=m.vm))
+    named: set[str] = set()
     for e in reversed(snap.alerts):
         if e.kind in ("safety_stop", "invariant_violation", "vm_lost"):
             out.append(Failure(e.kind, e.vm or e.host or "campaign", e.message, e.t_s,
                                vm=e.vm))
-    for vm in snap.campaign.audit.get("lost", []) if snap.campaign.audit else []:
-        name = vm if isinstance(vm, str) else str(vm)
-        out.append(Failure("vm_lost", name, "not running anywhere after the campaign",
-                           vm=name))
+            named.add(e.vm or "")
+    for name in map(str, snap.campaign.audit.get("lost", [])):
+        if name not in named:  # the end-of-campaign audit, when no event said it already
+            out.append(Failure("vm_lost", name, "not running anywhere after the campaign",
+                               vm=name))
     for u in snap.plan.unmovable:
         if u.action.value == "operator":
             out.append(Failure("needs_operator", f"{u.vm} on {u.host}", u.reason, vm=u.vm))
