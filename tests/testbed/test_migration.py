@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hvroll import testbed as tb
-from hvroll.testbed.system import pids_in_netns
+from hvroll.testbed.system import QEMU, pids_in_netns, read_proc
 
 from .conftest import Session
 
@@ -105,3 +105,18 @@ def test_guest_keeps_beating_with_intact_memory_after_migration(migrated: Migrat
     assert before.last_heartbeat is not None and before.last_heartbeat >= 3
     assert health.last_heartbeat is not None
     assert health.last_heartbeat >= before.last_heartbeat + 2
+
+
+def _is_qemu_of(pid: int, name: str) -> bool:
+    proc = read_proc(pid)
+    if proc is None or not proc.cmdline or proc.cmdline[0] != str(QEMU):
+        return False
+    return any(arg.startswith(f"guest={name},") or arg == f"guest={name}"
+               for arg in proc.cmdline)
+
+
+def test_inventory_finds_the_guest_on_its_new_host(migrated: Migrated) -> None:
+    fleet = tb.build_inventory(migrated.bed.workdir)
+    vm = fleet.vm_by_name[GUEST]
+    assert (vm.host, vm.uuid, vm.ram_mib, vm.dirty_rate_mib_s) == \
+        (migrated.bed.host("h2").name, migrated.guest.uuid, 256, 16.0)
