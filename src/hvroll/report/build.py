@@ -35,9 +35,9 @@ from hvroll.telemetry.views import (
     quantile,
     timeline,
 )
-from hvroll.web import charts
-from hvroll.web.formats import STYLE, environment
+from hvroll.web import render
 from hvroll.web.pages import row_target
+from hvroll.web.render import STYLE, environment
 
 HERE = Path(__file__).resolve().parent
 REPORT_STYLE = """
@@ -136,14 +136,14 @@ def _plots(snap: Snapshot, data: dict[str, Any]) -> dict[str, str]:
     return {
         "timeline": svg.gantt(timeline(snap), end, start_s=start,
                               title="hosts per cluster over the campaign"),
-        "per_hour": charts.per_hour(data["per_hour"]),
+        "per_hour": render.per_hour(data["per_hour"]),
         "duration": svg.histogram_chart(
             DURATION_BUCKETS_S, histogram(elapsed, DURATION_BUCKETS_S),
-            title="elapsed time of completed migrations", fmt=charts.seconds,
+            title="elapsed time of completed migrations", fmt=render.seconds,
             x_label="elapsed time (upper bound of the bin)"),
         "downtime": svg.histogram_chart(
             DOWNTIME_BUCKETS_S, histogram(downtime, DOWNTIME_BUCKETS_S),
-            title="downtime of completed live migrations", fmt=charts.seconds,
+            title="downtime of completed live migrations", fmt=render.seconds,
             x_label="downtime (upper bound of the bin)", css="s-warn"),
         "sent": svg.histogram_chart(
             BYTES_BUCKETS, histogram(sent, BYTES_BUCKETS), title="data sent per migration",

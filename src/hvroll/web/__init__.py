@@ -1,7 +1,7 @@
 """The web dashboard over a campaign's state file (``hvroll serve``): see :mod:`.app`.
 
 :func:`create_app` is imported on first use, so that the report can share the dashboard's
-formats, charts and style sheet without loading the web framework.
+formats, charts and style sheet (:mod:`.render`) without loading the web framework.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from hvroll.errors import InputError
 from hvroll.store import Store
 from hvroll.telemetry.metrics import registry_for
 from hvroll.telemetry.snapshot import Snapshot, StateSource
-from hvroll.web import charts, pages
-from hvroll.web.formats import environment
+from hvroll.web import pages, render
+from hvroll.web.render import environment
 
 HERE = Path(__file__).resolve().parent
 ACTIONS = ("pause", "resume", "abort")
@@ -81,7 +81,7 @@ def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
             marker="", status=None)
         return HTMLResponse(html, status_code=503)
 
-    def render(template: str, snap: Snapshot, marker: str, **context: Any) -> HTMLResponse:
+    def show(template: str, snap: Snapshot, marker: str, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(
             status=snap.status(), marker=marker, refresh_s=refresh_s, **context)
         return HTMLResponse(html)
@@ -96,18 +96,18 @@ def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
     def overview_page() -> HTMLResponse:
         snap, marker = read()
         data = pages.overview(snap)
-        return render("overview.html", snap, marker, page="overview", data=data,
-                      charts=charts.overview(data))
+        return show("overview.html", snap, marker, page="overview", data=data,
+                    charts=render.overview(data))
 
     @app.get("/hosts", response_class=HTMLResponse)
     def hosts_page() -> HTMLResponse:
         snap, marker = read()
-        return render("hosts.html", snap, marker, page="hosts", data=pages.hosts(snap))
+        return show("hosts.html", snap, marker, page="hosts", data=pages.hosts(snap))
 
     @app.get("/matrix", response_class=HTMLResponse)
     def matrix_page() -> HTMLResponse:
         snap, marker = read()
-        return render("matrix.html", snap, marker, page="matrix", data=pages.matrix(snap))
+        return show("matrix.html", snap, marker, page="matrix", data=pages.matrix(snap))
 
     @app.get("/migrations", response_class=HTMLResponse)
     def migrations_page(state: str | None = None, region: str | None = None,
@@ -117,8 +117,8 @@ def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
         snap, marker = read()
         data = pages.migrations(snap, state=state or None, region=region or None,
                                 rung=rung or None, vm=vm or None, limit=limit, offset=offset)
-        return render("migrations.html", snap, marker, page="migrations", data=data,
-                      charts=charts.migrations(data), pager=_pager(data))
+        return show("migrations.html", snap, marker, page="migrations", data=data,
+                    charts=render.migrations(data), pager=_pager(data))
 
     @app.get("/vms/{name:path}", response_class=HTMLResponse)
     def vm_page(name: str) -> HTMLResponse:
@@ -129,8 +129,7 @@ def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
                 title="no such VM", message=f"the campaign's inventory has no VM {name!r}",
                 page="", refresh_s=0, marker=marker, status=snap.status())
             return HTMLResponse(html, status_code=404)
-        return render("vm.html", snap, marker, page="vm", data=data,
-                      charts=charts.vm(data))
+        return show("vm.html", snap, marker, page="vm", data=data, charts=render.vm(data))
 
     # -- JSON ----------------------------------------------------------------------------
 
