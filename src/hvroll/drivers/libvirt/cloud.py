@@ -60,6 +60,7 @@ through the QEMU monitor (``device_del balloon0``) until its next start; ``copy_
 is a no-op on shared storage and ``use_migrate_uri3`` one because every migration uses
 ``migrateToURI3``: both are only recorded."""
 
+
 class LibvirtCloud:
     """The libvirt hosts of ``fleet`` as a :class:`~hvroll.drivers.base.Driver`.
 
@@ -68,19 +69,20 @@ class LibvirtCloud:
     :mod:`~hvroll.drivers.libvirt.ledger`; None: in memory); ``profile_source`` tells a host's
     profile (default: the inventory profile whose QEMU and libvirt versions the daemon
     reports); ``guest_probe`` tells whether a guest answers (default: unknown, so a running
-    domain counts as reachable). The clock stamps jobs; waits are real time.
+    domain counts as reachable). ``poll_s`` (default 0.5 s), ``bandwidth_mib_s`` and
+    ``shared_paths`` override ``settings``. The clock stamps jobs; waits are real time.
     """
 
     name = "libvirt"
 
     def __init__(self, fleet: Fleet, *, reinstall_hook: ReinstallHook | None = None,
-                 clock: Clock | None = None, poll_s: float = 0.5,
+                 clock: Clock | None = None, poll_s: float | None = None,
                  journal: Path | None = None, bandwidth_mib_s: float | None = None,
                  shared_paths: Sequence[Path] = (), profile_source: ProfileSource | None = None,
                  guest_probe: GuestProbe | None = None,
                  settings: Settings | None = None) -> None:
         base = settings or Settings()
-        self.settings = replace(base, poll_s=poll_s,
+        self.settings = replace(base, poll_s=poll_s if poll_s is not None else base.poll_s,
                                 bandwidth_mib_s=bandwidth_mib_s if bandwidth_mib_s is not None
                                 else base.bandwidth_mib_s,
                                 shared_paths=tuple(Path(p) for p in shared_paths)
