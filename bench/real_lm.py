@@ -20,6 +20,7 @@ Machines are noisy: compare ratios, not seconds.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -97,6 +98,8 @@ def main() -> None:
         run(bed, args)
     finally:
         tb.down(bed.workdir)
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run(bed: tb.Testbed, args: argparse.Namespace) -> None:
