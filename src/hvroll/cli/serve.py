@@ -31,9 +31,9 @@ def serve(
                                   "says which)."),
     token_file: Path | None = typer.Option(
         None, "--token-file", show_default=False,
-        help="File whose first line is the control token that the pause, resume and abort "
-             "buttons (POST /api/control/ACTION) must send. Without it, a random token is "
-             "made and printed once at start on standard error."),
+        help="File whose first line is the control token (at least 16 characters) that the "
+             "pause, resume and abort buttons (POST /api/control/ACTION) must send. Without "
+             "it, a random token is made and printed once at start on standard error."),
     refresh_s: float = typer.Option(5.0, "--refresh", min=0.0,
                                     help="Seconds between the pages' checks for a change while "
                                          "a campaign runs; 0 turns live updates off."),
