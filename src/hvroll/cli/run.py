@@ -23,6 +23,7 @@ from hvroll.store import Store
 
 STATE_HELP = "The campaign's state file (SQLite; or a SQLAlchemy URL). Created on first run."
 DRIVERS = ("sim", "libvirt")
+POLL_S = {"sim": 5.0, "libvirt": 1.0}
 
 
 def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any]) -> Driver:
@@ -56,6 +57,10 @@ def run(
                                           help="Simulator: share of migration jobs that fail."),
     fail_reinstalls: float = typer.Option(0.0, "--fail-reinstalls", min=0.0, max=1.0,
                                           help="Simulator: share of reinstalls that fail."),
+    poll_s: float | None = typer.Option(None, "--poll-s", min=0.05,
+                                        help="Seconds between two decisions of the executor "
+                                             "[default: 5 for sim (virtual time), 1 for "
+                                             "libvirt]."),
     approve: bool = typer.Option(False, "--approve", help="Give the go for after the canary "
                                  "wave in advance: the campaign does not hold."),
     wait: bool = typer.Option(False, "--wait", help="When the campaign holds or is paused, "
@@ -81,7 +86,8 @@ def run(
         store.commit()
     started = time.perf_counter()
     while True:
-        result = _execute(store, cloud, show=not quiet and not as_json)
+        result = _execute(store, cloud, show=not quiet and not as_json,
+                          poll_s=poll_s if poll_s is not None else POLL_S[driver])
         if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
             break
         err_console.print(f"campaign {result.value}; waiting for 'hvroll resume --state "
@@ -122,9 +128,9 @@ def _open(state: Path, plan_file: Path, driver: str, inventory: Path | None) -> 
     return store
 
 
-def _execute(store: Store, cloud: Driver, *, show: bool) -> CampaignState:
+def _execute(store: Store, cloud: Driver, *, show: bool, poll_s: float) -> CampaignState:
     if not show or not err_console.is_terminal:
-        return Executor(store, cloud).run().state
+        return Executor(store, cloud, poll_s=poll_s).run().state
     total = len(store.migrations())
     hosts = len({s.host for s in store.steps()})
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -144,7 +150,7 @@ def _execute(store: Store, cloud: Driver, *, show: bool) -> CampaignState:
                        description=f"migrations (t={ex.clock.now() / 3600:.1f} h)")
             bar.update(host_task, completed=upgraded)
 
-        return Executor(store, cloud, on_turn=update).run().state
+        return Executor(store, cloud, on_turn=update, poll_s=poll_s).run().state
 
 
 _DONE = frozenset({MigrationState.COMPLETED.value, MigrationState.FAILED.value,
