@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from hvroll.domain import PowerState, SchedulingState
+from hvroll.errors import DriverError
 
 
 class Clock(Protocol):
@@ -221,3 +222,28 @@ class Driver(Protocol):
     def probe(self, vm: str) -> bool:
         """Is the VM reachable (answers on its network) right now?"""
         ...
+
+
+class JobRecord(Protocol):
+    """What a backend remembers of a job it started (for idempotent starts)."""
+
+    kind: JobKind
+    vm: str | None
+    source: str | None
+    dest: str | None
+    profile: str | None
+
+
+def job_reused(job: str, found: JobRecord | None, kind: JobKind, subject: str,
+               target: str) -> bool:
+    """True if ``job`` was already started with these arguments (starting it again is a
+    no-op); ``DriverError`` if the id names another job. ``subject``/``target`` are the VM and
+    destination of a migration, the host and profile of a reinstall."""
+    if found is None:
+        return False
+    same = ((found.source, found.profile) if kind is JobKind.REINSTALL
+            else (found.vm, found.dest))
+    if found.kind is kind and same == (subject, target):
+        return True
+    raise DriverError(f"job id {job!r} is already used by a {found.kind.value} of "
+                      f"{found.vm or found.source}")

@@ -38,6 +38,7 @@ from hvroll.drivers.base import (
     MigrationOptions,
     RealClock,
     VmState,
+    job_reused,
 )
 from hvroll.drivers.libvirt import domxml, live, moves
 from hvroll.drivers.libvirt.core import Core, Job, Settings
@@ -472,14 +473,7 @@ class LibvirtCloud:
     def _known(self, job: str, kind: JobKind, subject: str, target: str) -> bool:
         with self._core.lock:
             found = self._core.jobs.get(job)
-        if found is None:
-            return False
-        same = (found.source, found.profile) if kind is JobKind.REINSTALL else (found.vm,
-                                                                              found.dest)
-        if found.kind is kind and same == (subject, target):
-            return True
-        raise DriverError(f"job id {job!r} is already used by a {found.kind.value} of "
-                          f"{found.vm or found.source}")
+        return job_reused(job, found, kind, subject, target)
 
     def _check_route(self, vm: str, dest: str, *, source: str | None = None) -> str:
         core = self._core

@@ -32,6 +32,7 @@ from hvroll.drivers.base import (
     JobProgress,
     MigrationOptions,
     VmState,
+    job_reused,
 )
 from hvroll.drivers.sim.engine import World
 from hvroll.drivers.sim.faults import Faults, SimulatedCrash, known_refusal
@@ -356,15 +357,7 @@ class SimCloud:
     def _known(self, job: str, kind: JobKind, subject: str, target: str) -> bool:
         """True if ``job`` was already started with these arguments (the call is a no-op);
         raises if the id was used for something else."""
-        found = self._world.jobs.get(job)
-        if found is None:
-            return False
-        same = (found.source, found.profile) if kind is JobKind.REINSTALL else (found.vm,
-                                                                              found.dest)
-        if found.kind is kind and same == (subject, target):
-            return True
-        raise DriverError(f"job id {job!r} is already used by a {found.kind.value} of "
-                          f"{found.vm or found.source}")
+        return job_reused(job, self._world.jobs.get(job), kind, subject, target)
 
     def _check_route(self, vm: SimVm, dest: str) -> None:
         if vm.job is not None:
