@@ -17,7 +17,6 @@ import dataclasses
 import json
 import os
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +30,8 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from hvroll.domain import Fleet
 from hvroll.errors import InputError
-from hvroll.executor.states import CampaignState, HostStepState, MigrationState
+from hvroll.executor.states import MigrationState
+from hvroll.executor.status import latest_states, summarize
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Plan
 from hvroll.store.models import (
@@ -169,13 +169,8 @@ class Snapshot:
 
     @cached_property
     def host_states(self) -> dict[str, str]:
-        """Each host's state in its latest started step (or its first step if none started),
-        as ``hvroll status`` counts them."""
-        out: dict[str, str] = {}
-        for step in self.steps:
-            if step.host not in out or step.state != HostStepState.PENDING.value:
-                out[step.host] = step.state
-        return out
+        """Each host's state in its latest started step, as ``hvroll status`` counts them."""
+        return latest_states(self.steps)
 
     def status(self) -> dict[str, Any]:
         """The numbers of ``hvroll status --json``, from this snapshot (a copy: computed
@@ -184,58 +179,12 @@ class Snapshot:
 
     @cached_property
     def _status(self) -> dict[str, Any]:
-        camp, plan, steps, migrations = self.campaign, self.plan, self.steps, self.migrations
-        step_states = Counter(s.state for s in steps)
-        mig_states = Counter(m.state for m in migrations)
-        done_host = HostStepState.DONE.value
-        upgraded = {s.host for s in steps if s.reinstall and s.state == done_host}
-        failed = {s.host for s in steps if s.state == HostStepState.FAILED.value}
-        skipped = {s.host for s in steps if s.state == HostStepState.SKIPPED.value}
-        hosts = {s.host for s in steps}
-        completed = [m for m in migrations if m.state == MigrationState.COMPLETED.value]
-        audit = camp.audit
-        lost = len(audit.get("lost", [])) if audit else self.event_counts.get("vm_lost", 0)
-        end = camp.finished_s if camp.finished_s is not None else camp.clock_s
-        makespan = (end - camp.started_s) if camp.started_s is not None else 0.0
-        done = sum(mig_states[s] for s in (MigrationState.COMPLETED.value,
-                                           MigrationState.FAILED.value,
-                                           MigrationState.SKIPPED.value))
-        remaining_hosts = len(hosts) - len(upgraded) - len(failed) - len(skipped)
-        eta = None
-        if camp.finished_s is None and makespan > 0 and upgraded:
-            eta = round(makespan / len(upgraded) * remaining_hosts, 1)
-        return {
-            "state": camp.state,
-            "driver": camp.driver,
-            "strategy": plan.strategy.value,
-            "target": plan.target,
-            "vms_total": len(self.fleet.vms),
-            "vms_to_move": len({m.vm for m in migrations}),
-            "vms_migrated": len({m.vm for m in completed}),
-            "vms_lost": lost,
-            "vms_duplicated": len(audit.get("duplicated", [])) if audit else 0,
-            "hosts_total": len(hosts),
-            "hosts_upgraded": len(upgraded),
-            "hosts_failed": len(failed),
-            "hosts_skipped": len(skipped),
-            "hosts_by_state": dict(sorted(Counter(self.host_states.values()).items())),
-            "migrations": len(migrations),
-            "migrations_completed": mig_states[MigrationState.COMPLETED.value],
-            "migrations_failed": mig_states[MigrationState.FAILED.value],
-            "migrations_running": mig_states[MigrationState.RUNNING.value]
-            + mig_states[MigrationState.STARTING.value],
-            "migrations_by_rung": dict(sorted(Counter(m.rung for m in completed).items())),
-            "invariant_violations": self.event_counts.get("invariant_violation", 0),
-            "safety_stops": self.event_counts.get("safety_stop", 0),
-            "progress": round(done / len(migrations), 4) if migrations else 1.0,
-            "makespan_s": round(makespan, 1),
-            "estimated_makespan_s": plan.summary.estimated_makespan_s,
-            "eta_s": eta,
-            "waiting_for": _waiting(camp.state),
-            "failures": [{"host": s.host, "wave": s.wave, "error": s.error}
-                         for s in steps if s.state == HostStepState.FAILED.value][:50],
-            "step_states": dict(sorted(step_states.items())),
-        }
+        camp = self.campaign
+        return summarize(
+            state=camp.state, driver=camp.driver, plan=self.plan, vms_total=len(self.fleet.vms),
+            audit=camp.audit, started_s=camp.started_s, finished_s=camp.finished_s,
+            clock_s=camp.clock_s, steps=self.steps, migrations=self.migrations,
+            event_counts=self.event_counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,11 +412,3 @@ def _readonly_engine(target: str) -> Engine:
         conn.exec_driver_sql("BEGIN")
 
     return engine
-
-
-def _waiting(state: str) -> str | None:
-    if state == CampaignState.HOLDING.value:
-        return "an operator's go after the canary wave: hvroll resume --state FILE"
-    if state == CampaignState.PAUSED.value:
-        return "an operator's resume: hvroll resume --state FILE"
-    return None
