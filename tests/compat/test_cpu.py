@@ -14,6 +14,7 @@ from hvroll.compat.cpu import (
     libvirt_compatible,
     libvirt_order,
     model_features,
+    vendor_conflict,
 )
 from hvroll.errors import InputError
 
@@ -57,11 +58,75 @@ def test_order_is_cpu_map_order_unknown_last() -> None:
      True, CpuCheck(False, (), ("smap",))),
     (CpuDef.of("Haswell-noTSX", INTEL_EXTRA), CpuDef.of("Haswell-noTSX", INTEL_EXTRA),
      True, CpuCheck(True)),
-    (CpuDef.of("Haswell-noTSX"), CpuDef.of("Opteron_G5", vendor="AMD"), False,
-     CpuCheck(False, vendor_mismatch=True)),
 ])
 def test_compare(guest: CpuDef, host: CpuDef, exact: bool, expected: CpuCheck) -> None:
     assert compare(guest, host, exact=exact) == expected
+
+
+CROSS_VENDOR = [
+    # An Intel guest on an AMD host, and the other way round: incompatible, with the reason.
+    (CpuDef.of("Haswell-noTSX"), CpuDef.of("Opteron_G5", vendor="AMD"),
+     CpuCheck(False, vendor_mismatch=True,
+              reason="guest CPU vendor Intel differs from host CPU vendor AMD")),
+    (CpuDef.of("EPYC", vendor="AMD"), CpuDef.of("Skylake-Server-noTSX-IBRS"),
+     CpuCheck(False, vendor_mismatch=True,
+              reason="guest CPU vendor AMD differs from host CPU vendor Intel")),
+    # An AMD guest started with Intel's Westmere model: compared by features, as the daemon's
+    # compareCPU does (libvirt itself refuses to baseline the two).
+    (CpuDef.of("Westmere", vendor="AMD"), CpuDef.of("EPYC", vendor="AMD"), CpuCheck(True)),
+    (CpuDef.of("Westmere", ["vmx"], vendor="AMD"), CpuDef.of("EPYC", vendor="AMD"),
+     CpuCheck(False, ("vmx",))),
+    (CpuDef.of("EPYC", vendor="AMD"), CpuDef.of("Westmere", vendor="AMD"),
+     CpuCheck(False, ("vme", "pclmuldq", "fma", "movbe", "xsave", "avx", "f16c", "rdrand",
+                      "arat", "fsgsbase", "bmi1", "avx2", "smep", "bmi2", "rdseed", "adx",
+                      "smap", "clflushopt", "sha-ni", "xsaveopt", "xsavec", "xgetbv1",
+                      "mmxext", "fxsr_opt", "pdpe1gb", "rdtscp", "svm", "cr8legacy", "abm",
+                      "sse4a", "misalignsse", "3dnowprefetch", "osvw"))),
+    (CpuDef.of("Haswell-noTSX", disabled=["smap"], vendor="AMD"),
+     CpuDef.of("EPYC", vendor="AMD"), None),
+]
+CROSS_IDS = [f"{g.vendor}-{g.model}-on-{h.vendor}-{h.model}" for g, h, _ in CROSS_VENDOR]
+
+
+@pytest.mark.parametrize(("guest", "host", "expected"), CROSS_VENDOR, ids=CROSS_IDS)
+def test_cross_vendor_compare_is_answered(guest: CpuDef, host: CpuDef,
+                                          expected: CpuCheck | None) -> None:
+    check = compare(guest, host)
+    if expected is not None:
+        assert check == expected
+
+
+def test_cross_vendor_reason_is_the_message() -> None:
+    check = compare(CpuDef.of("Haswell-noTSX"), CpuDef.of("EPYC", vendor="AMD"))
+    assert check.message() == "guest CPU vendor Intel differs from host CPU vendor AMD"
+
+
+@pytest.mark.parametrize(("guest", "host", "expected"), CROSS_VENDOR, ids=CROSS_IDS)
+def test_cross_vendor_libvirt_baseline_agrees_and_does_not_raise(
+        guest: CpuDef, host: CpuDef, expected: CpuCheck | None) -> None:
+    assert libvirt_compatible(guest, host) is compare(guest, host).compatible
+
+
+@pytest.mark.parametrize(("model", "vendor", "reason"), [
+    ("Westmere", "AMD", "CPU vendor Intel of model Westmere differs from vendor AMD"),
+    ("Westmere", "Intel", ""),
+    ("EPYC", "AMD", ""),
+    ("qemu64", "AMD", ""),
+    ("kvm64", "Intel", ""),
+    ("Westmere", "", ""),
+])
+def test_vendor_conflict_of_a_model(model: str, vendor: str, reason: str) -> None:
+    assert vendor_conflict(model, vendor) == reason
+
+
+def test_vendor_conflict_of_an_unknown_model_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="'Pentium9' is unknown"):
+        vendor_conflict("Pentium9", "AMD")
+
+
+def test_baseline_of_two_vendors_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="one vendor"):
+        baseline([CpuDef.of("Haswell-noTSX"), CpuDef.of("EPYC", vendor="AMD")])
 
 
 @pytest.mark.parametrize(("check", "message"), [

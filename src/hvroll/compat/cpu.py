@@ -12,6 +12,14 @@ CPU: the guest is compatible when every feature it requires is one the host prov
 (:func:`compare`); a ``host-passthrough`` guest needs an identical CPU (``exact=True``).
 Verdicts are cached per (guest CPU, host CPU) pair: a fleet has a handful of distinct CPUs,
 so 35,000 VMs × 3,500 hosts cost a few dozen libvirt calls.
+
+Cross-vendor questions are answered, never raised. A guest of one vendor on a host of another
+is *incompatible*, with the reason (``guest CPU vendor Intel differs from host CPU vendor
+AMD``), as the daemon's ``compareCPU`` answers. A CPU of one vendor named by another vendor's
+model (a guest started with ``Westmere`` on an AMD host) is compared by its features, as
+``compareCPU`` does; libvirt refuses to *baseline* such a model (``CPU vendor Intel of model
+Westmere differs from vendor AMD``), so :func:`exact_xml` renames it with one of its own
+vendor's models first.
 """
 
 from __future__ import annotations
@@ -84,6 +92,38 @@ def model_features(model: str, vendor: str = "Intel") -> frozenset[str]:
             raise InputError(f"CPU model {model!r} is unknown to libvirt's cpu_map "
                              f"({exc.get_error_message()})") from None
     return frozenset(_required(out))
+
+
+@cache
+def vendor_conflict(model: str, vendor: str) -> str:
+    """libvirt's reason when cpu_map's ``model`` belongs to another vendor than ``vendor``
+    (``CPU vendor Intel of model Westmere differs from vendor AMD``), '' when it does not (the
+    model is the vendor's own, or vendor-neutral like ``qemu64``, or no vendor is given).
+
+    libvirt only checks this when it combines CPUs, so the CPU is baselined with itself.
+    """
+    import libvirt
+
+    if not vendor:
+        return ""
+    xml = _cpu_xml(model, vendor, ())
+    with _lock:
+        try:
+            _connection().baselineCPU([xml, xml], 0)  # type: ignore[attr-defined]
+        except libvirt.libvirtError as exc:
+            message = exc.get_error_message() or ""
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_FAILED:
+                raise InputError(f"CPU model {model!r} is unknown to libvirt's cpu_map "
+                                 f"({message})") from None
+            return message.removeprefix("operation failed: ")
+    return ""
+
+
+def vendor_reason(guest: CpuDef, host: CpuDef) -> str:
+    """Why ``guest`` cannot run on ``host`` because of CPU vendors, '' if they agree."""
+    if guest.vendor and host.vendor and guest.vendor != host.vendor:
+        return f"guest CPU vendor {guest.vendor} differs from host CPU vendor {host.vendor}"
+    return ""
 
 
 @cache
@@ -172,17 +212,19 @@ def expand(cpu: CpuDef) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class CpuCheck:
-    """Whether a host can provide a guest CPU, and what is missing (libvirt's order)."""
+    """Whether a host can provide a guest CPU, and what is missing (libvirt's order), or
+    which vendors differ (``vendor_mismatch`` with its ``reason``)."""
 
     compatible: bool
     missing: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
     vendor_mismatch: bool = False
+    reason: str = ""
 
     def message(self) -> str:
         """The reason in libvirt's words, e.g. ``missing features: vmx,fma``; '' if none."""
         if self.vendor_mismatch:
-            return "CPU vendors do not match"
+            return self.reason or "CPU vendors do not match"
         parts = []
         if self.missing:
             parts.append(f"missing features: {','.join(self.missing)}")
@@ -196,9 +238,11 @@ def compare(guest: CpuDef, host: CpuDef, *, exact: bool = False) -> CpuCheck:
     """Can ``host`` provide exactly the CPU ``guest`` runs with?
 
     ``exact`` (host-passthrough) also refuses a host with more features. Cached per pair.
+    A cross-vendor pair is incompatible with the reason (see :func:`vendor_reason`).
     """
-    if guest.vendor and host.vendor and guest.vendor != host.vendor:
-        return CpuCheck(False, vendor_mismatch=True)
+    reason = vendor_reason(guest, host)
+    if reason:
+        return CpuCheck(False, vendor_mismatch=True, reason=reason)
     want, have = guest.expanded(), host.expanded()
     missing = libvirt_order(want - have)
     extra = libvirt_order(have - want) if exact else ()
@@ -208,18 +252,21 @@ def compare(guest: CpuDef, host: CpuDef, *, exact: bool = False) -> CpuCheck:
 @cache
 def exact_xml(cpu: CpuDef) -> str:
     """``cpu`` as host CPU XML without disabled features (which ``baselineCPU`` ignores): its
-    own model when nothing of the model is disabled, else the libvirt model with the most
-    features inside the CPU's expanded set, plus the remaining features. Either way libvirt
-    expands it to exactly ``cpu.expanded()``."""
-    if not cpu.disabled:
+    own model when nothing of the model is disabled and the model is of the CPU's vendor (or
+    vendor-neutral), else the libvirt model of that vendor with the most features inside the
+    CPU's expanded set, plus the remaining features. Either way libvirt expands it to exactly
+    ``cpu.expanded()``."""
+    if not cpu.disabled and not vendor_conflict(cpu.model, cpu.vendor):
         return _cpu_xml(cpu.model, cpu.vendor, cpu.features)
     have = cpu.expanded()
     best, best_size = cpu.model, -1
     for name in model_names():
         try:
+            if vendor_conflict(name, cpu.vendor):
+                continue  # a model of another vendor
             feats = model_features(name, cpu.vendor)
         except InputError:
-            continue  # a model of another vendor
+            continue  # a model this libvirt cannot expand
         if feats <= have and len(feats) > best_size:
             best, best_size = name, len(feats)
     if best_size < 0:
@@ -233,9 +280,9 @@ def libvirt_compatible(guest: CpuDef, host: CpuDef) -> bool:
     when the baseline of {host, guest} is the guest itself (their intersection is the guest).
 
     Used to cross-check :func:`compare` where ``compareCPU`` is not available (the in-process
-    test driver has only ``baselineCPU``).
+    test driver has only ``baselineCPU``). A cross-vendor pair is incompatible.
     """
-    if guest.vendor != host.vendor:
+    if vendor_reason(guest, host) or guest.vendor != host.vendor:
         return False
     common = _baseline([exact_xml(host), exact_xml(guest)], expand=True)
     return frozenset(_required(common)) == guest.expanded()
