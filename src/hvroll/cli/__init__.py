@@ -13,7 +13,7 @@ import sys
 import typer
 
 from hvroll import __version__
-from hvroll.cli import demo, fleet, plan, run, testbed
+from hvroll.cli import controlplane, demo, fleet, plan, run, testbed
 from hvroll.cli import report as report_cli
 from hvroll.cli import serve as serve_cli
 from hvroll.cli.common import err_console, exit_code_for
@@ -43,6 +43,7 @@ app.command()(demo.demo)
 app.command()(serve_cli.serve)
 app.command()(report_cli.report)
 app.add_typer(testbed.app, name="testbed")
+app.add_typer(controlplane.app, name="controlplane")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,152 @@
+"""``hvroll controlplane``: plan (and run) the control plane's own upgrades."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from hvroll.cli.common import JSON_HELP, console, print_json
+from hvroll.controlplane.catalogue import Catalogue, load_catalogue, shipped_catalogue
+from hvroll.controlplane.path import CONTROLLERS, Options, Role, plan_path
+from hvroll.controlplane.path import Path as UpgradePath
+from hvroll.errors import InputError
+
+app = typer.Typer(help="Control-plane upgrades: the OpenStack release path with the host OS "
+                       "upgrades it needs (the spiral), and its runbook.",
+                  no_args_is_help=True)
+
+CATALOGUE_HELP = ("Release catalogue (YAML) to use instead of the shipped one "
+                  "(hvroll/controlplane/data/catalogue.yaml); see docs/controlplane.md.")
+
+
+def _catalogue(path: Path | None) -> Catalogue:
+    return shipped_catalogue() if path is None else load_catalogue(path)
+
+
+def _pair(catalogue: Catalogue, text: str, option: str) -> tuple[str, str]:
+    start, sep, end = text.partition(":")
+    if not sep or not start or not end:
+        raise InputError(f"{option}: {text!r} is not a change of OS (expected START:END such "
+                         f"as ubuntu-14.04:ubuntu-20.04)")
+    catalogue.parse_os(start, option)
+    catalogue.parse_os(end, option)
+    return start, end
+
+
+def _roles(catalogue: Catalogue, controller_os: str | None,
+           compute_os: list[str]) -> list[Role]:
+    roles: list[Role] = []
+    if controller_os:
+        a, b = _pair(catalogue, controller_os, "--controller-os")
+        roles.append(Role(CONTROLLERS, catalogue.parse_os(a), catalogue.parse_os(b)))
+    pairs = [_pair(catalogue, text, "--compute-os") for text in compute_os]
+    families = Counter(catalogue.parse_os(a).family for a, _ in pairs)
+    seen: Counter[str] = Counter()
+    for a, b in pairs:
+        start, end = catalogue.parse_os(a), catalogue.parse_os(b)
+        if len(pairs) == 1:
+            name = "computes"
+        elif families[start.family] == 1:
+            name = f"computes-{start.family}"
+        else:
+            seen[start.family] += 1
+            name = f"computes-{start.family}-{seen[start.family]}"
+        roles.append(Role(name, start, end))
+    return roles
+
+
+def _downtime(seconds: float) -> str:
+    if seconds <= 0:
+        return "none"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@app.command()
+def plan(
+    source: str = typer.Option(..., "--from", help="Current OpenStack release: a name "
+                               "(icehouse … hibiscus) or a series (2023.1 … 2026.2).",
+                               show_default=False),
+    target: str = typer.Option(..., "--to", help="OpenStack release to reach (name or "
+                               "series).", show_default=False),
+    controller_os: str | None = typer.Option(
+        None, "--controller-os", help="Controllers' OS now and at the end, START:END, e.g. "
+        "ubuntu-14.04:ubuntu-20.04 (FAMILY-VERSION; rhel-7.1 matches rhel 7). Omitted: the "
+        "controllers' OS is not planned.", show_default=False),
+    compute_os: list[str] = typer.Option(
+        [], "--compute-os", help="A group of computes' OS now and at the end, START:END, e.g. "
+        "rhel-7.1:rhel-8.2; repeat for each group (Ubuntu and RHEL clusters). Compute OS "
+        "upgrades are hvroll campaigns.", show_default=False),
+    project: list[str] = typer.Option(
+        [], "--project", help="Projects deployed, whose rolling-upgrade facts decide rolling "
+        "vs cold per hop; repeat [default: every project the catalogue knows].",
+        show_default=False),
+    cold_downtime_s: float = typer.Option(
+        3600.0, "--cold-downtime-s", min=0.0, help="Expected API downtime of a cold hop, "
+        "seconds (backup, packages, schema migrations); a planning assumption."),
+    catalogue_file: Path | None = typer.Option(None, "--catalogue", help=CATALOGUE_HELP,
+                                               show_default=False),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Plan the upgrade path from one OpenStack release to another with the host OS upgrades
+    it needs: fewest upgrades first, then least API downtime, preferring long-term OS
+    releases. An impossible request is refused (exit 2) naming the missing edge."""
+    catalogue = _catalogue(catalogue_file)
+    src = catalogue.release(source, "--from")
+    dst = catalogue.release(target, "--to")
+    roles = _roles(catalogue, controller_os, compute_os)
+    options = Options(cold_api_downtime_s=cold_downtime_s,
+                      projects=tuple(project) if project else None)
+    path = plan_path(catalogue, src, dst, roles, options)
+    if as_json:
+        print_json(path.data())
+        return
+    _print(path)
+
+
+def _print(path: UpgradePath) -> None:
+    table = Table(title="Upgrade path", title_justify="left")
+    for col in ("#", "hop", "kind", "API downtime", "why"):
+        table.add_column(col, overflow="fold")
+    for n, hop in enumerate(path.hops, 1):
+        if hop.kind == "os":
+            k = [r.name for r in path.roles].index(hop.role or "")
+            what = (f"{hop.role} {hop.source.os[k]} → {hop.target.os[k]} "
+                    f"(at {hop.source.release.label})")
+            kind = "os (hvroll campaign)" if hop.campaign else "os"
+        else:
+            what = f"{hop.source.release.label} → {hop.target.release.label}"
+            kind = hop.kind if hop.kind != "skip-level" else \
+                f"skip-level ({'rolling' if hop.rolling else 'cold'})"
+        table.add_row(str(n), escape(what), escape(kind), _downtime(hop.api_downtime_s),
+                      escape(hop.reason))
+    console.print(table)
+    if path.roles:
+        spiral = Table(title="Spiral (OS of each role at each OpenStack release reached)",
+                       title_justify="left")
+        spiral.add_column("OpenStack")
+        for role in path.roles:
+            spiral.add_column(role.name)
+        rows: list[tuple[str, list[str]]] = []
+        states = [path.hops[0].source] + [h.target for h in path.hops] if path.hops else []
+        for state in states:
+            cells = [str(o) for o in state.os]
+            if rows and rows[-1][0] == state.release.label:
+                rows[-1] = (state.release.label, cells)
+            else:
+                rows.append((state.release.label, cells))
+        for label, cells in rows:
+            spiral.add_row(label, *cells)
+        console.print(spiral)
+    console.print(f"{path.upgrades} upgrades: {path.openstack_upgrades} OpenStack, "
+                  f"{path.os_upgrades} OS ({sum(1 for h in path.hops if h.campaign)} hvroll "
+                  f"campaigns); expected API downtime {_downtime(path.api_downtime_s)} "
+                  f"(cold hop: {_downtime(path.options.cold_api_downtime_s)}, an assumption: "
+                  f"--cold-downtime-s)", highlight=False)

@@ -1,0 +1,1 @@
+"""Control-plane upgrades: release catalogue, path planning, runbooks and their durable run."""

@@ -1,0 +1,81 @@
+"""``hvroll controlplane plan`` as the operator sees it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hvroll.cli import main
+
+SPIRAL = ["controlplane", "plan", "--from", "juno", "--to", "ussuri",
+          "--controller-os", "ubuntu-14.04:ubuntu-20.04",
+          "--compute-os", "ubuntu-14.04:ubuntu-18.04", "--compute-os", "rhel-7.1:rhel-8.2"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_icehouse_to_liberty_goes_through_juno_and_kilo(capsys: pytest.CaptureFixture[str]) \
+        -> None:
+    code, out, _ = run(capsys, "controlplane", "plan", "--from", "icehouse", "--to", "liberty",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert [(h["from"]["release"], h["to"]["release"], h["kind"]) for h in data["path"]] == [
+        ("icehouse", "juno", "cold"), ("juno", "kilo", "cold"), ("kilo", "liberty", "cold")]
+    assert data["upgrades"] == 3
+    assert "kilo is a required stop for nova" in data["path"][1]["reason"]
+
+
+def test_skip_level_offered_only_between_slurps(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "controlplane", "plan", "--from", "2025.1", "--to", "2026.1",
+                    "--json")
+    assert [h["kind"] for h in json.loads(out)["path"]] == ["skip-level"]
+    _, out, _ = run(capsys, "controlplane", "plan", "--from", "2025.2", "--to", "2026.2",
+                    "--json")
+    assert [(h["from"]["release"], h["to"]["release"]) for h in json.loads(out)["path"]] == [
+        ("2025.2", "2026.1"), ("2026.1", "2026.2")]
+
+
+def test_spiral_json_names_each_os(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *SPIRAL, "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["path"][0]["from"] == {"release": "juno", "name": "juno",
+                                       "controllers": "ubuntu-14.04",
+                                       "computes-ubuntu": "ubuntu-14.04",
+                                       "computes-rhel": "rhel-7.1"}
+    assert (data["upgrades"], data["os_upgrades"], data["campaigns"]) == (17, 6, 3)
+    assert all(h["reason"] for h in data["path"])
+
+
+def test_spiral_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *SPIRAL)
+    assert code == 0
+    assert "Spiral" in out and "hvroll campaign" in out
+    assert "17 upgrades: 11 OpenStack, 6 OS (3 hvroll campaigns)" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "2026.1", "--to", "2025.1"],
+     "error: no upgrade path 2026.1 (gazpacho) → 2025.1 (epoxy): it is a downgrade "
+     "(database migrations only go forward)\n"),
+    (["--from", "juno", "--to", "kilo", "--controller-os", "ubuntu-14.04"],
+     "error: --controller-os: 'ubuntu-14.04' is not a change of OS (expected START:END such "
+     "as ubuntu-14.04:ubuntu-20.04)\n"),
+    (["--from", "juno", "--to", "ussuri", "--controller-os", "ubuntu-14.04:ubuntu-24.04"],
+     "error: ussuri does not run on ubuntu-24.04 (controllers at the end; ubuntu releases it "
+     "runs on: ubuntu-18.04, ubuntu-20.04)\n"),
+])
+def test_impossible_requests_exit_2_with_one_line(capsys: pytest.CaptureFixture[str],
+                                                  args: list[str], message: str) -> None:
+    code, out, err = run(capsys, "controlplane", "plan", *args)
+    assert (code, out, err) == (2, "", message)
