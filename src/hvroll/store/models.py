@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
@@ -163,3 +164,13 @@ def dumps(value: Any) -> str:
 
 def loads(text: str) -> Any:
     return json.loads(text) if text else None
+
+
+def pack(text: str) -> bytes:
+    """A large text column (the plan, the inventory) as stored: zlib-compressed."""
+    return zlib.compress(text.encode(), 6)
+
+
+def unpack(blob: bytes) -> str:
+    """The text of a :func:`pack` ed column."""
+    return zlib.decompress(blob).decode()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,8 @@ from hvroll.store.models import (
     MigrationRow,
     StepRow,
     dumps,
+    pack,
+    unpack,
 )
 
 
@@ -101,8 +102,8 @@ class Store:
             raise InputError(f"{self.target}: already holds a campaign (expected a new state "
                              f"file, or the same plan to resume it)")
         row = CampaignRow(id=1, state=CampaignState.PENDING.value, driver=driver,
-                          plan_file=plan_file, plan=_pack(plan.model_dump_json()),
-                          inventory=_pack(dump_fleet(fleet, Format.JSON)),
+                          plan_file=plan_file, plan=pack(plan.model_dump_json()),
+                          inventory=pack(dump_fleet(fleet, Format.JSON)),
                           approved=not plan.policy.hold_after_canary, created_s=now_s,
                           clock_s=now_s)
         self.session.add(row)
@@ -143,10 +144,10 @@ class Store:
         return row
 
     def plan(self) -> Plan:
-        return Plan.model_validate_json(_unpack(self.require_campaign().plan))
+        return Plan.model_validate_json(unpack(self.require_campaign().plan))
 
     def fleet(self) -> Fleet:
-        return parse_fleet(_unpack(self.require_campaign().inventory), f"{self.target}#inventory",
+        return parse_fleet(unpack(self.require_campaign().inventory), f"{self.target}#inventory",
                            Format.JSON)
 
     # -- rows -----------------------------------------------------------------------------
@@ -210,11 +211,3 @@ class Store:
     def pending_controls(self) -> list[ControlRow]:
         return list(self.session.scalars(
             select(ControlRow).where(ControlRow.handled.is_(False)).order_by(ControlRow.id)))
-
-
-def _pack(text: str) -> bytes:
-    return zlib.compress(text.encode(), 6)
-
-
-def _unpack(blob: bytes) -> str:
-    return zlib.decompress(blob).decode()

@@ -17,16 +17,13 @@ import dataclasses
 import json
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
 
 from hvroll.domain import Fleet
 from hvroll.errors import InputError
@@ -35,16 +32,15 @@ from hvroll.executor.status import latest_states, summarize
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Plan
 from hvroll.store.models import (
-    SCHEMA_VERSION,
     AttemptRow,
     CampaignRow,
     ControlRow,
     EventRow,
-    Meta,
     MigrationRow,
     StepRow,
+    unpack,
 )
-from hvroll.store.store import _unpack
+from hvroll.store.read import StateReader
 
 TERMINAL_MIGRATION = frozenset({MigrationState.COMPLETED.value, MigrationState.FAILED.value,
                                 MigrationState.SKIPPED.value})
@@ -218,36 +214,23 @@ class StateSource:
     """
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
-        self.target = os.fspath(target)
-        if "://" not in self.target and not Path(self.target).is_file():
-            raise InputError(f"{self.target}: no such state file (expected one written by "
-                             f"'hvroll run PLAN --state {self.target}')")
-        self.engine = _readonly_engine(self.target)
+        self._reader = StateReader(target)
+        self.target = self._reader.target
         self._lock = threading.Lock()
         self._static: tuple[tuple[Any, ...], Static] | None = None
         self._last: tuple[str, int, Snapshot] | None = None
         """The latest snapshot: (marker, events asked, snapshot)."""
-        with self._read() as conn:
-            version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
-        if version != str(SCHEMA_VERSION):
-            raise InputError(f"{self.target}: state file schema {version} is not supported "
-                             f"(expected {SCHEMA_VERSION})")
+
+    @property
+    def engine(self) -> Engine:
+        return self._reader.engine
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._reader.close()
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self) -> AbstractContextManager[Connection]:
         """One read transaction (a consistent view of every table)."""
-        try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
-        except OperationalError as exc:
-            if "no such table" in str(exc.orig):
-                raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
-            raise InputError(f"{self.target}: cannot be read ({exc.orig})") from None
-        except DatabaseError as exc:
-            raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
+        return self._reader.transaction()
 
     def marker(self) -> str:
         """Changes whenever the campaign does (cheap: for live pages to poll)."""
@@ -271,8 +254,8 @@ class StateSource:
                 return self._static[1]
             plan_blob, inventory_blob = conn.execute(
                 select(CampaignRow.plan, CampaignRow.inventory)).one()
-            static = Static(plan=Plan.model_validate_json(_unpack(plan_blob)),
-                            fleet=parse_fleet(_unpack(inventory_blob),
+            static = Static(plan=Plan.model_validate_json(unpack(plan_blob)),
+                            fleet=parse_fleet(unpack(inventory_blob),
                                               f"{self.target}#inventory", Format.JSON))
             self._static = (key, static)
             return static
@@ -391,24 +374,3 @@ def _event(row: Any) -> Event:
     return Event(row.id, row.t_s, row.kind, row.host, row.vm, row.message,
                  json.loads(row.data or "{}"))
 
-
-def _readonly_engine(target: str) -> Engine:
-    """An engine that only reads: SQLite opened with ``mode=ro``, each transaction a real
-    ``BEGIN`` so that the queries of one snapshot see one state of the file."""
-    if "://" in target:
-        return create_engine(target)
-    path = Path(target).resolve()
-    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-
-    @event.listens_for(engine, "connect")
-    def _connect(conn: Any, _record: Any) -> None:
-        conn.isolation_level = None  # transactions are begun below, not by the driver
-        cursor = conn.cursor()
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-    return engine
