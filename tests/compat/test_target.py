@@ -37,7 +37,7 @@ def test_inline_profile(seed_fleet: Fleet) -> None:
     ("CPv2,qemuu=7", "--target has unknown key 'qemuu' (expected one of: name, os, qemu, "
                      "libvirt, flags, nova, rank)"),
     ("CPv2,qemu=seven", "--target qemu_version is invalid (expected a version such as "
-                        "2.11.1, got 'seven')"),
+                        "2.11.1 or a distribution's 3.2.0-14.el7_4.9, got 'seven')"),
     ("CPv2,rank=high", "--target rank must be an integer (expected e.g. rank=3, got 'high')"),
     ("CPv2,qemu=7,qemu=8", "--target sets 'qemu' twice (expected each key once)"),
     ("qemu=7,CPv2", "--target item 'CPv2' is not KEY=VALUE (expected a profile name first, "

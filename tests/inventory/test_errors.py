@@ -85,8 +85,15 @@ def test_bad_version_string(tiny_text: str) -> None:
     bad = tiny_text.replace("qemu_version: 2.11.1", "qemu_version: latest", 1)
     assert problems(bad) == [
         f"inv.yaml:{line_of(bad, 'latest')}: profile 'CPv2' qemu_version is invalid "
-        "(expected a version such as 2.11.1, got 'latest')"
+        "(expected a version such as 2.11.1 or a distribution's 3.2.0-14.el7_4.9, got 'latest')"
     ]
+
+
+def test_a_distribution_version_string_is_accepted_and_kept(tiny_text: str) -> None:
+    rhel = tiny_text.replace("qemu_version: 2.11.1", "qemu_version: 10:2.9.0-16.el7_4.8.1", 1)
+    profile = parse_fleet(rhel, "inv.yaml").profile_by_name["CPv2"]
+    assert profile.qemu_version == "10:2.9.0-16.el7_4.8.1"
+    assert str(profile.qemu_upstream) == "2.9.0"
 
 
 def test_unsupported_format_version(tiny_text: str) -> None:

@@ -41,7 +41,7 @@ class Exposure:
     def hidden(self, profile: HostProfile) -> frozenset[str]:
         """Features no ``host-model``/``custom`` guest of a host with ``profile`` can see,
         whatever the hardware."""
-        libvirt = Version(profile.libvirt_version)
+        libvirt = profile.libvirt_upstream
         too_new = {f for f, v in self.libvirt_min.items() if libvirt < v}
         return self.hidden_by_kernel(profile) | too_new
 

@@ -38,6 +38,7 @@ from hvroll.domain import (
     PowerState,
 )
 from hvroll.domain.models import VersionStr
+from hvroll.domain.versions import upstream_version
 from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.inventory.locate import LineIndex
 from hvroll.inventory.messages import describe
@@ -205,9 +206,8 @@ class CapabilityRule(_Model):
 
     def supported(self, profile: HostProfile) -> bool:
         """Whether a host running ``profile`` supports the feature (strictest bounds)."""
-        return ((self.min_qemu is None or Version(profile.qemu_version) >= self.min_qemu)
-                and (self.min_libvirt is None
-                     or Version(profile.libvirt_version) >= self.min_libvirt))
+        return ((self.min_qemu is None or profile.qemu_upstream >= self.min_qemu)
+                and (self.min_libvirt is None or profile.libvirt_upstream >= self.min_libvirt))
 
     def needs(self) -> str:
         """``QEMU >= 2.6 and libvirt >= 1.3.3``."""
@@ -398,8 +398,9 @@ def specifier(spec: str) -> SpecifierSet:
 
 
 def in_range(version: str, spec: str) -> bool:
-    """Whether ``version`` is in the range ``spec`` (pre-releases included)."""
-    return specifier(spec).contains(Version(version), prereleases=True)
+    """Whether ``version`` (its upstream version, as a distribution may write it) is in the
+    range ``spec`` (pre-releases included): ``in_range("3.2.0-14.el7_4.9", "<3.9.0")``."""
+    return specifier(spec).contains(upstream_version(version), prereleases=True)
 
 
 def rule_data(rule: Rule) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from hvroll.domain.models import (
     Vm,
     VmHistory,
 )
+from hvroll.domain.versions import upstream_version
 
 __all__ = [
     "INVENTORY_VERSION",
@@ -51,4 +52,5 @@ __all__ = [
     "ServerGroup",
     "Vm",
     "VmHistory",
+    "upstream_version",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hvroll.domain.enums import (
@@ -23,18 +23,18 @@ from hvroll.domain.enums import (
     PowerState,
     SchedulingState,
 )
+from hvroll.domain.versions import upstream_version
 
 
 def _check_version(value: str) -> str:
-    try:
-        Version(value)
-    except InvalidVersion:
-        raise ValueError(f"expected a version such as 2.11.1, got {value!r}") from None
+    upstream_version(value)
     return value
 
 
 VersionStr = Annotated[str, AfterValidator(_check_version)]
-"""A version string that ``packaging.version.Version`` accepts; kept as written for round trips."""
+"""A version string as a distribution writes it (``2.11.1``, ``3.2.0-14.el7_4.9``,
+``1:2.11+dfsg-1ubuntu7.23``): compared by :func:`~hvroll.domain.versions.upstream_version`,
+kept as written for round trips."""
 
 Name = Annotated[
     str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
@@ -91,6 +91,16 @@ class HostProfile(Model):
     nova_release: str | None = None
     rank: NonNegativeInt = 0
     """Order of profiles: a VM never moves to a host of lower rank (the one-way profile graph)."""
+
+    @property
+    def qemu_upstream(self) -> Version:
+        """The upstream QEMU version in ``qemu_version`` (what version bounds compare)."""
+        return upstream_version(self.qemu_version)
+
+    @property
+    def libvirt_upstream(self) -> Version:
+        """The upstream libvirt version in ``libvirt_version``."""
+        return upstream_version(self.libvirt_version)
 
 
 class Host(Model):

@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from hvroll.domain.versions import upstream_version
 from hvroll.errors import InputError
 
 FIXED_IN = Version("3.9.0")
@@ -86,7 +87,7 @@ def _version(value: str | Version) -> Version:
     if isinstance(value, Version):
         return value
     try:
-        return Version(value)
-    except InvalidVersion:
+        return upstream_version(value)
+    except ValueError:
         raise InputError(f"libvirt version {value!r} is not a version number "
-                         f"(expected e.g. '3.9.0')") from None
+                         f"(expected e.g. '3.9.0' or '3.2.0-14.el7_4.9')") from None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hvroll.domain import Fleet, Host, PowerState, SchedulingState
+from hvroll.domain.versions import upstream_version
 from hvroll.drivers.base import (
     Capability,
     Clock,
@@ -527,10 +528,12 @@ class LibvirtCloud:
         return known
 
     def _profile_by_versions(self, host: Host, versions: tuple[str, str]) -> str:
-        """The inventory profile with these QEMU and libvirt versions; when several have them,
+        """The inventory profile with these QEMU and libvirt versions (upstream versions: the
+        inventory may write a distribution's ``3.2.0-14.el7_4.9``); when several have them,
         the one hvroll last reinstalled the host with, else the inventory's."""
+        live = (upstream_version(versions[0]), upstream_version(versions[1]))
         matches = [p.name for p in self.fleet.profiles
-                   if (p.qemu_version, p.libvirt_version) == versions]
+                   if (p.qemu_upstream, p.libvirt_upstream) == live]
         if len(matches) == 1:
             return matches[0]
         with self._core.lock:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from packaging.version import Version
-
+from hvroll.domain.versions import upstream_version
 from hvroll.drivers.base import MigrationOptions
 from hvroll.drivers.sim.model import unit
 from hvroll.drivers.sim.state import SimVm
@@ -128,7 +127,7 @@ def balloon_bug(vm: SimVm, source_qemu: str, dest: str) -> str | None:
     """Why the switch-over of a live migration fails for a Windows guest's balloon, or None:
     live-migrated before, not power-cycled since, leaving a QEMU older than 2.11."""
     if not (vm.windows and vm.balloon and vm.migrations_since_power_cycle >= 1
-            and Version(source_qemu).release < BALLOON_FIXED_QEMU):
+            and upstream_version(source_qemu).release < BALLOON_FIXED_QEMU):
         return None
     return (f"migration of {vm.name} to {dest} failed at switch-over: the memory balloon of a "
             f"guest live-migrated {vm.migrations_since_power_cycle} time(s) since its last "
