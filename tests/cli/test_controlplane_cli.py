@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from hvroll.cli import main
+
+DEPLOYMENT = """\
+commands:
+  servers: "openstack server list --long -f json"
+  api_check: "openstack server list --limit 1"
+  backup_db: "mysqldump --all-databases > {backup_dir}/db.sql"
+  restore_db: "mysql < {backup_dir}/db.sql"
+  backup_config: "tar czf {backup_dir}/etc.tgz /etc/nova"
+  hook: "ansible-playbook upgrade.yml -e release={to}"
+  stop: "systemctl stop nova-{phase}"
+  start: "systemctl start nova-{phase}"
+"""
 
 SPIRAL = ["controlplane", "plan", "--from", "juno", "--to", "ussuri",
           "--controller-os", "ubuntu-14.04:ubuntu-20.04",
@@ -79,3 +92,39 @@ def test_impossible_requests_exit_2_with_one_line(capsys: pytest.CaptureFixture[
                                                   args: list[str], message: str) -> None:
     code, out, err = run(capsys, "controlplane", "plan", *args)
     assert (code, out, err) == (2, "", message)
+
+
+def test_plan_file_then_runbook(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    deployment = tmp_path / "deployment.yaml"
+    deployment.write_text(DEPLOYMENT)
+    code, _, _ = run(capsys, "controlplane", "plan", "--from", "2025.1", "--to", "2026.1",
+                     "-o", str(plan_file))
+    assert code == 0
+    code, out, _ = run(capsys, "controlplane", "runbook", str(plan_file), "-d", str(deployment),
+                       "--json")
+    assert code == 0
+    (hop,) = json.loads(out)["hops"]
+    assert hop["kind"] == "skip-level (rolling)"
+    assert hop["steps"][0]["id"] == "h1.snapshot-servers"
+    assert [s["name"] for s in hop["rollback"]][:2] == ["stop", "restore-db"]
+    code, out, _ = run(capsys, "controlplane", "runbook", str(plan_file), "-d", str(deployment))
+    assert code == 0 and "h1.point-of-no-return" in out
+
+
+def test_runbook_refuses_a_plan_the_catalogue_no_longer_gives(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    deployment = tmp_path / "deployment.yaml"
+    deployment.write_text(DEPLOYMENT)
+    run(capsys, "controlplane", "plan", "--from", "2025.1", "--to", "2026.1", "-o",
+        str(plan_file))
+    data = json.loads(plan_file.read_text())
+    data["path"][0]["kind"] = "cold"
+    plan_file.write_text(json.dumps(data))
+    code, out, err = run(capsys, "controlplane", "runbook", str(plan_file), "-d",
+                         str(deployment))
+    assert (code, out) == (2, "")
+    assert err == (f"error: {plan_file}: the catalogue now plans another path for this "
+                   f"request (expected the same hops; plan again with 'hvroll controlplane "
+                   f"plan')\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -11,8 +12,16 @@ from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, print_json
 from hvroll.controlplane.catalogue import Catalogue, load_catalogue, shipped_catalogue
-from hvroll.controlplane.path import CONTROLLERS, Options, Role, plan_path
+from hvroll.controlplane.path import (
+    CONTROLLERS,
+    Options,
+    Role,
+    load_plan_document,
+    plan_document,
+    plan_path,
+)
 from hvroll.controlplane.path import Path as UpgradePath
+from hvroll.controlplane.runbook import Runbook, build_runbook, load_deployment
 from hvroll.errors import InputError
 
 app = typer.Typer(help="Control-plane upgrades: the OpenStack release path with the host OS "
@@ -93,6 +102,10 @@ def plan(
         "seconds (backup, packages, schema migrations); a planning assumption."),
     catalogue_file: Path | None = typer.Option(None, "--catalogue", help=CATALOGUE_HELP,
                                                show_default=False),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Also write the plan "
+                                       "(JSON) here: the input of 'hvroll controlplane "
+                                       "runbook' and 'hvroll controlplane run'.",
+                                       show_default=False),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Plan the upgrade path from one OpenStack release to another with the host OS upgrades
@@ -105,6 +118,9 @@ def plan(
     options = Options(cold_api_downtime_s=cold_downtime_s,
                       projects=tuple(project) if project else None)
     path = plan_path(catalogue, src, dst, roles, options)
+    if output is not None:
+        output.write_text(json.dumps(plan_document(path, src, dst), indent=2) + "\n",
+                          encoding="utf-8")
     if as_json:
         print_json(path.data())
         return
@@ -150,3 +166,50 @@ def _print(path: UpgradePath) -> None:
                   f"campaigns); expected API downtime {_downtime(path.api_downtime_s)} "
                   f"(cold hop: {_downtime(path.options.cold_api_downtime_s)}, an assumption: "
                   f"--cold-downtime-s)", highlight=False)
+
+
+def read_plan(file: Path, catalogue: Catalogue) -> UpgradePath:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read plan ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    return load_plan_document(data, catalogue, str(file))
+
+
+PLAN_ARG = typer.Argument(..., help="Plan file written by 'hvroll controlplane plan -o'.",
+                          show_default=False)
+DEPLOYMENT_HELP = ("Deployment file (YAML): projects, and the commands that back up, stop, "
+                   "start, upgrade (the hook) and list servers; see docs/controlplane.md.")
+
+
+@app.command()
+def runbook(
+    plan_file: Path = PLAN_ARG,
+    deployment: Path = typer.Option(..., "--deployment", "-d", help=DEPLOYMENT_HELP,
+                                    show_default=False),
+    catalogue_file: Path | None = typer.Option(None, "--catalogue", help=CATALOGUE_HELP,
+                                               show_default=False),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Print the runbook of every hop: backups, API stop or rolling order, the hook, schema
+    and online migrations, upgrade checks, verification gates, the point of no return, and
+    the rollback offered before it."""
+    catalogue = _catalogue(catalogue_file)
+    book = build_runbook(read_plan(plan_file, catalogue), load_deployment(deployment))
+    if as_json:
+        print_json(book.data())
+        return
+    _print_runbook(book)
+
+
+def _print_runbook(book: Runbook) -> None:
+    for hop in book.hops:
+        table = Table(title=f"hop {hop.hop}: {hop.title} ({hop.kind})", title_justify="left")
+        for col in ("step", "what", "command", "gate"):
+            table.add_column(col, overflow="fold")
+        for step in (*hop.steps, *hop.rollback):
+            table.add_row(escape(step.id), escape(step.title), escape(step.command),
+                          "gate" if step.gate else "")
+        console.print(table)

@@ -311,3 +311,41 @@ def _furthest(catalogue: Catalogue, source: Release, target: Release, role: Role
         else:
             break
     return reach
+
+
+def plan_document(path: Path, source: Release, target: Release) -> dict[str, Any]:
+    """What ``hvroll controlplane plan -o FILE`` writes: the request and the path found.
+    Loading re-plans the request and refuses a file whose path no longer matches."""
+    return {"kind": "hvroll-controlplane-plan", "version": 1,
+            "request": {"from": source.key, "to": target.key,
+                        "roles": [{"name": r.name, "from": str(r.start), "to": str(r.target)}
+                                  for r in path.roles],
+                        "cold_api_downtime_s": path.options.cold_api_downtime_s,
+                        "rolling_api_downtime_s": path.options.rolling_api_downtime_s,
+                        "projects": (list(path.options.projects)
+                                     if path.options.projects is not None else None)},
+            **path.data()}
+
+
+def load_plan_document(data: Any, catalogue: Catalogue, file: str) -> Path:
+    """The path of a plan file, planned again from its request with ``catalogue``."""
+    if not isinstance(data, dict) or data.get("kind") != "hvroll-controlplane-plan":
+        raise InputError(f"{file}: not a control-plane plan (expected the output of "
+                         f"'hvroll controlplane plan -o FILE')")
+    try:
+        req = data["request"]
+        roles = [Role(r["name"], catalogue.parse_os(r["from"]), catalogue.parse_os(r["to"]))
+                 for r in req["roles"]]
+        projects = req.get("projects")
+        opts = Options(cold_api_downtime_s=float(req["cold_api_downtime_s"]),
+                       rolling_api_downtime_s=float(req["rolling_api_downtime_s"]),
+                       projects=tuple(projects) if projects is not None else None)
+        path = plan_path(catalogue, catalogue.release(req["from"]),
+                         catalogue.release(req["to"]), roles, opts)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{file}: malformed control-plane plan ({exc!r})") from None
+    if path.data()["path"] != data.get("path"):
+        raise InputError(f"{file}: the catalogue now plans another path for this request "
+                         f"(expected the same hops; plan again with 'hvroll controlplane "
+                         f"plan')")
+    return path
