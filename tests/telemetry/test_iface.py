@@ -10,7 +10,7 @@ from hvroll.telemetry.iface import (
     FIXED_IN,
     InterfaceStats,
     normalize_iface_stats,
-    reports_host_view,
+    reports_swapped,
 )
 
 GUEST_VIEW = InterfaceStats(rx_bytes=900, rx_packets=9, rx_errs=1, rx_drop=2,
@@ -18,42 +18,61 @@ GUEST_VIEW = InterfaceStats(rx_bytes=900, rx_packets=9, rx_errs=1, rx_drop=2,
 """A guest that downloaded 900 bytes and uploaded 100."""
 TAP_VIEW = InterfaceStats(rx_bytes=100, rx_packets=1, rx_errs=3, rx_drop=4,
                           tx_bytes=900, tx_packets=9, tx_errs=1, tx_drop=2)
-"""The same traffic as libvirt < 3.9.0 reported it (the host TAP's side)."""
+"""The same traffic the other way round (the host TAP's side)."""
 
 
-@pytest.mark.parametrize(("version", "reported", "expected"), [
-    ("3.8.0", TAP_VIEW, GUEST_VIEW),
-    ("3.8.9", TAP_VIEW, GUEST_VIEW),
-    ("3.9.0", GUEST_VIEW, GUEST_VIEW),
-    ("3.9.1", GUEST_VIEW, GUEST_VIEW),
-    ("4.0.0", GUEST_VIEW, GUEST_VIEW),
-    ("1.3.1", TAP_VIEW, GUEST_VIEW),
-    ("9.0.0", GUEST_VIEW, GUEST_VIEW),
+@pytest.mark.parametrize(("version", "iface_type", "reported", "expected"), [
+    # type='ethernet' (seed 000's case): guest view before 3.9.0, host TAP view from 3.9.0
+    ("3.2.0", "ethernet", GUEST_VIEW, GUEST_VIEW),
+    ("3.2.0-14.el7_4.9", "ethernet", GUEST_VIEW, GUEST_VIEW),
+    ("3.8.9", "ethernet", GUEST_VIEW, GUEST_VIEW),
+    ("3.9.0", "ethernet", TAP_VIEW, GUEST_VIEW),
+    ("4.0.0", "ethernet", TAP_VIEW, GUEST_VIEW),
+    ("9.0.0", "ethernet", TAP_VIEW, GUEST_VIEW),
+    # bridge and network: libvirt swaps the TAP's counters on both sides of 3.9.0
+    ("1.2.2", "bridge", GUEST_VIEW, GUEST_VIEW),
+    ("3.2.0", "bridge", GUEST_VIEW, GUEST_VIEW),
+    ("4.0.0", "bridge", GUEST_VIEW, GUEST_VIEW),
+    ("3.8.0", "network", GUEST_VIEW, GUEST_VIEW),
+    ("4.0.0", "network", GUEST_VIEW, GUEST_VIEW),
+    # direct (macvtap): swapped the wrong way before 3.9.0, guest view since
+    ("3.8.0", "direct", TAP_VIEW, GUEST_VIEW),
+    ("3.9.0", "direct", GUEST_VIEW, GUEST_VIEW),
 ])
-def test_normalized_to_the_guest_view_at_the_version_boundary(
-        version: str, reported: InterfaceStats, expected: InterfaceStats) -> None:
-    assert normalize_iface_stats(reported, version) == expected
+def test_normalized_to_the_guest_view_by_version_and_interface_type(
+        version: str, iface_type: str, reported: InterfaceStats,
+        expected: InterfaceStats) -> None:
+    assert normalize_iface_stats(reported, version, iface_type) == expected
 
 
-@pytest.mark.parametrize(("version", "host_view"), [
-    ("3.8.0", True), ("3.8.99", True), ("3.9.0rc1", True), ("3.9.0", False),
-    ("3.9.1", False), ("4.0.0", False),
+def test_the_issue_example_keeps_its_direction_on_libvirt_3_2_0() -> None:
+    """rx=900, tx=100 from libvirt 3.2.0 is already the guest's view for every TAP type."""
+    for kind in ("bridge", "network", "ethernet"):
+        assert normalize_iface_stats(GUEST_VIEW, "3.2.0", kind) == GUEST_VIEW
+
+
+@pytest.mark.parametrize(("version", "iface_type", "swapped"), [
+    ("3.8.99", "ethernet", False), ("3.9.0rc1", "ethernet", False), ("3.9.0", "ethernet", True),
+    ("3.9.1", "ethernet", True), ("3.8.99", "direct", True), ("3.9.0", "direct", False),
+    ("3.8.99", "bridge", False), ("3.9.0", "bridge", False),
 ])
-def test_versions_before_3_9_0_report_the_host_view(version: str, host_view: bool) -> None:
-    assert reports_host_view(version) is host_view
-    assert reports_host_view(Version(version)) is host_view
-
-
-def test_the_boundary_is_libvirt_3_9_0() -> None:
+def test_the_boundary_is_libvirt_3_9_0(version: str, iface_type: str, swapped: bool) -> None:
+    assert reports_swapped(version, iface_type) is swapped
+    assert reports_swapped(Version(version), iface_type) is swapped
     assert Version("3.9.0") == FIXED_IN
 
 
-def test_a_sample_migrating_to_an_upgraded_host_keeps_its_direction() -> None:
-    """The same guest traffic, reported before (libvirt 3.8) and after (3.9) the VM moved,
-    reads the same once normalized: no swap on the dashboard at the migration."""
-    before = normalize_iface_stats(TAP_VIEW, "3.8.0")
-    after = normalize_iface_stats(GUEST_VIEW, "3.9.0")
+def test_an_ethernet_sample_migrating_to_an_upgraded_host_keeps_its_direction() -> None:
+    """The same guest traffic, reported before (libvirt 3.2, CPv1) and after (4.0, CPv2) the VM
+    moved, reads the same once normalized: no swap on the dashboard at the migration."""
+    before = normalize_iface_stats(GUEST_VIEW, "3.2.0", "ethernet")
+    after = normalize_iface_stats(TAP_VIEW, "4.0.0", "ethernet")
     assert before == after == GUEST_VIEW
+
+
+def test_an_interface_type_without_a_known_direction_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="interface type 'vhostuser' has no known RX/TX"):
+        normalize_iface_stats(GUEST_VIEW, "4.0.0", "vhostuser")
 
 
 def test_swapping_twice_is_the_identity() -> None:
@@ -78,4 +97,4 @@ def test_malformed_counters_are_an_input_error(values: object) -> None:
 
 def test_a_version_that_is_not_one_is_an_input_error() -> None:
     with pytest.raises(InputError, match="'three' is not a version number"):
-        normalize_iface_stats(GUEST_VIEW, "three")
+        normalize_iface_stats(GUEST_VIEW, "three", "ethernet")

@@ -74,7 +74,8 @@ ACTIONS = {
                          "before the live migration",
     "require_guest_update": "the guest OS must be updated before it can run there",
     "use_migrate_uri3": "migrate with virDomainMigrateToURI3 (selected disks)",
-    "normalize_iface_stats": "swap RX/TX of interface stats from hosts with libvirt < 3.9.0",
+    "normalize_iface_stats": "read interface RX/TX by the reporting host's libvirt version "
+                             "and interface type (ethernet: swapped from 3.9.0)",
     "cold_migrate": "move the VM powered off (cold migration) instead",
     "reboot_guest": "have the guest rebooted (power cycled) before the live migration",
     "host_kernel_flag": "boot the destination host with a kernel flag (host_kernel_flag:FLAG)",

@@ -424,20 +424,21 @@ class LibvirtCloud:
     def interface_stats(self, vm: str) -> dict[str, dict[str, int]]:
         """Traffic counters of each interface of a running VM, by MAC address (the tap's name
         changes at every start and migration), from the guest's point of view whatever the
-        daemon's libvirt version (:func:`hvroll.telemetry.iface.normalize_iface_stats`)."""
+        daemon's libvirt version and the interface type
+        (:func:`hvroll.telemetry.iface.normalize_iface_stats`)."""
         host = self._core.active_host(vm)
 
-        def read(conn: Any) -> tuple[str, dict[str, tuple[int, ...]]]:
+        def read(conn: Any) -> tuple[str, dict[str, tuple[str, tuple[int, ...]]]]:
             dom = conn.lookupByName(vm)
             return (host_versions(conn)[1],
-                    {mac: tuple(dom.interfaceStats(dev))
-                     for mac, dev in domxml.interfaces(dom.XMLDesc(0))})
+                    {mac: (kind, tuple(dom.interfaceStats(dev)))
+                     for mac, dev, kind in domxml.interfaces(dom.XMLDesc(0))})
 
         libvirt_version, raw = self._core.link(host).call(f"read {vm}'s interface counters",
                                                           read)
         return {mac: dataclasses.asdict(normalize_iface_stats(
-                    InterfaceStats.from_libvirt(counters), libvirt_version))
-                for mac, counters in raw.items()}
+                    InterfaceStats.from_libvirt(counters), libvirt_version, kind))
+                for mac, (kind, counters) in raw.items()}
 
     def close(self) -> None:
         """Close the connections and the journal; running migrations go on in libvirt (a

@@ -161,12 +161,13 @@ def hostdev_addresses(xml: str) -> list[str]:
     return out
 
 
-def interfaces(xml: str) -> list[tuple[str, str]]:
-    """``(mac, target device)`` of each interface of a running domain."""
+def interfaces(xml: str) -> list[tuple[str, str, str]]:
+    """``(mac, target device, type)`` of each interface of a running domain (``type`` as in
+    ``<interface type='ethernet'>``)."""
     out = []
     for nic in ET.fromstring(xml).findall("./devices/interface"):
         mac = nic.find("mac")
         target = nic.find("target")
         if mac is not None and target is not None:
-            out.append((mac.get("address", ""), target.get("dev", "")))
+            out.append((mac.get("address", ""), target.get("dev", ""), nic.get("type", "")))
     return out
