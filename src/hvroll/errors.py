@@ -9,8 +9,11 @@
     │                                host, an anti-affinity group on one host): never retried
     └── DriverError                  the cloud backend failed (libvirt, the simulator)
         ├── ConnectionLostError      a host cannot be reached: retryable
-        └── OperationFailedError     an operation failed on a reachable host: retryable only
-                                     when the backend said so
+        ├── OperationFailedError     an operation failed on a reachable host: retryable only
+        │                            when the backend said so
+        └── CapabilityError          the backend, as configured, cannot do this at all (it does
+                                     not declare the capability); also an InputError: choose
+                                     another driver or configure it (e.g. a reinstall command)
 
 Only the CLI turns these into exit codes and one readable line per problem.
 """
@@ -73,3 +76,12 @@ class ConnectionLostError(DriverError):
 
 class OperationFailedError(DriverError):
     """An operation failed on a reachable host."""
+
+
+class CapabilityError(DriverError, InputError):
+    """A feature was asked of a backend that does not declare its capability."""
+
+    def __init__(self, capability: str, driver: str, why: str = "") -> None:
+        self.capability = capability
+        super().__init__(f"the {driver} driver cannot do {capability}: "
+                         f"{why or f'it does not declare the {capability!r} capability'}")

@@ -80,29 +80,26 @@ def run(
         faults["migration_failure_rate"] = fail_migrations
     if fail_reinstalls:
         faults["reinstall_failure_rate"] = fail_reinstalls
-    cloud = make_driver(driver, store, seed=seed, faults=faults)
-    if approve:
-        store.require_campaign().approved = True
-        store.commit()
-    started = time.perf_counter()
-    while True:
-        result = _execute(store, cloud, show=not quiet and not as_json,
-                          poll_s=poll_s if poll_s is not None else POLL_S[driver])
-        if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
-            break
-        err_console.print(f"campaign {result.value}; waiting for 'hvroll resume --state "
-                          f"{state}'")
-        while not store.pending_controls():
-            time.sleep(1.0)
+    with make_driver(driver, store, seed=seed, faults=faults) as cloud:
+        if approve:
+            store.require_campaign().approved = True
+            store.commit()
+        started = time.perf_counter()
+        while True:
+            result = _execute(store, cloud, show=not quiet and not as_json,
+                              poll_s=poll_s if poll_s is not None else POLL_S[driver])
+            if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
+                break
+            err_console.print(f"campaign {result.value}; waiting for 'hvroll resume --state "
+                              f"{state}'")
+            while not store.pending_controls():
+                time.sleep(1.0)
     summary = campaign_status(store)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
     if as_json:
         print_json(summary)
     else:
         _print_summary(summary, state)
-    close = getattr(cloud, "close", None)
-    if callable(close):
-        close()
     store.close()
     if summary["state"] == CampaignState.FAILED.value:
         raise typer.Exit(1)

@@ -1,14 +1,40 @@
-"""What the executor needs from a cloud: a narrow protocol every backend implements.
+"""What the executor needs from a cloud: a narrow contract every backend implements.
 
-The executor only talks to the cloud through a :class:`Driver`. Backends (the simulator, real
-libvirt, later Nova) declare what they can do as data (:class:`Capability`), translate their
-native states into these types (the raw payload stays in ``extra``) and their errors into
-:mod:`hvroll.errors` (``raise DriverError(...) from exc``).
+The executor only talks to the cloud through a :class:`Driver`: a live view of hosts and VMs,
+scheduling on/off, the jobs it started, and a lifecycle (``close()``, or ``with``). Everything
+else is a *feature*, which a backend declares as data in ``capabilities`` and implements as
+one small protocol; the executor asks :func:`require` for it before using it, so a backend
+without :attr:`Capability.REINSTALL` is never asked to reinstall, and asking anyway is a
+:class:`~hvroll.errors.CapabilityError` that names the capability::
+
+    Capability            feature protocol       methods
+    live_migration        Migrates               migrate(job, vm, dest, options), abort(job)
+    auto_converge         (an option)            MigrationOptions.auto_converge
+    bandwidth_limit       (an option)            MigrationOptions.bandwidth_mib_s
+    block_migration       (an option)            MigrationOptions.block
+    post_copy             SwitchesToPostCopy     MigrationOptions.post_copy, start_post_copy(job)
+    max_downtime          TunesDowntime          set_max_downtime(job, downtime_ms)
+    suspend               Suspends               suspend(vm), resume(vm)
+    cold_migration        ColdMigrates           cold_migrate(job, vm, dest)
+    reinstall             Reinstalls             reinstall(job, host, profile)
+    probe                 Probes                 probe(vm)
+    remove_balloon        AppliesWorkarounds     apply_workaround(vm, "remove_balloon")
+    copy_config_drive     AppliesWorkarounds     apply_workaround(vm, "copy_config_drive")
+
+Backends translate their native states into these types (the raw payload stays in ``extra``)
+and their errors into :mod:`hvroll.errors` (``raise DriverError(...) from exc``); they refuse
+bad arguments through the shared checks of :mod:`hvroll.drivers.checks`, and remember what
+must survive their process in one :mod:`hvroll.drivers.journal`.
 
 Long operations — live and cold migrations, reinstalls — are *jobs*: the executor names each
 with its own idempotency key (``job``), starts it, and follows it with :meth:`Driver.wait` and
 :meth:`Driver.job` until it ends in ``completed``, ``failed`` or ``cancelled``. After a crash
-the executor finds its jobs again with :meth:`Driver.jobs` and the live view of hosts and VMs.
+a new driver opened on the same journal finds those jobs again (:meth:`Driver.jobs`), and the
+executor reconciles them with the live view of hosts and VMs.
+
+A backend is a class with ``name``, ``capabilities``, ``clock`` and the methods of
+:class:`Driver` and of each feature it declares; :class:`Lifecycle` gives it ``with``. The
+conformance suite (``tests/drivers/contract/``) runs every backend through the same checks.
 """
 
 from __future__ import annotations
@@ -17,10 +43,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from functools import cache
+from types import TracebackType
+from typing import Literal, Protocol, Self, overload, runtime_checkable
 
 from hvroll.domain import PowerState, SchedulingState
-from hvroll.errors import DriverError
+from hvroll.errors import CapabilityError
 
 
 class Clock(Protocol):
@@ -45,20 +73,21 @@ class RealClock:
 
 
 class Capability(StrEnum):
-    """What a backend can do at all (what both hosts' versions allow is decided by compat)."""
+    """A feature a backend has at all, declared as data (what both hosts' versions allow is
+    decided by compat). See the table at the top of this module."""
 
-    SCHEDULING = "scheduling"
     LIVE_MIGRATION = "live_migration"
-    MAX_DOWNTIME = "max_downtime"
-    BANDWIDTH_LIMIT = "bandwidth_limit"
     AUTO_CONVERGE = "auto_converge"
-    POST_COPY = "post_copy"
+    BANDWIDTH_LIMIT = "bandwidth_limit"
     BLOCK_MIGRATION = "block_migration"
-    COLD_MIGRATION = "cold_migration"
+    POST_COPY = "post_copy"
+    MAX_DOWNTIME = "max_downtime"
     SUSPEND = "suspend"
-    REMOVE_BALLOON = "remove_balloon"
+    COLD_MIGRATION = "cold_migration"
     REINSTALL = "reinstall"
     PROBE = "probe"
+    REMOVE_BALLOON = "remove_balloon"
+    COPY_CONFIG_DRIVE = "copy_config_drive"
 
 
 class JobKind(StrEnum):
@@ -149,101 +178,271 @@ class JobProgress:
 
 @runtime_checkable
 class Driver(Protocol):
-    """A cloud the executor can drive."""
+    """A cloud the executor can drive: what every backend implements.
+
+    Unknown names raise ``DriverError`` (``unknown host 'x'``, ``unknown VM 'x'``,
+    ``unknown job 'x'``); a host that cannot be reached raises ``ConnectionLostError``.
+    """
 
     name: str
     capabilities: frozenset[Capability]
+    """What this backend (as configured) can do beyond this protocol; see :func:`require`."""
     clock: Clock
 
-    def hosts(self) -> list[HostState]: ...
-
-    def vms(self) -> list[VmState]: ...
-
     def host(self, name: str) -> HostState:
-        """One host's live state (raises ``DriverError`` if unknown)."""
+        """One host's live state."""
         ...
 
     def vm(self, name: str) -> VmState:
-        """One VM's live state; ``hosts`` is empty if it exists nowhere."""
+        """One VM's live state; ``hosts`` is empty if the backend knows it but it exists
+        nowhere now."""
+        ...
+
+    def vms(self) -> list[VmState]:
+        """Every VM the backend sees, one entry per name."""
+        ...
+
+    def host_profile(self, host: str) -> str:
+        """The profile the host reports now, asked of the host (to verify a reinstall)."""
         ...
 
     def set_scheduling(self, host: str, enabled: bool) -> None:
         """Allow or stop new VMs being placed on ``host`` (idempotent)."""
         ...
 
-    def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None:
-        """Start a live migration of ``vm`` to ``dest`` as job ``job``; returns at once."""
-        ...
-
-    def cold_migrate(self, job: str, vm: str, dest: str) -> None:
-        """Start moving a VM that is off, or stop, move and start it (``job``)."""
-        ...
-
-    def reinstall(self, job: str, host: str, profile: str) -> None:
-        """Start the operator's reinstall hook for an empty ``host`` (``job``)."""
-        ...
-
     def job(self, job: str) -> JobProgress:
-        """The progress of a job this driver started (raises ``DriverError`` if unknown)."""
+        """The progress of a job this driver or its journal started."""
         ...
 
     def jobs(self) -> list[JobProgress]:
-        """Every job the backend still knows, running or final (for reconciliation)."""
+        """Every job this driver or its journal still knows, running or final (for
+        reconciliation after a restart)."""
         ...
 
     def wait(self, timeout_s: float) -> list[str]:
         """Wait until some jobs may have progressed, at most ``timeout_s``; return their ids.
 
-        The simulator jumps virtual time to its next event; real backends sleep a poll
-        interval and return every running job.
+        The simulator jumps virtual time to its next event; real backends sleep at most a
+        poll interval and return the jobs that changed and every running one.
         """
         ...
 
-    def set_max_downtime(self, job: str, downtime_ms: int) -> None: ...
+    def close(self) -> None:
+        """Release connections and the journal (idempotent). Jobs running in the cloud go on;
+        a driver opened on the same journal finds them again."""
+        ...
 
-    def start_post_copy(self, job: str) -> None: ...
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None: ...
+
+
+class Lifecycle:
+    """``with driver: ...`` closes the driver at the end of the block (its ``close()``)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
+# --- features: each one protocol, declared by a capability ------------------------------------
+
+
+@runtime_checkable
+class Migrates(Driver, Protocol):
+    """``live_migration``; its options need ``auto_converge``, ``bandwidth_limit``,
+    ``block_migration`` and ``post_copy`` (see :func:`hvroll.drivers.checks.migration`)."""
+
+    def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None:
+        """Start a live migration of ``vm`` to ``dest`` as job ``job``; returns at once."""
+        ...
 
     def abort(self, job: str) -> None:
         """Cancel a running live migration; the VM keeps running on its source."""
         ...
 
+
+@runtime_checkable
+class SwitchesToPostCopy(Migrates, Protocol):
+    """``post_copy`` (Nova: force-complete with post-copy permitted)."""
+
+    def start_post_copy(self, job: str) -> None:
+        """Switch a live migration started with ``post_copy`` to post-copy now."""
+        ...
+
+
+@runtime_checkable
+class TunesDowntime(Migrates, Protocol):
+    """``max_downtime``: raise a running live migration's downtime limit."""
+
+    def set_max_downtime(self, job: str, downtime_ms: int) -> None: ...
+
+
+@runtime_checkable
+class Suspends(Driver, Protocol):
+    """``suspend``: pause a guest (to let its migration complete) and resume it."""
+
     def suspend(self, vm: str) -> None: ...
 
     def resume(self, vm: str) -> None: ...
 
-    def apply_workaround(self, vm: str, action: str) -> None:
-        """Apply a named workaround before migrating (e.g. ``remove_balloon``)."""
-        ...
 
-    def host_profile(self, host: str) -> str:
-        """The profile the host reports now (to verify a reinstall)."""
-        ...
+@runtime_checkable
+class ColdMigrates(Driver, Protocol):
+    """``cold_migration``."""
 
-    def probe(self, vm: str) -> bool:
-        """Is the VM reachable (answers on its network) right now?"""
+    def cold_migrate(self, job: str, vm: str, dest: str) -> None:
+        """Start moving a VM that is off, or stop, move and start it (``job``)."""
         ...
 
 
-class JobRecord(Protocol):
-    """What a backend remembers of a job it started (for idempotent starts)."""
+@runtime_checkable
+class Reinstalls(Driver, Protocol):
+    """``reinstall``: run the operator's reinstall for an empty host."""
 
-    kind: JobKind
-    vm: str | None
-    source: str | None
-    dest: str | None
-    profile: str | None
+    def reinstall(self, job: str, host: str, profile: str) -> None:
+        """Start reinstalling ``host`` as ``profile`` (``job``); ``SafetyError`` if the backend
+        sees any VM or migration on it."""
+        ...
 
 
-def job_reused(job: str, found: JobRecord | None, kind: JobKind, subject: str,
-               target: str) -> bool:
-    """True if ``job`` was already started with these arguments (starting it again is a
-    no-op); ``DriverError`` if the id names another job. ``subject``/``target`` are the VM and
-    destination of a migration, the host and profile of a reinstall."""
-    if found is None:
-        return False
-    same = ((found.source, found.profile) if kind is JobKind.REINSTALL
-            else (found.vm, found.dest))
-    if found.kind is kind and same == (subject, target):
-        return True
-    raise DriverError(f"job id {job!r} is already used by a {found.kind.value} of "
-                      f"{found.vm or found.source}")
+@runtime_checkable
+class Probes(Driver, Protocol):
+    """``probe``: is a guest reachable (answers on its network) right now?"""
+
+    def probe(self, vm: str) -> bool: ...
+
+
+@runtime_checkable
+class AppliesWorkarounds(Driver, Protocol):
+    """``remove_balloon``, ``copy_config_drive``: a named workaround before migrating."""
+
+    def apply_workaround(self, vm: str, action: str) -> None: ...
+
+
+FEATURES: Mapping[Capability, type] = {
+    Capability.LIVE_MIGRATION: Migrates,
+    Capability.AUTO_CONVERGE: Migrates,
+    Capability.BANDWIDTH_LIMIT: Migrates,
+    Capability.BLOCK_MIGRATION: Migrates,
+    Capability.POST_COPY: SwitchesToPostCopy,
+    Capability.MAX_DOWNTIME: TunesDowntime,
+    Capability.SUSPEND: Suspends,
+    Capability.COLD_MIGRATION: ColdMigrates,
+    Capability.REINSTALL: Reinstalls,
+    Capability.PROBE: Probes,
+    Capability.REMOVE_BALLOON: AppliesWorkarounds,
+    Capability.COPY_CONFIG_DRIVE: AppliesWorkarounds,
+}
+"""The protocol a backend must implement for each capability it declares."""
+
+NEEDS: Mapping[Capability, frozenset[Capability]] = {
+    Capability.AUTO_CONVERGE: frozenset({Capability.LIVE_MIGRATION}),
+    Capability.BANDWIDTH_LIMIT: frozenset({Capability.LIVE_MIGRATION}),
+    Capability.BLOCK_MIGRATION: frozenset({Capability.LIVE_MIGRATION}),
+    Capability.POST_COPY: frozenset({Capability.LIVE_MIGRATION}),
+    Capability.MAX_DOWNTIME: frozenset({Capability.LIVE_MIGRATION}),
+}
+"""Capabilities that only make sense with others."""
+
+WORKAROUND_CAPABILITY: Mapping[str, Capability] = {
+    "remove_balloon": Capability.REMOVE_BALLOON,
+    "copy_config_drive": Capability.COPY_CONFIG_DRIVE,
+}
+"""The capability each workaround the executor applies before a migration needs."""
+
+
+@cache
+def implements(cls: type, feature: type) -> bool:
+    """Whether ``cls`` has every method of the protocol ``feature`` (checked once per class;
+    the data members ``name``, ``capabilities`` and ``clock`` belong to every driver)."""
+    return all(callable(getattr(cls, method, None)) for method in _methods(feature))
+
+
+@cache
+def _methods(feature: type) -> frozenset[str]:
+    names: set[str] = set()
+    for klass in feature.__mro__:
+        if klass in (object, Protocol) or not getattr(klass, "_is_protocol", False):
+            continue
+        names.update(n for n, v in vars(klass).items()
+                     if callable(v) and (not n.startswith("_") or n in ("__enter__",
+                                                                          "__exit__")))
+    return frozenset(names)
+
+
+def declaration_problems(driver: Driver) -> list[str]:
+    """What is wrong with a backend's declaration: a declared capability whose protocol it
+    does not implement, or that needs another it does not declare (empty: consistent)."""
+    out = []
+    for cap in sorted(driver.capabilities):
+        feature = FEATURES[cap]
+        if not implements(type(driver), feature):
+            out.append(f"declares {cap.value} but does not implement {feature.__name__}")
+        missing = NEEDS.get(cap, frozenset()) - driver.capabilities
+        if missing:
+            out.append(f"declares {cap.value} without {', '.join(sorted(missing))}")
+    return out
+
+
+@overload
+def require(driver: Driver, capability: Literal[Capability.LIVE_MIGRATION]) -> Migrates: ...
+@overload
+def require(driver: Driver, capability: Literal[Capability.POST_COPY]) -> SwitchesToPostCopy: ...
+@overload
+def require(driver: Driver, capability: Literal[Capability.MAX_DOWNTIME]) -> TunesDowntime: ...
+@overload
+def require(driver: Driver, capability: Literal[Capability.SUSPEND]) -> Suspends: ...
+@overload
+def require(driver: Driver, capability: Literal[Capability.COLD_MIGRATION]) -> ColdMigrates: ...
+@overload
+def require(driver: Driver, capability: Literal[Capability.REINSTALL]) -> Reinstalls: ...
+@overload
+def require(driver: Driver, capability: Literal[Capability.PROBE]) -> Probes: ...
+@overload
+def require(driver: Driver, capability: Literal[Capability.REMOVE_BALLOON,
+                                                Capability.COPY_CONFIG_DRIVE]
+            ) -> AppliesWorkarounds: ...
+@overload
+def require(driver: Driver, capability: Capability) -> Driver: ...
+
+
+def require(driver: Driver, capability: Capability) -> Driver:
+    """``driver`` as the protocol of ``capability``, checked: the one place where a feature's
+    use meets its declaration. Raises :class:`~hvroll.errors.CapabilityError` naming the
+    capability when the backend does not declare it (or declares it without implementing
+    it)::
+
+        require(driver, Capability.REINSTALL).reinstall(job, host, profile)
+    """
+    if capability not in driver.capabilities:
+        raise CapabilityError(capability.value, driver.name)
+    feature = FEATURES[capability]
+    if not implements(type(driver), feature):
+        raise CapabilityError(capability.value, driver.name,
+                              f"it declares it but does not implement {feature.__name__}")
+    return driver
+
+
+def require_workaround(driver: Driver, action: str) -> AppliesWorkarounds:
+    """:func:`require` for the capability of a workaround (see ``WORKAROUND_CAPABILITY``)."""
+    capability = WORKAROUND_CAPABILITY.get(action)
+    if capability is None:
+        raise CapabilityError(action, driver.name, "no capability names this workaround "
+                              f"(known: {', '.join(WORKAROUND_CAPABILITY)})")
+    found = require(driver, capability)
+    assert isinstance(found, AppliesWorkarounds)  # require checked it implements the protocol
+    return found
+
+
+def has(driver: Driver, capability: Capability) -> bool:
+    """Whether ``driver`` declares ``capability`` (to choose a path; :func:`require` to use
+    it)."""
+    return capability in driver.capabilities

@@ -6,10 +6,14 @@ recorded as an ``invariant_violation`` event and counted in ``hvroll status``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from hvroll.domain import PowerState
-from hvroll.drivers.base import HostState, VmState
+from hvroll.drivers.base import Capability, HostState, VmState
+
+if TYPE_CHECKING:
+    from hvroll.store import StepRow
 
 
 def host_is_empty(host: HostState, vms: Iterable[VmState] = ()) -> str:
@@ -46,3 +50,17 @@ def audit(expected: Iterable[str], seen: Iterable[VmState]) -> dict[str, list[st
         elif vm.power is PowerState.CRASHED:
             crashed.append(name)
     return {"lost": sorted(lost), "duplicated": sorted(duplicated), "crashed": sorted(crashed)}
+
+
+def needed_capabilities(steps: Sequence[StepRow]) -> dict[Capability, str]:
+    """Driver features the unfinished host steps of a campaign need, each with why: checked
+    before the campaign changes anything. (Each migration's rungs are chosen among what the
+    driver declares, so moves need nothing here.)"""
+    to_reinstall = sorted({s.host for s in steps if s.reinstall
+                           and s.state not in ("done", "failed", "skipped")})
+    if not to_reinstall:
+        return {}
+    shown = ", ".join(to_reinstall[:3]) + (" …" if len(to_reinstall) > 3 else "")
+    return {Capability.REINSTALL: f"the campaign reinstalls {len(to_reinstall)} host(s) "
+                                  f"({shown}) (give a reinstall command, e.g. hvroll run "
+                                  f"--reinstall-cmd)"}

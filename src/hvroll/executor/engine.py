@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hvroll.compat.verdict import Checker
-from hvroll.drivers.base import Capability, Clock, Driver, JobPhase
-from hvroll.errors import DriverError
-from hvroll.executor.checks import audit, host_is_empty
+from hvroll.drivers.base import Capability, Clock, Driver, JobPhase, has, require
+from hvroll.errors import CapabilityError, DriverError
+from hvroll.executor.checks import audit, host_is_empty, needed_capabilities
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import Effect, MigrationRunner
 from hvroll.executor.states import (
@@ -162,6 +162,7 @@ class Executor:
         camp = self.campaign
         if CampaignState(camp.state) in TERMINAL_CAMPAIGN:
             return RunResult(CampaignState(camp.state), 0)
+        self._preflight()
         if camp.state == CampaignState.PENDING.value:
             self._campaign(CampaignState.RUNNING)
             camp.started_s = self.clock.now()
@@ -203,6 +204,14 @@ class Executor:
                 self.store.commit()
         self.store.commit()
         return RunResult(CampaignState(camp.state), turns)
+
+    def _preflight(self) -> None:
+        """Before anything changes: every feature the unfinished work needs is declared by
+        the driver (a campaign that reinstalls is refused by a driver that cannot)."""
+        for cap, why in needed_capabilities(self.steps).items():
+            if not has(self.driver, cap):
+                raise CapabilityError(cap.value, self.driver.name,
+                                      f"{why}, and it does not declare {cap.value!r}")
 
     def _wait(self) -> list[str]:
         """Every job that changed during the next ``poll_s`` of clock time: decisions are
@@ -254,7 +263,7 @@ class Executor:
             live.stopping = True
             job = live.attempt.job
             try:
-                self.driver.abort(job)
+                require(self.driver, Capability.LIVE_MIGRATION).abort(job)
             except DriverError as exc:
                 self.event("driver_error", str(exc))
         while self._busy():
@@ -401,8 +410,8 @@ class Executor:
         try:
             self.driver.set_scheduling(step.host, False)
             held = self.driver.host(step.host).vms
-            unreachable = [vm for vm in held if Capability.PROBE in self.driver.capabilities
-                           and not self.driver.probe(vm)]
+            unreachable = [vm for vm in held if has(self.driver, Capability.PROBE)
+                           and not require(self.driver, Capability.PROBE).probe(vm)]
         except DriverError as exc:
             self._step(step, HostStepState.FAILED, f"pre-checks failed: {exc}")
             return
@@ -428,7 +437,8 @@ class Executor:
 
         def effect() -> None:
             try:
-                self.driver.reinstall(job, step.host, step.target)
+                require(self.driver, Capability.REINSTALL).reinstall(job, step.host,
+                                                                     step.target)
             except DriverError as exc:
                 del self.reinstalls[job]
                 self._step(step, HostStepState.FAILED, f"reinstall refused: {exc}")

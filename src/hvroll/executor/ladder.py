@@ -17,10 +17,11 @@ rung. Decisions come from observed progress, not only from a time-out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hvroll.drivers.base import Capability
 from hvroll.executor.states import Rung
 
 RESTART_RUNGS = frozenset({Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.BLOCK, Rung.COLD})
@@ -160,3 +161,35 @@ def next_rung(rung: Rung, rungs: Sequence[Rung], reason: str,
             continue
         return Decision(Act.CLIMB, rung=candidate, reason=reason)
     return Decision(Act.FAIL, reason=reason)
+
+
+_LIVE = frozenset({Capability.LIVE_MIGRATION})
+RUNG_NEEDS: Mapping[Rung, frozenset[Capability]] = {
+    Rung.PRECOPY: _LIVE,
+    Rung.AUTO_CONVERGE: _LIVE | {Capability.AUTO_CONVERGE},
+    Rung.POST_COPY: _LIVE | {Capability.POST_COPY},
+    Rung.BLOCK: _LIVE | {Capability.BLOCK_MIGRATION},
+    Rung.SUSPEND: _LIVE | {Capability.SUSPEND},
+    Rung.COLD: frozenset({Capability.COLD_MIGRATION}),
+}
+"""What the driver must declare for each rung."""
+
+
+def missing(rung: Rung, declared: Collection[Capability], *,
+            local_disk: bool) -> list[Capability]:
+    """The capabilities ``rung`` needs that the driver does not declare; every live rung of a
+    VM with local disks copies them (``block_migration``).
+
+    >>> missing(Rung.POST_COPY, {Capability.LIVE_MIGRATION}, local_disk=False)
+    [<Capability.POST_COPY: 'post_copy'>]
+    """
+    needs = set(RUNG_NEEDS[rung])
+    if local_disk and Capability.LIVE_MIGRATION in needs:
+        needs.add(Capability.BLOCK_MIGRATION)
+    return sorted(needs - set(declared))
+
+
+def usable(rungs: Sequence[Rung], declared: Collection[Capability], *,
+           local_disk: bool) -> list[Rung]:
+    """The rungs of ``rungs`` the driver can climb (consulted before each attempt)."""
+    return [r for r in rungs if not missing(r, declared, local_disk=local_disk)]

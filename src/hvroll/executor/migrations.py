@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hvroll.compat import capabilities
-from hvroll.drivers.base import Capability, JobKind, JobPhase, JobProgress, MigrationOptions
+from hvroll.drivers.base import (
+    Capability,
+    JobKind,
+    JobPhase,
+    JobProgress,
+    MigrationOptions,
+    has,
+    require,
+    require_workaround,
+)
 from hvroll.errors import DriverError
 from hvroll.executor import ladder as lad
 from hvroll.executor.checks import runs_once_on
@@ -94,6 +103,14 @@ class MigrationRunner:
         rungs = lad.ladder(caps, ex.ladder_policy, local_disk=local)
         if row.kind == MoveKind.COLD.value:
             rungs = [Rung.COLD]
+        usable = lad.usable(rungs, ex.driver.capabilities, local_disk=local)
+        if not usable or (rung is not None and rung not in usable):
+            missing = lad.missing(rung or rungs[0], ex.driver.capabilities, local_disk=local)
+            self._finish(row, MigrationState.FAILED,
+                         f"the {ex.driver.name} driver cannot move it: it does not declare "
+                         f"{', '.join(c.value for c in missing)}")
+            return True
+        rungs = usable
         rung = rung or rungs[0]
         row.attempts += 1
         job = f"c{ex.campaign.id}-m{row.id}-a{row.attempts}"
@@ -125,9 +142,11 @@ class MigrationRunner:
                 if first:
                     self._workarounds(row)
                 if rung is Rung.COLD:
-                    ex.driver.cold_migrate(job, row.vm, row.dest)
+                    require(ex.driver, Capability.COLD_MIGRATION).cold_migrate(job, row.vm,
+                                                                               row.dest)
                 else:
-                    ex.driver.migrate(job, row.vm, row.dest, options)
+                    require(ex.driver, Capability.LIVE_MIGRATION).migrate(job, row.vm,
+                                                                          row.dest, options)
             except DriverError as exc:
                 self._ended(live, JobProgress(job=job, kind=_kind(rung), phase=JobPhase.FAILED,
                                               error=str(exc)))
@@ -142,7 +161,7 @@ class MigrationRunner:
         applied = []
         for action in loads(row.workarounds) or []:
             if action in PRE_MIGRATION_ACTIONS:
-                self.ex.driver.apply_workaround(row.vm, action)
+                require_workaround(self.ex.driver, action).apply_workaround(row.vm, action)
                 applied.append(action)
         if applied:
             row.applied = dumps(applied)
@@ -192,6 +211,7 @@ class MigrationRunner:
             caps = self._caps(row.source, row.dest)
             rungs = ([Rung.COLD] if row.kind == MoveKind.COLD.value
                      else lad.ladder(caps, ex.ladder_policy, local_disk=vm.has_local_disk))
+            rungs = lad.usable(rungs, ex.driver.capabilities, local_disk=vm.has_local_disk)
             options = loads(attempt.options) or {}
             live = Live(row=row, attempt=attempt, rungs=rungs,
                         schedule=lad.downtime_steps(ex.ladder_policy, vm.ram_mib),
@@ -260,8 +280,10 @@ class MigrationRunner:
         if d.act is lad.Act.RAISE_DOWNTIME:
             live.downtime_ms = d.downtime_ms
             live.samples.clear()
-            effects.append(lambda: self._safe(lambda: ex.driver.set_max_downtime(
-                job, d.downtime_ms)))
+            if not has(ex.driver, Capability.MAX_DOWNTIME):
+                return  # the backend keeps its own limit; the ladder goes on observing
+            effects.append(lambda: self._safe(lambda: require(
+                ex.driver, Capability.MAX_DOWNTIME).set_max_downtime(job, d.downtime_ms)))
             ex.event("downtime_raised", vm=row.vm, host=row.source, downtime_ms=d.downtime_ms,
                      reason=d.reason)
             return
@@ -271,9 +293,11 @@ class MigrationRunner:
             row.rung = d.rung.value
             row.rungs = dumps([*(loads(row.rungs) or []), d.rung.value])
             if d.rung is Rung.POST_COPY:
-                effects.append(lambda: self._safe(lambda: ex.driver.start_post_copy(job)))
+                effects.append(lambda: self._safe(lambda: require(
+                    ex.driver, Capability.POST_COPY).start_post_copy(job)))
             else:
-                effects.append(lambda: self._safe(lambda: ex.driver.suspend(row.vm)))
+                effects.append(lambda: self._safe(lambda: require(
+                    ex.driver, Capability.SUSPEND).suspend(row.vm)))
             ex.event("ladder_climbed", vm=row.vm, host=row.source, rung=d.rung.value,
                      reason=d.reason)
             return
@@ -281,7 +305,8 @@ class MigrationRunner:
             live.climb_to = d.rung
         else:
             live.fail_reason = d.reason
-        effects.append(lambda: self._safe(lambda: ex.driver.abort(job)))
+        effects.append(lambda: self._safe(lambda: require(
+            ex.driver, Capability.LIVE_MIGRATION).abort(job)))
         ex.event("ladder_climbed" if d.rung else "migration_giving_up", vm=row.vm,
                  host=row.source, rung=d.rung.value if d.rung else None, reason=d.reason)
 
@@ -307,7 +332,7 @@ class MigrationRunner:
         vm = ex.fleet.vm_by_name[row.vm]
         if p.phase is JobPhase.COMPLETED:
             if live.in_place is Rung.SUSPEND:
-                self._safe(lambda: ex.driver.resume(row.vm))
+                self._safe(lambda: require(ex.driver, Capability.SUSPEND).resume(row.vm))
             row.elapsed_s, row.sent_mib = p.elapsed_s, p.processed_mib
             row.iterations, row.downtime_ms = p.iteration, p.downtime_ms
             row.dirty_rate_mib_s = p.dirty_rate_mib_s or None
@@ -377,7 +402,8 @@ class MigrationRunner:
             return
         if row.vm in ex.unreachable_before(row.source):
             return
-        if Capability.PROBE in ex.driver.capabilities and not ex.driver.probe(row.vm):
+        if has(ex.driver, Capability.PROBE) \
+                and not require(ex.driver, Capability.PROBE).probe(row.vm):
             ex.violation(f"{row.vm} does not answer on {row.dest} after its migration "
                          f"(it did before)", vm=row.vm)
 

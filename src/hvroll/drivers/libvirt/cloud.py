@@ -29,17 +29,19 @@ from typing import Any
 
 from hvroll.domain import Fleet, Host, PowerState, SchedulingState
 from hvroll.domain.versions import upstream_version
+from hvroll.drivers import checks
 from hvroll.drivers.base import (
+    WORKAROUND_CAPABILITY,
     Capability,
     Clock,
     HostState,
     JobKind,
     JobPhase,
     JobProgress,
+    Lifecycle,
     MigrationOptions,
     RealClock,
     VmState,
-    job_reused,
 )
 from hvroll.drivers.libvirt import domxml, live, moves
 from hvroll.drivers.libvirt.core import Core, Job, Settings
@@ -48,7 +50,7 @@ from hvroll.drivers.libvirt.domxml import placement
 from hvroll.drivers.libvirt.hooks import ReinstallHook
 from hvroll.drivers.libvirt.ledger import Ledger
 from hvroll.drivers.libvirt.stats import flag_names, migration_flags, migration_params
-from hvroll.errors import ConnectionLostError, DriverError, SafetyError
+from hvroll.errors import CapabilityError, ConnectionLostError, DriverError
 from hvroll.telemetry.iface import InterfaceStats, normalize_iface_stats
 
 ProfileSource = Callable[[Host, tuple[str, str]], str]
@@ -63,7 +65,7 @@ is a no-op on shared storage and ``use_migrate_uri3`` one because every migratio
 ``migrateToURI3``: both are only recorded."""
 
 
-class LibvirtCloud:
+class LibvirtCloud(Lifecycle):
     """The libvirt hosts of ``fleet`` as a :class:`~hvroll.drivers.base.Driver`.
 
     ``reinstall_hook`` reinstalls an empty host (without one, reinstall is not a capability);
@@ -164,7 +166,11 @@ class LibvirtCloud:
         return out
 
     def vm(self, name: str) -> VmState:
-        hosts, power, _ = self._core.locate(name)
+        """Where ``name`` is defined; a VM of the inventory that no host has is ``hosts=()``,
+        a name neither the inventory nor any host knows is ``unknown VM``."""
+        hosts, power, copies = self._core.locate(name)
+        if not copies and name not in self.fleet.vm_by_name:
+            raise checks.unknown("VM", name, "neither the inventory nor any host has it")
         return VmState(name=name, hosts=hosts, power=power)
 
     def job(self, job: str) -> JobProgress:
@@ -172,8 +178,7 @@ class LibvirtCloud:
         with self._core.lock:
             found = self._core.jobs.get(job)
             if found is None:
-                raise DriverError(f"unknown job {job!r} (this driver and its journal never "
-                                  f"started it)")
+                raise checks.unknown("job", job, "this driver and its journal never started it")
             return found.progress(self.clock.now())
 
     def jobs(self) -> list[JobProgress]:
@@ -195,6 +200,7 @@ class LibvirtCloud:
     def probe(self, vm: str) -> bool:
         """Running on exactly one host, and the guest probe (if any) says it answers. Without
         a guest probe a running domain counts as reachable: libvirt cannot see inside."""
+        self._declared(Capability.PROBE)
         hosts, power, _ = self._core.locate(vm)
         if len(hosts) != 1 or power is not PowerState.RUNNING:
             return False
@@ -232,11 +238,7 @@ class LibvirtCloud:
         core = self._core
         if self._known(job, JobKind.LIVE_MIGRATION, vm, dest):
             return
-        if options.max_downtime_ms < 0 or (options.bandwidth_mib_s is not None
-                                           and not options.bandwidth_mib_s > 0):
-            raise DriverError(f"cannot migrate {vm}: max_downtime_ms must be >= 0 and "
-                              f"bandwidth_mib_s > 0 (got {options.max_downtime_ms}, "
-                              f"{options.bandwidth_mib_s})")
+        checks.migration(self.capabilities, self.name, vm, options)
         source = self._check_route(vm, dest)
         lv = core.lv
         xml = core.link(source).call("read the domain's definition",
@@ -267,12 +269,13 @@ class LibvirtCloud:
         """Move a VM's definition (shared storage: disks are not copied); a running VM is shut
         down first (destroyed after ``shutdown_timeout_s``) and started on ``dest``."""
         self._check_open()
+        self._declared(Capability.COLD_MIGRATION)
         core = self._core
         if self._known(job, JobKind.COLD_MIGRATION, vm, dest):
             return
         hosts, power, copies = core.locate(vm)
         if not copies:
-            raise DriverError(f"unknown VM {vm!r}: no host of the inventory has it")
+            raise checks.unknown("VM", vm, "no host of the inventory has it")
         if len(hosts) != 1:
             raise DriverError(f"cannot cold-migrate {vm}: it is defined on {len(hosts)} hosts "
                               f"({', '.join(hosts) or 'none'})")
@@ -285,31 +288,24 @@ class LibvirtCloud:
 
     def reinstall(self, job: str, host: str, profile: str) -> None:
         self._check_open()
+        if self._hook is None:
+            raise CapabilityError(Capability.REINSTALL.value, self.name,
+                                  "no reinstall hook is configured (hvroll run --reinstall-cmd, "
+                                  "or reinstall_hook=, e.g. a CommandHook running your "
+                                  "playbook)")
         core = self._core
         if self._known(job, JobKind.REINSTALL, host, profile):
             return
         self._host(host)
-        if self._hook is None:
-            raise DriverError("no reinstall hook is configured (pass reinstall_hook=, e.g. a "
-                              "CommandHook running your playbook)", host=host)
-        if profile not in self.fleet.profile_by_name:
-            known = ", ".join(sorted(self.fleet.profile_by_name))
-            raise DriverError(f"cannot reinstall as {profile!r}: no such profile (known: "
-                              f"{known})", host=host)
+        checks.profile(profile, self.fleet.profile_by_name, host=host)
         with core.lock:
             running = core.reinstalling.get(host)
         if running is not None:
             raise DriverError(f"reinstall {running} is still running", host=host)
         moving = core.moving_through(host)
-        if moving is not None:
-            raise SafetyError(f"{host}: refusing to reinstall, migration {moving.id} to or "
-                              f"from it is still running")
-        held = self.host(host).vms
-        if held:
-            shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3
-                                           else "")
-            raise SafetyError(f"{host}: refusing to reinstall, libvirt lists {len(held)} "
-                              f"domain(s) on it: {shown}")
+        checks.empty_host(host, self.host(host).vms if moving is None else (),
+                          moving=moving.id if moving is not None else None,
+                          what="domain(s) in libvirt")
         record = Job(id=job, kind=JobKind.REINSTALL, started_s=self.clock.now(), source=host,
                      profile=profile)
         with core.lock:
@@ -320,9 +316,7 @@ class LibvirtCloud:
 
     def set_max_downtime(self, job: str, downtime_ms: int) -> None:
         j = self._live_job(job, "set the max downtime of")
-        if downtime_ms < 0:
-            raise DriverError(f"max downtime of {job} must be >= 0 ms (got {downtime_ms})",
-                              host=j.source)
+        checks.downtime(job, downtime_ms, host=j.source)
         vm = j.vm
         self._core.link(j.source or "").call(
             f"set the max downtime of {job}",
@@ -397,9 +391,10 @@ class LibvirtCloud:
 
     def apply_workaround(self, vm: str, action: str) -> None:
         self._check_open()
-        if action not in WORKAROUNDS:
-            raise DriverError(f"unknown workaround {action!r} for {vm} (the libvirt driver "
-                              f"knows {', '.join(WORKAROUNDS)})")
+        checks.workaround(action, WORKAROUNDS, vm, self.name)
+        wanted = WORKAROUND_CAPABILITY.get(action)
+        if wanted is not None:
+            self._declared(wanted)
         if action == "remove_balloon":
             host = self._core.active_host(vm)
             reply = self._core.link(host).call(f"unplug {vm}'s balloon",
@@ -475,18 +470,20 @@ class LibvirtCloud:
     def _known(self, job: str, kind: JobKind, subject: str, target: str) -> bool:
         with self._core.lock:
             found = self._core.jobs.get(job)
-        return job_reused(job, found, kind, subject, target)
+        return checks.job_reused(job, found, kind, subject, target)
+
+    def _declared(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise CapabilityError(capability.value, self.name)
 
     def _check_route(self, vm: str, dest: str, *, source: str | None = None) -> str:
         core = self._core
         self._host(dest)
         running = core.running_on(vm)
         if running is not None:
-            raise DriverError(f"{vm} is already being moved by job {running.id}",
-                              host=running.source)
+            checks.route(vm, running.source or "", dest, running.id)
         source = source or core.active_host(vm)
-        if dest == source:
-            raise DriverError(f"{vm} is already on this host", host=dest)
+        checks.route(vm, source, dest, None)
         with core.lock:
             busy = core.reinstalling.get(dest)
         if busy is not None:
@@ -498,20 +495,15 @@ class LibvirtCloud:
     def _host(self, name: str) -> Host:
         found = self._core.hosts.get(name)
         if found is None:
-            raise DriverError(f"unknown host {name!r} (not in the driver's inventory)")
+            raise checks.unknown("host", name, "not in the driver's inventory")
         return found
 
     def _live_job(self, job: str, what: str) -> Job:
         with self._core.lock:
             j = self._core.jobs.get(job)
         if j is None:
-            raise DriverError(f"unknown job {job!r}")
-        if j.kind is not JobKind.LIVE_MIGRATION:
-            raise DriverError(f"cannot {what} {job}: it is a {j.kind.value}, not a live "
-                              f"migration", host=j.source)
-        if j.ended:
-            raise DriverError(f"cannot {what} {job}: it already ended {j.phase.value}",
-                              host=j.source)
+            raise checks.unknown("job", job)
+        checks.live_job(job, j.kind, j.phase, what, host=j.source)
         return j
 
     def _scheduling_state(self, host: str) -> SchedulingState:

@@ -24,15 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from hvroll.domain import Fleet, PowerState, SchedulingState
+from hvroll.drivers import checks
 from hvroll.drivers.base import (
+    WORKAROUND_CAPABILITY,
     Capability,
     Clock,
     HostState,
     JobKind,
     JobProgress,
+    Lifecycle,
     MigrationOptions,
     VmState,
-    job_reused,
 )
 from hvroll.drivers.sim.engine import World
 from hvroll.drivers.sim.faults import Faults, SimulatedCrash, known_refusal
@@ -49,7 +51,7 @@ from hvroll.drivers.sim.state import (
     VmView,
     vm_view,
 )
-from hvroll.errors import DriverError, InputError, SafetyError
+from hvroll.errors import CapabilityError, DriverError, InputError
 
 _OPTION_FIELDS = tuple(f.name for f in fields(MigrationOptions))
 
@@ -64,19 +66,23 @@ GUEST_WORKAROUNDS = frozenset({"remove_balloon", "reboot_guest"})
 """Workarounds that act on a running guest; the others work in any power state."""
 
 
-class SimCloud:
-    """A discrete-event cloud in virtual time implementing :class:`~hvroll.drivers.base.Driver`.
+class SimCloud(Lifecycle):
+    """A discrete-event cloud in virtual time implementing :class:`~hvroll.drivers.base.Driver`
+    and every feature.
 
     ``seed`` fixes every random draw; ``faults`` what goes wrong; ``journal`` a file that
     records the world as it changes and, when it exists already, is replayed first so the
-    cloud resumes where the previous process left it.
+    cloud resumes where the previous process left it. ``capabilities`` (default: all) lets it
+    play a backend that can do less: a feature it does not declare is refused with a
+    :class:`~hvroll.errors.CapabilityError`.
     """
 
     name = "sim"
-    capabilities = frozenset(Capability)
 
     def __init__(self, fleet: Fleet, *, seed: int = 1, faults: Faults | None = None,
-                 journal: Path | None = None) -> None:
+                 journal: Path | None = None,
+                 capabilities: frozenset[Capability] = frozenset(Capability)) -> None:
+        self.capabilities = frozenset(capabilities)
         faults = Faults() if faults is None else faults
         for host, _ in faults.host_crashes:
             if host not in fleet.host_by_name:
@@ -134,6 +140,7 @@ class SimCloud:
 
     def probe(self, vm: str) -> bool:
         self._alive()
+        self._declared(Capability.PROBE)
         v = self._vm(vm)
         return (v.power is PowerState.RUNNING and self._world.hosts[v.host].up
                 and not unreachable(self._world.seed, vm))
@@ -190,15 +197,11 @@ class SimCloud:
         if self._known(job, JobKind.LIVE_MIGRATION, vm, dest):
             return
         v = self._vm(vm)
+        checks.migration(self.capabilities, self.name, vm, options, host=v.host)
         if v.power not in ACTIVE_POWER:
             raise DriverError(f"cannot live-migrate {vm}: it is {v.power.value}, not running "
                               f"or paused", host=v.host)
         self._check_route(v, dest)
-        if options.max_downtime_ms < 0 or (options.bandwidth_mib_s is not None
-                                           and not options.bandwidth_mib_s > 0):
-            raise DriverError(f"cannot migrate {vm}: max_downtime_ms must be >= 0 and "
-                              f"bandwidth_mib_s > 0 (got {options.max_downtime_ms}, "
-                              f"{options.bandwidth_mib_s})", host=v.host)
         refusal = known_refusal(v, options) if self._world.faults.known_issues else None
         self._world.start_live(job, v, dest, options, refusal)
         if self._journal is not None:
@@ -207,6 +210,7 @@ class SimCloud:
 
     def cold_migrate(self, job: str, vm: str, dest: str) -> None:
         self._alive()
+        self._declared(Capability.COLD_MIGRATION)
         if self._known(job, JobKind.COLD_MIGRATION, vm, dest):
             return
         v = self._vm(vm)
@@ -219,34 +223,24 @@ class SimCloud:
 
     def reinstall(self, job: str, host: str, profile: str) -> None:
         self._alive()
+        self._declared(Capability.REINSTALL)
         if self._known(job, JobKind.REINSTALL, host, profile):
             return
         h = self._host(host)
-        if profile not in self._world.profiles:
-            raise DriverError(f"cannot reinstall as {profile!r}: no such profile (known: "
-                              f"{', '.join(sorted(self._world.profiles))})", host=host)
+        checks.profile(profile, self._world.profiles, host=host)
         if h.reinstall is not None:
             raise DriverError(f"reinstall {h.reinstall} is still running", host=host)
-        if h.vms:
-            names = sorted(h.vms)
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
-                                             else "")
-            raise SafetyError(f"{host}: refusing to reinstall, it still holds {len(names)} "
-                              f"VM(s): {shown}")
         moving = [j for j in self._world.active
                   if host in (self._world.jobs[j].source, self._world.jobs[j].dest)]
-        if moving:
-            raise SafetyError(f"{host}: refusing to reinstall, migration {moving[0]} to or "
-                              f"from it is still running")
+        checks.empty_host(host, list(h.vms), moving=moving[0] if moving else None)
         self._world.start_reinstall(job, h, profile)
         self._log({"op": "reinstall", "job": job, "host": host, "profile": profile})
 
     def set_max_downtime(self, job: str, downtime_ms: int) -> None:
         self._alive()
+        self._declared(Capability.MAX_DOWNTIME)
         j = self._live_job(job, "set the max downtime of")
-        if downtime_ms < 0:
-            raise DriverError(f"max downtime of {job} must be >= 0 ms (got {downtime_ms})",
-                              host=j.source)
+        checks.downtime(job, downtime_ms, host=j.source)
         self._world.set_max_downtime(j, downtime_ms)
         self._log({"op": "downtime", "job": job, "ms": downtime_ms})
 
@@ -254,6 +248,7 @@ class SimCloud:
         """Switch a live migration started with ``post_copy`` to post-copy now; a no-op when
         it switched already or is in its final stop-and-copy (it completes anyway)."""
         self._alive()
+        self._declared(Capability.POST_COPY)
         j = self._live_job(job, "switch to post-copy")
         if j.step in (POST, STOP):
             return  # switched already, or completing anyway within milliseconds
@@ -268,6 +263,7 @@ class SimCloud:
 
     def abort(self, job: str) -> None:
         self._alive()
+        self._declared(Capability.LIVE_MIGRATION)
         j = self._live_job(job, "abort")
         if j.step == POST:
             raise DriverError(f"cannot abort {job}: it runs in post-copy, the guest already "
@@ -283,6 +279,7 @@ class SimCloud:
 
     def _set_power(self, vm: str, before: PowerState, after: PowerState, op: str) -> None:
         self._alive()
+        self._declared(Capability.SUSPEND)
         v = self._vm(vm)
         if v.power is after:
             return
@@ -295,9 +292,10 @@ class SimCloud:
     def apply_workaround(self, vm: str, action: str) -> None:
         self._alive()
         v = self._vm(vm)
-        if action not in WORKAROUNDS:
-            raise DriverError(f"unknown workaround {action!r} for {vm} (the simulator knows "
-                              f"{', '.join(WORKAROUNDS)})", host=v.host)
+        checks.workaround(action, WORKAROUNDS, vm, self.name)
+        wanted = WORKAROUND_CAPABILITY.get(action)
+        if wanted is not None:
+            self._declared(wanted)
         if action in GUEST_WORKAROUNDS and v.power not in ACTIVE_POWER:
             raise DriverError(f"cannot apply {action} to {vm}: it is {v.power.value}, and "
                               f"only a running guest can be changed so", host=v.host)
@@ -357,14 +355,14 @@ class SimCloud:
     def _known(self, job: str, kind: JobKind, subject: str, target: str) -> bool:
         """True if ``job`` was already started with these arguments (the call is a no-op);
         raises if the id was used for something else."""
-        return job_reused(job, self._world.jobs.get(job), kind, subject, target)
+        return checks.job_reused(job, self._world.jobs.get(job), kind, subject, target)
+
+    def _declared(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise CapabilityError(capability.value, self.name)
 
     def _check_route(self, vm: SimVm, dest: str) -> None:
-        if vm.job is not None:
-            raise DriverError(f"{vm.name} is already being migrated by job {vm.job}",
-                              host=vm.host)
-        if dest == vm.host:
-            raise DriverError(f"{vm.name} is already on this host", host=dest)
+        checks.route(vm.name, vm.host, dest, vm.job)
         target = self._host(dest)
         source = self._world.hosts[vm.host]
         for host, role in ((source, "source"), (target, "destination")):
@@ -376,29 +374,24 @@ class SimCloud:
     def _vm(self, name: str) -> SimVm:
         found = self._world.vms.get(name)
         if found is None:
-            raise DriverError(f"unknown VM {name!r}")
+            raise checks.unknown("VM", name)
         return found
 
     def _host(self, name: str) -> SimHost:
         found = self._world.hosts.get(name)
         if found is None:
-            raise DriverError(f"unknown host {name!r}")
+            raise checks.unknown("host", name)
         return found
 
     def _job(self, job: str) -> SimJob:
         found = self._world.jobs.get(job)
         if found is None:
-            raise DriverError(f"unknown job {job!r}")
+            raise checks.unknown("job", job)
         return found
 
     def _live_job(self, job: str, what: str) -> SimJob:
         j = self._job(job)
-        if j.kind is not JobKind.LIVE_MIGRATION:
-            raise DriverError(f"cannot {what} {job}: it is a {j.kind.value}, not a live "
-                              f"migration", host=j.source)
-        if j.final:
-            raise DriverError(f"cannot {what} {job}: it already ended {j.phase.value}",
-                              host=j.source)
+        checks.live_job(job, j.kind, j.phase, what, host=j.source)
         return j
 
     def __repr__(self) -> str:

@@ -23,11 +23,14 @@ import os
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hvroll.domain import Fleet
-from hvroll.drivers.base import Driver, MigrationOptions
+from hvroll.drivers.base import MigrationOptions
 from hvroll.errors import HvrollError, InputError
+
+if TYPE_CHECKING:
+    from hvroll.drivers.sim.cloud import SimCloud
 
 FORMAT = "hvroll-sim-journal"
 VERSION = 1
@@ -112,7 +115,7 @@ class Journal:
         self._finalizer()
 
 
-def replay(records: list[Record], driver: Driver,
+def replay(records: list[Record], driver: SimCloud,
            advance_to: Callable[[float, bool], None]) -> None:
     """Apply ``records`` again, in order: each change through ``driver`` (which must not
     journal it again), each advance through ``advance_to(time_s, waited)``."""

@@ -1,0 +1,105 @@
+"""The driver contract: capabilities are data, consulted through one ``require``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hvroll.drivers.base import (
+    FEATURES,
+    Capability,
+    Driver,
+    Lifecycle,
+    Reinstalls,
+    declaration_problems,
+    has,
+    require,
+    require_workaround,
+)
+from hvroll.drivers.sim import SimCloud
+from hvroll.errors import CapabilityError, InputError
+
+from .sim.conftest import fleet
+
+
+class Minimal(Lifecycle):
+    """The least a backend implements: the core protocol, no feature."""
+
+    name = "minimal"
+    clock: Any = None
+
+    def __init__(self, capabilities: frozenset[Capability] = frozenset()) -> None:
+        self.capabilities = capabilities
+        self.closed = 0
+
+    def host(self, name: str) -> Any: ...
+    def vm(self, name: str) -> Any: ...
+    def vms(self) -> Any: ...
+    def host_profile(self, host: str) -> Any: ...
+    def set_scheduling(self, host: str, enabled: bool) -> None: ...
+    def job(self, job: str) -> Any: ...
+    def jobs(self) -> Any: ...
+    def wait(self, timeout_s: float) -> Any: ...
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_backend_with_the_core_methods_only_is_a_driver_with_no_feature() -> None:
+    minimal = Minimal()
+    assert isinstance(minimal, Driver)
+    assert not isinstance(minimal, Reinstalls)
+    assert declaration_problems(minimal) == []
+
+
+def test_require_names_the_capability_a_backend_does_not_declare() -> None:
+    with pytest.raises(CapabilityError, match=r"^the minimal driver cannot do reinstall: it "
+                                              r"does not declare the 'reinstall' capability$"):
+        require(Minimal(), Capability.REINSTALL)
+
+
+def test_a_missing_capability_is_an_input_error_and_a_driver_error() -> None:
+    with pytest.raises(InputError):
+        require(Minimal(), Capability.PROBE)
+
+
+def test_a_capability_declared_without_its_methods_is_refused_and_reported() -> None:
+    liar = Minimal(frozenset({Capability.REINSTALL, Capability.POST_COPY}))
+    with pytest.raises(CapabilityError, match="declares it but does not implement Reinstalls"):
+        require(liar, Capability.REINSTALL)
+    assert declaration_problems(liar) == [
+        "declares post_copy but does not implement SwitchesToPostCopy",
+        "declares post_copy without live_migration",
+        "declares reinstall but does not implement Reinstalls",
+    ]
+
+
+def test_every_capability_has_a_feature_protocol() -> None:
+    assert set(FEATURES) == set(Capability)
+
+
+def test_the_simulator_declares_and_implements_every_feature() -> None:
+    with SimCloud(fleet()) as cloud:
+        assert cloud.capabilities == frozenset(Capability)
+        assert declaration_problems(cloud) == []
+        assert all(has(cloud, c) for c in Capability)
+        assert require(cloud, Capability.REINSTALL) is cloud
+
+
+def test_workarounds_need_their_own_capability() -> None:
+    with SimCloud(fleet(), capabilities=frozenset(Capability) - {Capability.REMOVE_BALLOON}
+                  ) as cloud:
+        assert require_workaround(cloud, "copy_config_drive") is cloud
+        with pytest.raises(CapabilityError, match="cannot do remove_balloon"):
+            require_workaround(cloud, "remove_balloon")
+        with pytest.raises(CapabilityError, match="no capability names this workaround"):
+            require_workaround(cloud, "defrag")
+
+
+def test_with_closes_the_driver_once_even_on_error() -> None:
+    minimal = Minimal()
+    with pytest.raises(RuntimeError), minimal as entered:
+        assert entered is minimal
+        raise RuntimeError
+    assert minimal.closed == 1

@@ -1,0 +1,72 @@
+"""The executor consults the driver's declared capabilities before using a feature: a backend
+that cannot reinstall is refused before anything changes, and the ladder only climbs rungs
+the backend declares."""
+
+from __future__ import annotations
+
+import pytest
+
+from campaigns import Campaign
+from hvroll.domain import Fleet
+from hvroll.drivers.base import Capability
+from hvroll.drivers.sim import SimCloud
+from hvroll.errors import CapabilityError, InputError
+from hvroll.executor.engine import Executor
+from hvroll.executor.states import CampaignState
+from hvroll.executor.status import status
+
+EVERY = frozenset(Capability)
+
+
+def restricted(campaign: Campaign, fleet: Fleet, without: set[Capability]) -> tuple[
+        Executor, SimCloud]:
+    store, full, _ = campaign(fleet)
+    full.close()
+    cloud = SimCloud(store.fleet(), capabilities=EVERY - without)
+    return Executor(store, cloud), cloud
+
+
+def test_a_driver_that_cannot_reinstall_is_refused_before_anything_changes(
+        small: Fleet, campaign: Campaign) -> None:
+    executor, cloud = restricted(campaign, small, {Capability.REINSTALL})
+    with pytest.raises(CapabilityError, match=r"^the sim driver cannot do reinstall: the "
+                       r"campaign reinstalls \d+ host\(s\) .*--reinstall-cmd.*does not "
+                       r"declare 'reinstall'$") as caught:
+        executor.run()
+    assert isinstance(caught.value, InputError)  # the operator's configuration: exit 2
+    assert executor.store.require_campaign().state == CampaignState.PENDING.value
+    assert cloud.jobs() == []
+    assert executor.store.count_events("campaign_started") == 0
+
+
+def test_the_ladder_climbs_only_rungs_the_driver_declares(small: Fleet,
+                                                          campaign: Campaign) -> None:
+    """The sim refuses every undeclared feature with a CapabilityError, which the executor
+    would record as a driver error or a failed migration: there is none. (VMs too noisy for
+    plain pre-copy fail, as they must without a rung to climb.)"""
+    executor, _ = restricted(campaign, small, {Capability.POST_COPY, Capability.SUSPEND,
+                                               Capability.MAX_DOWNTIME,
+                                               Capability.AUTO_CONVERGE})
+    executor.run()
+    s = status(executor.store)
+    assert (s["vms_lost"], s["invariant_violations"]) == (0, 0)
+    assert s["migrations_completed"] > 0
+    migrations = executor.store.migrations()
+    assert {m.rung for m in migrations}.isdisjoint({"auto_converge", "post_copy", "suspend"})
+    messages = [e.message or "" for e in executor.store.events()]
+    messages += [m.error or "" for m in migrations]
+    messages += [a.error or "" for a in executor.store.attempts()]
+    assert not [m for m in messages if "cannot do" in m]
+
+
+def test_a_driver_that_can_move_nothing_fails_each_migration_naming_the_capability(
+        small: Fleet, campaign: Campaign) -> None:
+    executor, _ = restricted(campaign, small, {Capability.LIVE_MIGRATION,
+                                               Capability.COLD_MIGRATION})
+    executor.run()
+    failed = [m for m in executor.store.migrations() if m.state == "failed"]
+    assert failed
+    assert {m.error for m in failed} == {
+        "the sim driver cannot move it: it does not declare live_migration",
+        "the sim driver cannot move it: it does not declare cold_migration"}  # planned cold
+    assert all(m.attempts == 0 for m in failed)
