@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hvroll.cli.common import JSON_HELP, console, print_json
+from hvroll.cli.common import JSON_HELP, console, err_console, print_json
 from hvroll.controlplane.catalogue import Catalogue, load_catalogue, shipped_catalogue
+from hvroll.controlplane.journal import Journal
 from hvroll.controlplane.path import (
     CONTROLLERS,
     Options,
@@ -22,6 +25,9 @@ from hvroll.controlplane.path import (
 )
 from hvroll.controlplane.path import Path as UpgradePath
 from hvroll.controlplane.runbook import Runbook, build_runbook, load_deployment
+from hvroll.controlplane.runner import Runner, hop_timings
+from hvroll.controlplane.shell import ShellExecutor
+from hvroll.controlplane.states import RunState, StepState
 from hvroll.errors import InputError
 
 app = typer.Typer(help="Control-plane upgrades: the OpenStack release path with the host OS "
@@ -213,3 +219,133 @@ def _print_runbook(book: Runbook) -> None:
             table.add_row(escape(step.id), escape(step.title), escape(step.command),
                           "gate" if step.gate else "")
         console.print(table)
+
+
+STATE_HELP = ("State file of the run (SQLite path or SQLAlchemy URL): created on the first "
+              "run, resumed after.")
+
+
+@app.command("run")
+def run_cmd(
+    plan_file: Path = PLAN_ARG,
+    state: Path = typer.Option(..., "--state", help=STATE_HELP, show_default=False),
+    deployment: Path | None = typer.Option(None, "--deployment", "-d",
+                                           help=DEPLOYMENT_HELP + " Needed to start a run; "
+                                           "a resumed run keeps the one it started with.",
+                                           show_default=False),
+    catalogue_file: Path | None = typer.Option(None, "--catalogue", help=CATALOGUE_HELP,
+                                               show_default=False),
+    poll_s: float = typer.Option(0.2, "--poll-s", min=0.01,
+                                 help="How often a running command is checked, seconds."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run the plan's runbook, or resume it: each step's intent is committed before its
+    command starts, a killed run resumes without repeating a done step, one runner per state
+    file. A failed step before a hop's point of no return rolls that hop back."""
+    catalogue = _catalogue(catalogue_file)
+    path = read_plan(plan_file, catalogue)
+    document = json.loads(plan_file.read_text(encoding="utf-8"))
+    journal = Journal(state, create=True)
+    try:
+        row = journal.run()
+        if row is None:
+            if deployment is None:
+                raise InputError(f"{state}: a new run needs --deployment FILE (expected the "
+                                 f"deployment file the runbook is built from)")
+            dep = load_deployment(deployment)
+            book = build_runbook(path, dep)
+            journal.create(document, book, dep.model_dump(mode="json"), time.time())
+        elif json.loads(row.plan).get("path") != document.get("path"):
+            raise InputError(f"{state}: holds a run of another plan (expected {plan_file} to "
+                             f"be the plan it was started with)")
+        workdir = Path(f"{state}.jobs")
+        quiet = as_json
+
+        def progress(step: str, what: str) -> None:
+            if not quiet:
+                err_console.print(f"{step}: {what}", markup=False, highlight=False)
+
+        final = Runner(journal, ShellExecutor(workdir), poll_s=poll_s,
+                       progress=progress).run()
+        summary = status_data(journal)
+    finally:
+        journal.close()
+    if as_json:
+        print_json(summary)
+    else:
+        _print_status(summary)
+    if final in (RunState.FAILED, RunState.ROLLED_BACK, RunState.ABORTED):
+        raise typer.Exit(1)
+
+
+def status_data(journal: Journal) -> dict[str, Any]:
+    run = journal.require_run()
+    rows = journal.steps()
+    return {"state": run.state, "failed_hop": run.failed_hop, "error": run.error,
+            "steps": {s.value: sum(1 for r in rows if r.state == s.value) for s in StepState},
+            "hops": hop_timings(rows),
+            "step_list": [{"id": r.id, "state": r.state, "runs": r.runs,
+                           "exit_code": r.exit_code, "error": r.error,
+                           "started_s": r.started_s, "finished_s": r.finished_s}
+                          for r in rows]}
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    table = Table(title=f"control-plane run: {data['state']}", title_justify="left")
+    for col in ("hop", "elapsed", "API downtime", "migrations"):
+        table.add_column(col)
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f} s"
+
+    for hop in data["hops"]:
+        table.add_row(str(hop["hop"]), fmt(hop["elapsed_s"]), fmt(hop["api_downtime_s"]),
+                      fmt(hop["migration_s"]))
+    console.print(table)
+    counts = ", ".join(f"{n} {k}" for k, n in data["steps"].items() if n)
+    console.print(f"steps: {counts}", highlight=False)
+    if data["error"]:
+        console.print(f"error: {data['error']}", markup=False, highlight=False)
+
+
+@app.command()
+def status(
+    state: Path = typer.Option(..., "--state", help="State file of the run.",
+                               show_default=False),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show a run: its state, each hop's elapsed time, API downtime and migration time
+    (seconds), and its steps by state."""
+    journal = Journal(state)
+    try:
+        data = status_data(journal)
+    finally:
+        journal.close()
+    if as_json:
+        print_json(data)
+    else:
+        _print_status(data)
+
+
+def _request(state: Path, action: str) -> None:
+    journal = Journal(state)
+    try:
+        journal.require_run()
+        journal.request(action)
+    finally:
+        journal.close()
+    console.print(f"{action} requested: taken after the running step", highlight=False)
+
+
+@app.command()
+def pause(state: Path = typer.Option(..., "--state", help="State file of the run.",
+                                     show_default=False)) -> None:
+    """Pause the run after its running step; 'hvroll controlplane run' resumes it."""
+    _request(state, "pause")
+
+
+@app.command()
+def abort(state: Path = typer.Option(..., "--state", help="State file of the run.",
+                                     show_default=False)) -> None:
+    """Stop the run after its running step, for good (no automatic rollback)."""
+    _request(state, "abort")

@@ -93,7 +93,9 @@ class Step:
     def data(self) -> dict[str, Any]:
         return {"id": self.id, "hop": self.hop, "phase": self.phase.value, "name": self.name,
                 "title": self.title, "action": self.action.value, "command": self.command,
-                "gate": self.gate, "after_point_of_no_return": self.after_point_of_no_return}
+                "gate": self.gate, "after_point_of_no_return": self.after_point_of_no_return,
+                "done_exit": self.done_exit, "again_exit": self.again_exit,
+                "max_runs": self.max_runs}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,280 @@
+"""The durable state of a control-plane run (``--state FILE``): the plan, the runbook, each
+step's state and result, events, operator requests and the runner's lease.
+
+It uses the campaign store's engine (SQLite in WAL mode by default, or any SQLAlchemy URL) with
+its own tables: a run's state file is not a campaign's. Every change is committed together with
+a fenced renewal of the lease, so a runner that lost the file to another writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Boolean, Float, Integer, String, Text, select, update
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from hvroll.controlplane.runbook import Action, Phase, Runbook, Step
+from hvroll.controlplane.states import RUN, STEP, RunState, StepState, check
+from hvroll.errors import HvrollError, InputError
+from hvroll.store.store import engine_for
+
+SCHEMA = "1"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    __tablename__ = "cp_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RunRow(Base):
+    __tablename__ = "cp_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[str] = mapped_column(Text)
+    """The plan document (JSON)."""
+    runbook: Mapped[str] = mapped_column(Text)
+    """The runbook (JSON), fixed when the run was created."""
+    deployment: Mapped[str] = mapped_column(Text)
+    """The deployment file (JSON) the runbook was built from."""
+    failed_hop: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_s: Mapped[float] = mapped_column(Float)
+    finished_s: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class StepRow(Base):
+    __tablename__ = "cp_step"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    hop: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    """Times the command was started (a repeated step runs until done)."""
+    job: Mapped[str] = mapped_column(String(160), default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    output: Mapped[str] = mapped_column(Text, default="")
+    """What the step keeps: the snapshot (servers and log offsets) of a snapshot step."""
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_s: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_s: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class EventRow(Base):
+    __tablename__ = "cp_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    t_s: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(48))
+    step: Mapped[str | None] = mapped_column(String(128), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class ControlRow(Base):
+    __tablename__ = "cp_control"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[float] = mapped_column(Float)
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LeaseRow(Base):
+    """Who runs the file: taken by a conditional UPDATE, renewed (fenced) with every commit."""
+
+    __tablename__ = "cp_lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), default="")
+    fence: Mapped[int] = mapped_column(Integer, default=0)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    expires: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class LeaseError(HvrollError):
+    """Another runner holds the state file, or this one lost it."""
+
+
+class Journal:
+    """A run's state file, opened for reading and writing."""
+
+    def __init__(self, target: str | os.PathLike[str], *, create: bool = False) -> None:
+        self.target = os.fspath(target)
+        if not create and "://" not in self.target and not Path(self.target).exists():
+            raise InputError(f"{self.target}: no such state file (expected one written by "
+                             f"'hvroll controlplane run PLAN --state {self.target}')")
+        self.engine = engine_for(self.target)
+        try:
+            Base.metadata.create_all(self.engine)
+            self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
+            if self.session.get(MetaRow, "schema") is None:
+                self.session.add(MetaRow(key="schema", value=SCHEMA))
+                self.session.add(LeaseRow(id=1))
+                self.session.commit()
+        except DatabaseError as exc:
+            raise InputError(f"{self.target}: not a control-plane state file "
+                             f"({exc.orig})") from None
+        self.holder = ""
+        self.fence = 0
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> RunRow | None:
+        return self.session.get(RunRow, 1)
+
+    def require_run(self) -> RunRow:
+        row = self.run()
+        if row is None:
+            raise InputError(f"{self.target}: holds no run (expected one started with "
+                             f"'hvroll controlplane run PLAN --state {self.target}')")
+        return row
+
+    def create(self, plan: dict[str, Any], book: Runbook, deployment: dict[str, Any],
+               now_s: float) -> RunRow:
+        row = RunRow(id=1, state=RunState.PENDING.value, plan=json.dumps(plan),
+                     runbook=json.dumps(book.data()), deployment=json.dumps(deployment),
+                     created_s=now_s)
+        self.session.add(row)
+        for position, step in enumerate(book.steps):
+            self.session.add(StepRow(id=step.id, position=position, hop=step.hop,
+                                     phase=step.phase.value, name=step.name,
+                                     state=StepState.PENDING.value))
+        self.event(now_s, "run_created", f"{len(book.hops)} hops, {len(book.steps)} steps")
+        self.commit()
+        return row
+
+    def set_state(self, new: RunState, now_s: float, why: str = "") -> None:
+        row = self.require_run()
+        check(RUN, RunState(row.state), new, "control-plane run")
+        row.state = new.value
+        if new in (RunState.COMPLETED, RunState.ROLLED_BACK, RunState.ABORTED,
+                   RunState.FAILED):
+            row.finished_s = now_s
+        self.event(now_s, f"run_{new.value}", why)
+
+    def steps(self) -> list[StepRow]:
+        return list(self.session.scalars(select(StepRow).order_by(StepRow.position)))
+
+    def step_state(self, row: StepRow, new: StepState, now_s: float) -> None:
+        check(STEP, StepState(row.state), new, f"step {row.id}")
+        row.state = new.value
+        if new is StepState.RUNNING and row.started_s is None:
+            row.started_s = now_s
+        if new in (StepState.DONE, StepState.FAILED, StepState.SKIPPED):
+            row.finished_s = now_s
+
+    def event(self, t_s: float, kind: str, message: str = "", step: str | None = None) -> None:
+        self.session.add(EventRow(t_s=t_s, kind=kind, message=message, step=step))
+
+    def events(self) -> list[EventRow]:
+        return list(self.session.scalars(select(EventRow).order_by(EventRow.id)))
+
+    # -- operator requests -----------------------------------------------------------------
+
+    def request(self, action: str) -> None:
+        for _ in range(50):
+            try:
+                self.session.add(ControlRow(action=action, requested_at=time.time()))
+                self.session.commit()
+                return
+            except DatabaseError:
+                self.session.rollback()
+                time.sleep(0.1)
+        raise InputError(f"{self.target}: the state file stays locked")
+
+    def take_requests(self) -> list[str]:
+        rows = list(self.session.scalars(select(ControlRow).where(
+            ControlRow.handled.is_(False)).order_by(ControlRow.id)))
+        for row in rows:
+            row.handled = True
+        return [r.action for r in rows]
+
+    # -- the lease -------------------------------------------------------------------------
+
+    def acquire(self, now_s: float, lease_s: float = 60.0) -> None:
+        """Take the file for this process, or LeaseError naming who holds it. A holder on
+        this machine whose process is gone, or whose lease expired, is replaced."""
+        row = self.session.get(LeaseRow, 1)
+        assert row is not None
+        self.session.refresh(row)
+        if row.holder and row.expires > now_s and not _gone(row.host, row.pid):
+            raise LeaseError(f"{self.target}: another runner holds this state file (pid "
+                             f"{row.pid} on {row.host}); wait for it or stop it")
+        holder = uuid.uuid4().hex
+        fence = row.fence + 1
+        result = self.session.execute(
+            update(LeaseRow).where(LeaseRow.id == 1, LeaseRow.fence == fence - 1)
+            .values(holder=holder, fence=fence, host=socket.gethostname(),
+                    pid=os.getpid(), expires=now_s + lease_s))
+        if getattr(result, "rowcount", 0) != 1:
+            self.session.rollback()
+            raise LeaseError(f"{self.target}: another runner took this state file first")
+        self.session.commit()
+        self.holder, self.fence, self.lease_s = holder, fence, lease_s
+
+    def release(self) -> None:
+        if not self.holder:
+            return
+        self.session.execute(update(LeaseRow).where(
+            LeaseRow.id == 1, LeaseRow.holder == self.holder).values(holder="", expires=0.0))
+        self.session.commit()
+        self.holder = ""
+
+    def commit(self, now_s: float | None = None) -> None:
+        """Commit, renewing the lease in the same transaction when this process holds it;
+        LeaseError (nothing written) when another runner took it."""
+        if self.holder:
+            result = self.session.execute(
+                update(LeaseRow).where(LeaseRow.id == 1, LeaseRow.holder == self.holder,
+                                       LeaseRow.fence == self.fence)
+                .values(expires=(now_s if now_s is not None else time.time()) + self.lease_s))
+            if getattr(result, "rowcount", 0) != 1:
+                self.session.rollback()
+                raise LeaseError(f"{self.target}: this runner lost the state file to another")
+        self.session.commit()
+
+    def close(self) -> None:
+        self.session.close()
+        self.engine.dispose()
+
+
+def _gone(host: str, pid: int) -> bool:
+    """Whether a holder on this machine no longer runs (another machine: unknown → False)."""
+    if host != socket.gethostname() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def step_of(book: dict[str, Any], step_id: str) -> Step:
+    """A runbook step back from the run's JSON."""
+    for hop in book["hops"]:
+        for data in (*hop["steps"], *hop["rollback"]):
+            if data["id"] == step_id:
+                return Step(data["id"], data["hop"], Phase(data["phase"]), data["name"],
+                            data["title"], Action(data["action"]), data["command"],
+                            gate=data["gate"], done_exit=data.get("done_exit", 0),
+                            again_exit=data.get("again_exit"),
+                            max_runs=data.get("max_runs", 1),
+                            after_point_of_no_return=data["after_point_of_no_return"])
+    raise KeyError(step_id)
