@@ -106,8 +106,16 @@ def test_malformed_rule(change: tuple[str, str], needle: str, message: str) -> N
 
 def test_yaml_syntax_error_names_the_line() -> None:
     bad = BALLOON.replace("family: [windows]", "family: [windows", 1)
-    assert problems(bad) == [f"{FILE}:{line_of(bad, 'devices:')}: invalid YAML: expected ',' "
-                             f"or ']', but got ':'"]
+    assert problems(bad) == [f"{FILE}:{line_of(bad, 'devices:')}: invalid YAML: did not find "
+                             f"expected ',' or ']'"]
+
+
+def test_a_key_given_twice_in_a_rule_names_both_lines() -> None:
+    bad = BALLOON.replace("family: [windows]", "family: [windows]\n    family: [linux]", 1)
+    first = line_of(bad, "family: [windows]")
+    assert problems(bad) == [f"{FILE}:{first + 1}: key 'family' is given twice in one mapping, "
+                             f"on lines {first} and {first + 1} (expected each key once; merge "
+                             f"the two)"]
 
 
 def test_rule_must_be_a_mapping() -> None:

@@ -8,9 +8,11 @@ never a traceback for bad input.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from hvroll import __version__
 from hvroll.cli import controlplane, demo, fleet, plan, run, testbed
@@ -70,5 +72,24 @@ def main(argv: list[str] | None = None) -> None:
     except HvrollError as exc:
         problems = exc.problems if isinstance(exc, InventoryError) else None
         for line in ([str(p) for p in problems] if problems else [str(exc)]):
-            err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+            _error(line)
         sys.exit(exit_code_for(exc))
+    except ValidationError as exc:  # a value that reached a model without its own check
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, first["loc"])) or exc.title
+        _error(f"invalid value: {where}: {first['msg']} (got {first.get('input')!r:.60})")
+        sys.exit(2)
+    except OSError as exc:
+        _error(f"{exc.filename or 'I/O'}: {exc.strerror or exc}")
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("HVROLL_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (a bug in hvroll; run again with "
+               f"HVROLL_DEBUG=1 for the traceback)")
+        sys.exit(1)
+
+
+def _error(line: str) -> None:
+    err_console.print(f"error: {' '.join(line.splitlines())}", markup=False, highlight=False,
+                      soft_wrap=True)

@@ -12,6 +12,7 @@ from hvroll.cli.common import JSON_HELP, console, print_json, progress
 from hvroll.compat.report import check_upgrade
 from hvroll.compat.verdict import Checker
 from hvroll.drivers.sim import SimCloud
+from hvroll.errors import InputError
 from hvroll.executor.engine import Executor
 from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
@@ -25,8 +26,9 @@ from hvroll.store import Store
 def demo(
     workdir: Path = typer.Option(Path("hvroll-demo"), "--workdir", "-w",
                                  help="Directory for the demo's files (inventory, plan, "
-                                      "state); created if missing, emptied of a previous "
-                                      "demo's state."),
+                                      "state): a new or empty directory, or one a previous "
+                                      "demo made (its files are replaced; nothing else is "
+                                      "touched)."),
     seed: int = typer.Option(1, "--seed", "-s", help="Seed of the fleet and the simulator."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -38,12 +40,10 @@ def demo(
     file stays in WORKDIR: inspect it with 'hvroll status --state WORKDIR/campaign.db'.
     """
     started = time.perf_counter()
-    workdir.mkdir(parents=True, exist_ok=True)
+    _prepare(workdir)
     inventory = workdir / "fleet.yaml"
     plan_file = workdir / "plan.json"
     state = workdir / "campaign.db"
-    for old in workdir.glob("campaign.db*"):
-        old.unlink()
     say = _printer(as_json)
     with progress("generating the small fleet", enabled=not as_json) as update:
         fleet = generate("small", seed, update)
@@ -101,6 +101,32 @@ def demo(
         console.print(f"next: hvroll status --state {state}")
     if outcome is not CampaignState.COMPLETED:
         raise typer.Exit(1)
+
+
+MARKER = ".hvroll-demo"
+"""Left in a directory the demo made, so that a next demo may replace its files."""
+DEMO_FILES = ("fleet.yaml", "plan.json", "campaign.db", "campaign.db-wal", "campaign.db-shm",
+              "campaign.db-journal", "campaign.db.sim.jsonl")
+
+
+def _prepare(workdir: Path) -> None:
+    """Make ``workdir`` ready: created (or empty) and marked as the demo's, or a previous
+    demo's, whose own files only are removed. Anything else is refused untouched."""
+    if workdir.exists() and not workdir.is_dir():
+        raise InputError(f"{workdir}: is not a directory (expected a new or empty directory "
+                         f"for --workdir)")
+    if workdir.is_dir() and not (workdir / MARKER).is_file() and any(workdir.iterdir()):
+        raise InputError(f"{workdir}: is not empty and was not made by 'hvroll demo' (expected "
+                         f"a new or empty directory for --workdir; the demo writes "
+                         f"{', '.join(DEMO_FILES[:3])} there)")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / MARKER).write_text("made by hvroll demo; its files here may be replaced\n")
+        for name in DEMO_FILES:
+            (workdir / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise InputError(f"{workdir}: cannot prepare the demo's directory "
+                         f"({exc.strerror})") from None
 
 
 def _printer(quiet: bool) -> Callable[[str], None]:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, err_console, print_json, progress
+from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
 from hvroll.inventory import load_fleet, save_fleet, schema_text
 from hvroll.inventory.generate import generate as generate_fleet
 from hvroll.inventory.presets import PRESETS
@@ -28,10 +29,13 @@ def generate(
     seed: int = typer.Option(1, "--seed", "-s", help="Random seed; the same seed gives the "
                                                      "same file, byte for byte."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the inventory; "
-                                "'.json' writes JSON, anything else YAML.", show_default=False),
+                                "'.json' writes JSON, anything else YAML. An existing "
+                                "inventory is replaced only with --force.", show_default=False),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Generate a synthetic fleet, deterministic by seed."""
+    check_output(output, Kind.INVENTORY, force=force)
     with progress(f"generating {preset}", enabled=not as_json) as update:
         fleet = generate_fleet(preset, seed, update)
     save_fleet(fleet, output)

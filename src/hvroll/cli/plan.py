@@ -7,11 +7,20 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hvroll.cli.common import JSON_HELP, console, err_console, print_json
+from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
+from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
 from hvroll.cli.targets import TARGET_FOR_HELP, TARGET_HELP, resolve_targets
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import plan as build_plan
-from hvroll.planner.model import Plan, Policy, Strategy, save_plan
+from hvroll.planner.model import (
+    MAX_DOWNTIME_MS,
+    MAX_PER_WAVE,
+    MAX_REINSTALL_S,
+    Plan,
+    Policy,
+    Strategy,
+    save_plan,
+)
 
 
 def plan(
@@ -21,24 +30,32 @@ def plan(
     target_for: list[str] = typer.Option([], "--target-for", help=TARGET_FOR_HELP,
                                          show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the plan (JSON); "
-                                "the input of 'hvroll run'.", show_default=False),
+                                "the input of 'hvroll run'. An existing plan is replaced only "
+                                "with --force.", show_default=False),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strategy: Strategy = typer.Option(Strategy.ROLL_FORWARD, "--strategy",
                                       help="roll-forward: VMs go straight to upgraded hosts, "
                                            "about one move each (hvroll's). evacuate-return: "
                                            "out and back, about two moves. scheduler: "
                                            "least-loaded host whatever its profile."),
     hosts_per_wave: int | None = typer.Option(None, "--hosts-per-wave", "-k", min=1,
+                                              max=MAX_PER_WAVE,
                                               help="Hosts of a cluster upgraded at once "
                                                    "[default: the cluster's hot-spare count]."),
     reinstall_s: float = typer.Option(1800.0, "--reinstall-s", min=1.0,
+                                      max=MAX_REINSTALL_S, callback=finite,
                                       help="Time to reinstall and verify a host, seconds."),
     downtime_ms: float = typer.Option(500.0, "--downtime-ms", min=1.0,
+                                      max=MAX_DOWNTIME_MS, callback=finite,
                                       help="Live-migration downtime limit, milliseconds."),
     per_source: int = typer.Option(2, "--migrations-per-source", min=1,
+                                   max=MAX_PER_WAVE,
                                    help="Concurrent migrations out of one host."),
     per_region: int = typer.Option(64, "--migrations-per-region", min=1,
+                                   max=MAX_PER_WAVE,
                                    help="Concurrent migrations in one region."),
     canary_hosts: int = typer.Option(6, "--canary-hosts", min=0,
+                                     max=MAX_PER_WAVE,
                                      help="At most this many canary hosts (one per cluster); "
                                           "0 for no canary wave."),
     no_hold: bool = typer.Option(False, "--no-hold", help="Do not stop after the canary wave "
@@ -56,6 +73,7 @@ def plan(
 ) -> None:
     """Plan the upgrade of every host below the target profile: canary wave, then waves of
     at most k hosts per cluster, each VM placed on a compatible host with room."""
+    check_output(output, Kind.PLAN, inputs=[file], force=force)
     fleet = load_fleet(file)
     targets = resolve_targets(fleet, target, target_for)
     policy = Policy(hosts_per_wave=hosts_per_wave, reinstall_s=reinstall_s,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hvroll.cli.common import JSON_HELP, err_console, print_json
+from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
 
 STATE_HELP = ("The campaign's state file (SQLite; or a SQLAlchemy URL), as given to 'hvroll "
               "run --state'. Read-only: a report can be made while the campaign runs.")
@@ -15,8 +16,10 @@ STATE_HELP = ("The campaign's state file (SQLite; or a SQLAlchemy URL), as given
 def report(
     state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
     output: Path = typer.Option(Path("report.html"), "--output", "-o",
-                                help="Where to write the report (one HTML file; replaced if "
-                                     "it exists)."),
+                                help="Where to write the report (one HTML file). An existing "
+                                     "report is replaced only with --force; a state file, an "
+                                     "inventory or a plan never."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Write the campaign report: one HTML file with inline styles and SVG plots, no
@@ -30,6 +33,7 @@ def report(
     from hvroll.report import write_report
     from hvroll.telemetry.snapshot import StateSource
 
+    check_output(output, Kind.REPORT, inputs=[state], force=force)
     source = StateSource(state)
     try:
         summary = write_report(source, output)

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hvroll.cli.common import JSON_HELP, console, err_console, print_json
+from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
 from hvroll.drivers.base import Driver
 from hvroll.errors import InputError
 from hvroll.executor.engine import Executor
@@ -54,10 +54,13 @@ def run(
                                                "[default: the path the plan records]."),
     seed: int = typer.Option(1, "--seed", help="Simulator seed (sim driver)."),
     fail_migrations: float = typer.Option(0.0, "--fail-migrations", min=0.0, max=1.0,
+                                          callback=finite,
                                           help="Simulator: share of migration jobs that fail."),
     fail_reinstalls: float = typer.Option(0.0, "--fail-reinstalls", min=0.0, max=1.0,
+                                          callback=finite,
                                           help="Simulator: share of reinstalls that fail."),
-    poll_s: float | None = typer.Option(None, "--poll-s", min=0.05,
+    poll_s: float | None = typer.Option(None, "--poll-s", min=0.05, max=3600.0,
+                                        callback=finite,
                                         help="Seconds between two decisions of the executor "
                                              "[default: 5 for sim (virtual time), 1 for "
                                              "libvirt]."),

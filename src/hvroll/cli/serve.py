@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from hvroll.cli.common import err_console
+from hvroll.cli.common import err_console, finite
 from hvroll.errors import InputError
 
 STATE_HELP = ("The campaign's state file (SQLite; or a SQLAlchemy URL), as given to 'hvroll "
@@ -34,7 +34,8 @@ def serve(
         help="File whose first line is the control token (at least 16 characters) that the "
              "pause, resume and abort buttons (POST /api/control/ACTION) must send. Without "
              "it, a random token is made and printed once at start on standard error."),
-    refresh_s: float = typer.Option(5.0, "--refresh", min=0.0,
+    refresh_s: float = typer.Option(5.0, "--refresh", min=0.0, max=3600.0,
+                                    callback=finite,
                                     help="Seconds between the pages' checks for a change while "
                                          "a campaign runs; 0 turns live updates off."),
     access_log: bool = typer.Option(False, "--access-log",

@@ -22,7 +22,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -42,6 +41,7 @@ from hvroll.domain.versions import upstream_version
 from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.inventory.locate import LineIndex
 from hvroll.inventory.messages import describe
+from hvroll.inventory.reading import load_yaml, read_text
 
 
 def _check_spec(value: str) -> str:
@@ -268,14 +268,7 @@ def _ordered(rules: Iterable[Rule], files: dict[str, str]) -> RuleSet:
 
 def parse_rule(text: str, file: str) -> Rule:
     """Validate the text of one rule file; problems raise :class:`InventoryError` with lines."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InventoryError([Problem(file, mark.line + 1 if mark else 0,
-                                      f"invalid YAML: {exc.problem or 'unparsable'}")]) from None
-    except yaml.YAMLError as exc:
-        raise InventoryError([Problem(file, 0, f"invalid YAML: {exc}")]) from None
+    data = load_yaml(text, file)
     if not isinstance(data, dict):
         got = "an empty document" if data is None else type(data).__name__
         raise InventoryError([Problem(file, 1, f"a rule must be a mapping (expected keys such "
@@ -333,11 +326,10 @@ def _semantic_problems(rule: Rule, file: str) -> list[tuple[tuple[str | int, ...
 
 def load_rule_file(path: str | os.PathLike[str]) -> Rule:
     name = os.fspath(path)
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read rule file ({exc.strerror})") from None
-    return parse_rule(text, name)
+    return parse_rule(read_text(name, RULE_FILE), name)
+
+
+RULE_FILE = "a YAML rule (docs/compat.md)"
 
 
 def load_rules(paths: Sequence[str | os.PathLike[str]]) -> RuleSet:
@@ -353,7 +345,7 @@ def load_rules(paths: Sequence[str | os.PathLike[str]]) -> RuleSet:
         else:
             raise InputError(f"{path}: no such rule file or directory (expected a YAML rule "
                              f"or a directory of them)")
-    return _collect((str(f), f.read_text(encoding="utf-8")) for f in files)
+    return _collect((str(f), read_text(f, RULE_FILE)) for f in files)
 
 
 def _collect(texts: Iterable[tuple[str, str]]) -> RuleSet:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from packaging.version import Version
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from hvroll.domain.enums import (
     ConfigDrive,
@@ -41,15 +41,44 @@ Name = Annotated[
 ]
 """An object name: a letter or digit first, then letters, digits and ``._:@/-``."""
 
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-Ratio = Annotated[float, Field(gt=0, le=64)]
+
+def _number(value: object) -> object:
+    """Refuse ``true``/``false`` where a number is expected (pydantic would read them as 1/0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number)]
+PositiveInt = Annotated[Int, Field(gt=0)]
+NonNegativeInt = Annotated[Int, Field(ge=0)]
+Ratio = Annotated[Float, Field(gt=0, le=64)]
+
+# Bounds of every number of the inventory (docs/inventory.md, "Limits"). They are far beyond
+# any real machine and keep the planner's arithmetic finite and fast.
+MAX_HOST_VCPUS = 16_384
+MAX_HOST_RAM_MIB = 128 * 1024 * 1024
+"""128 TiB."""
+MAX_VM_VCPUS = 4_096
+MAX_VM_RAM_MIB = 32 * 1024 * 1024
+"""32 TiB."""
+MAX_DISK_GIB = 1024 * 1024
+"""1 PiB."""
+MIN_LINK_MIB_S = 1.0
+MAX_LINK_MIB_S = 1_000_000.0
+"""About 8 Tbit/s."""
+MAX_DIRTY_RATE_MIB_S = 1_000_000.0
+MAX_COUNT = 1_000_000
+"""Counters such as migrations since the last power cycle."""
+MAX_RANK = 1_000
 
 
 class Model(BaseModel):
     """Base of every fleet object: immutable, strict about unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False,
+                              allow_inf_nan=False)
 
 
 class Region(Model):
@@ -89,7 +118,7 @@ class HostProfile(Model):
     qemu_version: VersionStr
     libvirt_version: VersionStr
     nova_release: str | None = None
-    rank: NonNegativeInt = 0
+    rank: Annotated[NonNegativeInt, Field(le=MAX_RANK)] = 0
     """Order of profiles: a VM never moves to a host of lower rank (the one-way profile graph)."""
 
     @property
@@ -110,13 +139,13 @@ class Host(Model):
     cluster: Name
     generation: Name
     profile: Name
-    vcpus: PositiveInt
-    ram_mib: PositiveInt
-    disk_gib: NonNegativeInt = 0
+    vcpus: Annotated[PositiveInt, Field(le=MAX_HOST_VCPUS)]
+    ram_mib: Annotated[PositiveInt, Field(le=MAX_HOST_RAM_MIB)]
+    disk_gib: Annotated[NonNegativeInt, Field(le=MAX_DISK_GIB)] = 0
     cpu_allocation_ratio: Ratio = 4.0
     ram_allocation_ratio: Ratio = 1.0
     disk_allocation_ratio: Ratio = 1.0
-    link_mib_s: Annotated[float, Field(gt=0)] = 1180.0
+    link_mib_s: Annotated[Float, Field(ge=MIN_LINK_MIB_S, le=MAX_LINK_MIB_S)] = 1180.0
     """Bandwidth of the migration network link, MiB/s (10 GbE ≈ 1180 MiB/s)."""
     role: HostRole = HostRole.ACTIVE
     scheduling: SchedulingState = SchedulingState.ENABLED
@@ -140,7 +169,7 @@ class Disk(Model):
     """A VM disk. Only ``local`` disks use the host's disk capacity and need block migration."""
 
     kind: DiskKind
-    size_gib: NonNegativeInt = 0
+    size_gib: Annotated[NonNegativeInt, Field(le=MAX_DISK_GIB)] = 0
 
 
 class GuestOs(Model):
@@ -181,7 +210,7 @@ class Devices(Model):
 class VmHistory(Model):
     """What happened to the VM since its last power cycle."""
 
-    live_migrations_since_power_cycle: NonNegativeInt = 0
+    live_migrations_since_power_cycle: Annotated[NonNegativeInt, Field(le=MAX_COUNT)] = 0
     last_power_cycle: datetime | None = None
 
 
@@ -201,8 +230,8 @@ class Vm(Model):
     name: Name
     uuid: Annotated[str, Field(pattern=_UUID)]
     host: Name
-    vcpus: PositiveInt
-    ram_mib: PositiveInt
+    vcpus: Annotated[PositiveInt, Field(le=MAX_VM_VCPUS)]
+    ram_mib: Annotated[PositiveInt, Field(le=MAX_VM_RAM_MIB)]
     disks: tuple[Disk, ...] = ()
     guest: GuestOs
     cpu: GuestCpu = GuestCpu()
@@ -213,7 +242,7 @@ class Vm(Model):
     server_group: Name | None = None
     power: PowerState = PowerState.RUNNING
     history: VmHistory = VmHistory()
-    dirty_rate_mib_s: Annotated[float, Field(ge=0)] | None = None
+    dirty_rate_mib_s: Annotated[Float, Field(ge=0, le=MAX_DIRTY_RATE_MIB_S)] | None = None
     """Typical rate at which the guest dirties memory, MiB/s, if known."""
 
     @property

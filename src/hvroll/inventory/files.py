@@ -16,6 +16,7 @@ from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.inventory import references
 from hvroll.inventory.document import Format, Lines, parse, render
 from hvroll.inventory.messages import describe
+from hvroll.inventory.reading import read_text
 
 MAX_PROBLEMS = 200
 """At most this many problems are listed; a last line says how many more there were."""
@@ -25,13 +26,8 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     """Read and fully validate an inventory file; raise :class:`InventoryError` listing every
     problem with its line, or :class:`InputError` when the file cannot be read."""
     name = os.fspath(path)
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file (expected an inventory in YAML or JSON; "
-                         f"make one with 'hvroll fleet generate')") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{name}: cannot read ({exc})") from None
+    text = read_text(name, "an inventory in YAML or JSON; make one with 'hvroll fleet "
+                           "generate'")
     return parse_fleet(text, name, Format.of(name))
 
 

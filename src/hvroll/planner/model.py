@@ -50,24 +50,33 @@ class UnmovableAction(StrEnum):
 
 
 class PlanModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+MAX_PER_WAVE = 10_000
+"""Bound of the policy's counts (hosts per wave, concurrent migrations, canary hosts,
+failed-host tolerance): beyond any fleet hvroll plans."""
+MAX_REINSTALL_S = 7 * 24 * 3600.0
+"""A week."""
+MAX_DOWNTIME_MS = 3_600_000.0
+"""An hour."""
 
 
 class Policy(PlanModel):
     """Limits and choices of a campaign. Defaults are what an operator would start with."""
 
-    hosts_per_wave: int | None = Field(default=None, ge=1)
+    hosts_per_wave: int | None = Field(default=None, ge=1, le=MAX_PER_WAVE)
     """Hosts of one cluster upgraded at once; default: the cluster's hot-spare count (≥ 1)."""
-    migrations_per_source: int = Field(default=2, ge=1)
+    migrations_per_source: int = Field(default=2, ge=1, le=MAX_PER_WAVE)
     """Concurrent outgoing migrations per host; each shares the host's link."""
-    migrations_per_dest: int = Field(default=2, ge=1)
-    migrations_per_cluster: int = Field(default=8, ge=1)
-    migrations_per_region: int = Field(default=64, ge=1)
-    reinstall_s: float = Field(default=1800.0, gt=0)
+    migrations_per_dest: int = Field(default=2, ge=1, le=MAX_PER_WAVE)
+    migrations_per_cluster: int = Field(default=8, ge=1, le=MAX_PER_WAVE)
+    migrations_per_region: int = Field(default=64, ge=1, le=MAX_PER_WAVE)
+    reinstall_s: float = Field(default=1800.0, gt=0, le=MAX_REINSTALL_S)
     """Time to reinstall and verify one host, seconds (30 min)."""
-    downtime_ms: float = Field(default=500.0, gt=0)
+    downtime_ms: float = Field(default=500.0, gt=0, le=MAX_DOWNTIME_MS)
     """Downtime limit a live migration starts with, milliseconds."""
-    canary_hosts: int = Field(default=6, ge=0)
+    canary_hosts: int = Field(default=6, ge=0, le=MAX_PER_WAVE)
     """At most this many canary hosts (at most one per cluster); 0 means no canary wave."""
     hold_after_canary: bool = True
     """Stop after the canary wave until an operator resumes the campaign."""
@@ -76,7 +85,7 @@ class Policy(PlanModel):
     (suspend-and-complete: seconds of downtime, no reboot), as a last rung of the ladder."""
     allow_cold_migration: bool = False
     """May VMs that cannot move live be stopped and cold-migrated in a maintenance window."""
-    failed_host_tolerance: int = Field(default=2, ge=0)
+    failed_host_tolerance: int = Field(default=2, ge=0, le=MAX_PER_WAVE)
     """Hosts whose reinstall or verification may fail before the campaign stops."""
 
 
@@ -169,19 +178,33 @@ def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
-    """Read a plan file; a wrong file is one line per problem (``FILE: …``)."""
+    """Read a plan file; a wrong file is one line per problem (``FILE:LINE: …``)."""
+    from hvroll.inventory.locate import LineIndex
+    from hvroll.inventory.reading import load_json, read_text
+
     name = os.fspath(path)
+    expected = "a plan written by 'hvroll plan'"
+    data = load_json(read_text(name, expected), name)
+    if not isinstance(data, dict) or "waves" not in data:
+        got = type(data).__name__ if not isinstance(data, dict) else "an object without waves"
+        raise InventoryError([Problem(name, 1, f"not a plan (expected {expected}, got {got})")])
+    if data.get("version") != PLAN_VERSION:
+        raise InventoryError([Problem(name, 1, f"plan version is not supported (expected "
+                                               f"{PLAN_VERSION}, got {data.get('version')!r})")])
     try:
-        text = Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError([Problem(name, 0, f"cannot read plan ({exc.strerror})")]) from None
-    try:
-        plan = Plan.model_validate_json(text)
+        return Plan.model_validate(data)
     except ValidationError as exc:
-        problems = [Problem(name, 0, f"not a valid plan: {'.'.join(map(str, e['loc']))}: "
-                                     f"{e['msg']}") for e in exc.errors(include_url=False)[:20]]
+        lines = LineIndex(Path(name).read_text(encoding="utf-8"))
+        errors = exc.errors(include_url=False)
+        problems = [Problem(name, lines.line_of(tuple(e["loc"])),
+                            f"not a valid plan: {'.'.join(map(str, e['loc']))}: {e['msg']} "
+                            f"(got {_short(e.get('input'))})")
+                    for e in errors[:20]]
+        if len(errors) > 20:
+            problems.append(Problem(name, 0, f"… and {len(errors) - 20} more problems"))
         raise InventoryError(problems) from None
-    if plan.version != PLAN_VERSION:
-        raise InventoryError([Problem(name, 0, f"plan version is not supported (expected "
-                                               f"{PLAN_VERSION}, got {plan.version})")])
-    return plan
+
+
+def _short(value: object) -> str:
+    text = f"a {type(value).__name__}" if isinstance(value, (dict, list)) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

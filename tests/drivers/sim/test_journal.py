@@ -93,6 +93,21 @@ def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
         SimCloud(fleet(), journal=path)
 
 
+@pytest.mark.parametrize("content", [
+    b"hello\nworld",                                # garbage with a torn last line
+    b"\x00\xff\xfe binary \x80",                      # not text at all
+    b'{"format": "hvroll-sim-journal"}\n[1, 2]\n{"op"',  # a list where a record goes
+    b"[" * 100_000,                                  # nested beyond the parser
+])
+def test_a_garbage_journal_is_refused_and_left_byte_identical(tmp_path: Path,
+                                                              content: bytes) -> None:
+    path = tmp_path / "sim.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"sim\.jsonl:\d+: "):
+        SimCloud(fleet(), journal=path)
+    assert path.read_bytes() == content
+
+
 def test_a_journal_that_does_not_replay_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "sim.jsonl"
     SimCloud(fleet(vm("a")), journal=path).close()

@@ -77,13 +77,13 @@ class Journal:
             self.append(expected)
             return
         good_end = data.rfind(b"\n") + 1
-        if good_end < len(data):  # a line torn by a kill in the middle of its write
-            os.ftruncate(self._fd, good_end)
         lines = data[:good_end].splitlines()
         try:
             found = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             found = {}
+        # Checked before anything is truncated: a file that is not this cloud's journal is
+        # left exactly as it was.
         if not isinstance(found, dict) or found.get("format") != FORMAT:
             raise InputError(f"{self.path}:1: not a simulated cloud journal (expected a header "
                              f"with format {FORMAT!r}); give another path or delete the file")
@@ -93,12 +93,21 @@ class Journal:
                     f"{self.path}:1: journal was written for {key} {found.get(key)!r}, this "
                     f"simulated cloud has {key} {expected[key]!r}; use the same inventory, "
                     f"seed and faults, or another journal path")
+        records: list[Record] = []
         for number, line in enumerate(lines[1:], start=2):
             try:
-                self.records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{self.path}:{number}: corrupt journal line ({exc.msg})") \
+                record = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not JSON text"
+                raise InputError(f"{self.path}:{number}: corrupt journal line ({reason})") \
                     from None
+            if not isinstance(record, dict):
+                raise InputError(f"{self.path}:{number}: corrupt journal line (expected a JSON "
+                                 f"object, got {type(record).__name__})")
+            records.append(record)
+        if good_end < len(data):  # a line torn by a kill in the middle of its write
+            os.ftruncate(self._fd, good_end)
+        self.records.extend(records)
 
     def append(self, record: Record) -> None:
         self.write_line(json.dumps(record, separators=(",", ":")))
