@@ -128,3 +128,21 @@ def test_runbook_refuses_a_plan_the_catalogue_no_longer_gives(
     assert err == (f"error: {plan_file}: the catalogue now plans another path for this "
                    f"request (expected the same hops; plan again with 'hvroll controlplane "
                    f"plan')\n")
+
+
+def test_run_refuses_bad_input_without_creating_the_state_file(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    run(capsys, "controlplane", "plan", "--from", "2025.1", "--to", "2025.2", "-o",
+        str(plan_file))
+    state = tmp_path / "run.db"
+    code, out, err = run(capsys, "controlplane", "run", str(plan_file), "--state", str(state))
+    assert (code, out) == (2, "")
+    assert err == (f"error: {state}: a new run needs --deployment FILE (expected the "
+                   f"deployment file the runbook is built from)\n")
+    bad = tmp_path / "deployment.yaml"
+    bad.write_text(DEPLOYMENT.replace("  hook:", "  hok:"))
+    code, _, err = run(capsys, "controlplane", "run", str(plan_file), "--state", str(state),
+                       "-d", str(bad))
+    assert code == 2 and err.startswith(f"error: {bad}:")
+    assert not state.exists()

@@ -245,15 +245,24 @@ def run_cmd(
     catalogue = _catalogue(catalogue_file)
     path = read_plan(plan_file, catalogue)
     document = json.loads(plan_file.read_text(encoding="utf-8"))
-    journal = Journal(state, create=True)
+    fresh = "://" not in str(state) and not state.exists()
+    if fresh:
+        # Everything the operator gave is checked before the state file is created.
+        if deployment is None:
+            raise InputError(f"{state}: a new run needs --deployment FILE (expected the "
+                             f"deployment file the runbook is built from)")
+        dep = load_deployment(deployment)
+        book = build_runbook(path, dep)
+    journal = Journal(state, create=fresh)
     try:
         row = journal.run()
         if row is None:
-            if deployment is None:
-                raise InputError(f"{state}: a new run needs --deployment FILE (expected the "
-                                 f"deployment file the runbook is built from)")
-            dep = load_deployment(deployment)
-            book = build_runbook(path, dep)
+            if not fresh:
+                if deployment is None:
+                    raise InputError(f"{state}: a new run needs --deployment FILE (expected "
+                                     f"the deployment file the runbook is built from)")
+                dep = load_deployment(deployment)
+                book = build_runbook(path, dep)
             journal.create(document, book, dep.model_dump(mode="json"), time.time())
         elif json.loads(row.plan).get("path") != document.get("path"):
             raise InputError(f"{state}: holds a run of another plan (expected {plan_file} to "
