@@ -30,8 +30,9 @@ from pathlib import Path
 
 from hvroll import testbed as tb
 from hvroll.drivers.base import MigrationOptions
-from hvroll.drivers.libvirt import LibvirtCloud, for_testbed
+from hvroll.drivers.libvirt import LibvirtCloud
 from hvroll.planner.estimate import precopy
+from hvroll.testbed.driver import for_testbed
 
 GUEST = "bench-lm"
 

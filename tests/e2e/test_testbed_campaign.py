@@ -25,14 +25,14 @@ import pytest
 from drivers.libvirt.bed import Bed, cannot_run
 from hvroll import testbed as tb
 from hvroll.drivers.base import MigrationOptions
-from hvroll.drivers.libvirt import for_testbed
 from hvroll.executor.engine import Executor
 from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import MigrationRow, Store
-from hvroll.testbed.connect import connection
+from hvroll.testbed.driver import for_testbed
+from hvroll.virt.binding import connection
 
 pytestmark = pytest.mark.libvirt
 pytest.importorskip("libvirt")

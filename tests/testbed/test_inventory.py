@@ -7,28 +7,18 @@ import pytest
 from hvroll.domain import CpuMode, PowerState
 from hvroll.errors import DriverError
 from hvroll.testbed.inventory import (
+    BedHostFacts,
     DomainFacts,
-    HostFacts,
     OsRelease,
-    domain_facts,
     fleet_from_discovery,
-    host_cpu,
     os_release,
 )
-
-CAPS = """<capabilities><host><uuid>u</uuid><cpu><arch>x86_64</arch><model>Broadwell</model>
-<vendor>Intel</vendor><feature name='vmx'/><feature name='abm'/></cpu></host></capabilities>"""
-
-DOMAIN = """<domain type='qemu'><name>vm1</name><uuid>4BA958EA-5D55-4741-A796-CA5F248F29AD</uuid>
-<memory unit='KiB'>262144</memory><vcpu placement='static'>1</vcpu>
-<os><cmdline>console=ttyS0 pti=on dirty_mb=16 dirty_rate=8</cmdline></os>
-<devices><memballoon model='virtio'/></devices></domain>"""
 
 RELEASE = OsRelease(name="Debian GNU/Linux", version="12")
 
 
-def _host(n: int, profile: str = "CPv1") -> HostFacts:
-    return HostFacts(name=f"hvtb-h{n}", uri=f"qemu+unix:///system?socket=/tb/hosts/h{n}/s",
+def _host(n: int, profile: str = "CPv1") -> BedHostFacts:
+    return BedHostFacts(name=f"hvtb-h{n}", uri=f"qemu+unix:///system?socket=/tb/hosts/h{n}/s",
                      profile=profile, cpu_model="Broadwell", cpu_vendor="Intel",
                      cpu_features=("abm",), vcpus=2, ram_mib=24000, qemu_version="7.2.22",
                      libvirt_version="9.0.0")
@@ -38,20 +28,6 @@ def _dom(host: str, power: PowerState = PowerState.RUNNING) -> DomainFacts:
     return DomainFacts(host=host, name="vm1", uuid="4ba958ea-5d55-4741-a796-ca5f248f29ad",
                        vcpus=1, ram_mib=256, power=power, cpu_model=None, balloon=True,
                        cmdline="dirty_mb=16 dirty_rate=8")
-
-
-def test_host_cpu_comes_from_capabilities() -> None:
-    assert host_cpu(CAPS) == ("Broadwell", "Intel", ("abm", "vmx"))
-
-
-def test_host_cpu_without_a_model_falls_back_to_the_tcg_default() -> None:
-    assert host_cpu("<capabilities><host/></capabilities>") == ("qemu64", "unknown", ())
-
-
-def test_domain_facts_read_memory_uuid_and_balloon() -> None:
-    facts = domain_facts("hvtb-h1", DOMAIN, 1)
-    assert (facts.name, facts.uuid, facts.ram_mib, facts.vcpus, facts.power, facts.balloon) == \
-        ("vm1", "4ba958ea-5d55-4741-a796-ca5f248f29ad", 256, 1, PowerState.RUNNING, True)
 
 
 def test_os_release_gives_name_and_version() -> None:

@@ -11,7 +11,7 @@ import pytest
 from hvroll import testbed as tb
 from hvroll.errors import SafetyError
 from hvroll.inventory import load_fleet, save_fleet
-from hvroll.testbed.connect import version_string
+from hvroll.virt.binding import version_string
 
 from .conftest import N_HOSTS, Session
 

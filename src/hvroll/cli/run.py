@@ -36,9 +36,10 @@ def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any]) -
         return SimCloud(fleet, seed=seed, faults=Faults(**faults), journal=journal)
     if name == "libvirt":
         from hvroll.drivers.libvirt import cloud_for
+        from hvroll.testbed.driver import testbed_defaults
 
         journal = Path(f"{store.target}.libvirt.jsonl") if "://" not in store.target else None
-        return cloud_for(fleet, journal=journal)
+        return cloud_for(fleet, journal=journal, defaults=testbed_defaults(fleet))
     raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
 
 

@@ -24,8 +24,6 @@ vendor's models first.
 
 from __future__ import annotations
 
-import atexit
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,34 +31,18 @@ from functools import cache
 from pathlib import Path
 
 from hvroll.errors import InputError
-
-_lock = threading.Lock()
+from hvroll.virt.binding import cpu_api, cpu_api_lock, libvirt_module
 
 CPU_MAP_DIRS = (Path("/usr/share/libvirt/cpu_map"), Path("/usr/local/share/libvirt/cpu_map"))
 """Where libvirt installs cpu_map; only used for the order of feature names in messages."""
 
 
-@cache
-def _connection() -> object:
-    try:
-        import libvirt
-    except ImportError:
-        raise InputError("libvirt-python is not installed (expected the 'libvirt-python' "
-                         "package and Debian's libvirt0; see README set-up)") from None
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    conn = libvirt.open("test:///default")
-    # Close it before the interpreter tears libvirt's module down (else its __del__ fails).
-    atexit.register(conn.close)
-    return conn
-
-
 def _baseline(xmls: Sequence[str], expand: bool) -> str:
-    import libvirt
-
+    libvirt = libvirt_module()
     flags = libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES if expand else 0
-    with _lock:
+    with cpu_api_lock:
         try:
-            out: str = _connection().baselineCPU(list(xmls), flags)  # type: ignore[attr-defined]
+            out: str = cpu_api().baselineCPU(list(xmls), flags)
         except libvirt.libvirtError as exc:
             raise InputError(f"libvirt cannot compute a CPU baseline "
                              f"({exc.get_error_message()})") from None
@@ -81,12 +63,11 @@ def _cpu_xml(model: str, vendor: str, features: Iterable[str]) -> str:
 @cache
 def model_features(model: str, vendor: str = "Intel") -> frozenset[str]:
     """Every feature of a cpu_map model, as libvirt expands it."""
-    import libvirt
-
+    libvirt = libvirt_module()
     xml = _cpu_xml(model, vendor, ())
-    with _lock:
+    with cpu_api_lock:
         try:
-            out = _connection().baselineCPU(  # type: ignore[attr-defined]
+            out = cpu_api().baselineCPU(
                 [xml], libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
         except libvirt.libvirtError as exc:
             raise InputError(f"CPU model {model!r} is unknown to libvirt's cpu_map "
@@ -102,14 +83,13 @@ def vendor_conflict(model: str, vendor: str) -> str:
 
     libvirt only checks this when it combines CPUs, so the CPU is baselined with itself.
     """
-    import libvirt
-
+    libvirt = libvirt_module()
     if not vendor:
         return ""
     xml = _cpu_xml(model, vendor, ())
-    with _lock:
+    with cpu_api_lock:
         try:
-            _connection().baselineCPU([xml, xml], 0)  # type: ignore[attr-defined]
+            cpu_api().baselineCPU([xml, xml], 0)
         except libvirt.libvirtError as exc:
             message = exc.get_error_message() or ""
             if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_FAILED:
@@ -129,11 +109,10 @@ def vendor_reason(guest: CpuDef, host: CpuDef) -> str:
 @cache
 def model_names() -> tuple[str, ...]:
     """The x86 CPU models libvirt knows, in cpu_map order."""
-    import libvirt
-
-    with _lock:
+    libvirt = libvirt_module()
+    with cpu_api_lock:
         try:
-            names: list[str] = _connection().getCPUModelNames("x86_64")  # type: ignore[attr-defined]
+            names: list[str] = cpu_api().getCPUModelNames("x86_64")
         except libvirt.libvirtError as exc:
             raise InputError(f"libvirt cannot list CPU models "
                              f"({exc.get_error_message()})") from None

@@ -4,9 +4,10 @@
 - :mod:`.views` computes progress, failures, distributions and the observed matrix from it;
 - :mod:`.metrics` exports Prometheus metrics computed from the store on every scrape;
 - :mod:`.svg` draws charts as inline SVG for the dashboard and the report;
-- :mod:`.iface` normalizes interface RX/TX statistics by the reporting host's libvirt version.
+- :mod:`hvroll.virt.iface` (re-exported here) normalizes interface RX/TX statistics by the
+  reporting host's libvirt version.
 """
 
-from hvroll.telemetry.iface import InterfaceStats, normalize_iface_stats
+from hvroll.virt.iface import InterfaceStats, normalize_iface_stats
 
 __all__ = ["InterfaceStats", "normalize_iface_stats"]

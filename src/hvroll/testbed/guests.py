@@ -15,11 +15,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from hvroll.errors import InputError, OperationFailedError
-from hvroll.testbed.connect import connection, libvirt_module
 from hvroll.testbed.image import GuestImage, load_image
-from hvroll.testbed.layout import Layout, workdir_from_uri
+from hvroll.testbed.layout import DAEMON_ADVICE, Layout, workdir_from_uri
 from hvroll.testbed.state import load_state
 from hvroll.testbed.system import QEMU
+from hvroll.virt.binding import connection, libvirt_module
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 GUEST_KERNEL_FLAGS = ("console=ttyS0", "quiet", "pti=on")
@@ -158,7 +158,7 @@ def define_guest(uri: str, name: str, ram_mib: int = 256, dirty_mb: int = 0,
     spec.console_log.touch()
     offset = spec.console_log.stat().st_size
     libvirt = libvirt_module()
-    with connection(uri) as conn:
+    with connection(uri, advice=DAEMON_ADVICE) as conn:
         try:
             dom = conn.defineXML(domain_xml(spec))
             if start:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from hvroll.domain import Host
 from hvroll.errors import OperationFailedError, SafetyError
-from hvroll.testbed.connect import libvirt_module, try_open
 from hvroll.testbed.hosts import restart_host
 from hvroll.testbed.layout import HostLayout, workdir_from_uri
 from hvroll.testbed.profile import read_profile, write_profile
 from hvroll.testbed.state import absolute, load_layout
 from hvroll.testbed.system import QEMU, pids_in_netns, read_proc
+from hvroll.virt.binding import libvirt_module, try_open
 
 
 class TestbedReinstallHook:

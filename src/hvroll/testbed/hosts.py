@@ -18,7 +18,6 @@ from typing import Any
 
 from hvroll.errors import DriverError, InputError, SafetyError
 from hvroll.testbed import config
-from hvroll.testbed.connect import libvirt_module, try_open, version_string
 from hvroll.testbed.image import GuestImage, build_image
 from hvroll.testbed.layout import (
     BIND_DIRS,
@@ -63,6 +62,7 @@ from hvroll.testbed.system import (
     run,
     terminate,
 )
+from hvroll.virt.binding import libvirt_module, try_open, version_string
 
 SOCKET_PATH_MAX = 107
 """Longest AF_UNIX socket path Linux accepts (108 bytes with the terminating NUL)."""

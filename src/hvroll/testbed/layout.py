@@ -17,6 +17,8 @@ from hvroll.errors import InputError
 
 DEFAULT_WORKDIR = Path("/var/lib/hvroll-testbed")
 DEFAULT_PREFIX = "hvtb"
+DAEMON_ADVICE = "run 'hvroll testbed status' or 'hvroll testbed up'"
+"""What to do when a testbed daemon does not answer."""
 SUBNET_PREFIX = "10.213.0"
 """Host N gets ``10.213.0.N/24``; nothing outside the testbed's namespaces uses these."""
 SUBNET_BITS = 24

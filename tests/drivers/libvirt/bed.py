@@ -19,9 +19,9 @@ from pathlib import Path
 
 from hvroll import testbed as tb
 from hvroll.domain import Fleet
-from hvroll.testbed.connect import connection
 from hvroll.testbed.layout import Layout
 from hvroll.testbed.system import netns_list, pids_mentioning
+from hvroll.virt.binding import connection
 
 GUEST_CPU = "kvm64"
 N_HOSTS = 3

@@ -8,8 +8,9 @@ import pytest
 
 from drivers.libvirt.bed import GUEST_CPU, Bed
 from hvroll.domain import Fleet, PowerState, SchedulingState
-from hvroll.drivers.libvirt import LibvirtCloud, for_testbed
-from hvroll.testbed.connect import connection
+from hvroll.drivers.libvirt import LibvirtCloud
+from hvroll.testbed.driver import for_testbed
+from hvroll.virt.binding import connection
 
 pytestmark = pytest.mark.libvirt
 libvirt = pytest.importorskip("libvirt")

@@ -16,9 +16,10 @@ import pytest
 from drivers.libvirt.bed import Bed
 from hvroll import testbed as tb
 from hvroll.drivers.base import JobPhase, JobProgress, MigrationOptions
-from hvroll.drivers.libvirt import LibvirtCloud, for_testbed
+from hvroll.drivers.libvirt import LibvirtCloud
 from hvroll.errors import DriverError
-from hvroll.testbed.connect import connection
+from hvroll.testbed.driver import for_testbed
+from hvroll.virt.binding import connection
 
 pytestmark = pytest.mark.libvirt
 libvirt = pytest.importorskip("libvirt")

@@ -15,10 +15,11 @@ import pytest
 from drivers.libvirt.bed import Bed
 from hvroll import testbed as tb
 from hvroll.drivers.base import JobKind, JobPhase, JobProgress, MigrationOptions
-from hvroll.drivers.libvirt import LibvirtCloud, Settings, for_testbed
+from hvroll.drivers.libvirt import LibvirtCloud, Settings
 from hvroll.errors import SafetyError
-from hvroll.testbed.connect import connection
+from hvroll.testbed.driver import for_testbed
 from hvroll.testbed.hook import TestbedReinstallHook
+from hvroll.virt.binding import connection
 
 pytestmark = pytest.mark.libvirt
 libvirt = pytest.importorskip("libvirt")

@@ -21,7 +21,6 @@ Operations that start and then fail end their job ``failed`` with libvirt's reas
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -43,15 +42,17 @@ from hvroll.drivers.base import (
     RealClock,
     VmState,
 )
-from hvroll.drivers.libvirt import domxml, live, moves
+from hvroll.drivers.libvirt import live, moves
 from hvroll.drivers.libvirt.core import Core, Job, Settings
-from hvroll.drivers.libvirt.discovery import discover, host_versions
-from hvroll.drivers.libvirt.domxml import placement
+from hvroll.drivers.libvirt.discovery import discover
 from hvroll.drivers.libvirt.hooks import ReinstallHook
 from hvroll.drivers.libvirt.ledger import Ledger
 from hvroll.drivers.libvirt.stats import flag_names, migration_flags, migration_params
 from hvroll.errors import CapabilityError, ConnectionLostError, DriverError
-from hvroll.telemetry.iface import InterfaceStats, normalize_iface_stats
+from hvroll.virt import domxml
+from hvroll.virt.binding import host_versions, qemu_module
+from hvroll.virt.domxml import placement
+from hvroll.virt.iface import InterfaceStats, normalize_iface_stats
 
 ProfileSource = Callable[[Host, tuple[str, str]], str]
 """``source(host, (qemu_version, libvirt_version))``: the profile a host runs now."""
@@ -154,7 +155,7 @@ class LibvirtCloud(Lifecycle):
 
     def vms(self) -> list[VmState]:
         """Every domain of every host, one entry per name, where it is defined (see
-        :func:`~hvroll.drivers.libvirt.domxml.placement`). Raises ``ConnectionLostError`` if
+        :func:`~hvroll.virt.domxml.placement`). Raises ``ConnectionLostError`` if
         a host that may hold VMs does not answer."""
         by_name: dict[str, list[domxml.Seen]] = {}
         for seen in self._core.scan():
@@ -420,7 +421,7 @@ class LibvirtCloud(Lifecycle):
         """Traffic counters of each interface of a running VM, by MAC address (the tap's name
         changes at every start and migration), from the guest's point of view whatever the
         daemon's libvirt version and the interface type
-        (:func:`hvroll.telemetry.iface.normalize_iface_stats`)."""
+        (:func:`hvroll.virt.iface.normalize_iface_stats`)."""
         host = self._core.active_host(vm)
 
         def read(conn: Any) -> tuple[str, dict[str, tuple[str, tuple[int, ...]]]]:
@@ -550,6 +551,6 @@ class LibvirtCloud(Lifecycle):
 
 
 def _hmp(dom: Any, command: str) -> str:
-    qemu = importlib.import_module("libvirt_qemu")
+    qemu = qemu_module()
     return str(qemu.qemuMonitorCommand(dom, command,
                                        qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP))

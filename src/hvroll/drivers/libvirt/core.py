@@ -15,11 +15,11 @@ from typing import Any
 
 from hvroll.domain import Fleet, Host, PowerState
 from hvroll.drivers.base import Clock, JobKind, JobPhase, JobProgress, MigrationOptions
-from hvroll.drivers.libvirt.domxml import Seen, placement
 from hvroll.drivers.libvirt.ledger import JobRecord, Ledger
 from hvroll.drivers.libvirt.links import HostLink, libvirt_with_events
 from hvroll.drivers.libvirt.stats import Figures
 from hvroll.errors import ConnectionLostError, DriverError, InputError
+from hvroll.virt.domxml import Seen, placement
 
 
 @dataclass(frozen=True, slots=True)

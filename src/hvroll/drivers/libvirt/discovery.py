@@ -3,9 +3,8 @@
 Each host of an inventory (its ``libvirt_uri``) is asked for its CPU (``getCapabilities``: model,
 vendor, features), its QEMU and libvirt versions (``getVersion``, ``getLibVersion``), its size,
 and its domains: CPU definition, memory, vCPUs, disks, balloon, config drive, PCI passthrough,
-power state. The host CPU and per-domain basics are read with the testbed's helpers
-(:func:`hvroll.testbed.inventory.host_cpu`, :func:`~hvroll.testbed.inventory.domain_facts`),
-which serve any libvirt host.
+power state. Hosts and per-domain basics are read, and one copy of each domain chosen, by
+:mod:`hvroll.virt.discovery` (as the testbed's inventory does).
 
 What libvirt cannot tell (regions, clusters, profiles, allocation ratios, tenants, server
 groups, guest OS, migration history) is kept from the inventory given; a domain the inventory
@@ -30,31 +29,16 @@ from hvroll.domain import (
     GuestOs,
     GuestOsFamily,
     Passthrough,
-    PowerState,
     Vm,
 )
-from hvroll.drivers.libvirt import domxml
 from hvroll.drivers.libvirt.links import HostLink
-from hvroll.testbed.connect import version_string
-from hvroll.testbed.inventory import DomainFacts, domain_facts, host_cpu
+from hvroll.virt import domxml
+from hvroll.virt.discovery import HostFacts, ask_domains, ask_host, one_per_name
+from hvroll.virt.domxml import DomainFacts
 
 GIB = 1024 ** 3
 _GPU_CLASS_PREFIX = "0x03"
 """PCI class 03: display controllers (GPUs); other passed-through devices count as FPGAs."""
-
-
-@dataclass(frozen=True, slots=True)
-class HostReport:
-    """What one daemon says about its host."""
-
-    name: str
-    cpu_model: str
-    cpu_vendor: str
-    cpu_features: tuple[str, ...]
-    vcpus: int
-    ram_mib: int
-    qemu_version: str
-    libvirt_version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +50,10 @@ class DomainReport:
     passthrough: tuple[Passthrough, ...]
 
 
-def ask_host(lv: Any, conn: Any, name: str) -> HostReport:
-    model, vendor, features = host_cpu(conn.getCapabilities())
-    info = conn.getInfo()
-    total_kib = conn.getMemoryStats(lv.VIR_NODE_MEMORY_STATS_ALL_CELLS)["total"]
-    return HostReport(name=name, cpu_model=model, cpu_vendor=vendor, cpu_features=features,
-                      vcpus=int(info[2]), ram_mib=int(total_kib) // 1024,
-                      qemu_version=version_string(conn.getVersion()),
-                      libvirt_version=version_string(conn.getLibVersion()))
-
-
-def ask_domains(lv: Any, conn: Any, host: str,
-                shared_paths: Sequence[Path]) -> list[DomainReport]:
+def describe_domains(lv: Any, conn: Any, host: str,
+                     shared_paths: Sequence[Path]) -> list[DomainReport]:
     out = []
-    for dom in conn.listAllDomains():
-        xml = dom.XMLDesc(0)
-        facts = domain_facts(host, xml, dom.state()[0])
+    for facts, dom, xml in ask_domains(conn, host):
         found = domxml.disks(xml, shared_paths)
         disks = []
         for d in found:
@@ -112,7 +84,7 @@ def _passthrough(lv: Any, conn: Any, xml: str) -> tuple[Passthrough, ...]:
     return tuple(out)
 
 
-def merge(fleet: Fleet, hosts: Sequence[HostReport], domains: Sequence[DomainReport]) -> Fleet:
+def merge(fleet: Fleet, hosts: Sequence[HostFacts], domains: Sequence[DomainReport]) -> Fleet:
     """The inventory updated with what the daemons reported (pure)."""
     generations = {g.name: g for g in fleet.generations}
     by_model = {g.model: g for g in fleet.generations}
@@ -132,13 +104,9 @@ def merge(fleet: Fleet, hosts: Sequence[HostReport], domains: Sequence[DomainRep
         new_hosts.append(host.model_copy(update={"generation": gen.name, "vcpus": r.vcpus,
                                                  "ram_mib": r.ram_mib}))
     known = fleet.vm_by_name
-    chosen: dict[str, DomainReport] = {}
-    for d in domains:
-        old = chosen.get(d.facts.name)
-        if old is None or (old.facts.power is not PowerState.RUNNING
-                           and d.facts.power is PowerState.RUNNING):
-            chosen[d.facts.name] = d
-    vms = [_vm(d, known.get(name)) for name, d in chosen.items()]
+    by_copy = {(d.facts.host, d.facts.name): d for d in domains}
+    vms = [_vm(by_copy[f.host, f.name], known.get(f.name))
+           for f in one_per_name(d.facts for d in domains)]
     fields = {name: getattr(fleet, name) for name in Fleet.model_fields}
     fields.update(generations=tuple(generations.values()), hosts=tuple(new_hosts),
                   vms=tuple(vms))
@@ -162,22 +130,16 @@ def _vm(d: DomainReport, old: Vm | None) -> Vm:
 def discover(fleet: Fleet, links: dict[str, HostLink], lv: Any,
              shared_paths: Sequence[Path] = ()) -> Fleet:
     """Ask every host's daemon; raises ``ConnectionLostError`` if one does not answer."""
-    hosts: list[HostReport] = []
+    hosts: list[HostFacts] = []
     domains: list[DomainReport] = []
     for host in fleet.hosts:
         link, name = links[host.name], host.name
 
-        def describe(conn: Any, name: str = name) -> tuple[HostReport, list[DomainReport]]:
-            return ask_host(lv, conn, name), ask_domains(lv, conn, name, shared_paths)
+        def describe(conn: Any, name: str = name) -> tuple[HostFacts, list[DomainReport]]:
+            return ask_host(lv, conn, name), describe_domains(lv, conn, name, shared_paths)
 
         report, found = link.call("describe the host and its domains", describe)
         hosts.append(report)
         domains += found
     return merge(fleet, hosts, domains)
-
-
-def host_versions(conn: Any) -> tuple[str, str]:
-    """(QEMU, libvirt) versions a daemon reports."""
-    return version_string(conn.getVersion()), version_string(conn.getLibVersion())
-
 

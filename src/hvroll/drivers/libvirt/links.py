@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from hvroll.errors import ConnectionLostError, DriverError, OperationFailedError
-from hvroll.testbed.connect import libvirt_module
+from hvroll.virt.binding import libvirt_module
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -183,9 +183,3 @@ def _alive(lv: Any, conn: Any) -> bool:
         return bool(conn.isAlive())
     except lv.libvirtError:
         return False
-
-
-def close_quietly(lv: Any, conn: Any | None) -> None:
-    if conn is not None:
-        with contextlib.suppress(lv.libvirtError):
-            conn.close()

@@ -23,9 +23,10 @@ from typing import Any
 
 from hvroll.drivers.base import JobPhase
 from hvroll.drivers.libvirt.core import Core, Job
-from hvroll.drivers.libvirt.links import close_quietly, translate
+from hvroll.drivers.libvirt.links import translate
 from hvroll.drivers.libvirt.stats import figures, has_figures
 from hvroll.errors import DriverError
+from hvroll.virt.binding import close_quietly
 
 
 def start(core: Core, job: Job, dest_uri: str, params: dict[str, Any], flags: int) -> None:
@@ -58,7 +59,7 @@ def _run(core: Core, job: Job, dest_uri: str, params: dict[str, Any], flags: int
         core.finish(job, JobPhase.FAILED, str(exc))
         return
     finally:
-        close_quietly(lv, conn)
+        close_quietly(conn)
     _completed(core, job)
 
 

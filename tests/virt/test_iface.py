@@ -6,7 +6,7 @@ import pytest
 from packaging.version import Version
 
 from hvroll.errors import InputError
-from hvroll.telemetry.iface import (
+from hvroll.virt.iface import (
     FIXED_IN,
     InterfaceStats,
     normalize_iface_stats,

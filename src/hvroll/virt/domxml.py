@@ -1,4 +1,5 @@
-"""What the driver reads from a domain's XML and libvirt's domain states: pure functions.
+"""What hvroll reads from libvirt's XML (domains, host capabilities) and its domain states:
+pure functions, shared by the driver, discovery and the testbed.
 
 Disks are classified as the planner needs them:
 
@@ -32,7 +33,63 @@ _POWER_RANK = {PowerState.RUNNING: 3, PowerState.PAUSED: 2, PowerState.CRASHED: 
 
 
 def power_of(state: int) -> PowerState:
+    """A ``virDomainState`` as hvroll's power state."""
     return _POWER.get(state, PowerState.SHUTOFF)
+
+
+DEFAULT_CPU_MODEL = "qemu64"
+"""QEMU's x86 CPU for a domain without ``<cpu>`` (TCG's default); also the host model named
+when capabilities name none."""
+
+
+def host_cpu(capabilities_xml: str) -> tuple[str, str, tuple[str, ...]]:
+    """(model, vendor, features) of ``<host><cpu>`` in a capabilities document."""
+    cpu = ET.fromstring(capabilities_xml).find("./host/cpu")
+    if cpu is None:
+        return DEFAULT_CPU_MODEL, "unknown", ()
+    model = (cpu.findtext("model") or "").strip() or DEFAULT_CPU_MODEL
+    vendor = (cpu.findtext("vendor") or "").strip() or "unknown"
+    features = tuple(sorted(f.get("name", "") for f in cpu.findall("feature") if f.get("name")))
+    return model, vendor, features
+
+
+@dataclass(frozen=True, slots=True)
+class DomainFacts:
+    """What one daemon tells about one of its domains."""
+
+    host: str
+    name: str
+    uuid: str
+    vcpus: int
+    ram_mib: int
+    power: PowerState
+    cpu_model: str | None
+    balloon: bool
+    cmdline: str
+
+
+_MIB_PER_UNIT = {"b": 1 / 1048576, "bytes": 1 / 1048576, "kib": 1 / 1024, "k": 1 / 1024,
+                 "mib": 1, "m": 1, "gib": 1024, "g": 1024}
+
+
+def domain_facts(host: str, xml: str, state: int) -> DomainFacts:
+    """The facts an inventory needs from a domain's XML and its ``virDomainState``."""
+    root = ET.fromstring(xml)
+    memory = root.find("memory")
+    unit = (memory.get("unit", "KiB") if memory is not None else "KiB").lower()
+    amount = int(memory.text or 0) if memory is not None else 0
+    balloon = root.find("./devices/memballoon")
+    return DomainFacts(
+        host=host,
+        name=root.findtext("name") or "",
+        uuid=(root.findtext("uuid") or "").lower(),
+        vcpus=int(root.findtext("vcpu") or 1),
+        ram_mib=max(1, round(amount * _MIB_PER_UNIT.get(unit, 1 / 1024))),
+        power=power_of(state),
+        cpu_model=(root.findtext("./cpu/model") or "").strip() or None,
+        balloon=balloon is not None and balloon.get("model") != "none",
+        cmdline=root.findtext("./os/cmdline") or "",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +182,6 @@ class CpuInfo:
     model: str | None
     features: tuple[str, ...]
     disabled: tuple[str, ...]
-
-
-DEFAULT_CPU_MODEL = "qemu64"
-"""QEMU's x86 CPU for a domain without ``<cpu>``."""
 
 
 def cpu(xml: str) -> CpuInfo:
