@@ -109,6 +109,16 @@ def check(
             console.print(f"  {r.vm.name} on {r.host.name} ({r.host.generation}, "
                           f"{r.vm.guest.label}): {why}", markup=False, highlight=False,
                           soft_wrap=True)
+    if report.unverified:
+        shown = report.unverified[:limit]
+        console.print(f"[bold]unverified[/]: {len(report.unverified):,} VMs boot on a CPU "
+                      f"exposing SMAP and no source says whether their guest supports it "
+                      f"(assumed it does; the canary tries them first; set smap_support or "
+                      f"the guest kernel in the inventory to decide)")
+        for u in shown:
+            console.print(f"  {u.vm.name} on {u.host.name} ({u.host.generation}): "
+                          f"smap_support assumed {str(u.fact.value).lower()} ({u.fact.basis})",
+                          markup=False, highlight=False, soft_wrap=True)
     if report.recommendations:
         console.print("[bold]recommendations[/]")
         for rec in report.recommendations:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from hvroll.compat.cpu import CpuCheck
+from hvroll.compat.guestos import smap_fact
 from hvroll.compat.kinds import Affects
 from hvroll.compat.ruleset import (
     Count,
@@ -44,6 +45,7 @@ class VmFacts:
     distro: str
     version: str
     smap_support: bool
+    """Explicit, or derived (:func:`hvroll.compat.guestos.smap_fact`; assumed when unverified)."""
     cpu: GuestCpu
     balloon: bool
     config_drive: ConfigDrive
@@ -57,7 +59,7 @@ class VmFacts:
     def of(cls, vm: Vm) -> VmFacts:
         return cls(
             family=vm.guest.family, distro=vm.guest.distro, version=vm.guest.version,
-            smap_support=vm.guest.smap_support, cpu=vm.cpu, balloon=vm.devices.balloon,
+            smap_support=smap_fact(vm.guest).value, cpu=vm.cpu, balloon=vm.devices.balloon,
             config_drive=vm.devices.config_drive, passthrough=vm.devices.passthrough,
             migrations=vm.history.live_migrations_since_power_cycle,
             disk_kinds=frozenset(d.kind for d in vm.disks), power=vm.power,

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hvroll.compat.exposure import boot_cpu
+from hvroll.compat.guestos import FACT, SmapFact, smap_fact
 from hvroll.compat.kinds import VerdictKind, kernel_flag
 from hvroll.compat.verdict import Checker, Verdict, combine
 from hvroll.domain import Fleet, Host, HostProfile, PowerState, Vm
@@ -46,6 +48,20 @@ class Recommendation:
                 "text": self.text}
 
 
+@dataclass(frozen=True, slots=True)
+class Unverified:
+    """A VM whose verdict rests on an assumed fact (no source decides it)."""
+
+    vm: Vm
+    host: Host
+    fact: SmapFact
+
+    def data(self) -> dict[str, Any]:
+        return {"vm": self.vm.name, "host": self.host.name, "generation": self.host.generation,
+                "guest": self.vm.guest.label, "fact": FACT, "assumed": self.fact.value,
+                "why": self.fact.basis}
+
+
 @dataclass
 class CheckReport:
     """Per-VM verdicts for an upgrade to ``target``, summarized."""
@@ -55,6 +71,9 @@ class CheckReport:
     targets: dict[str, HostProfile] = field(default_factory=dict)
     """Per-generation targets that replace ``target`` for hosts of that generation."""
     recommendations: list[Recommendation] = field(default_factory=list)
+    unverified: list[Unverified] = field(default_factory=list)
+    """VMs whose SMAP support is assumed and matters: their next boot on the target exposes
+    SMAP."""
     cache_verdicts: int = 0
     cache_vm_facts: int = 0
 
@@ -111,6 +130,7 @@ class CheckReport:
                  "reasons": [{"code": x.code, "message": x.message, "fix": x.action}
                              for x in r.verdict.blocking]}
                 for r in self.blocked],
+            "unverified_vms": [u.data() for u in self.unverified],
             "cache": {"verdicts": self.cache_verdicts, "vm_facts": self.cache_vm_facts},
         }
 
@@ -127,9 +147,25 @@ def check_upgrade(fleet: Fleet, target: HostProfile, checker: Checker | None = N
         results.append(upgrade_verdict(checker, vm, host, per_gen.get(host.generation, target)))
     report = CheckReport(target, results, per_gen)
     report.recommendations = recommendations(fleet, checker, report)
+    report.unverified = unverified_smap(fleet, report)
     report.cache_verdicts = checker.cache_size
     report.cache_vm_facts = len(checker.facts)
     return report
+
+
+def unverified_smap(fleet: Fleet, report: CheckReport) -> list[Unverified]:
+    """VMs whose SMAP support no source decides and whose next boot on their target exposes
+    SMAP (where it does not, the assumption changes nothing)."""
+    out = []
+    for r in report.results:
+        fact = smap_fact(r.vm.guest)
+        if fact.verified:
+            continue
+        target = report.targets.get(r.host.generation, report.target)
+        boot = boot_cpu(r.vm.cpu, fleet.generation_of(r.host), target)
+        if "smap" in boot.expanded():
+            out.append(Unverified(r.vm, r.host, fact))
+    return out
 
 
 def upgrade_verdict(checker: Checker, vm: Vm, host: Host, target: HostProfile) -> VmVerdict:

@@ -178,8 +178,12 @@ class GuestOs(Model):
     family: GuestOsFamily
     distro: str = ""
     version: str = ""
-    smap_support: bool = True
-    """False for guest kernels that break when the CPU exposes SMAP (e.g. legacy Linux 2.6/3.2)."""
+    kernel: str = ""
+    """The guest kernel's version if known (e.g. ``3.2.0-126-generic``): decides SMAP support."""
+    smap_support: bool | None = None
+    """Whether the guest boots on a CPU that exposes SMAP; unset, hvroll derives it from the
+    kernel or the distribution release (``hvroll.compat.guestos``), and an explicit value
+    wins (``false`` for legacy kernels such as Linux 2.6/3.2)."""
 
     @property
     def label(self) -> str:

@@ -17,7 +17,8 @@ class Image:
     distro: str
     version: str
     weight: float
-    smap_support: bool = True
+    smap_support: bool | None = None
+    """Explicit SMAP support; unset, hvroll derives it from the release (compat.guestos)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +96,10 @@ CPV2_NOSMAP = CPV2.model_copy(update={"name": "CPv2n", "kernel_flags": ("nosmap"
 guests keep CPv1's CPU feature set (legacy kernels without SMAP support keep booting)."""
 
 ENTERPRISE_IMAGES = (
-    Image(GuestOsFamily.LINUX, "centos", "5.11", 0.8, smap_support=False),
-    Image(GuestOsFamily.LINUX, "rhel", "5.11", 0.6, smap_support=False),
-    Image(GuestOsFamily.LINUX, "ubuntu", "12.04", 1.6, smap_support=False),
-    Image(GuestOsFamily.LINUX, "debian", "7", 1.0, smap_support=False),
+    Image(GuestOsFamily.LINUX, "centos", "5.11", 0.8),
+    Image(GuestOsFamily.LINUX, "rhel", "5.11", 0.6),
+    Image(GuestOsFamily.LINUX, "ubuntu", "12.04", 1.6),
+    Image(GuestOsFamily.LINUX, "debian", "7", 1.0),
     Image(GuestOsFamily.LINUX, "centos", "6.10", 8.0),
     Image(GuestOsFamily.LINUX, "centos", "7.6", 14.0),
     Image(GuestOsFamily.LINUX, "rhel", "6.10", 4.0),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from hvroll.compat.guestos import FACT, smap_fact
 from hvroll.domain import ConfigDrive, Fleet, GuestOsFamily, Host, Vm
 
 Combo = tuple[str, str, str]
@@ -17,8 +18,11 @@ Combo = tuple[str, str, str]
 
 
 def device_classes(vm: Vm) -> list[str]:
-    """What is special about a VM for migration: passthrough, config drive, disks."""
+    """What is special about a VM for migration: passthrough, config drive, disks, and a fact
+    no source decides (``unverified:smap_support``: the canary tries the assumption first)."""
     out = [f"passthrough:{p.value}" for p in vm.devices.passthrough]
+    if not smap_fact(vm.guest).verified:
+        out.append(f"unverified:{FACT}")
     if vm.devices.config_drive is not ConfigDrive.NONE:
         out.append(f"config-drive:{vm.devices.config_drive.value}")
     if vm.has_local_disk and vm.has_volume:
