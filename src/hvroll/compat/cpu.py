@@ -138,6 +138,32 @@ def feature_order() -> dict[str, int]:
     return {}
 
 
+NON_MIGRATABLE_FALLBACK = frozenset({"invtsc"})
+"""Used only when no cpu_map file is installed: libvirt's x86_features.xml marks ``invtsc``
+``migratable='no'`` in every release that has it (and ``xsaves`` in some)."""
+
+
+@cache
+def non_migratable() -> frozenset[str]:
+    """Features libvirt's cpu_map marks ``migratable='no'``: a host has them, but a guest that
+    has them cannot be live-migrated, so libvirt leaves them out of host-model
+    (``virsh domcapabilities``) and of a baseline with ``VIR_CONNECT_BASELINE_CPU_MIGRATABLE``.
+    hvroll judges and recommends with the migratable subset of a host's CPU only: a host CPU
+    read from ``virsh capabilities`` lists e.g. ``invtsc``, which no migratable guest gets."""
+    for directory in CPU_MAP_DIRS:
+        for name in ("x86_features.xml", "cpu_map.xml"):
+            path = directory / name
+            if path.is_file():
+                return frozenset(f.get("name", "") for f in ET.parse(path).getroot().iter("feature")
+                                 if f.get("migratable") == "no") or NON_MIGRATABLE_FALLBACK
+    return NON_MIGRATABLE_FALLBACK
+
+
+def migratable(features: Iterable[str]) -> frozenset[str]:
+    """``features`` without those no migratable guest CPU has (:func:`non_migratable`)."""
+    return frozenset(features) - non_migratable()
+
+
 def libvirt_order(features: Iterable[str]) -> tuple[str, ...]:
     """``features`` in the order libvirt reports them (cpu_map order; unknown names last,
     alphabetically; fully alphabetical when the cpu_map file is not installed)."""
@@ -269,7 +295,9 @@ def libvirt_compatible(guest: CpuDef, host: CpuDef) -> bool:
 
 def baseline(cpus: Sequence[CpuDef]) -> CpuDef:
     """The best CPU every one of ``cpus`` can provide, as libvirt's ``baselineCPU`` names it:
-    the model for new VMs of a mixed set of hosts."""
+    the model for new VMs of a mixed set of hosts; never with a non-migratable feature (as
+    ``VIR_CONNECT_BASELINE_CPU_MIGRATABLE`` would: a pinned model with ``invtsc`` could not
+    live-migrate)."""
     if not cpus:
         raise InputError("a CPU baseline needs at least one CPU (expected host CPUs, got none)")
     vendors = {c.vendor for c in cpus}
@@ -278,5 +306,5 @@ def baseline(cpus: Sequence[CpuDef]) -> CpuDef:
                          f"{', '.join(sorted(vendors))})")
     out = ET.fromstring(_baseline([exact_xml(c) for c in cpus], expand=False))
     model = out.findtext("model", default="")
-    return CpuDef.of(model, _required(ET.tostring(out, encoding="unicode")), (),
+    return CpuDef.of(model, migratable(_required(ET.tostring(out, encoding="unicode"))), (),
                      next(iter(vendors)))

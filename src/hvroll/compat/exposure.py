@@ -20,7 +20,7 @@ from importlib import resources
 import yaml
 from packaging.version import Version
 
-from hvroll.compat.cpu import CpuDef, model_features
+from hvroll.compat.cpu import CpuDef, migratable, model_features, non_migratable
 from hvroll.domain import CpuGeneration, CpuMode, GuestCpu, HostProfile
 
 
@@ -65,7 +65,7 @@ def host_model_cpu(generation: CpuGeneration, profile: HostProfile,
     that hidden model features are listed as disabled; extra host features that are hidden are
     simply left out.
     """
-    hidden = exposure().hidden(profile)
+    hidden = exposure().hidden(profile) | non_migratable()
     return GuestCpu(
         mode=CpuMode.HOST_MODEL,
         model=generation.model,
@@ -78,11 +78,13 @@ def host_model_cpu(generation: CpuGeneration, profile: HostProfile,
 def visible_cpu(generation: CpuGeneration, profile: HostProfile) -> CpuDef:
     """The CPU a host of ``generation`` running ``profile`` offers its guests: the hardware's
     model and extra features, less the features the profile hides (disabled model features,
-    extra features left out)."""
+    extra features left out) and the non-migratable ones (``invtsc``): the migratable
+    host-model, whether the inventory's features came from ``virsh domcapabilities`` or from
+    ``virsh capabilities``."""
     hidden = exposure().hidden(profile)
     model = model_features(generation.model, generation.vendor)
-    return CpuDef.of(generation.model, (f for f in generation.features if f not in hidden),
-                     hidden & model, generation.vendor)
+    extra = migratable(f for f in generation.features if f not in hidden)
+    return CpuDef.of(generation.model, extra, hidden & model, generation.vendor)
 
 
 def guest_cpu_def(cpu: GuestCpu, vendor: str) -> CpuDef:
