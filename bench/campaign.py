@@ -18,10 +18,10 @@ from pathlib import Path
 from hvroll.drivers.sim import SimCloud
 from hvroll.executor.engine import Executor
 from hvroll.executor.status import status
-from hvroll.inventory.generate import generate
 from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
+from hvroll.synthetic.generate import generate
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from hvroll.compat.report import check_upgrade
 from hvroll.compat.verdict import Checker
 from hvroll.inventory import load_fleet, save_fleet
-from hvroll.inventory.generate import generate
+from hvroll.synthetic.generate import generate
 
 
 def main() -> None:

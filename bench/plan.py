@@ -18,9 +18,9 @@ import argparse
 import time
 
 from hvroll.domain import Fleet
-from hvroll.inventory.generate import generate
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Plan, Policy, Strategy
+from hvroll.synthetic.generate import generate
 
 
 def setups(preset: str, fleet: Fleet) -> tuple[Targets, Policy]:

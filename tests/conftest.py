@@ -10,7 +10,7 @@ import pytest
 
 from hvroll.domain import Fleet
 from hvroll.inventory import load_fleet
-from hvroll.inventory.generate import generate
+from hvroll.synthetic.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared test helpers: strategies.py

@@ -27,7 +27,7 @@ from hvroll.domain import (
     ServerGroup,
     Vm,
 )
-from hvroll.inventory.presets import BROADWELL, HASWELL, SKYLAKE
+from hvroll.synthetic.presets import BROADWELL, HASWELL, SKYLAKE
 
 CPV1_UBUNTU = HostProfile(name="CPv1-u", os_name="ubuntu", os_version="14.04",
                           qemu_version="2.0.0+dfsg-2ubuntu1.46",

@@ -10,7 +10,7 @@ import pytest
 
 from hvroll.cli import main
 from hvroll.inventory import save_fleet
-from hvroll.inventory.generate import generate
+from hvroll.synthetic.generate import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "docs" / "examples" / "tiny.yaml")

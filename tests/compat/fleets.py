@@ -19,7 +19,7 @@ from hvroll.domain import (
     ServerGroup,
     Vm,
 )
-from hvroll.inventory.presets import BROADWELL, CPV1, CPV2, HASWELL, SKYLAKE
+from hvroll.synthetic.presets import BROADWELL, CPV1, CPV2, HASWELL, SKYLAKE
 
 CPV2N = CPV2.model_copy(update={"name": "CPv2n", "kernel_flags": ("nosmap",), "rank": 2})
 """CPv2 booted with nosmap, as the seed 000 operator did on Broadwell."""

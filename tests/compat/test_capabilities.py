@@ -6,7 +6,7 @@ import pytest
 
 from hvroll.compat.ruleset import capabilities
 from hvroll.domain import HostProfile
-from hvroll.inventory.presets import CPV1, CPV2, PRESETS
+from hvroll.synthetic.presets import CPV1, CPV2, PRESETS
 
 PUBLIC = {p.name: p for p in PRESETS["public"].profiles}
 ALL = {"auto_converge", "post_copy", "migrate_uri3"}

@@ -7,7 +7,7 @@ from hvroll.compat.cpu import CpuDef, baseline, migratable, non_migratable
 from hvroll.compat.exposure import host_model_cpu, visible_cpu
 from hvroll.compat.verdict import Checker
 from hvroll.domain import CpuGeneration, Fleet
-from hvroll.inventory.presets import CPV2
+from hvroll.synthetic.presets import CPV2
 
 FROM_CAPABILITIES = CpuGeneration(name="Broadwell-caps", model="Broadwell-noTSX",
                                   features=("vme", "ss", "ht", "tsc_adjust", "invtsc"))

@@ -16,10 +16,10 @@ import pytest
 
 from hvroll.drivers.sim import SimCloud
 from hvroll.inventory import save_fleet
-from hvroll.inventory.generate import generate
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Policy, save_plan
 from hvroll.store import Store
+from hvroll.synthetic.generate import generate
 
 
 def _completed(db: Path) -> int:

@@ -15,10 +15,10 @@ import pytest
 
 from hvroll.drivers.sim import Faults, SimCloud
 from hvroll.executor.engine import Executor
-from hvroll.inventory.generate import generate
 from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy, save_plan
 from hvroll.store import Store
+from hvroll.synthetic.generate import generate
 
 MAX_TURNS = 200_000
 """A bound on the executor's loop, so that a campaign that never ends fails a test instead

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from hvroll.executor.status import status
 from hvroll.store import Store
 from hvroll.telemetry.metrics import render
+from hvroll.telemetry.render import STYLE
 from hvroll.telemetry.snapshot import StateSource
 from hvroll.web import create_app
 from telemetry.statefiles import Campaign, copy
@@ -202,3 +203,10 @@ def test_an_empty_token_is_refused_at_start(made: Campaign) -> None:
     with pytest.raises(Exception, match="token is empty"):
         create_app(source, "")
     source.close()
+
+
+def test_the_style_sheet_is_the_one_the_report_inlines(client: TestClient) -> None:
+    reply = client.get("/static/style.css")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/css")
+    assert reply.text == STYLE.read_text(encoding="utf-8")

@@ -17,10 +17,10 @@ from hvroll.executor.engine import Executor
 from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
 from hvroll.inventory import load_fleet, save_fleet
-from hvroll.inventory.generate import generate
 from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy, save_plan
 from hvroll.store import Store
+from hvroll.synthetic.generate import generate
 
 
 def demo(

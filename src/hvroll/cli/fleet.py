@@ -10,8 +10,8 @@ from rich.table import Table
 from hvroll.cli.common import JSON_HELP, console, err_console, print_json, progress
 from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
 from hvroll.inventory import load_fleet, save_fleet, schema_text
-from hvroll.inventory.generate import generate as generate_fleet
-from hvroll.inventory.presets import PRESETS
+from hvroll.synthetic.generate import generate as generate_fleet
+from hvroll.synthetic.presets import PRESETS
 
 app = typer.Typer(help="Inventories: generate synthetic fleets, show, validate, print the schema.",
                   no_args_is_help=True)

@@ -1,4 +1,5 @@
-"""Inventory files: load and validate with line-numbered errors, save, schema, generator."""
+"""Inventory files: load and validate with line-numbered errors, save, schema (generated
+fleets: :mod:`hvroll.synthetic`)."""
 
 from hvroll.inventory.document import Format
 from hvroll.inventory.files import (

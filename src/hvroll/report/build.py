@@ -21,8 +21,9 @@ from markupsafe import Markup
 from hvroll.compat.matrix import COLUMN_TITLES, Column
 from hvroll.executor.states import MigrationState
 from hvroll.inventory import write_atomic
-from hvroll.telemetry import svg
+from hvroll.telemetry import render, svg
 from hvroll.telemetry.metrics import BYTES_BUCKETS, DOWNTIME_BUCKETS_S, DURATION_BUCKETS_S, MIB
+from hvroll.telemetry.render import STYLE, environment
 from hvroll.telemetry.snapshot import Snapshot, StateSource
 from hvroll.telemetry.views import (
     computed_matrix,
@@ -33,11 +34,9 @@ from hvroll.telemetry.views import (
     per_hour,
     progress,
     quantile,
+    row_target,
     timeline,
 )
-from hvroll.web import render
-from hvroll.web.pages import row_target
-from hvroll.web.render import STYLE, environment
 
 HERE = Path(__file__).resolve().parent
 REPORT_STYLE = """

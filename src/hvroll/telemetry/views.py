@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hvroll.compat.matrix import Column, Matrix, build_matrix
+from hvroll.compat.matrix import Column, Matrix, Row, build_matrix
 from hvroll.executor.states import TERMINAL_HOST, HostStepState, MigrationState
 from hvroll.telemetry.snapshot import Migration, Snapshot, Static, Step
 
@@ -387,3 +387,9 @@ def timeline(snap: Snapshot) -> list[Lane]:
                 rows.append([bar])
         out.append(Lane(cluster, region, tuple(tuple(r) for r in rows)))
     return out
+
+
+def row_target(row: Row, default: str) -> str:
+    """The profile a matrix row's hosts are upgraded to."""
+    profiles = row.cells[Column.SPAWN_NEW].profiles
+    return profiles[0] if profiles else default

@@ -1,7 +1,8 @@
 """The web dashboard over a campaign's state file (``hvroll serve``): see :mod:`.app`.
 
-:func:`create_app` is imported on first use, so that the report can share the dashboard's
-formats, charts and style sheet (:mod:`.render`) without loading the web framework.
+:func:`create_app` is imported on first use (importing this package does not load the web
+framework). Formats, charts and the style sheet shared with the report are in
+:mod:`hvroll.telemetry.render`.
 """
 
 from __future__ import annotations

@@ -29,10 +29,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from hvroll import __version__
 from hvroll.errors import InputError
 from hvroll.store import Store
+from hvroll.telemetry import render
 from hvroll.telemetry.metrics import registry_for
+from hvroll.telemetry.render import STYLE, environment
 from hvroll.telemetry.snapshot import Snapshot, StateSource
-from hvroll.web import pages, render
-from hvroll.web.render import environment
+from hvroll.web import pages
 
 HERE = Path(__file__).resolve().parent
 ACTIONS = ("pause", "resume", "abort")
@@ -61,6 +62,10 @@ def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
                   openapi_url=None)
     if loopback_only:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
+    @app.get("/static/style.css", include_in_schema=False)
+    def style() -> FileResponse:  # shared with the report: kept with the render module
+        return FileResponse(STYLE, media_type="text/css")
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     env = environment(HERE / "templates")
     registry = registry_for(source)

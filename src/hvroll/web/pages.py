@@ -13,7 +13,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
-from hvroll.compat.matrix import COLUMN_TITLES, Column, Matrix, Row
+from hvroll.compat.matrix import COLUMN_TITLES, Column, Matrix
 from hvroll.compat.verdict import Checker, Verdict
 from hvroll.executor.states import HostStepState, MigrationState, Rung
 from hvroll.telemetry.metrics import DOWNTIME_BUCKETS_S, DURATION_BUCKETS_S
@@ -30,6 +30,7 @@ from hvroll.telemetry.views import (
     per_hour,
     progress,
     quantile,
+    row_target,
     waves,
 )
 
@@ -108,12 +109,6 @@ def matrix(snap: Snapshot) -> dict[str, Any]:
     data["column_order"] = [c.value for c in Column]
     data["column_titles"] = {c.value: COLUMN_TITLES[c] for c in Column}
     return data
-
-
-def row_target(row: Row, default: str) -> str:
-    """The profile a matrix row's hosts are upgraded to."""
-    profiles = row.cells[Column.SPAWN_NEW].profiles
-    return profiles[0] if profiles else default
 
 
 def migrations(snap: Snapshot, *, state: str | None = None, region: str | None = None,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from hvroll.domain import Fleet, PowerState
 from hvroll.drivers.base import JobPhase, MigrationOptions
 from hvroll.drivers.sim import Faults, SimCloud
-from hvroll.inventory.generate import generate
+from hvroll.synthetic.generate import generate
 
 FAULTS = Faults(migration_failure_rate=0.1, reinstall_failure_rate=0.3,
                 host_crashes=(("lab01-c02-hv03", 900.0), ("lab01-c01-hv08", 7200.0)))

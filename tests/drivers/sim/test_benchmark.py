@@ -11,7 +11,7 @@ import pytest
 from hvroll.domain import Fleet, PowerState
 from hvroll.drivers.base import JobPhase, MigrationOptions
 from hvroll.drivers.sim import SimCloud
-from hvroll.inventory.generate import generate
+from hvroll.synthetic.generate import generate
 
 
 def drain_all(fleet: Fleet, lanes: int) -> tuple[SimCloud, int, float]:

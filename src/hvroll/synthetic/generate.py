@@ -39,7 +39,7 @@ from hvroll.domain import (
     VmHistory,
 )
 from hvroll.errors import InputError
-from hvroll.inventory.presets import PRESETS, Flavor, Hardware, Preset
+from hvroll.synthetic.presets import PRESETS, Flavor, Hardware, Preset
 
 EPOCH = datetime(2026, 6, 1, tzinfo=UTC)
 """Reference time of generated histories, so that fleets do not depend on today's date."""

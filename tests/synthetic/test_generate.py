@@ -8,8 +8,8 @@ import pytest
 
 from hvroll.domain import Fleet, GuestOsFamily, HostRole
 from hvroll.inventory import dump_fleet, parse_fleet
-from hvroll.inventory.generate import generate
 from hvroll.inventory.references import check
+from hvroll.synthetic.generate import generate
 
 
 def test_same_seed_same_bytes() -> None:

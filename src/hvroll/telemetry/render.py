@@ -2,7 +2,8 @@
 Jinja environment, and the charts of each page as inline SVG strings drawn from the page's
 JSON data (the same numbers ``/api/…`` returns) with :mod:`hvroll.telemetry.svg`.
 
-Nothing here loads the web framework, so the report shares it.
+Nothing here loads the web framework: the dashboard (:mod:`hvroll.web`) and the report
+(:mod:`hvroll.report`) both use it, and neither imports the other.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from markupsafe import Markup
 from hvroll import __version__
 from hvroll.telemetry import svg
 
-STYLE = Path(__file__).resolve().parent / "static" / "style.css"
-"""The one style sheet of the dashboard, inlined in the report."""
+STYLE = Path(__file__).resolve().parent / "style.css"
+"""The one style sheet: the dashboard serves it as ``/static/style.css``, the report inlines it."""
 
 
 def duration(seconds: float | None) -> str:
