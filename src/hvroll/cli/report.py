@@ -14,7 +14,7 @@ STATE_HELP = ("The campaign's state file (SQLite; or a SQLAlchemy URL), as given
 
 
 def report(
-    state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
+    state: str = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
     output: Path = typer.Option(Path("report.html"), "--output", "-o",
                                 help="Where to write the report (one HTML file). An existing "
                                      "report is replaced only with --force; a state file, an "

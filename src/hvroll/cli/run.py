@@ -21,7 +21,9 @@ from hvroll.planner.build import with_profiles
 from hvroll.planner.model import load_plan
 from hvroll.store import Store
 
-STATE_HELP = "The campaign's state file (SQLite; or a SQLAlchemy URL). Created on first run."
+STATE_HELP = ("The campaign's state file: a path (SQLite) or a SQLAlchemy URL such as "
+              "sqlite:///campaign.db or postgresql://host/db. Created on first run; a file that "
+              "is not a hvroll state file is refused untouched.")
 DRIVERS = ("sim", "libvirt")
 POLL_S = {"sim": 5.0, "libvirt": 1.0}
 
@@ -46,7 +48,7 @@ def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any]) -
 def run(
     plan_file: Path = typer.Argument(..., metavar="PLAN", help="A plan written by 'hvroll plan'.",
                                      show_default=False),
-    state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
+    state: str = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
     driver: str = typer.Option("sim", "--driver", "-d",
                                help="sim: the simulated cloud in virtual time; libvirt: the "
                                     "hosts' libvirt URIs from the inventory."),
@@ -109,7 +111,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _open(state: Path, plan_file: Path, driver: str, inventory: Path | None) -> Store:
+def _open(state: str, plan_file: Path, driver: str, inventory: Path | None) -> Store:
     plan = load_plan(plan_file)
     store = Store(state, create=True)
     camp = store.campaign()
@@ -158,7 +160,7 @@ _DONE = frozenset({MigrationState.COMPLETED.value, MigrationState.FAILED.value,
                    MigrationState.SKIPPED.value})
 
 
-def _print_summary(s: dict[str, Any], state: Path) -> None:
+def _print_summary(s: dict[str, Any], state: str) -> None:
     table = Table("", "", show_header=False, box=None)
     for key in ("state", "vms_total", "vms_migrated", "vms_lost", "hosts_upgraded",
                 "hosts_failed", "migrations", "migrations_completed", "migrations_failed",
@@ -173,11 +175,11 @@ def _print_summary(s: dict[str, Any], state: Path) -> None:
 
 
 def status(
-    state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
+    state: str = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Progress and outcome of a campaign: hosts, VMs, migrations, violations, ETA."""
-    store = Store(state)
+    store = Store(state, readonly=True)
     summary = campaign_status(store)
     store.close()
     if as_json:
@@ -186,7 +188,7 @@ def status(
         _print_summary(summary, state)
 
 
-def _control(state: Path, action: str) -> None:
+def _control(state: str, action: str) -> None:
     store = Store(state)
     store.require_campaign()
     store.request(action)
@@ -195,20 +197,20 @@ def _control(state: Path, action: str) -> None:
                       f"(never in the middle of a reinstall)")
 
 
-def pause(state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP,
+def pause(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
                                      show_default=False)) -> None:
     """Pause a campaign: running migrations and reinstalls finish, nothing new starts."""
     _control(state, "pause")
 
 
-def resume(state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP,
+def resume(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
                                       show_default=False)) -> None:
     """Resume a paused campaign, or give the go after the canary wave; then 'hvroll run'
     (or the waiting run) goes on."""
     _control(state, "resume")
 
 
-def abort(state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP,
+def abort(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
                                      show_default=False)) -> None:
     """Abort a campaign: running live migrations are cancelled (VMs stay on their source),
     reinstalls in progress finish, nothing new starts."""

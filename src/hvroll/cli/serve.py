@@ -20,7 +20,7 @@ STATE_HELP = ("The campaign's state file (SQLite; or a SQLAlchemy URL), as given
 
 
 def serve(
-    state: Path = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
+    state: str = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
     host: str = typer.Option("127.0.0.1", "--host",
                              help="Address to listen on. The default, 127.0.0.1, serves this "
                                   "machine only; another address exposes the dashboard (read "

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hvroll.errors import InputError
+
 SCHEMA_VERSION = 1
 
 
@@ -172,5 +174,9 @@ def pack(text: str) -> bytes:
 
 
 def unpack(blob: bytes) -> str:
-    """The text of a :func:`pack` ed column."""
-    return zlib.decompress(blob).decode()
+    """The text of a :func:`pack` ed column; a damaged one is an ``InputError``."""
+    try:
+        return zlib.decompress(blob).decode()
+    except (zlib.error, UnicodeDecodeError, TypeError) as exc:
+        raise InputError(f"the state file holds a damaged record ({exc}; expected "
+                         f"zlib-compressed UTF-8 text as 'hvroll run' writes it)") from None

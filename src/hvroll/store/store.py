@@ -39,6 +39,7 @@ from hvroll.store.models import (
     pack,
     unpack,
 )
+from hvroll.store.read import StateReader, readonly_engine
 
 
 def engine_for(target: str | os.PathLike[str]) -> Engine:
@@ -58,15 +59,43 @@ def engine_for(target: str | os.PathLike[str]) -> Engine:
     return engine
 
 
-class Store:
-    """A campaign's state file, opened for reading and writing."""
+def check_target(target: str, *, create: bool, readonly: bool) -> None:
+    """Refuse, before anything is opened for writing, what is not a hvroll state file: a
+    directory, a foreign database, an empty file where a campaign is expected, or a file that
+    cannot be written where it must be. A new (or empty) file is accepted only with ``create``.
+    The target is left exactly as it was."""
+    if "://" in target:
+        if not create:
+            StateReader(target).close()
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise InputError(f"{target}: is a directory (expected a state file written by "
+                         f"'hvroll run PLAN --state FILE')")
+    if not path.exists() or (create and path.stat().st_size == 0):
+        where = path.parent if str(path.parent) else Path()
+        if not readonly and not os.access(where, os.W_OK):
+            raise InputError(f"{target}: its directory is not writable (expected a writable "
+                             f"place for a new state file)")
+        return
+    StateReader(target).close()
+    if not readonly and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise InputError(f"{target}: is read-only (expected a writable state file and "
+                         f"directory; 'hvroll status' and 'hvroll report' read it as it is)")
 
-    def __init__(self, target: str | os.PathLike[str], *, create: bool = False) -> None:
+
+class Store:
+    """A campaign's state file, opened for reading and writing (``readonly``: reading only,
+    the file is never changed). A file that is not a hvroll state file is refused untouched."""
+
+    def __init__(self, target: str | os.PathLike[str], *, create: bool = False,
+                 readonly: bool = False) -> None:
         self.target = os.fspath(target)
         if not create and "://" not in self.target and not Path(self.target).exists():
             raise InputError(f"{self.target}: no such state file (expected one written by "
                              f"'hvroll run PLAN --state {self.target}')")
-        self.engine = engine_for(self.target)
+        check_target(self.target, create=create, readonly=readonly)
+        self.engine = readonly_engine(self.target) if readonly else engine_for(self.target)
         try:
             Base.metadata.create_all(self.engine)
             self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
