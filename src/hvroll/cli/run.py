@@ -11,14 +11,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
+from hvroll.domain import Fleet
 from hvroll.drivers.base import Driver
-from hvroll.errors import InputError
+from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.executor.engine import Executor
 from hvroll.executor.states import CampaignState, MigrationState
 from hvroll.executor.status import status as campaign_status
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import with_profiles
-from hvroll.planner.model import load_plan
+from hvroll.planner.model import Plan, load_plan
+from hvroll.planner.validate import plan_problems
 from hvroll.store import Store
 
 STATE_HELP = ("The campaign's state file: a path (SQLite) or a SQLAlchemy URL such as "
@@ -113,15 +115,15 @@ def run(
 
 def _open(state: str, plan_file: Path, driver: str, inventory: Path | None) -> Store:
     plan = load_plan(plan_file)
+    fleet: Fleet | None = None
+    if "://" not in state and (not Path(state).exists() or Path(state).stat().st_size == 0):
+        fleet = _checked_fleet(plan, plan_file, inventory)  # before the file is created
     store = Store(state, create=True)
     camp = store.campaign()
     if camp is None:
-        source = inventory or (Path(plan.inventory) if plan.inventory else None)
-        if source is None:
-            raise InputError(f"{plan_file}: the plan names no inventory (expected --inventory "
-                             f"FILE)")
-        fleet = with_profiles(load_fleet(source), plan.targets)
-        store.create_campaign(plan, fleet, driver, 0.0, plan_file=str(plan_file))
+        fleet = fleet or _checked_fleet(plan, plan_file, inventory)
+        store.create_campaign(plan, with_profiles(fleet, plan.targets), driver, 0.0,
+                              plan_file=str(plan_file))
     elif store.plan() != plan:
         raise InputError(f"{state}: holds another plan's campaign (expected the plan it was "
                          f"started with, {camp.plan_file or 'unknown'}, or a new state file)")
@@ -129,6 +131,20 @@ def _open(state: str, plan_file: Path, driver: str, inventory: Path | None) -> S
         raise InputError(f"{state}: was run with driver {camp.driver!r} (expected --driver "
                          f"{camp.driver})")
     return store
+
+
+def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet:
+    """The plan's inventory, once the plan is checked against it and itself."""
+    source = inventory or (Path(plan.inventory) if plan.inventory else None)
+    if source is None:
+        raise InputError(f"{plan_file}: the plan names no inventory (expected --inventory "
+                         f"FILE)")
+    fleet = load_fleet(source)
+    problems = plan_problems(plan, fleet)
+    if problems:
+        raise InventoryError([Problem(str(plan_file), 0, f"{p} (inventory {source})")
+                              for p in problems])
+    return fleet
 
 
 def _execute(store: Store, cloud: Driver, *, show: bool, poll_s: float) -> CampaignState:

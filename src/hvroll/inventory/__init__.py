@@ -4,6 +4,7 @@ fleets: :mod:`hvroll.synthetic`)."""
 from hvroll.inventory.document import Format
 from hvroll.inventory.files import (
     dump_fleet,
+    fingerprint,
     fleet_data,
     fleet_schema,
     load_fleet,
@@ -16,6 +17,7 @@ from hvroll.inventory.files import (
 __all__ = [
     "Format",
     "dump_fleet",
+    "fingerprint",
     "fleet_data",
     "fleet_schema",
     "load_fleet",

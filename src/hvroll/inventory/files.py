@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -88,6 +89,12 @@ def write_atomic(path: str, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fingerprint(fleet: Fleet) -> str:
+    """A digest of everything in ``fleet``: a plan records the one of its inventory, and a
+    campaign refuses a plan made for another."""
+    return hashlib.sha256(fleet.model_dump_json().encode()).hexdigest()[:32]
 
 
 def fleet_schema() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from hvroll.compat.verdict import Checker, Verdict
 from hvroll.domain import Fleet, Host, HostProfile, HostRole, PowerState, Vm
 from hvroll.errors import InputError
+from hvroll.inventory import fingerprint
 from hvroll.planner import estimate as est
 from hvroll.planner.canary import choose_canaries
 from hvroll.planner.model import (
@@ -71,10 +72,12 @@ def plan(fleet: Fleet, targets: Targets | HostProfile, policy: Policy | None = N
     started = clock()
     if isinstance(targets, HostProfile):
         targets = Targets(default=targets)
+    digest = fingerprint(fleet)
     fleet = with_profiles(fleet, targets.profiles())
     builder = _Builder(fleet, targets, policy or Policy(), strategy)
     waves = builder.build()
-    return builder.finish(waves, inventory, clock() - started)
+    result = builder.finish(waves, inventory, clock() - started)
+    return result.model_copy(update={"inventory_fingerprint": digest})
 
 
 def with_profiles(fleet: Fleet, profiles: Sequence[HostProfile]) -> Fleet:

@@ -161,6 +161,9 @@ class Plan(PlanModel):
     targets: tuple[HostProfile, ...] = ()
     """Their definitions (a target may be given inline, not in the inventory)."""
     inventory: str = ""
+    inventory_fingerprint: str = ""
+    """:func:`hvroll.inventory.fingerprint` of the inventory the plan was made for ('' in
+    plans of earlier versions); a campaign refuses the plan with another inventory."""
     policy: Policy
     waves: tuple[Wave, ...]
     unmovable: tuple[Unmovable, ...] = ()
