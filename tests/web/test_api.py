@@ -18,6 +18,7 @@ from hvroll.telemetry.metrics import render
 from hvroll.telemetry.render import STYLE
 from hvroll.telemetry.snapshot import StateSource
 from hvroll.web import create_app
+from hvroll.web.app import allowed_hosts
 from telemetry.statefiles import Campaign, copy
 
 TOKEN = "in-process-token-0123456789"
@@ -185,6 +186,30 @@ def test_a_foreign_host_header_is_refused(made: Campaign) -> None:
     source = StateSource(made.state)
     with TestClient(create_app(source, TOKEN), base_url="http://evil.example") as c:
         assert c.get("/api/status").status_code == 400
+    source.close()
+
+
+@pytest.mark.parametrize(("bound", "names", "host", "status"), [
+    ("127.0.0.2", (), "127.0.0.2", 200),
+    ("127.0.0.2", (), "127.0.0.1", 200),          # a loopback address: loopback names too
+    ("127.0.0.2", (), "evil.example", 400),
+    ("10.1.2.3", (), "10.1.2.3", 200),
+    ("10.1.2.3", (), "127.0.0.1", 400),           # not a loopback bind: only its address
+    ("10.1.2.3", (), "evil.example", 400),
+    ("10.1.2.3", ("hvroll.example.org",), "hvroll.example.org", 200),
+    ("0.0.0.0", (), "evil.example", 400),
+    ("0.0.0.0", ("hvroll.example.org",), "hvroll.example.org", 200),
+    ("::1", (), "[::1]", 200),
+    ("fd00::7", (), "[fd00::7]", 200),
+    ("fd00::7", (), "evil.example", 400),
+])
+def test_the_host_header_is_checked_whatever_the_bound_address(
+        made: Campaign, bound: str, names: tuple[str, ...], host: str, status: int) -> None:
+    """DNS rebinding: the dashboard answers only the names it is reached by."""
+    source = StateSource(made.state)
+    app = create_app(source, TOKEN, hosts=allowed_hosts(bound, names))
+    with TestClient(app, base_url=f"http://{host}") as c:
+        assert c.get("/api/status").status_code == status
     source.close()
 
 

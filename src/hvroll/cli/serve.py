@@ -26,6 +26,12 @@ def serve(
                                   "machine only; another address exposes the dashboard (read "
                                   "access) to that network, while controls still need the "
                                   "token."),
+    server_names: list[str] = typer.Option(
+        [], "--server-name", show_default=False,
+        help="A name or address clients use to reach the dashboard (repeatable), besides the "
+             "--host address (and loopback names when it is a loopback or wildcard address). "
+             "Requests with any other Host header are refused, against DNS rebinding; e.g. "
+             "--host 0.0.0.0 --server-name hvroll.example.org."),
     port: int = typer.Option(8080, "--port", "-p", min=0, max=65535,
                              help="TCP port; 0 picks a free one (the URL printed at start "
                                   "says which)."),
@@ -52,12 +58,13 @@ def serve(
 
     from hvroll.telemetry.snapshot import StateSource
     from hvroll.web import create_app
+    from hvroll.web.app import allowed_hosts
     from hvroll.web.pages import matrix_of
 
     token = _token(token_file)
     source = StateSource(state)
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    app = create_app(source, token, refresh_s=refresh_s, loopback_only=loopback)
+    app = create_app(source, token, refresh_s=refresh_s,
+                     hosts=allowed_hosts(host, server_names))
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host

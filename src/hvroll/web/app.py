@@ -15,7 +15,8 @@ the token the request is refused (403). The token never appears in a page or a l
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -48,20 +49,39 @@ SECURITY_HEADERS = {
 }
 
 
+def allowed_hosts(bound: str, names: Sequence[str] = ()) -> list[str]:
+    """The ``Host`` header values the dashboard answers when listening on ``bound``: that
+    address (an IPv6 one also in brackets), the ``names`` an operator configured, and the
+    loopback names when ``bound`` is a loopback or wildcard address. Any other ``Host`` is
+    refused (400), so that a page of another site cannot reach the dashboard through DNS
+    rebinding, whatever address it listens on."""
+    found: list[str] = [bound]
+    if ":" in bound:
+        found.append(f"[{bound.strip('[]')}]")
+    found += [n for n in names if n]
+    try:
+        address = ipaddress.ip_address(bound.strip("[]"))
+    except ValueError:  # a name, e.g. localhost
+        address = None
+    if bound in LOOPBACK_NAMES or (address is not None and (address.is_loopback or
+                                                            address.is_unspecified)):
+        found += LOOPBACK_NAMES
+    return list(dict.fromkeys(found))
+
+
 def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
-               loopback_only: bool = True) -> FastAPI:
+               hosts: Sequence[str] = LOOPBACK_NAMES) -> FastAPI:
     """The dashboard app for ``source``; control requests must carry ``token``.
 
     ``refresh_s``: seconds between the pages' checks for a change (0: no live updates).
-    ``loopback_only``: refuse requests whose Host header is not a loopback name (a page of
-    another site cannot reach the dashboard through DNS rebinding).
+    ``hosts``: the only ``Host`` header values answered (see :func:`allowed_hosts`).
     """
     if not token:
         raise InputError("the control token is empty (expected a token file with one line)")
     app = FastAPI(title="hvroll", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
-    if loopback_only:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+
     @app.get("/static/style.css", include_in_schema=False)
     def style() -> FileResponse:  # shared with the report: kept with the render module
         return FileResponse(STYLE, media_type="text/css")
