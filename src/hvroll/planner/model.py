@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -182,22 +181,31 @@ def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read a plan file; a wrong file is one line per problem (``FILE:LINE: …``)."""
-    from hvroll.inventory.locate import LineIndex
-    from hvroll.inventory.reading import load_json, read_text
+    from hvroll.inventory.reading import read_text
 
     name = os.fspath(path)
-    expected = "a plan written by 'hvroll plan'"
-    data = load_json(read_text(name, expected), name)
+    return parse_plan(read_text(name, _EXPECTED), name)
+
+
+_EXPECTED = "a plan written by 'hvroll plan'"
+
+
+def parse_plan(text: str, name: str) -> Plan:
+    """Validate the text of a plan; ``name`` is only used in messages."""
+    from hvroll.inventory.locate import LineIndex
+    from hvroll.inventory.reading import load_json
+
+    data = load_json(text, name)
     if not isinstance(data, dict) or "waves" not in data:
         got = type(data).__name__ if not isinstance(data, dict) else "an object without waves"
-        raise InventoryError([Problem(name, 1, f"not a plan (expected {expected}, got {got})")])
+        raise InventoryError([Problem(name, 1, f"not a plan (expected {_EXPECTED}, got {got})")])
     if data.get("version") != PLAN_VERSION:
         raise InventoryError([Problem(name, 1, f"plan version is not supported (expected "
                                                f"{PLAN_VERSION}, got {data.get('version')!r})")])
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
-        lines = LineIndex(Path(name).read_text(encoding="utf-8"))
+        lines = LineIndex(text)
         errors = exc.errors(include_url=False)
         problems = [Problem(name, lines.line_of(tuple(e["loc"])),
                             f"not a valid plan: {'.'.join(map(str, e['loc']))}: {e['msg']} "
