@@ -68,6 +68,21 @@ def test_a_damaged_journal_names_its_line(tmp_path: Path) -> None:
         Ledger(path)
 
 
+@pytest.mark.parametrize("content", [
+    b"hello",                                   # one line of garbage, no newline
+    b"[1, 2]\n",                                # JSON, but not a record
+    b'{"op": "start"}\n',                       # a record without its job
+    b"\xff\xfe\x00binary",
+])
+def test_a_garbage_journal_is_refused_and_left_byte_identical(tmp_path: Path,
+                                                              content: bytes) -> None:
+    path = tmp_path / "libvirt.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"libvirt\.jsonl:1: not a "):
+        Ledger(path)
+    assert path.read_bytes() == content
+
+
 def test_a_restarted_driver_reports_ended_jobs_and_interrupted_reinstalls(
         tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"

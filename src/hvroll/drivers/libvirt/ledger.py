@@ -76,14 +76,19 @@ class Ledger:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
-                if number == len(lines):  # cut short by a kill: the intent never happened
-                    continue
+            except (ValueError, RecursionError):
+                if number == len(lines) and line.startswith('{"'):
+                    continue  # a record cut short by a kill: the intent never happened
                 raise InputError(f"{self.path}:{number}: not a JSON line of the libvirt "
                                  f"driver's journal; move the file away to start afresh "
                                  f"(scheduling marks and job outcomes are then "
                                  f"forgotten)") from None
-            self._apply(record)
+            try:
+                self._apply(record)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                raise InputError(f"{self.path}:{number}: not a record of the libvirt driver's "
+                                 f"journal (expected an object with op, job or host); move the "
+                                 f"file away to start afresh") from None
 
     def _apply(self, record: dict[str, Any]) -> None:
         op = record.get("op")
