@@ -289,6 +289,10 @@ CASES = [
                                    "--force"), r"{d}/inv\.yaml: is an inventory"),
     Case("demo-in-used-directory", ("demo", "-w", "{d}", "--json"),
          r"{d}: is not empty and was not made by 'hvroll demo'"),
+    Case("serve-binary-token", ("serve", "--state", "{d}/state.db", "--token-file", "{d}/t"),
+         r"{d}/t:1: not UTF-8 text", {"t": raw(b"\xff\xfe\x00 token")}),
+    Case("serve-missing-token", ("serve", "--state", "{d}/state.db", "--token-file",
+                                 "{d}/none"), r"{d}/none: no such file"),
     # -- rule files ------------------------------------------------------------------------
     Case("rule-key-twice", ("check", "{d}/inv.yaml", "-t", "CPv2", "--rules", "{d}/bad.yaml"),
          LINE + r"key 'family' is given twice",

@@ -103,10 +103,9 @@ def _log_config() -> dict[str, Any]:
 def _token(token_file: Path | None) -> str:
     if token_file is None:
         return secrets.token_urlsafe(24)
-    try:
-        lines = token_file.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"{token_file}: cannot read the token file ({exc.strerror})") from None
+    from hvroll.inventory.reading import read_text
+
+    lines = read_text(token_file, "a token file: one line of at least 16 characters").splitlines()
     token = lines[0].strip() if lines else ""
     if len(token) < 16:
         raise InputError(f"{token_file}: the token must be at least 16 characters on the first "
