@@ -293,6 +293,11 @@ CASES = [
          r"{d}/t:1: not UTF-8 text", {"t": raw(b"\xff\xfe\x00 token")}),
     Case("serve-missing-token", ("serve", "--state", "{d}/state.db", "--token-file",
                                  "{d}/none"), r"{d}/none: no such file"),
+    # -- control plane files -------------------------------------------------------------
+    Case("catalogue-key-twice", ("controlplane", "plan", "--from", "2025.1", "--to", "2025.2",
+                                 "--catalogue", "{d}/bad.yaml"),
+         LINE + r"key 'schema' is given twice",
+         {"bad.yaml": text("schema: 1\nschema: 2\n")}),
     # -- rule files ------------------------------------------------------------------------
     Case("rule-key-twice", ("check", "{d}/inv.yaml", "-t", "CPv2", "--rules", "{d}/bad.yaml"),
          LINE + r"key 'family' is given twice",

@@ -21,15 +21,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache, cached_property
 from importlib import resources
-from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.inventory.locate import LineIndex
 from hvroll.inventory.messages import describe
+from hvroll.inventory.reading import load_yaml, read_text
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)]
 OsId = Annotated[str, Field(pattern=r"^[a-z]+-[0-9]+(\.[0-9]+)*$", max_length=40)]
@@ -347,12 +346,7 @@ class Catalogue:
 
 def parse_catalogue(text: str, file: str) -> Catalogue:
     """Validate the text of a catalogue file; problems raise InventoryError with lines."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InventoryError([Problem(file, mark.line + 1 if mark else 0,
-                                      f"invalid YAML: {exc.problem or 'unparsable'}")]) from None
+    data = load_yaml(text, file)
     if not isinstance(data, dict):
         raise InventoryError([Problem(file, 1, "a catalogue must be a mapping (expected keys "
                                                "schema, sources, releases, …)")])
@@ -425,11 +419,7 @@ def _semantics(model: CatalogueFile) -> list[tuple[tuple[str | int, ...], str]]:
 
 def load_catalogue(path: str | os.PathLike[str]) -> Catalogue:
     name = os.fspath(path)
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read catalogue ({exc.strerror})") from None
-    return parse_catalogue(text, name)
+    return parse_catalogue(read_text(name, "a release catalogue (YAML)"), name)
 
 
 @cache

@@ -35,10 +35,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hvroll.controlplane.path import Hop
@@ -46,6 +44,7 @@ from hvroll.controlplane.path import Path as UpgradePath
 from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.inventory.locate import LineIndex
 from hvroll.inventory.messages import describe
+from hvroll.inventory.reading import load_yaml, read_text
 
 
 class Action(StrEnum):
@@ -398,12 +397,7 @@ def _os_hop(n: int, role: str, os_name: str, deployment: Deployment,
 
 def parse_deployment(text: str, file: str) -> Deployment:
     """Validate a deployment file (YAML); problems raise InventoryError with lines."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InventoryError([Problem(file, mark.line + 1 if mark else 0,
-                                      f"invalid YAML: {exc.problem or 'unparsable'}")]) from None
+    data = load_yaml(text, file)
     if not isinstance(data, dict):
         raise InventoryError([Problem(file, 1, "a deployment must be a mapping (expected keys "
                                                "projects, commands, …)")])
@@ -427,8 +421,4 @@ def parse_deployment(text: str, file: str) -> Deployment:
 
 def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     name = os.fspath(path)
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read deployment file ({exc.strerror})") from None
-    return parse_deployment(text, name)
+    return parse_deployment(read_text(name, "a deployment file (YAML)"), name)
