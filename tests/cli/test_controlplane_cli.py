@@ -84,6 +84,10 @@ def test_spiral_table(capsys: pytest.CaptureFixture[str]) -> None:
     (["--from", "juno", "--to", "kilo", "--controller-os", "ubuntu-14.04"],
      "error: --controller-os: 'ubuntu-14.04' is not a change of OS (expected START:END such "
      "as ubuntu-14.04:ubuntu-20.04)\n"),
+    (["--from", "juno", "--to", "kilo", "--compute-os", "ubuntu-14.04:rhel-7.1"],
+     "error: --compute-os: 'ubuntu-14.04:rhel-7.1' changes the OS family (expected the same "
+     "family at both ends, got ubuntu and rhel; give each group of computes its own "
+     "--compute-os)\n"),
     (["--from", "juno", "--to", "ussuri", "--controller-os", "ubuntu-14.04:ubuntu-24.04"],
      "error: ussuri does not run on ubuntu-24.04 (controllers at the end; ubuntu releases it "
      "runs on: ubuntu-18.04, ubuntu-20.04)\n"),

@@ -178,7 +178,8 @@ def test_next_step_decisions() -> None:
 
 @pytest.mark.parametrize(("states", "skipped"), [
     ({"snapshot-servers": "failed"},
-     ["h1.rollback.stop", "h1.rollback.restore-db", "h1.rollback.hook", "h1.rollback.start"]),
+     ["h1.rollback.stop", "h1.rollback.restore-db", "h1.rollback.hook", "h1.rollback.start",
+      "h1.rollback.verify-servers"]),
     ({"snapshot-servers": "done", "stop-api": "failed"},
      ["h1.rollback.restore-db", "h1.rollback.hook"]),
     ({"snapshot-servers": "done", "stop-api": "done", "backup-db": "done", "hook": "failed"},
@@ -189,7 +190,7 @@ def test_rollback_skips_what_never_happened(states: dict[str, str], skipped: lis
     names = ["snapshot-servers", "stop-api", "backup-db", "hook", "start"]
     steps = [StepView(f"h1.{n}", 1, "upgrade", n, states.get(n, "pending")) for n in names]
     steps += [StepView(f"h1.rollback.{n}", 1, "rollback", n, "pending")
-              for n in ("stop", "restore-db", "hook", "start", "verify-api")]
+              for n in ("stop", "restore-db", "hook", "start", "verify-api", "verify-servers")]
     assert rollback_skips(steps, 1) == skipped
 
 
@@ -211,3 +212,12 @@ def test_a_job_finished_before_the_crash_is_adopted_not_rerun(toy: Path) -> None
         "h1.snapshot-servers servers"]
     assert [e.kind for e in journal.events() if e.step == "h1.snapshot-servers"] == [
         "step_adopted", "step_done"]
+
+
+def test_api_down_before_the_hop_rolls_back_nothing_but_checks(toy: Path) -> None:
+    """The snapshot fails (API down): nothing was changed, the rollback only checks the API,
+    which is still down, so the run fails for the operator."""
+    (toy / "api.up").unlink()
+    journal = journal_for(toy, "2025.1", "2025.2")
+    assert runner(journal, toy).run() is RunState.FAILED
+    assert calls(toy) == ["h1.snapshot-servers servers", "h1.rollback.verify-api api"]

@@ -47,8 +47,11 @@ def _pair(catalogue: Catalogue, text: str, option: str) -> tuple[str, str]:
     if not sep or not start or not end:
         raise InputError(f"{option}: {text!r} is not a change of OS (expected START:END such "
                          f"as ubuntu-14.04:ubuntu-20.04)")
-    catalogue.parse_os(start, option)
-    catalogue.parse_os(end, option)
+    a, b = catalogue.parse_os(start, option), catalogue.parse_os(end, option)
+    if a.family != b.family:
+        raise InputError(f"{option}: {text!r} changes the OS family (expected the same family "
+                         f"at both ends, got {a.family} and {b.family}; give each group of "
+                         f"computes its own --compute-os)")
     return start, end
 
 

@@ -85,7 +85,8 @@ def rollback_skips(steps: Sequence[StepView], hop: int) -> list[str]:
     """Rollback steps of ``hop`` that have nothing to undo: no restore or old-release hook if
     nothing was changed yet (or no dump exists), no stop/start if nothing was stopped."""
     mine = [s for s in steps if s.hop == hop and s.phase == Phase.UPGRADE.value]
-    touched = {s.name for s in mine if s.state != StepState.PENDING.value}
+    touched = {s.name for s in mine
+               if s.state not in (StepState.PENDING.value, StepState.SKIPPED.value)}
     changed = any(n.startswith(CHANGING) for n in touched)
     stopped = any(n.startswith(STOPPING) for n in touched)
     dumped = any(s.name == "backup-db" and s.state == StepState.DONE.value for s in mine)
@@ -96,6 +97,8 @@ def rollback_skips(steps: Sequence[StepView], hop: int) -> list[str]:
         skip |= {"hook"}
     if not (changed or stopped):
         skip |= {"stop", "start"}
+    if not any(s.name == "snapshot-servers" and s.state == StepState.DONE.value for s in mine):
+        skip |= {"verify-servers"}  # nothing to compare with
     return [s.id for s in steps if s.hop == hop and s.phase == Phase.ROLLBACK.value
             and s.name in skip]
 
@@ -308,7 +311,10 @@ class Runner:
                 now = parse_servers(result.stdout)
             except ValueError as exc:
                 return StepOutcome(False, str(exc))
-            before = parse_servers(json.dumps(self._snapshot(step.hop)["servers"]))
+            try:
+                before = parse_servers(json.dumps(self._snapshot(step.hop)["servers"]))
+            except InputError as exc:
+                return StepOutcome(False, str(exc))
             problems = compare_servers(before, now)
             if problems:
                 more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -355,8 +361,11 @@ class Runner:
         except OSError as exc:
             return StepOutcome(False, f"{file}: cannot read the monitoring patterns "
                                    f"({exc.strerror})")
-        patterns = parse_patterns(text, file)
-        offsets = self._snapshot(step.hop).get("logs", {})
+        try:
+            patterns = parse_patterns(text, file)
+            offsets = self._snapshot(step.hop).get("logs", {})
+        except InputError as exc:
+            return StepOutcome(False, str(exc))
         bad: list[str] = []
         checked = 0
         for name in self._log_files():
