@@ -42,26 +42,31 @@ def constraints(series: str) -> Path:
                          f"folder above {ROOT}")
 
 
-def venv(series: str) -> Path:
-    """The release's virtual environment in the cache, built once (marker file last)."""
-    folder = CACHE / f"nova-{series}"
-    if (folder / ".complete").exists():
-        return folder
-    if folder.exists():
-        shutil.rmtree(folder)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-    major = RELEASES[series]
-    subprocess.run([str(folder / "bin" / "pip"), "install", "-q", "-c",
-                    str(constraints(series)), f"nova>={major},<{major + 1}"], check=True,
-                   stdout=subprocess.DEVNULL)
-    (folder / ".complete").touch()
-    return folder
+def venvs_built() -> dict[str, Path]:
+    """Each release's virtual environment in the cache, built once (the marker file is
+    written last); missing ones are installed side by side."""
+    folders = {series: CACHE / f"nova-{series}" for series in RELEASES}
+    installs: list[tuple[Path, subprocess.Popen[bytes]]] = []
+    for series, folder in folders.items():
+        if (folder / ".complete").exists():
+            continue
+        if folder.exists():
+            shutil.rmtree(folder)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        major = RELEASES[series]
+        installs.append((folder, subprocess.Popen(
+            [str(folder / "bin" / "pip"), "install", "-q", "-c", str(constraints(series)),
+             f"nova>={major},<{major + 1}"], stdout=subprocess.DEVNULL)))
+    for folder, install in installs:
+        assert install.wait() == 0, f"installing {folder.name} failed"
+        (folder / ".complete").touch()
+    return folders
 
 
 @pytest.fixture(scope="module")
 def venvs() -> dict[str, Path]:
-    return {series: venv(series) for series in RELEASES}
+    return venvs_built()
 
 
 def hvroll(*args: str) -> list[str]:
