@@ -61,11 +61,43 @@ def test_a_line_cut_short_by_a_kill_is_ignored(tmp_path: Path) -> None:
     again.close()
 
 
-def test_a_damaged_journal_names_its_line(tmp_path: Path) -> None:
+def test_a_damaged_journal_names_its_line_and_is_left_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    path.write_text('{"op":"scheduling","host":"hv1","enabled":false}\nnot json\n{}\n')
-    with pytest.raises(InputError, match=r"j\.jsonl:2: not a JSON line"):
+    text = '{"op":"scheduling","host":"hv1","enabled":false}\nnot json\n{}\n{"op":"sta'
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"j\.jsonl:2: not a JSON object line \(expected the "
+                                         r"libvirt driver's journal.*move the file away"):
         Ledger(path)
+    assert path.read_text() == text  # the torn last line is not cut from a refused file
+
+
+@pytest.mark.parametrize("line", ['{"op":"start","kind":"live_migration"}',
+                                  '{"op":"start","job":"j","kind":"teleport"}',
+                                  '{"op":"end","job":"j","phase":"vanished"}',
+                                  '{"op":"fly"}'])
+def test_a_record_the_driver_cannot_read_names_its_line(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"format":"hvroll-libvirt-journal","version":1}\n' + line + "\n")
+    with pytest.raises(InputError, match=r"j\.jsonl:2: not a record of the libvirt driver's "
+                                         r"journal"):
+        Ledger(path)
+
+
+def test_a_journal_of_another_backend_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"format":"hvroll-sim-journal","version":1}\n')
+    with pytest.raises(InputError, match=r"j\.jsonl:1: not the libvirt driver's journal "
+                                         r"\(expected a header with format "
+                                         r"'hvroll-libvirt-journal', got 'hvroll-sim-journal'\)"):
+        LibvirtCloud(fleet(), journal=path)
+
+
+def test_two_drivers_cannot_write_one_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    with LibvirtCloud(fleet(), journal=path), \
+            pytest.raises(InputError, match="in use by another process"):
+        LibvirtCloud(fleet(), journal=path)
+    LibvirtCloud(fleet(), journal=path).close()
 
 
 @pytest.mark.parametrize("content", [
@@ -212,4 +244,5 @@ def test_journal_lines_are_json(tmp_path: Path) -> None:
     cloud.set_scheduling("hv1", False)  # idempotent: one line
     cloud.close()
     assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"format": "hvroll-libvirt-journal", "version": 1},
         {"op": "scheduling", "host": "hv1", "enabled": False}]

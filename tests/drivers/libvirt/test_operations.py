@@ -57,8 +57,9 @@ def scene(bed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]
     journal = tmp_path_factory.mktemp("ops") / "c.db.libvirt.jsonl"
     cloud = for_testbed(bed.fleet(), journal=journal,
                         settings=Settings(shutdown_timeout_s=2.0))
-    yield Scene(bed=bed, cloud=cloud, journal=journal, on=on, off=off)
-    cloud.close()
+    scene = Scene(bed=bed, cloud=cloud, journal=journal, on=on, off=off)
+    yield scene
+    scene.cloud.close()
     bed.clear()
 
 
@@ -160,11 +161,13 @@ def test_a_restarted_driver_follows_the_migration_it_finds_running(scene: Scene)
 def test_scheduling_marks_are_hvrolls_and_survive_a_restart(scene: Scene) -> None:
     h1 = scene.host("h1")
     scene.cloud.set_scheduling(h1, False)
-    again = for_testbed(scene.bed.fleet(), journal=scene.journal)
+    scene.cloud.close()  # one driver writes a journal at a time
+    again = for_testbed(scene.bed.fleet(), journal=scene.journal,
+                        settings=Settings(shutdown_timeout_s=2.0))
+    scene.cloud = again
     assert again.host(h1).scheduling.value == "disabled"
     again.set_scheduling(h1, True)
     assert again.host(h1).scheduling.value == "enabled"
-    again.close()
 
 
 def test_cold_migration_of_a_running_domain_stops_moves_and_starts_it(scene: Scene) -> None:

@@ -68,8 +68,8 @@ def test_a_simulated_crash_resumes_from_the_last_completed_call(tmp_path: Path) 
 def test_the_journal_is_refused_for_another_seed_fleet_or_faults(tmp_path: Path) -> None:
     path = tmp_path / "sim.jsonl"
     SimCloud(fleet(vm("a")), seed=1, journal=path).close()
-    with pytest.raises(InputError, match="journal was written for seed 1, this simulated cloud "
-                                         "has seed 2"):
+    with pytest.raises(InputError, match="journal was written for seed 1, this one is for "
+                                         "seed 2; use the same inventory, seed and faults"):
         SimCloud(fleet(vm("a")), seed=2, journal=path)
     with pytest.raises(InputError, match="journal was written for fleet"):
         SimCloud(fleet(vm("b")), seed=1, journal=path)

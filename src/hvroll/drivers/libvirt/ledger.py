@@ -11,14 +11,14 @@ per fact, before acting where it is an intent:
 
 A driver opened on the same file after a crash replays it: scheduling as it was, every job with
 its outcome, and the jobs that had started and not ended, which the driver then finds again in
-the cloud (a live migration still running on its source is followed to its end). Without a
-file (``path=None``) the same records live in memory only. Appending a line is cheap at fleet
-scale; a line cut short by a kill is ignored.
+the cloud (a live migration still running on its source is followed to its end). The file is
+a :class:`hvroll.drivers.journal.Journal` (header, torn last line dropped, validated before
+anything is cut, one writer at a time); a file written before journals had a header is read
+too. Without a file (``path=None``) the same records live in memory only.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hvroll.drivers.base import JobKind, JobPhase
+from hvroll.drivers.journal import Journal
 from hvroll.errors import InputError
+
+FORMAT = "hvroll-libvirt-journal"
 
 
 @dataclass(slots=True)
@@ -59,36 +63,18 @@ class Ledger:
         self._wall = wall
         self._lock = threading.Lock()
         self.state = Replayed()
-        self._handle = None
-        if path is not None:
-            data = path.read_bytes() if path.exists() else b""
-            self._replay(data.decode(errors="replace"))
-            if not data.endswith(b"\n") and data:  # drop the line a kill cut short
-                with path.open("r+b") as handle:
-                    handle.truncate(data.rfind(b"\n") + 1)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = path.open("a", encoding="utf-8")
-
-    def _replay(self, text: str) -> None:
-        lines = text.split("\n")
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                if number == len(lines) and line.startswith('{"'):
-                    continue  # a record cut short by a kill: the intent never happened
-                raise InputError(f"{self.path}:{number}: not a JSON line of the libvirt "
-                                 f"driver's journal; move the file away to start afresh "
-                                 f"(scheduling marks and job outcomes are then "
-                                 f"forgotten)") from None
+        self._journal = Journal(path, format=FORMAT, what="the libvirt driver's journal",
+                                hint="move the file away to start afresh (scheduling marks "
+                                     "and job outcomes are then forgotten)", headerless=True)
+        for number, record in self._journal.records:
             try:
                 self._apply(record)
-            except (AttributeError, KeyError, TypeError, ValueError):
-                raise InputError(f"{self.path}:{number}: not a record of the libvirt driver's "
-                                 f"journal (expected an object with op, job or host); move the "
-                                 f"file away to start afresh") from None
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                self._journal.close()
+                raise InputError(f"{path}:{number}: not a record of the libvirt driver's "
+                                 f"journal ({exc!r}); move the file away to start afresh "
+                                 f"(scheduling marks and job outcomes are then forgotten)"
+                                 ) from None
 
     def _apply(self, record: dict[str, Any]) -> None:
         op = record.get("op")
@@ -97,21 +83,22 @@ class Ledger:
         elif op == "start":
             job = str(record["job"])
             self.state.jobs[job] = JobRecord(
-                job=job, kind=str(record["kind"]), started_at=float(record.get("t", 0.0)),
+                job=job, kind=JobKind(record["kind"]).value, started_at=float(record.get("t", 0.0)),
                 fields={k: v for k, v in record.items() if k not in ("op", "job", "kind", "t")})
         elif op == "end":
             found = self.state.jobs.get(str(record["job"]))
+            JobPhase(record["phase"])
             if found is not None:
                 found.end = {k: v for k, v in record.items() if k not in ("op", "job")}
         elif op == "workaround":
             self.state.workarounds.append((str(record["vm"]), str(record["action"])))
+        else:
+            raise ValueError(f"unknown op {op!r}")
 
     def _write(self, record: dict[str, Any]) -> None:
         with self._lock:
             self._apply(record)
-            if self._handle is not None:
-                self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-                self._handle.flush()
+            self._journal.append(record)
 
     # -- what the driver records ------------------------------------------------------------
 
@@ -136,7 +123,4 @@ class Ledger:
         return self._wall()
 
     def close(self) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+        self._journal.close()

@@ -36,9 +36,10 @@ from hvroll.drivers.base import (
     MigrationOptions,
     VmState,
 )
+from hvroll.drivers.journal import Journal, Record
 from hvroll.drivers.sim.engine import World
 from hvroll.drivers.sim.faults import Faults, SimulatedCrash, known_refusal
-from hvroll.drivers.sim.journal import Journal, Record, header, replay
+from hvroll.drivers.sim.journal import open_journal, replay
 from hvroll.drivers.sim.model import unreachable
 from hvroll.drivers.sim.state import (
     ACTIVE_POWER,
@@ -96,7 +97,7 @@ class SimCloud(Lifecycle):
         self._journal: Journal | None = None
         self._dead = False
         if journal is not None:
-            opened = Journal(journal, header(fleet, seed, faults.identity()))
+            opened = open_journal(journal, fleet, seed, faults.identity())
             try:
                 replay(opened.records, self, self._advance_to)
             except BaseException:
