@@ -12,7 +12,14 @@ from hvroll.domain import Cluster, CpuGeneration, Fleet, Host, HostProfile, Regi
 from hvroll.drivers.base import Capability, JobKind, JobPhase
 from hvroll.drivers.libvirt import CommandHook, LibvirtCloud, cloud_for
 from hvroll.drivers.libvirt.ledger import Ledger
-from hvroll.errors import ConnectionLostError, DriverError, InputError, OperationFailedError
+from hvroll.drivers.settings import DriverSettings
+from hvroll.errors import (
+    CapabilityError,
+    ConnectionLostError,
+    DriverError,
+    InputError,
+    OperationFailedError,
+)
 
 pytest.importorskip("libvirt")
 
@@ -195,30 +202,43 @@ def test_every_host_needs_a_libvirt_uri() -> None:
         LibvirtCloud(fleet(uri=None))
 
 
-def test_environment_configures_hook_and_bandwidth(tmp_path: Path) -> None:
-    cloud = cloud_for(fleet(), journal=tmp_path / "j.jsonl", environ={
-        "HVROLL_REINSTALL_CMD": "ansible-playbook r.yml -l {host}",
-        "HVROLL_REINSTALL_RETRIES": "2", "HVROLL_MIGRATION_BANDWIDTH_MIB_S": "32",
-        "HVROLL_SHARED_PATHS": "/srv/a:/srv/b", "HVROLL_LIBVIRT_POLL_S": "0.2"})
+def test_settings_configure_hook_bandwidth_paths_and_poll(tmp_path: Path) -> None:
+    cloud = cloud_for(fleet(), journal=tmp_path / "j.jsonl", settings=DriverSettings(
+        reinstall_cmd="ansible-playbook r.yml -l {host}", reinstall_retries=2,
+        migration_bandwidth_mib_s=32, shared_paths=(Path("/srv/a"), Path("/srv/b")),
+        libvirt_poll_s=0.2))
     assert Capability.REINSTALL in cloud.capabilities
     assert cloud.settings.bandwidth_mib_s == 32.0
     assert cloud.settings.shared_paths == (Path("/srv/a"), Path("/srv/b"))
     assert cloud.poll_s == 0.2
     hook = cloud.reinstall_hook
-    assert isinstance(hook, CommandHook) and hook.retries == 2
+    assert isinstance(hook, CommandHook) and (hook.retries, hook.timeout_s) == (2, 3600.0)
     cloud.close()
 
 
+def test_the_environment_is_read_when_no_settings_are_given(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HVROLL_REINSTALL_CMD", "reinstall {host}")
+    monkeypatch.setenv("HVROLL_REINSTALL_TIMEOUT_S", "60")
+    monkeypatch.setenv("HVROLL_SHARED_PATHS", "/srv/a:/srv/b")
+    with cloud_for(fleet(), journal=None) as cloud:
+        hook = cloud.reinstall_hook
+        assert isinstance(hook, CommandHook) and hook.timeout_s == 60.0
+        assert cloud.settings.shared_paths == (Path("/srv/a"), Path("/srv/b"))
+
+
 def test_without_a_hook_reinstall_is_not_a_capability() -> None:
-    cloud = cloud_for(fleet(), journal=None, environ={})
+    cloud = cloud_for(fleet(), journal=None, settings=DriverSettings())
     assert Capability.REINSTALL not in cloud.capabilities
-    with pytest.raises(DriverError, match="no reinstall hook is configured"):
+    with pytest.raises(CapabilityError, match=r"no reinstall hook is configured.*--reinstall-cmd"):
         cloud.reinstall("r1", "hv1", "P1")
 
 
-def test_bad_numbers_in_the_environment_are_named() -> None:
-    with pytest.raises(InputError, match="HVROLL_MIGRATION_BANDWIDTH_MIB_S='fast'"):
-        cloud_for(fleet(), journal=None, environ={"HVROLL_MIGRATION_BANDWIDTH_MIB_S": "fast"})
+def test_bad_numbers_in_the_environment_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HVROLL_MIGRATION_BANDWIDTH_MIB_S", "fast")
+    with pytest.raises(InputError, match=r"^HVROLL_MIGRATION_BANDWIDTH_MIB_S: input should be "
+                                         r"a valid number.*got 'fast'\)$"):
+        cloud_for(fleet(), journal=None)
 
 
 def test_a_daemon_that_does_not_answer_is_a_lost_connection_naming_the_host() -> None:
@@ -246,3 +266,17 @@ def test_journal_lines_are_json(tmp_path: Path) -> None:
     assert [json.loads(line) for line in path.read_text().splitlines()] == [
         {"format": "hvroll-libvirt-journal", "version": 1},
         {"op": "scheduling", "host": "hv1", "enabled": False}]
+
+
+def test_facts_recorded_after_close_stay_in_memory(tmp_path: Path) -> None:
+    """A job thread may end after its driver closed: its outcome is not written (the next
+    driver finds the job in libvirt), and nothing raises in the thread."""
+    path = tmp_path / "j.jsonl"
+    ledger = Ledger(path)
+    ledger.started("m1", "live_migration", vm="vm1", source="hv1", dest="hv2")
+    ledger.close()
+    ledger.ended("m1", "completed", None)
+    assert ledger.state.jobs["m1"].end is not None
+    again = Ledger(path)
+    assert again.state.jobs["m1"].end is None
+    again.close()

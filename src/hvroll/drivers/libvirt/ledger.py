@@ -96,9 +96,12 @@ class Ledger:
             raise ValueError(f"unknown op {op!r}")
 
     def _write(self, record: dict[str, Any]) -> None:
+        """Record a fact; after :meth:`close` (a job thread outliving its driver) it is kept
+        in memory only: the next driver on this journal finds the job in libvirt."""
         with self._lock:
             self._apply(record)
-            self._journal.append(record)
+            if not self._journal.closed:
+                self._journal.append(record)
 
     # -- what the driver records ------------------------------------------------------------
 
@@ -123,4 +126,5 @@ class Ledger:
         return self._wall()
 
     def close(self) -> None:
-        self._journal.close()
+        with self._lock:
+            self._journal.close()
