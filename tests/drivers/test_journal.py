@@ -54,6 +54,8 @@ def test_a_torn_last_line_is_dropped_and_cut(tmp_path: Path) -> None:
     (b'{"format":"hvroll-test-journal","version":1,"seed":2}\n',
      r"j\.jsonl:1: journal was written for seed 2, this one is for seed 1"),
     (b'{"format":"hvroll-test-journal","version":1,', r"j\.jsonl:1: no complete line"),
+    (b'{"format":"hvroll-test-journal","version":1,"seed":1}\n' + b"[" * 100_000 + b"\n",
+     r"j\.jsonl:2: not a JSON object line"),
 ])
 def test_garbage_is_a_clear_error_and_the_file_is_left_as_it_was(
         tmp_path: Path, content: bytes, message: str) -> None:

@@ -90,7 +90,7 @@ class Journal:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:  # not JSON, or not UTF-8 text
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
                 record = None
             if not isinstance(record, dict):
                 if number == 1 and not self._headerless:
