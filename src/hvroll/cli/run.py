@@ -13,6 +13,8 @@ from rich.table import Table
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
 from hvroll.domain import Fleet
 from hvroll.drivers.base import Driver
+from hvroll.drivers.settings import SETTINGS, DriverSettings, help_text
+from hvroll.drivers.settings import load as load_settings
 from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.executor.engine import Executor
 from hvroll.executor.states import CampaignState, MigrationState
@@ -23,6 +25,13 @@ from hvroll.planner.model import Plan, load_plan
 from hvroll.planner.validate import plan_problems
 from hvroll.store import Store
 
+
+def _setting(name: str) -> Any:
+    """The ``hvroll run`` option of a driver setting (its help names unit, default, env)."""
+    return typer.Option(None, SETTINGS[name].flag, help=help_text(name), show_default=False,
+                        rich_help_panel="Driver settings (or HVROLL_* environment variables)")
+
+
 STATE_HELP = ("The campaign's state file: a path (SQLite) or a SQLAlchemy URL such as "
               "sqlite:///campaign.db or postgresql://host/db. Created on first run; a file that "
               "is not a hvroll state file is refused untouched.")
@@ -30,8 +39,10 @@ DRIVERS = ("sim", "libvirt")
 POLL_S = {"sim": 5.0, "libvirt": 1.0}
 
 
-def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any]) -> Driver:
-    """The driver named ``name`` for the campaign in ``store``."""
+def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any],
+                settings: DriverSettings | None = None) -> Driver:
+    """The driver named ``name`` for the campaign in ``store``; ``settings`` configure the
+    real backends (default: from the environment)."""
     fleet = store.fleet()
     if name == "sim":
         from hvroll.drivers.sim import Faults, SimCloud
@@ -43,7 +54,8 @@ def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any]) -
         from hvroll.testbed.driver import testbed_defaults
 
         journal = Path(f"{store.target}.libvirt.jsonl") if "://" not in store.target else None
-        return cloud_for(fleet, journal=journal, defaults=testbed_defaults(fleet))
+        return cloud_for(fleet, journal=journal, settings=settings,
+                         defaults=testbed_defaults(fleet))
     raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
 
 
@@ -56,7 +68,7 @@ def run(
                                     "hosts' libvirt URIs from the inventory."),
     inventory: Path | None = typer.Option(None, "--inventory", "-i",
                                           help="The inventory the plan was made from "
-                                               "[default: the path the plan records]."),
+                                               "(default: the path the plan records)."),
     seed: int = typer.Option(1, "--seed", help="Simulator seed (sim driver)."),
     fail_migrations: float = typer.Option(0.0, "--fail-migrations", min=0.0, max=1.0,
                                           callback=finite,
@@ -67,28 +79,42 @@ def run(
     poll_s: float | None = typer.Option(None, "--poll-s", min=0.05, max=3600.0,
                                         callback=finite,
                                         help="Seconds between two decisions of the executor "
-                                             "[default: 5 for sim (virtual time), 1 for "
-                                             "libvirt]."),
+                                             "(default: 5 for sim, in virtual time; 1 for "
+                                             "libvirt)."),
     approve: bool = typer.Option(False, "--approve", help="Give the go for after the canary "
                                  "wave in advance: the campaign does not hold."),
     wait: bool = typer.Option(False, "--wait", help="When the campaign holds or is paused, "
                               "wait for 'hvroll resume' instead of exiting."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    reinstall_cmd: str | None = _setting("reinstall_cmd"),
+    reinstall_timeout_s: float | None = _setting("reinstall_timeout_s"),
+    reinstall_retries: int | None = _setting("reinstall_retries"),
+    migration_bandwidth_mib_s: float | None = _setting("migration_bandwidth_mib_s"),
+    shared_paths: str | None = _setting("shared_paths"),
+    libvirt_poll_s: float | None = _setting("libvirt_poll_s"),
 ) -> None:
     """Run (or resume) a campaign: drain, reinstall and verify hosts wave by wave.
 
     Resumable: after a crash or a kill, run the same command again; every unfinished step is
     reconciled with the cloud before anything new happens. Exits when the campaign completes,
     holds after its canary wave, is paused or aborted.
+
+    The real backends (libvirt) are configured by the settings below, each also read from
+    its HVROLL_* environment variable (a flag wins); see docs/settings.md.
     """
+    settings = load_settings({
+        "reinstall_cmd": reinstall_cmd, "reinstall_timeout_s": reinstall_timeout_s,
+        "reinstall_retries": reinstall_retries,
+        "migration_bandwidth_mib_s": migration_bandwidth_mib_s, "shared_paths": shared_paths,
+        "libvirt_poll_s": libvirt_poll_s})
     store = _open(state, plan_file, driver, inventory)
     faults: dict[str, Any] = {}
     if fail_migrations:
         faults["migration_failure_rate"] = fail_migrations
     if fail_reinstalls:
         faults["reinstall_failure_rate"] = fail_reinstalls
-    with make_driver(driver, store, seed=seed, faults=faults) as cloud:
+    with make_driver(driver, store, seed=seed, faults=faults, settings=settings) as cloud:
         if approve:
             store.require_campaign().approved = True
             store.commit()
