@@ -74,7 +74,8 @@ def libvirt_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
 
 @pytest.fixture
 def libvirt_backend(libvirt_bed: Bed, tmp_path: Path) -> Iterator[Backend]:
-    from hvroll.drivers.libvirt import Settings, for_testbed
+    from hvroll.drivers.libvirt import Settings
+    from hvroll.testbed.driver import for_testbed
 
     made: list[str] = []
 
