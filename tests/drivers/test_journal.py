@@ -53,7 +53,9 @@ def test_a_torn_last_line_is_dropped_and_cut(tmp_path: Path) -> None:
                                            r"'other'\)"),
     (b'{"format":"hvroll-test-journal","version":1,"seed":2}\n',
      r"j\.jsonl:1: journal was written for seed 2, this one is for seed 1"),
-    (b'{"format":"hvroll-test-journal","version":1,', r"j\.jsonl:1: no complete line"),
+    (b'{"format":"hvroll-test-journal","version":1,', r"j\.jsonl:1: not a complete JSON line"),
+    (b'{"format":"hvroll-test-journal","version":1,"seed":1}\nhello',
+     r"j\.jsonl:2: not a JSON object line"),
     (b'{"format":"hvroll-test-journal","version":1,"seed":1}\n' + b"[" * 100_000 + b"\n",
      r"j\.jsonl:2: not a JSON object line"),
 ])

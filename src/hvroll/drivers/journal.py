@@ -9,7 +9,8 @@ neither). One implementation, so that both fail, resume and refuse the same way:
   key that differs;
 * each later line is one record (a JSON object), written with a single unbuffered
   ``os.write`` as it happens: a SIGKILL loses at most the line being written (the page cache
-  keeps the rest, no fsync needed), and that torn last line is dropped on reopening;
+  keeps the rest, no fsync needed), and that torn last line (it starts like a record, has no
+  newline) is dropped on reopening;
 * the whole file is validated before anything is cut: a line that is not a JSON object, or
   bytes that are not text, stop the open with ``FILE:LINE: what``
   (:class:`~hvroll.errors.InputError`), never a traceback, and the file is left as it was;
@@ -98,8 +99,12 @@ class Journal:
                                      f"with format {self.header['format']!r}); {self._hint}")
                 raise InputError(self._bad(number, "not a JSON object line"))
             parsed.append((number, record))
+        torn = data[good_end:]
+        if torn.strip() and not torn.startswith(b'{"'):
+            number = data[:good_end].count(b"\n") + 1
+            raise InputError(self._bad(number, "not a JSON object line"))
         if not parsed:
-            raise InputError(self._bad(1, "no complete line"))
+            raise InputError(self._bad(1, "not a complete JSON line"))
         first = parsed[0][1]
         if "format" in first or not self._headerless:
             self._check_header(first)
