@@ -37,20 +37,20 @@ class DriverSettings(BaseSettings):
         "(no shell runs it); {host}, {profile} and {uri} are replaced in each word. Without "
         "one, a real backend cannot reinstall (the testbed has its own hook).")
     reinstall_timeout_s: float = Field(
-        3600.0, gt=0, allow_inf_nan=False, description="Seconds one run of the reinstall command may take before "
-        "it is killed (and retried).")
+        3600.0, gt=0, allow_inf_nan=False, description="Seconds one run of the reinstall "
+        "command may take before it is killed (and retried).")
     reinstall_retries: int = Field(
         0, ge=0, description="Times a reinstall command that failed or timed out is run "
         "again.")
     migration_bandwidth_mib_s: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="Bandwidth cap of every live migration whose options set "
-        "none, MiB/s; 0: as fast as the link allows.")
+        0.0, ge=0, allow_inf_nan=False, description="Bandwidth cap of every live migration "
+        "whose options set none, MiB/s; 0: as fast as the link allows.")
     shared_paths: Annotated[tuple[Path, ...], NoDecode] = Field(
         (), description="Colon-separated directories every host sees as the same storage "
         "(their disks are not copied); default: none, or the testbed's shared directory.")
     libvirt_poll_s: float = Field(
-        0.5, gt=0, allow_inf_nan=False, description="libvirt driver: longest wait and interval between two reads "
-        "of a running migration's statistics, seconds.")
+        0.5, gt=0, allow_inf_nan=False, description="libvirt driver: longest wait and "
+        "interval between two reads of a running migration's statistics, seconds.")
 
     @field_validator("reinstall_cmd", mode="before")
     @classmethod
