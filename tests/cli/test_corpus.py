@@ -298,6 +298,9 @@ CASES = [
                                  "--catalogue", "{d}/bad.yaml"),
          LINE + r"key 'schema' is given twice",
          {"bad.yaml": text("schema: 1\nschema: 2\n")}),
+    Case("controlplane-binary-plan", ("controlplane", "runbook", "{d}/bad.json", "-d",
+                                      "{d}/inv.yaml"),
+         r"{d}/bad\.json:1: not UTF-8 text", {"bad.json": raw(b"\x80\x81 plan")}),
     # -- rule files ------------------------------------------------------------------------
     Case("rule-key-twice", ("check", "{d}/inv.yaml", "-t", "CPv2", "--rules", "{d}/bad.yaml"),
          LINE + r"key 'family' is given twice",

@@ -29,6 +29,7 @@ from hvroll.controlplane.runner import Runner, hop_timings
 from hvroll.controlplane.shell import ShellExecutor
 from hvroll.controlplane.states import RunState, StepState
 from hvroll.errors import InputError
+from hvroll.inventory.reading import load_json, read_text
 
 app = typer.Typer(help="Control-plane upgrades: the OpenStack release path with the host OS "
                        "upgrades it needs (the spiral), and its runbook.",
@@ -178,12 +179,8 @@ def _print(path: UpgradePath) -> None:
 
 
 def read_plan(file: Path, catalogue: Catalogue) -> UpgradePath:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{file}: cannot read plan ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    data = load_json(read_text(file, "a plan written by 'hvroll controlplane plan -o'"),
+                     str(file))
     return load_plan_document(data, catalogue, str(file))
 
 
@@ -247,7 +244,7 @@ def run_cmd(
     file. A failed step before a hop's point of no return rolls that hop back."""
     catalogue = _catalogue(catalogue_file)
     path = read_plan(plan_file, catalogue)
-    document = json.loads(plan_file.read_text(encoding="utf-8"))
+    document = load_json(read_text(plan_file, "a control-plane plan"), str(plan_file))
     fresh = "://" not in str(state) and not state.exists()
     if fresh:
         # Everything the operator gave is checked before the state file is created.
