@@ -98,4 +98,9 @@ def test_a_second_runner_is_refused(setup: tuple[Path, Path, Path]) -> None:
         first.wait(timeout=120)
     status = subprocess.run(hvroll("controlplane", "status", "--state", str(state), "--json"),
                             capture_output=True, text=True, timeout=60)
-    assert json.loads(status.stdout)["state"] == "paused"
+    data = json.loads(status.stdout)
+    assert data["state"] == "paused"
+    assert [e["kind"] for e in data["events"]][-1] == "run_paused"
+    text = subprocess.run(hvroll("controlplane", "status", "--state", str(state)),
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "control-plane run: paused" in text and "run_paused: operator pause" in text

@@ -296,7 +296,9 @@ def status_data(journal: Journal) -> dict[str, Any]:
             "step_list": [{"id": r.id, "state": r.state, "runs": r.runs,
                            "exit_code": r.exit_code, "error": r.error,
                            "started_s": r.started_s, "finished_s": r.finished_s}
-                          for r in rows]}
+                          for r in rows],
+            "events": [{"t_s": e.t_s, "kind": e.kind, "step": e.step, "message": e.message}
+                       for e in journal.events()]}
 
 
 def _print_status(data: dict[str, Any]) -> None:
@@ -313,6 +315,10 @@ def _print_status(data: dict[str, Any]) -> None:
     console.print(table)
     counts = ", ".join(f"{n} {k}" for k, n in data["steps"].items() if n)
     console.print(f"steps: {counts}", highlight=False)
+    for event in data["events"][-5:]:
+        where = f" {event['step']}" if event["step"] else ""
+        console.print(f"  {event['kind']}{where}: {event['message']}"[:200], markup=False,
+                      highlight=False)
     if data["error"]:
         console.print(f"error: {data['error']}", markup=False, highlight=False)
 
