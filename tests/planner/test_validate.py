@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hvroll.domain import Fleet, HostProfile
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import HostStep, Plan, Policy, Strategy, Wave
 from hvroll.planner.validate import plan_problems
+from strategies import NEW_NOSMAP, fleets
 
 
 @pytest.fixture
@@ -90,18 +93,29 @@ def test_a_migration_to_a_lower_rank_host_is_refused(planned: Plan, tiny: Fleet)
         f"(rank 0) on 'hv2' (expected a destination of the same or a higher rank)")
 
 
-def test_roll_forward_to_a_host_not_yet_upgraded_is_refused(planned: Plan, tiny: Fleet) -> None:
-    """hv2 (CPv1 here) is reinstalled only in wave 1, after wave 0 sent VMs to it."""
+def test_roll_forward_to_a_host_being_reinstalled_is_refused(planned: Plan,
+                                                             tiny: Fleet) -> None:
+    """hv2 (CPv1 here) drains into hv1 and is reinstalled in wave 0 while hv1 drains into
+    it: both receive, so neither is reinstalled before the other drains."""
     fleet = fleet_with(tiny, hv2="CPv1")
-    later = HostStep(host="hv2", cluster="c1", region="r1", target="CPv2")
-    w1 = planned.waves[1]
-    tampered = with_waves(planned, planned.waves[0],
-                          w1.model_copy(update={"steps": (*w1.steps, later)})).model_copy(
-        update={"inventory_fingerprint": ""})
-    first = planned.waves[0].steps[0].drain[0].vm
+    w0 = planned.waves[0]
+    back = w0.steps[0].drain[0].model_copy(update={"vm": "nobody", "source": "hv2",
+                                                   "dest": "hv1"})
+    hv2 = HostStep(host="hv2", cluster="c1", region="r1", target="CPv2", drain=(back,))
+    tampered = with_waves(planned, w0.model_copy(update={"steps": (*w0.steps, hv2)}),
+                          *planned.waves[1:]).model_copy(update={"inventory_fingerprint": ""})
+    first = w0.steps[0].drain[0].vm
     assert plan_problems(tampered, fleet)[0] == (
-        f"wave 0: vm {first!r} would go to host 'hv2' before its upgrade (expected a "
-        f"roll-forward plan to send VMs only to hosts already at their target)")
+        f"wave 0: vm {first!r} would go to host 'hv2' while it is being reinstalled (expected "
+        f"a roll-forward plan to send VMs only to a host of the wave that is reinstalled "
+        f"before the others drain, or to one not reinstalled then)")
+
+
+def test_a_bootstrap_move_to_a_host_upgraded_later_is_accepted(tiny: Fleet) -> None:
+    """A cluster without a spare: the first host empties onto one still on the old profile."""
+    fleet = fleet_with(tiny, hv2="CPv1")
+    p = plan(fleet, Targets(default=fleet.profile_by_name["CPv2"]), Policy())
+    assert plan_problems(p, fleet) == []
 
 
 def test_a_vm_moved_from_where_it_is_not_is_refused(planned: Plan, tiny: Fleet) -> None:
@@ -118,3 +132,16 @@ def test_target_profiles_may_come_with_the_plan(tiny: Fleet) -> None:
                        libvirt_version="11.0", rank=3)
     p = plan(tiny, Targets(default=cpv3), Policy())
     assert plan_problems(p, tiny) == []
+
+
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(fleet=fleets(), strategy=st.sampled_from(list(Strategy)),
+       cold=st.booleans())
+def test_the_planners_plans_of_random_fleets_pass(fleet: Fleet, strategy: Strategy,
+                                                  cold: bool) -> None:
+    """Clusters without a spare, cold moves, every strategy: nothing the planner makes is
+    refused (a refusal would stop 'hvroll run' of a good plan)."""
+    p = plan(fleet, NEW_NOSMAP, Policy(allow_suspend=True, allow_cold_migration=cold),
+             strategy)
+    assert plan_problems(p, fleet) == []

@@ -10,8 +10,11 @@ A plan is replayed over the inventory, wave by wave, as the executor will run it
 - every migration moves a VM from where it is at that point;
 - no migration sends a VM to a host whose profile at that point ranks lower than the VM's
   current host's;
-- in a ``roll-forward`` plan, no migration sends a VM to a host that is still to be
-  reinstalled when it moves: VMs only go to hosts already at their target.
+- in a ``roll-forward`` plan, no migration sends a VM to a host while that host is being
+  reinstalled: a host reinstalled in the wave of the move must be one of the wave's receivers,
+  which are reinstalled before the others drain. (A move to a host upgraded in a *later* wave
+  is the bootstrap of a cluster without a spare: the host keeps its profile, whose rank the
+  previous rule has checked, until its own turn.)
 
 As the executor runs a wave, the hosts that receive VMs in it (empty spares first) are
 reinstalled before the other hosts of the wave start draining; so a host reinstalled in wave
@@ -43,7 +46,6 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
     rank = {name: p.rank for name, p in profiles.items()}
     profile_now = {h.name: h.profile for h in fleet.hosts}
     location = {vm.name: vm.host for vm in fleet.vms}
-    reinstall_wave: dict[str, int] = {}
     for wave in plan.waves:
         for step in wave.steps:
             if step.host not in hosts:
@@ -59,8 +61,6 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
                                 f"{rank[profile_now[step.host]]}) to {step.target!r} (rank "
                                 f"{rank[step.target]}) (expected a target of the same or a "
                                 f"higher rank)")
-            elif step.reinstall:
-                reinstall_wave.setdefault(step.host, wave.index)
     if problems:
         return problems[:MAX_REPORTED]
     for wave in plan.waves:
@@ -71,18 +71,16 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
                                                if s.host in first}
         for step in wave.steps:
             now = profile_now if step.host in receivers else after_receivers
-            done = {h for h, w in reinstall_wave.items()
-                    if w < wave.index or (h in first and step.host not in receivers)}
+            busy = {s.host for s in wave.steps if s.reinstall and not (
+                s.host in first and step.host not in receivers)}
             for move in step.drain:
-                problems += _move_problems(plan, wave.index, move, location, now, rank,
-                                           set(reinstall_wave) - done)
+                problems += _move_problems(plan, wave.index, move, location, now, rank, busy)
         for step in wave.steps:
             if step.reinstall:
                 profile_now[step.host] = step.target
-        done = {h for h, w in reinstall_wave.items() if w <= wave.index}
         for move in wave.returns:
             problems += _move_problems(plan, wave.index, move, location, profile_now, rank,
-                                       set(reinstall_wave) - done)
+                                       set())
         if len(problems) >= MAX_REPORTED:
             break
     return problems[:MAX_REPORTED]
@@ -90,7 +88,7 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
 
 def _move_problems(plan: Plan, wave: int, move: Migration, location: dict[str, str],
                    profile_now: dict[str, str], rank: dict[str, int],
-                   not_upgraded: set[str]) -> list[str]:
+                   reinstalling: set[str]) -> list[str]:
     where = f"wave {wave}: vm {move.vm!r}"
     if move.vm not in location:
         return [f"{where} is not in the inventory (expected a VM of the inventory)"]
@@ -107,7 +105,8 @@ def _move_problems(plan: Plan, wave: int, move: Migration, location: dict[str, s
         return [f"{where} would go from profile {have!r} (rank {rank[have]}) on "
                 f"{move.source!r} to {want!r} (rank {rank[want]}) on {move.dest!r} (expected "
                 f"a destination of the same or a higher rank)"]
-    if plan.strategy is Strategy.ROLL_FORWARD and move.dest in not_upgraded:
-        return [f"{where} would go to host {move.dest!r} before its upgrade (expected a "
-                f"roll-forward plan to send VMs only to hosts already at their target)"]
+    if plan.strategy is Strategy.ROLL_FORWARD and move.dest in reinstalling:
+        return [f"{where} would go to host {move.dest!r} while it is being reinstalled "
+                f"(expected a roll-forward plan to send VMs only to a host of the wave that "
+                f"is reinstalled before the others drain, or to one not reinstalled then)"]
     return []
