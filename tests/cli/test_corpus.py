@@ -92,6 +92,20 @@ def sqlite_foreign(_d: Path) -> bytes:
     return data
 
 
+def damaged_state(column: str) -> Callable[[Path], bytes]:
+    """The base state file with one compressed record overwritten by garbage."""
+    def make(d: Path) -> bytes:
+        path = d / "damaged-build.db"
+        shutil.copy(d / "state.db", path)
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"UPDATE campaign SET {column} = x'00ff00ff'")
+        conn.close()
+        data = path.read_bytes()
+        path.unlink()
+        return data
+    return make
+
+
 def first_move(data: dict[str, object]) -> dict[str, object]:
     waves = data["waves"]
     assert isinstance(waves, list)
@@ -259,6 +273,10 @@ CASES = [
          r"{d}/g\.db: not a hvroll state file", {"g.db": raw(b"garbage\x00" * 512)}),
     Case("report-garbage", ("report", "--state", "{d}/g.db", "-o", "{d}/r.html"),
          r"{d}/g\.db: not a hvroll state file", {"g.db": raw(b"garbage\x00" * 512)}),
+    Case("report-damaged-plan", ("report", "--state", "{d}/d.db", "-o", "{d}/r.html"),
+         r"the state file holds a damaged record", {"d.db": damaged_state("plan")}),
+    Case("run-damaged-inventory", ("run", "{d}/plan.json", "--state", "{d}/d.db", "--quiet"),
+         r"the state file holds a damaged record", {"d.db": damaged_state("inventory")}),
     Case("status-directory", ("status", "--state", "{d}"), r"{d}: is a directory"),
     Case("status-missing", ("status", "--state", "{d}/none.db"), r"{d}/none\.db: no such state "
          r"file"),
