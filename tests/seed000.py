@@ -120,6 +120,7 @@ def vms() -> list[Vm]:
            history={"live_migrations_since_power_cycle": 2}),
         vm("app-br2", "bdw-r2", RHEL7),
         vm("c6-br", "bdw-r3", CENTOS6, internal=True),
+        vm("legacy-br-off", "bdw-r2", LEGACY_CENTOS, power="shutoff"),
         # Skylake / Ubuntu CPv2 already
         vm("app-sky", "sky-u1", UBUNTU16),
     ]

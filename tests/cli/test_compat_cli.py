@@ -34,7 +34,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
 
 def test_check_json(capsys: pytest.CaptureFixture[str]) -> None:
     """Without nosmap (flags= empties them) the legacy guest of tiny.yaml is blocked."""
-    data = run_json(capsys, "check", TINY, "--target", "CPv2,flags=")
+    data = run_json(capsys, "check", TINY, "--target", "CPv2,flags=,name=CPv2x")
     assert {k: data[k] for k in ("vms", "ok", "warn", "workaround", "blocked", "by_reason")} == {
         "vms": 3, "ok": 1, "warn": 1, "workaround": 1, "blocked": 1,
         "by_reason": {"iface-stats-rxtx-swap": 3, "smap-legacy-guest": 1,
@@ -44,11 +44,11 @@ def test_check_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_check_text(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "check", TINY, "--target", "CPv2,flags=")
+    code, out, _ = run(capsys, "check", TINY, "--target", "CPv2,flags=,name=CPv2x")
     assert code == 0
     assert "  legacy-1 on hv1 (Broadwell, centos 5.11): smap-legacy-guest (fix: " \
            "host_kernel_flag:nosmap)\n" in out
-    assert "  - boot the 2 Broadwell hosts on CPv2 with kernel flag nosmap" in out
+    assert "  - boot the 2 Broadwell hosts of cluster c1 on CPv2x with kernel flag nosmap" in out
 
 
 def test_check_with_nosmap_target_blocks_nothing(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,7 +56,7 @@ def test_check_with_nosmap_target_blocks_nothing(capsys: pytest.CaptureFixture[s
 
 
 def test_matrix_json(capsys: pytest.CaptureFixture[str]) -> None:
-    data = run_json(capsys, "matrix", TINY, "--target", "CPv2,flags=")
+    data = run_json(capsys, "matrix", TINY, "--target", "CPv2,flags=,name=CPv2x")
     cells = data["rows"][0]["cells"]
     assert (data["rows"][0]["generation"], {c: v["status"] for c, v in cells.items()}) == (
         "Broadwell", {"spawn_old": "ok", "spawn_new": "fail", "lm_old_new": "fail",
@@ -65,7 +65,7 @@ def test_matrix_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_matrix_text(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "matrix", TINY, "--target", "CPv2,flags=")
+    code, out, _ = run(capsys, "matrix", TINY, "--target", "CPv2,flags=,name=CPv2x")
     assert code == 0
     assert all(w in out for w in ("verification matrix", "Broadwell", "✓", "✗", "nosmap"))
 
@@ -77,7 +77,8 @@ def test_explain_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain_text_no_valid_host(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "explain", TINY, "legacy-1", "--target", "CPv2,flags=")
+    code, out, _ = run(capsys, "explain", TINY, "legacy-1", "--target",
+                       "CPv2,flags=,name=CPv2x,rank=3")
     assert code == 0
     assert "no valid host" in out and "smap-legacy-guest" in out
 
@@ -87,8 +88,9 @@ def test_explain_text_no_valid_host(capsys: pytest.CaptureFixture[str]) -> None:
      "error: --target profile 'CPv9' is not in the inventory (expected one of: CPv1, CPv2, or "
      "an inline profile such as 'name=CPv3,qemu=7.2,libvirt=9.0,os=debian:12,flags=nosmap')\n"),
     (("check", TINY, "--target", "CPv2", "--target-for", "Skylake=CPv2"),
-     "error: --target-for 'Skylake=CPv2' is not GENERATION=PROFILE with a generation of the "
-     "inventory (expected e.g. Broadwell=CPv2n; generations: Broadwell)\n"),
+     "error: --target-for 'Skylake=CPv2' is not GENERATION=PROFILE or CLUSTER=PROFILE with a "
+     "generation or cluster of the inventory (expected e.g. Broadwell=CPv2n; generations: "
+     "Broadwell; clusters: c1)\n"),
     (("explain", TINY, "nope"),
      "error: no VM named 'nope' in the inventory (expected a name such as 'web-1')\n"),
     (("matrix", "/nonexistent.yaml", "--target", "CPv2"),

@@ -9,24 +9,24 @@ import typer
 from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, print_json
+from hvroll.cli.targets import (
+    TARGET_FOR_OPTION,
+    TARGET_OPTION,
+    TARGETS_FILE_OPTION,
+    targets_of,
+)
 from hvroll.compat.explain import explain as explain_vm
 from hvroll.compat.kinds import VerdictKind
 from hvroll.compat.matrix import COLUMN_TITLES, Column, build_matrix
 from hvroll.compat.report import check_upgrade
 from hvroll.compat.ruleset import RuleSet, load_rules, shipped_rules
-from hvroll.compat.target import EXAMPLE, parse_target
+from hvroll.compat.target import Targets
 from hvroll.compat.verdict import Checker
-from hvroll.domain import Fleet, HostProfile
-from hvroll.errors import InputError
+from hvroll.domain import HostProfile
 from hvroll.inventory import load_fleet
 
 FILE_ARG = typer.Argument(..., help="Inventory file, YAML or JSON (by extension).",
                           show_default=False)
-TARGET_HELP = (f"Profile the hosts are upgraded to: a profile name of the inventory (e.g. CPv2), "
-               f"that profile with changes ('CPv2,flags=nosmap'), or a new one inline "
-               f"({EXAMPLE!r}); keys name, os, qemu, libvirt, flags (joined by +), nova, rank.")
-TARGET_FOR_HELP = ("GENERATION=PROFILE: hosts of that CPU generation get this profile instead of "
-                   "--target (same forms; e.g. Broadwell=CPv2n). Repeatable.")
 RULES_HELP = ("Extra rule files or directories of *.yaml rules, added to the shipped ones (a rule "
               "with a shipped rule's id replaces it). Repeatable. Format: docs/compat.md.")
 
@@ -36,16 +36,10 @@ def _rules(extra: list[Path] | None) -> RuleSet:
     return rules.merged(load_rules(extra)) if extra else rules
 
 
-def _targets(fleet: Fleet, items: list[str] | None) -> dict[str, HostProfile]:
-    out: dict[str, HostProfile] = {}
-    for item in items or ():
-        generation, sep, spec = item.partition("=")
-        if not sep or generation not in fleet.generation_by_name:
-            raise InputError(f"--target-for {item!r} is not GENERATION=PROFILE with a "
-                             f"generation of the inventory (expected e.g. Broadwell=CPv2n; "
-                             f"generations: {', '.join(fleet.generation_by_name)})")
-        out[generation] = parse_target(spec, fleet)
-    return out
+def _targets_words(targets: Targets) -> str:
+    if targets.default is not None:
+        return _profile_words(targets.default)
+    return "per-generation/cluster targets"
 
 
 def _profile_words(p: HostProfile) -> str:
@@ -56,9 +50,9 @@ def _profile_words(p: HostProfile) -> str:
 
 def check(
     file: Path = FILE_ARG,
-    target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP, show_default=False),
-    target_for: list[str] = typer.Option(None, "--target-for", help=TARGET_FOR_HELP,
-                                         show_default=False),
+    target: str | None = TARGET_OPTION,
+    target_for: list[str] = TARGET_FOR_OPTION,
+    targets_file: Path | None = TARGETS_FILE_OPTION,
     rules: list[Path] = typer.Option(None, "--rules", help=RULES_HELP, show_default=False),
     limit: int = typer.Option(20, "--limit", min=0, help="Blocked VMs listed in the text "
                               "output (default 20; --json lists all)."),
@@ -73,19 +67,19 @@ def check(
     """
     started = time.perf_counter()
     fleet = load_fleet(file)
-    profile = parse_target(target, fleet)
-    per_gen = _targets(fleet, target_for)
+    targets = targets_of(fleet, target, target_for, targets_file)
     checker = Checker(fleet, _rules(rules))
-    report = check_upgrade(fleet, profile, checker, per_gen)
+    report = check_upgrade(fleet, targets, checker)
     elapsed_s = round(time.perf_counter() - started, 3)
     if as_json:
         print_json({"file": str(file), **report.data(), "elapsed_s": elapsed_s})
         return
     moving = sum(1 for r in report.results if r.moves)
-    console.print(f"[bold]{file}[/] → {_profile_words(profile)}: {len(report.results):,} VMs, "
-                  f"{moving:,} on hosts to reinstall", soft_wrap=True)
-    for generation, p in per_gen.items():
-        console.print(f"  {generation} hosts → {_profile_words(p)}")
+    console.print(f"[bold]{file}[/] → {_targets_words(targets)}: {len(report.results):,} VMs, "
+                  f"{moving:,} on hosts to reinstall (the VMs 'hvroll plan' moves)",
+                  soft_wrap=True)
+    for name, p in targets.by_name.items():
+        console.print(f"  {name} hosts → {_profile_words(p)}")
     warn = report.count(VerdictKind.WARN)
     console.print(f"  ok          {report.ok:>8,}  ({warn:,} of them with warnings)")
     console.print(f"  workaround  {report.count(VerdictKind.WORKAROUND):>8,}")
@@ -129,9 +123,9 @@ def check(
 
 def matrix(
     file: Path = FILE_ARG,
-    target: str = typer.Option(..., "--target", "-t", help=TARGET_HELP, show_default=False),
-    target_for: list[str] = typer.Option(None, "--target-for", help=TARGET_FOR_HELP,
-                                         show_default=False),
+    target: str | None = TARGET_OPTION,
+    target_for: list[str] = TARGET_FOR_OPTION,
+    targets_file: Path | None = TARGETS_FILE_OPTION,
     rules: list[Path] = typer.Option(None, "--rules", help=RULES_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -143,31 +137,30 @@ def matrix(
     profile, untested when there is no VM to judge. JSON cells have source: computed.
     """
     fleet = load_fleet(file)
-    profile = parse_target(target, fleet)
+    targets = targets_of(fleet, target, target_for, targets_file)
     checker = Checker(fleet, _rules(rules))
-    per_gen = _targets(fleet, target_for)
-    result = build_matrix(fleet, profile, checker, per_gen)
+    result = build_matrix(fleet, targets, checker)
     if as_json:
         print_json({"file": str(file), **result.data()})
         return
     table = Table("generation", "hosts",
-                  title=f"verification matrix for {_profile_words(profile)}"
-                        + "".join(f"; {g}: {p.name}" for g, p in per_gen.items()),
+                  title=f"verification matrix for {_targets_words(targets)}"
+                        + "".join(f"; {g}: {p.name}" for g, p in targets.by_name.items()),
                   show_lines=True)
     for c in Column:
         table.add_column(COLUMN_TITLES[c], overflow="fold")
     for row in result.rows:
-        table.add_row(row.generation, f"{row.hosts:,}",
-                      *(row.cells[c].symbol() for c in Column))
+        label = row.generation + (f" ({', '.join(row.clusters)})" if row.clusters else "")
+        table.add_row(label, f"{row.hosts:,}", *(row.cells[c].symbol() for c in Column))
     console.print(table)
 
 
 def explain(
     file: Path = FILE_ARG,
     vm: str = typer.Argument(..., help="Name of the VM to diagnose.", show_default=False),
-    target: str = typer.Option(None, "--target", "-t", help=TARGET_HELP + " Every candidate "
-                               "is then judged as reinstalled with it (default: as it is now).",
-                               show_default=False),
+    target: str | None = TARGET_OPTION,
+    target_for: list[str] = TARGET_FOR_OPTION,
+    targets_file: Path | None = TARGETS_FILE_OPTION,
     rules: list[Path] = typer.Option(None, "--rules", help=RULES_HELP, show_default=False),
     limit: int = typer.Option(3, "--limit", min=0, help="Example hosts shown per reason "
                               "(default 3)."),
@@ -180,10 +173,14 @@ def explain(
     Checks run in the scheduler's order: scheduling disabled, profile downgrade, capacity
     under allocation ratios, server-group policy, CPU (missing features), known-issue rules.
     Prints the hosts per reason with examples, and the hosts that would accept the VM.
+    With target options, every candidate is judged as reinstalled with its own target
+    (default: as it is now).
     """
     fleet = load_fleet(file)
-    profile = parse_target(target, fleet) if target else None
-    result = explain_vm(fleet, vm, profile, Checker(fleet, _rules(rules)))
+    targets = (targets_of(fleet, target, target_for, targets_file)
+               if target or target_for or targets_file else None)
+    result = explain_vm(fleet, vm, targets, Checker(fleet, _rules(rules)))
+    profile = result.target
     if as_json:
         print_json({"file": str(file), **result.data(limit)})
         return
@@ -193,8 +190,9 @@ def explain(
     console.print(f"[bold]{v.name}[/] ({v.guest.label}, {v.vcpus} vCPU, {v.ram_mib:,} MiB, "
                   f"CPU {v.cpu.mode.value}{group}) on {src.name} ({src.generation}, "
                   f"{src.profile})", highlight=False)
-    where = (f"each judged as reinstalled with {_profile_words(profile)}" if profile
-             else "as they are now")
+    where = (f"each judged as reinstalled with its target ({_targets_words(targets)})"
+             if targets is not None else "as they are now")
+    del profile
     console.print(f"{len(result.candidates):,} candidate hosts in region "
                   f"{fleet.region_of(src)}, {where}")
     accepted = result.accepted

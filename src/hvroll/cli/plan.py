@@ -9,7 +9,12 @@ from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
 from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
-from hvroll.cli.targets import TARGET_FOR_HELP, TARGET_HELP, resolve_targets
+from hvroll.cli.targets import (
+    TARGET_FOR_OPTION,
+    TARGET_OPTION,
+    TARGETS_FILE_OPTION,
+    targets_of,
+)
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import plan as build_plan
 from hvroll.planner.model import (
@@ -25,10 +30,9 @@ from hvroll.planner.model import (
 
 def plan(
     file: Path = typer.Argument(..., help="Inventory file, YAML or JSON.", show_default=False),
-    target: str | None = typer.Option(None, "--target", "-t", help=TARGET_HELP,
-                                      show_default=False),
-    target_for: list[str] = typer.Option([], "--target-for", help=TARGET_FOR_HELP,
-                                         show_default=False),
+    target: str | None = TARGET_OPTION,
+    target_for: list[str] = TARGET_FOR_OPTION,
+    targets_file: Path | None = TARGETS_FILE_OPTION,
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the plan (JSON); "
                                 "the input of 'hvroll run'. An existing plan is replaced only "
                                 "with --force.", show_default=False),
@@ -75,7 +79,7 @@ def plan(
     at most k hosts per cluster, each VM placed on a compatible host with room."""
     check_output(output, Kind.PLAN, inputs=[file], force=force)
     fleet = load_fleet(file)
-    targets = resolve_targets(fleet, target, target_for)
+    targets = targets_of(fleet, target, target_for, targets_file)
     policy = Policy(hosts_per_wave=hosts_per_wave, reinstall_s=reinstall_s,
                     downtime_ms=downtime_ms, migrations_per_source=per_source,
                     migrations_per_region=per_region, canary_hosts=canary_hosts,

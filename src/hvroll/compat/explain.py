@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from hvroll.compat.target import Targets
 from hvroll.compat.verdict import Checker, Reason, Verdict, VerdictKind
 from hvroll.domain import Fleet, Host, HostProfile, SchedulingState, Vm
 from hvroll.errors import InputError
@@ -71,10 +72,11 @@ class Explanation:
         }
 
 
-def explain(fleet: Fleet, vm_name: str, target: HostProfile | None = None,
+def explain(fleet: Fleet, vm_name: str, target: HostProfile | Targets | None = None,
             checker: Checker | None = None) -> Explanation:
     """Judge every other host of ``vm_name``'s region as a destination (as reinstalled with
-    ``target`` when given)."""
+    ``target`` when given; with :class:`Targets`, each host as reinstalled with its own
+    target when that ranks higher than what it runs)."""
     vm = fleet.vm_by_name.get(vm_name)
     if vm is None:
         raise InputError(f"no VM named {vm_name!r} in the inventory (expected a name such as "
@@ -90,8 +92,14 @@ def explain(fleet: Fleet, vm_name: str, target: HostProfile | None = None,
     for host in fleet.hosts:
         if host.name == source.name or fleet.region_of(host) != region:
             continue
+        dest_profile: HostProfile | None
+        if isinstance(target, Targets):
+            own = target.for_host(host)
+            dest_profile = own if target.moves(host, checker.profile_of(host)) else None
+        else:
+            dest_profile = target
         verdict = checker.placement(vm, source, host, usage.get(host.name, Usage()),
-                                    group_hosts, dest_profile=target)
+                                    group_hosts, dest_profile=dest_profile)
         if host.scheduling is SchedulingState.DISABLED:
             disabled = Reason("disabled", f"{host.name} has scheduling disabled",
                               VerdictKind.BLOCK)
@@ -102,4 +110,5 @@ def explain(fleet: Fleet, vm_name: str, target: HostProfile | None = None,
         candidates.append(candidate)
         if first is not None:
             examples[first.code].append(candidate)
-    return Explanation(vm, source, target, candidates, dict(examples))
+    shown = target.default if isinstance(target, Targets) else target
+    return Explanation(vm, source, shown, candidates, dict(examples))

@@ -22,6 +22,7 @@ from typing import Any
 
 from hvroll.compat.conditions import HostSide, VmFacts
 from hvroll.compat.kinds import Affects, VerdictKind, kernel_flag
+from hvroll.compat.target import Targets
 from hvroll.compat.verdict import Checker, Verdict, combine
 from hvroll.domain import CpuGeneration, CpuMode, Fleet, HostProfile, PowerState
 
@@ -111,6 +112,9 @@ class Row:
     generation: str
     hosts: int
     cells: dict[Column, Cell]
+    clusters: tuple[str, ...] = ()
+    """The clusters of the row when a generation's clusters go to different targets (one row
+    per target), else ``()``."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ class Matrix:
         return {
             "target": self.target.name,
             "columns": {c.value: COLUMN_TITLES[c] for c in Column},
-            "rows": [{"generation": r.generation, "hosts": r.hosts,
+            "rows": [{"generation": r.generation, "clusters": list(r.clusters), "hosts": r.hosts,
                       "cells": {c.value: cell.data() for c, cell in r.cells.items()}}
                      for r in self.rows],
         }
@@ -144,18 +148,42 @@ class Matrix:
 
 
 
-def build_matrix(fleet: Fleet, target: HostProfile, checker: Checker | None = None,
+def build_matrix(fleet: Fleet, target: HostProfile | Targets,
+                 checker: Checker | None = None,
                  targets: Mapping[str, HostProfile] | None = None) -> Matrix:
-    """The matrix for an upgrade to ``target`` (or, per generation, ``targets[name]``)."""
+    """The matrix for an upgrade to ``target`` (or, per generation or cluster,
+    ``targets[name]``; or a :class:`Targets`). A generation whose clusters go to different
+    targets gets one row per target, naming its clusters."""
     checker = checker if checker is not None else Checker(fleet)
-    rows = tuple(_row(checker, gen, (targets or {}).get(gen.name, target))
-                 for gen in fleet.generations)
-    return Matrix(target, rows)
+    plan = target if isinstance(target, Targets) else Targets(target, dict(targets or {}))
+    default = plan.default or next(iter(plan.profiles()))
+    rows: list[Row] = []
+    for gen in fleet.generations:
+        hosts = [h for h in fleet.hosts if h.generation == gen.name]
+        groups: dict[str, list[str]] = {}
+        profiles: dict[str, HostProfile] = {}
+        for h in hosts:
+            p = plan.for_host(h)
+            if p is not None:
+                groups.setdefault(p.name, []).append(h.name)
+                profiles[p.name] = p
+        if not groups:
+            rows.append(_row(checker, gen, default, None))
+            continue
+        for name, members in groups.items():
+            only = set(members) if len(groups) > 1 else None
+            clusters = tuple(sorted({fleet.host_by_name[m].cluster for m in members})) \
+                if only is not None else ()
+            rows.append(dataclasses.replace(_row(checker, gen, profiles[name], only),
+                                            clusters=clusters))
+    return Matrix(default, tuple(rows))
 
 
-def _row(checker: Checker, gen: CpuGeneration, new: HostProfile) -> Row:
+def _row(checker: Checker, gen: CpuGeneration, new: HostProfile,
+         only: set[str] | None) -> Row:
     fleet = checker.fleet
-    hosts = [h for h in fleet.hosts if h.generation == gen.name]
+    hosts = [h for h in fleet.hosts if h.generation == gen.name
+             and (only is None or h.name in only)]
     if not hosts:
         return Row(gen.name, 0, {c: Cell(Status.NA, note="no such hosts") for c in Column})
     old_hosts = {h.name: checker.profile_of(h) for h in hosts

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hvroll.compat.exposure import boot_cpu
+from hvroll.compat.cpu import compare
+from hvroll.compat.exposure import boot_cpu, running_cpu, visible_cpu
 from hvroll.compat.guestos import FACT, SmapFact, smap_fact
 from hvroll.compat.kinds import VerdictKind, kernel_flag
-from hvroll.compat.verdict import Checker, Verdict, combine
+from hvroll.compat.target import Targets
+from hvroll.compat.verdict import Checker, Reason, Verdict, combine, verdict_of
 from hvroll.domain import Fleet, Host, HostProfile, PowerState, Vm
 
 
@@ -41,11 +43,13 @@ class Recommendation:
     hosts: int
     kind: VerdictKind
     text: str
+    cluster: str = ""
+    """The cluster a kernel-flag recommendation is for ('' for generation-wide advice)."""
 
     def data(self) -> dict[str, Any]:
         return {"action": self.action, "rule": self.code, "generation": self.generation,
-                "vms": self.vms, "hosts": self.hosts, "kind": self.kind.value,
-                "text": self.text}
+                "cluster": self.cluster or None, "vms": self.vms, "hosts": self.hosts,
+                "kind": self.kind.value, "text": self.text}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +70,11 @@ class Unverified:
 class CheckReport:
     """Per-VM verdicts for an upgrade to ``target``, summarized."""
 
-    target: HostProfile
+    target: HostProfile | None
     results: list[VmVerdict]
     targets: dict[str, HostProfile] = field(default_factory=dict)
-    """Per-generation targets that replace ``target`` for hosts of that generation."""
+    """Per-generation or per-cluster targets that replace ``target`` for those hosts (a
+    cluster's wins over its generation's)."""
     recommendations: list[Recommendation] = field(default_factory=list)
     unverified: list[Unverified] = field(default_factory=list)
     """VMs whose SMAP support is assumed and matters: their next boot on the target exposes
@@ -112,7 +117,7 @@ class CheckReport:
     def data(self) -> dict[str, Any]:
         """The report as JSON-able data (``hvroll check --json``)."""
         return {
-            "target": self.target.model_dump(mode="json"),
+            "target": None if self.target is None else self.target.model_dump(mode="json"),
             "targets": {g: p.name for g, p in self.targets.items()},
             "vms": len(self.results),
             "moving": sum(1 for r in self.results if r.moves),
@@ -135,22 +140,88 @@ class CheckReport:
         }
 
 
-def check_upgrade(fleet: Fleet, target: HostProfile, checker: Checker | None = None,
+def check_upgrade(fleet: Fleet, target: HostProfile | Targets | None,
+                  checker: Checker | None = None,
                   targets: Mapping[str, HostProfile] | None = None) -> CheckReport:
     """Verdicts of every VM for an upgrade of the fleet to ``target`` (``targets`` maps a CPU
-    generation to the profile its hosts get instead, e.g. ``{"Broadwell": CPv2n}``)."""
+    generation or a cluster to the profile its hosts get instead, e.g.
+    ``{"Broadwell": CPv2n, "c-bdw-rhel": CPv2-rhel}``; or give a :class:`Targets`).
+
+    A VM moves exactly when the planner moves it: its host's target ranks higher than the
+    profile the host runs. A kernel-flag fix (``nosmap``) is offered to a cluster only when,
+    with the flag, its hosts still provide the CPU every running guest of the cluster has:
+    it must keep the feature set, not take a feature away."""
     checker = checker if checker is not None else Checker(fleet)
-    per_gen = dict(targets or {})
+    plan_targets = target if isinstance(target, Targets) else Targets(target, dict(targets or {}))
+    keeps = _FlagJudge(fleet, checker)
     results = []
     for vm in fleet.vms:
         host = fleet.host_by_name[vm.host]
-        results.append(upgrade_verdict(checker, vm, host, per_gen.get(host.generation, target)))
-    report = CheckReport(target, results, per_gen)
+        dest = plan_targets.for_host(host)
+        result = upgrade_verdict(checker, vm, host, dest, plan_targets)
+        results.append(keeps.per_cluster(result, dest) if dest is not None else result)
+    report = CheckReport(plan_targets.default, results, dict(plan_targets.by_name))
     report.recommendations = recommendations(fleet, checker, report)
     report.unverified = unverified_smap(fleet, report)
     report.cache_verdicts = checker.cache_size
     report.cache_vm_facts = len(checker.facts)
     return report
+
+
+class _FlagJudge:
+    """Whether a kernel flag offered as a fix keeps a cluster's feature set: with it, the
+    cluster's upgraded hosts still provide the CPU every running guest of the cluster has.
+    ``nosmap`` on Ubuntu CPv1 Broadwell clusters (libvirt 1.2.2 never exposed SMAP) keeps it;
+    on RHEL 7.4 ones (libvirt 3.2.0 already did) it would take SMAP away from their guests."""
+
+    def __init__(self, fleet: Fleet, checker: Checker) -> None:
+        self.fleet, self.checker = fleet, checker
+        self._keeps: dict[tuple[str, str, str, str], bool] = {}
+
+    def keeps(self, cluster: str, generation: str, target: HostProfile, flag: str) -> bool:
+        key = (cluster, generation, target.name, flag)
+        found = self._keeps.get(key)
+        if found is None:
+            found = self._keeps[key] = self._judge(cluster, generation, target, flag)
+        return found
+
+    def _judge(self, cluster: str, generation: str, target: HostProfile, flag: str) -> bool:
+        gen = self.fleet.generation_by_name[generation]
+        flagged = visible_cpu(gen, target.model_copy(
+            update={"kernel_flags": (*target.kernel_flags, flag)}))
+        hosts = {h.name: h for h in self.fleet.hosts_by_cluster.get(cluster, ())
+                 if h.generation == generation}
+        older = [h for h in hosts.values() if self.checker.profile_of(h).rank < target.rank]
+        if not older:
+            return False  # no guest here runs with an older feature set to keep
+        cpus = {running_cpu(vm.cpu, gen, self.checker.profile_of(hosts[vm.host]))
+                for vm in self.fleet.vms if vm.host in hosts
+                and vm.power is not PowerState.SHUTOFF}
+        cpus |= {visible_cpu(gen, self.checker.profile_of(h)) for h in older}
+        return all(compare(cpu, flagged).compatible for cpu in cpus)
+
+    def per_cluster(self, result: VmVerdict, target: HostProfile) -> VmVerdict:
+        """``result`` with a kernel-flag fix replaced by the rule's next one where the flag
+        would not keep the VM's cluster's feature set."""
+        if not any(kernel_flag(r.action or "") for r in result.verdict.reasons):
+            return result
+        reasons = []
+        changed = False
+        for r in result.verdict.reasons:
+            flag = kernel_flag(r.action or "")
+            if flag is not None and not self.keeps(result.host.cluster, result.host.generation,
+                                                    target, flag):
+                rule = self.checker.rules.by_id.get(r.code)
+                actions = getattr(rule, "actions", ())
+                nxt = next((a for a in actions if kernel_flag(a) is None), None)
+                r = Reason(r.code, f"{r.message} ({flag} would take a feature away from the "
+                                   f"running guests of cluster {result.host.cluster})",
+                           r.kind, nxt)
+                changed = True
+            reasons.append(r)
+        if not changed:
+            return result
+        return VmVerdict(result.vm, result.host, verdict_of(reasons), result.moves)
 
 
 def unverified_smap(fleet: Fleet, report: CheckReport) -> list[Unverified]:
@@ -161,19 +232,26 @@ def unverified_smap(fleet: Fleet, report: CheckReport) -> list[Unverified]:
         fact = smap_fact(r.vm.guest)
         if fact.verified:
             continue
-        target = report.targets.get(r.host.generation, report.target)
+        target = Targets(report.target, report.targets).for_host(r.host)
+        if target is None:
+            continue
         boot = boot_cpu(r.vm.cpu, fleet.generation_of(r.host), target)
         if "smap" in boot.expanded():
             out.append(Unverified(r.vm, r.host, fact))
     return out
 
 
-def upgrade_verdict(checker: Checker, vm: Vm, host: Host, target: HostProfile) -> VmVerdict:
-    """The verdict of one VM for an upgrade of its host to ``target``."""
+def upgrade_verdict(checker: Checker, vm: Vm, host: Host, target: HostProfile | None,
+                    targets: Targets | None = None) -> VmVerdict:
+    """The verdict of one VM for an upgrade of its host to ``target``: the move and the next
+    boot there when the host is upgraded (its target ranks higher), else the next boot where
+    it is."""
+    current = checker.profile_of(host)
+    moves = target is not None and (targets.moves(host, current) if targets is not None
+                                    else current != target)
+    if not moves or target is None:
+        return VmVerdict(vm, host, checker.spawn(vm, host), False)
     boot = checker.spawn(vm, host, profile=target)
-    moves = checker.profile_of(host) != target
-    if not moves:
-        return VmVerdict(vm, host, boot, False)
     if vm.power is PowerState.SHUTOFF:
         move = checker.cold_migration(vm, host, host, dest_profile=target)
     else:
@@ -181,46 +259,59 @@ def upgrade_verdict(checker: Checker, vm: Vm, host: Host, target: HostProfile) -
     return VmVerdict(vm, host, combine(move, boot), True)
 
 
+_Key = tuple[str, str, str, str, str]
+"""(action, rule, CPU generation, cluster for a kernel flag else '', target profile)."""
+
+
 def recommendations(fleet: Fleet, checker: Checker, report: CheckReport) -> list[Recommendation]:
-    """Actions grouped by (action, rule, CPU generation), blocks first, most VMs first."""
-    groups: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    kinds: dict[tuple[str, str, str], VerdictKind] = {}
-    guests: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    """Actions grouped by (action, rule, CPU generation, target; a kernel flag per cluster),
+    blocks first, most VMs first."""
+    groups: dict[_Key, set[str]] = defaultdict(set)
+    kinds: dict[_Key, VerdictKind] = {}
+    guests: dict[_Key, Counter[str]] = defaultdict(Counter)
+    targets = Targets(report.target, report.targets)
     for r in report.results:
+        target = targets.for_host(r.host)
         for reason in r.verdict.reasons:
-            if reason.action is None:
+            if reason.action is None or target is None:
                 continue
-            key = (reason.action, reason.code, r.host.generation)
+            # a kernel flag is advice for the hosts of one cluster (judged on its guests)
+            cluster = r.host.cluster if kernel_flag(reason.action) else ""
+            key = (reason.action, reason.code, r.host.generation, cluster, target.name)
             groups[key].add(r.vm.name)
             kinds[key] = max(kinds.get(key, reason.kind), reason.kind)
             guests[key][r.vm.guest.label] += 1
-    def target_of(generation: str) -> HostProfile:
-        return report.targets.get(generation, report.target)
-
-    hosts_of: Counter[str] = Counter(h.generation for h in fleet.hosts)
+    profiles = {p.name: p for p in targets.profiles()}
     out = []
     for key, vms in groups.items():
-        action, code, generation = key
-        n, hosts = len(vms), hosts_of[generation]
-        target = target_of(generation)
+        action, code, generation, cluster, target_name = key
+        target = profiles[target_name]
+        hosts = sum(1 for h in fleet.hosts if h.generation == generation
+                    and (not cluster or h.cluster == cluster)
+                    and targets.for_host(h) == target)
+        n = len(vms)
         out.append(Recommendation(action, code, generation, n, hosts, kinds[key],
                                   _words(fleet, checker, target, key, n, hosts,
-                                         guests[key])))
-    return sorted(out, key=lambda r: (-r.kind.rank, -r.vms, r.action, r.generation))
+                                         guests[key]), cluster))
+    return sorted(out, key=lambda r: (-r.kind.rank, -r.vms, r.action, r.generation,
+                                      r.cluster))
 
 
-def _words(fleet: Fleet, checker: Checker, target: HostProfile, key: tuple[str, str, str],
-           n: int, hosts: int, guests: Counter[str]) -> str:
-    action, code, generation = key
+def _words(fleet: Fleet, checker: Checker, target: HostProfile,
+           key: tuple[str, str, str, str, str], n: int, hosts: int,
+           guests: Counter[str]) -> str:
+    action, code, generation, cluster, _target = key
     examples = ", ".join(g for g, _ in guests.most_common(3))
     vms = f"{n} VM{'' if n == 1 else 's'}"
     flag = kernel_flag(action)
     if flag is not None:
-        older = sorted({h.profile for h in fleet.hosts if h.generation == generation
+        older = sorted({h.profile for h in fleet.hosts_by_cluster.get(cluster, ())
+                        if h.generation == generation
                         and checker.profile_of(h).rank < target.rank})
-        return (f"boot the {hosts} {generation} hosts on {target.name} with kernel flag "
-                f"{flag}: they then show the CPU feature set {generation} hosts show on "
-                f"{', '.join(older)}; {vms} ({examples}) would not boot otherwise [{code}]")
+        return (f"boot the {hosts} {generation} hosts of cluster {cluster} on {target.name} "
+                f"with kernel flag {flag}: they then keep the CPU feature set its running "
+                f"guests have (from {', '.join(older)}); {vms} ({examples}) would not boot "
+                f"otherwise [{code}]")
     if action == "require_guest_update":
         return (f"{vms} on {generation} hosts need a guest OS update before they can run on "
                 f"{target.name} ({examples}) [{code}]")

@@ -18,8 +18,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hvroll.compat.target import Targets as Targets  # re-exported: the planner's input
 from hvroll.compat.verdict import Checker, Verdict
-from hvroll.domain import Fleet, Host, HostProfile, HostRole, PowerState, Vm
+from hvroll.domain import Fleet, HostProfile, HostRole, PowerState, Vm
 from hvroll.errors import InputError
 from hvroll.inventory import fingerprint
 from hvroll.planner import estimate as est
@@ -45,24 +46,6 @@ DEFAULT_DIRTY_MIB_S = 10.0
 """Dirty rate assumed for a running VM whose rate is not known."""
 COLD_BOOT_S = 60.0
 """Stop, re-home and start of a VM without local disk, seconds."""
-
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    """The profile each host should end on: by cluster name, else by CPU generation name,
-    else ``default``. A host already on a profile of that rank or higher is left alone."""
-
-    default: HostProfile | None
-    by_name: Mapping[str, HostProfile] = field(default_factory=dict)
-
-    def for_host(self, host: Host) -> HostProfile | None:
-        return self.by_name.get(host.cluster) or self.by_name.get(host.generation) or self.default
-
-    def profiles(self) -> list[HostProfile]:
-        found = {p.name: p for p in self.by_name.values()}
-        if self.default is not None:
-            found[self.default.name] = self.default
-        return list(found.values())
 
 
 def plan(fleet: Fleet, targets: Targets | HostProfile, policy: Policy | None = None,
