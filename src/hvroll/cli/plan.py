@@ -76,7 +76,12 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Plan the upgrade of every host below the target profile: canary wave, then waves of
-    at most k hosts per cluster, each VM placed on a compatible host with room."""
+    at most k hosts per cluster, each VM placed on a compatible host with room.
+
+    Canary hosts hold internal tenants' VMs covering the heterogeneous combinations (guest
+    family x host OS x generation x special devices); every upgraded generation and host OS
+    gets one unless impossible, never a host holding a VM that cannot move when another would
+    do. The output lists what the canary covers and what it does not, and why."""
     check_output(output, Kind.PLAN, inputs=[file], force=force)
     fleet = load_fleet(file)
     targets = targets_of(fleet, target, target_for, targets_file)
@@ -88,7 +93,8 @@ def plan(
     result = build_plan(fleet, targets, policy, strategy, inventory=str(file))
     save_plan(result, output)
     if as_json:
-        print_json({"plan": str(output), **result.summary.model_dump()})
+        print_json({"plan": str(output), **result.summary.model_dump(),
+                    "canary": result.canary.model_dump(mode="json")})
         return
     _print(result)
     err_console.print(f"wrote {output}")
@@ -117,6 +123,7 @@ def _print(result: Plan) -> None:
     console.print(table)
     if result.policy.hold_after_canary and result.waves and result.waves[0].canary:
         console.print("the campaign holds after wave 0 (canary) until 'hvroll resume'")
+    _print_canary(result)
     if result.unmovable:
         table = Table("vm", "host", "action", "reason", title="VMs that cannot move live")
         for u in result.unmovable[:50]:
@@ -126,6 +133,24 @@ def _print(result: Plan) -> None:
             console.print(f"… and {len(result.unmovable) - 50} more (see the plan file)")
     if result.skipped:
         console.print(f"{len(result.skipped)} hosts skipped (see 'skipped' in the plan file)")
+
+
+def _print_canary(result: Plan) -> None:
+    """What the canary wave covers (internal tenants' VMs) and what it does not, with why."""
+    c = result.canary
+    if not c.hosts and not c.pairs_without and not c.uncovered:
+        return
+    hosts = ", ".join(c.hosts) or "none"
+    console.print(f"[bold]canary[/] hosts: {hosts}; covers {len(c.covered)} combinations of "
+                  f"internal VMs (generation/host OS/guest/device)", highlight=False)
+    for combo in c.covered:
+        console.print(f"  covered      {combo}", markup=False, highlight=False)
+    for combo, why in c.uncovered:
+        console.print(f"  not covered  {combo}: {why}", markup=False, highlight=False,
+                      soft_wrap=True)
+    for pair, why in c.pairs_without:
+        console.print(f"  no canary for {pair}: {why}", markup=False, highlight=False,
+                      soft_wrap=True)
 
 
 def _hours(seconds: float) -> str:

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 
 from hvroll.compat.target import Targets as Targets  # re-exported: the planner's input
 from hvroll.compat.verdict import Checker, Verdict
-from hvroll.domain import Fleet, HostProfile, HostRole, PowerState, Vm
+from hvroll.domain import Fleet, Host, HostProfile, HostRole, PowerState, Vm
 from hvroll.errors import InputError
 from hvroll.inventory import fingerprint
 from hvroll.planner import estimate as est
-from hvroll.planner.canary import choose_canaries
+from hvroll.planner.canary import choose_canaries, label
 from hvroll.planner.model import (
+    CanaryCoverage,
     Estimate,
     HostStep,
     Migration,
@@ -122,6 +123,7 @@ class _Builder:
         self.skipped: list[SkippedHost] = []
         self._verdicts: dict[tuple[str, str, str], Verdict] = {}
         self.initial_vms = {vm.name for h in self.target for vm in fleet.vms_by_host[h]}
+        self.canary = CanaryCoverage()
 
     # -- waves ---------------------------------------------------------------------------
 
@@ -129,13 +131,33 @@ class _Builder:
         fleet = self.fleet
         candidates = [h for h in fleet.hosts if h.name in self.target
                       and h.role is HostRole.ACTIVE and fleet.vms_by_host[h.name]]
-        canaries = {h.cluster: h.name for h in
-                    choose_canaries(fleet, candidates, self.policy.canary_hosts)}
+        choice = choose_canaries(fleet, candidates, self.policy.canary_hosts, self._movable)
+        self.canary = CanaryCoverage(
+            hosts=tuple(h.name for h in choice.hosts),
+            covered=tuple(label(c) for c in choice.covered),
+            uncovered=tuple((label(c), why) for c, why in choice.uncovered),
+            pairs_without=tuple((f"{g}/{os_name}", why)
+                                for (g, os_name), why in choice.pairs_without))
+        canaries = {h.cluster: h.name for h in choice.hosts}
         waves: dict[int, list[_ClusterWave]] = defaultdict(list)
         for cluster in fleet.clusters:
             for index, cw in self._cluster(cluster.name, canaries.get(cluster.name)).items():
                 waves[index].append(cw)
         return waves
+
+    def _movable(self, vm: Vm, host: Host) -> bool:
+        """Whether ``vm`` can leave ``host`` for a host of its generation on the host's target
+        (capacity aside): the canary never takes a host holding a VM that cannot."""
+        target = self.target[host.name]
+        if vm.devices.passthrough and not self.policy.allow_cold_migration:
+            return False
+        if vm.power is PowerState.SHUTOFF:
+            return self.checker.cold_migration(vm, host, host, dest_profile=target).allowed
+        if not vm.devices.passthrough and self.checker.migration(
+                vm, host, host, dest_profile=target).allowed:
+            return True
+        return (self.policy.allow_cold_migration
+                and self.checker.spawn(vm, host, profile=target).allowed)
 
     def _k(self, cluster: str) -> int:
         return self.policy.hosts_per_wave or max(1, self.fleet.spares(cluster))
@@ -390,7 +412,7 @@ class _Builder:
                                          key=lambda p: p.name)),
                     inventory=inventory,
                     policy=policy, waves=tuple(out), unmovable=tuple(self.unmovable),
-                    skipped=tuple(self.skipped),
+                    skipped=tuple(self.skipped), canary=self.canary,
                     summary=self._summary(out, _makespan(cluster_s), planning_s))
 
     def _links(self) -> dict[str, float]:

@@ -1,26 +1,44 @@
-"""The canary wave: few hosts whose VMs cover every combination the fleet has.
+"""The canary wave, chosen as operators pick it.
 
-Verification in staging cannot cover every (CPU generation × guest OS × device) combination,
-so hvroll releases to production canaries first: hosts whose VMs together cover every
-combination present on the hosts to upgrade, heterogeneous host/guest pairs first (Windows or
-FreeBSD on a Linux host), preferring hosts whose VMs belong to internal tenants.
+Verification in staging cannot cover every combination, so a release goes to production
+canaries first (seed 000): hosts holding **internal tenants' VMs** that cover the
+heterogeneous combinations — guest family × host OS × CPU generation × what is special about
+the VM for a migration (a Windows guest live-migrated before with its balloon, FreeBSD, a
+config drive, local disk + volume, passthrough, a guest fact no source decides). Rules:
+
+1. every upgraded (CPU generation, host OS) pair gets a canary host, unless impossible — and
+   then the plan says why;
+2. a canary never holds a VM that cannot move when another host of its pair would do;
+3. then, up to the policy's number of canary hosts, hosts that add the most uncovered
+   combinations of internal VMs (heterogeneous pairs count double), more internal VMs and
+   fewer customers' VMs first; one canary per cluster.
+
+:func:`choose_canaries` returns the hosts and what they cover and do not (with reasons), which
+``hvroll plan`` prints and the plan file keeps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from hvroll.compat.guestos import FACT, smap_fact
 from hvroll.domain import ConfigDrive, Fleet, GuestOsFamily, Host, Vm
 
-Combo = tuple[str, str, str]
-"""(CPU generation, guest OS family, device class)."""
+Combo = tuple[str, str, str, str]
+"""(CPU generation, host OS, guest OS family, device class)."""
+Pair = tuple[str, str]
+"""(CPU generation, host OS)."""
 
 
 def device_classes(vm: Vm) -> list[str]:
-    """What is special about a VM for migration: passthrough, config drive, disks, and a fact
-    no source decides (``unverified:smap_support``: the canary tries the assumption first)."""
+    """What is special about a VM for migration: a Windows guest migrated before with its
+    balloon, passthrough, config drive, disks, and a fact no source decides
+    (``unverified:smap_support``: the canary tries the assumption first)."""
     out = [f"passthrough:{p.value}" for p in vm.devices.passthrough]
+    if (vm.guest.family is GuestOsFamily.WINDOWS and vm.devices.balloon
+            and vm.history.live_migrations_since_power_cycle >= 1):
+        out.append("migrated-with-balloon")
     if not smap_fact(vm.guest).verified:
         out.append(f"unverified:{FACT}")
     if vm.devices.config_drive is not ConfigDrive.NONE:
@@ -32,48 +50,101 @@ def device_classes(vm: Vm) -> list[str]:
     return out or ["plain"]
 
 
-def combos(fleet: Fleet, host: Host) -> set[Combo]:
-    return {(host.generation, vm.guest.family.value, d)
-            for vm in fleet.vms_by_host[host.name] for d in device_classes(vm)}
+def host_os(fleet: Fleet, host: Host) -> str:
+    return fleet.profile_of(host).os_name
+
+
+def pair_of(fleet: Fleet, host: Host) -> Pair:
+    return (host.generation, host_os(fleet, host))
+
+
+def combos(fleet: Fleet, host: Host, *, internal_only: bool = False) -> set[Combo]:
+    """The combinations the VMs of ``host`` show (only its internal tenants' when asked)."""
+    gen, os_name = pair_of(fleet, host)
+    return {(gen, os_name, vm.guest.family.value, d)
+            for vm in fleet.vms_by_host[host.name] if vm.internal or not internal_only
+            for d in device_classes(vm)}
 
 
 def weight(combo: Combo) -> int:
     """Heterogeneous host/guest pairs (a non-Linux guest on a Linux host) count double."""
-    return 2 if combo[1] != GuestOsFamily.LINUX.value else 1
+    return 2 if combo[2] != GuestOsFamily.LINUX.value else 1
 
 
-def internal_share(fleet: Fleet, host: Host) -> float:
-    vms = fleet.vms_by_host[host.name]
-    return sum(vm.internal for vm in vms) / len(vms) if vms else 0.0
+def label(combo: Combo) -> str:
+    return "/".join(combo)
 
 
-def choose_canaries(fleet: Fleet, candidates: Sequence[Host], most: int) -> list[Host]:
-    """Greedy weighted set cover: each pick adds the most uncovered combination weight, ties
-    broken by a larger share of internal VMs, then fewer VMs, then name. One host per cluster;
-    stops when everything is covered or after ``most`` hosts."""
-    cover = {h.name: combos(fleet, h) for h in candidates if fleet.vms_by_host[h.name]}
-    share = {name: internal_share(fleet, fleet.host_by_name[name]) for name in cover}
-    uncovered: set[Combo] = set().union(*cover.values()) if cover else set()
+@dataclass(frozen=True, slots=True)
+class CanaryChoice:
+    hosts: tuple[Host, ...]
+    covered: tuple[Combo, ...]
+    """Combinations of internal VMs on the canary hosts."""
+    uncovered: tuple[tuple[Combo, str], ...]
+    """Combinations of internal VMs no canary holds, and why."""
+    pairs_without: tuple[tuple[Pair, str], ...]
+    """(generation, host OS) pairs to upgrade that got no canary, and why."""
+
+
+def choose_canaries(fleet: Fleet, candidates: Sequence[Host], most: int,
+                    movable: Callable[[Vm, Host], bool] | None = None) -> CanaryChoice:
+    """The canary hosts among ``candidates`` (hosts to upgrade that hold VMs), at most
+    ``most`` (one per cluster); ``movable(vm, host)`` says whether a VM can leave its host
+    (default: every VM can)."""
+    def clean(h: Host) -> bool:
+        return movable is None or all(movable(vm, h) for vm in fleet.vms_by_host[h.name])
+
+    hosts = [h for h in candidates if fleet.vms_by_host[h.name]]
+    ok = {h.name: clean(h) for h in hosts}
+    internal = {h.name: combos(fleet, h, internal_only=True) for h in hosts}
+    universe: set[Combo] = set().union(*internal.values()) if internal else set()
+    pairs = {pair_of(fleet, h) for h in hosts}
+    uncovered, open_pairs = set(universe), set(pairs)
     chosen: list[Host] = []
     clusters: set[str] = set()
-    while uncovered and len(chosen) < most:
-        best = max(
-            (name for name in cover if fleet.host_by_name[name].cluster not in clusters),
-            key=lambda n: (_gain(cover[n] & uncovered), share[n],
-                           -len(fleet.vms_by_host[n]), _neg(n)),
-            default=None,
-        )
-        if best is None or not cover[best] & uncovered:
+
+    def key(h: Host) -> tuple[object, ...]:
+        vms = fleet.vms_by_host[h.name]
+        n_internal = sum(vm.internal for vm in vms)
+        return (pair_of(fleet, h) in open_pairs, sum(weight(c) for c in internal[h.name]
+                                                      & uncovered),
+                n_internal, -(len(vms) - n_internal), -len(vms), _neg(h.name))
+
+    while len(chosen) < most:
+        options = [h for h in hosts if ok[h.name] and h.cluster not in clusters]
+        best = max(options, key=key, default=None)
+        if best is None or not (pair_of(fleet, best) in open_pairs
+                                or internal[best.name] & uncovered):
             break
-        host = fleet.host_by_name[best]
-        chosen.append(host)
-        clusters.add(host.cluster)
-        uncovered -= cover[best]
-    return chosen
+        chosen.append(best)
+        clusters.add(best.cluster)
+        uncovered -= internal[best.name]
+        open_pairs.discard(pair_of(fleet, best))
 
-
-def _gain(new: Iterable[Combo]) -> int:
-    return sum(weight(c) for c in new)
+    names = {h.name for h in chosen}
+    pairs_without = []
+    for pair in sorted(open_pairs):
+        members = [h for h in hosts if pair_of(fleet, h) == pair]
+        if not any(ok[h.name] for h in members):
+            why = (f"every {pair[0]} host on {pair[1]} to upgrade holds a VM that cannot move "
+                   f"(e.g. {members[0].name})")
+        elif all(h.cluster in clusters for h in members if ok[h.name]):
+            why = "its clusters' canary is already another host (one canary per cluster)"
+        else:
+            why = f"the canary wave is limited to {most} hosts (--canary-hosts)"
+        pairs_without.append((pair, why))
+    missing = []
+    for combo in sorted(uncovered):
+        holders = [h for h in hosts if combo in internal[h.name]]
+        if not any(ok[h.name] for h in holders):
+            why = "only on hosts holding a VM that cannot move"
+        elif all(h.cluster in clusters for h in holders if ok[h.name]):
+            why = "its clusters' canary is another host (one canary per cluster)"
+        else:
+            why = f"the canary wave is limited to {most} hosts (--canary-hosts)"
+        missing.append((combo, why))
+    covered = sorted(set().union(*(internal[n] for n in names)) if names else set())
+    return CanaryChoice(tuple(chosen), tuple(covered), tuple(missing), tuple(pairs_without))
 
 
 def _neg(name: str) -> tuple[int, ...]:

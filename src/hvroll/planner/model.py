@@ -152,6 +152,17 @@ class Summary(PlanModel):
     planning_time_s: float
 
 
+class CanaryCoverage(PlanModel):
+    """What the canary wave covers: combinations (``generation/host-os/guest-family/device``)
+    of internal tenants' VMs on the canary hosts, those it does not with why, and the
+    (generation, host OS) pairs to upgrade that got no canary with why."""
+
+    hosts: tuple[str, ...] = ()
+    covered: tuple[str, ...] = ()
+    uncovered: tuple[tuple[str, str], ...] = ()
+    pairs_without: tuple[tuple[str, str], ...] = ()
+
+
 class Plan(PlanModel):
     version: int = PLAN_VERSION
     strategy: Strategy
@@ -167,6 +178,7 @@ class Plan(PlanModel):
     waves: tuple[Wave, ...]
     unmovable: tuple[Unmovable, ...] = ()
     skipped: tuple[SkippedHost, ...] = ()
+    canary: CanaryCoverage = CanaryCoverage()
     summary: Summary
 
     def host_steps(self) -> list[HostStep]:
