@@ -99,7 +99,7 @@ def test_remove_balloon_unplugs_it_through_the_monitor_and_is_recorded(scene: Sc
     cloud.apply_workaround(name, "remove_balloon")  # already gone: fine
     cloud.apply_workaround(name, "copy_config_drive")  # shared storage: recorded only
     lines = [json.loads(line) for line in scene.journal.read_text().splitlines()]
-    assert [(r["vm"], r["action"]) for r in lines if r["op"] == "workaround"] == [
+    assert [(r["vm"], r["action"]) for r in lines if r.get("op") == "workaround"] == [
         (name, "remove_balloon"), (name, "remove_balloon"), (name, "copy_config_drive")]
 
 
