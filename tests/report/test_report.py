@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Route, expect
 
 from hvroll.executor.status import status
+from hvroll.planner.model import load_plan
 from hvroll.report import build_report
 from hvroll.store import Store
 from hvroll.telemetry.snapshot import StateSource
@@ -133,3 +134,13 @@ def test_a_missing_state_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_report_names_the_profile_each_cluster_went_to(finished: Campaign) -> None:
+    html = report_of(finished.state)
+    plan = load_plan(finished.plan)
+    expected = {s.cluster: s.target for s in plan.host_steps()}
+    assert "Profile each cluster went to" in html
+    assert {"CPv2", "CPv2n"} <= set(expected.values())
+    for cluster, target in expected.items():
+        assert f"<tr><td>{cluster}</td><td>{target}</td></tr>" in html, cluster

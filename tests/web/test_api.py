@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hvroll.executor.status import status
+from hvroll.planner.model import load_plan
 from hvroll.store import Store
 from hvroll.telemetry.metrics import render
 from hvroll.telemetry.render import STYLE
@@ -235,3 +236,12 @@ def test_the_style_sheet_is_the_one_the_report_inlines(client: TestClient) -> No
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/css")
     assert reply.text == STYLE.read_text(encoding="utf-8")
+
+
+def test_the_matrix_names_the_profile_each_cluster_goes_to(client: TestClient,
+                                                          made: Campaign) -> None:
+    data = client.get("/api/matrix").json()
+    plan = load_plan(made.plan)
+    assert data["clusters"] == {s.cluster: s.target for s in plan.host_steps()}
+    page = client.get("/matrix").text
+    assert 'id="cluster-targets"' in page

@@ -26,6 +26,7 @@ from hvroll.telemetry.metrics import BYTES_BUCKETS, DOWNTIME_BUCKETS_S, DURATION
 from hvroll.telemetry.render import STYLE, environment
 from hvroll.telemetry.snapshot import Snapshot, StateSource
 from hvroll.telemetry.views import (
+    cluster_targets,
     computed_matrix,
     failure_reasons,
     failures,
@@ -89,7 +90,9 @@ def report_data(snap: Snapshot) -> dict[str, Any]:
         "matrix": {
             "target": matrix.target.name,
             "columns": [(c.value, COLUMN_TITLES[c]) for c in Column],
-            "rows": [{"generation": row.generation, "hosts": row.hosts,
+            "clusters": cluster_targets(snap.static),
+            "rows": [{"generation": row.generation, "clusters": list(row.clusters),
+                      "hosts": row.hosts,
                       "target": row_target(row, matrix.target.name),
                       "cells": {c.value: {"symbol": row.cells[c].symbol(),
                                           "status": row.cells[c].status.value,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hvroll.compat.matrix import Column, Matrix, Row, build_matrix
+from hvroll.compat.target import Targets
 from hvroll.executor.states import TERMINAL_HOST, HostStepState, MigrationState
 from hvroll.telemetry.snapshot import Migration, Snapshot, Static, Step
 
@@ -278,26 +279,31 @@ def failure_reasons(migrations: Iterable[Migration]) -> list[tuple[str, int, lis
 
 # -- the verification matrix --------------------------------------------------------------------
 
+def cluster_targets(static: Static) -> dict[str, str]:
+    """The profile each cluster's hosts go to in the plan (the most common one if several)."""
+    by_cluster: dict[str, Counter[str]] = defaultdict(Counter)
+    for step in static.plan.host_steps():
+        by_cluster[step.cluster][step.target] += 1
+    return {cluster: c.most_common(1)[0][0] for cluster, c in sorted(by_cluster.items())}
+
+
 def computed_matrix(static: Static) -> Matrix:
     """The matrix for the campaign's targets: the plan's first target as the default, and a
-    generation's own target where its hosts get another (e.g. Broadwell → CPv2n)."""
+    cluster's own target where its hosts get another (e.g. a Broadwell cluster → CPv2n, a
+    RHEL one → CPv2-rhel); a generation whose clusters go to different profiles gets a row
+    per profile, naming its clusters."""
     plan, fleet = static.plan, static.fleet
-    by_generation: dict[str, Counter[str]] = defaultdict(Counter)
-    overall: Counter[str] = Counter()
-    for step in plan.host_steps():
-        gen = static.generation_of.get(step.host)
-        if gen is not None:
-            by_generation[gen][step.target] += 1
-            overall[step.target] += 1
+    per_cluster = cluster_targets(static)
+    overall = Counter(per_cluster.values())
     names = [n.strip() for n in plan.target.split(",") if n.strip()]
     if names and (names[0] in overall or not overall):
         default = names[0]  # the --target of 'hvroll plan'
     else:
         default = overall.most_common(1)[0][0]
     profiles = fleet.profile_by_name
-    per_gen = {gen: profiles[c.most_common(1)[0][0]] for gen, c in by_generation.items()
-               if c.most_common(1)[0][0] != default}
-    return build_matrix(fleet, profiles[default], targets=per_gen)
+    by_name = {cluster: profiles[name] for cluster, name in per_cluster.items()
+               if name != default}
+    return build_matrix(fleet, Targets(profiles[default], by_name))
 
 
 def observed_matrix(matrix: Matrix, snap: Snapshot) -> Matrix:

@@ -20,6 +20,7 @@ from hvroll.telemetry.metrics import DOWNTIME_BUCKETS_S, DURATION_BUCKETS_S
 from hvroll.telemetry.snapshot import Event, Migration, Snapshot, StateSource, Static
 from hvroll.telemetry.views import (
     NOT_IN_PLAN,
+    cluster_targets,
     computed_matrix,
     failure_reasons,
     failures,
@@ -106,6 +107,7 @@ def matrix(snap: Snapshot) -> dict[str, Any]:
         row_data["target"] = row_target(row, result.target.name)
         for column in Column:
             row_data["cells"][column.value]["symbol"] = row.cells[column].symbol()
+    data["clusters"] = cluster_targets(snap.static)
     data["column_order"] = [c.value for c in Column]
     data["column_titles"] = {c.value: COLUMN_TITLES[c] for c in Column}
     return data
