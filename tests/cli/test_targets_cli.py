@@ -65,9 +65,9 @@ def test_check_json_names_cluster_targets_and_unverified_vms(cli: Cli, inventory
     assert data["targets"] == {"c-bdw-r": "CPv2-r"}
     assert [u["vm"] for u in data["unverified_vms"]] == ["win-bu", "c6-bu", "win-br", "c6-br"]
     assert {u["fact"] for u in data["unverified_vms"]} == {"smap_support"}
-    nosmap = [(r["cluster"], r["vms"]) for r in data["recommendations"]
+    nosmap = [(r["clusters"], r["vms"]) for r in data["recommendations"]
               if r["action"] == "host_kernel_flag:nosmap"]
-    assert nosmap == [("c-bdw-u", 1)]
+    assert nosmap == [(["c-bdw-u"], 1)]
 
 
 @pytest.mark.parametrize(("text", "error"), [

@@ -18,13 +18,13 @@ PER_CLUSTER = Targets(CPV2_UBUNTU, {"c-bdw-r": CPV2_RHEL})
 
 def flag_advice(report_targets: Targets) -> list[tuple[str, str, int]]:
     report = check_upgrade(seed000_fleet(), report_targets)
-    return [(r.cluster, r.action, r.vms) for r in report.recommendations
+    return [(r.clusters, r.action, r.vms) for r in report.recommendations
             if r.action.startswith("host_kernel_flag")]
 
 
 def test_nosmap_is_advised_where_it_keeps_the_feature_set_and_not_where_it_removes_one() -> None:
     report = check_upgrade(seed000_fleet(), PER_CLUSTER)
-    assert flag_advice(PER_CLUSTER) == [("c-bdw-u", "host_kernel_flag:nosmap", 1)]
+    assert flag_advice(PER_CLUSTER) == [(("c-bdw-u",), "host_kernel_flag:nosmap", 1)]
     fixes = {r.vm.name: [(x.code, x.action) for x in r.verdict.blocking] for r in report.blocked}
     assert fixes["legacy-u12"] == [("smap-legacy-guest", "host_kernel_flag:nosmap")]
     # on the RHEL cluster nosmap would take SMAP away from guests started on CPv1-r

@@ -25,8 +25,8 @@ def test_recommendations(seed_fleet: Fleet) -> None:
     report = check_upgrade(seed_fleet, CPV2)
     assert [r.text for r in report.recommendations] == [
         "boot the 3 Broadwell hosts of cluster c-bdw on CPv2 with kernel flag nosmap: they "
-        "then keep the CPU feature set its running guests have (from CPv1); 1 VM (centos 5.11) "
-        "would not boot otherwise [smap-legacy-guest]",
+        "then keep the CPU feature set their running guests have (from CPv1); 1 VM "
+        "(centos 5.11) would not boot otherwise [smap-legacy-guest]",
         "1 VM on Skylake hosts need a guest OS update before they can run on CPv2 "
         "(centos 5.11) [smap-legacy-guest]",
         "remove_balloon before moving 1 VM on Haswell hosts (windows-server 2012r2) "

@@ -43,12 +43,12 @@ class Recommendation:
     hosts: int
     kind: VerdictKind
     text: str
-    cluster: str = ""
-    """The cluster a kernel-flag recommendation is for ('' for generation-wide advice)."""
+    clusters: tuple[str, ...] = ()
+    """The clusters a kernel-flag recommendation is for (each judged on its own guests)."""
 
     def data(self) -> dict[str, Any]:
         return {"action": self.action, "rule": self.code, "generation": self.generation,
-                "cluster": self.cluster or None, "vms": self.vms, "hosts": self.hosts,
+                "clusters": list(self.clusters), "vms": self.vms, "hosts": self.hosts,
                 "kind": self.kind.value, "text": self.text}
 
 
@@ -194,9 +194,9 @@ class _FlagJudge:
         older = [h for h in hosts.values() if self.checker.profile_of(h).rank < target.rank]
         if not older:
             return False  # no guest here runs with an older feature set to keep
-        cpus = {running_cpu(vm.cpu, gen, self.checker.profile_of(hosts[vm.host]))
-                for vm in self.fleet.vms if vm.host in hosts
-                and vm.power is not PowerState.SHUTOFF}
+        cpus = {running_cpu(vm.cpu, gen, self.checker.profile_of(h))
+                for h in hosts.values() for vm in self.fleet.vms_by_host.get(h.name, ())
+                if vm.power is not PowerState.SHUTOFF}
         cpus |= {visible_cpu(gen, self.checker.profile_of(h)) for h in older}
         return all(compare(cpu, flagged).compatible for cpu in cpus)
 
@@ -228,15 +228,21 @@ def unverified_smap(fleet: Fleet, report: CheckReport) -> list[Unverified]:
     """VMs whose SMAP support no source decides and whose next boot on their target exposes
     SMAP (where it does not, the assumption changes nothing)."""
     out = []
+    targets = Targets(report.target, report.targets)
+    seen: dict[tuple[object, str, str], bool] = {}
     for r in report.results:
         fact = smap_fact(r.vm.guest)
         if fact.verified:
             continue
-        target = Targets(report.target, report.targets).for_host(r.host)
+        target = targets.for_host(r.host)
         if target is None:
             continue
-        boot = boot_cpu(r.vm.cpu, fleet.generation_of(r.host), target)
-        if "smap" in boot.expanded():
+        key = (r.vm.cpu, r.host.generation, target.name)
+        exposes = seen.get(key)
+        if exposes is None:
+            boot = boot_cpu(r.vm.cpu, fleet.generation_of(r.host), target)
+            exposes = seen[key] = "smap" in boot.expanded()
+        if exposes:
             out.append(Unverified(r.vm, r.host, fact))
     return out
 
@@ -259,59 +265,62 @@ def upgrade_verdict(checker: Checker, vm: Vm, host: Host, target: HostProfile | 
     return VmVerdict(vm, host, combine(move, boot), True)
 
 
-_Key = tuple[str, str, str, str, str]
-"""(action, rule, CPU generation, cluster for a kernel flag else '', target profile)."""
+_Key = tuple[str, str, str, str]
+"""(action, rule, CPU generation, target profile)."""
 
 
 def recommendations(fleet: Fleet, checker: Checker, report: CheckReport) -> list[Recommendation]:
-    """Actions grouped by (action, rule, CPU generation, target; a kernel flag per cluster),
-    blocks first, most VMs first."""
+    """Actions grouped by (action, rule, CPU generation, target), blocks first, most VMs
+    first; a kernel flag names the clusters it is offered to (judged per cluster)."""
     groups: dict[_Key, set[str]] = defaultdict(set)
     kinds: dict[_Key, VerdictKind] = {}
     guests: dict[_Key, Counter[str]] = defaultdict(Counter)
+    clusters: dict[_Key, set[str]] = defaultdict(set)
     targets = Targets(report.target, report.targets)
     for r in report.results:
         target = targets.for_host(r.host)
         for reason in r.verdict.reasons:
             if reason.action is None or target is None:
                 continue
-            # a kernel flag is advice for the hosts of one cluster (judged on its guests)
-            cluster = r.host.cluster if kernel_flag(reason.action) else ""
-            key = (reason.action, reason.code, r.host.generation, cluster, target.name)
+            key = (reason.action, reason.code, r.host.generation, target.name)
             groups[key].add(r.vm.name)
             kinds[key] = max(kinds.get(key, reason.kind), reason.kind)
             guests[key][r.vm.guest.label] += 1
+            if kernel_flag(reason.action):
+                # offered per cluster (judged on its guests): the hosts of those clusters
+                clusters[key].add(r.host.cluster)
     profiles = {p.name: p for p in targets.profiles()}
     out = []
     for key, vms in groups.items():
-        action, code, generation, cluster, target_name = key
+        action, code, generation, target_name = key
         target = profiles[target_name]
+        named = tuple(sorted(clusters.get(key, ())))
         hosts = sum(1 for h in fleet.hosts if h.generation == generation
-                    and (not cluster or h.cluster == cluster)
-                    and targets.for_host(h) == target)
+                    and (not named or h.cluster in named)
+                    and (t := targets.for_host(h)) is not None and t.name == target_name)
         n = len(vms)
         out.append(Recommendation(action, code, generation, n, hosts, kinds[key],
-                                  _words(fleet, checker, target, key, n, hosts,
-                                         guests[key]), cluster))
-    return sorted(out, key=lambda r: (-r.kind.rank, -r.vms, r.action, r.generation,
-                                      r.cluster))
+                                  _words(fleet, checker, target, key, named, n, hosts,
+                                         guests[key]), named))
+    return sorted(out, key=lambda r: (-r.kind.rank, -r.vms, r.action, r.generation))
 
 
-def _words(fleet: Fleet, checker: Checker, target: HostProfile,
-           key: tuple[str, str, str, str, str], n: int, hosts: int,
-           guests: Counter[str]) -> str:
-    action, code, generation, cluster, _target = key
+def _words(fleet: Fleet, checker: Checker, target: HostProfile, key: _Key,
+           clusters: tuple[str, ...], n: int, hosts: int, guests: Counter[str]) -> str:
+    action, code, generation, _target = key
     examples = ", ".join(g for g, _ in guests.most_common(3))
     vms = f"{n} VM{'' if n == 1 else 's'}"
     flag = kernel_flag(action)
     if flag is not None:
-        older = sorted({h.profile for h in fleet.hosts_by_cluster.get(cluster, ())
+        older = sorted({h.profile for c in clusters for h in fleet.hosts_by_cluster.get(c, ())
                         if h.generation == generation
                         and checker.profile_of(h).rank < target.rank})
-        return (f"boot the {hosts} {generation} hosts of cluster {cluster} on {target.name} "
-                f"with kernel flag {flag}: they then keep the CPU feature set its running "
-                f"guests have (from {', '.join(older)}); {vms} ({examples}) would not boot "
-                f"otherwise [{code}]")
+        shown = ", ".join(clusters[:5]) + (f", … ({len(clusters)} clusters)"
+                                           if len(clusters) > 5 else "")
+        return (f"boot the {hosts} {generation} hosts of cluster{'s' if len(clusters) > 1 else ''} "
+                f"{shown} on {target.name} with kernel flag {flag}: they then keep the CPU "
+                f"feature set their running guests have (from {', '.join(older)}); {vms} "
+                f"({examples}) would not boot otherwise [{code}]")
     if action == "require_guest_update":
         return (f"{vms} on {generation} hosts need a guest OS update before they can run on "
                 f"{target.name} ({examples}) [{code}]")
