@@ -84,3 +84,18 @@ def test_a_bad_targets_file_is_one_line_and_exit_2(cli: Cli, inventory: Path, tm
     result = cli("check", str(inventory), "--targets", str(targets))
     assert result.code == 2
     assert result.stderr.count("\n") == 1 and error in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("content", "error"), [
+    (b"\xff\xfe target", "targets.yaml:1: not UTF-8 text"),
+    (b"target: CPv2-u\ntarget: CPv2-r\n", "targets.yaml:2:"),
+    (b"target: [unclosed\n", "targets.yaml:2: invalid YAML"),
+])
+def test_an_unreadable_targets_file_is_one_line_and_exit_2(cli: Cli, inventory: Path,
+                                                           tmp_path: Path, content: bytes,
+                                                           error: str) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_bytes(content)
+    result = cli("matrix", str(inventory), "--targets", str(targets))
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1 and error in result.stderr, result.stderr

@@ -16,15 +16,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from hvroll.domain import Fleet, Host, HostProfile
 from hvroll.errors import InputError
 from hvroll.inventory.locate import LineIndex
+from hvroll.inventory.reading import load_yaml, read_text
 
 KEYS = ("name", "os", "qemu", "libvirt", "flags", "nova", "rank")
 EXAMPLE = "name=CPv3,qemu=7.2,libvirt=9.0,os=debian:12,flags=nosmap"
@@ -165,17 +164,9 @@ def _from_file(fleet: Fleet, path: str | os.PathLike[str]
     """``target: SPEC`` and ``for: {GENERATION or CLUSTER: SPEC}`` from a YAML or JSON file;
     problems as ``FILE:LINE: what (expected …, got …)``."""
     name = os.fspath(path)
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read the targets file ({exc.strerror})") from None
+    text = read_text(name, "a targets file: 'target: PROFILE' and 'for: {NAME: PROFILE}'")
+    data = load_yaml(text, name)  # binary, duplicate keys, bombs: one line each
     lines = LineIndex(text)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"{name}:{mark.line + 1 if mark else 0}: invalid YAML (expected "
-                         f"e.g. {TARGETS_FILE_EXAMPLE!r})") from None
     if not isinstance(data, dict) or not set(data) <= {"target", "for"} or not data:
         got = type(data).__name__ if not isinstance(data, dict) else ", ".join(map(str, data))
         raise InputError(f"{name}:1: a targets file has keys target and for (expected e.g. "
