@@ -12,10 +12,37 @@ from hvroll.drivers.base import Capability
 from hvroll.drivers.sim import SimCloud
 from hvroll.errors import CapabilityError, InputError
 from hvroll.executor.engine import Executor
-from hvroll.executor.states import CampaignState
+from hvroll.executor.ladder import missing, usable
+from hvroll.executor.states import CampaignState, Rung
 from hvroll.executor.status import status
 
 EVERY = frozenset(Capability)
+C = Capability
+ALL_RUNGS = [Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.POST_COPY, Rung.BLOCK, Rung.SUSPEND,
+             Rung.COLD]
+
+
+@pytest.mark.parametrize(("declared", "local_disk", "expected"), [
+    (EVERY, False, ALL_RUNGS),
+    (EVERY - {C.POST_COPY, C.AUTO_CONVERGE}, False,
+     [Rung.PRECOPY, Rung.BLOCK, Rung.SUSPEND, Rung.COLD]),
+    (EVERY - {C.BLOCK_MIGRATION}, False,
+     [Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.POST_COPY, Rung.SUSPEND, Rung.COLD]),
+    (EVERY - {C.BLOCK_MIGRATION}, True, [Rung.COLD]),  # every live attempt copies its disks
+    (EVERY - {C.LIVE_MIGRATION}, False, [Rung.COLD]),
+    ({C.LIVE_MIGRATION}, False, [Rung.PRECOPY]),
+    (frozenset(), False, []),
+])
+def test_the_rungs_a_driver_can_climb(declared: frozenset[Capability], local_disk: bool,
+                                      expected: list[Rung]) -> None:
+    assert usable(ALL_RUNGS, declared, local_disk=local_disk) == expected
+
+
+def test_what_a_rung_misses_is_named() -> None:
+    assert missing(Rung.SUSPEND, {C.SUSPEND}, local_disk=True) == [C.BLOCK_MIGRATION,
+                                                                  C.LIVE_MIGRATION]
+    assert missing(Rung.COLD, {C.LIVE_MIGRATION}, local_disk=True) == [C.COLD_MIGRATION]
+    assert missing(Rung.PRECOPY, EVERY, local_disk=True) == []
 
 
 def restricted(campaign: Campaign, fleet: Fleet, without: set[Capability]) -> tuple[
