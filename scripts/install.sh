@@ -10,7 +10,7 @@ packages=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0)
 extra="."
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients busybox-static
-             iproute2 cpio gzip kmod libc6-dev chromium fonts-dejavu-core)
+             iproute2 cpio gzip kmod libc6-dev tini chromium fonts-dejavu-core)
   extra=".[test]"
 fi
 

@@ -39,11 +39,12 @@ def test_every_possible_host_name_resolves_locally() -> None:
 
 
 def test_start_script_isolates_before_it_starts_the_daemon() -> None:
-    script = config.init_script(HOST, Path("/srv/tb/bin/reaper-1"), Path("/usr/sbin/libvirtd"))
+    script = config.init_script(HOST, Path("/usr/bin/tini"), Path("/usr/sbin/libvirtd"))
     lines = script.splitlines()
     assert lines[1:3] == ["# Written by hvroll testbed: starts libvirtd as testbed host hvtb-h2.",
                           "set -eu"]
-    assert lines[-1] == "exec /srv/tb/bin/reaper-1 /usr/sbin/libvirtd --listen"
+    assert lines[-1] == ("exec /usr/bin/tini -s -- /usr/sbin/libvirtd --listen "
+                         "--config /srv/tb/hosts/h2/etc/libvirtd.conf")
     steps = (
         "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run",
         "mount --bind /srv/tb/hosts/h2/run /run/libvirt",

@@ -64,7 +64,13 @@ def resolv_conf() -> str:
     return "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
 
 
-def init_script(host: HostLayout, reaper: Path, libvirtd: Path) -> str:
+def config_file(host: HostLayout) -> Path:
+    """The host's ``libvirtd.conf`` (also bind-mounted as ``/etc/libvirt/libvirtd.conf``): the
+    daemon is started with it named, so that its command line tells which host it is."""
+    return host.bind_dir("etc") / "libvirtd.conf"
+
+
+def init_script(host: HostLayout, tini: Path, libvirtd: Path) -> str:
     """The script that turns a fresh mount + UTS namespace into the host and execs its daemon.
 
     Run as ``nsenter --net=<netns> unshare --mount --uts --propagation private sh -eu <script>``.
@@ -111,5 +117,5 @@ done
 mount --move "$dev" /dev
 echo {q(host.hostname)} > /proc/sys/kernel/hostname
 cd /
-exec {q(str(reaper))} {q(str(libvirtd))} --listen
+exec {q(str(tini))} -s -- {q(str(libvirtd))} --listen --config {q(str(config_file(host)))}
 """

@@ -2,8 +2,8 @@
 
 Each host is a network namespace on a shared bridge plus a private mount and UTS namespace in
 which libvirtd runs with its own configuration, state, hostname, ``/etc/hosts``, ``/run`` and
-``/dev``. The daemon runs under a small subreaper so that exited QEMU processes are collected at
-once. See ``docs/testbed.md`` for why each piece is there.
+``/dev``. The daemon runs under Debian's ``tini`` as a child subreaper (``tini -s``) so that
+exited QEMU processes are collected at once. See ``docs/testbed.md`` for why each piece is there.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from hvroll.testbed.state import (
 from hvroll.testbed.system import (
     LIBVIRTD,
     QEMU,
-    compile_c,
+    TINI,
     ip,
     netns_inode,
     netns_list,
@@ -87,7 +87,7 @@ class TestbedHost:
     netns: str
     host_uuid: str
     pid: int
-    """The subreaper wrapping libvirtd."""
+    """The subreaper (``tini -s``) wrapping libvirtd."""
     profile: ProfileMarker
 
 
@@ -202,7 +202,6 @@ def _up(n_hosts: int, path: Path, profile_name: str, prefix: str | None) -> Test
     state = previous.with_hosts(previous.hosts + wanted)
     _refuse_foreign_netns(layout, state, owned=set(previous.owned_netns()))
     image = build_image(layout)  # before any namespace: a failure here leaves nothing behind
-    reaper = compile_c("native/reaper.c", layout.bin_dir, static=False)
     save_state(path, state)  # the record comes before the namespaces it names
 
     _ensure_switch(layout)
@@ -211,7 +210,7 @@ def _up(n_hosts: int, path: Path, profile_name: str, prefix: str | None) -> Test
         host = layout.host(index)
         _ensure_host_netns(layout, host)
         if not _daemon_answers(host):
-            _start_daemon(host, reaper)
+            _start_daemon(host)
             starting.append(host)
     for host in starting:
         _wait_ready(host)
@@ -279,9 +278,9 @@ def _daemon_pid(host: HostLayout) -> int | None:
     proc = read_proc(pid)
     if proc is None or proc.gone or not proc.cmdline:
         return None
-    reaper_prefix = str(host.state_dir.parent.parent / "bin" / "reaper-")
+    ours = proc.cmdline[0] == str(TINI) and str(config.config_file(host)) in proc.cmdline
     starting = str(host.init_script) in proc.cmdline  # the start script, before its exec
-    if not (proc.cmdline[0].startswith(reaper_prefix) or starting):
+    if not (ours or starting):
         return None  # a recycled pid: not ours
     return pid
 
@@ -296,7 +295,7 @@ def _daemon_answers(host: HostLayout) -> bool:
     return True
 
 
-def _write_host_files(host: HostLayout, reaper: Path) -> None:
+def _write_host_files(host: HostLayout) -> None:
     for name, _ in BIND_DIRS:
         host.bind_dir(name).mkdir(parents=True, exist_ok=True)
     etc = host.bind_dir("etc")
@@ -305,17 +304,17 @@ def _write_host_files(host: HostLayout, reaper: Path) -> None:
     (etc / "qemu.conf").write_text(config.qemu_conf(host))
     (host.state_dir / "hosts").write_text(config.etc_hosts(host.prefix))
     (host.state_dir / "resolv.conf").write_text(config.resolv_conf())
-    host.init_script.write_text(config.init_script(host, reaper, LIBVIRTD))
+    host.init_script.write_text(config.init_script(host, TINI, LIBVIRTD))
 
 
-def _start_daemon(host: HostLayout, reaper: Path) -> None:
+def _start_daemon(host: HostLayout) -> None:
     """Start the host's libvirtd in the background; ``_wait_ready`` waits for it."""
     leftovers = pids_in_netns(host.netns)
     stale = _daemon_pid(host)
     if stale is not None:  # alive but not answering: replace it
         terminate([stale], grace_s=STOP_GRACE_S)
         leftovers = pids_in_netns(host.netns)
-    _write_host_files(host, reaper)
+    _write_host_files(host)
     if not leftovers:  # nothing of a previous run is alive: its runtime state is stale
         _clear_dir(host.bind_dir("run"))
     host.pid_file.unlink(missing_ok=True)
@@ -426,9 +425,8 @@ def _restart(layout: Layout, host: str) -> TestbedHost:
         left = terminate([pid], grace_s=STOP_GRACE_S)
         if left:
             raise DriverError(f"libvirtd (pid {pid}) does not stop", host=hl.hostname)
-    reaper = compile_c("native/reaper.c", layout.bin_dir, static=False)
     _ensure_host_netns(layout, hl)
-    _start_daemon(hl, reaper)
+    _start_daemon(hl)
     _wait_ready(hl)
     return _record_host(hl, marker.profile if marker else DEFAULT_PROFILE)
 
@@ -567,6 +565,6 @@ def _our_programs(workdir_prefix: str) -> list[int]:
         if proc is None or not proc.cmdline:
             continue
         program = proc.cmdline[0]
-        if program == str(QEMU) or program.startswith(workdir_prefix + "bin/reaper-"):
+        if program in (str(QEMU), str(TINI)):  # tini names this directory's libvirtd.conf
             result.append(pid)
     return result

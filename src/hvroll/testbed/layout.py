@@ -144,10 +144,6 @@ class Layout:
         return self.workdir / "cache"
 
     @property
-    def bin_dir(self) -> Path:
-        return self.workdir / "bin"
-
-    @property
     def state_file(self) -> Path:
         """Which prefix and hosts this work directory owns (``testbed.json``)."""
         return self.workdir / "testbed.json"

@@ -24,6 +24,8 @@ from hvroll.errors import DriverError, InputError
 LIBVIRTD = Path("/usr/sbin/libvirtd")
 QEMU = Path("/usr/bin/qemu-system-x86_64")
 BUSYBOX = Path("/bin/busybox")
+TINI = Path("/usr/bin/tini")
+"""Debian's ``tini``, run as a child subreaper (``-s``) around each libvirtd."""
 
 REQUIRED_TOOLS: tuple[tuple[str, str], ...] = (
     ("ip", "iproute2"),
@@ -32,6 +34,7 @@ REQUIRED_TOOLS: tuple[tuple[str, str], ...] = (
     ("mountpoint", "util-linux"),
     ("setsid", "util-linux"),
     ("gcc", "gcc"),
+    ("tini", "tini"),
 )
 """(program on PATH, Debian package that provides it)."""
 
