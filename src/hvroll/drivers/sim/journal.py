@@ -15,15 +15,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hvroll.domain import Fleet
 from hvroll.drivers.base import MigrationOptions
 from hvroll.drivers.journal import Journal, Record
 from hvroll.errors import HvrollError, InputError
-
-if TYPE_CHECKING:
-    from hvroll.drivers.sim.cloud import SimCloud
 
 FORMAT = "hvroll-sim-journal"
 VERSION = 1
@@ -41,7 +38,22 @@ def open_journal(path: Path, fleet: Fleet, seed: int, faults: dict[str, object])
                    hint="use the same inventory, seed and faults, or another journal path")
 
 
-def replay(records: list[tuple[int, Record]], driver: SimCloud,
+class Replaying(Protocol):
+    """What :func:`replay` asks of the simulated cloud (:class:`~hvroll.drivers.sim.SimCloud`)."""
+
+    def set_scheduling(self, host: str, enabled: bool) -> None: ...
+    def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None: ...
+    def cold_migrate(self, job: str, vm: str, dest: str) -> None: ...
+    def reinstall(self, job: str, host: str, profile: str) -> None: ...
+    def set_max_downtime(self, job: str, downtime_ms: int) -> None: ...
+    def start_post_copy(self, job: str) -> None: ...
+    def abort(self, job: str) -> None: ...
+    def suspend(self, vm: str) -> None: ...
+    def resume(self, vm: str) -> None: ...
+    def apply_workaround(self, vm: str, action: str) -> None: ...
+
+
+def replay(records: list[tuple[int, Record]], driver: Replaying,
            advance_to: Callable[[float, bool], None]) -> None:
     """Apply ``records`` again, in order: each change through ``driver`` (which must not
     journal it again), each advance through ``advance_to(time_s, waited)``."""
