@@ -10,7 +10,8 @@ packages=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0)
 extra="."
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients busybox-static
-             iproute2 cpio gzip kmod libc6-dev tini chromium fonts-dejavu-core)
+             iproute2 cpio gzip kmod libc6-dev tini chromium fonts-dejavu-core
+             mariadb-server rabbitmq-server)
   extra=".[test]"
 fi
 
@@ -21,7 +22,18 @@ done
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}" >&2
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Packages such as mariadb-server and rabbitmq-server start their system service on install;
+  # hvroll never uses those (its labs run their own copies on loopback), so a policy-rc.d that
+  # forbids starting services is put in place for the install if there is none.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+  fi
+  rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+  if ((own_policy)); then rm -f "$policy"; fi
+  ((rc == 0)) || exit $rc
 fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv

@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from hvroll import __version__
-from hvroll.cli import controlplane, demo, fleet, plan, run, testbed
+from hvroll.cli import controlplane, demo, fleet, lab, plan, run, testbed
 from hvroll.cli import report as report_cli
 from hvroll.cli import serve as serve_cli
 from hvroll.cli.common import err_console, exit_code_for
@@ -46,6 +46,7 @@ app.command()(serve_cli.serve)
 app.command()(report_cli.report)
 app.add_typer(testbed.app, name="testbed")
 app.add_typer(controlplane.app, name="controlplane")
+app.add_typer(lab.app, name="lab")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,133 @@
+"""``hvroll lab nova``: a real Nova control plane on loopback, for tests and rehearsals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hvroll.cli.common import JSON_HELP, console, err_console, print_json
+from hvroll.lab import nova
+
+app = typer.Typer(help="Labs: real cloud control planes on this machine, on loopback only.",
+                  no_args_is_help=True)
+nova_app = typer.Typer(
+    help="A real OpenStack Nova 34 control plane on loopback (MariaDB, RabbitMQ, placement, "
+         "glance, nova-api, conductor, scheduler) with N fake-virt computes; needs root. "
+         "See docs/nova.md.",
+    no_args_is_help=True)
+app.add_typer(nova_app, name="nova")
+
+WORKDIR = typer.Option(nova.DEFAULT_WORKDIR, "--workdir", "-w",
+                       help="The lab's directory: configuration, databases, logs, clouds.yaml "
+                            "and lab.json (what the lab owns).")
+
+
+@nova_app.command()
+def up(
+    computes: int = typer.Option(3, "--computes", "-n", min=1, max=16,
+                                 help="Number of nova-compute services (compute1..computeN), "
+                                      f"all on profile {nova.DEFAULT_PROFILE}."),
+    servers: int = typer.Option(12, "--servers", "-m", min=0, max=1000,
+                                help="Servers to create, spread over the computes (a mix of "
+                                     "flavors and images, two projects, one anti-affinity "
+                                     "group of two)."),
+    workdir: Path = WORKDIR,
+    cache: Path = typer.Option(nova.DEFAULT_CACHE, "--cache",
+                               help="Where Nova's own virtual environment is installed once "
+                                    "per release and reused (env HVROLL_LAB_CACHE)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Start a fresh Nova lab (wiping the work directory's previous lab files) and write
+    DIR/clouds.yaml with the cloud 'hvroll-lab'. Takes about 40 s once Nova is installed; the
+    first run installs it (a few minutes)."""
+    def step(what: str) -> None:
+        if not as_json:
+            err_console.print(f"starting {what} …", highlight=False)
+
+    report = nova.up(workdir, computes, servers, cache=cache, on_step=step)
+    if as_json:
+        print_json({"workdir": str(report.workdir), "clouds_yaml": str(report.clouds_yaml),
+                    "cloud": nova.CLOUD_NAME, "computes": list(report.computes),
+                    "servers": report.servers, "elapsed_s": report.elapsed_s})
+        return
+    console.print(f"Nova lab up in {report.elapsed_s} s: {len(report.computes)} computes, "
+                  f"{report.servers} servers", highlight=False)
+    console.print(f"export OS_CLIENT_CONFIG_FILE={report.clouds_yaml} "
+                  f"OS_CLOUD={nova.CLOUD_NAME}", highlight=False, soft_wrap=True)
+
+
+@nova_app.command()
+def status(
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Each process of the lab, and Nova's own view of its computes and servers; exit 1 if
+    anything is down."""
+    st = nova.status(workdir)
+    if as_json:
+        print_json(st.as_dict())
+    else:
+        table = Table("compute", "profile", "service", "hypervisor_version", "servers",
+                      title=f"{st.workdir} (release {st.release})")
+        for c in st.computes:
+            table.add_row(c["host"], str(c["profile"]), f"{c['state']}/{c['status']}",
+                          str(c["hypervisor_version"]), str(c["servers"]))
+        console.print(table)
+        down_ = [n for n, ok in st.services.items() if not ok]
+        console.print(f"processes: {len(st.services) - len(down_)} of {len(st.services)} "
+                      "running" + (f" (down: {', '.join(down_)})" if down_ else ""),
+                      highlight=False)
+        console.print("servers: " + (", ".join(f"{v} {k}" for k, v in st.servers.items())
+                                     or "none"), highlight=False)
+        if st.api_error:
+            console.print(f"Nova API: {st.api_error}", highlight=False)
+    if not st.healthy:
+        raise typer.Exit(1)
+
+
+@nova_app.command()
+def reinstall(
+    host: str = typer.Argument(..., help="A lab compute, e.g. compute2."),
+    profile: str = typer.Option(..., "--profile", "-p",
+                                help=f"Profile to bring it to: {', '.join(nova.PROFILES)}."),
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The lab's reinstall hook: restart HOST's nova-compute reporting PROFILE's hypervisor
+    version, and wait until Nova shows it up (about 15-30 s). Use it as hvroll run's
+    --reinstall-cmd 'hvroll lab nova reinstall {host} --profile {profile} --workdir DIR'."""
+    result = nova.reinstall(workdir, host, profile)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"{host} is up on {profile} (hypervisor_version "
+                      f"{result['hypervisor_version']})", highlight=False)
+
+
+@nova_app.command()
+def down(
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Stop every process the lab started (by its recorded PID); the lab's files stay in
+    the work directory for inspection."""
+    report = nova.down(workdir)
+    if as_json:
+        print_json({"workdir": str(report.workdir), "stopped": list(report.stopped)})
+        return
+    err_console.print(f"Nova lab in {report.workdir} is down: {len(report.stopped)} "
+                      "processes stopped")
+
+
+@nova_app.command()
+def knob(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(nova.KNOBS)}."),
+    value: str | None = typer.Argument(None, help="lm_seconds: seconds a live migration runs "
+                                       "(default 5); lm_fail/lm_stall: '1' for every "
+                                       "migration or server UUIDs. Omit to clear."),
+    workdir: Path = WORKDIR,
+) -> None:
+    """Set a knob of the lab computes' fake live migration (read at each migration's start)."""
+    nova.set_knob(workdir, name, value)

@@ -1,0 +1,40 @@
+"""A real Nova control plane on loopback, for tests and operators' rehearsals.
+
+``up`` starts MariaDB and RabbitMQ (Debian's, run by hand on loopback ports), a Neutron stub,
+placement, glance, nova-api, conductor, scheduler and N nova-computes whose virt driver is a
+restartable fake live-migration driver, then creates servers; ``down`` stops only what ``up``
+started. Nova runs from its own virtual environment. See ``docs/nova.md``.
+"""
+
+from hvroll.lab.nova.api import (
+    KNOBS,
+    DownReport,
+    LabStatus,
+    UpReport,
+    down,
+    reinstall,
+    set_knob,
+    status,
+    up,
+)
+from hvroll.lab.nova.layout import CLOUD_NAME, DEFAULT_CACHE, DEFAULT_WORKDIR, Layout, Ports
+from hvroll.lab.nova.profiles import DEFAULT_PROFILE, PROFILES
+
+__all__ = [
+    "CLOUD_NAME",
+    "DEFAULT_CACHE",
+    "DEFAULT_PROFILE",
+    "DEFAULT_WORKDIR",
+    "KNOBS",
+    "PROFILES",
+    "DownReport",
+    "LabStatus",
+    "Layout",
+    "Ports",
+    "UpReport",
+    "down",
+    "reinstall",
+    "set_knob",
+    "status",
+    "up",
+]

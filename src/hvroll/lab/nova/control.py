@@ -1,0 +1,331 @@
+"""Start and stop a Nova lab: MariaDB, RabbitMQ, a Neutron stub, placement, glance, nova-api,
+conductor, scheduler and N fake-virt computes, all on loopback, all recorded in ``lab.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hvroll.errors import DriverError, InputError
+from hvroll.lab.nova import configs, procs
+from hvroll.lab.nova.layout import (
+    DEFAULT_CACHE,
+    LabRecord,
+    Layout,
+    Ports,
+    ServiceRecord,
+    load_record,
+    save_record,
+)
+from hvroll.lab.nova.profiles import DEFAULT_PROFILE, compute_profile, host_facts_yaml
+from hvroll.lab.nova.venv import DEFAULT_RELEASE, ensure_venv, release
+
+MARIADBD = Path("/usr/sbin/mariadbd")
+MARIADB_INSTALL_DB = Path("/usr/bin/mariadb-install-db")
+MARIADB = Path("/usr/bin/mariadb")
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+EPMD = Path("/usr/bin/epmd")
+START_TIMEOUT_S = 180.0
+STOP_GRACE_S = 10.0
+WIPED = ("etc", "mysql", "rabbit", "state", "logs", "run", "images")
+
+
+def require_prerequisites() -> None:
+    """Root, and the Debian packages the lab runs by hand; one line naming what is missing."""
+    if os.geteuid() != 0:
+        raise InputError("the Nova lab needs root (it runs MariaDB and RabbitMQ itself): "
+                         "run it as root")
+    missing = []
+    for path, pkg in ((MARIADBD, "mariadb-server"), (MARIADB_INSTALL_DB, "mariadb-server"),
+                      (MARIADB, "mariadb-client"), (RABBITMQ_SERVER, "rabbitmq-server"),
+                      (EPMD, "erlang-base")):
+        if not os.access(path, os.X_OK):
+            missing.append(pkg)
+    if missing:
+        raise InputError("the Nova lab needs missing packages: run apt-get install -y "
+                         f"--no-install-recommends {' '.join(sorted(set(missing)))} "
+                         "(or bash scripts/install.sh --test)")
+
+
+def require_free_ports(ports: Ports) -> None:
+    busy = [f"{name} {port}" for name, port in ports.items() if procs.port_busy(port)]
+    if busy:
+        raise InputError(f"the Nova lab's loopback ports are in use: {', '.join(busy)} "
+                         "(another lab is up? run 'hvroll lab nova down --workdir DIR')")
+
+
+class Lab:
+    """One lab being started: its layout, record and Nova environment."""
+
+    def __init__(self, layout: Layout, record: LabRecord, venv: Path, ports: Ports) -> None:
+        self.layout = layout
+        self.record = record
+        self.venv = venv
+        self.ports = ports
+
+    def bin(self, name: str) -> str:
+        return str(self.venv / "bin" / name)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OS_", "VIRTUAL_ENV", "PYTHON"))}
+        env.update({"PATH": f"{self.venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "HVLAB_KNOBS": str(self.layout.state), **extra})
+        return env
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None
+              ) -> ServiceRecord:
+        rec = procs.spawn(name, argv, log=self.layout.log(name), env=env or self.env())
+        self.record.services[name] = rec
+        save_record(self.layout, self.record)
+        return rec
+
+    def run(self, argv: list[str], *, what: str, env: dict[str, str] | None = None,
+            timeout_s: float = 300.0, stdin: str | None = None) -> str:
+        log = self.layout.log("setup")
+        try:
+            proc = subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                                  env=env or self.env(), timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise DriverError(f"{what} did not finish within {timeout_s:.0f} s") from exc
+        with log.open("a") as out:
+            out.write(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}")
+        if proc.returncode != 0:
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            raise DriverError(f"{what} failed: {lines[-1] if lines else proc.returncode} "
+                              f"(see {log})")
+        return proc.stdout
+
+    # --- configuration -------------------------------------------------------------------
+
+    def write_configs(self) -> None:
+        lay, ports = self.layout, self.ports
+        for d in (lay.etc / "glance", lay.etc / "placement", lay.logs, lay.run,
+                  lay.state / "locks", lay.mysql / "data", lay.rabbit / "mnesia",
+                  lay.rabbit / "log", lay.images / "staging", lay.images / "tasks"):
+            d.mkdir(parents=True, exist_ok=True)
+        files = {
+            lay.mysql / "my.cnf": configs.my_cnf(lay, ports),
+            lay.rabbit / "rabbitmq.conf": configs.rabbit_conf(ports),
+            lay.rabbit / "advanced.config": "[].\n",
+            lay.rabbit / "rabbitmq-env.conf": "",
+            lay.rabbit / "enabled_plugins": "[].\n",
+            lay.etc / "nova.conf": configs.nova_conf(lay, ports),
+            lay.etc / "nova-control.conf": configs.nova_control_conf(ports),
+            lay.etc / "api-paste.ini": configs.api_paste_ini(),
+            lay.etc / "placement" / "placement.conf": configs.placement_conf(lay, ports),
+            lay.etc / "glance" / "glance-api.conf": configs.glance_api_conf(lay, ports),
+            lay.etc / "glance" / "glance-api-paste.ini": configs.glance_paste_ini(),
+            lay.facts_file: host_facts_yaml(),
+            lay.clouds_yaml: configs.clouds_yaml(ports, str(lay.facts_file)),
+        }
+        for path, text in files.items():
+            path.write_text(text)
+        for host in self.record.computes:
+            self.write_compute(host, self.record.profiles.get(host, DEFAULT_PROFILE))
+
+    def write_compute(self, host: str, profile: str) -> None:
+        state = self.layout.compute_state(host)
+        state.mkdir(parents=True, exist_ok=True)
+        (self.layout.etc / f"nova-{host}.conf").write_text(
+            configs.compute_conf(self.layout, host))
+        (state / "profile.json").write_text(
+            json.dumps(compute_profile(profile).as_json(), indent=2) + "\n")
+
+    def nova_args(self, *files: str) -> list[str]:
+        out = []
+        for f in ("nova.conf", *files):
+            out += ["--config-file", str(self.layout.etc / f)]
+        return out
+
+    # --- services ------------------------------------------------------------------------
+
+    def start_backends(self) -> None:
+        lay, ports = self.layout, self.ports
+        epmd = self.start("epmd", [str(EPMD), "-address", "127.0.0.1", "-port", str(ports.epmd)])
+        neutron = self.start("neutron", [self.bin("python3"), str(
+            self.venv_file("hvlab_fake_neutron.py")), str(ports.neutron)])
+        cnf = str(lay.mysql / "my.cnf")
+        self.run([str(MARIADB_INSTALL_DB), f"--defaults-file={cnf}",
+                  "--auth-root-authentication-method=normal", "--skip-test-db",
+                  "--user=root"], what="mariadb-install-db")
+        mysql = self.start("mariadb", [str(MARIADBD), f"--defaults-file={cnf}"])
+        procs.wait_port(ports.epmd, epmd, what="epmd", timeout_s=30.0, log=lay.log("epmd"))
+        rabbit_env = {**self.env(), **configs.rabbit_env(lay, ports),
+                      "ERL_CRASH_DUMP": str(lay.rabbit / "erl_crash.dump")}
+        rabbit = self.start("rabbitmq", [str(RABBITMQ_SERVER)], env=rabbit_env)
+        procs.wait_port(ports.mysql, mysql, what="MariaDB", timeout_s=60.0,
+                        log=lay.log("mariadb"))
+        self.run([str(MARIADB), f"--defaults-file={cnf}"], what="creating the databases",
+                 stdin=configs.db_bootstrap_sql())
+        procs.wait_port(ports.neutron, neutron, what="the Neutron stub", timeout_s=30.0,
+                        log=lay.log("neutron"))
+        self.rabbit = rabbit
+
+    def check_alive(self) -> None:
+        """Fail with the log's last line if a process the lab started has exited."""
+        for name, rec in self.record.services.items():
+            if not procs.is_running(rec):
+                procs.reap(rec.pid)
+                raise DriverError(f"the Nova lab's {name} exited"
+                                  f"{procs.tail(self.layout.log(name))}")
+
+    def venv_file(self, name: str) -> Path:
+        from hvroll.lab.nova.venv import venvfiles_dir
+        return venvfiles_dir() / name
+
+    def sync_databases(self) -> None:
+        lay = self.layout
+        control = self.nova_args("nova-control.conf")
+        manage = self.bin("nova-manage")
+
+        def nova() -> None:
+            self.run([manage, *control, "api_db", "sync"], what="nova-manage api_db sync")
+            self.run([manage, *control, "cell_v2", "map_cell0", "--database_connection",
+                      configs.db_url(self.ports, "nova_cell0")], what="nova-manage map_cell0")
+            self.run([manage, *control, "cell_v2", "create_cell", "--name", "cell1"],
+                     what="nova-manage create_cell")
+            self.run([manage, *control, "db", "sync"], what="nova-manage db sync")
+
+        def placement() -> None:
+            self.run([self.bin("placement-manage"), "--config-file",
+                      str(lay.etc / "placement" / "placement.conf"), "db", "sync"],
+                     what="placement-manage db sync")
+
+        def glance() -> None:
+            self.run([self.bin("glance-manage"), "--config-file",
+                      str(lay.etc / "glance" / "glance-api.conf"), "db_sync"],
+                     what="glance-manage db_sync")
+
+        _parallel([nova, placement, glance])
+
+    def gunicorn(self, name: str, app: str, port: int, env: dict[str, str],
+                 workers: int = 1) -> ServiceRecord:
+        return self.start(name, [self.bin("gunicorn"), "--no-control-socket",
+                                 "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                                 "--threads", "8", "--timeout", "120", "--graceful-timeout",
+                                 "5", app], env=env)
+
+    def start_control(self) -> dict[str, tuple[ServiceRecord, int]]:
+        lay = self.layout
+        etc = lay.etc
+        started = {}
+        started["placement"] = (self.gunicorn(
+            "placement", "placement.wsgi.api:application", self.ports.placement,
+            self.env(OS_PLACEMENT_CONFIG_DIR=str(etc / "placement"))), self.ports.placement)
+        started["glance"] = (self.gunicorn(
+            "glance", "glance.wsgi.api:application", self.ports.glance,
+            self.env(OS_GLANCE_CONFIG_DIR=str(etc / "glance"))), self.ports.glance)
+        files = ";".join(str(etc / f) for f in ("api-paste.ini", "nova.conf",
+                                                "nova-control.conf"))
+        started["nova-api"] = (self.gunicorn(
+            "nova-api", "hvlab_wsgi:application", self.ports.nova_api,
+            self.env(OS_NOVA_CONFIG_FILES=files)), self.ports.nova_api)
+        control = self.nova_args("nova-control.conf")
+        for svc in ("conductor", "scheduler"):
+            self.start(f"nova-{svc}", [self.bin(f"nova-{svc}"), *control,
+                                       "--log-file", str(lay.log(f"nova-{svc}"))])
+        return started
+
+    def start_compute(self, host: str) -> ServiceRecord:
+        return self.start(host, [self.bin("nova-compute"), *self.nova_args(f"nova-{host}.conf"),
+                                 "--log-file", str(self.layout.log(host))])
+
+
+def _parallel(jobs: list[Callable[[], None]]) -> None:
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        for future in [pool.submit(j) for j in jobs]:
+            future.result()
+
+
+def _wipe(layout: Layout) -> None:
+    for name in WIPED:
+        shutil.rmtree(layout.workdir / name, ignore_errors=True)
+    for f in (layout.clouds_yaml, layout.facts_file, layout.record_file):
+        f.unlink(missing_ok=True)
+
+
+def running_services(layout: Layout) -> list[str]:
+    try:
+        record = load_record(layout)
+    except InputError:
+        return []
+    return [name for name, rec in record.services.items() if procs.is_running(rec)]
+
+
+def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
+          cache: Path = DEFAULT_CACHE, ports: Ports | None = None,
+          on_step: Callable[[str], None] | None = None) -> Lab:
+    """Start a fresh control plane and ``computes`` computes (all on the default profile).
+
+    On failure everything already started is stopped again before the error is raised."""
+    ports = ports or Ports()
+    note = on_step or (lambda _s: None)
+    require_prerequisites()
+    layout = Layout(workdir.resolve())
+    if running_services(layout):
+        raise InputError(f"a Nova lab is already up in {layout.workdir}: run "
+                         f"'hvroll lab nova down --workdir {layout.workdir}' first")
+    require_free_ports(ports)
+    rel = release(release_name)
+    layout.workdir.mkdir(parents=True, exist_ok=True)
+    _wipe(layout)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    note(f"Nova {rel.nova} environment")
+    venv = ensure_venv(rel, cache, log=layout.log("install"))
+    hosts = [f"compute{i}" for i in range(1, computes + 1)]
+    record = LabRecord(workdir=str(layout.workdir), release=rel.name, venv=str(venv),
+                       computes=hosts, ports=dict(ports.items()),
+                       profiles=dict.fromkeys(hosts, DEFAULT_PROFILE),
+                       started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    lab = Lab(layout, record, venv, ports)
+    try:
+        lab.write_configs()
+        save_record(layout, record)
+        note("MariaDB, RabbitMQ, Neutron stub")
+        lab.start_backends()
+        note("database schemas")
+        lab.sync_databases()
+        procs.wait_port(ports.amqp, lab.rabbit, what="RabbitMQ", timeout_s=120.0,
+                        log=layout.log("rabbitmq"))
+        note("placement, glance, nova-api, conductor, scheduler")
+        started = lab.start_control()
+        for host in hosts:
+            lab.start_compute(host)
+        for name, (rec, port) in started.items():
+            procs.wait_port(port, rec, what=name, timeout_s=START_TIMEOUT_S,
+                            log=layout.log(name))
+    except BaseException:
+        stop_all(layout, record)
+        raise
+    return lab
+
+
+def stop_all(layout: Layout, record: LabRecord) -> list[str]:
+    """Stop every process the record names (computes and APIs first, the database, broker
+    and epmd last); return what would not stop."""
+    backends = ("rabbitmq", "mariadb", "epmd")
+    front = [r for n, r in record.services.items() if n not in backends]
+    back = [record.services[n] for n in backends if n in record.services]
+    stubborn = procs.stop(front, grace_s=STOP_GRACE_S)
+    stubborn += procs.stop(back, grace_s=STOP_GRACE_S)
+    marks = (str(layout.workdir), record.venv)
+    pgids = [r.pid for r in record.services.values()]
+    leftovers = [p for p in procs.group_members(pgids) if procs.mentions(p, marks)]
+    if leftovers:
+        procs.kill(leftovers)
+        time.sleep(0.5)
+    return stubborn + [f"pid {p}" for p in procs.group_members(pgids)
+                       if procs.mentions(p, marks)]
+
+
+def ports_of(record: LabRecord) -> Ports:
+    return Ports(**record.ports) if record.ports else Ports()

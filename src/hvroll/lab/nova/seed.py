@@ -1,0 +1,135 @@
+"""What ``up`` creates in the fresh cloud: flavors, images, one anti-affinity server group and
+M servers spread over the computes, in two projects. Everything through openstacksdk, as an
+operator's script would."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hvroll.drivers.nova import connect as nova_connect
+from hvroll.errors import DriverError
+from hvroll.lab.nova.layout import Layout
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorSpec:
+    name: str
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    extra_specs: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    name: str
+    properties: dict[str, str]
+
+
+FLAVORS = (
+    FlavorSpec("hvlab.tiny", 1, 256, 1, {}),
+    FlavorSpec("hvlab.small", 1, 512, 2, {"hw:mem_page_size": "any"}),
+    FlavorSpec("hvlab.medium", 2, 1024, 4, {"hw_rng:allowed": "True", "quota:cpu_shares": "512"}),
+)
+IMAGES = (
+    ImageSpec("ubuntu-22.04", {"os_distro": "ubuntu", "os_version": "22.04", "os_type": "linux",
+                               "hw_disk_bus": "virtio", "hw_qemu_guest_agent": "yes"}),
+    ImageSpec("centos-7", {"os_distro": "centos", "os_version": "7", "os_type": "linux"}),
+    ImageSpec("windows-2019", {"os_distro": "windows", "os_version": "2019",
+                               "os_type": "windows", "hw_machine_type": "pc"}),
+    ImageSpec("unlabelled", {}),
+)
+GROUP = "hvlab-anti"
+
+
+def connect(layout: Layout, cloud: str = "hvroll-lab") -> Any:
+    """An openstacksdk connection to the lab through its own ``clouds.yaml``."""
+    return nova_connect.connect(cloud, config_file=layout.clouds_yaml)
+
+
+def wait(what: str, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if check():
+            return
+        if time.monotonic() > deadline:
+            raise DriverError(f"the Nova lab: {what} not reached within {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def wait_computes(conn: Any, hosts: list[str], timeout_s: float,
+                  alive: Callable[[], None]) -> None:
+    """Until every compute's service is up and enabled and its hypervisor is listed;
+    ``alive`` raises if a lab process died meanwhile."""
+    def ready() -> bool:
+        alive()
+        try:
+            up = {s.host for s in conn.compute.services(binary="nova-compute")
+                  if s.state == "up" and s.status == "enabled"}
+            hyps = {h.name for h in conn.compute.hypervisors()}
+        except Exception:
+            return False
+        return set(hosts) <= up and set(hosts) <= hyps
+    wait(f"computes {', '.join(hosts)} up", ready, timeout_s, poll_s=1.0)
+
+
+def create_flavors(conn: Any) -> dict[str, Any]:
+    out = {}
+    for spec in FLAVORS:
+        flavor = conn.compute.create_flavor(name=spec.name, vcpus=spec.vcpus, ram=spec.ram_mib,
+                                            disk=spec.disk_gib)
+        if spec.extra_specs:
+            conn.compute.create_flavor_extra_specs(flavor, spec.extra_specs)
+        out[spec.name] = flavor
+    return out
+
+
+def create_images(conn: Any) -> dict[str, Any]:
+    out = {}
+    for spec in IMAGES:
+        image = conn.image.create_image(name=spec.name, disk_format="raw",
+                                        container_format="bare", visibility="public",
+                                        data=b"\0" * 4096, **spec.properties)
+        out[spec.name] = image
+    return out
+
+
+def create_servers(admin: Any, tenant: Any, hosts: list[str], count: int,
+                   timeout_s: float) -> tuple[list[str], str]:
+    """``count`` servers: the admin's round-robin over ``hosts`` (forced with ``nova:HOST``),
+    every third one a project member's placed by the scheduler; a mix of flavors, images and
+    config drives; the first two in an anti-affinity group.
+    Returns the server IDs and the group's ID."""
+    flavors = create_flavors(admin)
+    images = create_images(admin)
+    group = admin.compute.create_server_group(name=GROUP, policy="anti-affinity")
+    flavor_list, image_list = list(flavors.values()), list(images.values())
+    ids = []
+    for i in range(count):
+        own = i % 3 == 2  # a project member's server, placed by the scheduler
+        conn = tenant if own else admin
+        kwargs: dict[str, Any] = {
+            "name": f"vm-{i + 1:02d}", "flavor_id": flavor_list[i % len(flavor_list)].id,
+            "image_id": image_list[i % len(image_list)].id, "networks": "none",
+        }
+        if not own:
+            kwargs["availability_zone"] = f"nova:{hosts[i % len(hosts)]}"
+        if i % 4 == 3:
+            kwargs["config_drive"] = True
+        if i < min(2, len(hosts) - 1):
+            kwargs["scheduler_hints"] = {"group": group.id}
+        ids.append(conn.compute.create_server(**kwargs).id)
+
+    def all_active() -> bool:
+        states = {s.id: s.status for s in admin.compute.servers(all_projects=True)}
+        failed = [i for i in ids if states.get(i) == "ERROR"]
+        if failed:
+            raise DriverError(f"the Nova lab: server {failed[0]} went to ERROR while booting")
+        return all(states.get(i) == "ACTIVE" for i in ids)
+    wait(f"{count} servers ACTIVE", all_active, timeout_s, poll_s=1.0)
+    return ids, str(group.id)

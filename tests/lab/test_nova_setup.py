@@ -1,0 +1,88 @@
+"""The lab's set-up decisions that need no running lab: constraints, configuration, checks."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hvroll.errors import InputError
+from hvroll.lab.nova import configs, control
+from hvroll.lab.nova.layout import Layout, Ports
+from hvroll.lab.nova.venv import constraints_text, release
+
+
+def test_constraints_drop_only_the_relaxed_pins() -> None:
+    rel = release("2026.2")
+    text = constraints_text(rel)
+    names = {line.split("===")[0].lower() for line in text.splitlines() if "===" in line}
+    assert "keystoneauth1" not in names
+    assert "oslo.versionedobjects" not in names
+    assert {"oslo.db", "openstacksdk", "gunicorn", "pymysql"} <= names
+
+
+def test_unknown_release_is_an_input_error() -> None:
+    with pytest.raises(InputError, match=r"unknown Nova lab release '1999.1'"):
+        release("1999.1")
+
+
+def test_every_service_listens_on_loopback_only(tmp_path: Path) -> None:
+    layout, ports = Layout(tmp_path), Ports()
+    texts = [configs.my_cnf(layout, ports), configs.rabbit_conf(ports),
+             configs.nova_conf(layout, ports), configs.nova_control_conf(ports),
+             configs.placement_conf(layout, ports), configs.glance_api_conf(layout, ports),
+             configs.clouds_yaml(ports, "facts.yaml")]
+    hosts = set()
+    for text in texts:
+        for word in text.replace("/", " ").replace("@", " ").split():
+            if word.count(".") == 3 and word.split(":")[0].replace(".", "").isdigit():
+                hosts.add(word.split(":")[0])
+    assert hosts == {"127.0.0.1"}
+    assert configs.rabbit_env(layout, ports)["RABBITMQ_NODE_IP_ADDRESS"] == "127.0.0.1"
+
+
+def test_computes_never_see_the_database(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    for text in (configs.nova_conf(layout, Ports()), configs.compute_conf(layout, "compute1")):
+        assert "[database]" not in text
+        assert "[api_database]" not in text
+        assert "mysql" not in text
+
+
+def test_clouds_yaml_names_the_lab_cloud_and_its_facts() -> None:
+    doc = yaml.safe_load(configs.clouds_yaml(Ports(), "/x/host-facts.yaml"))
+    cloud = doc["clouds"]["hvroll-lab"]
+    assert cloud["auth_type"] == "admin_token"
+    assert cloud["auth"] == {"endpoint": "http://127.0.0.1:8774/v2.1", "token": "admin:admin"}
+    assert cloud["hvroll_host_facts"] == "/x/host-facts.yaml"
+
+
+def test_a_busy_port_is_refused_up_front_with_its_name() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(InputError, match=rf"ports are in use: nova_api {port}"):
+            control.require_free_ports(Ports(nova_api=port))
+
+
+def test_missing_packages_are_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "RABBITMQ_SERVER", Path("/nonexistent/rabbitmq-server"))
+    monkeypatch.setattr(control.os, "geteuid", lambda: 0)
+    with pytest.raises(InputError, match=r"needs missing packages: run apt-get install -y "
+                                         r"--no-install-recommends rabbitmq-server"):
+        control.require_prerequisites()
+
+
+def test_not_root_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control.os, "geteuid", lambda: 1000)
+    with pytest.raises(InputError, match="needs root"):
+        control.require_prerequisites()
+
+
+def test_status_of_a_directory_without_a_lab_is_an_input_error(tmp_path: Path) -> None:
+    from hvroll.lab.nova import status
+    with pytest.raises(InputError, match="no Nova lab here"):
+        status(tmp_path)
