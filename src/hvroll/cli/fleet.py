@@ -103,3 +103,62 @@ def validate(
 def schema() -> None:
     """Print the inventory's JSON Schema."""
     typer.echo(schema_text(), nl=False)
+
+
+@app.command()
+def discover(
+    cloud: str | None = typer.Option(None, "--cloud", "-c",
+                                     help="Cloud name in clouds.yaml (default: OS_CLOUD). The "
+                                          "file is OS_CLIENT_CONFIG_FILE, ./clouds.yaml, "
+                                          "~/.config/openstack/ or /etc/openstack/."),
+    region: str | None = typer.Option(None, "--region", "-r",
+                                      help="Region to read (default: the cloud's)."),
+    cluster_by: str = typer.Option("az", "--cluster-by",
+                                   help="How hosts form clusters: 'aggregate' (a host's first "
+                                        "host aggregate by name, else its zone), 'az' "
+                                        "(availability zone) or 'regex:PATTERN' (first group "
+                                        "of PATTERN matched on the host name)."),
+    facts: Path | None = typer.Option(None, "--facts",
+                                      help="Host-facts YAML naming profiles by hypervisor "
+                                           "version, with what Nova cannot tell (libvirt, OS); "
+                                           "default: the cloud's 'hvroll_host_facts' key in "
+                                           "clouds.yaml. See docs/nova.md."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the inventory; "
+                                "'.json' writes JSON, anything else YAML.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Read an OpenStack cloud (hypervisors, services, placement, servers of all projects,
+    server groups, instance actions) into an inventory. Nothing is written on failure."""
+    from hvroll.drivers.nova.connect import cloud_extra, connect
+    from hvroll.drivers.nova.discovery import check_cluster_by, fleet_from_cloud
+    from hvroll.drivers.nova.facts import load_facts
+    from hvroll.drivers.nova.read import read_cloud
+    from hvroll.errors import InputError
+
+    check_cluster_by(cluster_by)
+    conn = connect(cloud, region=region)
+    facts_path = facts or (Path(str(cloud_extra(conn, "hvroll_host_facts")))
+                           if cloud_extra(conn, "hvroll_host_facts") else None)
+    if facts_path is None:
+        raise InputError("discovery needs a host-facts file (Nova's API does not tell a host's "
+                         "profile, libvirt or OS): pass --facts FILE or set hvroll_host_facts "
+                         "in the cloud's clouds.yaml entry (docs/nova.md)")
+    host_facts = load_facts(facts_path)
+    def note(what: str, n: int) -> None:
+        if not as_json:
+            err_console.print(f"read {n} {what}", highlight=False)
+
+    raw = read_cloud(conn, region=region, on_progress=note)
+    found = fleet_from_cloud(raw, host_facts, cluster_by)
+    save_fleet(found.fleet, output)
+    summary = {"file": str(output), "cloud": cloud, "region": raw.region, **found.counts,
+               "notes": found.notes}
+    if as_json:
+        print_json(summary)
+        return
+    for line in found.notes:
+        err_console.print(f"note: {line}", highlight=False, soft_wrap=True)
+    err_console.print(f"wrote {output}: {found.counts['hosts']} hosts in "
+                      f"{found.counts['clusters']} clusters, {found.counts['vms']} VMs of "
+                      f"{found.counts['projects']} projects, {found.counts['server_groups']} "
+                      "server groups", highlight=False)
