@@ -8,12 +8,13 @@ stopped at the module's end. Nova's virtual environment is installed once into t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from hvroll.cli import main
 from hvroll.lab import nova
 
 
@@ -45,3 +46,38 @@ def nova_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield lab
     finally:
         nova.down(lab.workdir)
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def hv(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+       ) -> Callable[..., Result]:
+    """``hv("lab", "nova", "status", env={...})``: ``hvroll`` run as ``hvroll.cli.main`` runs
+    it, in this process: exit code, standard output and error."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Result:
+        with monkeypatch.context() as m:
+            for key in ("OS_CLOUD", "OS_CLIENT_CONFIG_FILE"):
+                m.delenv(key, raising=False)
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            capsys.readouterr()
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hvroll.cli import app
 from hvroll.lab import nova
 from hvroll.lab.nova import procs
 from hvroll.lab.nova.layout import Layout, load_record
@@ -41,10 +39,9 @@ def test_up_creates_an_anti_affinity_group_whose_members_are_apart(
     assert len(set(hosts)) == 2
 
 
-def test_status_json_tells_each_computes_profile_and_version(nova_lab: Any) -> None:
-    result = CliRunner().invoke(app, ["lab", "nova", "status", "--workdir",
-                                      str(nova_lab.workdir), "--json"])
-    assert result.exit_code == 0, result.output
+def test_status_json_tells_each_computes_profile_and_version(nova_lab: Any, hv: Any) -> None:
+    result = hv("lab", "nova", "status", "--workdir", str(nova_lab.workdir), "--json")
+    assert result.code == 0, result.output
     data = json.loads(result.stdout)
     assert data["healthy"] is True
     assert {c["host"]: (c["profile"], c["hypervisor_version"]) for c in data["computes"]} == {
@@ -52,13 +49,13 @@ def test_status_json_tells_each_computes_profile_and_version(nova_lab: Any) -> N
 
 
 def test_reinstall_brings_a_compute_to_the_new_profile_with_its_guests(
-        nova_lab: Any) -> None:
+        nova_lab: Any, hv: Any) -> None:
     conn = connect(Layout(nova_lab.workdir))
     before = {s.id for s in conn.compute.servers(all_projects=True)
               if s.compute_host == "compute3"}
-    result = CliRunner().invoke(app, ["lab", "nova", "reinstall", "compute3", "--profile",
-                                      "CPv2", "--workdir", str(nova_lab.workdir)])
-    assert result.exit_code == 0, result.output
+    result = hv("lab", "nova", "reinstall", "compute3", "--profile", "CPv2", "--workdir",
+                str(nova_lab.workdir))
+    assert result.code == 0, result.output
     hyp = next(h for h in conn.compute.hypervisors(details=True) if h.name == "compute3")
     assert hyp.hypervisor_version == 2_011_001
     after = {s.id: s.status for s in conn.compute.servers(all_projects=True)
@@ -68,19 +65,19 @@ def test_reinstall_brings_a_compute_to_the_new_profile_with_its_guests(
     assert load_record(Layout(nova_lab.workdir)).profiles["compute3"] == "CPv2"
 
 
-def test_reinstall_of_an_unknown_host_exits_2_with_one_line(nova_lab: Any) -> None:
-    result = CliRunner().invoke(app, ["lab", "nova", "reinstall", "compute9", "--profile",
-                                      "CPv2", "--workdir", str(nova_lab.workdir)])
-    assert result.exit_code == 2
-    assert "no compute 'compute9'" in result.output
+def test_reinstall_of_an_unknown_host_exits_2_with_one_line(nova_lab: Any, hv: Any) -> None:
+    result = hv("lab", "nova", "reinstall", "compute9", "--profile", "CPv2", "--workdir",
+                str(nova_lab.workdir))
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1
+    assert "no compute 'compute9'" in result.stderr
 
 
-def test_down_stops_every_process_and_frees_every_port(nova_lab: Any) -> None:
+def test_down_stops_every_process_and_frees_every_port(nova_lab: Any, hv: Any) -> None:
     record = load_record(Layout(nova_lab.workdir))
     services = list(record.services.values())
-    result = CliRunner().invoke(app, ["lab", "nova", "down", "--workdir",
-                                      str(nova_lab.workdir)])
-    assert result.exit_code == 0, result.output
+    result = hv("lab", "nova", "down", "--workdir", str(nova_lab.workdir))
+    assert result.code == 0, result.output
     assert [s.name for s in services if procs.is_running(s)] == []
     assert [n for n, p in record.ports.items() if procs.port_open(p)] == []
     workdir = str(nova_lab.workdir)

@@ -124,7 +124,9 @@ def discover(
                                            "default: the cloud's 'hvroll_host_facts' key in "
                                            "clouds.yaml. See docs/nova.md."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the inventory; "
-                                "'.json' writes JSON, anything else YAML.", show_default=False),
+                                "'.json' writes JSON, anything else YAML. An existing "
+                                "inventory is replaced only with --force.", show_default=False),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Read an OpenStack cloud (hypervisors, services, placement, servers of all projects,
@@ -135,6 +137,7 @@ def discover(
     from hvroll.drivers.nova.read import read_cloud
     from hvroll.errors import InputError
 
+    check_output(output, Kind.INVENTORY, force=force)
     check_cluster_by(cluster_by)
     conn = connect(cloud, region=region)
     facts_path = facts or (Path(str(cloud_extra(conn, "hvroll_host_facts")))

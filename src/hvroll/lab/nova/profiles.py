@@ -18,7 +18,7 @@ from packaging.version import Version
 
 from hvroll.domain import HostProfile
 from hvroll.errors import InputError
-from hvroll.inventory.presets import CPV1, CPV2
+from hvroll.synthetic.presets import CPV1, CPV2
 
 PROFILES: dict[str, HostProfile] = {p.name: p for p in (CPV1, CPV2)}
 DEFAULT_PROFILE = "CPv1"

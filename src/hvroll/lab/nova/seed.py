@@ -110,6 +110,7 @@ def create_servers(admin: Any, tenant: Any, hosts: list[str], count: int,
     group = admin.compute.create_server_group(name=GROUP, policy="anti-affinity")
     flavor_list, image_list = list(flavors.values()), list(images.values())
     ids = []
+    placed = 0
     for i in range(count):
         own = i % 3 == 2  # a project member's server, placed by the scheduler
         conn = tenant if own else admin
@@ -118,7 +119,8 @@ def create_servers(admin: Any, tenant: Any, hosts: list[str], count: int,
             "image_id": image_list[i % len(image_list)].id, "networks": "none",
         }
         if not own:
-            kwargs["availability_zone"] = f"nova:{hosts[i % len(hosts)]}"
+            kwargs["availability_zone"] = f"nova:{hosts[placed % len(hosts)]}"
+            placed += 1
         if i % 4 == 3:
             kwargs["config_drive"] = True
         if i < min(2, len(hosts) - 1):

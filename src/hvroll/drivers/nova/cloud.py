@@ -1,0 +1,403 @@
+"""The ``nova`` driver: an OpenStack cloud driven through Nova's API, never behind its back.
+
+- scheduling: the host's nova-compute service is disabled with a reason (``hvroll: …``) and
+  enabled again;
+- live migration: ``os-migrateLive`` to the planned host (never ``force``: Nova's conductor
+  still checks the destination), followed through the migration record (memory and disk
+  processed/remaining) so the ladder sees convergence; ``abort`` and force-complete
+  (:meth:`start_post_copy`) are the ladder's rungs;
+- a migration is *completed* only when Nova's record says ``completed`` and the server is
+  ACTIVE on the destination with no task (the server's host flips earlier);
+- cold migration: ``migrate`` to the host, then ``confirmResize`` once Nova asks for it;
+- "is this host empty" is asked of Nova: servers of all projects in every status, and
+  migrations still running to or from it;
+- reinstall: the operator's hook, in a thread; verification from the hypervisor version
+  reported to Nova (named by the host-facts file).
+
+Jobs and their Nova migrations are remembered in a journal, so after a crash a running Nova
+migration is adopted and never started twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hvroll.domain import Fleet, PowerState, SchedulingState
+from hvroll.drivers import checks
+from hvroll.drivers.base import (
+    Capability,
+    Clock,
+    HostState,
+    JobKind,
+    JobPhase,
+    JobProgress,
+    Lifecycle,
+    MigrationOptions,
+    RealClock,
+    VmState,
+)
+from hvroll.drivers.nova.connect import quiet_sdk, translate
+from hvroll.drivers.nova.facts import HostFacts
+from hvroll.drivers.nova.journal import Journal, NovaJob
+from hvroll.errors import DriverError, HvrollError, OperationFailedError
+
+MIB = 1024 * 1024
+DISABLED_REASON = "hvroll: draining for upgrade"
+RUNNING_STATUSES = frozenset({"queued", "accepted", "pre-migrating", "preparing", "running",
+                              "post-migrating", "migrating", "finished", "confirming"})
+FAILED_STATUSES = frozenset({"error", "failed"})
+CANCELLED_STATUSES = frozenset({"cancelled"})
+_POWER = {1: PowerState.RUNNING, 3: PowerState.PAUSED, 4: PowerState.SHUTOFF,
+          6: PowerState.CRASHED, 7: PowerState.PAUSED}
+ReinstallHook = Callable[[str, str], None]
+"""``hook(host, profile)``: returns once the host runs ``profile``, raises otherwise."""
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _iso(stamp: str | None) -> str:
+    return (stamp or "").replace("Z", "").split(".")[0].split("+")[0]
+
+
+class NovaCloud(Lifecycle):
+    """A cloud behind one openstacksdk connection, for the campaign of ``fleet``."""
+
+    name = "nova"
+
+    def __init__(self, conn: Any, fleet: Fleet, facts: HostFacts, *,
+                 journal: Path | None = None, reinstall_hook: ReinstallHook | None = None,
+                 clock: Clock | None = None, poll_s: float = 1.0) -> None:
+        self.conn = conn
+        self.fleet = fleet
+        self.facts = facts
+        self.clock = clock or RealClock()
+        self.poll_s = poll_s
+        self.journal = Journal(journal)
+        self.hook = reinstall_hook
+        self._threads: dict[str, threading.Thread] = {}
+        self._uuid = {v.name: v.uuid for v in fleet.vms}
+        self._name = {v.uuid: v.name for v in fleet.vms}
+        caps = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION,
+                Capability.COLD_MIGRATION, Capability.POST_COPY}
+        if reinstall_hook is not None:
+            caps.add(Capability.REINSTALL)
+        self.capabilities = frozenset(caps)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, host: str | None = None,
+              **kwargs: Any) -> Any:
+        with quiet_sdk():
+            try:
+                return fn(*args, **kwargs)
+            except HvrollError:
+                raise
+            except Exception as exc:
+                raise translate(exc, what, host=host) from exc
+
+    def _vm_name(self, server: Any) -> str:
+        return self._name.get(server.id) or server.name or server.id
+
+    def _server_uuid(self, vm: str) -> str:
+        uuid = self._uuid.get(vm)
+        if uuid is None:
+            raise checks.unknown("VM", vm)
+        return uuid
+
+    def _service(self, host: str) -> Any:
+        found = self._call("listing compute services", lambda: list(
+            self.conn.compute.services(binary="nova-compute", host=host)))
+        if not found:
+            raise checks.unknown("host", host)
+        return found[0]
+
+    def _servers_on(self, host: str) -> list[Any]:
+        servers: list[Any] = self._call(f"listing servers of {host}", lambda: list(
+            self.conn.compute.servers(details=True, all_projects=True, host=host)), host=host)
+        return servers
+
+    # --- live view -----------------------------------------------------------------------
+
+    def host(self, name: str) -> HostState:
+        svc = self._service(name)
+        servers = self._servers_on(name)
+        return HostState(
+            name=name, profile=self.host_profile(name),
+            scheduling=(SchedulingState.DISABLED if svc.status == "disabled"
+                        else SchedulingState.ENABLED),
+            up=svc.state == "up", vms=tuple(sorted(self._vm_name(s) for s in servers)))
+
+    def hosts(self) -> list[HostState]:
+        return [self.host(h.name) for h in self.fleet.hosts]
+
+    def vm(self, name: str) -> VmState:
+        uuid = self._server_uuid(name)
+        server = self._call(f"reading server {name}", self.conn.compute.find_server, uuid,
+                            ignore_missing=True, all_projects=True)
+        if server is None:
+            return VmState(name=name, hosts=(), power=PowerState.SHUTOFF)
+        server = self._call(f"reading server {name}", self.conn.compute.get_server, uuid)
+        return VmState(name=name, hosts=(server.compute_host,) if server.compute_host else (),
+                       power=_POWER.get(server.power_state or 0, PowerState.SHUTOFF))
+
+    def vms(self) -> list[VmState]:
+        servers = self._call("listing servers", lambda: list(
+            self.conn.compute.servers(details=True, all_projects=True)))
+        return [VmState(name=self._vm_name(s),
+                        hosts=(s.compute_host,) if s.compute_host else (),
+                        power=_POWER.get(s.power_state or 0, PowerState.SHUTOFF))
+                for s in servers]
+
+    def host_profile(self, host: str) -> str:
+        hyps = self._call("listing hypervisors", lambda: list(
+            self.conn.compute.hypervisors(details=True)), host=host)
+        hyp = next((h for h in hyps if ((h.service_details or {}).get("host") or h.name)
+                    == host), None)
+        if hyp is None:
+            raise checks.unknown("host", host)
+        profile = self.facts.profile_for(hyp.hypervisor_type, int(hyp.hypervisor_version or 0))
+        if profile is None:
+            raise DriverError(f"hypervisor {hyp.hypervisor_type} {hyp.hypervisor_version} "
+                              "matches no profile of the host-facts file", host=host)
+        return profile.name
+
+    def set_scheduling(self, host: str, enabled: bool) -> None:
+        svc = self._service(host)
+        if enabled and svc.status != "enabled":
+            self._call(f"enabling {host}", self.conn.compute.enable_service, svc, host=host)
+        elif not enabled and svc.status != "disabled":
+            self._call(f"disabling {host}", self.conn.compute.disable_service, svc,
+                       disabled_reason=DISABLED_REASON, host=host)
+
+    # --- jobs ----------------------------------------------------------------------------
+
+    def _start(self, job: str, kind: JobKind, vm: str | None, source: str | None,
+               dest: str | None, profile: str | None) -> NovaJob | None:
+        """The journal record of a new job, or None if ``job`` was started already."""
+        found = self.journal.jobs.get(job)
+        subject, target = (source or "", profile or "") if kind is JobKind.REINSTALL \
+            else (vm or "", dest or "")
+        if checks.job_reused(job, found, kind, subject, target):
+            return None
+        rec = NovaJob(job=job, kind=kind, vm=vm, uuid=self._uuid.get(vm or ""), source=source,
+                      dest=dest, profile=profile, started_at=_now_iso(),
+                      started_s=self.clock.now())
+        self.journal.save(rec)
+        return rec
+
+    def _running_job_of(self, vm: str) -> str | None:
+        for rec in self.journal.jobs.values():
+            if rec.vm == vm and rec.kind is not JobKind.REINSTALL and \
+                    not self.job(rec.job).final:
+                return rec.job
+        return None
+
+    def migrate(self, job: str, vm: str, dest: str, options: MigrationOptions) -> None:
+        checks.migration(self.capabilities, self.name, vm, options)
+        if job in self.journal.jobs:
+            self._start(job, JobKind.LIVE_MIGRATION, vm, None, dest, None)
+            return
+        state = self.vm(vm)
+        self._service(dest)
+        source = state.hosts[0] if state.hosts else None
+        checks.route(vm, source or "", dest, self._running_job_of(vm))
+        rec = self._start(job, JobKind.LIVE_MIGRATION, vm, source, dest, None)
+        assert rec is not None
+        try:
+            self._call(f"live-migrating {vm} to {dest}", self.conn.compute.live_migrate_server,
+                       rec.uuid, host=dest, block_migration=options.block)
+        except DriverError as exc:
+            rec.phase, rec.error = JobPhase.FAILED.value, str(exc)
+            self.journal.save(rec)
+
+    def cold_migrate(self, job: str, vm: str, dest: str) -> None:
+        if job in self.journal.jobs:
+            self._start(job, JobKind.COLD_MIGRATION, vm, None, dest, None)
+            return
+        state = self.vm(vm)
+        self._service(dest)
+        source = state.hosts[0] if state.hosts else None
+        checks.route(vm, source or "", dest, self._running_job_of(vm))
+        rec = self._start(job, JobKind.COLD_MIGRATION, vm, source, dest, None)
+        assert rec is not None
+        try:
+            self._call(f"cold-migrating {vm} to {dest}", self.conn.compute.migrate_server,
+                       rec.uuid, host=dest)
+        except DriverError as exc:
+            rec.phase, rec.error = JobPhase.FAILED.value, str(exc)
+            self.journal.save(rec)
+
+    def reinstall(self, job: str, host: str, profile: str) -> None:
+        if self.hook is None:
+            raise DriverError("no reinstall hook configured (--reinstall-cmd)", host=host)
+        checks.profile(profile, {m.profile.name for m in self.facts.profiles}, host=host)
+        if job in self.journal.jobs:
+            self._start(job, JobKind.REINSTALL, None, host, None, profile)
+            return
+        self._service(host)
+        moving = next((m for m in self._call("listing migrations", lambda: list(
+            self.conn.compute.migrations(host=host)))
+            if m.status in RUNNING_STATUSES), None)
+        checks.empty_host(host, [self._vm_name(s) for s in self._servers_on(host)],
+                          moving=str(moving.id) if moving is not None else None)
+        rec = self._start(job, JobKind.REINSTALL, None, host, None, profile)
+        assert rec is not None
+        hook = self.hook
+
+        def run() -> None:
+            try:
+                hook(host, profile)
+                rec.phase = JobPhase.COMPLETED.value
+            except Exception as exc:  # the hook's failure is the job's outcome
+                rec.phase, rec.error = JobPhase.FAILED.value, str(exc)
+            self.journal.save(rec)
+
+        thread = threading.Thread(target=run, name=f"reinstall-{host}", daemon=True)
+        self._threads[job] = thread
+        thread.start()
+
+    def _migration_of(self, rec: NovaJob) -> Any:
+        """The Nova migration of a migration job: its recorded one, else the first of the
+        server created at or after the job started (found again after a crash)."""
+        kind = "live-migration" if rec.kind is JobKind.LIVE_MIGRATION else "migration"
+        migs = self._call("listing migrations", lambda: list(
+            self.conn.compute.migrations(server_id=rec.uuid, migration_type=kind)))
+        if rec.migration_id is not None:
+            return next((m for m in migs if str(m.id) == rec.migration_id), None)
+        candidates = sorted((m for m in migs if _iso(m.created_at) >= rec.started_at[:19]),
+                            key=lambda m: (_iso(m.created_at), int(m.id)))
+        if not candidates:
+            return None
+        rec.migration_id = str(candidates[0].id)
+        self.journal.save(rec)
+        return candidates[0]
+
+    def job(self, job: str) -> JobProgress:
+        rec = self.journal.jobs.get(job)
+        if rec is None:
+            raise checks.unknown("job", job)
+        base: dict[str, Any] = {"job": job, "kind": rec.kind, "vm": rec.vm,
+                                "source": rec.source, "dest": rec.dest,
+                                "started_s": rec.started_s,
+                                "elapsed_s": max(0.0, self.clock.now() - rec.started_s)}
+        if rec.kind is JobKind.REINSTALL:
+            return self._reinstall_progress(rec, base)
+        if rec.phase is not None:
+            return JobProgress(phase=JobPhase(rec.phase), error=rec.error, **base)
+        mig = self._migration_of(rec)
+        if mig is None:
+            return JobProgress(phase=JobPhase.RUNNING, **base)
+        extra = {"nova_migration": str(mig.id), "nova_status": mig.status}
+        if mig.status in FAILED_STATUSES:
+            return JobProgress(phase=JobPhase.FAILED, extra=extra,
+                               error=self._failure(rec, mig), **base)
+        if mig.status in CANCELLED_STATUSES:
+            return JobProgress(phase=JobPhase.CANCELLED, extra=extra, **base)
+        server = self._call(f"reading server {rec.vm}", self.conn.compute.get_server, rec.uuid)
+        if rec.kind is JobKind.COLD_MIGRATION and server.status == "VERIFY_RESIZE" \
+                and not rec.confirmed:
+            self._call(f"confirming the move of {rec.vm}",
+                       self.conn.compute.confirm_server_resize, rec.uuid)
+            rec.confirmed = True
+            self.journal.save(rec)
+        done = mig.status in ("completed", "confirmed") and server.compute_host == rec.dest \
+            and server.status == "ACTIVE" and not server.task_state
+        if rec.kind is JobKind.COLD_MIGRATION:
+            done = mig.status == "confirmed" and server.compute_host == rec.dest
+        if done:
+            return JobProgress(phase=JobPhase.COMPLETED, extra=extra, **base)
+        progress = self._progress(rec, mig) if rec.kind is JobKind.LIVE_MIGRATION else {}
+        return JobProgress(phase=JobPhase.RUNNING, extra=extra, **base, **progress)
+
+    def _progress(self, rec: NovaJob, mig: Any) -> dict[str, Any]:
+        if mig.status != "running":
+            return {}
+        with quiet_sdk():
+            try:
+                sm = self.conn.compute.get_server_migration(mig.id, rec.uuid,
+                                                            ignore_missing=True)
+            except Exception:  # the migration may just have ended: no progress to show
+                return {}
+        if sm is None:
+            return {}
+        total = (sm.memory_total_bytes or 0) + (sm.disk_total_bytes or 0)
+        processed = (sm.memory_processed_bytes or 0) + (sm.disk_processed_bytes or 0)
+        remaining = (sm.memory_remaining_bytes or 0) + (sm.disk_remaining_bytes or 0)
+        return {"total_mib": total / MIB, "processed_mib": processed / MIB,
+                "remaining_mib": remaining / MIB}
+
+    def _failure(self, rec: NovaJob, mig: Any) -> str:
+        """Why Nova failed a migration: the error of the server's last action event."""
+        reason = f"Nova migration {mig.id} ended {mig.status}"
+        with quiet_sdk():
+            try:
+                actions = [a for a in self.conn.compute.server_actions(rec.uuid)
+                           if a.action in ("live-migration", "migrate")]
+                if actions:
+                    last = max(actions, key=lambda a: a.start_time or "")
+                    full = self.conn.compute.get_server_action(last.request_id, rec.uuid)
+                    for event in full.events or ():
+                        text = (event.get("traceback") if isinstance(event, Mapping)
+                                else getattr(event, "traceback", None)) or ""
+                        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+                        if lines:
+                            return f"{reason}: {lines[-1].strip()}"
+                    if full.message:
+                        return f"{reason}: {full.message}"
+            except Exception:  # the reason is a courtesy: the failure itself is known
+                pass
+        return reason
+
+    def _reinstall_progress(self, rec: NovaJob, base: dict[str, Any]) -> JobProgress:
+        if rec.phase is not None:
+            return JobProgress(phase=JobPhase(rec.phase), error=rec.error, **base)
+        if rec.job in self._threads:
+            return JobProgress(phase=JobPhase.RUNNING, **base)
+        # started by an earlier process that stopped: the hook's outcome is lost
+        assert rec.source is not None
+        if self.host_profile(rec.source) == rec.profile:
+            return JobProgress(phase=JobPhase.COMPLETED, **base)
+        return JobProgress(phase=JobPhase.FAILED, error="the reinstall hook was interrupted "
+                           "(hvroll stopped while it ran)", **base)
+
+    def jobs(self) -> list[JobProgress]:
+        return [self.job(j) for j in list(self.journal.jobs)]
+
+    def wait(self, timeout_s: float) -> list[str]:
+        self.clock.sleep(min(timeout_s, self.poll_s))
+        return [j for j, r in self.journal.jobs.items() if r.phase is None]
+
+    def _nova_migration(self, job: str, what: str) -> tuple[NovaJob, Any]:
+        rec = self.journal.jobs.get(job)
+        if rec is None:
+            raise checks.unknown("job", job)
+        progress = self.job(job)
+        checks.live_job(job, rec.kind, progress.phase, what)
+        mig = self._migration_of(rec)
+        if mig is None:
+            raise OperationFailedError(f"cannot {what} {job}: Nova has not started its "
+                                       "migration yet", host=rec.source)
+        return rec, mig
+
+    def abort(self, job: str) -> None:
+        rec, mig = self._nova_migration(job, "abort")
+        self._call(f"aborting the migration of {rec.vm}",
+                   self.conn.compute.abort_server_migration, mig.id, rec.uuid,
+                   host=rec.source)
+
+    def start_post_copy(self, job: str) -> None:
+        """Force-complete: Nova switches to post-copy where permitted, else pauses the guest
+        until the copy ends."""
+        rec, mig = self._nova_migration(job, "force-complete")
+        self._call(f"force-completing the migration of {rec.vm}",
+                   self.conn.compute.force_complete_server_migration, mig.id, rec.uuid,
+                   host=rec.source)
+
+    def close(self) -> None:
+        self.journal.close()
