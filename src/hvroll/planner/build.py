@@ -266,7 +266,8 @@ class _Builder:
                 verdict = self._verdict(vm, self.state.location[vm.name], draft.host)
                 if verdict.allowed and self.state.fits(vm, draft.host) \
                         and self.state.anti_affinity_ok(vm, draft.host):
-                    out.append((self.state.move(vm, draft.host), verdict))
+                    out.append((self.state.move(vm, draft.host, live=True,
+                                                workarounds=verdict.workarounds), verdict))
         return out
 
     def _upgrade(self, host: str) -> None:
@@ -303,7 +304,8 @@ class _Builder:
                 choice = pick(state, vm, allowed)
                 if choice is None:
                     raise _NoRoomError
-                done.append((state.move(vm, choice[0]), kind, choice[1]))
+                done.append((state.move(vm, choice[0], live=kind is MoveKind.LIVE,
+                                        workarounds=choice[1].workarounds), kind, choice[1]))
         except (_NoRoomError, _BlockedError):
             for move, _, _ in reversed(done):
                 state.undo(state.vm(move.vm), move)
@@ -348,7 +350,9 @@ class _Builder:
 
     def _verdict(self, vm: Vm, source: str, dest: str, live: bool = True) -> Verdict:
         state = self.state
-        key = (vm.name, f"{live}:{state.host[source].generation}:{state.host[source].profile}",
+        key = (f"{vm.name}:{vm.history.live_migrations_since_power_cycle}:"
+               f"{vm.devices.balloon}",
+               f"{live}:{state.host[source].generation}:{state.host[source].profile}",
                f"{state.host[dest].generation}:{state.host[dest].profile}")
         found = self._verdicts.get(key)
         if found is None:

@@ -4,6 +4,7 @@ profile each host runs. Mutable, private to one planning run."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hvroll.domain import Fleet, GroupPolicy, Host, HostProfile, Vm
@@ -17,11 +18,36 @@ class Move:
     dest: str
 
 
+REMOVE_BALLOON = "remove_balloon"
+
+
+def after_move(vm: Vm, *, live: bool, workarounds: Sequence[str], original: Vm) -> Vm:
+    """The VM as it is after one move, for the verdicts of its next hop (seed 000's Windows
+    guests moved CPv1 → CPv1 → CPv2): a live migration adds one to its live migrations since
+    the last power cycle, and a balloon removed before it (``remove_balloon``) stays removed;
+    a cold migration is a power cycle: the count starts again at 0 and the balloon is back as
+    the inventory has it."""
+    if live:
+        devices = vm.devices
+        if REMOVE_BALLOON in workarounds and devices.balloon:
+            devices = devices.model_copy(update={"balloon": False})
+        history = vm.history.model_copy(update={
+            "live_migrations_since_power_cycle":
+                vm.history.live_migrations_since_power_cycle + 1})
+        return vm.model_copy(update={"history": history, "devices": devices})
+    history = vm.history.model_copy(update={"live_migrations_since_power_cycle": 0})
+    devices = vm.devices.model_copy(update={"balloon": original.devices.balloon})
+    return vm.model_copy(update={"history": history, "devices": devices})
+
+
 class PlanState:
-    """Where every VM is, per-host usage and anti-affinity members, and hosts' profiles."""
+    """Where every VM is, per-host usage and anti-affinity members, hosts' profiles, and each
+    VM's state as the plan moves it (:func:`after_move`; :meth:`vm` returns it)."""
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
+        self.current: dict[str, Vm] = dict(fleet.vm_by_name)
+        self._before: dict[tuple[str, str, str], Vm] = {}
         self.host: dict[str, Host] = dict(fleet.host_by_name)
         self.usage: dict[str, Usage] = {h.name: Usage() for h in fleet.hosts}
         self.location: dict[str, str] = {}
@@ -32,7 +58,8 @@ class PlanState:
             self._put(vm, vm.host)
 
     def vm(self, name: str) -> Vm:
-        return self.fleet.vm_by_name[name]
+        """The VM as it is now in the plan (its history after the moves planned so far)."""
+        return self.current[name]
 
     def profile(self, host: str) -> HostProfile:
         return self.fleet.profile_by_name[self.host[host].profile]
@@ -61,17 +88,28 @@ class PlanState:
             return True
         return self.group_hosts[vm.server_group][dest] == 0
 
-    def move(self, vm: Vm, dest: str) -> Move:
+    def move(self, vm: Vm, dest: str, *, live: bool | None = None,
+             workarounds: Sequence[str] = ()) -> Move:
+        """Move ``vm`` to ``dest``; with ``live`` given (the planner), its state follows
+        (:func:`after_move`)."""
         source = self.location[vm.name]
         self._take(vm, source)
         self._put(vm, dest)
         self.moves[vm.name] += 1
+        if live is not None:
+            self._before[(vm.name, source, dest)] = self.current[vm.name]
+            self.current[vm.name] = after_move(self.current[vm.name], live=live,
+                                               workarounds=workarounds,
+                                               original=self.fleet.vm_by_name[vm.name])
         return Move(vm.name, source, dest)
 
     def undo(self, vm: Vm, move: Move) -> None:
         self._take(vm, move.dest)
         self._put(vm, move.source)
         self.moves[vm.name] -= 1
+        before = self._before.pop((move.vm, move.source, move.dest), None)
+        if before is not None:
+            self.current[move.vm] = before
 
     def undo_to(self, vm: Vm, host: str) -> None:
         """Put ``vm`` back on ``host`` (a reserved move that did not happen)."""
