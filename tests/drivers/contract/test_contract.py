@@ -80,7 +80,7 @@ def test_errors_are_hvrolls_never_the_backends_own(backend: Backend) -> None:
 
 def test_a_job_key_is_idempotent_and_never_reused_for_another_move(backend: Backend) -> None:
     driver = backend.driver()
-    a, b = backend.vm(), backend.vm()
+    a, b = backend.vm(), backend.vm(running=False)  # b is refused by its key alone
     mover = require(driver, Capability.LIVE_MIGRATION)
     mover.migrate("k", a, backend.dest, MigrationOptions())
     mover.migrate("k", a, backend.dest, MigrationOptions())
