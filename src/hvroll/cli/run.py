@@ -35,12 +35,12 @@ def _setting(name: str) -> Any:
 STATE_HELP = ("The campaign's state file: a path (SQLite) or a SQLAlchemy URL such as "
               "sqlite:///campaign.db or postgresql://host/db. Created on first run; a file that "
               "is not a hvroll state file is refused untouched.")
-DRIVERS = ("sim", "libvirt")
-POLL_S = {"sim": 5.0, "libvirt": 1.0}
+DRIVERS = ("sim", "libvirt", "nova")
+POLL_S = {"sim": 5.0, "libvirt": 1.0, "nova": 2.0}
 
 
 def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any],
-                settings: DriverSettings | None = None) -> Driver:
+                settings: DriverSettings | None = None, cloud: str | None = None) -> Driver:
     """The driver named ``name`` for the campaign in ``store``; ``settings`` configure the
     real backends (default: from the environment)."""
     fleet = store.fleet()
@@ -56,6 +56,11 @@ def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any],
         journal = Path(f"{store.target}.libvirt.jsonl") if "://" not in store.target else None
         return cloud_for(fleet, journal=journal, settings=settings,
                          defaults=testbed_defaults(fleet))
+    if name == "nova":
+        from hvroll.drivers.nova.cloud import nova_cloud
+
+        journal = Path(f"{store.target}.nova.jsonl") if "://" not in store.target else None
+        return nova_cloud(fleet, cloud, journal=journal, settings=settings)
     raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
 
 
@@ -65,7 +70,14 @@ def run(
     state: str = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
     driver: str = typer.Option("sim", "--driver", "-d",
                                help="sim: the simulated cloud in virtual time; libvirt: the "
-                                    "hosts' libvirt URIs from the inventory."),
+                                    "hosts' libvirt URIs from the inventory; nova: an "
+                                    "OpenStack cloud through Nova's API (--cloud)."),
+    cloud: str | None = typer.Option(None, "--cloud", "-c",
+                                     help="nova driver: the cloud's name in clouds.yaml "
+                                          "(default: OS_CLOUD; the file by openstacksdk's "
+                                          "conventions, e.g. OS_CLIENT_CONFIG_FILE). Its "
+                                          "'hvroll_host_facts' key names the host-facts file "
+                                          "(docs/nova.md)."),
     inventory: Path | None = typer.Option(None, "--inventory", "-i",
                                           help="The inventory the plan was made from "
                                                "(default: the path the plan records)."),
@@ -114,13 +126,14 @@ def run(
         faults["migration_failure_rate"] = fail_migrations
     if fail_reinstalls:
         faults["reinstall_failure_rate"] = fail_reinstalls
-    with make_driver(driver, store, seed=seed, faults=faults, settings=settings) as cloud:
+    with make_driver(driver, store, seed=seed, faults=faults, settings=settings,
+                     cloud=cloud) as cloud_driver:
         if approve:
             store.require_campaign().approved = True
             store.commit()
         started = time.perf_counter()
         while True:
-            result = _execute(store, cloud, show=not quiet and not as_json,
+            result = _execute(store, cloud_driver, show=not quiet and not as_json,
                               poll_s=poll_s if poll_s is not None else POLL_S[driver])
             if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
                 break

@@ -91,15 +91,17 @@ class NovaCloud(Lifecycle):
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, host: str | None = None,
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, at: str | None = None,
               **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with openstacksdk's errors translated; ``at`` names the
+        host an error is about."""
         with quiet_sdk():
             try:
                 return fn(*args, **kwargs)
             except HvrollError:
                 raise
             except Exception as exc:
-                raise translate(exc, what, host=host) from exc
+                raise translate(exc, what, host=at) from exc
 
     def _vm_name(self, server: Any) -> str:
         return self._name.get(server.id) or server.name or server.id
@@ -119,7 +121,8 @@ class NovaCloud(Lifecycle):
 
     def _servers_on(self, host: str) -> list[Any]:
         servers: list[Any] = self._call(f"listing servers of {host}", lambda: list(
-            self.conn.compute.servers(details=True, all_projects=True, host=host)), host=host)
+            self.conn.compute.servers(details=True, all_projects=True, compute_host=host)),
+            at=host)
         return servers
 
     # --- live view -----------------------------------------------------------------------
@@ -156,7 +159,7 @@ class NovaCloud(Lifecycle):
 
     def host_profile(self, host: str) -> str:
         hyps = self._call("listing hypervisors", lambda: list(
-            self.conn.compute.hypervisors(details=True)), host=host)
+            self.conn.compute.hypervisors(details=True)), at=host)
         hyp = next((h for h in hyps if ((h.service_details or {}).get("host") or h.name)
                     == host), None)
         if hyp is None:
@@ -170,10 +173,10 @@ class NovaCloud(Lifecycle):
     def set_scheduling(self, host: str, enabled: bool) -> None:
         svc = self._service(host)
         if enabled and svc.status != "enabled":
-            self._call(f"enabling {host}", self.conn.compute.enable_service, svc, host=host)
+            self._call(f"enabling {host}", self.conn.compute.enable_service, svc, at=host)
         elif not enabled and svc.status != "disabled":
             self._call(f"disabling {host}", self.conn.compute.disable_service, svc,
-                       disabled_reason=DISABLED_REASON, host=host)
+                       disabled_reason=DISABLED_REASON, at=host)
 
     # --- jobs ----------------------------------------------------------------------------
 
@@ -312,6 +315,11 @@ class NovaCloud(Lifecycle):
             done = mig.status == "confirmed" and server.compute_host == rec.dest
         if done:
             return JobProgress(phase=JobPhase.COMPLETED, extra=extra, **base)
+        if mig.status in ("completed", "confirmed") and server.compute_host \
+                and server.compute_host != rec.dest and not server.task_state:
+            return JobProgress(phase=JobPhase.FAILED, extra=extra, **base,
+                               error=f"Nova moved {rec.vm} to {server.compute_host}, not to "
+                                     f"the planned {rec.dest}")
         progress = self._progress(rec, mig) if rec.kind is JobKind.LIVE_MIGRATION else {}
         return JobProgress(phase=JobPhase.RUNNING, extra=extra, **base, **progress)
 
@@ -389,7 +397,7 @@ class NovaCloud(Lifecycle):
         rec, mig = self._nova_migration(job, "abort")
         self._call(f"aborting the migration of {rec.vm}",
                    self.conn.compute.abort_server_migration, mig.id, rec.uuid,
-                   host=rec.source)
+                   at=rec.source)
 
     def start_post_copy(self, job: str) -> None:
         """Force-complete: Nova switches to post-copy where permitted, else pauses the guest
@@ -397,7 +405,35 @@ class NovaCloud(Lifecycle):
         rec, mig = self._nova_migration(job, "force-complete")
         self._call(f"force-completing the migration of {rec.vm}",
                    self.conn.compute.force_complete_server_migration, mig.id, rec.uuid,
-                   host=rec.source)
+                   at=rec.source)
 
     def close(self) -> None:
         self.journal.close()
+
+
+def nova_cloud(fleet: Fleet, cloud: str | None, *, journal: Path | None,
+               settings: Any = None) -> NovaCloud:
+    """The driver ``hvroll run --driver nova --cloud NAME`` uses: the cloud from clouds.yaml,
+    its host-facts file from the cloud's ``hvroll_host_facts`` key, and the operator's
+    reinstall command (``--reinstall-cmd``, with ``{host}`` and ``{profile}``) as hook."""
+    from hvroll.drivers.libvirt.hooks import CommandHook
+    from hvroll.drivers.nova.connect import cloud_extra, connect
+    from hvroll.drivers.nova.facts import load_facts
+    from hvroll.errors import InputError
+
+    conn = connect(cloud)
+    facts_file = cloud_extra(conn, "hvroll_host_facts")
+    if not facts_file:
+        raise InputError(f"cloud {cloud or 'OS_CLOUD'}: no 'hvroll_host_facts' key in its "
+                         "clouds.yaml entry (the host-facts file naming profiles; docs/nova.md)")
+    hook: ReinstallHook | None = None
+    command = getattr(settings, "reinstall_cmd", None)
+    if command:
+        run_hook = CommandHook(command, timeout_s=settings.reinstall_timeout_s,
+                               retries=settings.reinstall_retries)
+        hosts = fleet.host_by_name
+
+        def hook(host: str, profile: str) -> None:
+            run_hook(hosts[host], profile)
+    return NovaCloud(conn, fleet, load_facts(Path(str(facts_file))), journal=journal,
+                     reinstall_hook=hook)

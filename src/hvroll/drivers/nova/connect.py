@@ -79,7 +79,7 @@ def translate(exc: Exception, what: str, *, host: str | None = None) -> DriverEr
     from keystoneauth1 import exceptions as ks_exc
     from openstack import exceptions as sdk_exc
 
-    if isinstance(exc, ks_exc.ConnectFailure | ks_exc.ConnectTimeout):
+    if isinstance(exc, ks_exc.ConnectFailure | ks_exc.ConnectTimeout | ks_exc.DiscoveryFailure):
         return ConnectionLostError(f"{what}: the cloud's endpoint does not answer ({exc})",
                                    host=host)
     if isinstance(exc, ks_exc.Unauthorized) or (
