@@ -24,9 +24,9 @@ import pytest
 
 from drivers.libvirt.bed import Bed, cannot_run
 from hvroll import testbed as tb
+from hvroll.domain.states import CampaignState
 from hvroll.drivers.base import MigrationOptions
 from hvroll.executor.engine import Executor
-from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy

@@ -8,12 +8,12 @@ import pytest
 
 from campaigns import Campaign
 from hvroll.domain import Fleet
+from hvroll.domain.states import CampaignState, Rung
 from hvroll.drivers.base import Capability
 from hvroll.drivers.sim import SimCloud
 from hvroll.errors import CapabilityError, InputError
 from hvroll.executor.engine import Executor
 from hvroll.executor.ladder import missing, usable
-from hvroll.executor.states import CampaignState, Rung
 from hvroll.executor.status import status
 
 EVERY = frozenset(Capability)

@@ -10,9 +10,9 @@ import pytest
 
 from campaigns import Campaign, targets_of
 from hvroll.domain import Fleet
+from hvroll.domain.states import CampaignState
 from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
 from hvroll.executor.engine import Executor
-from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hvroll.domain.states import Rung
 from hvroll.executor.ladder import (
     Act,
     Decision,
@@ -15,7 +16,6 @@ from hvroll.executor.ladder import (
     next_rung,
     stalled,
 )
-from hvroll.executor.states import Rung
 
 POLICY = LadderPolicy()
 

@@ -1,20 +1,22 @@
 """Invariants of whole campaigns on random small fleets with random faults (hypothesis):
 no VM lost or duplicated, no non-empty host reinstalled (the simulator refuses with a
 SafetyError, which would fail the run), capacity and anti-affinity kept at every move, and a
-crash at a random event followed by a resume reaches a consistent end."""
+crash at a random event followed by a resume reaches a consistent end; and every state change
+recorded along the way is a move its lifecycle's transition table allows."""
 
 from __future__ import annotations
 
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hvroll.domain import Fleet
+from hvroll.domain.states import CampaignState, HostStepState, MigrationState, allowed
 from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
 from hvroll.executor.engine import Executor
-from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
@@ -22,12 +24,15 @@ from hvroll.planner.state import PlanState
 from hvroll.store import Store
 from strategies import NEW_NOSMAP, fleets
 
+_STATES: dict[str, type[StrEnum]] = {"campaign": CampaignState, "host_step": HostStepState,
+                                      "migration": MigrationState}
+
 FAULTS = st.builds(Faults, migration_failure_rate=st.sampled_from((0.0, 0.1, 0.3)),
                    reinstall_failure_rate=st.sampled_from((0.0, 0.2)),
                    crash_after_events=st.one_of(st.none(), st.integers(1, 400)))
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(fleet=fleets(), faults=FAULTS, seed=st.integers(1, 1000))
 def test_campaigns_keep_the_invariants_under_faults_and_crashes(fleet: Fleet, faults: Faults,
@@ -50,6 +55,11 @@ def test_campaigns_keep_the_invariants_under_faults_and_crashes(fleet: Fleet, fa
             cloud = SimCloud(store.fleet(), seed=seed, faults=calm, journal=journal)
             outcome = Executor(store, cloud).run()
         assert outcome.state is CampaignState.COMPLETED
+        moves = store.transitions()
+        assert moves
+        illegal = [(m.entity, m.name, m.source, m.target, m.reason) for m in moves
+                   if not allowed(_STATES[m.entity](m.source), _STATES[m.entity](m.target))]
+        assert illegal == []
         s = status(store)
         assert (s["vms_lost"], s["vms_duplicated"], s["invariant_violations"]) == (0, 0, 0)
         placement = cloud.placement()

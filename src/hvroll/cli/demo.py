@@ -11,10 +11,10 @@ import typer
 from hvroll.cli.common import JSON_HELP, console, print_json, progress
 from hvroll.compat.report import check_upgrade
 from hvroll.compat.verdict import Checker
+from hvroll.domain.states import CampaignState
 from hvroll.drivers.sim import SimCloud
 from hvroll.errors import InputError
 from hvroll.executor.engine import Executor
-from hvroll.executor.states import CampaignState
 from hvroll.executor.status import status
 from hvroll.inventory import load_fleet, save_fleet
 from hvroll.planner.build import Targets, plan, with_profiles

@@ -12,12 +12,12 @@ from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
 from hvroll.domain import Fleet
+from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, CampaignState, ControlAction
 from hvroll.drivers.base import Driver
 from hvroll.drivers.settings import SETTINGS, DriverSettings, help_text
 from hvroll.drivers.settings import load as load_settings
 from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.executor.engine import Executor
-from hvroll.executor.states import CampaignState, MigrationState
 from hvroll.executor.status import status as campaign_status
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import with_profiles
@@ -201,18 +201,14 @@ def _execute(store: Store, cloud: Driver, *, show: bool, poll_s: float) -> Campa
             turn[0] += 1
             if turn[0] % 200:
                 return
-            done = sum(1 for m in ex.migrations if m.state in _DONE)
-            upgraded = len({s.host for s in ex.steps if s.state in ("done", "failed",
-                                                                     "skipped")})
+            done = sum(1 for m in ex.migrations if m.state in TERMINAL_MIGRATION)
+            upgraded = len({s.host for s in ex.steps if s.state in TERMINAL_HOST})
             bar.update(mig_task, completed=done,
                        description=f"migrations (t={ex.clock.now() / 3600:.1f} h)")
             bar.update(host_task, completed=upgraded)
 
         return Executor(store, cloud, on_turn=update, poll_s=poll_s).run().state
 
-
-_DONE = frozenset({MigrationState.COMPLETED.value, MigrationState.FAILED.value,
-                   MigrationState.SKIPPED.value})
 
 
 def _print_summary(s: dict[str, Any], state: str) -> None:
@@ -243,7 +239,7 @@ def status(
         _print_summary(summary, state)
 
 
-def _control(state: str, action: str) -> None:
+def _control(state: str, action: ControlAction) -> None:
     store = Store(state)
     store.require_campaign()
     store.request(action)
@@ -255,18 +251,18 @@ def _control(state: str, action: str) -> None:
 def pause(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
                                      show_default=False)) -> None:
     """Pause a campaign: running migrations and reinstalls finish, nothing new starts."""
-    _control(state, "pause")
+    _control(state, ControlAction.PAUSE)
 
 
 def resume(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
                                       show_default=False)) -> None:
     """Resume a paused campaign, or give the go after the canary wave; then 'hvroll run'
     (or the waiting run) goes on."""
-    _control(state, "resume")
+    _control(state, ControlAction.RESUME)
 
 
 def abort(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
                                      show_default=False)) -> None:
     """Abort a campaign: running live migrations are cancelled (VMs stay on their source),
     reinstalls in progress finish, nothing new starts."""
-    _control(state, "abort")
+    _control(state, ControlAction.ABORT)

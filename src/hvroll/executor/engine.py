@@ -19,24 +19,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hvroll.compat.verdict import Checker
+from hvroll.domain.states import (
+    ACTIVE_HOST,
+    ADOPTABLE_MIGRATION,
+    STOPPED_CAMPAIGN,
+    TERMINAL_CAMPAIGN,
+    TERMINAL_HOST,
+    TERMINAL_MIGRATION,
+    CampaignState,
+    ControlAction,
+    HostStepState,
+    MigrationState,
+)
 from hvroll.drivers.base import Capability, Clock, Driver, JobPhase, has, require
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, host_is_empty, needed_capabilities
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import Effect, MigrationRunner
-from hvroll.executor.states import (
-    ACTIVE_HOST,
-    ADOPTABLE_MIGRATION,
-    CAMPAIGN,
-    HOST,
-    TERMINAL_CAMPAIGN,
-    TERMINAL_HOST,
-    TERMINAL_MIGRATION,
-    CampaignState,
-    HostStepState,
-    MigrationState,
-    check,
-)
 from hvroll.planner.build import with_profiles
 from hvroll.planner.model import Strategy
 from hvroll.planner.state import PlanState
@@ -44,11 +43,9 @@ from hvroll.store import MigrationRow, StepRow, Store
 from hvroll.store.models import dumps, loads
 
 CONTROL_EVERY = 50
+"""Turns of the loop between two looks at the operator's controls."""
 IDLE_TURNS = 20
 """Turns with nothing in flight and nothing started before waiting work is declared stuck."""
-_TERMINAL_HOST = frozenset(s.value for s in TERMINAL_HOST)
-_TERMINAL_MIGRATION = frozenset(s.value for s in TERMINAL_MIGRATION)
-"""Turns of the loop between two looks at the operator's controls."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +102,8 @@ class Executor:
         self._wave_cache: dict[str, int | None] = {}
         self._has_canary = any(s.wave == 0 for s in self.steps)
         self._open_canary = sum(1 for s in self.steps
-                                if s.wave == 0 and s.state not in _TERMINAL_HOST)
-        self._failed = sum(1 for s in self.steps if s.state == HostStepState.FAILED.value)
+                                if s.wave == 0 and s.state not in TERMINAL_HOST)
+        self._failed = sum(1 for s in self.steps if s.state is HostStepState.FAILED)
         self.target_by_host = {s.host: s.target for s in self.steps}
         self.targets = {p.name: p for p in self.plan.targets}
         self._violations = store.count_events("invariant_violation")
@@ -136,9 +133,9 @@ class Executor:
     def dest_ready(self, host: str) -> bool:
         """Not being drained or reinstalled, and not about to be in its cluster's wave."""
         for step in self.by_host.get(host, ()):
-            if HostStepState(step.state) in ACTIVE_HOST:
+            if step.state in ACTIVE_HOST:
                 return False
-            if step.state == HostStepState.PENDING.value \
+            if step.state is HostStepState.PENDING \
                     and self._current_wave(step.cluster) == step.wave:
                 return False
         return True
@@ -160,11 +157,11 @@ class Executor:
     def run(self, *, max_turns: int | None = None) -> RunResult:
         """Run until the campaign ends, holds after its canary wave, or is paused."""
         camp = self.campaign
-        if CampaignState(camp.state) in TERMINAL_CAMPAIGN:
-            return RunResult(CampaignState(camp.state), 0)
+        if camp.state in TERMINAL_CAMPAIGN:
+            return RunResult(camp.state, 0)
         self._preflight()
-        if camp.state == CampaignState.PENDING.value:
-            self._campaign(CampaignState.RUNNING)
+        if camp.state is CampaignState.PENDING:
+            self._campaign(CampaignState.RUNNING, "started")
             camp.started_s = self.clock.now()
             self.event("campaign_started", strategy=self.plan.strategy.value,
                        hosts=len({s.host for s in self.steps}), migrations=len(self.migrations))
@@ -175,13 +172,13 @@ class Executor:
             turns += 1
             if turns % CONTROL_EVERY == 1:
                 self._controls()
-            state = CampaignState(camp.state)
+            state = camp.state
             if state in TERMINAL_CAMPAIGN:
                 break
             effects: list[Effect] = []
             if state is CampaignState.RUNNING:
                 self._schedule(effects)
-            if state in (CampaignState.HOLDING, CampaignState.PAUSED) and not self._busy():
+            if state in STOPPED_CAMPAIGN and not self._busy():
                 break
             camp.clock_s = self.clock.now()
             if effects:
@@ -203,7 +200,7 @@ class Executor:
             if turns % CONTROL_EVERY == 0:
                 self.store.commit()
         self.store.commit()
-        return RunResult(CampaignState(camp.state), turns)
+        return RunResult(camp.state, turns)
 
     def _preflight(self) -> None:
         """Before anything changes: every feature the unfinished work needs is declared by
@@ -227,32 +224,31 @@ class Executor:
     def _busy(self) -> bool:
         return bool(self.runner.live or self.reinstalls or self.runner.restart)
 
-    def _campaign(self, new: CampaignState) -> None:
-        camp = self.campaign
-        camp.state = check(CAMPAIGN, CampaignState(camp.state), new, "campaign").value
+    def _campaign(self, new: CampaignState, reason: str) -> None:
+        self.store.transition(self.campaign, new, self.clock.now(), reason)
 
     def _controls(self) -> None:
         camp = self.campaign
         for control in self.store.pending_controls():
             control.handled = True
-            state = CampaignState(camp.state)
-            action = control.action
-            if action == "pause" and state is CampaignState.RUNNING:
-                self._campaign(CampaignState.PAUSED)
-            elif action == "resume" and state in (CampaignState.PAUSED, CampaignState.HOLDING):
+            state = camp.state
+            action = ControlAction(control.action)
+            if action is ControlAction.PAUSE and state is CampaignState.RUNNING:
+                self._campaign(CampaignState.PAUSED, "operator: pause")
+            elif action is ControlAction.RESUME and state in STOPPED_CAMPAIGN:
                 camp.approved = True
-                self._campaign(CampaignState.RUNNING)
+                self._campaign(CampaignState.RUNNING, "operator: resume")
                 self.dirty.update(self.waves_of)
-            elif action == "resume" and state is CampaignState.RUNNING:
+            elif action is ControlAction.RESUME and state is CampaignState.RUNNING:
                 camp.approved = True
-            elif action == "abort" and state not in TERMINAL_CAMPAIGN:
+            elif action is ControlAction.ABORT and state not in TERMINAL_CAMPAIGN:
                 self._abort()
                 continue
             else:
                 self.event("control_ignored", action=action, state=state.value)
                 continue
-            self.event(f"campaign_{action}d" if action != "pause" else "campaign_paused",
-                       action=action)
+            self.event("campaign_paused" if action is ControlAction.PAUSE
+                       else f"campaign_{action.value}d", action=action.value)
         self.store.commit()
 
     def _abort(self) -> None:
@@ -270,7 +266,7 @@ class Executor:
             self.runner.restart.clear()
             changed = self.driver.wait(self.poll_s)
             self._observe(changed)
-        self.campaign.state = CampaignState.ABORTED.value
+        self._campaign(CampaignState.ABORTED, "operator: abort")
         self.campaign.finished_s = self.clock.now()
         self.event("campaign_aborted")
 
@@ -283,8 +279,8 @@ class Executor:
         found = None
         for wave in self.waves_of.get(cluster, ()):
             steps = self.by_cluster_wave[(cluster, wave)]
-            if any(s.state not in _TERMINAL_HOST for s in steps) or any(
-                    m.state not in _TERMINAL_MIGRATION
+            if any(s.state not in TERMINAL_HOST for s in steps) or any(
+                    m.state not in TERMINAL_MIGRATION
                     for m in self.returns.get((cluster, wave), ())):
                 found = wave
                 break
@@ -308,7 +304,7 @@ class Executor:
         camp = self.campaign
         canary_done = self._canary_done()
         if canary_done and self._has_canary and not camp.approved:
-            self._campaign(CampaignState.HOLDING)
+            self._campaign(CampaignState.HOLDING, "canary wave done")
             self.event("canary_done", "the canary wave is done; 'hvroll resume' to go on",
                        summary=self._canary_summary())
             return
@@ -324,13 +320,13 @@ class Executor:
             if wave is None or (wave > 0 and not canary_done):
                 continue
             steps = self.by_cluster_wave[(cluster, wave)]
-            receivers_done = all(s.state in _TERMINAL_HOST for s in steps if s.receives)
+            receivers_done = all(s.state in TERMINAL_HOST for s in steps if s.receives)
             for step in steps:
                 self._advance(step, receivers_done, failing, effects)
-            if all(s.state in _TERMINAL_HOST for s in steps):
-                upgraded = {s.host for s in steps if s.state == HostStepState.DONE.value}
+            if all(s.state in TERMINAL_HOST for s in steps):
+                upgraded = {s.host for s in steps if s.state is HostStepState.DONE}
                 for row in self.returns.get((cluster, wave), ()):
-                    if row.state != MigrationState.PENDING.value:
+                    if row.state is not MigrationState.PENDING:
                         continue
                     if row.dest not in upgraded:
                         self.runner.skip(row, f"{row.dest} was not reinstalled")
@@ -344,15 +340,16 @@ class Executor:
         """Nothing runs and nothing can start (no destination will ever have room, a host
         never became ready): fail what waits, with the reason, instead of waiting forever."""
         for row in self.migrations:
-            if row.state == MigrationState.PENDING.value:
+            if row.state is MigrationState.PENDING:
                 self.runner.fail(row, "no compatible destination with room became available")
         self.event("campaign_stuck", "waiting migrations failed: no destination available")
 
     def _failed_hosts(self) -> int:
         return self._failed
 
-    def _step(self, step: StepRow, new: HostStepState, error: str = "") -> None:
-        step.state = check(HOST, HostStepState(step.state), new, f"host {step.host}").value
+    def _step(self, step: StepRow, new: HostStepState, error: str = "",
+              reason: str = "") -> None:
+        self.store.transition(step, new, self.clock.now(), error or reason)
         if error:
             step.error = error
         if new in TERMINAL_HOST:
@@ -360,7 +357,7 @@ class Executor:
             self._failed += new is HostStepState.FAILED
             if new is not HostStepState.DONE:
                 for row in self.drain.get(step.id, ()):
-                    if row.state == MigrationState.PENDING.value:
+                    if row.state is MigrationState.PENDING:
                         self.runner.skip(row, f"host {step.host} {new.value}")
             if step.wave == 0:
                 self._open_canary -= 1
@@ -371,7 +368,7 @@ class Executor:
 
     def _advance(self, step: StepRow, receivers_done: bool, failing: bool,
                  effects: list[Effect]) -> None:
-        state = HostStepState(step.state)
+        state = step.state
         if state is HostStepState.PENDING:
             if failing:
                 self._step(step, HostStepState.SKIPPED, "too many failed hosts")
@@ -385,12 +382,12 @@ class Executor:
             rows = self.drain.get(step.id, [])
             restarting = {r.id for r, _ in self.runner.restart}
             for row in rows:
-                if (row.state == MigrationState.PENDING.value and row.id not in restarting
+                if (row.state is MigrationState.PENDING and row.id not in restarting
                         and not self.runner.start(row, effects)):
                     self._block(step.cluster)
                     break
-            if all(r.state in _TERMINAL_MIGRATION for r in rows):
-                failed = [r.vm for r in rows if r.state == MigrationState.FAILED.value]
+            if all(r.state in TERMINAL_MIGRATION for r in rows):
+                failed = [r.vm for r in rows if r.state is MigrationState.FAILED]
                 if failed:
                     self._step(step, HostStepState.FAILED,
                                f"drain failed: {len(failed)} VM(s) could not move "
@@ -492,7 +489,8 @@ class Executor:
             return
         if step.reinstall_attempts <= 1:
             self.event("reinstall_retry", progress.error or "", host=step.host)
-            step.state = HostStepState.DRAINED.value
+            self.store.transition(step, HostStepState.DRAINED, self.clock.now(),
+                                  f"reinstall retry: {progress.error or progress.phase.value}")
             self.touched(step.cluster)
             return
         self._step(step, HostStepState.FAILED, f"reinstall failed: {progress.error or ''}")
@@ -506,19 +504,20 @@ class Executor:
             if vm.name in self.state.location and vm.hosts:
                 self.state.place(self.fleet.vm_by_name[vm.name], vm.hosts[0])
         for step in self.steps:
-            if step.state == HostStepState.DONE.value and step.reinstall:
+            if step.state is HostStepState.DONE and step.reinstall:
                 self.state.upgrade(step.host, self.targets[step.target])
         jobs = {j.job: j for j in self.driver.jobs()}
         adopted = 0
         for row in self.migrations:
-            if MigrationState(row.state) not in ADOPTABLE_MIGRATION:
+            if row.state not in ADOPTABLE_MIGRATION:
                 continue
             adopted += 1
             self.runner.adopt(row, jobs.get(row.job or ""))
         for step in self.steps:
-            if step.state == HostStepState.DISABLING.value:
-                step.state = HostStepState.PENDING.value  # redo: it is idempotent
-            elif step.state == HostStepState.REINSTALLING.value:
+            if step.state is HostStepState.DISABLING:
+                self.store.transition(step, HostStepState.PENDING, self.clock.now(),
+                                      "reconcile: redo the disable and pre-checks")
+            elif step.state is HostStepState.REINSTALLING:
                 progress = jobs.get(step.reinstall_job or "")
                 if progress is not None and not progress.final:
                     self.reinstalls[progress.job] = step
@@ -526,9 +525,11 @@ class Executor:
                     self.reinstalls[progress.job] = step
                     self._reinstall_progress(progress.job)
                 elif self.driver.host_profile(step.host) == step.target:
-                    step.state = HostStepState.VERIFYING.value
+                    self.store.transition(step, HostStepState.VERIFYING, self.clock.now(),
+                                          "reconcile: no job, the host reports its target")
                 else:
-                    step.state = HostStepState.DRAINED.value
+                    self.store.transition(step, HostStepState.DRAINED, self.clock.now(),
+                                          "reconcile: the reinstall never reached the cloud")
         if adopted:
             self.event("reconciled", migrations=adopted, running=len(self.runner.live))
         self._wave_cache.clear()
@@ -539,7 +540,7 @@ class Executor:
     def _finished(self) -> bool:
         return (not self._busy()
                 and all(self._current_wave(c) is None for c in self.waves_of)
-                and all(m.state in _TERMINAL_MIGRATION for m in self.migrations))
+                and all(m.state in TERMINAL_MIGRATION for m in self.migrations))
 
     def _complete(self) -> None:
         camp = self.campaign
@@ -550,13 +551,14 @@ class Executor:
             self.violation(f"{name} runs on more than one host", vm=name)
         camp.audit = json.dumps(result)
         failed = self._failed_hosts() > self.policy.failed_host_tolerance
-        self._campaign(CampaignState.FAILED if failed else CampaignState.COMPLETED)
+        self._campaign(CampaignState.FAILED if failed else CampaignState.COMPLETED,
+                       "too many failed hosts" if failed else "every step finished")
         camp.finished_s = self.clock.now()
-        self.event("campaign_" + camp.state, violations=self._violations,
+        self.event("campaign_" + camp.state.value, violations=self._violations,
                    failed_hosts=self._failed_hosts())
 
     def _canary_summary(self) -> dict[str, int]:
         rows = [m for m in self.migrations if m.wave == 0]
         return {"migrations": len(rows),
-                "completed": sum(m.state == MigrationState.COMPLETED.value for m in rows),
-                "failed": sum(m.state == MigrationState.FAILED.value for m in rows)}
+                "completed": sum(m.state is MigrationState.COMPLETED for m in rows),
+                "failed": sum(m.state is MigrationState.FAILED for m in rows)}

@@ -21,8 +21,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hvroll.domain.states import Rung
 from hvroll.drivers.base import Capability
-from hvroll.executor.states import Rung
 
 RESTART_RUNGS = frozenset({Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.BLOCK, Rung.COLD})
 """Rungs that start a new job; the others act on the running one."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hvroll.compat import capabilities
+from hvroll.domain.states import IN_PLACE_RUNGS, MigrationState, Rung
 from hvroll.drivers.base import (
     Capability,
     JobKind,
@@ -26,7 +27,6 @@ from hvroll.errors import DriverError
 from hvroll.executor import ladder as lad
 from hvroll.executor.checks import runs_once_on
 from hvroll.executor.runtime import Live
-from hvroll.executor.states import MIGRATION, MigrationState, Rung, check
 from hvroll.planner.model import MoveKind
 from hvroll.planner.placement import choose_destination
 from hvroll.store import AttemptRow, MigrationRow
@@ -39,8 +39,6 @@ Effect = Callable[[], None]
 
 PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
 """Workarounds applied to the VM before it moves; the others are options or telemetry."""
-
-IN_PLACE = frozenset({Rung.POST_COPY, Rung.SUSPEND})
 
 
 class MigrationRunner:
@@ -119,14 +117,14 @@ class MigrationRunner:
             max_downtime_ms=schedule[0][1], auto_converge=rung is Rung.AUTO_CONVERGE,
             post_copy=Rung.POST_COPY in rungs and rung is not Rung.COLD,
             block=local or rung is Rung.BLOCK)
-        check(MIGRATION, MigrationState(row.state), MigrationState.STARTING, f"vm {row.vm}")
         now = ex.clock.now()
-        row.state = MigrationState.STARTING.value
-        row.job, row.rung = job, rung.value
+        ex.store.transition(row, MigrationState.STARTING, now, f"attempt {row.attempts} on "
+                                                              f"{rung.value}")
+        row.job, row.rung = job, rung
         row.rungs = dumps([*(loads(row.rungs) or []), rung.value])
         if row.started_s is None:
             row.started_s = now
-        attempt = AttemptRow(migration_id=row.id, number=row.attempts, rung=rung.value, job=job,
+        attempt = AttemptRow(migration_id=row.id, number=row.attempts, rung=rung, job=job,
                              options=dumps(_options(options)), started_s=now)
         ex.store.add(attempt)
         if ex.state.location.get(row.vm) != row.dest:
@@ -151,8 +149,9 @@ class MigrationRunner:
                 self._ended(live, JobProgress(job=job, kind=_kind(rung), phase=JobPhase.FAILED,
                                               error=str(exc)))
                 return
-            if row.state == MigrationState.STARTING.value:
-                row.state = MigrationState.RUNNING.value
+            if row.state is MigrationState.STARTING:
+                ex.store.transition(row, MigrationState.RUNNING, ex.clock.now(),
+                                    "the driver took the job")
 
         effects.append(effect)
         return True
@@ -221,8 +220,9 @@ class MigrationRunner:
             self._count(row, +1)
             if ex.state.location.get(row.vm) != row.dest:
                 ex.state.move(vm, row.dest)
-            if row.state == MigrationState.STARTING.value:
-                row.state = MigrationState.RUNNING.value
+            if row.state is MigrationState.STARTING:
+                ex.store.transition(row, MigrationState.RUNNING, ex.clock.now(),
+                                    "reconcile: adopted the job the driver still has")
             if progress.final:
                 self._ended(live, progress)
             return
@@ -234,7 +234,7 @@ class MigrationRunner:
             self._finish(row, MigrationState.COMPLETED,
                          "completed while the executor was not watching (no job statistics)")
         elif where == (row.source,):
-            self._back_to_pending(row)  # the intent never reached the cloud
+            self._back_to_pending(row, "reconcile: the job never reached the cloud")
         else:
             found = ", ".join(where) or "no host"
             self._finish(row, MigrationState.FAILED, f"after a restart found on {found}")
@@ -265,7 +265,7 @@ class MigrationRunner:
             live.samples.append(lad.Sample(p.iteration, p.remaining_mib, p.processed_mib))
         if live.in_place is not None or p.phase is JobPhase.POSTCOPY:
             return
-        decision = lad.decide(rung=Rung(live.row.rung), rungs=live.rungs, elapsed_s=p.elapsed_s,
+        decision = lad.decide(rung=live.row.rung, rungs=live.rungs, elapsed_s=p.elapsed_s,
                               samples=live.samples, total_mib=live.total_mib,
                               downtime_ms=live.downtime_ms, schedule=live.schedule,
                               policy=self.ex.ladder_policy)
@@ -287,10 +287,10 @@ class MigrationRunner:
             ex.event("downtime_raised", vm=row.vm, host=row.source, downtime_ms=d.downtime_ms,
                      reason=d.reason)
             return
-        if d.act is lad.Act.CLIMB and d.rung in IN_PLACE:
+        if d.act is lad.Act.CLIMB and d.rung in IN_PLACE_RUNGS:
             assert d.rung is not None
             live.in_place = d.rung
-            row.rung = d.rung.value
+            row.rung = d.rung
             row.rungs = dumps([*(loads(row.rungs) or []), d.rung.value])
             if d.rung is Rung.POST_COPY:
                 effects.append(lambda: self._safe(lambda: require(
@@ -341,28 +341,28 @@ class MigrationRunner:
             return
         ex.state.undo_to(vm, row.source)
         if live.stopping:
-            self._back_to_pending(row)
+            self._back_to_pending(row, "cancelled: the campaign is aborting")
             return
         if live.climb_to is not None:
             self.restart.append((row, live.climb_to))
-            self._back_to_pending(row)
+            self._back_to_pending(row, f"restart on {live.climb_to.value}")
             return
         if live.fail_reason:
             self._finish(row, MigrationState.FAILED, live.fail_reason)
             return
         reason = p.error or p.phase.value
-        rung = Rung(row.rung)
+        rung = row.rung
         tries = sum(1 for r in loads(row.rungs) or [] if r == rung.value)
         if tries <= ex.ladder_policy.retries and rung is not Rung.POST_COPY:
             self.restart.append((row, rung))
-            self._back_to_pending(row)
+            self._back_to_pending(row, f"retry on {rung.value}: {reason}")
             ex.event("migration_retry", vm=row.vm, host=row.source, rung=rung.value,
                      reason=reason)
             return
         d = lad.next_rung(rung, live.rungs, reason, failed=True)
-        if d.rung is not None and d.rung not in IN_PLACE:
+        if d.rung is not None and d.rung not in IN_PLACE_RUNGS:
             self.restart.append((row, d.rung))
-            self._back_to_pending(row)
+            self._back_to_pending(row, f"restart on {d.rung.value}: {reason}")
             return
         self._finish(row, MigrationState.FAILED, reason)
 
@@ -373,14 +373,13 @@ class MigrationRunner:
     def fail(self, row: MigrationRow, why: str) -> None:
         self._finish(row, MigrationState.FAILED, why)
 
-    def _back_to_pending(self, row: MigrationRow) -> None:
-        row.state = check(MIGRATION, MigrationState(row.state), MigrationState.PENDING,
-                          f"vm {row.vm}").value
+    def _back_to_pending(self, row: MigrationRow, reason: str) -> None:
+        self.ex.store.transition(row, MigrationState.PENDING, self.ex.clock.now(), reason)
         row.job = None
 
     def _finish(self, row: MigrationRow, state: MigrationState, error: str) -> None:
         ex = self.ex
-        row.state = check(MIGRATION, MigrationState(row.state), state, f"vm {row.vm}").value
+        ex.store.transition(row, state, ex.clock.now(), error)
         row.finished_s = ex.clock.now()
         row.error = error
         ex.touched(row.cluster)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hvroll.domain.states import Rung
 from hvroll.executor.ladder import Sample
-from hvroll.executor.states import Rung
 from hvroll.store import AttemptRow, MigrationRow, StepRow
 
 

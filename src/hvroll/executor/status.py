@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from hvroll.executor.states import HostStepState, MigrationState
+from hvroll.domain.states import TERMINAL_MIGRATION, CampaignState, HostStepState, MigrationState
 from hvroll.planner.model import Plan
 from hvroll.store import Store
 
@@ -63,9 +63,7 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
     lost = len(audit.get("lost", [])) if audit else event_counts.get("vm_lost", 0)
     end = finished_s if finished_s is not None else clock_s
     makespan = (end - started_s) if started_s is not None else 0.0
-    done = sum(mig_states[s] for s in (MigrationState.COMPLETED.value,
-                                       MigrationState.FAILED.value,
-                                       MigrationState.SKIPPED.value))
+    done = sum(mig_states[s] for s in TERMINAL_MIGRATION)
     remaining_hosts = len(hosts) - len(upgraded) - len(failed) - len(skipped)
     eta = None
     if finished_s is None and makespan > 0 and upgraded:
@@ -114,8 +112,8 @@ def latest_states(steps: Sequence[StepLike]) -> dict[str, str]:
 
 
 def waiting_for(state: str) -> str | None:
-    if state == "holding":
+    if state == CampaignState.HOLDING:
         return "an operator's go after the canary wave: hvroll resume --state FILE"
-    if state == "paused":
+    if state == CampaignState.PAUSED:
         return "an operator's resume: hvroll resume --state FILE"
     return None

@@ -19,7 +19,7 @@ from typing import Any
 from markupsafe import Markup
 
 from hvroll.compat.matrix import COLUMN_TITLES, Column
-from hvroll.executor.states import MigrationState
+from hvroll.domain.states import MigrationState
 from hvroll.inventory import write_atomic
 from hvroll.telemetry import render, svg
 from hvroll.telemetry.metrics import BYTES_BUCKETS, DOWNTIME_BUCKETS_S, DURATION_BUCKETS_S, MIB

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import zlib
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hvroll.domain.states import CampaignState, ControlAction, HostStepState, MigrationState, Rung
 from hvroll.errors import InputError
 
 SCHEMA_VERSION = 1
+"""Version 1 files written before the state columns were typed hold the same strings (the
+enums' values in a VARCHAR); the lease and transition tables are added on first open."""
+
+
+def _enum(enum: type[StrEnum]) -> Enum:
+    """A column holding ``enum``'s values as plain strings (no native ENUM type, no CHECK
+    constraint): the same on SQLite and PostgreSQL, and readable in files of either age."""
+    return Enum(enum, native_enum=False, create_constraint=False, length=16,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
 
 
 class Base(DeclarativeBase):
@@ -29,7 +40,7 @@ class Meta(Base):
 class CampaignRow(Base):
     __tablename__ = "campaign"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[CampaignState] = mapped_column(_enum(CampaignState))
     driver: Mapped[str] = mapped_column(String(32))
     plan_file: Mapped[str] = mapped_column(Text, default="")
     plan: Mapped[bytes] = mapped_column(LargeBinary)
@@ -62,7 +73,7 @@ class StepRow(Base):
     reinstall: Mapped[bool] = mapped_column(default=True)
     receives: Mapped[bool] = mapped_column(default=False)
     """Other steps of this wave drain into this host: it goes first."""
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[HostStepState] = mapped_column(_enum(HostStepState))
     error: Mapped[str] = mapped_column(Text, default="")
     unreachable_before: Mapped[str] = mapped_column(Text, default="[]")
     """VMs that did not answer before the drain (JSON list): not blamed on the campaign."""
@@ -92,8 +103,8 @@ class MigrationRow(Base):
     is_return: Mapped[bool] = mapped_column(default=False)
     workarounds: Mapped[str] = mapped_column(Text, default="[]")
     applied: Mapped[str] = mapped_column(Text, default="[]")
-    state: Mapped[str] = mapped_column(String(16))
-    rung: Mapped[str] = mapped_column(String(16), default="precopy")
+    state: Mapped[MigrationState] = mapped_column(_enum(MigrationState))
+    rung: Mapped[Rung] = mapped_column(_enum(Rung), default=Rung.PRECOPY)
     rungs: Mapped[str] = mapped_column(Text, default="[]")
     """Every rung used, in order (JSON list)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -119,7 +130,7 @@ class AttemptRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     migration_id: Mapped[int] = mapped_column(ForeignKey("migration.id"))
     number: Mapped[int] = mapped_column(Integer)
-    rung: Mapped[str] = mapped_column(String(16))
+    rung: Mapped[Rung] = mapped_column(_enum(Rung))
     job: Mapped[str] = mapped_column(String(128))
     options: Mapped[str] = mapped_column(Text, default="{}")
     started_s: Mapped[float] = mapped_column(Float)
@@ -154,10 +165,45 @@ class ControlRow(Base):
 
     __tablename__ = "control"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    action: Mapped[str] = mapped_column(String(16))
+    action: Mapped[ControlAction] = mapped_column(_enum(ControlAction))
     requested_at: Mapped[float] = mapped_column(Float)
     """Wall-clock time (epoch seconds) of the request."""
     handled: Mapped[bool] = mapped_column(default=False)
+
+
+class TransitionRow(Base):
+    """One state change of the campaign, a host step or a migration, with its reason: written
+    in the transaction that changes the state (:meth:`Store.transition`)."""
+
+    __tablename__ = "transition"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    t_s: Mapped[float] = mapped_column(Float)
+    entity: Mapped[str] = mapped_column(String(16))
+    """``campaign``, ``host_step`` or ``migration``."""
+    entity_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    """The host or VM (``campaign`` for the campaign)."""
+    source: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class LeaseRow(Base):
+    """Who runs the campaign: one row, taken and renewed by conditional UPDATEs
+    (:mod:`hvroll.store.lease`). ``holder`` is empty when nobody holds it."""
+
+    __tablename__ = "lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), default="")
+    """A random id of the holding process; the fencing check compares it with ``fence``."""
+    fence: Mapped[int] = mapped_column(Integer, default=0)
+    """Incremented on every take: a writer whose token is stale has lost the lease."""
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[float] = mapped_column(Float, default=0.0)
+    """Wall-clock time (epoch seconds) the holder took the lease."""
+    heartbeat: Mapped[float] = mapped_column(Float, default=0.0)
+    expires: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 def dumps(value: Any) -> str:

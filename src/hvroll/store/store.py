@@ -10,19 +10,28 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from hvroll.bulk import paused_gc
 from hvroll.domain import Fleet
+from hvroll.domain.states import (
+    CAMPAIGN,
+    HOST,
+    MIGRATION,
+    CampaignState,
+    ControlAction,
+    HostStepState,
+    MigrationState,
+    check,
+)
 from hvroll.errors import InputError
-from hvroll.executor.states import CampaignState, HostStepState, MigrationState
 from hvroll.inventory import Format, dump_fleet, parse_fleet
 from hvroll.planner.model import Plan
 from hvroll.store.models import (
@@ -35,11 +44,14 @@ from hvroll.store.models import (
     Meta,
     MigrationRow,
     StepRow,
+    TransitionRow,
     dumps,
     pack,
     unpack,
 )
 from hvroll.store.read import StateReader, readonly_engine
+
+State = CampaignState | HostStepState | MigrationState
 
 
 def engine_for(target: str | os.PathLike[str]) -> Engine:
@@ -96,12 +108,25 @@ class Store:
                              f"'hvroll run PLAN --state {self.target}')")
         check_target(self.target, create=create, readonly=readonly)
         self.engine = readonly_engine(self.target) if readonly else engine_for(self.target)
-        try:
-            Base.metadata.create_all(self.engine)
-            self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
-            self._check_schema()
-        except DatabaseError as exc:
-            raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
+        self._transitions: list[dict[str, Any]] = []
+        """State changes since the last commit, written with it."""
+        self.before_commit: Callable[[], None] | None = None
+        """Called inside each commit's transaction before it ends (the lease's fenced renewal:
+        it raises when this process no longer holds the campaign, and nothing is written)."""
+        self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
+        for attempt in range(3):
+            try:
+                if not readonly:  # tables added since a file was written appear on first write
+                    Base.metadata.create_all(self.engine)
+                self._check_schema()
+                break
+            except IntegrityError:  # another process created the file at the same time
+                self.session.rollback()
+            except DatabaseError as exc:
+                self.session.rollback()
+                if attempt == 2 or "already exists" not in str(exc.orig):
+                    raise InputError(f"{self.target}: not a hvroll state file "
+                                     f"({exc.orig})") from None
 
     def _check_schema(self) -> None:
         row = self.session.get(Meta, "schema_version")
@@ -130,7 +155,7 @@ class Store:
         if self.campaign() is not None:
             raise InputError(f"{self.target}: already holds a campaign (expected a new state "
                              f"file, or the same plan to resume it)")
-        row = CampaignRow(id=1, state=CampaignState.PENDING.value, driver=driver,
+        row = CampaignRow(id=1, state=CampaignState.PENDING, driver=driver,
                           plan_file=plan_file, plan=pack(plan.model_dump_json()),
                           inventory=pack(dump_fleet(fleet, Format.JSON)),
                           approved=not plan.policy.hold_after_canary, created_s=now_s,
@@ -148,7 +173,7 @@ class Store:
                     "id": position, "wave": wave.index, "position": position,
                     "host": step.host, "cluster": step.cluster, "region": step.region,
                     "target": step.target, "canary": step.canary, "reinstall": step.reinstall,
-                    "receives": step.host in receivers, "state": HostStepState.PENDING.value})
+                    "receives": step.host in receivers, "state": HostStepState.PENDING})
                 moves += [(wave.index, m, i, position) for i, m in enumerate(step.drain)]
             moves += [(wave.index, m, 10_000 + i, None) for i, m in enumerate(wave.returns)]
         by_step = {r["id"]: r for r in step_rows}
@@ -163,7 +188,7 @@ class Store:
                 "region": region, "vm": m.vm, "source": m.source, "dest": m.dest,
                 "planned_dest": m.dest, "kind": m.kind.value, "is_return": m.returning,
                 "workarounds": dumps(list(m.workarounds)),
-                "state": MigrationState.PENDING.value, "estimate_s": m.estimate.seconds})
+                "state": MigrationState.PENDING, "estimate_s": m.estimate.seconds})
         with paused_gc():
             if step_rows:
                 self.session.execute(insert(StepRow), step_rows)
@@ -215,7 +240,42 @@ class Store:
         return int(self.session.scalar(
             select(func.count()).select_from(EventRow).where(EventRow.kind == kind)) or 0)
 
+    # -- state changes -----------------------------------------------------------------------
+
+    def transition(self, row: CampaignRow | StepRow | MigrationRow, new: State, t_s: float,
+                   reason: str = "") -> None:
+        """Move ``row`` to ``new`` if its lifecycle's table allows it (else
+        IllegalTransitionError, nothing changed), and record the move with ``reason`` in the
+        same transaction (written at the next :meth:`commit`)."""
+        old: State
+        if isinstance(row, MigrationRow):
+            assert isinstance(new, MigrationState)
+            old, entity, name = row.state, "migration", row.vm
+            row.state = check(MIGRATION, MigrationState(old), new, f"vm {name}")
+        elif isinstance(row, StepRow):
+            assert isinstance(new, HostStepState)
+            old, entity, name = row.state, "host_step", row.host
+            row.state = check(HOST, HostStepState(old), new, f"host {name}")
+        else:
+            assert isinstance(new, CampaignState)
+            old, entity, name = row.state, "campaign", "campaign"
+            row.state = check(CAMPAIGN, CampaignState(old), new, "campaign")
+        self._transitions.append({"t_s": t_s, "entity": entity, "entity_id": row.id,
+                                  "name": name, "source": old.value, "target": new.value,
+                                  "reason": reason})
+
+    def transitions(self) -> list[TransitionRow]:
+        """Every recorded state change, oldest first."""
+        return list(self.session.scalars(select(TransitionRow).order_by(TransitionRow.id)))
+
     def commit(self) -> None:
+        """End the transaction: the state changes, their records and everything else written
+        since the last commit become durable together."""
+        if self.before_commit is not None:
+            self.before_commit()
+        if self._transitions:
+            self.session.execute(insert(TransitionRow), self._transitions)
+            self._transitions = []
         self.session.commit()
 
     def close(self) -> None:
@@ -224,11 +284,12 @@ class Store:
 
     # -- operator controls ------------------------------------------------------------------
 
-    def request(self, action: str) -> None:
+    def request(self, action: ControlAction | str) -> None:
         """Ask the running (or next) executor to pause, resume or abort."""
         for _ in range(50):
             try:
-                self.session.add(ControlRow(action=action, requested_at=time.time()))
+                self.session.add(ControlRow(action=ControlAction(action),
+                                            requested_at=time.time()))
                 self.session.commit()
                 return
             except OperationalError:

@@ -26,7 +26,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from hvroll.executor.states import CampaignState, HostStepState, MigrationState
+from hvroll.domain.states import CampaignState, HostStepState, MigrationState
 from hvroll.telemetry.snapshot import Snapshot, StateSource
 from hvroll.telemetry.views import NOT_IN_PLAN, histogram, progress, reason_of
 

@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from hvroll.domain import Fleet
+from hvroll.domain.states import MigrationState
 from hvroll.errors import InputError
-from hvroll.executor.states import MigrationState
 from hvroll.executor.status import latest_states, summarize
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Plan
@@ -304,7 +304,7 @@ class StateSource:
             .order_by(EventRow.id.desc()).limit(200)))
         controls = tuple(conn.scalars(select(ControlRow.action).where(
             ControlRow.handled.is_(False)).order_by(ControlRow.id)))
-        tries = {(rung, phase): int(n) for rung, phase, n in conn.execute(
+        tries = {(str(rung), phase): int(n) for rung, phase, n in conn.execute(
             select(AttemptRow.rung, AttemptRow.phase, func.count())
             .group_by(AttemptRow.rung, AttemptRow.phase))}
         return Snapshot(campaign, steps, migrations, counts, recent, alerts, controls, tries,

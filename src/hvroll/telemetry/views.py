@@ -18,7 +18,7 @@ from typing import Any
 
 from hvroll.compat.matrix import Column, Matrix, Row, build_matrix
 from hvroll.compat.target import Targets
-from hvroll.executor.states import TERMINAL_HOST, HostStepState, MigrationState
+from hvroll.domain.states import TERMINAL_HOST, HostStepState, MigrationState
 from hvroll.telemetry.snapshot import Migration, Snapshot, Static, Step
 
 NOT_IN_PLAN = "not_in_plan"
@@ -100,7 +100,7 @@ def progress(snap: Snapshot) -> list[RegionProgress]:
             t.hosts_done += step.state == HostStepState.DONE.value
             t.hosts_failed += step.state == HostStepState.FAILED.value
             t.hosts_skipped += step.state == HostStepState.SKIPPED.value
-            t.hosts_active += step.state not in _DONE_HOST and step.state != "pending"
+            t.hosts_active += step.state not in _DONE_HOST and step.state != HostStepState.PENDING
     for m in snap.migrations:
         for t in tallies(m.region, m.wave):
             t.migrations += 1

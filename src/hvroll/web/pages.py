@@ -15,7 +15,7 @@ from typing import Any
 
 from hvroll.compat.matrix import COLUMN_TITLES, Column, Matrix
 from hvroll.compat.verdict import Checker, Verdict
-from hvroll.executor.states import HostStepState, MigrationState, Rung
+from hvroll.domain.states import HostStepState, MigrationState, Rung
 from hvroll.telemetry.metrics import DOWNTIME_BUCKETS_S, DURATION_BUCKETS_S
 from hvroll.telemetry.snapshot import Event, Migration, Snapshot, StateSource, Static
 from hvroll.telemetry.views import (

@@ -7,10 +7,13 @@ from enum import StrEnum
 
 import pytest
 
-from hvroll.executor.states import (
+from hvroll.domain.states import (
+    ACTIVE_HOST,
+    ADOPTABLE_MIGRATION,
     CAMPAIGN,
     HOST,
     MIGRATION,
+    STOPPED_CAMPAIGN,
     TERMINAL_CAMPAIGN,
     TERMINAL_HOST,
     TERMINAL_MIGRATION,
@@ -18,6 +21,7 @@ from hvroll.executor.states import (
     HostStepState,
     IllegalTransitionError,
     MigrationState,
+    allowed,
     check,
 )
 
@@ -59,6 +63,36 @@ def test_a_final_state_is_final() -> None:
 
 
 def test_a_host_can_only_be_reinstalled_after_its_drain() -> None:
-    """The only way into REINSTALLING is from DRAINED (or a retry of REINSTALLING)."""
+    """The only way into REINSTALLING is from DRAINED (a retry goes back through DRAINED)."""
     sources = {s for s, targets in HOST.items() if HostStepState.REINSTALLING in targets}
-    assert sources == {HostStepState.DRAINED, HostStepState.REINSTALLING}
+    assert sources == {HostStepState.DRAINED}
+
+
+@pytest.mark.parametrize(("current", "new"), [
+    (HostStepState.DISABLING, HostStepState.PENDING),
+    (HostStepState.REINSTALLING, HostStepState.DRAINED),
+    (MigrationState.STARTING, MigrationState.PENDING),
+    (MigrationState.RUNNING, MigrationState.PENDING),
+])
+def test_the_redo_moves_of_reconciliation_are_in_the_tables(current: StrEnum,
+                                                            new: StrEnum) -> None:
+    assert allowed(current, new)
+
+
+@pytest.mark.parametrize(("current", "new"), [
+    (HostStepState.PENDING, HostStepState.DONE),
+    (HostStepState.DRAINING, HostStepState.PENDING),
+    (MigrationState.COMPLETED, MigrationState.PENDING),
+    (MigrationState.PENDING, HostStepState.DONE),
+    (CampaignState.ABORTED, CampaignState.RUNNING),
+])
+def test_moves_outside_the_tables_are_not_allowed(current: StrEnum, new: StrEnum) -> None:
+    assert not allowed(current, new)
+
+
+def test_named_sets() -> None:
+    assert {HostStepState.DISABLING, HostStepState.DRAINING,
+                           HostStepState.DRAINED, HostStepState.REINSTALLING,
+                           HostStepState.VERIFYING} == ACTIVE_HOST
+    assert {MigrationState.STARTING, MigrationState.RUNNING} == ADOPTABLE_MIGRATION
+    assert {CampaignState.HOLDING, CampaignState.PAUSED} == STOPPED_CAMPAIGN

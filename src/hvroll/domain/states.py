@@ -1,7 +1,18 @@
-"""Lifecycles of a campaign, a host step and a migration: enums and their transition tables.
+"""Lifecycles of a campaign, a host step and a migration: enums, named sets, one transition
+table each.
 
-Every state change goes through :func:`check` with its table; an illegal change is refused
-with the reason, never silently applied.
+The store's state columns hold these enums, and a state changes only through
+:meth:`hvroll.store.Store.transition`, which checks the move here (:func:`check`) and records
+it with its reason in the same transaction. The tables list every move the executor makes,
+including the ones reconciliation makes after a restart:
+
+* host ``disabling → pending``: the disable and pre-checks are redone (they are idempotent);
+* host ``reinstalling → drained``: the reinstall job failed once or never reached the cloud,
+  and is tried again;
+* migration ``starting|running → pending``: the job ended (or never started) and the
+  migration is retried, on the same or another rung.
+
+An illegal move is refused with the reason (a bug, or a corrupted state file), never applied.
 """
 
 from __future__ import annotations
@@ -70,6 +81,14 @@ class Rung(StrEnum):
     COLD = "cold"
 
 
+class ControlAction(StrEnum):
+    """An operator's request to a campaign, taken at the next safe point."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    ABORT = "abort"
+
+
 CAMPAIGN: Mapping[CampaignState, frozenset[CampaignState]] = {
     CampaignState.PENDING: frozenset({CampaignState.RUNNING, CampaignState.ABORTED}),
     CampaignState.RUNNING: frozenset({CampaignState.HOLDING, CampaignState.PAUSED,
@@ -84,11 +103,12 @@ CAMPAIGN: Mapping[CampaignState, frozenset[CampaignState]] = {
 
 HOST: Mapping[HostStepState, frozenset[HostStepState]] = {
     HostStepState.PENDING: frozenset({HostStepState.DISABLING, HostStepState.SKIPPED}),
-    HostStepState.DISABLING: frozenset({HostStepState.DRAINING, HostStepState.FAILED}),
+    HostStepState.DISABLING: frozenset({HostStepState.DRAINING, HostStepState.FAILED,
+                                        HostStepState.PENDING}),
     HostStepState.DRAINING: frozenset({HostStepState.DRAINED, HostStepState.FAILED}),
     HostStepState.DRAINED: frozenset({HostStepState.REINSTALLING, HostStepState.DONE,
                                       HostStepState.FAILED}),
-    HostStepState.REINSTALLING: frozenset({HostStepState.VERIFYING, HostStepState.REINSTALLING,
+    HostStepState.REINSTALLING: frozenset({HostStepState.VERIFYING, HostStepState.DRAINED,
                                            HostStepState.FAILED}),
     HostStepState.VERIFYING: frozenset({HostStepState.DONE, HostStepState.FAILED}),
     HostStepState.DONE: frozenset(),
@@ -101,28 +121,51 @@ MIGRATION: Mapping[MigrationState, frozenset[MigrationState]] = {
                                        MigrationState.FAILED, MigrationState.SKIPPED}),
     MigrationState.STARTING: frozenset({MigrationState.RUNNING, MigrationState.PENDING,
                                         MigrationState.COMPLETED, MigrationState.FAILED}),
-    MigrationState.RUNNING: frozenset({MigrationState.RUNNING, MigrationState.STARTING,
-                                       MigrationState.PENDING, MigrationState.COMPLETED,
+    MigrationState.RUNNING: frozenset({MigrationState.PENDING, MigrationState.COMPLETED,
                                        MigrationState.FAILED}),
     MigrationState.COMPLETED: frozenset(),
     MigrationState.FAILED: frozenset(),
     MigrationState.SKIPPED: frozenset(),
 }
 
-TERMINAL_HOST = frozenset({HostStepState.DONE, HostStepState.FAILED, HostStepState.SKIPPED})
-ACTIVE_HOST = frozenset(HostStepState) - TERMINAL_HOST - {HostStepState.PENDING}
-TERMINAL_MIGRATION = frozenset({MigrationState.COMPLETED, MigrationState.FAILED,
-                                MigrationState.SKIPPED})
-ADOPTABLE_MIGRATION = frozenset({MigrationState.STARTING, MigrationState.RUNNING})
-"""States in which a job may exist in the cloud: reconciled on start."""
 TERMINAL_CAMPAIGN = frozenset({CampaignState.COMPLETED, CampaignState.ABORTED,
                                CampaignState.FAILED})
+STOPPED_CAMPAIGN = frozenset({CampaignState.HOLDING, CampaignState.PAUSED})
+"""Waiting for an operator: ``hvroll run`` exits (or waits with ``--wait``)."""
+TERMINAL_HOST = frozenset({HostStepState.DONE, HostStepState.FAILED, HostStepState.SKIPPED})
+ACTIVE_HOST = frozenset(HostStepState) - TERMINAL_HOST - {HostStepState.PENDING}
+"""Started and not finished: the host is being disabled, drained, reinstalled or verified."""
+TERMINAL_MIGRATION = frozenset({MigrationState.COMPLETED, MigrationState.FAILED,
+                                MigrationState.SKIPPED})
+ACTIVE_MIGRATION = frozenset({MigrationState.STARTING, MigrationState.RUNNING})
+"""A job may exist in the cloud."""
+ADOPTABLE_MIGRATION = ACTIVE_MIGRATION
+"""States in which a job may exist in the cloud: reconciled on start."""
+IN_PLACE_RUNGS = frozenset({Rung.POST_COPY, Rung.SUSPEND})
+"""Rungs applied to the running job instead of restarting it."""
+
+TABLES: Mapping[type[StrEnum], Mapping[StrEnum, frozenset[StrEnum]]] = {
+    CampaignState: CAMPAIGN,  # type: ignore[dict-item]
+    HostStepState: HOST,  # type: ignore[dict-item]
+    MigrationState: MIGRATION,  # type: ignore[dict-item]
+}
+"""The transition table of each lifecycle, by its enum."""
 
 
 def check(table: Mapping[S, frozenset[S]], current: S, new: S, what: str) -> S:
-    """``new`` if the table allows ``current → new``; otherwise IllegalTransitionError."""
+    """``new`` if the table allows ``current → new``; otherwise IllegalTransitionError.
+
+    >>> check(HOST, HostStepState.DRAINED, HostStepState.REINSTALLING, "host h1")
+    <HostStepState.REINSTALLING: 'reinstalling'>
+    """
     if new not in table[current]:
         allowed = ", ".join(sorted(s.value for s in table[current])) or "none (final)"
         raise IllegalTransitionError(f"{what}: {current.value} → {new.value} is not allowed "
                                      f"(expected one of: {allowed})")
     return new
+
+
+def allowed(current: StrEnum, new: StrEnum) -> bool:
+    """Whether the lifecycle of ``current`` allows the move to ``new``."""
+    table = TABLES.get(type(current))
+    return table is not None and type(new) is type(current) and new in table[current]
