@@ -24,6 +24,7 @@ from hvroll.planner.build import with_profiles
 from hvroll.planner.model import Plan, load_plan
 from hvroll.planner.validate import plan_problems
 from hvroll.store import Store
+from hvroll.store.lease import Lease
 
 
 def _setting(name: str) -> Any:
@@ -120,7 +121,33 @@ def run(
         "reinstall_retries": reinstall_retries,
         "migration_bandwidth_mib_s": migration_bandwidth_mib_s, "shared_paths": shared_paths,
         "libvirt_poll_s": libvirt_poll_s})
-    store = _open(state, plan_file, driver, inventory)
+    plan = load_plan(plan_file)
+    fleet: Fleet | None = None
+    if "://" not in state and (not Path(state).exists() or Path(state).stat().st_size == 0):
+        fleet = _checked_fleet(plan, plan_file, inventory)  # before the file is created
+    store = Store(state, create=True)
+    lease = Lease(store)
+    try:
+        lease.acquire()  # before anything is written: a second run exits 1 naming the holder
+        _open(store, plan, fleet, state, plan_file, driver, inventory)
+        summary = _drive(store, lease, settings, state, driver, cloud=cloud, seed=seed,
+                         fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls,
+                         poll_s=poll_s, approve=approve, wait=wait,
+                         show=not quiet and not as_json)
+    finally:
+        lease.release()
+        store.close()
+    if as_json:
+        print_json(summary)
+    else:
+        _print_summary(summary, state)
+    if summary["state"] == CampaignState.FAILED.value:
+        raise typer.Exit(1)
+
+
+def _drive(store: Store, lease: Lease, settings: DriverSettings, state: str, driver: str, *,
+           cloud: str | None, seed: int, fail_migrations: float, fail_reinstalls: float,
+           poll_s: float | None, approve: bool, wait: bool, show: bool) -> dict[str, Any]:
     faults: dict[str, Any] = {}
     if fail_migrations:
         faults["migration_failure_rate"] = fail_migrations
@@ -133,31 +160,22 @@ def run(
             store.commit()
         started = time.perf_counter()
         while True:
-            result = _execute(store, cloud_driver, show=not quiet and not as_json,
+            result = _execute(store, cloud_driver, lease, show=show,
                               poll_s=poll_s if poll_s is not None else POLL_S[driver])
             if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
                 break
             err_console.print(f"campaign {result.value}; waiting for 'hvroll resume --state "
                               f"{state}'")
             while not store.pending_controls():
+                lease.tick()
                 time.sleep(1.0)
     summary = campaign_status(store)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
-    if as_json:
-        print_json(summary)
-    else:
-        _print_summary(summary, state)
-    store.close()
-    if summary["state"] == CampaignState.FAILED.value:
-        raise typer.Exit(1)
+    return summary
 
 
-def _open(state: str, plan_file: Path, driver: str, inventory: Path | None) -> Store:
-    plan = load_plan(plan_file)
-    fleet: Fleet | None = None
-    if "://" not in state and (not Path(state).exists() or Path(state).stat().st_size == 0):
-        fleet = _checked_fleet(plan, plan_file, inventory)  # before the file is created
-    store = Store(state, create=True)
+def _open(store: Store, plan: Plan, fleet: Fleet | None, state: str, plan_file: Path,
+          driver: str, inventory: Path | None) -> None:
     camp = store.campaign()
     if camp is None:
         fleet = fleet or _checked_fleet(plan, plan_file, inventory)
@@ -169,7 +187,6 @@ def _open(state: str, plan_file: Path, driver: str, inventory: Path | None) -> S
     elif camp.driver != driver:
         raise InputError(f"{state}: was run with driver {camp.driver!r} (expected --driver "
                          f"{camp.driver})")
-    return store
 
 
 def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet:
@@ -186,9 +203,10 @@ def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet
     return fleet
 
 
-def _execute(store: Store, cloud: Driver, *, show: bool, poll_s: float) -> CampaignState:
+def _execute(store: Store, cloud: Driver, lease: Lease, *, show: bool,
+             poll_s: float) -> CampaignState:
     if not show or not err_console.is_terminal:
-        return Executor(store, cloud, poll_s=poll_s).run().state
+        return Executor(store, cloud, poll_s=poll_s, lease=lease).run().state
     total = len(store.migrations())
     hosts = len({s.host for s in store.steps()})
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -207,7 +225,7 @@ def _execute(store: Store, cloud: Driver, *, show: bool, poll_s: float) -> Campa
                        description=f"migrations (t={ex.clock.now() / 3600:.1f} h)")
             bar.update(host_task, completed=upgraded)
 
-        return Executor(store, cloud, on_turn=update, poll_s=poll_s).run().state
+        return Executor(store, cloud, on_turn=update, poll_s=poll_s, lease=lease).run().state
 
 
 

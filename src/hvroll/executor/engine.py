@@ -40,6 +40,7 @@ from hvroll.planner.build import with_profiles
 from hvroll.planner.model import Strategy
 from hvroll.planner.state import PlanState
 from hvroll.store import MigrationRow, StepRow, Store
+from hvroll.store.lease import Lease
 from hvroll.store.models import dumps, loads
 
 CONTROL_EVERY = 50
@@ -59,8 +60,11 @@ class Executor:
 
     def __init__(self, store: Store, driver: Driver, *, clock: Clock | None = None,
                  ladder_policy: LadderPolicy | None = None, poll_s: float = 5.0,
-                 on_turn: Callable[[Executor], None] | None = None) -> None:
+                 on_turn: Callable[[Executor], None] | None = None,
+                 lease: Lease | None = None) -> None:
         self.store = store
+        self.lease = lease or Lease(store)
+        """This run's claim on the campaign (taken by :meth:`run` unless already held)."""
         self.driver = driver
         self.clock = clock or driver.clock
         self.poll_s = poll_s
@@ -155,7 +159,26 @@ class Executor:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, *, max_turns: int | None = None) -> RunResult:
-        """Run until the campaign ends, holds after its canary wave, or is paused."""
+        """Run until the campaign ends, holds after its canary wave, or is paused.
+
+        Takes the campaign's lease first unless the caller holds it (LeaseHeldError when
+        another runner does), and gives it back at the end if it took it."""
+        own = not self.lease.held
+        if own:
+            self.lease.acquire()
+        try:
+            taken = self.lease.takeover()
+            if taken is not None and taken.previous is not None:
+                prev = taken.previous
+                self.event("lease_taken_over", f"took the campaign over from host {prev.host} "
+                           f"pid {prev.pid} ({taken.verdict.value})", previous_host=prev.host,
+                           previous_pid=prev.pid, verdict=taken.verdict.value)
+            return self._run(max_turns)
+        finally:
+            if own:
+                self.lease.release()
+
+    def _run(self, max_turns: int | None) -> RunResult:
         camp = self.campaign
         if camp.state in TERMINAL_CAMPAIGN:
             return RunResult(camp.state, 0)
@@ -170,6 +193,7 @@ class Executor:
         turns = idle = 0
         while True:
             turns += 1
+            self.lease.tick()
             if turns % CONTROL_EVERY == 1:
                 self._controls()
             state = camp.state
@@ -263,6 +287,7 @@ class Executor:
             except DriverError as exc:
                 self.event("driver_error", str(exc))
         while self._busy():
+            self.lease.tick()
             self.runner.restart.clear()
             changed = self.driver.wait(self.poll_s)
             self._observe(changed)
@@ -433,6 +458,7 @@ class Executor:
         self.reinstalls[job] = step
 
         def effect() -> None:
+            self.lease.verify()
             try:
                 require(self.driver, Capability.REINSTALL).reinstall(job, step.host,
                                                                      step.target)
@@ -453,6 +479,7 @@ class Executor:
                                                    f"reinstall (expected {step.target!r})")
             return
         self.state.upgrade(step.host, self.targets[step.target])
+        self.lease.verify()
         try:
             self.driver.set_scheduling(step.host, True)
         except DriverError as exc:

@@ -136,6 +136,7 @@ class MigrationRunner:
         first = row.attempts == 1
 
         def effect() -> None:
+            ex.lease.verify()
             try:
                 if first:
                     self._workarounds(row)

@@ -1,0 +1,262 @@
+"""One runner per campaign: a lease row taken by compare-and-set and renewed by fenced UPDATEs.
+
+The ``lease`` table holds one row: the holder's random id, a fencing token (``fence``,
+incremented on every take), its host, pid, since when it holds the campaign, its last
+heartbeat and when the lease expires. It is plain SQL — a row and conditional UPDATEs — so it
+works unchanged on SQLite and PostgreSQL, and across machines sharing a database.
+
+* **Take** (:meth:`Lease.acquire`): read the row and judge it (:func:`judge`, pure). A free
+  row, an expired lease, or a holder on this machine whose process is gone is taken with
+  ``UPDATE … SET holder=me, fence=fence+1 … WHERE holder=:seen AND fence=:seen_fence``; the
+  first writer wins, the others see a row count of 0. A missing row is INSERTed; a concurrent
+  INSERT fails on the primary key. A live holder is refused with :class:`LeaseHeldError`
+  naming it.
+* **Renew and fence**: every commit of the store runs
+  ``UPDATE lease SET heartbeat, expires WHERE holder=me AND fence=my_fence`` in its own
+  transaction first (:attr:`Store.before_commit`). A row count of 0 means another runner took
+  the campaign: :class:`LeaseLostError`, and the transaction — the intents of the next side
+  effects — is rolled back, so nothing is started. The executor also commits when a renewal
+  is due (:meth:`Lease.tick`, every turn), so an idle campaign keeps its lease.
+* **Before each irreversible step** (start a migration, reinstall, enable scheduling) the
+  executor calls :meth:`Lease.verify`: the lease committed by this process has not expired.
+  Nobody else can have taken it before that time, so no database round trip is needed.
+
+Wall-clock time is injected (``wall``); the simulator's virtual clock plays no part here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from hvroll.errors import HvrollError
+from hvroll.store.models import LeaseRow
+
+if TYPE_CHECKING:
+    from hvroll.store.store import Store
+
+TTL_S = 60.0
+"""How long a lease lasts without renewal: a holder on another machine that vanished is taken
+over after this long (a holder on this machine whose process is gone, at once)."""
+RENEW_EVERY_S = 10.0
+"""Renewal period: well inside ``TTL_S``."""
+_ROW = 1
+
+
+class LeaseHeldError(HvrollError):
+    """Another runner holds the campaign; retrying helps once it has finished."""
+
+    retryable = True
+
+
+class LeaseLostError(HvrollError):
+    """This runner no longer holds the campaign (it expired and was taken over)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The lease row as read."""
+
+    holder: str
+    fence: int
+    host: str
+    pid: int
+    since: float
+    heartbeat: float
+    expires: float
+
+
+class Verdict(StrEnum):
+    FREE = "free"
+    """Nobody holds it (never taken, or released)."""
+    EXPIRED = "expired"
+    """The holder stopped renewing it."""
+    DEAD = "dead"
+    """The holder ran on this machine and its process is gone."""
+    HELD = "held"
+
+
+def judge(row: Holder | None, *, host: str, now: float, alive: bool) -> Verdict:
+    """May a runner on ``host`` take the lease at ``now``? ``alive`` says whether the holder's
+    pid runs on this machine (only consulted when the holder's host is ``host``)."""
+    if row is None or not row.holder:
+        return Verdict.FREE
+    if now >= row.expires:
+        return Verdict.EXPIRED
+    if row.host == host and not alive:
+        return Verdict.DEAD
+    return Verdict.HELD
+
+
+def held_message(target: str, row: Holder, now: float) -> str:
+    """One line naming the holder and since when."""
+    return (f"{target}: the campaign is run by another hvroll run (host {row.host}, pid "
+            f"{row.pid}) since {_utc(row.since)}, last heartbeat {now - row.heartbeat:.0f} s "
+            f"ago; wait for it to end, or stop it (a dead holder is taken over at once)")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """How the lease was taken: ``previous`` is who held it before (None when it was free)."""
+
+    verdict: Verdict
+    previous: Holder | None
+
+
+class Lease:
+    """This process's claim on the campaign in ``store``."""
+
+    def __init__(self, store: Store, *, ttl_s: float = TTL_S, renew_every_s: float = RENEW_EVERY_S,
+                 wall: Callable[[], float] = time.time, host: str | None = None,
+                 pid: int | None = None, alive: Callable[[int], bool] = pid_alive) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.renew_every_s = renew_every_s
+        self.wall = wall
+        self.host = host if host is not None else socket.gethostname()
+        self.pid = pid if pid is not None else os.getpid()
+        self.alive = alive
+        self.holder = uuid.uuid4().hex
+        self.fence = 0
+        self.expires = 0.0
+        self._renewed = 0.0
+        self.taken: Taken | None = None
+
+    def takeover(self) -> Taken | None:
+        """How the lease was taken, once (to record it with the campaign's events)."""
+        taken, self.taken = self.taken, None
+        return taken
+
+    @property
+    def held(self) -> bool:
+        return self.fence > 0
+
+    def read(self) -> Holder | None:
+        """The lease row as it is in the database now."""
+        row = self.store.session.execute(select(
+            LeaseRow.holder, LeaseRow.fence, LeaseRow.host, LeaseRow.pid, LeaseRow.since,
+            LeaseRow.heartbeat, LeaseRow.expires).where(LeaseRow.id == _ROW)).first()
+        return None if row is None else Holder(*row)
+
+    def acquire(self) -> Taken:
+        """Take the lease, or raise LeaseHeldError naming its live holder."""
+        session = self.store.session
+        for _ in range(5):
+            seen = self.read()
+            now = self.wall()
+            alive = seen is not None and seen.host == self.host and self.alive(seen.pid)
+            verdict = judge(seen, host=self.host, now=now, alive=alive)
+            if verdict is Verdict.HELD:
+                assert seen is not None
+                raise LeaseHeldError(held_message(self.store.target, seen, now))
+            values = {"holder": self.holder, "host": self.host, "pid": self.pid, "since": now,
+                      "heartbeat": now, "expires": now + self.ttl_s}
+            try:
+                if seen is None:
+                    session.execute(insert(LeaseRow).values(id=_ROW, fence=1, **values))
+                    fence = 1
+                else:
+                    result = session.execute(
+                        update(LeaseRow)
+                        .where(LeaseRow.id == _ROW, LeaseRow.holder == seen.holder,
+                               LeaseRow.fence == seen.fence)
+                        .values(fence=seen.fence + 1, **values))
+                    if result.rowcount != 1:  # type: ignore[attr-defined]
+                        session.rollback()
+                        continue  # someone else was faster: judge again
+                    fence = seen.fence + 1
+                session.commit()
+            except (IntegrityError, OperationalError):
+                session.rollback()  # a concurrent take (or the file is locked): judge again
+                continue
+            self.fence, self.expires, self._renewed = fence, now + self.ttl_s, now
+            self.taken = Taken(verdict, seen if verdict is not Verdict.FREE else None)
+            self.store.before_commit = self.renew
+            return self.taken
+        seen = self.read()
+        if seen is not None and seen.holder:
+            raise LeaseHeldError(held_message(self.store.target, seen, self.wall()))
+        raise LeaseHeldError(f"{self.store.target}: could not take the campaign's lease "
+                             f"(other runners keep taking it)")
+
+    def renew(self) -> None:
+        """Renew the lease inside the current transaction, fenced by holder and token;
+        LeaseLostError (and nothing of the transaction written) if another runner took it."""
+        now = self.wall()
+        result = self.store.session.execute(
+            update(LeaseRow)
+            .where(LeaseRow.id == _ROW, LeaseRow.holder == self.holder,
+                   LeaseRow.fence == self.fence)
+            .values(heartbeat=now, expires=now + self.ttl_s))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            self.store.session.rollback()
+            self.store.before_commit = None
+            self.fence = 0
+            seen = self.read()
+            who = (f"host {seen.host}, pid {seen.pid} since {_utc(seen.since)}"
+                   if seen is not None and seen.holder else "nobody")
+            raise LeaseLostError(f"{self.store.target}: this run lost the campaign's lease "
+                                 f"(now held by {who}); stopped before any further step")
+        self.expires, self._renewed = now + self.ttl_s, now
+
+    def tick(self) -> None:
+        """Once per turn of the executor: commit (which renews) when a renewal is due."""
+        if self.held and self.wall() - self._renewed >= self.renew_every_s:
+            self.store.commit()
+
+    def verify(self) -> None:
+        """Before an irreversible step: the lease this process committed is still valid."""
+        if not self.held:
+            raise LeaseLostError(f"{self.store.target}: this run does not hold the campaign's "
+                                 f"lease; stopped before an irreversible step")
+        if self.wall() >= self.expires:
+            self.store.commit()  # renews, or raises LeaseLostError
+
+    def release(self) -> None:
+        """Give the lease up (the end of ``hvroll run``); a no-op when not held."""
+        if not self.held:
+            return
+        self.store.before_commit = None
+        session = self.store.session
+        session.rollback()  # what was not committed is not written (as if the process ended)
+        try:
+            session.execute(update(LeaseRow)
+                            .where(LeaseRow.id == _ROW, LeaseRow.holder == self.holder,
+                                   LeaseRow.fence == self.fence)
+                            .values(holder="", expires=0.0))
+            session.commit()
+        except OperationalError:
+            session.rollback()  # it expires on its own
+        self.fence = 0
+
+
+def _utc(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
