@@ -217,11 +217,50 @@ def test_a_killed_run_is_reconciled_and_finishes(bed: Bed, canaries: list[tb.Gue
     store = Store(tmp_path / "c.db")
     reconciled = store.events("reconciled")
     assert reconciled and json.loads(reconciled[0].data)["running"] >= 1
+    [taken] = store.events("lease_taken_over")  # at once: its pid was gone
+    assert json.loads(taken.data)["verdict"] == "dead"
     assert_recorded(store.migrations())
     store.close()
     assert_healthy(bed, canaries, since)
     assert where(bed, canaries)[drained] == []
     assert tb.read_profile(bed.workdir, drained).profile == "CPv2"
+
+
+def test_two_runs_at_once_one_drives_the_other_exits_1(bed: Bed, canaries: list[tb.Guest],
+                                                       tmp_path: Path) -> None:
+    """Two ``hvroll run --driver libvirt`` on one state file at once: exactly one drives the
+    campaign, the other exits 1 with one line naming it; every attempt is recorded once."""
+    placed = where(bed, canaries)
+    drained = max(("h1", "h2", "h3"), key=lambda h: len(placed[h]))
+    only_upgrade(bed, drained)
+    since = offsets(canaries)
+    prep = subprocess.run(
+        [*HVROLL, "testbed", "up", "--hosts", "3", "--workdir", str(bed.workdir), "-o",
+         "tb.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert prep.returncode == 0, prep.stderr
+    planned = subprocess.run([*HVROLL, "plan", "tb.yaml", "--target", "CPv2", "-o", "p.json"],
+                             cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert planned.returncode == 0, planned.stderr
+    command = ("run", "p.json", "--driver", "libvirt", "--state", "c.db", "--approve", "--json")
+    procs = [cli(*command, cwd=tmp_path) for _ in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 1], outs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    [line] = outs[loser][1].strip().splitlines()
+    assert f"another hvroll run (host {os.uname().nodename}, pid {procs[winner].pid}) since" \
+        in line
+    summary = json.loads(outs[winner][0])
+    assert summary["state"] == "completed"
+    assert summary["migrations_completed"] == summary["migrations"] == len(placed[drained])
+    store = Store(tmp_path / "c.db")
+    jobs = [a.job for a in store.attempts()]
+    assert len(jobs) == len(set(jobs)) >= len(placed[drained])
+    assert [e.kind for e in store.events("campaign_started")] == ["campaign_started"]
+    assert store.events("lease_taken_over") == []
+    store.close()
+    assert_healthy(bed, canaries, since)
+    assert where(bed, canaries)[drained] == []
 
 
 def test_mini_campaign_through_the_cli(bed: Bed, canaries: list[tb.Guest],

@@ -1,6 +1,8 @@
 """Starting and following migrations: workarounds, the ladder, post-checks, re-planning.
 
-The executor owns one :class:`MigrationRunner`. It only sequences: decisions come from
+:class:`MigrationRunner` works on the shared :class:`~hvroll.executor.context.Context` and
+asks the :class:`~hvroll.executor.context.Layout` whether a destination is ready; it never
+reaches into the executor. It only sequences: decisions come from
 :mod:`hvroll.executor.ladder` and :mod:`hvroll.planner.placement`, effects go to the driver.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from hvroll.compat import capabilities
 from hvroll.domain.states import IN_PLACE_RUNGS, MigrationState, Rung
@@ -26,16 +27,12 @@ from hvroll.drivers.base import (
 from hvroll.errors import DriverError
 from hvroll.executor import ladder as lad
 from hvroll.executor.checks import runs_once_on
+from hvroll.executor.context import Agenda, Context, Effect, Layout
 from hvroll.executor.runtime import Live
 from hvroll.planner.model import MoveKind
 from hvroll.planner.placement import choose_destination
 from hvroll.store import AttemptRow, MigrationRow
 from hvroll.store.models import dumps, loads
-
-if TYPE_CHECKING:
-    from hvroll.executor.engine import Executor
-
-Effect = Callable[[], None]
 
 PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
 """Workarounds applied to the VM before it moves; the others are options or telemetry."""
@@ -44,8 +41,10 @@ PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
 class MigrationRunner:
     """Starts migrations within the limits, follows them, climbs the ladder."""
 
-    def __init__(self, ex: Executor) -> None:
-        self.ex = ex
+    def __init__(self, ctx: Context, layout: Layout, agenda: Agenda) -> None:
+        self.ctx = ctx
+        self.layout = layout
+        self.agenda = agenda
         self.live: dict[str, Live] = {}
         """Running jobs by job id."""
         self.by_source: Counter[str] = Counter()
@@ -58,7 +57,7 @@ class MigrationRunner:
     # -- limits -----------------------------------------------------------------------------
 
     def room(self, row: MigrationRow) -> bool:
-        p = self.ex.policy
+        p = self.ctx.policy
         return (self.by_source[row.source] < p.migrations_per_source
                 and self.by_dest[row.dest] < p.migrations_per_dest
                 and self.by_cluster[row.cluster] < p.migrations_per_cluster
@@ -70,14 +69,14 @@ class MigrationRunner:
         self.by_cluster[row.cluster] += delta
         self.by_region[row.region] += delta
         if delta < 0:
-            self.ex.room_freed(row.region)
+            self.agenda.room_freed(row.region)
 
     # -- starting ---------------------------------------------------------------------------
 
     def start(self, row: MigrationRow, effects: list[Effect], rung: Rung | None = None) -> bool:
         """Check, then write the intent of the next attempt and queue its effects. False when
         the migration cannot start now (no room, destination not ready)."""
-        ex = self.ex
+        ex = self.ctx
         if not self.room(row):
             return False
         vm = ex.fleet.vm_by_name[row.vm]
@@ -91,7 +90,7 @@ class MigrationRunner:
                              f"expected on {row.source}, found on {where or 'no host'}")
                 ex.event("migration_skipped", vm=row.vm, host=row.source, found=where)
                 return True
-            if (not ex.dest_ready(row.dest) or not self._dest_ok(row)) \
+            if (not self.layout.dest_ready(row.dest) or not self._dest_ok(row)) \
                     and not self._replan(row):
                 return False
         if not self.room(row):
@@ -118,8 +117,7 @@ class MigrationRunner:
             post_copy=Rung.POST_COPY in rungs and rung is not Rung.COLD,
             block=local or rung is Rung.BLOCK)
         now = ex.clock.now()
-        ex.store.transition(row, MigrationState.STARTING, now, f"attempt {row.attempts} on "
-                                                              f"{rung.value}")
+        ex.transition(row, MigrationState.STARTING, f"attempt {row.attempts} on {rung.value}")
         row.job, row.rung = job, rung
         row.rungs = dumps([*(loads(row.rungs) or []), rung.value])
         if row.started_s is None:
@@ -151,8 +149,7 @@ class MigrationRunner:
                                               error=str(exc)))
                 return
             if row.state is MigrationState.STARTING:
-                ex.store.transition(row, MigrationState.RUNNING, ex.clock.now(),
-                                    "the driver took the job")
+                ex.transition(row, MigrationState.RUNNING, "the driver took the job")
 
         effects.append(effect)
         return True
@@ -161,14 +158,14 @@ class MigrationRunner:
         applied = []
         for action in loads(row.workarounds) or []:
             if action in PRE_MIGRATION_ACTIONS:
-                require_workaround(self.ex.driver, action).apply_workaround(row.vm, action)
+                require_workaround(self.ctx.driver, action).apply_workaround(row.vm, action)
                 applied.append(action)
         if applied:
             row.applied = dumps(applied)
-            self.ex.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
+            self.ctx.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
 
     def _caps(self, source: str, dest: str) -> frozenset[str]:
-        ex = self.ex
+        ex = self.ctx
         both = capabilities(ex.state.profile(source), ex.state.profile(dest))
         driver = {c.value for c in ex.driver.capabilities}
         extra = {c for c in (Capability.SUSPEND.value, Capability.COLD_MIGRATION.value)
@@ -176,19 +173,20 @@ class MigrationRunner:
         return frozenset((set(both) & driver) | extra)
 
     def _dest_ok(self, row: MigrationRow) -> bool:
-        ex = self.ex
+        ex = self.ctx
         vm = ex.fleet.vm_by_name[row.vm]
-        dest_up = ex.dest_up(row.dest)
+        dest_up = ex.host_up(row.dest)
         return dest_up and ex.state.fits(vm, row.dest) and ex.state.anti_affinity_ok(vm, row.dest)
 
     def _replan(self, row: MigrationRow) -> bool:
         """Reality differs from the plan (destination down, full, not ready): choose another
         destination with the planner's own placement; False if none now."""
-        ex = self.ex
+        ex = self.ctx
         vm = ex.fleet.vm_by_name[row.vm]
-        candidates = [h for h in ex.cluster_hosts(row.cluster)
-                      if h != row.source and ex.dest_ready(h) and ex.dest_up(h)
-                      and ex.state.rank(h) >= ex.target_rank(row.source)]
+        layout = self.layout
+        candidates = [h for h in layout.cluster_hosts(row.cluster, ex.fleet)
+                      if h != row.source and layout.dest_ready(h) and ex.host_up(h)
+                      and ex.state.rank(h) >= layout.target_rank(row.source)]
         live = row.kind == MoveKind.LIVE.value
         choice = choose_destination(ex.state, ex.checker, vm, row.source, candidates, live=live)
         if choice is None:
@@ -201,46 +199,36 @@ class MigrationRunner:
 
     # -- after a restart ----------------------------------------------------------------------
 
-    def adopt(self, row: MigrationRow, progress: JobProgress | None) -> None:
-        """Reconcile a migration that was starting or running when the executor stopped."""
-        ex = self.ex
+    def adopt(self, row: MigrationRow, attempt: AttemptRow, progress: JobProgress) -> None:
+        """Follow again the job of ``attempt`` that the driver still knows (reconciliation):
+        it counts against the limits, reserves its destination, and ends at once if final."""
+        ex = self.ctx
         vm = ex.fleet.vm_by_name[row.vm]
-        attempts = ex.store.attempts([row.id])
-        if progress is not None and attempts:
-            attempt = attempts[-1]
-            caps = self._caps(row.source, row.dest)
-            rungs = ([Rung.COLD] if row.kind == MoveKind.COLD.value
-                     else lad.ladder(caps, ex.ladder_policy, local_disk=vm.has_local_disk))
-            rungs = lad.usable(rungs, ex.driver.capabilities, local_disk=vm.has_local_disk)
-            options = loads(attempt.options) or {}
-            live = Live(row=row, attempt=attempt, rungs=rungs,
-                        schedule=lad.downtime_steps(ex.ladder_policy, vm.ram_mib),
-                        downtime_ms=int(options.get("max_downtime_ms", ex.policy.downtime_ms)),
-                        total_mib=vm.ram_mib)
-            self.live[attempt.job] = live
-            self._count(row, +1)
-            if ex.state.location.get(row.vm) != row.dest:
-                ex.state.move(vm, row.dest)
-            if row.state is MigrationState.STARTING:
-                ex.store.transition(row, MigrationState.RUNNING, ex.clock.now(),
-                                    "reconcile: adopted the job the driver still has")
-            if progress.final:
-                self._ended(live, progress)
-            return
-        try:
-            where = ex.driver.vm(row.vm).hosts
-        except DriverError:
-            where = ()
-        if where == (row.dest,):
-            self._finish(row, MigrationState.COMPLETED,
-                         "completed while the executor was not watching (no job statistics)")
-        elif where == (row.source,):
-            self._back_to_pending(row, "reconcile: the job never reached the cloud")
-        else:
-            found = ", ".join(where) or "no host"
-            self._finish(row, MigrationState.FAILED, f"after a restart found on {found}")
-            if len(where) != 1:
-                ex.violation(f"{row.vm} runs on {found} after a restart", vm=row.vm)
+        caps = self._caps(row.source, row.dest)
+        rungs = ([Rung.COLD] if row.kind == MoveKind.COLD.value
+                 else lad.ladder(caps, ex.ladder_policy, local_disk=vm.has_local_disk))
+        rungs = lad.usable(rungs, ex.driver.capabilities, local_disk=vm.has_local_disk)
+        options = loads(attempt.options) or {}
+        live = Live(row=row, attempt=attempt, rungs=rungs,
+                    schedule=lad.downtime_steps(ex.ladder_policy, vm.ram_mib),
+                    downtime_ms=int(options.get("max_downtime_ms", ex.policy.downtime_ms)),
+                    total_mib=vm.ram_mib)
+        self.live[attempt.job] = live
+        self._count(row, +1)
+        if ex.state.location.get(row.vm) != row.dest:
+            ex.state.move(vm, row.dest)
+        if row.state is MigrationState.STARTING:
+            ex.transition(row, MigrationState.RUNNING,
+                          "reconcile: adopted the job the driver still has")
+        if progress.final:
+            self._ended(live, progress)
+
+    def complete(self, row: MigrationRow, why: str) -> None:
+        self._finish(row, MigrationState.COMPLETED, why)
+
+    def redo(self, row: MigrationRow, why: str) -> None:
+        """Back to pending: the attempt never reached the cloud, or ended and is retried."""
+        self._back_to_pending(row, why)
 
     # -- following --------------------------------------------------------------------------
 
@@ -249,7 +237,7 @@ class MigrationRunner:
         if live is None:
             return
         try:
-            progress = self.ex.driver.job(job)
+            progress = self.ctx.driver.job(job)
         except DriverError as exc:
             progress = JobProgress(job=job, kind=JobKind.LIVE_MIGRATION, phase=JobPhase.FAILED,
                                    error=str(exc))
@@ -269,11 +257,11 @@ class MigrationRunner:
         decision = lad.decide(rung=live.row.rung, rungs=live.rungs, elapsed_s=p.elapsed_s,
                               samples=live.samples, total_mib=live.total_mib,
                               downtime_ms=live.downtime_ms, schedule=live.schedule,
-                              policy=self.ex.ladder_policy)
+                              policy=self.ctx.ladder_policy)
         self._act(live, decision, effects)
 
     def _act(self, live: Live, d: lad.Decision, effects: list[Effect]) -> None:
-        ex = self.ex
+        ex = self.ctx
         job = live.attempt.job
         row = live.row
         if d.act is lad.Act.WAIT:
@@ -315,10 +303,10 @@ class MigrationRunner:
         try:
             call()
         except DriverError as exc:
-            self.ex.event("driver_error", message=str(exc))
+            self.ctx.event("driver_error", message=str(exc))
 
     def _ended(self, live: Live, p: JobProgress) -> None:
-        ex = self.ex
+        ex = self.ctx
         row, attempt = live.row, live.attempt
         job = attempt.job
         if job not in self.live:
@@ -375,22 +363,22 @@ class MigrationRunner:
         self._finish(row, MigrationState.FAILED, why)
 
     def _back_to_pending(self, row: MigrationRow, reason: str) -> None:
-        self.ex.store.transition(row, MigrationState.PENDING, self.ex.clock.now(), reason)
+        self.ctx.transition(row, MigrationState.PENDING, reason)
         row.job = None
 
     def _finish(self, row: MigrationRow, state: MigrationState, error: str) -> None:
-        ex = self.ex
-        ex.store.transition(row, state, ex.clock.now(), error)
+        ex = self.ctx
+        ex.transition(row, state, error)
         row.finished_s = ex.clock.now()
         row.error = error
-        ex.touched(row.cluster)
+        self.agenda.touched(row.cluster)
         if state is MigrationState.FAILED:
             ex.event("migration_failed", vm=row.vm, host=row.source, dest=row.dest,
                      reason=error)
 
     def _post_check(self, row: MigrationRow) -> None:
         """Running once, on the destination, reachable if it was before."""
-        ex = self.ex
+        ex = self.ctx
         try:
             seen = ex.driver.vm(row.vm)
         except DriverError as exc:
@@ -400,7 +388,7 @@ class MigrationRunner:
         if problem:
             ex.violation(problem, vm=row.vm)
             return
-        if row.vm in ex.unreachable_before(row.source):
+        if row.vm in self.layout.unreachable_before(row.source):
             return
         if has(ex.driver, Capability.PROBE) \
                 and not require(ex.driver, Capability.PROBE).probe(row.vm):

@@ -1,0 +1,188 @@
+"""What the executor's units share, and nothing more.
+
+:class:`Context` carries the store, the driver, the clock, the plan and its policies, the
+lease and the executor's working model of the cloud (:class:`PlanState`). :class:`Layout`
+indexes the campaign's rows (host steps by host, cluster and wave; drain and return
+migrations) and answers the questions the units ask each other: is a host ready to receive,
+which VMs were unreachable before its drain, which wave of a cluster is current.
+:class:`Agenda` is what changed since the last turn: clusters to look at again, clusters
+waiting for room in a region.
+
+The units — :mod:`~hvroll.executor.hosts` (host steps), :mod:`~hvroll.executor.migrations`
+(migrations and the ladder) and :mod:`~hvroll.executor.reconcile` — each take these
+objects; none holds a reference to the executor that sequences them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hvroll.compat.verdict import Checker
+from hvroll.domain import Fleet, HostProfile
+from hvroll.domain.states import (
+    ACTIVE_HOST,
+    TERMINAL_HOST,
+    TERMINAL_MIGRATION,
+    CampaignState,
+    HostStepState,
+    MigrationState,
+)
+from hvroll.drivers.base import Clock, Driver
+from hvroll.errors import DriverError
+from hvroll.executor.ladder import LadderPolicy
+from hvroll.planner.model import Plan, Policy, Strategy
+from hvroll.planner.state import PlanState
+from hvroll.store import CampaignRow, MigrationRow, StepRow, Store
+from hvroll.store.lease import Lease
+from hvroll.store.models import loads
+
+Effect = Callable[[], None]
+"""A side effect whose intent is written: run after the commit that records it."""
+
+
+@dataclass(slots=True)
+class Context:
+    """The store, the driver, the clock, the plan, its policies, the lease and the working
+    model, shared by the executor's units."""
+
+    store: Store
+    driver: Driver
+    clock: Clock
+    lease: Lease
+    campaign: CampaignRow
+    plan: Plan
+    policy: Policy
+    ladder_policy: LadderPolicy
+    fleet: Fleet
+    checker: Checker
+    state: PlanState
+    """Where every VM is and what every host runs, as the executor believes."""
+    targets: dict[str, HostProfile]
+    violations: int = 0
+
+    def event(self, kind: str, message: str = "", *, host: str | None = None,
+              vm: str | None = None, **data: object) -> None:
+        self.store.event(self.clock.now(), kind, message, host=host, vm=vm, **data)
+
+    def violation(self, message: str, *, vm: str | None = None, host: str | None = None) -> None:
+        self.violations += 1
+        self.event("invariant_violation", message, vm=vm, host=host)
+
+    def transition(self, row: CampaignRow | StepRow | MigrationRow,
+                   new: CampaignState | HostStepState | MigrationState, reason: str) -> None:
+        self.store.transition(row, new, self.clock.now(), reason)
+
+    def host_up(self, host: str) -> bool:
+        try:
+            return self.driver.host(host).up
+        except DriverError:
+            return False
+
+
+@dataclass(slots=True)
+class Agenda:
+    """What needs another look at the next turn."""
+
+    dirty: set[str] = field(default_factory=set)
+    """Clusters whose steps or migrations changed."""
+    blocked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    """Clusters with migrations waiting for room under the concurrency limits, by region."""
+    waves: dict[str, int | None] = field(default_factory=dict)
+    """Each cluster's current wave, cached until the cluster changes."""
+
+    def touched(self, cluster: str) -> None:
+        self.dirty.add(cluster)
+        self.waves.pop(cluster, None)
+
+    def block(self, cluster: str, region: str) -> None:
+        self.blocked[region].add(cluster)
+
+    def room_freed(self, region: str) -> None:
+        """A migration ended in ``region``: its clusters that waited for room get another
+        look (the limits are per host, cluster and region)."""
+        waiting = self.blocked.pop(region, None)
+        if waiting:
+            self.dirty |= waiting
+
+
+class Layout:
+    """The campaign's rows, indexed: host steps by host and by (cluster, wave), the waves of
+    each cluster in order, drain migrations by step, return migrations by (cluster, wave)."""
+
+    def __init__(self, steps: list[StepRow], migrations: list[MigrationRow], plan: Plan,
+                 state: PlanState, agenda: Agenda) -> None:
+        self.steps = steps
+        self.migrations = migrations
+        self.plan = plan
+        self.state = state
+        self.agenda = agenda
+        self.by_host: dict[str, list[StepRow]] = defaultdict(list)
+        self.by_cluster_wave: dict[tuple[str, int], list[StepRow]] = defaultdict(list)
+        self.waves_of: dict[str, list[int]] = defaultdict(list)
+        for step in steps:
+            self.by_host[step.host].append(step)
+            self.by_cluster_wave[(step.cluster, step.wave)].append(step)
+            if step.wave not in self.waves_of[step.cluster]:
+                self.waves_of[step.cluster].append(step.wave)
+        for waves in self.waves_of.values():
+            waves.sort()
+        self.drain: dict[int, list[MigrationRow]] = defaultdict(list)
+        self.returns: dict[tuple[str, int], list[MigrationRow]] = defaultdict(list)
+        for row in migrations:
+            if row.step_id is not None:
+                self.drain[row.step_id].append(row)
+            else:
+                self.returns[(row.cluster, row.wave)].append(row)
+        self.target_by_host = {s.host: s.target for s in steps}
+        self.targets = {p.name: p for p in plan.targets}
+
+    def current_wave(self, cluster: str) -> int | None:
+        """The cluster's first wave with unfinished work (cached until the cluster changes)."""
+        cache = self.agenda.waves
+        if cluster in cache:
+            return cache[cluster]
+        found = None
+        for wave in self.waves_of.get(cluster, ()):
+            steps = self.by_cluster_wave[(cluster, wave)]
+            if any(s.state not in TERMINAL_HOST for s in steps) or any(
+                    m.state not in TERMINAL_MIGRATION
+                    for m in self.returns.get((cluster, wave), ())):
+                found = wave
+                break
+        cache[cluster] = found
+        return found
+
+    def dest_ready(self, host: str) -> bool:
+        """Not being drained or reinstalled, and not about to be in its cluster's wave."""
+        for step in self.by_host.get(host, ()):
+            if step.state in ACTIVE_HOST:
+                return False
+            if step.state is HostStepState.PENDING \
+                    and self.current_wave(step.cluster) == step.wave:
+                return False
+        return True
+
+    def unreachable_before(self, host: str) -> set[str]:
+        """VMs that did not answer before ``host`` was drained (not blamed on the campaign)."""
+        out: set[str] = set()
+        for step in self.by_host.get(host, ()):
+            out.update(loads(step.unreachable_before) or [])
+        return out
+
+    def target_rank(self, host: str) -> int:
+        """The rank ``host`` will have: its target's when the plan rolls forward."""
+        if self.plan.strategy is Strategy.ROLL_FORWARD and host in self.target_by_host:
+            return self.targets[self.target_by_host[host]].rank
+        return self.state.rank(host)
+
+    def cluster_hosts(self, cluster: str, fleet: Fleet) -> list[str]:
+        return [h.name for h in fleet.hosts_by_cluster.get(cluster, ())]
+
+    def finished(self) -> bool:
+        return (all(self.current_wave(c) is None for c in self.waves_of)
+                and all(m.state in TERMINAL_MIGRATION for m in self.migrations))
+
+    def pending(self) -> list[MigrationRow]:
+        return [m for m in self.migrations if m.state is MigrationState.PENDING]

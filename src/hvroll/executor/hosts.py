@@ -1,0 +1,179 @@
+"""Host steps: disable scheduling → pre-checks → drain → safety check → reinstall → verify →
+enable scheduling.
+
+:class:`HostSteps` advances each step of the current waves, queues the side effects whose
+intents it has written, and follows reinstall jobs. The drain itself is the
+:class:`~hvroll.executor.migrations.MigrationRunner`'s; a host is reinstalled only after the
+driver — not the store — says it is empty, and only while this run holds the lease.
+"""
+
+from __future__ import annotations
+
+from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, HostStepState, MigrationState
+from hvroll.drivers.base import Capability, JobPhase, has, require
+from hvroll.errors import DriverError
+from hvroll.executor.checks import host_is_empty
+from hvroll.executor.context import Agenda, Context, Effect, Layout
+from hvroll.executor.migrations import MigrationRunner
+from hvroll.store import StepRow
+from hvroll.store.models import dumps
+
+
+class HostSteps:
+    """Advances host steps and follows their reinstall jobs."""
+
+    def __init__(self, ctx: Context, layout: Layout, agenda: Agenda,
+                 runner: MigrationRunner) -> None:
+        self.ctx = ctx
+        self.layout = layout
+        self.agenda = agenda
+        self.runner = runner
+        self.reinstalls: dict[str, StepRow] = {}
+        """Reinstall jobs being followed, by job id."""
+        steps = layout.steps
+        self.has_canary = any(s.wave == 0 for s in steps)
+        self.open_canary = sum(1 for s in steps if s.wave == 0 and s.state not in TERMINAL_HOST)
+        self.failed = sum(1 for s in steps if s.state is HostStepState.FAILED)
+
+    def move(self, step: StepRow, new: HostStepState, error: str = "") -> None:
+        """The step's next state (through the table), with what follows from it: pending
+        drain migrations of a failed or skipped host are skipped, the canary count, and an
+        event ``host_<state>``."""
+        ctx = self.ctx
+        ctx.transition(step, new, error)
+        if error:
+            step.error = error
+        if new in TERMINAL_HOST:
+            step.finished_s = ctx.clock.now()
+            self.failed += new is HostStepState.FAILED
+            if new is not HostStepState.DONE:
+                for row in self.layout.drain.get(step.id, ()):
+                    if row.state is MigrationState.PENDING:
+                        self.runner.skip(row, f"host {step.host} {new.value}")
+            if step.wave == 0:
+                self.open_canary -= 1
+                if self.open_canary == 0:
+                    self.agenda.dirty.update(self.layout.waves_of)  # waves after the canary
+        self.agenda.touched(step.cluster)
+        ctx.event(f"host_{new.value}", error, host=step.host, wave=step.wave)
+
+    def advance(self, step: StepRow, receivers_done: bool, failing: bool,
+                effects: list[Effect]) -> None:
+        state = step.state
+        if state is HostStepState.PENDING:
+            if failing:
+                self.move(step, HostStepState.SKIPPED, "too many failed hosts")
+                return
+            if not step.receives and not receivers_done:
+                return
+            step.started_s = self.ctx.clock.now()
+            self.move(step, HostStepState.DISABLING)
+            effects.append(lambda: self._disable(step))
+        elif state is HostStepState.DRAINING:
+            rows = self.layout.drain.get(step.id, [])
+            restarting = {r.id for r, _ in self.runner.restart}
+            for row in rows:
+                if (row.state is MigrationState.PENDING and row.id not in restarting
+                        and not self.runner.start(row, effects)):
+                    self.agenda.block(step.cluster, step.region)
+                    break
+            if all(r.state in TERMINAL_MIGRATION for r in rows):
+                failed = [r.vm for r in rows if r.state is MigrationState.FAILED]
+                if failed:
+                    self.move(step, HostStepState.FAILED,
+                              f"drain failed: {len(failed)} VM(s) could not move "
+                              f"({', '.join(failed[:3])})")
+                else:
+                    self.move(step, HostStepState.DRAINED)
+                    self.advance(step, receivers_done, failing, effects)
+        elif state is HostStepState.DRAINED:
+            if not step.reinstall:
+                self.move(step, HostStepState.DONE)
+                return
+            self._start_reinstall(step, effects)
+        elif state is HostStepState.VERIFYING:
+            effects.append(lambda: self._verify(step))
+
+    def _disable(self, step: StepRow) -> None:
+        driver = self.ctx.driver
+        try:
+            driver.set_scheduling(step.host, False)
+            held = driver.host(step.host).vms
+            unreachable = [vm for vm in held if has(driver, Capability.PROBE)
+                           and not require(driver, Capability.PROBE).probe(vm)]
+        except DriverError as exc:
+            self.move(step, HostStepState.FAILED, f"pre-checks failed: {exc}")
+            return
+        step.unreachable_before = dumps(unreachable)
+        if unreachable:
+            self.ctx.event("precheck_unreachable", host=step.host, vms=unreachable)
+        self.move(step, HostStepState.DRAINING)
+
+    def _start_reinstall(self, step: StepRow, effects: list[Effect]) -> None:
+        ctx = self.ctx
+        try:
+            reason = host_is_empty(ctx.driver.host(step.host))
+        except DriverError as exc:
+            reason = str(exc)
+        if reason:
+            self.move(step, HostStepState.FAILED, f"safety check: {reason}; not reinstalled")
+            ctx.event("safety_stop", reason, host=step.host)
+            return
+        step.reinstall_attempts += 1
+        job = f"c{ctx.campaign.id}-h{step.id}-r{step.reinstall_attempts}"
+        step.reinstall_job = job
+        self.move(step, HostStepState.REINSTALLING)
+        self.reinstalls[job] = step
+
+        def effect() -> None:
+            ctx.lease.verify()
+            try:
+                require(ctx.driver, Capability.REINSTALL).reinstall(job, step.host, step.target)
+            except DriverError as exc:
+                del self.reinstalls[job]
+                self.move(step, HostStepState.FAILED, f"reinstall refused: {exc}")
+
+        effects.append(effect)
+
+    def _verify(self, step: StepRow) -> None:
+        ctx = self.ctx
+        try:
+            profile = ctx.driver.host_profile(step.host)
+        except DriverError as exc:
+            self.move(step, HostStepState.FAILED, f"verification failed: {exc}")
+            return
+        if profile != step.target:
+            self.move(step, HostStepState.FAILED, f"reports profile {profile!r} after its "
+                                                  f"reinstall (expected {step.target!r})")
+            return
+        ctx.state.upgrade(step.host, self.layout.targets[step.target])
+        ctx.lease.verify()
+        try:
+            ctx.driver.set_scheduling(step.host, True)
+        except DriverError as exc:
+            self.move(step, HostStepState.FAILED, f"could not enable scheduling: {exc}")
+            return
+        self.move(step, HostStepState.DONE)
+
+    def reinstall_progress(self, job: str) -> None:
+        """Follow a reinstall job: verify after success, retry once, then fail the host."""
+        ctx = self.ctx
+        step = self.reinstalls[job]
+        try:
+            progress = ctx.driver.job(job)
+        except DriverError as exc:
+            ctx.event("driver_error", str(exc), host=step.host)
+            return
+        if not progress.final:
+            return
+        del self.reinstalls[job]
+        if progress.phase is JobPhase.COMPLETED:
+            self.move(step, HostStepState.VERIFYING)
+            return
+        if step.reinstall_attempts <= 1:
+            ctx.event("reinstall_retry", progress.error or "", host=step.host)
+            ctx.transition(step, HostStepState.DRAINED,
+                           f"reinstall retry: {progress.error or progress.phase.value}")
+            self.agenda.touched(step.cluster)
+            return
+        self.move(step, HostStepState.FAILED, f"reinstall failed: {progress.error or ''}")
