@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hvroll.inventory.generate import generate
 
 from hvroll.drivers.sim import SimCloud
 from hvroll.executor.engine import Executor
@@ -22,6 +21,7 @@ from hvroll.inventory import save_fleet
 from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy, save_plan
 from hvroll.store import Store
+from hvroll.synthetic.generate import generate
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from structlog.typing import FilteringBoundLogger
 
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
 from hvroll.domain import Fleet
@@ -25,6 +26,7 @@ from hvroll.planner.model import Plan, load_plan
 from hvroll.planner.validate import plan_problems
 from hvroll.store import Store
 from hvroll.store.lease import Lease
+from hvroll.telemetry.logs import LogFormat, LogLevel, make_logger
 
 
 def _setting(name: str) -> Any:
@@ -98,7 +100,19 @@ def run(
                                  "wave in advance: the campaign does not hold."),
     wait: bool = typer.Option(False, "--wait", help="When the campaign holds or is paused, "
                               "wait for 'hvroll resume' instead of exiting."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, and only "
+                               "warnings and errors in the log (unless --log-level is given)."),
+    log_format: LogFormat = typer.Option(LogFormat.AUTO, "--log-format",
+                                         help="How events are logged on standard error: "
+                                              "console (one readable line each), json (one "
+                                              "object per line), or auto: console on a "
+                                              "terminal, json otherwise."),
+    log_level: LogLevel | None = typer.Option(None, "--log-level",
+                                              help="Lowest level logged: debug adds every poll "
+                                                   "of every running migration; info logs each "
+                                                   "event and a migration's progress at most "
+                                                   "every 30 s of campaign time [default: info; "
+                                                   "warning with --quiet]."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     reinstall_cmd: str | None = _setting("reinstall_cmd"),
     reinstall_timeout_s: float | None = _setting("reinstall_timeout_s"),
@@ -127,10 +141,11 @@ def run(
         fleet = _checked_fleet(plan, plan_file, inventory)  # before the file is created
     store = Store(state, create=True)
     lease = Lease(store)
+    log = make_logger(log_format, log_level or (LogLevel.WARNING if quiet else LogLevel.INFO))
     try:
         lease.acquire()  # before anything is written: a second run exits 1 naming the holder
         _open(store, plan, fleet, state, plan_file, driver, inventory)
-        summary = _drive(store, lease, settings, state, driver, cloud=cloud, seed=seed,
+        summary = _drive(store, lease, log, settings, state, driver, cloud=cloud, seed=seed,
                          fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls,
                          poll_s=poll_s, approve=approve, wait=wait,
                          show=not quiet and not as_json)
@@ -145,9 +160,10 @@ def run(
         raise typer.Exit(1)
 
 
-def _drive(store: Store, lease: Lease, settings: DriverSettings, state: str, driver: str, *,
-           cloud: str | None, seed: int, fail_migrations: float, fail_reinstalls: float,
-           poll_s: float | None, approve: bool, wait: bool, show: bool) -> dict[str, Any]:
+def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: DriverSettings,
+           state: str, driver: str, *, cloud: str | None, seed: int, fail_migrations: float,
+           fail_reinstalls: float, poll_s: float | None, approve: bool, wait: bool,
+           show: bool) -> dict[str, Any]:
     faults: dict[str, Any] = {}
     if fail_migrations:
         faults["migration_failure_rate"] = fail_migrations
@@ -160,7 +176,7 @@ def _drive(store: Store, lease: Lease, settings: DriverSettings, state: str, dri
             store.commit()
         started = time.perf_counter()
         while True:
-            result = _execute(store, cloud_driver, lease, show=show,
+            result = _execute(store, cloud_driver, lease, log, show=show,
                               poll_s=poll_s if poll_s is not None else POLL_S[driver])
             if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
                 break
@@ -203,10 +219,10 @@ def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet
     return fleet
 
 
-def _execute(store: Store, cloud: Driver, lease: Lease, *, show: bool,
-             poll_s: float) -> CampaignState:
+def _execute(store: Store, cloud: Driver, lease: Lease, log: FilteringBoundLogger, *,
+             show: bool, poll_s: float) -> CampaignState:
     if not show or not err_console.is_terminal:
-        return Executor(store, cloud, poll_s=poll_s, lease=lease).run().state
+        return Executor(store, cloud, poll_s=poll_s, lease=lease, log=log).run().state
     total = len(store.migrations())
     hosts = len({s.host for s in store.steps()})
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -225,7 +241,8 @@ def _execute(store: Store, cloud: Driver, lease: Lease, *, show: bool,
                        description=f"migrations (t={ex.clock.now() / 3600:.1f} h)")
             bar.update(host_task, completed=upgraded)
 
-        return Executor(store, cloud, on_turn=update, poll_s=poll_s, lease=lease).run().state
+        return Executor(store, cloud, on_turn=update, poll_s=poll_s, lease=lease,
+                        log=log).run().state
 
 
 

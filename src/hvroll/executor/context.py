@@ -15,9 +15,13 @@ objects; none holds a reference to the executor that sequences them.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import structlog
+from structlog.typing import FilteringBoundLogger
 
 from hvroll.compat.verdict import Checker
 from hvroll.domain import Fleet, HostProfile
@@ -41,6 +45,47 @@ from hvroll.store.models import loads
 Effect = Callable[[], None]
 """A side effect whose intent is written: run after the commit that records it."""
 
+EVENT_LEVELS = {"invariant_violation": "error", "safety_stop": "error",
+                "campaign_failed": "error", "migration_failed": "warning",
+                "host_failed": "warning", "driver_error": "warning", "campaign_stuck": "warning",
+                "lease_taken_over": "warning"}
+"""Log level of the events that need an operator's eye; every other event is info."""
+PROGRESS_INFO_EVERY_S = 30.0
+"""A running migration's progress is logged at info level at most this often (campaign
+time), and at debug level on every poll."""
+
+
+def silent_logger() -> FilteringBoundLogger:
+    """A logger that writes nothing: calls below critical are no-ops, and what is left goes
+    to a logger that only returns it (library use, tests, the benchmark)."""
+    logger: FilteringBoundLogger = structlog.wrap_logger(
+        structlog.ReturnLogger(), processors=[],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    return logger
+
+
+class Throttle:
+    """At most one ``True`` per key every ``every_s`` seconds of the caller's clock.
+
+    >>> t = Throttle(30.0)
+    >>> [t.due("vm1", s) for s in (0.0, 5.0, 29.9, 30.0, 45.0, 61.0)]
+    [True, False, False, True, False, True]
+    """
+
+    def __init__(self, every_s: float = PROGRESS_INFO_EVERY_S) -> None:
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def due(self, key: str, now_s: float) -> bool:
+        last = self._last.get(key)
+        if last is not None and now_s - last < self.every_s:
+            return False
+        self._last[key] = now_s
+        return True
+
+    def forget(self, key: str) -> None:
+        self._last.pop(key, None)
+
 
 @dataclass(slots=True)
 class Context:
@@ -61,10 +106,31 @@ class Context:
     """Where every VM is and what every host runs, as the executor believes."""
     targets: dict[str, HostProfile]
     violations: int = 0
+    log: FilteringBoundLogger = field(default_factory=silent_logger)
+    """Bound with the campaign; each event is logged with its wave, host and VM."""
+    throttle: Throttle = field(default_factory=Throttle)
+    wave_of: dict[str, int] = field(default_factory=dict)
+    """The wave each VM moves in (to bind its log lines with it)."""
 
     def event(self, kind: str, message: str = "", *, host: str | None = None,
               vm: str | None = None, **data: object) -> None:
-        self.store.event(self.clock.now(), kind, message, host=host, vm=vm, **data)
+        """Record an event in the store and log it: the one path of both."""
+        now = self.clock.now()
+        self.store.event(now, kind, message, host=host, vm=vm, **data)
+        if "wave" not in data and vm is not None:
+            data["wave"] = self.wave_of.get(vm)
+        log = getattr(self.log, EVENT_LEVELS.get(kind, "info"))
+        log(kind, message=message or None, host=host, vm=vm, t_s=round(now, 3), **data)
+
+    def progress(self, job: str, *, vm: str, host: str, dest: str, **data: object) -> None:
+        """A poll of a running migration: debug each time, info at most every 30 s."""
+        now = self.clock.now()
+        if self.throttle.due(job, now):
+            self.log.info("migration_progress", job=job, vm=vm, host=host, dest=dest,
+                          wave=self.wave_of.get(vm), t_s=round(now, 3), **data)
+        else:
+            self.log.debug("migration_progress", job=job, vm=vm, host=host, dest=dest,
+                           wave=self.wave_of.get(vm), t_s=round(now, 3), **data)
 
     def violation(self, message: str, *, vm: str | None = None, host: str | None = None) -> None:
         self.violations += 1

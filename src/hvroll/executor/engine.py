@@ -21,6 +21,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from structlog.typing import FilteringBoundLogger
 
 from hvroll.compat.verdict import Checker
 from hvroll.domain.states import (
@@ -35,7 +38,7 @@ from hvroll.domain.states import (
 from hvroll.drivers.base import Capability, Clock, Driver, has, require
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, needed_capabilities
-from hvroll.executor.context import Agenda, Context, Effect, Layout
+from hvroll.executor.context import Agenda, Context, Effect, Layout, silent_logger
 from hvroll.executor.hosts import HostSteps
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import MigrationRunner
@@ -63,7 +66,7 @@ class Executor:
     def __init__(self, store: Store, driver: Driver, *, clock: Clock | None = None,
                  ladder_policy: LadderPolicy | None = None, poll_s: float = 5.0,
                  on_turn: Callable[[Executor], None] | None = None,
-                 lease: Lease | None = None) -> None:
+                 lease: Lease | None = None, log: FilteringBoundLogger | None = None) -> None:
         self.store = store
         self.driver = driver
         self.clock = clock or driver.clock
@@ -84,9 +87,11 @@ class Executor:
                 allow_cold=policy.allow_cold_migration),
             fleet=fleet, checker=Checker(fleet), state=state,
             targets={p.name: p for p in plan.targets},
-            violations=store.count_events("invariant_violation"))
+            violations=store.count_events("invariant_violation"),
+            log=(log or silent_logger()).bind(campaign=Path(store.target).name))
         self.steps = store.steps()
         self.migrations = store.migrations()
+        self.ctx.wave_of = {m.vm: m.wave for m in self.migrations}
         self.agenda = Agenda()
         self.layout = Layout(self.steps, self.migrations, plan, state, self.agenda)
         self.agenda.dirty.update(self.layout.waves_of)
