@@ -212,7 +212,10 @@ class MigrationRunner:
         live = Live(row=row, attempt=attempt, rungs=rungs,
                     schedule=lad.downtime_steps(ex.ladder_policy, vm.ram_mib),
                     downtime_ms=int(options.get("max_downtime_ms", ex.policy.downtime_ms)),
-                    total_mib=vm.ram_mib)
+                    total_mib=vm.ram_mib,
+                    in_place=row.rung if row.rung in IN_PLACE_RUNGS else None)
+        # A suspended guest is resumed when its job completes, even if it was suspended by
+        # the run that stopped.
         self.live[attempt.job] = live
         self._count(row, +1)
         if ex.state.location.get(row.vm) != row.dest:
