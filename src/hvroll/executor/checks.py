@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from hvroll.domain import PowerState
+from hvroll.domain.states import TERMINAL_HOST
 from hvroll.drivers.base import Capability, HostState, VmState
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def needed_capabilities(steps: Sequence[StepRow]) -> dict[Capability, str]:
     before the campaign changes anything. (Each migration's rungs are chosen among what the
     driver declares, so moves need nothing here.)"""
     to_reinstall = sorted({s.host for s in steps if s.reinstall
-                           and s.state not in ("done", "failed", "skipped")})
+                           and s.state not in TERMINAL_HOST})
     if not to_reinstall:
         return {}
     shown = ", ".join(to_reinstall[:3]) + (" …" if len(to_reinstall) > 3 else "")
