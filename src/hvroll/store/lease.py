@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hvroll.errors import HvrollError
@@ -52,6 +52,8 @@ over after this long (a holder on this machine whose process is gone, at once)."
 RENEW_EVERY_S = 10.0
 """Renewal period: well inside ``TTL_S``."""
 _ROW = 1
+_TABLE = cast(Table, LeaseRow.__table__)
+"""Statements go to the table itself (Core): nothing in the session to synchronize."""
 
 
 class LeaseHeldError(HvrollError):
@@ -181,13 +183,13 @@ class Lease:
                       "heartbeat": now, "expires": now + self.ttl_s}
             try:
                 if seen is None:
-                    session.execute(insert(LeaseRow).values(id=_ROW, fence=1, **values))
+                    session.execute(insert(_TABLE).values(id=_ROW, fence=1, **values))
                     fence = 1
                 else:
                     result = session.execute(
-                        update(LeaseRow)
-                        .where(LeaseRow.id == _ROW, LeaseRow.holder == seen.holder,
-                               LeaseRow.fence == seen.fence)
+                        update(_TABLE)
+                        .where(_TABLE.c.id == _ROW, _TABLE.c.holder == seen.holder,
+                               _TABLE.c.fence == seen.fence)
                         .values(fence=seen.fence + 1, **values))
                     if result.rowcount != 1:  # type: ignore[attr-defined]
                         session.rollback()
@@ -212,9 +214,9 @@ class Lease:
         LeaseLostError (and nothing of the transaction written) if another runner took it."""
         now = self.wall()
         result = self.store.session.execute(
-            update(LeaseRow)
-            .where(LeaseRow.id == _ROW, LeaseRow.holder == self.holder,
-                   LeaseRow.fence == self.fence)
+            update(_TABLE)
+            .where(_TABLE.c.id == _ROW, _TABLE.c.holder == self.holder,
+                   _TABLE.c.fence == self.fence)
             .values(heartbeat=now, expires=now + self.ttl_s))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             self.store.session.rollback()
@@ -248,9 +250,9 @@ class Lease:
         session = self.store.session
         session.rollback()  # what was not committed is not written (as if the process ended)
         try:
-            session.execute(update(LeaseRow)
-                            .where(LeaseRow.id == _ROW, LeaseRow.holder == self.holder,
-                                   LeaseRow.fence == self.fence)
+            session.execute(update(_TABLE)
+                            .where(_TABLE.c.id == _ROW, _TABLE.c.holder == self.holder,
+                                   _TABLE.c.fence == self.fence)
                             .values(holder="", expires=0.0))
             session.commit()
         except OperationalError:

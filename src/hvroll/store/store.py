@@ -12,9 +12,9 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import create_engine, event, func, insert, select
+from sqlalchemy import Table, create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -52,6 +52,8 @@ from hvroll.store.models import (
 from hvroll.store.read import StateReader, readonly_engine
 
 State = CampaignState | HostStepState | MigrationState
+_TRANSITIONS = cast(Table, TransitionRow.__table__)
+"""Transitions are inserted into the table itself (Core executemany, no ORM bookkeeping)."""
 
 
 def engine_for(target: str | os.PathLike[str]) -> Engine:
@@ -274,7 +276,7 @@ class Store:
         if self.before_commit is not None:
             self.before_commit()
         if self._transitions:
-            self.session.execute(insert(TransitionRow), self._transitions)
+            self.session.execute(insert(_TRANSITIONS), self._transitions)
             self._transitions = []
         self.session.commit()
 
