@@ -37,7 +37,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hvroll.errors import HvrollError
@@ -54,6 +54,11 @@ RENEW_EVERY_S = 10.0
 _ROW = 1
 _TABLE = cast(Table, LeaseRow.__table__)
 """Statements go to the table itself (Core): nothing in the session to synchronize."""
+_RENEW = (update(_TABLE)
+          .where(_TABLE.c.id == _ROW, _TABLE.c.holder == bindparam("b_holder"),
+                 _TABLE.c.fence == bindparam("b_fence"))
+          .values(heartbeat=bindparam("b_now"), expires=bindparam("b_expires")))
+"""The fenced renewal, built once: it runs with every commit of the holder."""
 
 
 class LeaseHeldError(HvrollError):
@@ -213,11 +218,9 @@ class Lease:
         """Renew the lease inside the current transaction, fenced by holder and token;
         LeaseLostError (and nothing of the transaction written) if another runner took it."""
         now = self.wall()
-        result = self.store.session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.id == _ROW, _TABLE.c.holder == self.holder,
-                   _TABLE.c.fence == self.fence)
-            .values(heartbeat=now, expires=now + self.ttl_s))
+        result = self.store.session.execute(_RENEW, {
+            "b_holder": self.holder, "b_fence": self.fence, "b_now": now,
+            "b_expires": now + self.ttl_s})
         if result.rowcount != 1:  # type: ignore[attr-defined]
             self.store.session.rollback()
             self.store.before_commit = None

@@ -52,7 +52,7 @@ from hvroll.store.models import (
 from hvroll.store.read import StateReader, readonly_engine
 
 State = CampaignState | HostStepState | MigrationState
-_TRANSITIONS = cast(Table, TransitionRow.__table__)
+_INSERT_TRANSITIONS = insert(cast(Table, TransitionRow.__table__))
 """Transitions are inserted into the table itself (Core executemany, no ORM bookkeeping)."""
 
 
@@ -276,7 +276,7 @@ class Store:
         if self.before_commit is not None:
             self.before_commit()
         if self._transitions:
-            self.session.execute(insert(_TRANSITIONS), self._transitions)
+            self.session.execute(_INSERT_TRANSITIONS, self._transitions)
             self._transitions = []
         self.session.commit()
 
