@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, create_engine, event, func, insert, select
+from sqlalchemy import Table, create_engine, event, func, insert, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -92,10 +92,32 @@ def check_target(target: str, *, create: bool, readonly: bool) -> None:
             raise InputError(f"{target}: its directory is not writable (expected a writable "
                              f"place for a new state file)")
         return
-    StateReader(target).close()
+    try:
+        StateReader(target).close()
+    except InputError:
+        if not (create and _being_created(target)):
+            raise
     if not readonly and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         raise InputError(f"{target}: is read-only (expected a writable state file and "
                          f"directory; 'hvroll status' and 'hvroll report' read it as it is)")
+
+
+def _being_created(target: str) -> bool:
+    """A state file another ``hvroll run`` is creating at this moment: only tables of a state
+    file, its schema version not written yet (the two runs then meet at the campaign's
+    lease)."""
+    engine = readonly_engine(target)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if not tables <= set(Base.metadata.tables):
+                return False  # someone else's database
+            return "meta" not in tables or conn.scalar(
+                select(func.count()).select_from(Meta)) == 0
+    except DatabaseError:
+        return False
+    finally:
+        engine.dispose()
 
 
 class Store:
