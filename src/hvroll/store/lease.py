@@ -218,10 +218,10 @@ class Lease:
         """Renew the lease inside the current transaction, fenced by holder and token;
         LeaseLostError (and nothing of the transaction written) if another runner took it."""
         now = self.wall()
-        result = self.store.session.execute(_RENEW, {
+        result = self.store.session.connection().execute(_RENEW, {
             "b_holder": self.holder, "b_fence": self.fence, "b_now": now,
             "b_expires": now + self.ttl_s})
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             self.store.session.rollback()
             self.store.before_commit = None
             self.fence = 0
