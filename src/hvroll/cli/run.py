@@ -143,7 +143,8 @@ def run(
     lease = Lease(store)
     log = make_logger(log_format, log_level or (LogLevel.WARNING if quiet else LogLevel.INFO))
     try:
-        lease.acquire()  # before anything is written: a second run exits 1 naming the holder
+        _check_campaign(store, plan, state, driver)  # bad input: nothing written, not even
+        lease.acquire()  # the lease; a second run exits 1 naming the holder
         _open(store, plan, fleet, state, plan_file, driver, inventory)
         summary = _drive(store, lease, log, settings, state, driver, cloud=cloud, seed=seed,
                          fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls,
@@ -192,17 +193,27 @@ def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: Driv
 
 def _open(store: Store, plan: Plan, fleet: Fleet | None, state: str, plan_file: Path,
           driver: str, inventory: Path | None) -> None:
-    camp = store.campaign()
-    if camp is None:
+    if store.campaign() is None:
         fleet = fleet or _checked_fleet(plan, plan_file, inventory)
         store.create_campaign(plan, with_profiles(fleet, plan.targets), driver, 0.0,
                               plan_file=str(plan_file))
-    elif store.plan() != plan:
+    else:
+        _check_campaign(store, plan, state, driver)
+
+
+def _check_campaign(store: Store, plan: Plan, state: str, driver: str) -> None:
+    """The campaign ``store`` holds (if any) is this plan's, run with this driver, and its
+    records read back; InputError otherwise."""
+    camp = store.campaign()
+    if camp is None:
+        return
+    if store.plan() != plan:
         raise InputError(f"{state}: holds another plan's campaign (expected the plan it was "
                          f"started with, {camp.plan_file or 'unknown'}, or a new state file)")
-    elif camp.driver != driver:
+    if camp.driver != driver:
         raise InputError(f"{state}: was run with driver {camp.driver!r} (expected --driver "
                          f"{camp.driver})")
+    store.fleet()  # a damaged inventory record is refused here, before the lease is written
 
 
 def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet:
