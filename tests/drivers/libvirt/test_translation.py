@@ -12,6 +12,7 @@ from hvroll.drivers.libvirt.stats import (
     figures,
     flag_names,
     has_figures,
+    is_running,
     migration_flags,
     migration_params,
 )
@@ -121,3 +122,31 @@ def test_a_completed_job_reports_libvirts_figures_and_the_last_dirty_rate() -> N
     assert (p.elapsed_s, p.iteration, p.downtime_ms, p.remaining_mib) == (0.651, 3, 59.0, 0.0)
     assert p.dirty_rate_mib_s == 15.9
     assert p.processed_mib == pytest.approx(130.24, abs=0.01)
+
+
+_ZEROED = {"operation": 5, "time_elapsed": 0, "data_total": 0, "data_processed": 0,
+           "data_remaining": 0, "memory_total": 0, "memory_processed": 0, "memory_remaining": 0,
+           "memory_dirty_rate": 0, "memory_iteration": 0, "memory_postcopy_requests": 0,
+           "disk_total": 0, "disk_processed": 0, "disk_remaining": 0}
+
+
+@pytest.mark.parametrize(("stats", "running"), [
+    # the source while the destination QEMU starts: a job, nothing sent yet
+    ({**_ZEROED, "type": 2, "time_elapsed": 510}, True),
+    # the sixth pass of a capped pre-copy
+    ({**_ZEROED, "type": 2, "time_elapsed": 6100, "memory_total": 268967936,
+      "memory_processed": 283000000, "memory_remaining": 66000000, "memory_iteration": 6}, True),
+    ({**_ZEROED, "type": 1, "time_elapsed": 900, "memory_total": 268967936}, True),
+    # right after abortJob(): libvirt still answers for the job, cancelled, every figure zeroed
+    ({**_ZEROED, "type": 5}, False),
+    ({**_ZEROED, "type": 4}, False),
+    ({**_ZEROED, "type": 3}, False),
+    ({"type": 0}, False),
+    ({"type": 2}, False),
+])
+def test_only_a_running_jobs_statistics_are_progress(stats: dict[str, int],
+                                                     running: bool) -> None:
+    """The monitor reads the source's ``jobStats()`` as the job's progress only while libvirt
+    calls the job running: taking the zeroed record of a cancelled job would record the
+    aborted pre-copy attempt as 0 passes and 0 MiB sent."""
+    assert is_running(stats) is running

@@ -24,7 +24,7 @@ from typing import Any
 from hvroll.drivers.base import JobPhase
 from hvroll.drivers.libvirt.core import Core, Job
 from hvroll.drivers.libvirt.links import translate
-from hvroll.drivers.libvirt.stats import figures, has_figures
+from hvroll.drivers.libvirt.stats import figures, has_figures, is_running
 from hvroll.errors import DriverError
 from hvroll.virt.binding import close_quietly
 
@@ -111,7 +111,7 @@ def _monitor(core: Core, job: Job) -> None:
                 resolve(core, job)
                 return
             continue
-        if int(raw.get("type", 0)) == 0 or "memory_total" not in raw:
+        if not is_running(raw):  # none, or libvirt's record of its end (cancelled)
             if job.adopted:
                 resolve(core, job)
                 return
@@ -157,7 +157,7 @@ def adopt(core: Core, job: Job) -> None:
         raw = {}
     with core.lock:
         job.pending = False
-    if int(raw.get("type", 0)) != 0 and "memory_total" in raw:
+    if is_running(raw):
         sample(core, job, raw)
         _monitor_thread(core, job)
         return

@@ -135,6 +135,24 @@ def figures(stats: Mapping[str, Any]) -> Figures:
     )
 
 
+RUNNING_JOB_TYPES = frozenset({1, 2})
+"""``type`` of ``jobStats()`` for a job that runs: ``VIR_DOMAIN_JOB_BOUNDED``,
+``VIR_DOMAIN_JOB_UNBOUNDED`` (0 is none, 3 completed, 4 failed, 5 cancelled)."""
+
+
+def is_running(stats: Mapping[str, Any]) -> bool:
+    """Whether ``jobStats()`` describes a migration that is copying memory now. While a
+    cancelled migration winds down, libvirt still answers for it with ``type`` 5 (cancelled)
+    and every figure zeroed; read as progress, that record would say the job made no pass.
+
+    >>> is_running({"type": 2, "memory_total": 268967936, "memory_iteration": 6})
+    True
+    >>> is_running({"type": 5, "memory_total": 0, "memory_iteration": 0, "time_elapsed": 0})
+    False
+    """
+    return int(stats.get("type", 0)) in RUNNING_JOB_TYPES and "memory_total" in stats
+
+
 def has_figures(stats: Mapping[str, Any]) -> bool:
     """Whether completed statistics carry anything (post-copy leaves the destination's empty:
     ``{"type": 0}``; the ``JOB_COMPLETED`` event's have no ``type``)."""
