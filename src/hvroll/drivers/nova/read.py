@@ -36,6 +36,7 @@ def _read(conn: Any, region: str | None, note: Callable[[str, int], None]) -> Ra
     for agg in conn.compute.aggregates():
         for h in agg.hosts or ():
             aggregates.setdefault(h, []).append(agg.name)
+    cpu_infos = _cpu_infos(conn)
     for hyp in conn.compute.hypervisors(details=True):
         svc_host = (hyp.service_details or {}).get("host") or hyp.name
         svc = services.get(svc_host)
@@ -53,7 +54,8 @@ def _read(conn: Any, region: str | None, note: Callable[[str, int], None]) -> Ra
             disabled_reason=svc.disabled_reason if svc else None,
             hypervisor_type=hyp.hypervisor_type,
             hypervisor_version=int(hyp.hypervisor_version) if hyp.hypervisor_version else None,
-            cpu_info=cpu_info_of(hyp.cpu_info), inventories=inventories,
+            cpu_info=cpu_info_of(hyp.cpu_info) or cpu_infos.get(str(hyp.id), {}),
+            inventories=inventories,
             aggregates=tuple(aggregates.get(svc_host, ()))))
     note("hosts", len(cloud.hosts))
     images: dict[str, dict[str, str]] = {}
@@ -68,6 +70,18 @@ def _read(conn: Any, region: str | None, note: Callable[[str, int], None]) -> Ra
                                      members=tuple(g.member_ids or ())))
     note("server groups", len(cloud.groups))
     return cloud
+
+
+def _cpu_infos(conn: Any) -> dict[str, dict[str, Any]]:
+    """Each hypervisor's ``cpu_info`` by ID: Nova dropped it from ``os-hypervisors`` at
+    microversion 2.88, so it is asked at 2.87 (the newest that has it)."""
+    try:
+        response = conn.compute.get("/os-hypervisors/detail", microversion="2.87")
+        response.raise_for_status()
+        items = response.json().get("hypervisors", [])
+    except Exception:  # a cloud older than 2.53 or without the field: CPU left unknown
+        return {}
+    return {str(h.get("id")): cpu_info_of(h.get("cpu_info")) for h in items}
 
 
 def _server(conn: Any, server: Any, images: dict[str, dict[str, str]]) -> RawServer:
