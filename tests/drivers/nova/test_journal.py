@@ -35,11 +35,27 @@ def test_the_last_record_of_a_job_wins_after_a_restart(tmp_path: Path) -> None:
     again.close()
 
 
-def test_a_damaged_line_is_refused_with_its_number(tmp_path: Path) -> None:
+def test_a_damaged_record_is_refused_with_its_number_and_left_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    path.write_text('{"job": "j1"}\n')
-    with pytest.raises(InputError, match=r"j.jsonl:1: not a nova driver journal line"):
+    path.write_text('{"format": "hvroll-nova-journal", "version": 1}\n{"job": "j1"}\n')
+    before = path.read_bytes()
+    with pytest.raises(InputError, match=r"j.jsonl:2: not a record of the nova driver's journal"):
         Journal(path)
+    assert path.read_bytes() == before
+
+
+def test_another_backends_journal_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"format": "hvroll-sim-journal", "version": 1}\n')
+    with pytest.raises(InputError, match=r"j.jsonl:1: not the nova driver's journal"):
+        Journal(path)
+
+
+def test_one_writer_at_a_time(tmp_path: Path) -> None:
+    first = Journal(tmp_path / "j.jsonl")
+    with pytest.raises(InputError, match="in use by another process"):
+        Journal(tmp_path / "j.jsonl")
+    first.close()
 
 
 def test_without_a_path_nothing_is_written(tmp_path: Path) -> None:

@@ -1,17 +1,23 @@
 """What the nova driver must remember across its own restarts: which job is which Nova
-operation. One JSON object per line, appended and flushed before the side effect; the last
-line of a job wins. A job whose Nova migration is found again after a crash is *adopted*:
-followed, never started twice."""
+operation. Records go through the one crash journal of every backend
+(:class:`hvroll.drivers.journal.Journal`: a header, one JSON object per line written before
+the side effect, a torn last line dropped, the whole file validated before anything is cut,
+one writer at a time); the last record of a job wins. A job whose Nova migration is found
+again after a crash is *adopted*: followed, never started twice."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hvroll.drivers.base import JobKind
+from hvroll.drivers.journal import Journal as JsonLines
 from hvroll.errors import InputError
+
+FORMAT = "hvroll-nova-journal"
+_WHAT = "the nova driver's journal"
+_HINT = ("move the file away to start afresh (Nova's migrations already started are then not "
+         "adopted)")
 
 
 @dataclass(slots=True)
@@ -34,33 +40,25 @@ class NovaJob:
 
 
 class Journal:
+    """The nova driver's jobs by id, read back from ``path`` (in memory only without one)."""
+
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.jobs: dict[str, NovaJob] = {}
-        if path is not None and path.exists():
-            for n, line in enumerate(path.read_text().splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    data["kind"] = JobKind(data["kind"])
-                    rec = NovaJob(**data)
-                except (ValueError, TypeError, KeyError) as exc:
-                    raise InputError(f"{path}:{n}: not a nova driver journal line "
-                                     f"({exc})") from exc
-                self.jobs[rec.job] = rec
-        self._out = path.open("a") if path is not None else None
+        self._lines = JsonLines(path, format=FORMAT, what=_WHAT, hint=_HINT)
+        for number, data in self._lines.records:
+            try:
+                rec = NovaJob(**{**data, "kind": JobKind(data["kind"])})
+            except (ValueError, TypeError, KeyError) as exc:
+                self._lines.close()
+                raise InputError(f"{path}:{number}: not a record of {_WHAT} ({exc}); "
+                                 f"{_HINT}") from None
+            self.jobs[rec.job] = rec
 
     def save(self, rec: NovaJob) -> None:
+        """Remember ``rec`` (written through before the caller acts on it)."""
         self.jobs[rec.job] = rec
-        if self._out is not None:
-            data = asdict(rec)
-            data["kind"] = rec.kind.value
-            self._out.write(json.dumps(data) + "\n")
-            self._out.flush()
-            os.fsync(self._out.fileno())
+        self._lines.append({**asdict(rec), "kind": rec.kind.value})
 
     def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        self._lines.close()
