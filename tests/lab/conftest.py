@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hvroll.cli import main
+from clirun import Result, invoke
 from hvroll.lab import nova
 
 
@@ -48,17 +48,6 @@ def nova_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         nova.down(lab.workdir)
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
 @pytest.fixture
 def hv(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
        ) -> Callable[..., Result]:
@@ -71,13 +60,6 @@ def hv(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
                 m.delenv(key, raising=False)
             for key, value in (env or {}).items():
                 m.setenv(key, value)
-            capsys.readouterr()
-            try:
-                main(list(args))
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            out, err = capsys.readouterr()
-        return Result(code, out, err)
+            return invoke(capsys, args)
 
     return run
