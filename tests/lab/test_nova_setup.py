@@ -86,3 +86,22 @@ def test_status_of_a_directory_without_a_lab_is_an_input_error(tmp_path: Path) -
     from hvroll.lab.nova import status
     with pytest.raises(InputError, match="no Nova lab here"):
         status(tmp_path)
+
+
+def test_port_offset_moves_every_port_and_bad_values_are_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hvroll.lab.nova.layout import default_ports
+
+    monkeypatch.delenv("HVROLL_LAB_PORT_OFFSET", raising=False)
+    assert default_ports() == Ports()
+    monkeypatch.setenv("HVROLL_LAB_PORT_OFFSET", "100")
+    moved = default_ports()
+    assert (moved.mysql, moved.amqp, moved.epmd, moved.nova_api) == (3407, 5782, 4470, 8874)
+    assert dict(moved.items()) == {k: v + 100 for k, v in Ports().items()}
+    monkeypatch.setenv("HVROLL_LAB_PORT_OFFSET", "x1")
+    with pytest.raises(InputError, match=r"^HVROLL_LAB_PORT_OFFSET: not a whole number "
+                                         r"\(expected 0\.\.20000, got 'x1'\)$"):
+        default_ports()
+    monkeypatch.setenv("HVROLL_LAB_PORT_OFFSET", "-5")
+    with pytest.raises(InputError, match=r"out of range \(expected 0\.\.20000, got -5\)$"):
+        default_ports()

@@ -37,6 +37,11 @@ def up(
     cache: Path = typer.Option(nova.DEFAULT_CACHE, "--cache",
                                help="Where Nova's own virtual environment is installed once "
                                     "per release and reused (env HVROLL_LAB_CACHE)."),
+    port_offset: int = typer.Option(
+        0, "--port-offset", envvar=nova.PORT_OFFSET_ENV, min=0, max=nova.MAX_PORT_OFFSET,
+        help="Move every loopback port of the lab (MariaDB 3307, RabbitMQ 5682, epmd 4370, "
+             "nova-api 8774, placement 8778, glance 9292, neutron 9696, …) up by this much, "
+             "so two labs can run on one machine."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Start a fresh Nova lab (wiping the work directory's previous lab files) and write
@@ -46,7 +51,8 @@ def up(
         if not as_json:
             err_console.print(f"starting {what} …", highlight=False)
 
-    report = nova.up(workdir, computes, servers, cache=cache, on_step=step)
+    report = nova.up(workdir, computes, servers, cache=cache,
+                     ports=nova.Ports().shifted(port_offset), on_step=step)
     if as_json:
         print_json({"workdir": str(report.workdir), "clouds_yaml": str(report.clouds_yaml),
                     "cloud": nova.CLOUD_NAME, "computes": list(report.computes),

@@ -17,7 +17,15 @@ from hvroll.lab.nova.api import (
     status,
     up,
 )
-from hvroll.lab.nova.layout import CLOUD_NAME, DEFAULT_CACHE, DEFAULT_WORKDIR, Layout, Ports
+from hvroll.lab.nova.layout import (
+    CLOUD_NAME,
+    DEFAULT_CACHE,
+    DEFAULT_WORKDIR,
+    MAX_PORT_OFFSET,
+    PORT_OFFSET_ENV,
+    Layout,
+    Ports,
+)
 from hvroll.lab.nova.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
@@ -26,6 +34,8 @@ __all__ = [
     "DEFAULT_PROFILE",
     "DEFAULT_WORKDIR",
     "KNOBS",
+    "MAX_PORT_OFFSET",
+    "PORT_OFFSET_ENV",
     "PROFILES",
     "DownReport",
     "LabStatus",

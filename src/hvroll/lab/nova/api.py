@@ -14,7 +14,7 @@ from typing import Any
 
 from hvroll.errors import DriverError, InputError
 from hvroll.lab.nova import control, procs, seed
-from hvroll.lab.nova.layout import DEFAULT_CACHE, Layout, load_record, save_record
+from hvroll.lab.nova.layout import DEFAULT_CACHE, Layout, Ports, load_record, save_record
 from hvroll.lab.nova.profiles import check_profile, compute_profile
 from hvroll.lab.nova.venv import DEFAULT_RELEASE
 
@@ -32,15 +32,18 @@ class UpReport:
 
 
 def up(workdir: Path, computes: int, servers: int, *, release: str = DEFAULT_RELEASE,
-       cache: Path = DEFAULT_CACHE, on_step: Callable[[str], None] | None = None) -> UpReport:
-    """Start a fresh lab with ``computes`` computes and ``servers`` ACTIVE servers."""
+       cache: Path = DEFAULT_CACHE, ports: Ports | None = None,
+       on_step: Callable[[str], None] | None = None) -> UpReport:
+    """Start a fresh lab with ``computes`` computes and ``servers`` ACTIVE servers (on the
+    default ports, or ``ports``)."""
     if computes < 1:
         raise InputError(f"--computes must be at least 1 (got {computes})")
     if servers < 0:
         raise InputError(f"--servers must be at least 0 (got {servers})")
     t0 = time.monotonic()
     note = on_step or (lambda _s: None)
-    lab = control.start(workdir, computes, release_name=release, cache=cache, on_step=note)
+    lab = control.start(workdir, computes, release_name=release, cache=cache, ports=ports,
+                        on_step=note)
     try:
         note(f"{computes} computes")
         admin = seed.connect(lab.layout)

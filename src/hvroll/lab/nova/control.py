@@ -22,6 +22,7 @@ from hvroll.lab.nova.layout import (
     Layout,
     Ports,
     ServiceRecord,
+    default_ports,
     load_record,
     save_record,
 )
@@ -267,7 +268,7 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
     """Start a fresh control plane and ``computes`` computes (all on the default profile).
 
     On failure everything already started is stopped again before the error is raised."""
-    ports = ports or Ports()
+    ports = ports or default_ports()
     note = on_step or (lambda _s: None)
     require_prerequisites()
     layout = Layout(workdir.resolve())

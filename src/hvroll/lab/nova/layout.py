@@ -44,6 +44,30 @@ class Ports:
     def items(self) -> list[tuple[str, int]]:
         return list(asdict(self).items())
 
+    def shifted(self, offset: int) -> Ports:
+        """The same ports moved by ``offset``, so two labs can run side by side."""
+        return Ports(**{name: port + offset for name, port in self.items()})
+
+
+MAX_PORT_OFFSET = 20000
+PORT_OFFSET_ENV = "HVROLL_LAB_PORT_OFFSET"
+
+
+def default_ports() -> Ports:
+    """The default ports, moved by ``HVROLL_LAB_PORT_OFFSET`` when it is set."""
+    raw = os.environ.get(PORT_OFFSET_ENV, "").strip()
+    if not raw:
+        return Ports()
+    try:
+        offset = int(raw)
+    except ValueError:
+        raise InputError(f"{PORT_OFFSET_ENV}: not a whole number "
+                         f"(expected 0..{MAX_PORT_OFFSET}, got {raw!r})") from None
+    if not 0 <= offset <= MAX_PORT_OFFSET:
+        raise InputError(f"{PORT_OFFSET_ENV}: out of range "
+                         f"(expected 0..{MAX_PORT_OFFSET}, got {offset})")
+    return Ports().shifted(offset)
+
 
 @dataclass(frozen=True, slots=True)
 class Layout:
