@@ -81,6 +81,10 @@ class NovaCloud(Lifecycle):
         self.journal = Journal(journal)
         self.hook = reinstall_hook
         self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._ended: dict[str, None] = {}
+        """Jobs that ended in the journal since the last :meth:`wait` (a refused call, a
+        hook's outcome): reported once more, so the executor sees how they ended."""
         self._uuid = {v.name: v.uuid for v in fleet.vms}
         self._name = {v.uuid: v.name for v in fleet.vms}
         caps = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION,
@@ -194,6 +198,14 @@ class NovaCloud(Lifecycle):
         self.journal.save(rec)
         return rec
 
+    def _end(self, rec: NovaJob, phase: JobPhase, error: str | None = None) -> None:
+        """``rec`` ended in a way Nova does not remember: journalled, and reported by the
+        next :meth:`wait` (which otherwise lists only jobs still open)."""
+        rec.phase, rec.error = phase.value, error
+        with self._lock:
+            self.journal.save(rec)
+            self._ended[rec.job] = None
+
     def _running_job_of(self, vm: str) -> str | None:
         for rec in self.journal.jobs.values():
             if rec.vm == vm and rec.kind is not JobKind.REINSTALL and \
@@ -216,8 +228,7 @@ class NovaCloud(Lifecycle):
             self._call(f"live-migrating {vm} to {dest}", self.conn.compute.live_migrate_server,
                        rec.uuid, host=dest, block_migration=options.block)
         except DriverError as exc:
-            rec.phase, rec.error = JobPhase.FAILED.value, str(exc)
-            self.journal.save(rec)
+            self._end(rec, JobPhase.FAILED, str(exc))
 
     def cold_migrate(self, job: str, vm: str, dest: str) -> None:
         if job in self.journal.jobs:
@@ -233,8 +244,7 @@ class NovaCloud(Lifecycle):
             self._call(f"cold-migrating {vm} to {dest}", self.conn.compute.migrate_server,
                        rec.uuid, host=dest)
         except DriverError as exc:
-            rec.phase, rec.error = JobPhase.FAILED.value, str(exc)
-            self.journal.save(rec)
+            self._end(rec, JobPhase.FAILED, str(exc))
 
     def reinstall(self, job: str, host: str, profile: str) -> None:
         if self.hook is None:
@@ -256,10 +266,10 @@ class NovaCloud(Lifecycle):
         def run() -> None:
             try:
                 hook(host, profile)
-                rec.phase = JobPhase.COMPLETED.value
             except Exception as exc:  # the hook's failure is the job's outcome
-                rec.phase, rec.error = JobPhase.FAILED.value, str(exc)
-            self.journal.save(rec)
+                self._end(rec, JobPhase.FAILED, str(exc))
+            else:
+                self._end(rec, JobPhase.COMPLETED)
 
         thread = threading.Thread(target=run, name=f"reinstall-{host}", daemon=True)
         self._threads[job] = thread
@@ -378,8 +388,13 @@ class NovaCloud(Lifecycle):
         return [self.job(j) for j in list(self.journal.jobs)]
 
     def wait(self, timeout_s: float) -> list[str]:
+        """Sleep a poll interval (at most ``timeout_s``); return the jobs that ended in the
+        journal meanwhile, then every job still open (Nova is asked by :meth:`job`)."""
         self.clock.sleep(min(timeout_s, self.poll_s))
-        return [j for j, r in self.journal.jobs.items() if r.phase is None]
+        with self._lock:
+            out, self._ended = self._ended, {}
+            out.update((j, None) for j, r in self.journal.jobs.items() if r.phase is None)
+        return list(out)
 
     def _nova_migration(self, job: str, what: str) -> tuple[NovaJob, Any]:
         rec = self.journal.jobs.get(job)

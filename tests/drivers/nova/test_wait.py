@@ -1,0 +1,125 @@
+"""The nova driver's ``wait``: a job that ends in the journal while the executor sleeps (a
+reinstall hook returning, a call Nova refuses) is reported once more, so the executor learns
+how it ended. Nova is a small in-memory fake here; tests/drivers/nova/test_cloud_lab.py runs
+the same driver against a real Nova."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from openstack import exceptions as sdk_exc
+
+from hvroll.drivers.base import JobPhase, MigrationOptions
+from hvroll.drivers.nova.cloud import NovaCloud
+from hvroll.drivers.nova.discovery import RawCloud, RawHost, RawServer, fleet_from_cloud
+from hvroll.drivers.nova.facts import parse_facts
+
+FACTS = parse_facts("""
+version: 1
+profiles:
+  - {name: CPv1, os_name: ubuntu, os_version: "22.04", qemu_version: 2.0.0,
+     libvirt_version: 1.2.2, rank: 1,
+     match: {hypervisor_type: QEMU, hypervisor_version: 2000000}}
+  - {name: CPv2, os_name: ubuntu, os_version: "24.04", qemu_version: 2.11.1,
+     libvirt_version: 4.0.0, rank: 2,
+     match: {hypervisor_type: QEMU, hypervisor_version: 2011001}}
+""", "facts.yaml")
+UUID = "00000001-0000-4000-8000-000000000001"
+
+
+def raw_host(name: str) -> RawHost:
+    return RawHost(name=name, zone="az1", state="up", status="enabled", disabled_reason=None,
+                   hypervisor_type="QEMU", hypervisor_version=2000000,
+                   cpu_info={"model": "Broadwell-noTSX", "vendor": "Intel",
+                             "features": ["vmx"]},
+                   inventories={"VCPU": {"total": 32, "allocation_ratio": 4.0},
+                                "MEMORY_MB": {"total": 65536, "allocation_ratio": 1.0},
+                                "DISK_GB": {"total": 400, "allocation_ratio": 1.0}})
+
+
+FLEET = fleet_from_cloud(RawCloud(region="r1", hosts=[raw_host("c1"), raw_host("c2")], servers=[
+    RawServer(id=UUID, name="vm-1", host="c1", project_id="p1", status="ACTIVE",
+              power_state=1, vcpus=1, ram_mib=512, disk_gib=1, extra_specs={},
+              image_properties={}, volumes=(), config_drive=False,
+              actions=(("create", "2026-01-01T00:00:00Z"),))]), FACTS).fleet
+
+
+class FakeCompute:
+    """What the driver asks of Nova's compute API in these tests: c1 holds vm-1, c2 nothing;
+    a live migration is refused with 409 as Nova refuses a locked server."""
+
+    def services(self, binary: str, host: str) -> list[Any]:
+        return [SimpleNamespace(host=host, status="enabled", state="up")]
+
+    def servers(self, **query: Any) -> list[Any]:
+        return [self._server()] if query.get("compute_host") in (None, "c1") else []
+
+    def migrations(self, **query: Any) -> list[Any]:
+        return []
+
+    def find_server(self, uuid: str, **_: Any) -> Any:
+        return self._server()
+
+    def get_server(self, uuid: str) -> Any:
+        return self._server()
+
+    def live_migrate_server(self, uuid: str, **_: Any) -> None:
+        raise sdk_exc.ConflictException(message="Instance is locked", http_status=409)
+
+    @staticmethod
+    def _server() -> Any:
+        return SimpleNamespace(id=UUID, name="vm-1", compute_host="c1", power_state=1,
+                               status="ACTIVE", task_state=None)
+
+
+class HookEndsDuringSleep:
+    """A clock whose sleep is when the reinstall hook returns (the race of a real run)."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release, self.t = release, 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        self.release.set()
+        for thread in threading.enumerate():
+            if thread.name.startswith("reinstall-"):
+                thread.join(10.0)
+
+
+def driver(tmp_path: Path, clock: Any = None, hook: Any = None) -> NovaCloud:
+    conn = SimpleNamespace(compute=FakeCompute())
+    return NovaCloud(conn, FLEET, FACTS, journal=tmp_path / "nova.jsonl", clock=clock,
+                     reinstall_hook=hook)
+
+
+def test_a_reinstall_that_ends_during_wait_is_reported_by_that_wait(tmp_path: Path) -> None:
+    release = threading.Event()
+    cloud = driver(tmp_path, HookEndsDuringSleep(release), lambda h, p: release.wait(10.0))
+    try:
+        cloud.reinstall("r1", "c2", "CPv2")
+        assert cloud.job("r1").phase is JobPhase.RUNNING
+        assert cloud.wait(1.0) == ["r1"]
+        assert cloud.job("r1").phase is JobPhase.COMPLETED
+        assert cloud.wait(1.0) == []  # reported once; it is no longer open
+    finally:
+        cloud.close()
+
+
+def test_a_migration_nova_refuses_is_reported_by_the_next_wait(tmp_path: Path) -> None:
+    clock = SimpleNamespace(now=lambda: 0.0, sleep=lambda s: None)
+    cloud = driver(tmp_path, clock)
+    try:
+        cloud.migrate("m1", "vm-1", "c2", MigrationOptions())
+        assert cloud.wait(1.0) == ["m1"]
+        progress = cloud.job("m1")
+        assert progress.phase is JobPhase.FAILED
+        assert "409" in (progress.error or ""), progress.error
+        assert cloud.wait(1.0) == []
+    finally:
+        cloud.close()
