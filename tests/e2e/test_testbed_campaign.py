@@ -1,10 +1,11 @@
 """Campaigns on the testbed: the real executor drives real libvirtd daemons and QEMU guests.
 
 Draining a host, the ladder finishing a migration plain pre-copy cannot, a ``hvroll run``
-killed in the middle of its migrations and started again, and a whole campaign through the
-CLI. Every guest's health is judged on its console after the campaign (its memory check, its
-heartbeat counter, no oops), and the executor itself probes each guest after each migration
-(a guest that stops answering is an invariant violation).
+killed in the middle of its migrations and started again, two runs at once (a whole campaign
+from CLI commands only is ``test_testbed_cli.py``). Every guest's health is judged on its
+console after the campaign (its memory check, its heartbeat counter, no oops), and the
+executor itself probes each guest after each migration (a guest that stops answering is an
+invariant violation).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shlex
 import signal
 import subprocess
 import sys
@@ -25,7 +25,6 @@ import pytest
 from drivers.libvirt.bed import Bed, cannot_run
 from hvroll import testbed as tb
 from hvroll.domain.states import CampaignState
-from hvroll.drivers.base import MigrationOptions
 from hvroll.executor.engine import Executor
 from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
@@ -261,45 +260,6 @@ def test_two_runs_at_once_one_drives_the_other_exits_1(bed: Bed, canaries: list[
     store.close()
     assert_healthy(bed, canaries, since)
     assert where(bed, canaries)[drained] == []
-
-
-def test_mini_campaign_through_the_cli(bed: Bed, canaries: list[tb.Guest],
-                                       tmp_path: Path) -> None:
-    """Three hosts on CPv1, four guests, no empty host: every host drained and reinstalled to
-    CPv2 by the testbed hook, every guest running and healthy at the end."""
-    placed = where(bed, canaries)
-    cloud = for_testbed(bed.fleet())
-    for empty in [h for h, names in placed.items() if not names]:  # no spare host: move one
-        source = max(placed, key=lambda h: len(placed[h]))
-        vm = placed[source].pop()
-        cloud.migrate(f"arrange-{vm}", vm, bed.hostname(empty), MigrationOptions())
-        while not cloud.job(f"arrange-{vm}").final:
-            cloud.wait(1.0)
-        placed[empty].append(vm)
-    cloud.close()
-    assert all(placed.values()), placed
-    for h in ("h1", "h2", "h3"):
-        bed.profile(h, "CPv1")
-    since = offsets(canaries)
-    hv = shlex.join(HVROLL)
-    script = (f"{hv} testbed up --hosts 3 --workdir {shlex.quote(str(bed.workdir))} "
-              f"-o tb.yaml && {hv} plan tb.yaml --target CPv2 -o p.json && "
-              f"{hv} run p.json --driver libvirt --state c.db && "
-              f"{hv} status --state c.db --json > status.json")
-    done = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                          check=False)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads((tmp_path / "status.json").read_text())
-    assert summary["state"] == "completed"
-    assert summary["hosts_upgraded"] == summary["hosts_total"] == 3
-    assert (summary["vms_lost"], summary["invariant_violations"]) == (0, 0)
-    assert summary["migrations_completed"] == summary["migrations"] >= len(canaries)
-    assert summary["migrations_failed"] == 0
-    assert [tb.read_profile(bed.workdir, h).profile for h in ("h1", "h2", "h3")] == ["CPv2"] * 3
-    store = Store(tmp_path / "c.db")
-    assert_recorded(store.migrations())
-    store.close()
-    assert_healthy(bed, canaries, since)
 
 
 def test_down_leaves_nothing_behind(bed: Bed) -> None:

@@ -6,7 +6,15 @@ QEMU guests booting a Debian kernel into a memory-dirtying program whose console
 whether the guest survived a migration intact. See ``docs/testbed.md``.
 """
 
-from hvroll.testbed.guests import Guest, GuestSpec, define_guest, domain_xml
+from hvroll.testbed.canaries import (
+    CanarySpec,
+    GuestState,
+    add_guest,
+    ensure_canaries,
+    guest_states,
+    remove_guest,
+)
+from hvroll.testbed.guests import DEFAULT_GUEST_CPU, Guest, GuestSpec, define_guest, domain_xml
 from hvroll.testbed.health import GuestHealth, guest_health, parse_console, wait_for_heartbeats
 from hvroll.testbed.hosts import (
     DownReport,
@@ -31,27 +39,34 @@ from hvroll.testbed.profile import (
 )
 
 __all__ = [
+    "DEFAULT_GUEST_CPU",
     "DEFAULT_PREFIX",
     "DEFAULT_PROFILE",
     "DEFAULT_WORKDIR",
     "PROFILE_RANKS",
+    "CanarySpec",
     "DownReport",
     "Guest",
     "GuestHealth",
     "GuestImage",
     "GuestSpec",
+    "GuestState",
     "HostStatus",
     "ProfileMarker",
     "Testbed",
     "TestbedHost",
     "TestbedStatus",
+    "add_guest",
     "build_inventory",
     "define_guest",
     "domain_xml",
     "down",
+    "ensure_canaries",
     "guest_health",
+    "guest_states",
     "parse_console",
     "read_profile",
+    "remove_guest",
     "restart_host",
     "status",
     "up",

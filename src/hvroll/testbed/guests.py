@@ -23,6 +23,12 @@ from hvroll.virt.binding import connection, libvirt_module
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 GUEST_KERNEL_FLAGS = ("console=ttyS0", "quiet", "pti=on")
+DEFAULT_GUEST_CPU = "kvm64"
+"""The CPU model canaries get unless told otherwise: libvirt's ``kvm64`` has no
+vendor-specific feature, so every x86-64 host provides it, Intel or AMD. QEMU's default for a
+domain without ``<cpu>`` is ``qemu64``, whose model includes AMD's ``svm``: hvroll's CPU check
+would block such a guest on any host whose CPU lacks ``svm`` (every Intel host, and an AMD
+host without nested virtualization)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +47,7 @@ class GuestSpec:
     """Pace of the dirtier in MiB/s of pages; 0 = as fast as possible."""
     guest_ip: str | None = None
     """``addr/bits`` for the guest's NIC (the guest pings ``.1`` for traffic counters)."""
-    cpu_model: str | None = None
+    cpu_model: str | None = DEFAULT_GUEST_CPU
     """A ``cpu_map`` model for ``<cpu mode='custom'>``; None = QEMU's default CPU."""
     balloon: bool = True
 
@@ -142,7 +148,8 @@ def domain_xml(spec: GuestSpec) -> str:
 
 def define_guest(uri: str, name: str, ram_mib: int = 256, dirty_mb: int = 0,
                  dirty_rate_mib_s: int = 0, *, start: bool = True, guest_ip: str | None = None,
-                 cpu_model: str | None = None, image: GuestImage | None = None) -> Guest:
+                 cpu_model: str | None = DEFAULT_GUEST_CPU,
+                 image: GuestImage | None = None) -> Guest:
     """Define (persistently) and, by default, start a canary guest on the testbed host ``uri``.
 
     The image is the one the testbed's last ``up`` built, found from the URI's socket path.
