@@ -17,6 +17,7 @@ from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
+from hvroll.store.lease import Lease
 
 
 def assert_every_vm_once(fleet: Fleet, cloud: SimCloud) -> None:
@@ -103,6 +104,26 @@ def test_abort_stops_safely(small: Fleet, campaign: Campaign) -> None:
     assert s["migrations_running"] == 0
     assert_every_vm_once(small, cloud)
     assert Executor(store, cloud).run().state is CampaignState.ABORTED  # final
+
+
+def test_abort_is_read_at_the_next_lease_renewal_not_50_turns_later(
+        small: Fleet, campaign: Campaign) -> None:
+    """On a real cloud a turn lasts seconds: the controls are read whenever the lease is
+    renewed (wall time), besides every CONTROL_EVERY turns."""
+    store, cloud, _ = campaign(small)
+    wall = [1000.0]
+    lease = Lease(store, wall=lambda: wall[0], renew_every_s=10.0)
+    asked: list[int] = []
+
+    def abort_at_turn_3(ex: Executor) -> None:
+        asked.append(len(asked) + 1)
+        if len(asked) == 3:
+            store.request("abort")
+        wall[0] += 4.0  # each turn takes 4 s of wall time
+
+    result = Executor(store, cloud, on_turn=abort_at_turn_3, lease=lease).run()
+    assert result.state is CampaignState.ABORTED
+    assert result.turns <= 3 + 3  # renewed within 10 s: at most three turns of 4 s
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.3])

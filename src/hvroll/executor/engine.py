@@ -49,7 +49,9 @@ from hvroll.store import Store
 from hvroll.store.lease import Lease
 
 CONTROL_EVERY = 50
-"""Turns of the loop between two looks at the operator's controls."""
+"""Turns of the loop between two looks at the operator's controls; they are also read at each
+renewal of the lease (every ``RENEW_EVERY_S`` of wall time), so on a real cloud, whose turns
+last seconds, a pause or abort is taken within about that long, not 50 turns later."""
 IDLE_TURNS = 20
 """Turns with nothing in flight and nothing started before waiting work is declared stuck."""
 
@@ -136,8 +138,8 @@ class Executor:
         turns = idle = 0
         while True:
             turns += 1
-            self.lease.tick()
-            if turns % CONTROL_EVERY == 1:
+            renewed = self.lease.tick()
+            if renewed or turns % CONTROL_EVERY == 1:
                 self._controls()
             state = camp.state
             if state in TERMINAL_CAMPAIGN:

@@ -232,10 +232,13 @@ class Lease:
                                  f"(now held by {who}); stopped before any further step")
         self.expires, self._renewed = now + self.ttl_s, now
 
-    def tick(self) -> None:
-        """Once per turn of the executor: commit (which renews) when a renewal is due."""
+    def tick(self) -> bool:
+        """Once per turn of the executor: commit (which renews) when a renewal is due; True
+        when it did (the executor then also reads the operator's controls)."""
         if self.held and self.wall() - self._renewed >= self.renew_every_s:
             self.store.commit()
+            return True
+        return False
 
     def verify(self) -> None:
         """Before an irreversible step: the lease this process committed is still valid."""
