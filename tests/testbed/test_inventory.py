@@ -20,8 +20,8 @@ RELEASE = OsRelease(name="Debian GNU/Linux", version="12")
 def _host(n: int, profile: str = "CPv1") -> BedHostFacts:
     return BedHostFacts(name=f"hvtb-h{n}", uri=f"qemu+unix:///system?socket=/tb/hosts/h{n}/s",
                      profile=profile, cpu_model="Broadwell", cpu_vendor="Intel",
-                     cpu_features=("abm",), vcpus=2, ram_mib=24000, qemu_version="7.2.22",
-                     libvirt_version="9.0.0")
+                     cpu_features=("abm",), cpu_disabled=(), cpu_source="domcapabilities:qemu",
+                     vcpus=2, ram_mib=24000, qemu_version="7.2.22", libvirt_version="9.0.0")
 
 
 def _dom(host: str, power: PowerState = PowerState.RUNNING) -> DomainFacts:

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from hvroll import testbed as tb
+from hvroll.compat.cpu import CpuDef, compare
+from hvroll.compat.exposure import visible_cpu
 from hvroll.errors import SafetyError
 from hvroll.inventory import load_fleet, save_fleet
 from hvroll.virt.binding import version_string
+from hvroll.virt.domxml import host_model
 
 from .conftest import N_HOSTS, Session
 
@@ -60,14 +63,26 @@ def test_inventory_lists_the_created_hosts_with_their_daemons_versions(
     conn = libvirt.open(testbed.hosts[0].uri)
     try:
         qemu = version_string(conn.getVersion())
-        model = ET.fromstring(conn.getCapabilities()).findtext("./host/cpu/model")
+        tcg = host_model(conn.getDomainCapabilities(None, "x86_64", None, "qemu", 0))
     finally:
         conn.close()
     assert {p.qemu_version for p in fleet.profiles} == {qemu}
-    assert {h.generation for h in fleet.hosts} == {model}
+    assert tcg is not None
+    assert {h.generation for h in fleet.hosts} == {tcg.model}
     assert {h.profile for h in fleet.hosts} == {h.profile.profile for h in testbed.hosts}
     mem_total_kib = int(Path("/proc/meminfo").read_text().split()[1])
     assert {h.ram_mib for h in fleet.hosts} == {mem_total_kib // 1024}
+
+
+def test_a_hosts_cpu_is_what_its_tcg_guests_can_get(testbed: tb.Testbed) -> None:
+    """Hosts without KVM are read from TCG's host-model: no raw host feature a guest cannot
+    migrate with, and the canaries' kvm64 fits, on Intel and AMD machines alike."""
+    hosts, _ = tb.inventory.discover(testbed.workdir)
+    assert {h.cpu_source for h in hosts} == {"domcapabilities:qemu"}
+    [generation] = tb.build_inventory(testbed.workdir).generations
+    assert not {"invtsc", "xsaves"} & set(generation.features)
+    cpu = visible_cpu(generation, tb.build_inventory(testbed.workdir).profiles[0])
+    assert compare(CpuDef.of(tb.DEFAULT_GUEST_CPU, vendor=generation.vendor), cpu).compatible
 
 
 def test_inventory_file_round_trips(testbed: tb.Testbed, tmp_path: Path) -> None:

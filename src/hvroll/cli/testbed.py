@@ -96,7 +96,7 @@ def up(
     if output is not None:
         save_fleet(tb.build_inventory(bed.workdir), output)
     elapsed_s = round(time.monotonic() - start, 2)
-    states = tb.guest_states(bed.workdir) if guests else []
+    states = tb.guest_states(bed.workdir)
     if as_json:
         print_json({"workdir": str(bed.workdir), "prefix": bed.prefix, "elapsed_s": elapsed_s,
                     "inventory": None if output is None else str(output),
@@ -111,8 +111,8 @@ def up(
     for g in states:
         console.print(f"{g.name}  on {g.host}  {'running' if g.running else 'shut off'}",
                       highlight=False)
-    err_console.print(f"{len(bed.hosts)} hosts up, {len(booted)} guests booted "
-                      f"({len(states)} in all) in {elapsed_s} s"
+    err_console.print(f"{len(bed.hosts)} hosts up, {len(states)} guests "
+                      f"({len(booted)} booted now) in {elapsed_s} s"
                       + (f", inventory in {output}" if output else ""), highlight=False)
 
 

@@ -70,7 +70,7 @@ def host_model_cpu(generation: CpuGeneration, profile: HostProfile,
         mode=CpuMode.HOST_MODEL,
         model=generation.model,
         features=tuple(f for f in generation.features if f not in hidden),
-        disabled=tuple(sorted(hidden & model_features)),
+        disabled=tuple(sorted((hidden & model_features) | set(generation.disabled))),
     )
 
 
@@ -78,13 +78,14 @@ def host_model_cpu(generation: CpuGeneration, profile: HostProfile,
 def visible_cpu(generation: CpuGeneration, profile: HostProfile) -> CpuDef:
     """The CPU a host of ``generation`` running ``profile`` offers its guests: the hardware's
     model and extra features, less the features the profile hides (disabled model features,
-    extra features left out) and the non-migratable ones (``invtsc``): the migratable
-    host-model, whether the inventory's features came from ``virsh domcapabilities`` or from
-    ``virsh capabilities``."""
+    extra features left out), the model features the host lacks (``generation.disabled``) and
+    the non-migratable ones (``invtsc``): the migratable host-model, whether the inventory's
+    features came from ``virsh domcapabilities`` or from ``virsh capabilities``."""
     hidden = exposure().hidden(profile)
     model = model_features(generation.model, generation.vendor)
     extra = migratable(f for f in generation.features if f not in hidden)
-    return CpuDef.of(generation.model, extra, hidden & model, generation.vendor)
+    return CpuDef.of(generation.model, extra, (hidden | set(generation.disabled)) & model,
+                     generation.vendor)
 
 
 def guest_cpu_def(cpu: GuestCpu, vendor: str) -> CpuDef:

@@ -96,16 +96,20 @@ class Cluster(Model):
 
 
 class CpuGeneration(Model):
-    """A hardware CPU generation as libvirt's host capabilities describe it.
+    """A hardware CPU generation as libvirt describes the CPU its guests can get.
 
-    ``model`` is a model name from libvirt's ``cpu_map`` (e.g. ``Broadwell-noTSX``) and
-    ``features`` the features the host has beyond that model, as in ``virsh capabilities``.
+    ``model`` is a model name from libvirt's ``cpu_map`` (e.g. ``Broadwell-noTSX``),
+    ``features`` the features the host has beyond that model and ``disabled`` the model's
+    features it lacks, as the host-model CPU of ``virsh domcapabilities`` lists them
+    (``<feature policy='require'|'disable'>``). Features typed from ``virsh capabilities``
+    work too: compat drops those no guest can migrate with (``invtsc``).
     """
 
     name: Name
     model: Name
     vendor: str = "Intel"
     features: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
 
 
 class HostProfile(Model):

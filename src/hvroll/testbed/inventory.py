@@ -80,7 +80,8 @@ def fleet_from_discovery(hosts: list[BedHostFacts], domains: list[DomainFacts],
     generations: dict[str, CpuGeneration] = {}
     for h in hosts:
         generations.setdefault(h.cpu_model, CpuGeneration(
-            name=h.cpu_model, model=h.cpu_model, vendor=h.cpu_vendor, features=h.cpu_features))
+            name=h.cpu_model, model=h.cpu_model, vendor=h.cpu_vendor, features=h.cpu_features,
+            disabled=h.cpu_disabled))
     profiles = []
     for name, rank in sorted(PROFILE_RANKS.items(), key=lambda kv: kv[1]):
         source = next((h for h in hosts if h.profile == name), hosts[0])

@@ -42,8 +42,23 @@ DEFAULT_CPU_MODEL = "qemu64"
 when capabilities name none."""
 
 
+@dataclass(frozen=True, slots=True)
+class HostCpu:
+    """A host's CPU as a guest can get it: a cpu_map model, features required beyond it and
+    model features disabled, with where the description came from."""
+
+    model: str
+    vendor: str
+    features: tuple[str, ...]
+    disabled: tuple[str, ...] = ()
+    source: str = "capabilities"
+    """``domcapabilities:kvm`` / ``domcapabilities:qemu`` (libvirt's host-model: the
+    migratable subset) or ``capabilities`` (the raw host CPU, fallback only)."""
+
+
 def host_cpu(capabilities_xml: str) -> tuple[str, str, tuple[str, ...]]:
-    """(model, vendor, features) of ``<host><cpu>`` in a capabilities document."""
+    """(model, vendor, features) of ``<host><cpu>`` in a capabilities document: the raw host
+    CPU (every CPUID bit, ``invtsc`` and ``vmx`` included, whatever guests may get)."""
     cpu = ET.fromstring(capabilities_xml).find("./host/cpu")
     if cpu is None:
         return DEFAULT_CPU_MODEL, "unknown", ()
@@ -51,6 +66,42 @@ def host_cpu(capabilities_xml: str) -> tuple[str, str, tuple[str, ...]]:
     vendor = (cpu.findtext("vendor") or "").strip() or "unknown"
     features = tuple(sorted(f.get("name", "") for f in cpu.findall("feature") if f.get("name")))
     return model, vendor, features
+
+
+def host_arch(capabilities_xml: str) -> str:
+    """The host's architecture from a capabilities document (``x86_64`` when it names none)."""
+    root = ET.fromstring(capabilities_xml)
+    return (root.findtext("./host/cpu/arch") or "").strip() or "x86_64"
+
+
+def host_model(domcapabilities_xml: str, source: str = "domcapabilities") -> HostCpu | None:
+    """The ``host-model`` CPU of a domain capabilities document (``virsh domcapabilities``),
+    None when libvirt does not support host-model there or names no model.
+
+    This is what a ``host-model`` guest started on the host gets: libvirt builds it from the
+    features the hypervisor can give a guest *and migrate*, so it leaves out what cpu_map marks
+    ``migratable='no'`` (``invtsc``) and what the hypervisor cannot virtualize (``vmx`` unless
+    nested virtualization is on) — unlike the raw CPU of ``virsh capabilities``.
+    """
+    mode = ET.fromstring(domcapabilities_xml).find("./cpu/mode[@name='host-model']")
+    if mode is None or mode.get("supported") != "yes":
+        return None
+    model = (mode.findtext("model") or "").strip()
+    if not model:
+        return None
+    required, disabled = [], []
+    for f in mode.findall("feature"):
+        name = f.get("name")
+        if not name:
+            continue
+        policy = f.get("policy", "require")
+        if policy in ("require", "force"):
+            required.append(name)
+        elif policy in ("disable", "forbid"):
+            disabled.append(name)
+    return HostCpu(model=model, vendor=(mode.findtext("vendor") or "").strip() or "unknown",
+                   features=tuple(sorted(required)), disabled=tuple(sorted(disabled)),
+                   source=source)
 
 
 @dataclass(frozen=True, slots=True)

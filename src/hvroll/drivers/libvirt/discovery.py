@@ -1,10 +1,12 @@
 """Discovery: the fleet as the hosts' daemons describe it now.
 
-Each host of an inventory (its ``libvirt_uri``) is asked for its CPU (``getCapabilities``: model,
-vendor, features), its QEMU and libvirt versions (``getVersion``, ``getLibVersion``), its size,
-and its domains: CPU definition, memory, vCPUs, disks, balloon, config drive, PCI passthrough,
-power state. Hosts and per-domain basics are read, and one copy of each domain chosen, by
-:mod:`hvroll.virt.discovery` (as the testbed's inventory does).
+Each host of an inventory (its ``libvirt_uri``) is asked for its CPU (libvirt's migratable
+host-model from ``getDomainCapabilities``: model, vendor, features, disabled features; see
+:mod:`hvroll.virt.discovery`), its QEMU and libvirt versions (``getVersion``,
+``getLibVersion``), its size, and its domains: CPU definition, memory, vCPUs, disks,
+balloon, config drive, PCI passthrough, power state. Hosts and per-domain basics are read,
+and one copy of each domain chosen, by :mod:`hvroll.virt.discovery` (as the testbed's
+inventory does).
 
 What libvirt cannot tell (regions, clusters, profiles, allocation ratios, tenants, server
 groups, guest OS, migration history) is kept from the inventory given; a domain the inventory
@@ -98,7 +100,7 @@ def merge(fleet: Fleet, hosts: Sequence[HostFacts], domains: Sequence[DomainRepo
         gen = by_model.get(r.cpu_model)
         if gen is None:
             gen = CpuGeneration(name=r.cpu_model, model=r.cpu_model, vendor=r.cpu_vendor,
-                                features=r.cpu_features)
+                                features=r.cpu_features, disabled=r.cpu_disabled)
             generations[gen.name] = gen
             by_model[gen.model] = gen
         new_hosts.append(host.model_copy(update={"generation": gen.name, "vcpus": r.vcpus,
