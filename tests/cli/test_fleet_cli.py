@@ -78,3 +78,24 @@ def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"error: {tmp_path / 'missing-dir' / 'f.yaml'}: cannot write (No such file or directory)"]
+
+
+def test_discover_from_libvirt_needs_a_libvirt_uri_per_host(tmp_path: Path,
+                                                            tiny_text: str) -> None:
+    source = tmp_path / "f.yaml"
+    source.write_text(tiny_text)
+    result = hvroll("fleet", "discover", "--libvirt", str(source), "-o", str(tmp_path / "n.yaml"))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "without libvirt_uri" in line and "expected one per host" in line
+    assert not (tmp_path / "n.yaml").exists()
+
+
+def test_discover_reads_libvirt_or_nova_not_both(tmp_path: Path, tiny_text: str) -> None:
+    source = tmp_path / "f.yaml"
+    source.write_text(tiny_text)
+    result = hvroll("fleet", "discover", "--libvirt", str(source), "--cloud", "lab", "-o",
+                    str(tmp_path / "n.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: --cloud is for Nova; --libvirt reads libvirt daemons: give one or the other"]

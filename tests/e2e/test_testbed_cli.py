@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from drivers.libvirt.bed import cannot_run
+from hvroll.inventory import load_fleet
 from hvroll.testbed.system import netns_list, pids_mentioning
 
 pytestmark = pytest.mark.libvirt
@@ -105,6 +106,22 @@ def test_a_campaign_from_cli_commands_only_moves_every_guest_intact(cli: Cli) ->
     bad = {n: (g["flags"], g["silent_s"]) for n, g in guests.items() if not g["ok"]}
     assert bad == {}
     assert cli.testbed("status").returncode == 0
+
+
+def test_fleet_discover_reads_the_hosts_migratable_cpu_from_libvirt(cli: Cli) -> None:
+    """``fleet discover --libvirt`` asks each host's daemon: the CPU its guests can get (TCG's
+    host-model here, no invtsc), and every canary where the campaign left it."""
+    refused = cli("fleet", "discover", "--libvirt", "f.yaml", "-o", "f.yaml")
+    assert refused.returncode == 2
+    found = json.loads(cli.ok("fleet", "discover", "--libvirt", "f.yaml", "-o", "now.yaml",
+                              "--json").stdout)
+    assert (found["hosts"], found["vms"]) == (3, 4)
+    [generation] = found["generations"]
+    assert not {"invtsc", "xsaves"} & set(generation["features"])
+    where = {name: g["host"] for name, g in cli.guests().items()}
+    assert {v.name: v.host for v in load_fleet(cli.cwd / "now.yaml").vms} == where
+    checked = json.loads(cli.ok("check", "now.yaml", "--target", "CPv2", "--json").stdout)
+    assert (checked["ok"], checked["blocked"]) == (4, 0)
 
 
 def test_guest_add_and_remove(cli: Cli) -> None:

@@ -107,6 +107,12 @@ def schema() -> None:
 
 @app.command()
 def discover(
+    from_libvirt: Path | None = typer.Option(
+        None, "--libvirt", metavar="INVENTORY",
+        help="Read libvirt hosts instead of Nova: the inventory whose hosts' libvirt_uri are "
+             "asked (each host's CPU as libvirt's migratable host-model, versions, size, "
+             "domains); what libvirt cannot tell (clusters, profiles, guest OS, history) is "
+             "kept from it. HVROLL_SHARED_PATHS names shared storage (testbed: its own)."),
     cloud: str | None = typer.Option(None, "--cloud", "-c",
                                      help="Cloud name in clouds.yaml (default: OS_CLOUD). The "
                                           "file is OS_CLIENT_CONFIG_FILE, ./clouds.yaml, "
@@ -130,7 +136,16 @@ def discover(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Read an OpenStack cloud (hypervisors, services, placement, servers of all projects,
-    server groups, instance actions) into an inventory. Nothing is written on failure."""
+    server groups, instance actions) into an inventory, or, with --libvirt, what the libvirt
+    daemons of an inventory's hosts report now. Nothing is written on failure.
+
+    Example: hvroll fleet discover --libvirt tb.yaml -o now.yaml
+    """
+    if from_libvirt is not None:
+        _discover_libvirt(from_libvirt, output, force=force, as_json=as_json,
+                          nova_options=[o for o, v in (("--cloud", cloud), ("--region", region),
+                                                       ("--facts", facts)) if v is not None])
+        return
     from hvroll.drivers.nova.connect import cloud_extra, connect
     from hvroll.drivers.nova.discovery import check_cluster_by, fleet_from_cloud
     from hvroll.drivers.nova.facts import load_facts
@@ -165,3 +180,40 @@ def discover(
                       f"{found.counts['clusters']} clusters, {found.counts['vms']} VMs of "
                       f"{found.counts['projects']} projects, {found.counts['server_groups']} "
                       "server groups", highlight=False)
+
+
+def _discover_libvirt(source: Path, output: Path, *, force: bool, as_json: bool,
+                      nova_options: list[str]) -> None:
+    """``fleet discover --libvirt``: the inventory updated with what each host's libvirtd
+    reports (see docs/libvirt.md, discovery)."""
+    from hvroll.drivers.libvirt import cloud_for
+    from hvroll.errors import InputError
+    from hvroll.testbed.driver import testbed_defaults
+
+    if nova_options:
+        verb = "is" if len(nova_options) == 1 else "are"
+        raise InputError(f"{', '.join(nova_options)} {verb} for Nova; --libvirt reads libvirt "
+                         "daemons: give one or the other")
+    check_output(output, Kind.INVENTORY, inputs=[source], force=force)
+    fleet = load_fleet(source)
+    missing = [h.name for h in fleet.hosts if not h.libvirt_uri]
+    if missing:
+        raise InputError(f"{source}: {len(missing)} host(s) without libvirt_uri (expected one "
+                         f"per host to ask its libvirtd, e.g. qemu+tls://HOST/system; got none "
+                         f"for {', '.join(missing[:5])})")
+    with cloud_for(fleet, journal=None, defaults=testbed_defaults(fleet)) as cloud:
+        found = cloud.discover()
+    save_fleet(found, output)
+    used = [g for g in found.generations if any(h.generation == g.name for h in found.hosts)]
+    summary = {"file": str(output), "from": str(source), "hosts": len(found.hosts),
+               "vms": len(found.vms),
+               "generations": [{"name": g.name, "model": g.model, "vendor": g.vendor,
+                                "features": list(g.features), "disabled": list(g.disabled)}
+                               for g in used]}
+    if as_json:
+        print_json(summary)
+        return
+    err_console.print(f"wrote {output}: {summary['hosts']} hosts, {summary['vms']} VMs as "
+                      f"their libvirt daemons report them (CPU generations: "
+                      f"{', '.join(g.name for g in used)})",
+                      highlight=False)

@@ -142,7 +142,7 @@ def status(
 ) -> None:
     """Per host: daemon, running and defined guests, profile and versions; per guest: where it
     runs and its own health check (heartbeats that only grow, no page found corrupted by its
-    memory check, no oops or panic, a console line in the last 10 s). Exit 1 if a daemon is
+    memory check, no oops or panic, a console line in the last 30 s). Exit 1 if a daemon is
     down or a running canary is not healthy."""
     state = tb.status(workdir)
     guests = tb.guest_states(workdir) if state.healthy else []
