@@ -1,11 +1,9 @@
 """A testbed for the libvirt driver's tests: one per session, under its own prefix and work
 directory, with canary guests under unique names.
 
-Guests get the CPU model ``kvm64``. Without ``<cpu>`` a TCG guest runs QEMU's default
-``qemu64``, whose model includes ``svm``; the planner's CPU check compares the guest's model
-with the host's CPU, which has no ``svm`` on a machine without usable virtualization, and
-blocks every such guest ("missing features: svm"). ``kvm64`` is a subset of every x86-64 host
-model, so the planner lets the canaries move, as it would real guests with a pinned model.
+Guests get the testbed's default CPU model (``kvm64``, :data:`hvroll.testbed.DEFAULT_GUEST_CPU`),
+which has no vendor-specific feature: every testbed host provides it, on Intel and AMD
+machines alike.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from hvroll.testbed.layout import Layout
 from hvroll.testbed.system import netns_list, pids_mentioning
 from hvroll.virt.binding import connection
 
-GUEST_CPU = "kvm64"
+GUEST_CPU = tb.DEFAULT_GUEST_CPU
 N_HOSTS = 3
 
 
