@@ -11,8 +11,11 @@ import pytest
 from campaigns import Campaign, targets_of
 from hvroll.domain import Fleet
 from hvroll.domain.states import CampaignState
+from hvroll.drivers.base import JobProgress
 from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
+from hvroll.errors import ConnectionLostError
 from hvroll.executor.engine import Executor
+from hvroll.executor.migrations import UNREAD_POLLS
 from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
@@ -182,3 +185,48 @@ def test_a_crash_at_any_point_then_resume_reaches_the_same_consistent_end(
     assert (s["vms_lost"], s["invariant_violations"], s["hosts_failed"]) == (0, 0, 0)
     assert s["hosts_upgraded"] == plan.summary.hosts
     assert_every_vm_once(small, cloud)
+
+
+class FlakyReads(SimCloud):
+    """The simulated cloud whose progress reads of migration 1's jobs fail ``fails`` times
+    each with a retryable error (an API that dropped a connection); the jobs go on."""
+
+    fails = 3
+
+    def job(self, job: str) -> JobProgress:
+        left: dict[str, int] = self.__dict__.setdefault("_left", {})
+        left.setdefault(job, self.fails if job.startswith("c1-m1-") else 0)
+        if left[job] > 0:
+            left[job] -= 1
+            raise ConnectionLostError("reading the job: the endpoint does not answer")
+        return super().job(job)
+
+
+@pytest.mark.parametrize(("fails", "phase"), [(3, "completed"), (10_000, "failed")])
+def test_a_progress_read_failing_retryably_is_asked_again_before_the_attempt_fails(
+        small: Fleet, campaign: Campaign, fails: int, phase: str) -> None:
+    store, _, _ = campaign(small)
+    flaky = FlakyReads(store.fleet(), seed=1)
+    flaky.fails = fails
+    Executor(store, flaky).run()
+    first = next(a for a in store.attempts() if a.job == "c1-m1-a1")
+    assert first.phase == phase, first.error
+    errors = [e for e in store.events("driver_error") if "does not answer" in e.message]
+    if fails == 3:
+        assert len(errors) == 3
+    else:  # asked UNREAD_POLLS times, then the attempt failed with the backend's error
+        assert "does not answer" in first.error
+        assert len(errors) >= UNREAD_POLLS - 1
+
+
+def test_status_names_each_vm_that_could_not_move_with_its_reason(
+        small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small, faults=Faults(migration_failure_rate=0.3))
+    Executor(store, cloud).run()
+    failed = [m for m in store.migrations() if m.state == "failed"]
+    assert failed
+    s = status(store)
+    assert s["failed_migrations"] == [
+        {"vm": m.vm, "source": m.source, "dest": m.dest, "rung": m.rung.value, "error": m.error}
+        for m in failed][:50]
+    assert all(f["error"] for f in s["failed_migrations"])

@@ -35,6 +35,9 @@ from hvroll.store import AttemptRow, MigrationRow
 from hvroll.store.models import dumps, loads
 
 PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
+UNREAD_POLLS = 10
+"""Polls in a row a job's progress may fail to be read with a retryable error (the backend's
+API dropped a connection; the job itself goes on) before the attempt counts as failed."""
 """Workarounds applied to the VM before it moves; the others are options or telemetry."""
 
 
@@ -242,8 +245,15 @@ class MigrationRunner:
         try:
             progress = self.ctx.driver.job(job)
         except DriverError as exc:
+            live.unread += 1
+            if exc.retryable and live.unread < UNREAD_POLLS:
+                # the job goes on in the cloud (a dropped API connection): ask again
+                self.ctx.event("driver_error", str(exc), vm=live.row.vm, host=live.row.source)
+                return
             progress = JobProgress(job=job, kind=JobKind.LIVE_MIGRATION, phase=JobPhase.FAILED,
                                    error=str(exc))
+        else:
+            live.unread = 0
         self.follow(live, progress, effects)
 
     def follow(self, live: Live, p: JobProgress, effects: list[Effect]) -> None:

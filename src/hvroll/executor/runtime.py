@@ -29,6 +29,8 @@ class Live:
     """Aborted because the campaign is being aborted."""
     in_place: Rung | None = None
     """A rung applied to the running job (post-copy switch, suspend)."""
+    unread: int = 0
+    """Polls in a row whose progress could not be read (the backend did not answer)."""
 
 
 @dataclass(slots=True)

@@ -32,7 +32,13 @@ class MigrationLike(Protocol):
     @property
     def vm(self) -> str: ...
     @property
+    def source(self) -> str: ...
+    @property
+    def dest(self) -> str: ...
+    @property
     def state(self) -> str: ...
+    @property
+    def error(self) -> str: ...
     @property
     def rung(self) -> str: ...
 
@@ -98,6 +104,10 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
         "waiting_for": waiting_for(state),
         "failures": [{"host": s.host, "wave": s.wave, "error": s.error}
                      for s in steps if s.state == HostStepState.FAILED.value][:50],
+        "failed_migrations": [{"vm": m.vm, "source": m.source, "dest": m.dest,
+                               "rung": str(m.rung), "error": m.error}
+                              for m in migrations
+                              if m.state == MigrationState.FAILED.value][:50],
         "step_states": dict(sorted(step_states.items())),
     }
 

@@ -213,7 +213,9 @@ class Lab:
         return self.start(name, [self.bin("gunicorn"), "--no-control-socket",
                                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                                  "--threads", "8", "--timeout", "120", "--graceful-timeout",
-                                 "5", app], env=env)
+                                 "5", "--keep-alive", "75", app], env=env)
+        # keep-alive: gunicorn's 2 s default closes idle connections just as a client polling
+        # every second or two reuses them (RemoteDisconnected on a GET)
 
     def start_control(self) -> dict[str, tuple[ServiceRecord, int]]:
         lay = self.layout
