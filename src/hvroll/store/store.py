@@ -14,10 +14,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, create_engine, event, func, insert, inspect, select
+from sqlalchemy import (
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstanceState, Session
 
 from hvroll.bulk import paused_gc
 from hvroll.domain import Fleet
@@ -54,6 +64,12 @@ from hvroll.store.read import StateReader, readonly_engine
 State = CampaignState | HostStepState | MigrationState
 _INSERT_TRANSITIONS = insert(cast(Table, TransitionRow.__table__))
 """Transitions are inserted into the table itself (Core executemany, no ORM bookkeeping)."""
+_INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
+"""Events too: written at the commit, in the order they were recorded."""
+_CORE_UPDATED: dict[type[Base], Table] = {
+    cls: cast(Table, cls.__table__) for cls in (CampaignRow, StepRow, MigrationRow, AttemptRow)}
+"""Rows whose changes a commit writes itself, one executemany per table and set of changed
+columns, instead of the ORM's one UPDATE per row."""
 
 
 def engine_for(target: str | os.PathLike[str]) -> Engine:
@@ -134,10 +150,13 @@ class Store:
         self.engine = readonly_engine(self.target) if readonly else engine_for(self.target)
         self._transitions: list[dict[str, Any]] = []
         """State changes since the last commit, written with it."""
+        self._events: list[dict[str, Any]] = []
+        """Events since the last commit, written with it."""
         self.before_commit: Callable[[], None] | None = None
         """Called inside each commit's transaction before it ends (the lease's fenced renewal:
         it raises when this process no longer holds the campaign, and nothing is written)."""
         self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
+        event.listen(self.session, "after_soft_rollback", self._forget)
         for attempt in range(3):
             try:
                 if not readonly:  # tables added since a file was written appear on first write
@@ -249,8 +268,8 @@ class Store:
 
     def event(self, t_s: float, kind: str, message: str = "", *, host: str | None = None,
               vm: str | None = None, **data: Any) -> None:
-        self.session.add(EventRow(t_s=t_s, kind=kind, host=host, vm=vm, message=message,
-                                  data=dumps(data)))
+        self._events.append({"t_s": t_s, "kind": kind, "host": host, "vm": vm,
+                             "message": message, "data": dumps(data)})
 
     def events(self, kind: str | None = None, limit: int | None = None) -> list[EventRow]:
         query = select(EventRow).order_by(EventRow.id.desc())
@@ -297,10 +316,49 @@ class Store:
         since the last commit become durable together."""
         if self.before_commit is not None:
             self.before_commit()
+        self._write_changes()
         if self._transitions:
-            self.session.execute(_INSERT_TRANSITIONS, self._transitions)
+            self.session.connection().execute(_INSERT_TRANSITIONS, self._transitions)
             self._transitions = []
+        if self._events:
+            self.session.connection().execute(_INSERT_EVENTS, self._events)
+            self._events = []
         self.session.commit()
+
+    def _forget(self, *_: Any) -> None:
+        """A rollback drops what was recorded since the last commit (as the session drops
+        its pending rows)."""
+        self._transitions = []
+        self._events = []
+
+    def _write_changes(self) -> None:
+        """Write the changed columns of the campaign's loaded rows with Core: rows changing
+        the same columns of one table share one executemany UPDATE by primary key. The rows
+        are then marked unchanged, so the session's flush only inserts new rows. Without the
+        identity map's record of modified rows (another SQLAlchemy), the flush writes them."""
+        session = self.session
+        modified = getattr(session.identity_map, "_modified", None)
+        commit_states = getattr(InstanceState, "_commit_all_states", None)
+        if not modified or commit_states is None:
+            return
+        groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        written = []
+        for state in list(modified):
+            table = _CORE_UPDATED.get(state.class_)
+            if table is None or state.key is None or state.deleted or state.expired_attributes:
+                continue
+            values = state.dict
+            columns = tuple(sorted(k for k in state.committed_state if k != "id"))
+            if columns:
+                params = {k: values[k] for k in columns}
+                params["b_id"] = values["id"]
+                groups.setdefault((table, columns), []).append(params)
+            written.append((state, values))
+        if groups:
+            conn = session.connection()
+            for (table, _), rows in groups.items():
+                conn.execute(update(table).where(table.c.id == bindparam("b_id")), rows)
+        commit_states(written, session.identity_map)
 
     def close(self) -> None:
         self.session.close()
