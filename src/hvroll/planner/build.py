@@ -124,6 +124,8 @@ class _Builder:
         self._verdicts: dict[tuple[str, str, str], Verdict] = {}
         self.initial_vms = {vm.name for h in self.target for vm in fleet.vms_by_host[h]}
         self.canary = CanaryCoverage()
+        self.links = {h.name: h.link_mib_s for h in fleet.hosts}
+        """Each host's link, MiB/s (a reinstall keeps it)."""
 
     # -- waves ---------------------------------------------------------------------------
 
@@ -326,7 +328,7 @@ class _Builder:
         if not dests:
             raise _NoRoomError
         if vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough:
-            live = [(d, self._verdict(vm, host, d)) for d in dests]
+            live = self._verdicts_to(vm, host, dests, live=True)
             allowed = [(d, v) for d, v in live if v.allowed]
             if allowed:
                 return MoveKind.LIVE, allowed
@@ -336,7 +338,7 @@ class _Builder:
             why = f"{kinds} passthrough cannot be live-migrated"
         else:
             why = ""
-        boot = [(d, self._verdict(vm, host, d, live=False)) for d in dests]
+        boot = self._verdicts_to(vm, host, dests, live=False)
         bootable = [(d, v) for d, v in boot if v.allowed]
         if vm.power is PowerState.SHUTOFF:
             if bootable:
@@ -347,6 +349,22 @@ class _Builder:
             return MoveKind.COLD, bootable
         raise _BlockedError(vm, why, UnmovableAction.COLD_MIGRATE if bootable
                        else UnmovableAction.OPERATOR)
+
+    def _verdicts_to(self, vm: Vm, source: str, dests: list[str],
+                     live: bool) -> list[tuple[str, Verdict]]:
+        """Each destination with its verdict, asked once per distinct (generation, profile)
+        of the destinations (the verdict depends on nothing else of a host)."""
+        host = self.state.host
+        by_class: dict[tuple[str, str], Verdict] = {}
+        out = []
+        for d in dests:
+            h = host[d]
+            key = (h.generation, h.profile)
+            found = by_class.get(key)
+            if found is None:
+                found = by_class[key] = self._verdict(vm, source, d, live)
+            out.append((d, found))
+        return out
 
     def _verdict(self, vm: Vm, source: str, dest: str, live: bool = True) -> Verdict:
         state = self.state
@@ -420,7 +438,7 @@ class _Builder:
                     summary=self._summary(out, _makespan(cluster_s), planning_s))
 
     def _links(self) -> dict[str, float]:
-        return {name: h.link_mib_s for name, h in self.state.host.items()}
+        return self.links
 
     def _migrations(self, moves: Sequence[tuple[Move, MoveKind, Verdict, str]], lanes: int,
                     returning: bool = False,

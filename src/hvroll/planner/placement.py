@@ -13,10 +13,16 @@ def pick(state: PlanState, vm: Vm,
          allowed: Sequence[tuple[str, Verdict]]) -> tuple[str, Verdict] | None:
     """Among destinations the verdicts allow, the one with room (allocation ratios) and no
     anti-affinity conflict that has the most free RAM; ties go to the first name."""
-    fit = [(d, v) for d, v in allowed if state.fits(vm, d) and state.anti_affinity_ok(vm, d)]
-    if not fit:
-        return None
-    return max(fit, key=lambda dv: (state.free_ram_share(dv[0]), _neg(dv[0])))
+    best: tuple[str, Verdict] | None = None
+    best_share = 0.0
+    fits, spread_ok, share = state.fits, state.anti_affinity_ok, state.free_ram_share
+    for d, v in allowed:
+        if not (fits(vm, d) and spread_ok(vm, d)):
+            continue
+        free = share(d)
+        if best is None or free > best_share or (free == best_share and _before(d, best[0])):
+            best, best_share = (d, v), free
+    return best
 
 
 def choose_destination(state: PlanState, checker: Checker, vm: Vm, source: str,
@@ -32,6 +38,14 @@ def choose_destination(state: PlanState, checker: Checker, vm: Vm, source: str,
     return None if choice is None else choice[0]
 
 
-def _neg(name: str) -> tuple[int, ...]:
-    """Sort key that makes ``max`` prefer the alphabetically first name."""
-    return tuple(-ord(c) for c in name)
+def _before(name: str, other: str) -> bool:
+    """Whether ties go to ``name`` rather than ``other``: the first different character
+    decides (the smaller wins); when one name starts the other, the longer wins.
+
+    >>> _before("hv-2", "hv-10"), _before("hv-1", "hv-10"), _before("hv-10", "hv-1")
+    (False, False, True)
+    """
+    for a, b in zip(name, other, strict=False):
+        if a != b:
+            return a < b
+    return len(name) > len(other)

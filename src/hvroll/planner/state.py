@@ -54,6 +54,9 @@ class PlanState:
         self.on_host: dict[str, set[str]] = defaultdict(set)
         self.group_hosts: dict[str, Counter[str]] = defaultdict(Counter)
         self.moves: Counter[str] = Counter()
+        self.need: dict[str, tuple[int, int, int]] = {
+            vm.name: (vm.vcpus, vm.ram_mib, vm.local_disk_gib) for vm in fleet.vms}
+        """What each VM takes on a host: vCPUs, RAM MiB, local disk GiB (moves keep it)."""
         for vm in fleet.vms:
             self._put(vm, vm.host)
 
@@ -75,9 +78,11 @@ class PlanState:
         """Would ``vm`` fit on ``dest`` under its allocation ratios, given what it holds?"""
         use = self.usage[dest]
         host = self.host[dest]
-        return (use.vcpus + vm.vcpus <= host.vcpu_capacity
-                and use.ram_mib + vm.ram_mib <= host.ram_capacity_mib
-                and use.disk_gib + vm.local_disk_gib <= host.disk_capacity_gib)
+        vcpus, ram_mib, disk_gib = self.need.get(vm.name) or (
+            vm.vcpus, vm.ram_mib, vm.local_disk_gib)
+        return (use.vcpus + vcpus <= host.vcpu_capacity
+                and use.ram_mib + ram_mib <= host.ram_capacity_mib
+                and use.disk_gib + disk_gib <= host.disk_capacity_gib)
 
     def anti_affinity_ok(self, vm: Vm, dest: str) -> bool:
         """No other member of the VM's anti-affinity group is on ``dest``."""
