@@ -3,8 +3,10 @@
     .venv/bin/python bench/plan.py [--presets enterprise,public] [--seed 1]
 
 For each preset it generates the fleet, then plans the same upgrade with each strategy and
-prints planning time, migrations per VM, the estimated makespan over the lower bound, and the
-ratios of each baseline to roll-forward. Machines are noisy: compare ratios, not seconds.
+prints planning time (wall and CPU), migrations per VM, the estimated makespan over the lower
+bound, and the ratios of each baseline to roll-forward; then roll-forward's planning time over
+its goal (``docs/performance.md``) and the peak memory of the process. Machines are noisy:
+compare ratios and CPU seconds, not wall seconds.
 
 Targets follow the domain brief: ``enterprise`` goes to CPv2, Broadwell hosts to CPv2 booted
 with nosmap (CPv2n); ``public`` goes to newton and allows cold migration in maintenance
@@ -15,12 +17,16 @@ than 1.3.3.
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 from hvroll.domain import Fleet
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Plan, Policy, Strategy
 from hvroll.synthetic.generate import generate
+
+GOALS_S = {"enterprise": 3.0, "public": 30.0}
+"""Roll-forward planning time goals, seconds (issue #16)."""
 
 
 def setups(preset: str, fleet: Fleet) -> tuple[Targets, Policy]:
@@ -30,9 +36,10 @@ def setups(preset: str, fleet: Fleet) -> tuple[Targets, Policy]:
                     by_name={"Broadwell": fleet.profile_by_name["CPv2n"]}), Policy())
 
 
-def row(preset: str, result: Plan, seconds: float) -> dict[str, float | str]:
+def row(preset: str, result: Plan, seconds: float, cpu_s: float) -> dict[str, float | str]:
     s = result.summary
     return {"preset": preset, "strategy": result.strategy.value, "plan_s": seconds,
+            "cpu_s": cpu_s,
             "hosts": s.hosts, "vms": s.vms, "migrations": s.migrations,
             "per_vm": s.migrations_per_vm, "max_moves": s.max_moves_per_vm,
             "makespan_h": s.estimated_makespan_s / 3600, "bound_h": s.lower_bound_s / 3600,
@@ -45,7 +52,7 @@ def main() -> None:
     parser.add_argument("--presets", default="enterprise,public")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    header = (f"{'preset':<11}{'strategy':<17}{'plan s':>8}{'hosts':>7}{'VMs':>8}"
+    header = (f"{'preset':<11}{'strategy':<17}{'plan s':>8}{'CPU s':>8}{'hosts':>7}{'VMs':>8}"
               f"{'migr.':>8}{'per VM':>8}{'max':>5}{'makespan h':>12}{'bound h':>9}"
               f"{'ratio':>7}{'skipped':>9}")
     print(header)
@@ -54,10 +61,12 @@ def main() -> None:
         targets, policy = setups(preset, fleet)
         rows = {}
         for strategy in Strategy:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             result = plan(fleet, targets, policy, strategy)
-            r = rows[strategy] = row(preset, result, time.perf_counter() - start)
-            print(f"{r['preset']:<11}{r['strategy']:<17}{r['plan_s']:>8.2f}{r['hosts']:>7}"
+            r = rows[strategy] = row(preset, result, time.perf_counter() - start,
+                                     time.process_time() - cpu)
+            print(f"{r['preset']:<11}{r['strategy']:<17}{r['plan_s']:>8.2f}{r['cpu_s']:>8.2f}"
+                  f"{r['hosts']:>7}"
                   f"{r['vms']:>8}{r['migrations']:>8}{r['per_vm']:>8.3f}{r['max_moves']:>5}"
                   f"{r['makespan_h']:>12.2f}{r['bound_h']:>9.2f}{r['ratio']:>7.3f}"
                   f"{r['skipped']:>9}", flush=True)
@@ -67,6 +76,14 @@ def main() -> None:
             print(f"  {preset}: {strategy.value} / roll-forward: migrations per VM "
                   f"{float(other['per_vm']) / float(ours['per_vm']):.2f}x, makespan "
                   f"{float(other['makespan_h']) / float(ours['makespan_h']):.2f}x")
+        goal = GOALS_S.get(preset)
+        if goal is not None:
+            print(f"  {preset}: roll-forward plan {float(ours['plan_s']):.2f} s wall, "
+                  f"{float(ours['cpu_s']):.2f} s CPU; goal {goal:g} s: "
+                  f"x{float(ours['plan_s']) / goal:.2f} wall, x{float(ours['cpu_s']) / goal:.2f} "
+                  f"CPU; makespan/bound {float(ours['ratio']):.3f} (goal 1.10)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(f"peak memory {peak:,.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -152,6 +152,8 @@ class Store:
         """State changes since the last commit, written with it."""
         self._events: list[dict[str, Any]] = []
         """Events since the last commit, written with it."""
+        self._plan: Plan | None = None
+        self._fleet: Fleet | None = None
         self.before_commit: Callable[[], None] | None = None
         """Called inside each commit's transaction before it ends (the lease's fenced renewal:
         it raises when this process no longer holds the campaign, and nothing is written)."""
@@ -233,19 +235,27 @@ class Store:
                 "workarounds": dumps(list(m.workarounds)),
                 "state": MigrationState.PENDING, "estimate_s": m.estimate.seconds})
         with paused_gc():
+            conn = self.session.connection()
             if step_rows:
-                self.session.execute(insert(StepRow), step_rows)
+                conn.execute(insert(cast(Table, StepRow.__table__)), step_rows)
             if mig_rows:
-                self.session.execute(insert(MigrationRow), mig_rows)
+                conn.execute(insert(cast(Table, MigrationRow.__table__)), mig_rows)
         self.session.commit()
+        self._fleet = fleet
         return row
 
     def plan(self) -> Plan:
-        return Plan.model_validate_json(unpack(self.require_campaign().plan))
+        """The campaign's plan (read once: it never changes; the model is frozen)."""
+        if self._plan is None:
+            self._plan = Plan.model_validate_json(unpack(self.require_campaign().plan))
+        return self._plan
 
     def fleet(self) -> Fleet:
-        return parse_fleet(unpack(self.require_campaign().inventory), f"{self.target}#inventory",
-                           Format.JSON)
+        """The campaign's inventory (read once: it never changes; the model is frozen)."""
+        if self._fleet is None:
+            self._fleet = parse_fleet(unpack(self.require_campaign().inventory),
+                                      f"{self.target}#inventory", Format.JSON)
+        return self._fleet
 
     # -- rows -----------------------------------------------------------------------------
 
