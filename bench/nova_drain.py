@@ -31,13 +31,15 @@ from hvroll.drivers.nova.discovery import fleet_from_cloud
 from hvroll.drivers.nova.facts import load_facts
 from hvroll.drivers.nova.read import read_cloud
 from hvroll.lab import nova
+from hvroll.lab.nova import seed
 
 POLL_S = 0.5
 TIMEOUT_S = 300.0
 
 
 def servers_on(conn: Any, host: str) -> list[Any]:
-    return sorted(conn.compute.servers(all_projects=True, host=host), key=lambda s: s.name)
+    return sorted(conn.compute.servers(all_projects=True, compute_host=host),
+                  key=lambda s: s.name)
 
 
 def drain_plain(conn: Any, source: str, dest: str) -> float:
@@ -85,8 +87,9 @@ def main() -> None:
     try:
         nova.set_knob(workdir, "lm_seconds", args.lm_seconds)
         conn = connect("hvroll-lab", config_file=workdir / "clouds.yaml")
-        flavor = conn.compute.find_flavor("hvlab.tiny")
-        image = conn.image.find_image("unlabelled")
+        flavor = conn.compute.find_flavor("hvlab.tiny") or \
+            seed.create_flavors(conn)["hvlab.tiny"]
+        image = conn.image.find_image("unlabelled") or seed.create_images(conn)["unlabelled"]
         have = len(servers_on(conn, "compute1")) + len(servers_on(conn, "compute2"))
         if own or have == 0:
             for i in range(args.servers):

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, err_console, print_json, progress
 from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
+from hvroll.drivers.nova.read import PAGE_SIZE
 from hvroll.inventory import load_fleet, save_fleet, schema_text
 from hvroll.synthetic.generate import generate as generate_fleet
 from hvroll.synthetic.presets import PRESETS
@@ -132,6 +133,11 @@ def discover(
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the inventory; "
                                 "'.json' writes JSON, anything else YAML. An existing "
                                 "inventory is replaced only with --force.", show_default=False),
+    page_size: int = typer.Option(PAGE_SIZE, "--page-size", min=1, max=1000,
+                                  help="Servers asked of Nova per request; every page is "
+                                       "followed, so this changes only the size of each "
+                                       "request (Nova caps it at its [api] max_limit, 1000 "
+                                       "by default)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -166,7 +172,7 @@ def discover(
         if not as_json:
             err_console.print(f"read {n} {what}", highlight=False)
 
-    raw = read_cloud(conn, region=region, on_progress=note)
+    raw = read_cloud(conn, region=region, page_size=page_size, on_progress=note)
     found = fleet_from_cloud(raw, host_facts, cluster_by)
     save_fleet(found.fleet, output)
     summary = {"file": str(output), "cloud": cloud, "region": raw.region, **found.counts,

@@ -139,6 +139,9 @@ def run(
     fleet: Fleet | None = None
     if "://" not in state and (not Path(state).exists() or Path(state).stat().st_size == 0):
         fleet = _checked_fleet(plan, plan_file, inventory)  # before the file is created
+    if driver == "nova":  # the cloud answers, with credentials and API: before any file
+        from hvroll.drivers.nova.cloud import open_cloud
+        open_cloud(cloud)
     store = Store(state, create=True)
     lease = Lease(store)
     log = make_logger(log_format, log_level or (LogLevel.WARNING if quiet else LogLevel.INFO))

@@ -14,6 +14,7 @@ without :attr:`Capability.REINSTALL` is never asked to reinstall, and asking any
     block_migration       (an option)            MigrationOptions.block
     post_copy             SwitchesToPostCopy     MigrationOptions.post_copy, start_post_copy(job)
     max_downtime          TunesDowntime          set_max_downtime(job, downtime_ms)
+    measured_downtime     (a report)             JobProgress.downtime_ms once completed
     suspend               Suspends               suspend(vm), resume(vm)
     cold_migration        ColdMigrates           cold_migrate(job, vm, dest)
     reinstall             Reinstalls             reinstall(job, host, profile)
@@ -82,6 +83,9 @@ class Capability(StrEnum):
     BLOCK_MIGRATION = "block_migration"
     POST_COPY = "post_copy"
     MAX_DOWNTIME = "max_downtime"
+    MEASURED_DOWNTIME = "measured_downtime"
+    """A completed live migration reports the guest's real downtime; without it
+    ``JobProgress.downtime_ms`` stays None (Nova's API does not report it)."""
     SUSPEND = "suspend"
     COLD_MIGRATION = "cold_migration"
     REINSTALL = "reinstall"
@@ -167,7 +171,8 @@ class JobProgress:
     expected_downtime_ms: float = 0.0
     throttle_pct: int = 0
     downtime_ms: float | None = None
-    """The real downtime, once completed."""
+    """The real downtime, once completed, from a backend that declares
+    ``measured_downtime``; otherwise None."""
     error: str | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -334,6 +339,7 @@ FEATURES: Mapping[Capability, type] = {
     Capability.BLOCK_MIGRATION: Migrates,
     Capability.POST_COPY: SwitchesToPostCopy,
     Capability.MAX_DOWNTIME: TunesDowntime,
+    Capability.MEASURED_DOWNTIME: Migrates,
     Capability.SUSPEND: Suspends,
     Capability.COLD_MIGRATION: ColdMigrates,
     Capability.REINSTALL: Reinstalls,
@@ -349,6 +355,7 @@ NEEDS: Mapping[Capability, frozenset[Capability]] = {
     Capability.BLOCK_MIGRATION: frozenset({Capability.LIVE_MIGRATION}),
     Capability.POST_COPY: frozenset({Capability.LIVE_MIGRATION}),
     Capability.MAX_DOWNTIME: frozenset({Capability.LIVE_MIGRATION}),
+    Capability.MEASURED_DOWNTIME: frozenset({Capability.LIVE_MIGRATION}),
 }
 """Capabilities that only make sense with others."""
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hvroll.drivers.base import Driver, JobProgress
+from hvroll.drivers.base import Capability, Driver, JobProgress, MigrationOptions, has
 
 
 @dataclass
@@ -33,9 +33,13 @@ class Backend:
     """How long one ``wait`` may take (virtual time for the simulator)."""
     patience: int
     """How many ``wait`` calls a migration may take to end."""
-    slow: float
-    """A bandwidth cap, MiB/s, that keeps a fresh VM's live migration running for several
-    waits (long enough to watch its progress, abort it, or restart the driver)."""
+    slow: float | None = None
+    """For a driver that declares ``bandwidth_limit``: a cap, MiB/s, that keeps a fresh VM's
+    live migration running for several waits (long enough to watch its progress, abort it,
+    or restart the driver)."""
+    make_slow: Callable[[str], None] | None = None
+    """For a driver without ``bandwidth_limit``: make the next live migration of this VM run
+    for several waits (the Nova lab: its fake migration's knobs)."""
     opened: list[Driver] = field(default_factory=list)
 
     def driver(self) -> Driver:
@@ -45,6 +49,16 @@ class Backend:
 
     def vm(self, *, running: bool = True) -> str:
         return self.make_vm(running)
+
+    def slow_options(self, driver: Driver, vm: str) -> MigrationOptions:
+        """Options for a live migration of ``vm`` that runs long enough to be watched: a
+        bandwidth cap where the driver declares one, else the backend's own way."""
+        if has(driver, Capability.BANDWIDTH_LIMIT):
+            assert self.slow is not None, f"{self.name}: declares bandwidth_limit, no cap given"
+            return MigrationOptions(bandwidth_mib_s=self.slow)
+        assert self.make_slow is not None, f"{self.name}: no way to slow a migration"
+        self.make_slow(vm)
+        return MigrationOptions()
 
     def until_final(self, driver: Driver, job: str) -> JobProgress:
         for _ in range(self.patience):

@@ -1,5 +1,6 @@
 """The backends of the conformance suite: the simulator always, real libvirt on a testbed
-(one per test module, marked ``libvirt``).
+(one per test module, marked ``libvirt``), and Nova on a Nova lab (one per test module, marked
+``nova``).
 
 To add a backend: write a fixture ``<name>_backend`` yielding a
 :class:`~drivers.contract.backends.Backend`, and add its name to :data:`BACKENDS` (with the
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +24,8 @@ from hvroll.domain import PowerState
 from hvroll.drivers.base import Driver
 from hvroll.drivers.sim import SimCloud
 
-BACKENDS = ["sim", pytest.param("libvirt", marks=pytest.mark.libvirt)]
+BACKENDS = ["sim", pytest.param("libvirt", marks=pytest.mark.libvirt),
+            pytest.param("nova", marks=pytest.mark.nova)]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -95,3 +99,92 @@ def libvirt_backend(libvirt_bed: Bed, tmp_path: Path) -> Iterator[Backend]:
                   journal=tmp_path / "c.db.libvirt.jsonl", poll_s=0.5, patience=240, slow=8.0)
     for name in made:
         libvirt_bed.remove(name)
+
+
+# --- Nova on a Nova lab -------------------------------------------------------------------
+
+NOVA_RUNNING, NOVA_OFF = 8, 4
+"""Servers each module's lab boots on compute1 up front (the suite's tests take fresh ones)."""
+NOVA_LM_S = "3"
+"""How long the lab's fake live migrations run, except a slowed one."""
+NOVA_SLOW_LM_S = "12"
+"""A slowed migration: its memory progress grows for half of this, then stalls until it is
+aborted or force-completed (``lm_stall``)."""
+
+
+@dataclass
+class NovaPool:
+    lab: Any
+    conn: Any
+    pools: dict[bool, list[str]] = field(default_factory=dict)
+    uuids: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def nova_contract_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NovaPool]:
+    """The module's Nova lab of three computes, with fresh servers on compute1: running ones
+    and shut-off ones. Stopped at the module's end."""
+    from hvroll.lab import nova
+    from hvroll.lab.nova.seed import FLAVORS, connect, create_flavors, create_images, wait
+    from lab.conftest import start_lab
+
+    lab = start_lab(tmp_path_factory.mktemp("contract-nova"), 3, 0)
+    try:
+        conn = connect(nova.Layout(lab.workdir))
+        flavor = create_flavors(conn)[FLAVORS[0].name]
+        image = next(iter(create_images(conn).values()))
+        pool = NovaPool(lab=lab, conn=conn)
+        for running, count in ((True, NOVA_RUNNING), (False, NOVA_OFF)):
+            names = [f"ct-{'r' if running else 'o'}{i}" for i in range(count)]
+            pool.pools[running] = names
+            for name in names:
+                pool.uuids[name] = conn.compute.create_server(
+                    name=name, flavor_id=flavor.id, image_id=image.id, networks="none",
+                    availability_zone="nova:compute1").id
+
+        def status() -> dict[str, str]:
+            return {s.name: s.status for s in conn.compute.servers(all_projects=True)}
+        wait("the suite's servers ACTIVE", lambda: all(
+            v == "ACTIVE" for v in status().values()), 300.0, poll_s=1.0)
+        for name in pool.pools[False]:
+            conn.compute.stop_server(pool.uuids[name])
+        wait("the suite's shut-off servers SHUTOFF", lambda: all(
+            status()[n] == "SHUTOFF" for n in pool.pools[False]), 300.0, poll_s=1.0)
+        yield pool
+    finally:
+        nova.down(lab.workdir)
+
+
+@pytest.fixture
+def nova_backend(nova_contract_lab: NovaPool, tmp_path: Path) -> Iterator[Backend]:
+    from hvroll.drivers.nova.cloud import NovaCloud
+    from hvroll.drivers.nova.discovery import fleet_from_cloud
+    from hvroll.drivers.nova.facts import load_facts
+    from hvroll.drivers.nova.read import read_cloud
+    from hvroll.lab import nova
+
+    lab, conn = nova_contract_lab.lab, nova_contract_lab.conn
+    for knob in ("lm_fail", "lm_stall"):
+        nova.set_knob(lab.workdir, knob, None)
+    nova.set_knob(lab.workdir, "lm_seconds", NOVA_LM_S)
+    facts = load_facts(lab.workdir / "host-facts.yaml")
+    fleet = fleet_from_cloud(read_cloud(conn), facts).fleet
+
+    def open_(journal: Path) -> Driver:
+        return NovaCloud(conn, fleet, facts, journal=journal, poll_s=0.5,
+                         reinstall_hook=lambda host, profile: nova.reinstall(
+                             lab.workdir, host, profile))
+
+    def make(running: bool) -> str:
+        return nova_contract_lab.pools[running].pop(0)
+
+    def slow(vm: str) -> None:
+        nova.set_knob(lab.workdir, "lm_seconds", NOVA_SLOW_LM_S)
+        nova.set_knob(lab.workdir, "lm_stall", nova_contract_lab.uuids[vm])
+
+    yield Backend(name="nova", opener=open_, make_vm=make, source="compute1", dest="compute2",
+                  profile="CPv2", journal=tmp_path / "c.db.nova.jsonl", poll_s=0.5,
+                  patience=240, make_slow=slow)
+    for svc in conn.compute.services(binary="nova-compute"):  # the next test starts afresh
+        if svc.status != "enabled":
+            conn.compute.enable_service(svc)

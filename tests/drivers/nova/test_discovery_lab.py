@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,21 @@ def test_an_unreachable_endpoint_is_one_line_exit_1(hv: Any, nova_lab: Any, tmp_
     assert result.code == 1, result.output
     assert "does not answer" in result.output
     assert not out.exists()
+
+
+def test_run_with_wrong_credentials_is_one_line_exit_1_and_writes_nothing(
+        hv: Any, nova_lab: Any, tmp_path: Path) -> None:
+    inventory = tmp_path / "tiny.yaml"  # the cloud is checked before the plan's fleet is used
+    shutil.copy(Path(__file__).resolve().parents[3] / "docs" / "examples" / "tiny.yaml",
+                inventory)
+    plan = tmp_path / "p.json"
+    assert hv("plan", str(inventory), "-t", "CPv2", "--no-hold", "-o", str(plan)).code == 0
+    clouds = _clouds_with(nova_lab, tmp_path, token="mallory:admin")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = hv("run", str(plan), "--driver", "nova", "--cloud", "hvroll-lab", "--quiet",
+                "--state", str(tmp_path / "c.db"), env={"OS_CLIENT_CONFIG_FILE": str(clouds)})
+    assert result.code == 1, result.output
+    assert result.stderr == ("error: cloud hvroll-lab: listing compute services: the cloud "
+                             "refused the credentials (401): check the cloud's auth in "
+                             "clouds.yaml\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -51,8 +51,12 @@ class FakeCompute:
     """What the driver asks of Nova's compute API in these tests: c1 holds vm-1, c2 nothing;
     a live migration is refused with 409 as Nova refuses a locked server."""
 
-    def services(self, binary: str, host: str) -> list[Any]:
-        return [SimpleNamespace(host=host, status="enabled", state="up")]
+    def get_endpoint_data(self) -> Any:
+        return SimpleNamespace(min_microversion=(2, 1), max_microversion=(2, 104))
+
+    def services(self, binary: str, host: str | None = None) -> list[Any]:
+        return [SimpleNamespace(host=h, status="enabled", state="up")
+                for h in ([host] if host else ["c1", "c2"])]
 
     def servers(self, **query: Any) -> list[Any]:
         return [self._server()] if query.get("compute_host") in (None, "c1") else []
@@ -93,7 +97,7 @@ class HookEndsDuringSleep:
 
 
 def driver(tmp_path: Path, clock: Any = None, hook: Any = None) -> NovaCloud:
-    conn = SimpleNamespace(compute=FakeCompute())
+    conn = SimpleNamespace(compute=FakeCompute(), config=SimpleNamespace(name="fake"))
     return NovaCloud(conn, FLEET, FACTS, journal=tmp_path / "nova.jsonl", clock=clock,
                      reinstall_hook=hook)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,15 @@ from hvroll.drivers.base import (
     RealClock,
     VmState,
 )
-from hvroll.drivers.nova.connect import quiet_sdk, translate
+from hvroll.drivers.nova.connect import (
+    COLD_MIGRATION_MICROVERSION,
+    DRIVER_MICROVERSION,
+    Microversion,
+    negotiate,
+    offered_microversions,
+    quiet_sdk,
+    translate,
+)
 from hvroll.drivers.nova.facts import HostFacts
 from hvroll.drivers.nova.journal import Journal, NovaJob
 from hvroll.errors import DriverError, HvrollError, OperationFailedError
@@ -50,11 +59,27 @@ DISABLED_REASON = "hvroll: draining for upgrade"
 RUNNING_STATUSES = frozenset({"queued", "accepted", "pre-migrating", "preparing", "running",
                               "post-migrating", "migrating", "finished", "confirming"})
 FAILED_STATUSES = frozenset({"error", "failed"})
+SERVER_STATUSES = frozenset({"completed", "confirmed", "finished"})
+"""Migration statuses after which the server tells the rest (where it runs, a confirmation
+Nova waits for); before them the record alone is the progress."""
 CANCELLED_STATUSES = frozenset({"cancelled"})
 _POWER = {1: PowerState.RUNNING, 3: PowerState.PAUSED, 4: PowerState.SHUTOFF,
           6: PowerState.CRASHED, 7: PowerState.PAUSED}
 ReinstallHook = Callable[[str, str], None]
 """``hook(host, profile)``: returns once the host runs ``profile``, raises otherwise."""
+
+
+def capabilities_for(microversion: Microversion, *, reinstall: bool) -> frozenset[Capability]:
+    """What the driver can do with a Nova whose newest microversion is ``microversion`` (at
+    least :data:`DRIVER_MICROVERSION`): live and block migration, force-complete as
+    ``post_copy``; a cold migration to a named host from 2.56; ``reinstall`` with a hook.
+    Nova's API neither caps a migration's bandwidth nor reports its downtime."""
+    caps = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION, Capability.POST_COPY}
+    if microversion >= COLD_MIGRATION_MICROVERSION:
+        caps.add(Capability.COLD_MIGRATION)
+    if reinstall:
+        caps.add(Capability.REINSTALL)
+    return frozenset(caps)
 
 
 def _now_iso() -> str:
@@ -66,13 +91,17 @@ def _iso(stamp: str | None) -> str:
 
 
 class NovaCloud(Lifecycle):
-    """A cloud behind one openstacksdk connection, for the campaign of ``fleet``."""
+    """A cloud behind one openstacksdk connection, for the campaign of ``fleet``; its
+    capabilities follow the newest microversion the cloud offers (asked once, here)."""
 
     name = "nova"
 
     def __init__(self, conn: Any, fleet: Fleet, facts: HostFacts, *,
                  journal: Path | None = None, reinstall_hook: ReinstallHook | None = None,
                  clock: Clock | None = None, poll_s: float = 1.0) -> None:
+        cloud = getattr(conn.config, "name", None) or "(unnamed)"
+        self.microversion = negotiate(cloud, offered_microversions(conn, cloud),
+                                      DRIVER_MICROVERSION, "hvroll's nova driver")
         self.conn = conn
         self.fleet = fleet
         self.facts = facts
@@ -85,13 +114,11 @@ class NovaCloud(Lifecycle):
         self._ended: dict[str, None] = {}
         """Jobs that ended in the journal since the last :meth:`wait` (a refused call, a
         hook's outcome): reported once more, so the executor sees how they ended."""
+        self._compute_hosts: set[str] = set()
         self._uuid = {v.name: v.uuid for v in fleet.vms}
         self._name = {v.uuid: v.name for v in fleet.vms}
-        caps = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION,
-                Capability.COLD_MIGRATION, Capability.POST_COPY}
-        if reinstall_hook is not None:
-            caps.add(Capability.REINSTALL)
-        self.capabilities = frozenset(caps)
+        self.capabilities = capabilities_for(self.microversion,
+                                             reinstall=reinstall_hook is not None)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -115,6 +142,28 @@ class NovaCloud(Lifecycle):
         if uuid is None:
             raise checks.unknown("VM", vm)
         return uuid
+
+    def _server(self, uuid: str, name: str) -> Any:
+        """The server, or None if Nova no longer has it (one request)."""
+        from openstack import exceptions as sdk_exc
+
+        try:
+            with quiet_sdk():
+                return self.conn.compute.get_server(uuid)
+        except sdk_exc.NotFoundException:
+            return None
+        except Exception as exc:
+            raise translate(exc, f"reading server {name}") from exc
+
+    def _known_host(self, host: str) -> None:
+        """``unknown host`` unless Nova has a nova-compute service on ``host`` (the list is
+        read once, and again on a name it does not hold)."""
+        if host not in self._compute_hosts:
+            self._compute_hosts = {s.host for s in self._call(
+                "listing compute services", lambda: list(
+                    self.conn.compute.services(binary="nova-compute")))}
+            if host not in self._compute_hosts:
+                raise checks.unknown("host", host)
 
     def _service(self, host: str) -> Any:
         found = self._call("listing compute services", lambda: list(
@@ -145,11 +194,9 @@ class NovaCloud(Lifecycle):
 
     def vm(self, name: str) -> VmState:
         uuid = self._server_uuid(name)
-        server = self._call(f"reading server {name}", self.conn.compute.find_server, uuid,
-                            ignore_missing=True, all_projects=True)
+        server = self._server(uuid, name)
         if server is None:
             return VmState(name=name, hosts=(), power=PowerState.SHUTOFF)
-        server = self._call(f"reading server {name}", self.conn.compute.get_server, uuid)
         return VmState(name=name, hosts=(server.compute_host,) if server.compute_host else (),
                        power=_POWER.get(server.power_state or 0, PowerState.SHUTOFF))
 
@@ -199,17 +246,18 @@ class NovaCloud(Lifecycle):
         return rec
 
     def _end(self, rec: NovaJob, phase: JobPhase, error: str | None = None) -> None:
-        """``rec`` ended in a way Nova does not remember: journalled, and reported by the
-        next :meth:`wait` (which otherwise lists only jobs still open)."""
+        """``rec`` ended: journalled (Nova's outcome as first seen, or one Nova does not
+        remember: a refused call, a hook's outcome), and reported by the next :meth:`wait`
+        (which otherwise lists only jobs still open)."""
         rec.phase, rec.error = phase.value, error
         with self._lock:
             self.journal.save(rec)
             self._ended[rec.job] = None
 
     def _running_job_of(self, vm: str) -> str | None:
-        for rec in self.journal.jobs.values():
-            if rec.vm == vm and rec.kind is not JobKind.REINSTALL and \
-                    not self.job(rec.job).final:
+        for rec in list(self.journal.jobs.values()):
+            if rec.vm == vm and rec.kind is not JobKind.REINSTALL and rec.phase is None \
+                    and not self.job(rec.job).final:
                 return rec.job
         return None
 
@@ -219,7 +267,7 @@ class NovaCloud(Lifecycle):
             self._start(job, JobKind.LIVE_MIGRATION, vm, None, dest, None)
             return
         state = self.vm(vm)
-        self._service(dest)
+        self._known_host(dest)
         source = state.hosts[0] if state.hosts else None
         checks.route(vm, source or "", dest, self._running_job_of(vm))
         rec = self._start(job, JobKind.LIVE_MIGRATION, vm, source, dest, None)
@@ -235,7 +283,7 @@ class NovaCloud(Lifecycle):
             self._start(job, JobKind.COLD_MIGRATION, vm, None, dest, None)
             return
         state = self.vm(vm)
-        self._service(dest)
+        self._known_host(dest)
         source = state.hosts[0] if state.hosts else None
         checks.route(vm, source or "", dest, self._running_job_of(vm))
         rec = self._start(job, JobKind.COLD_MIGRATION, vm, source, dest, None)
@@ -298,11 +346,33 @@ class NovaCloud(Lifecycle):
         base: dict[str, Any] = {"job": job, "kind": rec.kind, "vm": rec.vm,
                                 "source": rec.source, "dest": rec.dest,
                                 "started_s": rec.started_s,
-                                "elapsed_s": max(0.0, self.clock.now() - rec.started_s)}
+                                "elapsed_s": max(0.0, (rec.ended_s if rec.ended_s is not None
+                                                       else self.clock.now()) - rec.started_s)}
         if rec.kind is JobKind.REINSTALL:
             return self._reinstall_progress(rec, base)
         if rec.phase is not None:
-            return JobProgress(phase=JobPhase(rec.phase), error=rec.error, **base)
+            return JobProgress(phase=JobPhase(rec.phase), error=rec.error,
+                               extra=self._extra(rec), total_mib=rec.total_mib,
+                               processed_mib=rec.processed_mib,
+                               remaining_mib=rec.remaining_mib, **base)
+        progress = self._nova_progress(rec, base)
+        if progress.total_mib:  # the last figures Nova gave: its record drops them at the end
+            rec.total_mib, rec.processed_mib, rec.remaining_mib = \
+                progress.total_mib, progress.processed_mib, progress.remaining_mib
+        if progress.final:  # Nova's outcome is final: remembered, never asked again
+            rec.ended_s = self.clock.now()
+            self._end(rec, progress.phase, progress.error)
+            return replace(progress, total_mib=rec.total_mib, processed_mib=rec.processed_mib,
+                           remaining_mib=rec.remaining_mib)
+        return progress
+
+    @staticmethod
+    def _extra(rec: NovaJob) -> dict[str, object]:
+        return {"nova_migration": rec.migration_id} if rec.migration_id else {}
+
+    def _nova_progress(self, rec: NovaJob, base: dict[str, Any]) -> JobProgress:
+        """A migration job's progress as Nova reports it now: its migration record, and the
+        server only once the record says the move is done (or awaits confirmation)."""
         mig = self._migration_of(rec)
         if mig is None:
             return JobProgress(phase=JobPhase.RUNNING, **base)
@@ -312,6 +382,9 @@ class NovaCloud(Lifecycle):
                                error=self._failure(rec, mig), **base)
         if mig.status in CANCELLED_STATUSES:
             return JobProgress(phase=JobPhase.CANCELLED, extra=extra, **base)
+        if mig.status not in SERVER_STATUSES:
+            progress = self._progress(rec, mig) if rec.kind is JobKind.LIVE_MIGRATION else {}
+            return JobProgress(phase=JobPhase.RUNNING, extra=extra, **base, **progress)
         server = self._call(f"reading server {rec.vm}", self.conn.compute.get_server, rec.uuid)
         if rec.kind is JobKind.COLD_MIGRATION and server.status == "VERIFY_RESIZE" \
                 and not rec.confirmed:
@@ -426,21 +499,40 @@ class NovaCloud(Lifecycle):
         self.journal.close()
 
 
+def open_cloud(cloud: str | None) -> tuple[Any, HostFacts]:
+    """The connection and host-facts file ``hvroll run --driver nova --cloud NAME`` uses,
+    checked before anything is written: the cloud in clouds.yaml with its
+    ``hvroll_host_facts`` key (``InputError``), a Nova that answers, takes the credentials
+    and offers :data:`DRIVER_MICROVERSION` (``DriverError``)."""
+    from hvroll.drivers.nova.connect import cloud_extra, connect
+    from hvroll.drivers.nova.facts import load_facts
+    from hvroll.errors import InputError
+
+    conn = connect(cloud)
+    name = getattr(conn.config, "name", None) or cloud or "OS_CLOUD"
+    facts_file = cloud_extra(conn, "hvroll_host_facts")
+    if not facts_file:
+        raise InputError(f"cloud {name}: no 'hvroll_host_facts' key in its clouds.yaml entry "
+                         "(the host-facts file naming profiles; docs/nova.md)")
+    facts = load_facts(Path(str(facts_file)))
+    negotiate(name, offered_microversions(conn, name), DRIVER_MICROVERSION,
+              "hvroll's nova driver")
+    with quiet_sdk():
+        try:  # the first call that needs the credentials
+            next(iter(conn.compute.services(binary="nova-compute")), None)
+        except Exception as exc:
+            raise translate(exc, f"cloud {name}: listing compute services") from exc
+    return conn, facts
+
+
 def nova_cloud(fleet: Fleet, cloud: str | None, *, journal: Path | None,
                settings: Any = None) -> NovaCloud:
     """The driver ``hvroll run --driver nova --cloud NAME`` uses: the cloud from clouds.yaml,
     its host-facts file from the cloud's ``hvroll_host_facts`` key, and the operator's
     reinstall command (``--reinstall-cmd``, with ``{host}`` and ``{profile}``) as hook."""
     from hvroll.drivers.libvirt.hooks import CommandHook
-    from hvroll.drivers.nova.connect import cloud_extra, connect
-    from hvroll.drivers.nova.facts import load_facts
-    from hvroll.errors import InputError
 
-    conn = connect(cloud)
-    facts_file = cloud_extra(conn, "hvroll_host_facts")
-    if not facts_file:
-        raise InputError(f"cloud {cloud or 'OS_CLOUD'}: no 'hvroll_host_facts' key in its "
-                         "clouds.yaml entry (the host-facts file naming profiles; docs/nova.md)")
+    conn, facts = open_cloud(cloud)
     hook: ReinstallHook | None = None
     command = getattr(settings, "reinstall_cmd", None)
     if command:
@@ -450,5 +542,4 @@ def nova_cloud(fleet: Fleet, cloud: str | None, *, journal: Path | None,
 
         def hook(host: str, profile: str) -> None:
             run_hook(hosts[host], profile)
-    return NovaCloud(conn, fleet, load_facts(Path(str(facts_file))), journal=journal,
-                     reinstall_hook=hook)
+    return NovaCloud(conn, fleet, facts, journal=journal, reinstall_hook=hook)

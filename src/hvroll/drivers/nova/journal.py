@@ -34,9 +34,16 @@ class NovaJob:
     started_s: float = 0.0
     migration_id: str | None = None
     phase: str | None = None
-    """Set once the job ended in a way Nova does not remember (a refused call, a hook)."""
+    """Set once the job ended: Nova's final outcome as first seen, or one Nova does not
+    remember (a refused call, a hook)."""
     error: str | None = None
     confirmed: bool = False
+    ended_s: float | None = None
+    """When the outcome was first seen (the driver's clock)."""
+    total_mib: float = 0.0
+    processed_mib: float = 0.0
+    remaining_mib: float = 0.0
+    """The last progress Nova reported (its record drops the figures once the move ends)."""
 
 
 class Journal:

@@ -9,27 +9,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hvroll.drivers.nova.connect import quiet_sdk, translate
+from hvroll.drivers.nova.connect import (
+    DISCOVERY_MICROVERSION,
+    negotiate,
+    offered_microversions,
+    quiet_sdk,
+    translate,
+)
 from hvroll.drivers.nova.discovery import RawCloud, RawGroup, RawHost, RawServer, cpu_info_of
 from hvroll.errors import DriverError
 
 PAGE_SIZE = 100
+"""Servers asked of Nova per request (Nova caps it at its ``[api] max_limit``, 1000)."""
 
 
-def read_cloud(conn: Any, *, region: str | None = None,
+def read_cloud(conn: Any, *, region: str | None = None, page_size: int = PAGE_SIZE,
                on_progress: Callable[[str, int], None] | None = None) -> RawCloud:
-    """Hosts, servers of all projects and server groups of the cloud behind ``conn``."""
+    """Hosts, servers of all projects (``page_size`` a request, every page followed) and
+    server groups of the cloud behind ``conn``; ``on_progress(what, count)`` after hosts,
+    after each page of servers and after server groups."""
     note = on_progress or (lambda _what, _n: None)
+    name = getattr(conn.config, "name", None) or "(unnamed)"
+    negotiate(name, offered_microversions(conn, name), DISCOVERY_MICROVERSION, "discovery")
     with quiet_sdk():
         try:
-            return _read(conn, region, note)
+            return _read(conn, region, page_size, note)
         except DriverError:
             raise
         except Exception as exc:
             raise translate(exc, "reading the cloud") from exc
 
 
-def _read(conn: Any, region: str | None, note: Callable[[str, int], None]) -> RawCloud:
+def _read(conn: Any, region: str | None, page_size: int,
+          note: Callable[[str, int], None]) -> RawCloud:
     cloud = RawCloud(region=region or conn.config.region_name or "RegionOne")
     services = {s.host: s for s in conn.compute.services(binary="nova-compute")}
     aggregates: dict[str, list[str]] = {}
@@ -59,11 +71,12 @@ def _read(conn: Any, region: str | None, note: Callable[[str, int], None]) -> Ra
             aggregates=tuple(aggregates.get(svc_host, ()))))
     note("hosts", len(cloud.hosts))
     images: dict[str, dict[str, str]] = {}
-    for server in conn.compute.servers(details=True, all_projects=True, limit=PAGE_SIZE):
+    for server in conn.compute.servers(details=True, all_projects=True, limit=page_size):
         cloud.servers.append(_server(conn, server, images))
-        if len(cloud.servers) % PAGE_SIZE == 0:
+        if len(cloud.servers) % page_size == 0:
             note("servers", len(cloud.servers))
-    note("servers", len(cloud.servers))
+    if not cloud.servers or len(cloud.servers) % page_size:
+        note("servers", len(cloud.servers))
     for g in conn.compute.server_groups(all_projects=True):
         cloud.groups.append(RawGroup(id=g.id, name=g.name or g.id,
                                      policy=g.policy or (g.policies or [""])[0],
