@@ -11,7 +11,7 @@ extra="."
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients busybox-static
              iproute2 cpio gzip kmod libc6-dev tini chromium fonts-dejavu-core
-             mariadb-server rabbitmq-server)
+             mariadb-server rabbitmq-server postgresql)
   extra=".[test]"
 fi
 

@@ -21,16 +21,16 @@ def targets_of(fleet: Fleet) -> Targets:
                    by_name={"Broadwell": fleet.profile_by_name["CPv2n"]})
 
 
-def campaign_factory(tmp_path: Path) -> Campaign:
+def campaign_factory(tmp_path: Path, state: Callable[[str], str] | None = None) -> Campaign:
     """``campaign(fleet, policy=…, faults=…)``: a stored plan and a journaled simulated cloud
-    in ``tmp_path``."""
+    in ``tmp_path``; ``state(name)`` gives the state target (default: ``tmp_path/NAME.db``)."""
 
     def make(fleet: Fleet, *, policy: Policy | None = None, faults: Faults | None = None,
              targets: Targets | None = None, seed: int = 1,
              name: str = "c") -> tuple[Store, SimCloud, Plan]:
         policy = policy or Policy(allow_suspend=True, hold_after_canary=False)
         result = plan(fleet, targets or targets_of(fleet), policy)
-        store = Store(tmp_path / f"{name}.db", create=True)
+        store = Store(state(name) if state else tmp_path / f"{name}.db", create=True)
         store.create_campaign(result, with_profiles(fleet, result.targets), "sim", 0.0)
         cloud = SimCloud(store.fleet(), seed=seed, faults=faults or Faults(),
                          journal=tmp_path / f"{name}.db.sim.jsonl")

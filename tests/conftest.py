@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from hvroll.synthetic.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared test helpers: strategies.py
+
+import pgserver  # noqa: E402  (a shared helper beside this file)
+
 EXAMPLES = ROOT / "docs" / "examples"
 
 
@@ -48,7 +52,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     suite must run the real tests, not pass by skipping them."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.skipped and os.environ.get("CI") and item.get_closest_marker("libvirt"):
-        report.outcome = "failed"
-        report.longrepr = f"libvirt test skipped in CI: {report.longrepr}"
+    for marker in ("libvirt", "postgres"):
+        if report.skipped and os.environ.get("CI") and item.get_closest_marker(marker):
+            report.outcome = "failed"
+            report.longrepr = f"{marker} test skipped in CI: {report.longrepr}"
     return outcome
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pgserver.PostgresServer]:
+    """A real PostgreSQL on a loopback port, for the whole session (``initdb`` + ``pg_ctl``
+    in a temporary directory, stopped by PID); ``postgres.create_database()`` gives each test
+    its own database."""
+    server = pgserver.start_server()
+    if server is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian 'postgresql')")
+    try:
+        yield server
+    finally:
+        pgserver.remove(server)

@@ -69,3 +69,14 @@ def test_status_of_an_empty_file_leaves_it_empty(cli: Cli, tmp_path: Path) -> No
     result = cli("status", "--state", str(path))
     assert result.code == 2
     assert path.read_bytes() == b""
+
+
+def test_the_drivers_journal_goes_where_journal_says(cli: Cli, planned: Path,
+                                                     tmp_path: Path) -> None:
+    journal = tmp_path / "elsewhere" / "sim.jsonl"
+    journal.parent.mkdir()
+    ran = cli("run", str(planned), "--state", str(tmp_path / "c.db"), "--quiet",
+              "--journal", str(journal))
+    assert ran.code == 0, ran.stderr
+    assert journal.is_file()
+    assert not (tmp_path / "c.db.sim.jsonl").exists()

@@ -1,9 +1,10 @@
 """The campaign's lease: who may take it (a pure decision, against exact values), one holder at
-a time on one state file, a dead or expired holder taken over, fencing of a stale holder."""
+a time on one state file or database, a dead or expired holder taken over, fencing of a stale
+holder — on SQLite and on PostgreSQL (the ``target`` fixture)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -51,14 +52,28 @@ class Wall:
         return self.now
 
 
-def lease(db: Path, wall: Wall, pid: int, *, alive: bool = True) -> Lease:
-    return Lease(Store(db, create=True), wall=wall, host="hv-a", pid=pid,
-                 alive=lambda _pid: alive, ttl_s=60.0, renew_every_s=10.0)
+MakeLease = Callable[..., Lease]
 
 
-def test_a_second_runner_is_refused_while_the_first_lives(tmp_path: Path) -> None:
+@pytest.fixture
+def lease() -> Iterator[Callable[..., Lease]]:
+    """``lease(target, wall, pid, alive=True)``: a runner's lease on its own store (closed at
+    the end of the test)."""
+    stores: list[Store] = []
+
+    def make(db: str, wall: Wall, pid: int, *, alive: bool = True) -> Lease:
+        stores.append(Store(db, create=True))
+        return Lease(stores[-1], wall=wall, host="hv-a", pid=pid, alive=lambda _pid: alive,
+                     ttl_s=60.0, renew_every_s=10.0)
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def test_a_second_runner_is_refused_while_the_first_lives(target: str, lease: MakeLease) -> None:
     wall = Wall()
-    first, second = lease(tmp_path / "c.db", wall, 1), lease(tmp_path / "c.db", wall, 2)
+    first, second = lease(target, wall, 1), lease(target, wall, 2)
     assert first.acquire().verdict is Verdict.FREE
     wall.now += 30
     with pytest.raises(LeaseHeldError, match=r"\(host hv-a, pid 1\) since 1970-01-01 00:16:40 "
@@ -67,11 +82,11 @@ def test_a_second_runner_is_refused_while_the_first_lives(tmp_path: Path) -> Non
     assert not second.held
 
 
-def test_a_dead_holder_is_taken_over_at_once_and_fenced_out(tmp_path: Path) -> None:
+def test_a_dead_holder_is_taken_over_at_once_and_fenced_out(target: str, lease: MakeLease) -> None:
     wall = Wall()
-    first = lease(tmp_path / "c.db", wall, 1)
+    first = lease(target, wall, 1)
     first.acquire()
-    second = lease(tmp_path / "c.db", wall, 2, alive=False)
+    second = lease(target, wall, 2, alive=False)
     taken = second.acquire()
     assert (taken.verdict, taken.previous is not None and taken.previous.pid) == (Verdict.DEAD, 1)
     # The old holder, had it survived, can no longer write: its commit is refused whole.
@@ -82,33 +97,33 @@ def test_a_dead_holder_is_taken_over_at_once_and_fenced_out(tmp_path: Path) -> N
     assert second.store.events("stale_write") == []
 
 
-def test_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
+def test_an_expired_lease_is_taken_over(target: str, lease: MakeLease) -> None:
     wall = Wall()
-    lease(tmp_path / "c.db", wall, 1).acquire()
+    lease(target, wall, 1).acquire()
     wall.now += 60
-    taken = lease(tmp_path / "c.db", wall, 2).acquire()
+    taken = lease(target, wall, 2).acquire()
     assert taken.verdict is Verdict.EXPIRED
 
 
-def test_ticks_renew_the_lease_so_it_does_not_expire(tmp_path: Path) -> None:
+def test_ticks_renew_the_lease_so_it_does_not_expire(target: str, lease: MakeLease) -> None:
     wall = Wall()
-    first = lease(tmp_path / "c.db", wall, 1)
+    first = lease(target, wall, 1)
     first.acquire()
     for _ in range(10):  # 100 s, ticking every 10 s
         wall.now += 10
         first.tick()
     with pytest.raises(LeaseHeldError, match="last heartbeat 0 s ago"):
-        lease(tmp_path / "c.db", wall, 2).acquire()
+        lease(target, wall, 2).acquire()
 
 
-def test_a_released_lease_is_free(tmp_path: Path) -> None:
+def test_a_released_lease_is_free(target: str, lease: MakeLease) -> None:
     wall = Wall()
-    first = lease(tmp_path / "c.db", wall, 1)
+    first = lease(target, wall, 1)
     first.acquire()
     first.release()
-    assert lease(tmp_path / "c.db", wall, 2).acquire().verdict is Verdict.FREE
+    assert lease(target, wall, 2).acquire().verdict is Verdict.FREE
 
 
-def test_verify_refuses_when_the_lease_is_not_held(tmp_path: Path) -> None:
+def test_verify_refuses_when_the_lease_is_not_held(target: str, lease: MakeLease) -> None:
     with pytest.raises(LeaseLostError, match="does not hold the campaign's lease"):
-        lease(tmp_path / "c.db", Wall(), 1).verify()
+        lease(target, Wall(), 1).verify()

@@ -1,5 +1,5 @@
-"""Opening a state file: a file that is not hvroll's is refused untouched; read-only opening
-never changes a file."""
+"""Opening a state file or database: one that is not hvroll's is refused untouched; read-only
+opening never changes it (SQLite files, and PostgreSQL databases through ``target``)."""
 
 from __future__ import annotations
 
@@ -15,21 +15,34 @@ from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
 from hvroll.store.models import pack, unpack
+from pgserver import PostgresServer
+from targets import contents, execute
 
 
 def files(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
+def _write_campaign(target: str | Path, fleet: Fleet) -> None:
+    result = plan(fleet, Targets(default=fleet.profile_by_name["CPv2"]),
+                  Policy(hold_after_canary=False))
+    store = Store(target, create=True)
+    store.create_campaign(result, with_profiles(fleet, result.targets), "sim", 0.0)
+    store.close()
+
+
 @pytest.fixture
 def state(tmp_path: Path, tiny: Fleet) -> Path:
     path = tmp_path / "s.db"
-    result = plan(tiny, Targets(default=tiny.profile_by_name["CPv2"]),
-                  Policy(hold_after_canary=False))
-    store = Store(path, create=True)
-    store.create_campaign(result, with_profiles(tiny, result.targets), "sim", 0.0)
-    store.close()
+    _write_campaign(path, tiny)
     return path
+
+
+@pytest.fixture
+def stored(target: str, tiny: Fleet) -> str:
+    """A campaign on either backend."""
+    _write_campaign(target, tiny)
+    return target
 
 
 @pytest.fixture
@@ -85,6 +98,36 @@ def test_reading_only_changes_no_file(state: Path) -> None:
     assert {name: after[name] for name in before} == before
 
 
+def test_reading_only_changes_no_row(stored: str) -> None:
+    before = contents(stored)
+    store = Store(stored, readonly=True)
+    assert store.require_campaign().id == 1
+    assert store.plan().waves
+    store.close()
+    assert contents(stored) == before
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_a_foreign_database_is_refused_untouched(target: str, create: bool) -> None:
+    Store(target, create=True).close()  # make the database (a file for SQLite) exist
+    execute(target, "CREATE TABLE notes (body TEXT)")
+    execute(target, "INSERT INTO notes VALUES ('mine')")
+    for table in ("meta", "attempt", "migration", "host_step", "campaign", "event", "control",
+                  "transition", "lease"):
+        execute(target, f"DROP TABLE {table}")
+    before = contents(target)
+    with pytest.raises(InputError, match="not a hvroll state file"):
+        Store(target, create=create)
+    assert contents(target) == before == {"notes": [("mine",)]}
+
+
+def test_a_new_database_becomes_a_state_file_on_first_write(target: str) -> None:
+    store = Store(target, create=True)
+    assert store.campaign() is None
+    store.close()
+    assert contents(target)["meta"] == [("schema_version", "1")]
+
+
 def test_a_read_only_file_is_read_but_not_run(state: Path) -> None:
     state.chmod(0o444)
     try:
@@ -108,3 +151,28 @@ def test_a_url_opens_the_same_file(state: Path) -> None:
     store = Store(f"sqlite:///{state}", readonly=True)
     assert store.require_campaign().id == 1
     store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_every_spelling_of_a_postgresql_url_opens_it_with_psycopg(
+        postgres: PostgresServer, tiny: Fleet, scheme: str) -> None:
+    url = postgres.create_database()
+    _write_campaign(url, tiny)
+    store = Store(url.replace("postgresql", scheme, 1), readonly=True)
+    assert (store.engine.dialect.driver, store.require_campaign().id) == ("psycopg", 1)
+    store.close()
+
+
+@pytest.mark.postgres
+def test_an_unreachable_database_is_one_line_naming_it(postgres: PostgresServer) -> None:
+    url = postgres.url("no_such_database")
+    for create, readonly in ((True, False), (False, False), (False, True)):
+        with pytest.raises(InputError, match=r"no_such_database: cannot be (opened|read) "
+                                             r"\(.*does not exist\)$"):
+            Store(url, create=create, readonly=readonly)
+
+
+def test_a_malformed_url_is_bad_input() -> None:
+    with pytest.raises(InputError, match="not a database URL"):
+        Store("postgresql://host:notaport/db", create=True)

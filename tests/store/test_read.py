@@ -1,9 +1,9 @@
-"""The read-only opener: checks what it opens, never writes, refuses to write."""
+"""The read-only opener: checks what it opens, never writes, refuses to write (SQLite files,
+and PostgreSQL databases through ``target``)."""
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,15 +13,17 @@ from hvroll.errors import InputError
 from hvroll.store import Store
 from hvroll.store.models import Meta, pack, unpack
 from hvroll.store.read import StateReader
+from pgserver import PostgresServer
+from targets import contents, execute
 
 
-def _empty_state(path: Path) -> Path:
-    Store(path, create=True).close()
-    return path
+def _empty_state(target: str) -> str:
+    Store(target, create=True).close()
+    return target
 
 
 def test_opening_reads_without_writing(tmp_path: Path) -> None:
-    path = _empty_state(tmp_path / "s.db")
+    path = Path(_empty_state(str(tmp_path / "s.db")))
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     reader = StateReader(path)
     with reader.transaction() as conn:
@@ -30,10 +32,33 @@ def test_opening_reads_without_writing(tmp_path: Path) -> None:
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 
-def test_a_write_through_it_is_refused(tmp_path: Path) -> None:
-    reader = StateReader(_empty_state(tmp_path / "s.db"))
-    with pytest.raises(InputError, match=r"cannot be read .*readonly"), reader.transaction() as c:
-        c.execute(update(Meta).values(value="2"))
+def test_opening_changes_no_row(target: str) -> None:
+    before = contents(_empty_state(target))
+    reader = StateReader(target)
+    with reader.transaction() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM meta").scalar() == "1"
+    reader.close()
+    assert contents(target) == before
+
+
+def test_a_write_through_it_is_refused(target: str) -> None:
+    reader = StateReader(_empty_state(target))
+    with pytest.raises(InputError, match=r"cannot be read .*read-?only"), \
+            reader.transaction() as conn:
+        conn.execute(update(Meta).values(value="2"))
+    reader.close()
+    assert execute(target, "SELECT value FROM meta") == [("1",)]
+
+
+def test_a_transaction_sees_one_state_while_a_writer_commits(target: str) -> None:
+    reader = StateReader(_empty_state(target))
+    with reader.transaction() as conn:
+        first = conn.exec_driver_sql("SELECT count(*) FROM event").scalar()
+        execute(target, "INSERT INTO event (t_s, kind, message, data) "
+                        "VALUES (1.0, 'x', '', '{}')")
+        assert conn.exec_driver_sql("SELECT count(*) FROM event").scalar() == first == 0
+    with reader.transaction() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM event").scalar() == 1
     reader.close()
 
 
@@ -43,20 +68,25 @@ def test_a_missing_file_is_named_and_not_created(tmp_path: Path) -> None:
     assert not (tmp_path / "nope.db").exists()
 
 
-def test_a_file_that_is_not_a_state_file_is_an_input_error(tmp_path: Path) -> None:
-    path = tmp_path / "other.db"
-    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+@pytest.mark.postgres
+def test_a_missing_database_is_named(postgres: PostgresServer) -> None:
+    with pytest.raises(InputError, match=r"/nope: cannot be read \(.*\"nope\" does not exist"):
+        StateReader(postgres.url("nope"))
+
+
+def test_a_file_that_is_not_a_state_file_is_an_input_error(target: str) -> None:
+    Store(target, create=True).close()
+    execute(target, "CREATE TABLE t (x INTEGER)")
+    execute(target, "DROP TABLE meta")
     with pytest.raises(InputError, match="not a hvroll state file"):
-        StateReader(path)
+        StateReader(target)
 
 
-def test_another_schema_version_is_refused_with_both_versions(tmp_path: Path) -> None:
-    path = _empty_state(tmp_path / "s.db")
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    db.close()
+def test_another_schema_version_is_refused_with_both_versions(target: str) -> None:
+    _empty_state(target)
+    execute(target, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(InputError, match=r"schema 99 is not supported \(expected 1\)"):
-        StateReader(path)
+        StateReader(target)
 
 
 def test_pack_and_unpack_are_inverse() -> None:

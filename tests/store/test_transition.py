@@ -3,15 +3,13 @@ the same commit, refused without a trace when illegal; typed columns read older 
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
 from campaigns import Campaign
 from hvroll.domain import Fleet
 from hvroll.domain.states import HostStepState, IllegalTransitionError, MigrationState
 from hvroll.store import Store
+from targets import execute
 
 
 def test_a_legal_move_is_applied_and_recorded_at_the_commit(small: Fleet,
@@ -40,13 +38,12 @@ def test_an_illegal_move_is_refused_and_leaves_no_trace(small: Fleet,
     assert store.transitions() == []
 
 
-def test_state_columns_read_back_as_enums(small: Fleet, campaign: Campaign,
-                                          tmp_path: Path) -> None:
+def test_state_columns_read_back_as_enums(small: Fleet, campaign: Campaign) -> None:
     store, _, _ = campaign(small)
     store.close()
-    with sqlite3.connect(tmp_path / "c.db") as conn:  # a file written as plain strings
-        conn.execute("update host_step set state='draining' where id=1")
-    again = Store(tmp_path / "c.db")
+    # written as plain strings, as by older files
+    execute(store.target, "update host_step set state='draining' where id=1")
+    again = Store(store.target)
     assert again.steps()[0].state is HostStepState.DRAINING
     assert again.migrations()[0].state is MigrationState.PENDING
     again.close()

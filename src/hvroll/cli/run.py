@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine.url import make_url
 from structlog.typing import FilteringBoundLogger
 
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
@@ -26,6 +27,7 @@ from hvroll.planner.model import Plan, load_plan
 from hvroll.planner.validate import plan_problems
 from hvroll.store import Store
 from hvroll.store.lease import Lease
+from hvroll.store.read import database_url
 from hvroll.telemetry.logs import LogFormat, LogLevel, make_logger
 
 
@@ -42,29 +44,41 @@ DRIVERS = ("sim", "libvirt", "nova")
 POLL_S = {"sim": 5.0, "libvirt": 1.0, "nova": 2.0}
 
 
+def journal_path(state: str, driver: str, journal: Path | None = None) -> Path:
+    """Where the driver keeps its crash journal: ``journal`` when given; beside a SQLite state
+    file (``STATE.DRIVER.jsonl``); for a database server's URL, ``DATABASE.DRIVER.jsonl`` in the
+    working directory."""
+    if journal is not None:
+        return journal
+    url = make_url(database_url(state))
+    if url.get_backend_name() == "sqlite" and url.database:
+        return Path(f"{state if '://' not in state else url.database}.{driver}.jsonl")
+    return Path(f"{Path(url.database or 'campaign').name}.{driver}.jsonl")
+
+
 def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any],
-                settings: DriverSettings | None = None, cloud: str | None = None) -> Driver:
+                settings: DriverSettings | None = None, cloud: str | None = None,
+                journal: Path | None = None) -> Driver:
     """The driver named ``name`` for the campaign in ``store``; ``settings`` configure the
-    real backends (default: from the environment)."""
+    real backends (default: from the environment); its crash journal at ``journal`` (default:
+    :func:`journal_path`)."""
     fleet = store.fleet()
+    if name not in DRIVERS:
+        raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
+    where = journal_path(store.target, name, journal)
     if name == "sim":
         from hvroll.drivers.sim import Faults, SimCloud
 
-        journal = Path(f"{store.target}.sim.jsonl") if "://" not in store.target else None
-        return SimCloud(fleet, seed=seed, faults=Faults(**faults), journal=journal)
+        return SimCloud(fleet, seed=seed, faults=Faults(**faults), journal=where)
     if name == "libvirt":
         from hvroll.drivers.libvirt import cloud_for
         from hvroll.testbed.driver import testbed_defaults
 
-        journal = Path(f"{store.target}.libvirt.jsonl") if "://" not in store.target else None
-        return cloud_for(fleet, journal=journal, settings=settings,
+        return cloud_for(fleet, journal=where, settings=settings,
                          defaults=testbed_defaults(fleet))
-    if name == "nova":
-        from hvroll.drivers.nova.cloud import nova_cloud
+    from hvroll.drivers.nova.cloud import nova_cloud
 
-        journal = Path(f"{store.target}.nova.jsonl") if "://" not in store.target else None
-        return nova_cloud(fleet, cloud, journal=journal, settings=settings)
-    raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
+    return nova_cloud(fleet, cloud, journal=where, settings=settings)
 
 
 def run(
@@ -85,6 +99,11 @@ def run(
                                           help="The inventory the plan was made from "
                                                "(default: the path the plan records)."),
     seed: int = typer.Option(1, "--seed", help="Simulator seed (sim driver)."),
+    journal: Path | None = typer.Option(None, "--journal",
+                                        help="The driver's crash journal, read back when the "
+                                             "campaign resumes [default: beside a state file, "
+                                             "STATE.DRIVER.jsonl; for a database URL, "
+                                             "DATABASE.DRIVER.jsonl in the working directory]."),
     fail_migrations: float = typer.Option(0.0, "--fail-migrations", min=0.0, max=1.0,
                                           callback=finite,
                                           help="Simulator: share of migration jobs that fail."),
@@ -150,6 +169,7 @@ def run(
         lease.acquire()  # the lease; a second run exits 1 naming the holder
         _open(store, plan, fleet, state, plan_file, driver, inventory)
         summary = _drive(store, lease, log, settings, state, driver, cloud=cloud, seed=seed,
+                         journal=journal,
                          fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls,
                          poll_s=poll_s, approve=approve, wait=wait,
                          show=not quiet and not as_json)
@@ -165,7 +185,8 @@ def run(
 
 
 def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: DriverSettings,
-           state: str, driver: str, *, cloud: str | None, seed: int, fail_migrations: float,
+           state: str, driver: str, *, cloud: str | None, seed: int, journal: Path | None,
+           fail_migrations: float,
            fail_reinstalls: float, poll_s: float | None, approve: bool, wait: bool,
            show: bool) -> dict[str, Any]:
     faults: dict[str, Any] = {}
@@ -174,7 +195,7 @@ def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: Driv
     if fail_reinstalls:
         faults["reinstall_failure_rate"] = fail_reinstalls
     with make_driver(driver, store, seed=seed, faults=faults, settings=settings,
-                     cloud=cloud) as cloud_driver:
+                     cloud=cloud, journal=journal) as cloud_driver:
         if approve:
             store.require_campaign().approved = True
             store.commit()

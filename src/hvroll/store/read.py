@@ -3,9 +3,11 @@ metrics read through, while an executor may be writing it.
 
 SQLite is opened with ``mode=ro`` (the store runs in WAL mode, so reading never blocks the
 writer) and every transaction is a real ``BEGIN``, so that the queries of one
-:meth:`StateReader.transaction` see one state of the file. Another URL (``postgresql://…``)
-is used as given. The schema version is checked once, on open, as :class:`~hvroll.store.Store`
-checks it; the file is never created and never changed.
+:meth:`StateReader.transaction` see one state of the file. PostgreSQL (``postgresql://…``)
+is opened with ``default_transaction_read_only`` and ``REPEATABLE READ``: the server refuses
+any write, and one transaction sees one snapshot while executors go on writing (MVCC: readers
+and writers never wait for each other). The schema version is checked once, on open, as
+:class:`~hvroll.store.Store` checks it; the database is never created and never changed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, InternalError, OperationalError
 
 from hvroll.errors import InputError
 from hvroll.store.models import SCHEMA_VERSION, Meta
@@ -38,8 +41,12 @@ class StateReader:
             raise InputError(f"{self.target}: no such state file (expected one written by "
                              f"'hvroll run PLAN --state {self.target}')")
         self.engine = readonly_engine(self.target)
-        with self.transaction() as conn:
-            version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        try:
+            with self.transaction() as conn:
+                version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        except BaseException:
+            self.close()  # no connection left behind for the garbage collector
+            raise
         if version != str(SCHEMA_VERSION):
             self.close()
             raise InputError(f"{self.target}: state file schema {version} is not supported "
@@ -51,22 +58,61 @@ class StateReader:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except OperationalError as exc:
+        except (OperationalError, InternalError) as exc:
             if "no such table" in str(exc.orig):
                 raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
-            raise InputError(f"{self.target}: cannot be read ({exc.orig})") from None
+            raise InputError(f"{self.target}: cannot be read ({first_line(exc.orig)})") from None
         except DatabaseError as exc:
-            raise InputError(f"{self.target}: not a hvroll state file ({exc.orig})") from None
+            raise InputError(f"{self.target}: not a hvroll state file "
+                             f"({first_line(exc.orig)})") from None
 
     def close(self) -> None:
         self.engine.dispose()
 
 
+def first_line(error: BaseException | None) -> str:
+    """A database error's message without the server's detail lines."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def database_url(target: str) -> str:
+    """The SQLAlchemy URL of a state target: a path is a SQLite file; ``postgresql://`` (or
+    ``postgres://``) without a driver name means psycopg (version 3), the driver hvroll
+    installs; any other URL is used as given."""
+    if "://" not in target:
+        return f"sqlite:///{Path(target).resolve()}"
+    scheme, rest = target.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return target
+
+
+def url_engine(url: str, **kwargs: Any) -> Engine:
+    """``create_engine`` for a URL, a malformed one refused as bad input."""
+    try:
+        make_url(url)
+        return create_engine(url, **kwargs)
+    except (ArgumentError, ValueError) as exc:
+        raise InputError(f"{url}: not a database URL ({exc}; expected a path, "
+                         f"sqlite:///FILE or postgresql://USER@HOST:PORT/DB)") from None
+    except ModuleNotFoundError as exc:
+        raise InputError(f"{url}: no database driver for it ({exc}; hvroll ships SQLite "
+                         f"and PostgreSQL through psycopg)") from None
+
+
+def is_postgres(target: str) -> bool:
+    return database_url(target).startswith("postgresql")
+
+
 def readonly_engine(target: str) -> Engine:
     """An engine that only reads: SQLite opened with ``mode=ro``, each transaction a real
-    ``BEGIN``; a URL as given."""
+    ``BEGIN``; PostgreSQL in read-only, repeatable-read transactions; another URL as given."""
     if "://" in target:
-        return create_engine(target)
+        url = database_url(target)
+        if url.startswith("postgresql"):
+            return url_engine(url, isolation_level="REPEATABLE READ", connect_args={
+                "options": "-c default_transaction_read_only=on"})
+        return url_engine(url)
     path = Path(target).resolve()
     engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
 

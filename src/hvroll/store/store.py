@@ -1,5 +1,6 @@
 """The durable state of a campaign: one SQLite file by default (``--state campaign.db``),
-or any SQLAlchemy URL (``postgresql://…``) when a fleet outgrows one machine.
+or a PostgreSQL database (``--state postgresql://USER@HOST:PORT/DB``, through psycopg) when
+a fleet outgrows one machine: the same tables, the same code, the same lease.
 
 Writes are grouped by the executor into one transaction per step of its loop: the intents of
 a batch of side effects are committed before any of them is performed. SQLite runs in WAL mode
@@ -59,7 +60,13 @@ from hvroll.store.models import (
     pack,
     unpack,
 )
-from hvroll.store.read import StateReader, readonly_engine
+from hvroll.store.read import (
+    StateReader,
+    database_url,
+    first_line,
+    readonly_engine,
+    url_engine,
+)
 
 State = CampaignState | HostStepState | MigrationState
 _INSERT_TRANSITIONS = insert(cast(Table, TransitionRow.__table__))
@@ -73,10 +80,10 @@ columns, instead of the ORM's one UPDATE per row."""
 
 
 def engine_for(target: str | os.PathLike[str]) -> Engine:
-    """An engine for a path (SQLite) or a SQLAlchemy URL."""
-    text = os.fspath(target)
-    url = text if "://" in text else f"sqlite:///{Path(text).resolve()}"
-    engine = create_engine(url)
+    """An engine for a path (SQLite) or a SQLAlchemy URL (``postgresql://`` through
+    psycopg)."""
+    url = database_url(os.fspath(target))
+    engine = url_engine(url) if "://" in os.fspath(target) else create_engine(url)
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
@@ -97,6 +104,10 @@ def check_target(target: str, *, create: bool, readonly: bool) -> None:
     if "://" in target:
         if not create:
             StateReader(target).close()
+        elif not _hvroll_or_empty(target):
+            raise InputError(f"{target}: not a hvroll state file (the database holds other "
+                             f"tables; expected an empty database or one written by 'hvroll "
+                             f"run PLAN --state {target}')")
         return
     path = Path(target)
     if path.is_dir():
@@ -116,6 +127,19 @@ def check_target(target: str, *, create: bool, readonly: bool) -> None:
     if not readonly and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         raise InputError(f"{target}: is read-only (expected a writable state file and "
                          f"directory; 'hvroll status' and 'hvroll report' read it as it is)")
+
+
+def _hvroll_or_empty(target: str) -> bool:
+    """A database (URL) that holds no table, or only a state file's tables; one that cannot
+    be reached is refused with the server's reason."""
+    engine = readonly_engine(target)
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names()) <= set(Base.metadata.tables)
+    except DatabaseError as exc:
+        raise InputError(f"{target}: cannot be opened ({first_line(exc.orig)})") from None
+    finally:
+        engine.dispose()
 
 
 def _being_created(target: str) -> bool:
@@ -159,6 +183,13 @@ class Store:
         it raises when this process no longer holds the campaign, and nothing is written)."""
         self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
         event.listen(self.session, "after_soft_rollback", self._forget)
+        try:
+            self._open(readonly)
+        except BaseException:
+            self.close()  # no connection left behind for the garbage collector
+            raise
+
+    def _open(self, readonly: bool) -> None:
         for attempt in range(3):
             try:
                 if not readonly:  # tables added since a file was written appear on first write
@@ -171,7 +202,7 @@ class Store:
                 self.session.rollback()
                 if attempt == 2 or "already exists" not in str(exc.orig):
                     raise InputError(f"{self.target}: not a hvroll state file "
-                                     f"({exc.orig})") from None
+                                     f"({first_line(exc.orig)})") from None
 
     def _check_schema(self) -> None:
         row = self.session.get(Meta, "schema_version")

@@ -1,0 +1,136 @@
+"""A real PostgreSQL for the tests: Debian's server binaries, a cluster made with ``initdb`` in a
+temporary directory, started with ``pg_ctl`` on a free loopback port (never the system
+service), one fresh database per test, stopped by its postmaster's PID.
+
+PostgreSQL refuses to run as root: as root the cluster belongs to the ``postgres`` user the
+Debian package creates, and every server command runs through ``runuser``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+USER = "hvroll"
+"""The cluster's superuser (trust authentication, loopback only)."""
+
+
+def bindir() -> Path | None:
+    """The newest installed server's binaries (``/usr/lib/postgresql/N/bin``), if any."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                   else 0)
+    return found[-1].parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+class PostgresServer:
+    """One throw-away cluster on ``127.0.0.1:port``."""
+
+    def __init__(self, bin_dir: Path, workdir: Path) -> None:
+        self.bin = bin_dir
+        self.workdir = workdir
+        self.data = workdir / "data"
+        self.port = _free_port()
+        self.pid = 0
+        self._names = itertools.count(1)
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(workdir, owner.pw_uid, owner.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run([*self._as, *args], capture_output=True, text=True,
+                                timeout=120, check=False, cwd=self.workdir)
+        if result.returncode != 0:
+            log = self.workdir / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr}{tail}")
+
+    def start(self) -> None:
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", USER, "-A", "trust",
+                  "-E", "UTF8", "--locale=C", "--no-sync")
+        options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
+                   f"-c fsync=off -c full_page_writes=off -c max_connections=300")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
+                  str(self.workdir / "server.log"), "-o", options, "-w", "-t", "60", "start")
+        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def stop(self) -> None:
+        """Fast shutdown of the postmaster by its PID; killed if it lingers."""
+        if self.pid <= 0:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        self.pid = 0
+
+    def url(self, database: str) -> str:
+        """What an operator passes to ``--state``."""
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=USER, dbname="postgres",
+                               autocommit=True)
+
+    def create_database(self) -> str:
+        """A new, empty database; its URL."""
+        name = f"t{os.getpid()}_{next(self._names)}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # the name is ours: no injection
+        return self.url(name)
+
+
+def start_server() -> PostgresServer | None:
+    """A started server, or None when no PostgreSQL server is installed."""
+    found = bindir()
+    if found is None or (os.geteuid() == 0 and not shutil.which("runuser")):
+        return None
+    server = PostgresServer(found, Path(tempfile.mkdtemp(prefix="hvroll-pg-")))
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+        raise
+    return server
+
+
+def remove(server: PostgresServer) -> None:
+    server.stop()
+    shutil.rmtree(server.workdir, ignore_errors=True)
+
