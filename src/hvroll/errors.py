@@ -5,6 +5,7 @@
     HvrollError                      base; ``retryable`` says if trying again may help
     ├── InputError                   bad operator input: fix the file or the option (not retryable)
     │   └── InventoryError           an inventory, plan or rule file is invalid; lists each Problem
+    ├── CampaignCreatingError        the state file's campaign is being created right now: retryable
     ├── SafetyError                  an invariant would break (a non-empty host to reinstall, a full
     │                                host, an anti-affinity group on one host): never retried
     └── DriverError                  the cloud backend failed (libvirt, the simulator)
@@ -52,6 +53,13 @@ class InventoryError(InputError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class CampaignCreatingError(HvrollError):
+    """The state file's campaign is being created by a ``hvroll run`` that holds its lease and
+    has not committed it yet: look again in a moment."""
+
+    retryable = True
 
 
 class SafetyError(HvrollError):

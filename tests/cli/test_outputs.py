@@ -103,6 +103,7 @@ def test_an_unknown_file_needs_force(cli: Cli, tmp_path: Path) -> None:
     (b"version: 1\nregions:\n  - name: r1\n", Kind.INVENTORY),
     (b'{\n"version": 1,\n"regions": [\n', Kind.INVENTORY),
     (b"<!doctype html>\n<title>hvroll report</title>", Kind.REPORT),
+    (b'{\n  "kind": "hvroll-controlplane-plan",\n  "version": 1,', Kind.CONTROLPLANE_PLAN),
     (b"\x00\x01binary", Kind.OTHER),
 ])
 def test_kind_of_a_file(tmp_path: Path, head: bytes, kind: Kind | None) -> None:
@@ -148,3 +149,44 @@ def test_demo_takes_an_empty_directory(tmp_path: Path) -> None:
 
     _prepare(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [MARKER]
+
+
+def test_controlplane_plan_refuses_to_replace_an_inventory(cli: Cli, tiny: Path) -> None:
+    before = snapshot(tiny.parent)
+    result = cli("controlplane", "plan", "--from", "2023.1", "--to",
+                 "2024.1", "-o", str(tiny))
+    assert result.code == 2
+    assert result.stderr == (f"error: {tiny}: is an inventory (expected a new path for "
+                             f"--output, which writes a control-plane plan)\n")
+    assert snapshot(tiny.parent) == before
+
+
+def test_controlplane_plan_replaces_its_own_kind_only_with_force(cli: Cli,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "cp.json"
+    args = ("controlplane", "plan", "--from", "2023.1", "--to", "2024.1",
+            "-o", str(out))
+    assert cli(*args).code == 0
+    first = out.read_bytes()
+    refused = cli(*args)
+    assert (refused.code, refused.stderr) == (
+        2, f"error: {out}: exists and holds a control-plane plan (expected a new path, or "
+           f"--force to replace it)\n")
+    assert out.read_bytes() == first
+    assert cli(*args, "--force").code == 0
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("plan", "f.yaml", "-t", "CPv2", "-o", "p.json", "--hosts-per-wave", "abc"),
+     "error: Invalid value for '--hosts-per-wave' / '-k': Input should be a valid "
+     "integer, unable to parse string as an integer (see 'hvroll plan --help')\n"),
+    (("lab", "nova", "up", "--computes", "abc"),
+     "error: Invalid value for '--computes' / '-n': Input should be a valid integer, "
+     "unable to parse string as an integer (see 'hvroll lab nova up --help')\n"),
+    (("status", "--state"), "error: Option '--state' requires an argument.\n"),
+    (("run", "--bogus", "x"), "error: No such option: --bogus (see 'hvroll run --help')\n"),
+])
+def test_bad_option_values_are_one_line_and_exit_2(cli: Cli, args: tuple[str, ...],
+                                                   expected: str) -> None:
+    result = cli(*args)
+    assert (result.code, result.stdout, result.stderr) == (2, "", expected)

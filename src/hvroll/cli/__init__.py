@@ -13,6 +13,7 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from typer._click import exceptions as click_errors  # the click typer runs on
 
 from hvroll import __version__
 from hvroll.cli import controlplane, demo, fleet, lab, plan, run, testbed
@@ -66,10 +67,26 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning hvroll errors into one line each and an exit code.
 
-    Usage errors (an unknown option, a missing argument) are reported by typer with exit code 2.
+    Usage errors (an unknown option, a missing argument, a bad option value such as
+    ``--computes abc``) are one line too, with exit code 2, for every command: click runs
+    without its standalone mode here, so that its errors come to this one place instead of
+    typer's multi-line box.
     """
     try:
-        app(args=argv)
+        code = app(args=argv, prog_name="hvroll", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(code) without standalone mode
+            sys.exit(code)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # ``hvroll`` or a group alone: its help
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _error(exc.format_message() + hint)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _error("aborted")
+        sys.exit(1)
     except HvrollError as exc:
         problems = exc.problems if isinstance(exc, InventoryError) else None
         for line in ([str(p) for p in problems] if problems else [str(exc)]):

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hvroll.cli.common import JSON_HELP, console, err_console, print_json
+from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
 from hvroll.controlplane.catalogue import Catalogue, load_catalogue, shipped_catalogue
 from hvroll.controlplane.journal import Journal
 from hvroll.controlplane.path import (
@@ -114,13 +115,18 @@ def plan(
                                                show_default=False),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the plan "
                                        "(JSON) here: the input of 'hvroll controlplane "
-                                       "runbook' and 'hvroll controlplane run'.",
+                                       "runbook' and 'hvroll controlplane run'; an "
+                                       "existing control-plane plan is replaced only with "
+                                       "--force, any other file never.",
                                        show_default=False),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Plan the upgrade path from one OpenStack release to another with the host OS upgrades
     it needs: fewest upgrades first, then least API downtime, preferring long-term OS
     releases. An impossible request is refused (exit 2) naming the missing edge."""
+    if output is not None:
+        check_output(output, Kind.CONTROLPLANE_PLAN, inputs=[catalogue_file], force=force)
     catalogue = _catalogue(catalogue_file)
     src = catalogue.release(source, "--from")
     dst = catalogue.release(target, "--to")

@@ -29,6 +29,7 @@ _HEAD_BYTES = 65536
 class Kind(StrEnum):
     INVENTORY = "inventory"
     PLAN = "plan"
+    CONTROLPLANE_PLAN = "control-plane plan"
     REPORT = "report"
     STATE = "state file"
     OTHER = "file hvroll did not write"
@@ -37,6 +38,7 @@ class Kind(StrEnum):
 _INVENTORY = re.compile(rb'^(?:# hvroll inventory|"?(?:hosts|vms|regions|clusters)"?\s*:)',
                         re.MULTILINE)
 _PLAN = re.compile(rb'^\s*\{\s*"version"\s*:\s*\d+\s*,\s*"strategy"\s*:')
+_CONTROLPLANE_PLAN = re.compile(rb'^\s*\{\s*"kind"\s*:\s*"hvroll-controlplane-plan"')
 
 
 def kind_of(path: Path) -> Kind | None:
@@ -49,6 +51,8 @@ def kind_of(path: Path) -> Kind | None:
         return Kind.STATE
     if _PLAN.match(head):
         return Kind.PLAN
+    if _CONTROLPLANE_PLAN.match(head):
+        return Kind.CONTROLPLANE_PLAN
     if head.lstrip()[:15].lower() == b"<!doctype html>" and b"hvroll" in head:
         return Kind.REPORT
     if _INVENTORY.search(head):
@@ -99,4 +103,4 @@ def _article(kind: Kind) -> str:
 
 def _example(kind: Kind) -> str:
     return {Kind.INVENTORY: "fleet.yaml", Kind.PLAN: "plan.json",
-            Kind.REPORT: "report.html"}.get(kind, "out")
+            Kind.CONTROLPLANE_PLAN: "cp-plan.json", Kind.REPORT: "report.html"}.get(kind, "out")

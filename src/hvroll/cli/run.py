@@ -18,8 +18,9 @@ from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, CampaignStat
 from hvroll.drivers.base import Driver
 from hvroll.drivers.settings import SETTINGS, DriverSettings, help_text
 from hvroll.drivers.settings import load as load_settings
-from hvroll.errors import InputError, InventoryError, Problem
+from hvroll.errors import CampaignCreatingError, InputError, InventoryError, Problem
 from hvroll.executor.engine import Executor
+from hvroll.executor.status import BEING_CREATED
 from hvroll.executor.status import status as campaign_status
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import with_profiles
@@ -301,8 +302,16 @@ def status(
 ) -> None:
     """Progress and outcome of a campaign: hosts, VMs, migrations, violations, ETA."""
     store = Store(state, readonly=True)
-    summary = campaign_status(store)
-    store.close()
+    try:
+        summary = campaign_status(store)
+    except CampaignCreatingError as exc:  # not an error: the campaign is on its way
+        if as_json:
+            print_json({"state": BEING_CREATED, "detail": str(exc)})
+        else:
+            console.print(f"state  {BEING_CREATED}\n{exc}", markup=False, highlight=False)
+        return
+    finally:
+        store.close()
     if as_json:
         print_json(summary)
     else:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from hvroll.domain import PowerState
 from hvroll.domain.states import TERMINAL_HOST
 from hvroll.drivers.base import Capability, HostState, VmState
+from hvroll.planner.replace import Readiness
 
 if TYPE_CHECKING:
     from hvroll.store import StepRow
@@ -23,6 +24,45 @@ def host_is_empty(host: HostState, vms: Iterable[VmState] = ()) -> str:
     if held:
         names = ", ".join(sorted(held)[:5])
         return f"{host.name} still holds {len(held)} VM(s): {names}"
+    return ""
+
+
+def destination_problem(*, vm: str, dest: str, readiness: Readiness, source_rank: int,
+                        dest_rank: int, required_rank: int, planned: bool,
+                        may_wait: bool) -> str:
+    """The roll-forward invariant: why ``vm`` must not be started towards ``dest``, or ``""``.
+
+    Checked right before each migration is started (first attempt or another rung). A VM
+    goes only to a host that has reached its target profile in this campaign
+    (``upgraded``) or is not part of it (``unchanged``), of at least ``required_rank`` (its
+    source's target under roll-forward) unless the plan itself sends it there
+    (``planned``) — and never to a lower rank than its source's. A host whose upgrade has
+    not started (``waiting``, still on its old profile) is allowed only where the plan's
+    ordering requires it (``may_wait``: the VM's planned destination, as in the first wave of
+    a cluster without spare, or any host under the baselines). A host being disabled,
+    drained, reinstalled or verified (``busy``), one whose upgrade failed, or one skipped is
+    never a destination.
+
+    >>> destination_problem(vm="vm1", dest="h2", readiness=Readiness.FAILED, source_rank=1,
+    ...                     dest_rank=1, required_rank=2, planned=True, may_wait=True)
+    'vm1 not started towards h2: its own upgrade failed (it stays on its old profile)'
+    """
+    head = f"{vm} not started towards {dest}"
+    if readiness is Readiness.FAILED:
+        return f"{head}: its own upgrade failed (it stays on its old profile)"
+    if readiness is Readiness.SKIPPED:
+        return f"{head}: its upgrade was skipped (it stays on its old profile)"
+    if readiness is Readiness.BUSY:
+        return f"{head}: it is being drained, reinstalled or verified"
+    if dest_rank < source_rank:
+        return (f"{head}: its profile (rank {dest_rank}) is older than the source's "
+                f"(rank {source_rank})")
+    if readiness is Readiness.WAITING and not may_wait:
+        return (f"{head}: it has not reached its target profile (its upgrade has not "
+                f"started) and the plan's ordering does not send the VM there")
+    if not planned and dest_rank < required_rank:
+        return (f"{head}: its profile (rank {dest_rank}) is below the rank the VM must reach "
+                f"(rank {required_rank})")
     return ""
 
 

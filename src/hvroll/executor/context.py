@@ -26,7 +26,6 @@ from structlog.typing import FilteringBoundLogger
 from hvroll.compat.verdict import Checker
 from hvroll.domain import Fleet, HostProfile
 from hvroll.domain.states import (
-    ACTIVE_HOST,
     TERMINAL_HOST,
     TERMINAL_MIGRATION,
     CampaignState,
@@ -37,6 +36,7 @@ from hvroll.drivers.base import Clock, Driver
 from hvroll.errors import DriverError
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.planner.model import Plan, Policy, Strategy
+from hvroll.planner.replace import Readiness, readiness
 from hvroll.planner.state import PlanState
 from hvroll.store import CampaignRow, MigrationRow, StepRow, Store
 from hvroll.store.lease import Lease
@@ -220,15 +220,19 @@ class Layout:
         cache[cluster] = found
         return found
 
-    def dest_ready(self, host: str) -> bool:
-        """Not being drained or reinstalled, and not about to be in its cluster's wave."""
-        for step in self.by_host.get(host, ()):
-            if step.state in ACTIVE_HOST:
-                return False
-            if step.state is HostStepState.PENDING \
-                    and self.current_wave(step.cluster) == step.wave:
-                return False
-        return True
+    def readiness(self, host: str) -> Readiness:
+        """How far ``host`` has got, as a destination sees it (a pending step of it in its
+        cluster's current wave makes it busy: it is about to be drained)."""
+        steps = self.by_host.get(host, ())
+        next_up = any(s.state is HostStepState.PENDING
+                      and self.current_wave(s.cluster) == s.wave for s in steps)
+        return readiness([(s.state, s.reinstall) for s in steps], next_up=next_up)
+
+    def may_wait(self, row: MigrationRow) -> bool:
+        """Whether the plan's ordering sends ``row``'s VM to a host whose upgrade has not
+        started: its planned destination (a cluster without spare starts so), or any host
+        under the baselines."""
+        return self.plan.strategy is not Strategy.ROLL_FORWARD or row.dest == row.planned_dest
 
     def unreachable_before(self, host: str) -> set[str]:
         """VMs that did not answer before ``host`` was drained (not blamed on the campaign)."""

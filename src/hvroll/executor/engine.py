@@ -256,11 +256,13 @@ class Executor:
             if not self.runner.start(row, effects, rung):
                 self.runner.restart.append((row, rung))
                 self._block(row.cluster)
-        failing = self.hosts.failed > ctx.policy.failed_host_tolerance
+        failing = len(self.hosts.failed) > ctx.policy.failed_host_tolerance
         for cluster in sorted(agenda.dirty):
-            agenda.dirty.discard(cluster)
             wave = layout.current_wave(cluster)
-            if wave is None or (wave > 0 and not canary_done):
+            if wave is not None and wave > 0 and not canary_done:
+                continue  # stays dirty: looked at again once the canary wave is done
+            agenda.dirty.discard(cluster)
+            if wave is None:
                 continue
             steps = layout.by_cluster_wave[(cluster, wave)]
             receivers_done = all(s.state in TERMINAL_HOST for s in steps if s.receives)
@@ -281,9 +283,19 @@ class Executor:
 
     def _stuck(self) -> None:
         """Nothing runs and nothing can start (no destination will ever have room, a host
-        never became ready): fail what waits, with the reason, instead of waiting forever."""
-        for row in self.layout.pending():
-            self.runner.fail(row, "no compatible destination with room became available")
+        never became ready): fail the migrations of the drains under way, each with the
+        reason it has no destination, instead of waiting forever (the hosts of later waves
+        still get their turn)."""
+        layout = self.layout
+        draining = {s.id for s in layout.steps if s.state is HostStepState.DRAINING}
+        waiting = [r for r in layout.pending()
+                   if (r.step_id in draining if r.step_id is not None
+                       else layout.current_wave(r.cluster) == r.wave)]
+        for row in waiting or layout.pending():  # the drains under way; else all that waits
+            why = self.runner.unplaced.get(row.id, "no compatible destination with room "
+                                                   "became available")
+            self.runner.fail(row, f"not moved: {why}")
+        self.agenda.dirty.update(layout.waves_of)
         self.ctx.event("campaign_stuck", "waiting migrations failed: no destination available")
 
     # -- observing -------------------------------------------------------------------------
@@ -310,12 +322,12 @@ class Executor:
         for name in result["duplicated"]:
             ctx.violation(f"{name} runs on more than one host", vm=name)
         camp.audit = json.dumps(result)
-        failed = self.hosts.failed > ctx.policy.failed_host_tolerance
+        failed = len(self.hosts.failed) > ctx.policy.failed_host_tolerance
         ctx.transition(camp, CampaignState.FAILED if failed else CampaignState.COMPLETED,
                        "too many failed hosts" if failed else "every step finished")
         camp.finished_s = self.clock.now()
         ctx.event("campaign_" + camp.state.value, violations=ctx.violations,
-                  failed_hosts=self.hosts.failed)
+                  failed_hosts=len(self.hosts.failed))
 
     def _canary_summary(self) -> dict[str, int]:
         rows = [m for m in self.migrations if m.wave == 0]

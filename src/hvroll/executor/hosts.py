@@ -33,7 +33,8 @@ class HostSteps:
         steps = layout.steps
         self.has_canary = any(s.wave == 0 for s in steps)
         self.open_canary = sum(1 for s in steps if s.wave == 0 and s.state not in TERMINAL_HOST)
-        self.failed = sum(1 for s in steps if s.state is HostStepState.FAILED)
+        self.failed: set[str] = {s.host for s in steps if s.state is HostStepState.FAILED}
+        """Hosts with a failed step: the failed-host tolerance counts hosts, not steps."""
 
     def move(self, step: StepRow, new: HostStepState, error: str = "") -> None:
         """The step's next state (through the table), with what follows from it: pending
@@ -45,7 +46,8 @@ class HostSteps:
             step.error = error
         if new in TERMINAL_HOST:
             step.finished_s = ctx.clock.now()
-            self.failed += new is HostStepState.FAILED
+            if new is HostStepState.FAILED:
+                self.failed.add(step.host)
             if new is not HostStepState.DONE:
                 for row in self.layout.drain.get(step.id, ()):
                     if row.state is MigrationState.PENDING:
@@ -56,6 +58,12 @@ class HostSteps:
                     self.agenda.dirty.update(self.layout.waves_of)  # waves after the canary
         self.agenda.touched(step.cluster)
         ctx.event(f"host_{new.value}", error, host=step.host, wave=step.wave)
+        if new in (HostStepState.FAILED, HostStepState.SKIPPED):
+            for later in self.layout.by_host.get(step.host, ()):
+                if later.state is HostStepState.PENDING:  # one failure per host, not per step
+                    self.move(later, HostStepState.SKIPPED,
+                              f"the host {new.value} in wave {step.wave}")
+            self.runner.redirect(step.host, f"{step.host} {new.value}: {error}".rstrip(": "))
 
     def advance(self, step: StepRow, receivers_done: bool, failing: bool,
                 effects: list[Effect]) -> None:

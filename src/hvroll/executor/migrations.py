@@ -9,7 +9,7 @@ reaches into the executor. It only sequences: decisions come from
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from hvroll.compat import capabilities
@@ -26,11 +26,11 @@ from hvroll.drivers.base import (
 )
 from hvroll.errors import DriverError
 from hvroll.executor import ladder as lad
-from hvroll.executor.checks import runs_once_on
+from hvroll.executor.checks import destination_problem, runs_once_on
 from hvroll.executor.context import Agenda, Context, Effect, Layout
 from hvroll.executor.runtime import Live
-from hvroll.planner.model import MoveKind
-from hvroll.planner.placement import choose_destination
+from hvroll.planner.model import MoveKind, Strategy
+from hvroll.planner.replace import replace
 from hvroll.store import AttemptRow, MigrationRow
 from hvroll.store.models import dumps, loads
 
@@ -56,6 +56,13 @@ class MigrationRunner:
         self.by_region: Counter[str] = Counter()
         self.restart: list[tuple[MigrationRow, Rung]] = []
         """Migrations whose job ended to restart on another rung, at the next tick."""
+        self.unplaced: dict[int, str] = {}
+        """Why a waiting migration has no destination now, by migration id."""
+        self.to_host: dict[str, list[MigrationRow]] = defaultdict(list)
+        """Migrations by destination (stale entries are skipped: a row's ``dest`` decides)."""
+        for row in layout.migrations:
+            if row.state is MigrationState.PENDING:
+                self.to_host[row.dest].append(row)
 
     # -- limits -----------------------------------------------------------------------------
 
@@ -93,11 +100,15 @@ class MigrationRunner:
                              f"expected on {row.source}, found on {where or 'no host'}")
                 ex.event("migration_skipped", vm=row.vm, host=row.source, found=where)
                 return True
-            if (not self.layout.dest_ready(row.dest) or not self._dest_ok(row)) \
-                    and not self._replan(row):
+            if (self._problem(row) or not self._dest_ok(row)) and not self._replan(row):
                 return False
         if not self.room(row):
             return False
+        problem = self._problem(row)
+        if problem:  # the roll-forward invariant, right before the intent is written
+            ex.violation(problem, vm=row.vm, host=row.dest)
+            self._finish(row, MigrationState.FAILED, problem)
+            return True
         caps = self._caps(row.source, row.dest)
         local = vm.has_local_disk
         rungs = lad.ladder(caps, ex.ladder_policy, local_disk=local)
@@ -181,24 +192,51 @@ class MigrationRunner:
         dest_up = ex.host_up(row.dest)
         return dest_up and ex.state.fits(vm, row.dest) and ex.state.anti_affinity_ok(vm, row.dest)
 
-    def _replan(self, row: MigrationRow) -> bool:
-        """Reality differs from the plan (destination down, full, not ready): choose another
-        destination with the planner's own placement; False if none now."""
+    def _problem(self, row: MigrationRow) -> str:
+        """Why ``row`` must not start towards its destination now (the roll-forward
+        invariant, :func:`~hvroll.executor.checks.destination_problem`), or ``""``."""
+        ex, layout = self.ctx, self.layout
+        return destination_problem(
+            vm=row.vm, dest=row.dest, readiness=layout.readiness(row.dest),
+            source_rank=ex.state.rank(row.source), dest_rank=ex.state.rank(row.dest),
+            required_rank=layout.target_rank(row.source), planned=row.dest == row.planned_dest,
+            may_wait=layout.may_wait(row))
+
+    def _replan(self, row: MigrationRow, why: str = "") -> bool:
+        """Reality differs from the plan (destination failed, skipped, down, full, not
+        ready): choose another destination with the planner's :func:`replace`; False if none
+        now (the reason is kept in :attr:`unplaced` and recorded once)."""
         ex = self.ctx
         vm = ex.fleet.vm_by_name[row.vm]
         layout = self.layout
-        candidates = [h for h in layout.cluster_hosts(row.cluster, ex.fleet)
-                      if h != row.source and layout.dest_ready(h) and ex.host_up(h)
-                      and ex.state.rank(h) >= layout.target_rank(row.source)]
+        hosts = {h: layout.readiness(h) for h in layout.cluster_hosts(row.cluster, ex.fleet)
+                 if h != row.source and ex.host_up(h)}
         live = row.kind == MoveKind.LIVE.value
-        choice = choose_destination(ex.state, ex.checker, vm, row.source, candidates, live=live)
-        if choice is None:
+        choice = replace(ex.state, ex.checker, vm, row.source, hosts,
+                         required_rank=layout.target_rank(row.source),
+                         may_wait=self.ctx.plan.strategy is not Strategy.ROLL_FORWARD,
+                         live=live)
+        if choice.dest is None:
+            if self.unplaced.get(row.id) != choice.reason:
+                ex.event("migration_unplaced", choice.reason, vm=row.vm, host=row.source,
+                         planned=row.dest)
+            self.unplaced[row.id] = choice.reason
             return False
-        if choice != row.dest:
-            ex.event("migration_replanned", vm=row.vm, host=row.source, planned=row.dest,
-                     dest=choice)
-            row.dest = choice
+        self.unplaced.pop(row.id, None)
+        if choice.dest != row.dest:
+            ex.event("migration_replanned", why, vm=row.vm, host=row.source, planned=row.dest,
+                     dest=choice.dest)
+            row.dest = choice.dest
+            self.to_host[row.dest].append(row)
         return True
+
+    def redirect(self, host: str, why: str) -> None:
+        """``host`` will not be upgraded (its step failed or was skipped): every waiting
+        migration planned to it gets another destination now, or keeps waiting with the
+        reason it has none (then it fails with that reason if none ever comes)."""
+        for row in list(self.to_host.pop(host, ())):
+            if row.state is MigrationState.PENDING and row.dest == host:
+                self._replan(row, why)
 
     # -- after a restart ----------------------------------------------------------------------
 

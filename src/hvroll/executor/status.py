@@ -8,9 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from hvroll.domain.states import TERMINAL_MIGRATION, CampaignState, HostStepState, MigrationState
+from hvroll.errors import CampaignCreatingError
 from hvroll.planner.model import Plan
 from hvroll.store import Store
+from hvroll.store.lease import creating
 
+BEING_CREATED = "being_created"
+"""What ``hvroll status`` and the dashboard report as the state of a campaign that a
+``hvroll run`` is creating (its lease held, the campaign not committed yet)."""
 EVENT_KINDS = ("invariant_violation", "safety_stop", "vm_lost")
 """Events whose counts the summary reports."""
 
@@ -44,7 +49,12 @@ class MigrationLike(Protocol):
 
 
 def status(store: Store) -> dict[str, Any]:
-    """The campaign's progress and outcome as plain data (``--json``)."""
+    """The campaign's progress and outcome as plain data (``--json``); CampaignCreatingError
+    while a ``hvroll run`` is creating it."""
+    if store.campaign() is None:
+        note = creating(store.target, store.session)
+        if note:
+            raise CampaignCreatingError(note)
     camp = store.require_campaign()
     return summarize(
         state=camp.state, driver=camp.driver, plan=store.plan(),
@@ -63,7 +73,7 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
     mig_states = Counter(m.state for m in migrations)
     upgraded = {s.host for s in steps if s.reinstall and s.state == HostStepState.DONE.value}
     failed = {s.host for s in steps if s.state == HostStepState.FAILED.value}
-    skipped = {s.host for s in steps if s.state == HostStepState.SKIPPED.value}
+    skipped = {s.host for s in steps if s.state == HostStepState.SKIPPED.value} - failed
     hosts = {s.host for s in steps}
     completed = [m for m in migrations if m.state == MigrationState.COMPLETED.value]
     lost = len(audit.get("lost", [])) if audit else event_counts.get("vm_lost", 0)
@@ -113,9 +123,12 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
 
 
 def latest_states(steps: Sequence[StepLike]) -> dict[str, str]:
-    """Each host's state in its latest started step (or its first step if none started)."""
+    """Each host's state in its latest started step (or its first step if none started);
+    ``failed`` once a step of it failed."""
     out: dict[str, str] = {}
     for step in steps:
+        if out.get(step.host) == HostStepState.FAILED.value:
+            continue  # a failed host stays failed (its later steps are skipped)
         if step.host not in out or step.state != HostStepState.PENDING.value:
             out[step.host] = step.state
     return out

@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from hvroll.errors import HvrollError
 from hvroll.store.models import LeaseRow
@@ -106,6 +108,36 @@ def judge(row: Holder | None, *, host: str, now: float, alive: bool) -> Verdict:
     return Verdict.HELD
 
 
+def read_holder(db: Connection | Session) -> Holder | None:
+    """The lease row as a connection or session sees it (None when there is none yet)."""
+    try:
+        row = db.execute(select(
+            LeaseRow.holder, LeaseRow.fence, LeaseRow.host, LeaseRow.pid, LeaseRow.since,
+            LeaseRow.heartbeat, LeaseRow.expires).where(LeaseRow.id == _ROW)).first()
+    except DatabaseError:  # a file written before the lease table existed
+        return None
+    return None if row is None else Holder(*row)
+
+
+def creating_message(target: str, row: Holder | None, *, host: str, now: float,
+                     alive: bool) -> str:
+    """For a state file without a campaign: one line saying it is being created when a live
+    runner holds its lease (the creator takes it before it writes the campaign, which
+    commits at once with its steps and migrations), else ``""``."""
+    if row is None or judge(row, host=host, now=now, alive=alive) is not Verdict.HELD:
+        return ""
+    return (f"{target}: the campaign is being created by hvroll run (host {row.host}, pid "
+            f"{row.pid}) since {_utc(row.since)}; look again in a moment")
+
+
+def creating(target: str, db: Connection | Session) -> str:
+    """:func:`creating_message` for the lease row ``db`` sees now, on this machine."""
+    row = read_holder(db)
+    host = socket.gethostname()
+    alive = row is not None and row.host == host and pid_alive(row.pid)
+    return creating_message(target, row, host=host, now=time.time(), alive=alive)
+
+
 def held_message(target: str, row: Holder, now: float) -> str:
     """One line naming the holder and since when."""
     return (f"{target}: the campaign is run by another hvroll run (host {row.host}, pid "
@@ -168,10 +200,7 @@ class Lease:
 
     def read(self) -> Holder | None:
         """The lease row as it is in the database now."""
-        row = self.store.session.execute(select(
-            LeaseRow.holder, LeaseRow.fence, LeaseRow.host, LeaseRow.pid, LeaseRow.since,
-            LeaseRow.heartbeat, LeaseRow.expires).where(LeaseRow.id == _ROW)).first()
-        return None if row is None else Holder(*row)
+        return read_holder(self.store.session)
 
     def acquire(self) -> Taken:
         """Take the lease, or raise LeaseHeldError naming its live holder."""

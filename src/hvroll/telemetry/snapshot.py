@@ -27,10 +27,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from hvroll.domain import Fleet
 from hvroll.domain.states import MigrationState
-from hvroll.errors import InputError
+from hvroll.errors import CampaignCreatingError, InputError
 from hvroll.executor.status import latest_states, summarize
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Plan
+from hvroll.store.lease import creating
 from hvroll.store.models import (
     AttemptRow,
     CampaignRow,
@@ -246,6 +247,9 @@ class StateSource:
             CampaignRow.created_s, CampaignRow.plan_file, func.length(CampaignRow.plan),
             func.length(CampaignRow.inventory))).first()
         if key_row is None:
+            note = creating(self.target, conn)
+            if note:
+                raise CampaignCreatingError(note)
             raise InputError(f"{self.target}: holds no campaign (expected one started with "
                              f"'hvroll run PLAN --state {self.target}')")
         key = tuple(key_row)

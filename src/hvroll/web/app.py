@@ -28,7 +28,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from hvroll import __version__
-from hvroll.errors import InputError
+from hvroll.errors import CampaignCreatingError, InputError
+from hvroll.executor.status import BEING_CREATED
 from hvroll.store import Store
 from hvroll.telemetry import render
 from hvroll.telemetry.metrics import registry_for
@@ -105,6 +106,16 @@ def create_app(source: StateSource, token: str, *, refresh_s: float = 5.0,
             title="state file unavailable", message=str(exc), page="", refresh_s=refresh_s,
             marker="", status=None)
         return HTMLResponse(html, status_code=503)
+
+    @app.exception_handler(CampaignCreatingError)
+    async def _creating(request: Request, exc: CampaignCreatingError) -> Response:
+        """Not an outage: the campaign is being created (the page looks again by itself)."""
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"state": BEING_CREATED, "detail": str(exc)})
+        html = env.get_template("error.html").render(
+            title="campaign being created", message=str(exc), page="", refresh_s=refresh_s,
+            marker="", status=None)
+        return HTMLResponse(html)
 
     def show(template: str, snap: Snapshot, marker: str, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(
