@@ -31,6 +31,17 @@ from hvroll.lab import nova
 from hvroll.store import Store
 
 pytestmark = pytest.mark.nova
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = (
+    "hvroll lab nova up --computes 3 --servers 12 --workdir {D}",
+    "OS_CLIENT_CONFIG_FILE={D}/clouds.yaml hvroll fleet discover --cloud hvroll-lab -o f.yaml",
+    "hvroll plan f.yaml --target CPv2 --no-hold -o p.json",
+    "OS_CLIENT_CONFIG_FILE={D}/clouds.yaml hvroll run p.json --driver nova --cloud hvroll-lab "
+    "--reinstall-cmd 'hvroll lab nova reinstall {{host}} --profile {{profile}} --workdir {D}' "
+    "--state c.db",
+)
+"""The worked example of the README (with ``D``) and docs/nova.md (``/var/tmp/lab``), run here
+as written (through ``sh -c``) with the lab's directory as ``D``."""
 TIMEOUT_S = 900.0
 CPV1, CPV2 = 2_000_000, 2_011_001
 BIN = Path(sys.executable).parent
@@ -100,6 +111,15 @@ def wait_for(what: str, probe: Callable[[], Any], proc: subprocess.Popen[str] | 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def example(line: str, workdir: Path, cwd: Path) -> None:
+    """Run one command of the worked example as written, with ``workdir`` as its ``D``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    done = subprocess.run(["sh", "-c", line.format(D=workdir)], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=TIMEOUT_S, check=False)
+    assert done.returncode == 0, (line, done.stdout[-2000:], done.stderr[-4000:])
+
+
 def status(lab: Lab, cwd: Path, state: str = "c.db") -> dict[str, Any]:
     data: dict[str, Any] = json.loads(lab.hv("status", "--state", state, "--json",
                                              cwd=cwd).stdout)
@@ -112,11 +132,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         pytest.fail("the Nova lab tests need root (run them as CI does, as root)")
     workdir = tmp_path_factory.mktemp("novacampaign") / "D"
     try:
-        up = subprocess.run(["hvroll", "lab", "nova", "up", "--computes", "3", "--servers", "12",
-                             "--workdir", str(workdir)], env=dict(
-                                 os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}"),
-                            text=True, capture_output=True, timeout=TIMEOUT_S, check=False)
-        assert up.returncode == 0, up.stderr[-4000:]
+        example(EXAMPLE[0], workdir, workdir.parent)
         yield Lab(workdir, connect("hvroll-lab", config_file=workdir / "clouds.yaml"))
     finally:
         if (workdir / "lab.json").exists():
@@ -125,8 +141,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def test_worked_example_completes_and_nova_says_so(lab: Lab, tmp_path: Path) -> None:
     lab.knob("lm_seconds", "1")  # the example as documented, with quicker fake migrations
-    lab.prepare(tmp_path)
-    lab.hv(*lab.run_args(), cwd=tmp_path)
+    for line in EXAMPLE[1:]:
+        example(line, lab.workdir, tmp_path)
     versions = lab.versions()
     assert versions == {f"compute{i}": CPV2 for i in (1, 2, 3)}
     servers = lab.servers()
@@ -147,6 +163,15 @@ def test_worked_example_completes_and_nova_says_so(lab: Lab, tmp_path: Path) -> 
     assert summary["state"] == "completed"
     assert summary["hosts_upgraded"] == 3 and summary["hosts_failed"] == 0
     assert summary["migrations_completed"] == summary["migrations"] >= 12
+
+
+@pytest.mark.parametrize(("doc", "workdir"), [("README.md", "D"),
+                                              ("docs/nova.md", "/var/tmp/lab")])
+def test_the_docs_show_the_worked_example_as_run_here(doc: str, workdir: str) -> None:
+    text = (ROOT / doc).read_text().replace("\\\n", " ")
+    text = " ".join(text.split())
+    for line in EXAMPLE:
+        assert f"# {line.format(D=workdir)}" in text, line
 
 
 @pytest.fixture(scope="module")
