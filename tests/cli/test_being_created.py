@@ -66,6 +66,16 @@ def test_status_says_being_created_with_exit_0(cli: Cli,
     assert (human.code, human.stdout.splitlines()[0]) == (0, "state  being_created")
 
 
+def test_pause_waits_for_the_campaign_with_exit_1(cli: Cli,
+                                                  creating: tuple[Path, Store, Lease]) -> None:
+    path, _, _ = creating
+    result = cli("pause", "--state", str(path))
+    assert result.code == 1
+    assert result.stderr.startswith(f"error: {path}: the campaign is being created by hvroll "
+                                    f"run (host ")
+    assert result.stderr.endswith("; look again in a moment\n")
+
+
 def test_the_dashboard_says_being_created_not_503(creating: tuple[Path, Store, Lease]) -> None:
     path, _, _ = creating
     source = StateSource(path)

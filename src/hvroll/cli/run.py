@@ -20,7 +20,7 @@ from hvroll.drivers.settings import SETTINGS, DriverSettings, help_text
 from hvroll.drivers.settings import load as load_settings
 from hvroll.errors import CampaignCreatingError, InputError, InventoryError, Problem
 from hvroll.executor.engine import Executor
-from hvroll.executor.status import BEING_CREATED
+from hvroll.executor.status import BEING_CREATED, campaign_of
 from hvroll.executor.status import status as campaign_status
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import with_profiles
@@ -320,9 +320,11 @@ def status(
 
 def _control(state: str, action: ControlAction) -> None:
     store = Store(state)
-    store.require_campaign()
-    store.request(action)
-    store.close()
+    try:
+        campaign_of(store)  # being created: exit 1, look again in a moment
+        store.request(action)
+    finally:
+        store.close()
     err_console.print(f"{action} requested; the campaign takes it at its next safe point "
                       f"(never in the middle of a reinstall)")
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from hvroll.domain.states import TERMINAL_MIGRATION, CampaignState, HostStepState, MigrationState
 from hvroll.errors import CampaignCreatingError
 from hvroll.planner.model import Plan
-from hvroll.store import Store
+from hvroll.store import CampaignRow, Store
 from hvroll.store.lease import creating
 
 BEING_CREATED = "being_created"
@@ -51,17 +51,23 @@ class MigrationLike(Protocol):
 def status(store: Store) -> dict[str, Any]:
     """The campaign's progress and outcome as plain data (``--json``); CampaignCreatingError
     while a ``hvroll run`` is creating it."""
-    if store.campaign() is None:
-        note = creating(store.target, store.session)
-        if note:
-            raise CampaignCreatingError(note)
-    camp = store.require_campaign()
+    camp = campaign_of(store)
     return summarize(
         state=camp.state, driver=camp.driver, plan=store.plan(),
         vms_total=len(store.fleet().vms), audit=json.loads(camp.audit or "{}"),
         started_s=camp.started_s, finished_s=camp.finished_s, clock_s=camp.clock_s,
         steps=store.steps(), migrations=store.migrations(),
         event_counts={kind: store.count_events(kind) for kind in EVENT_KINDS})
+
+
+def campaign_of(store: Store) -> CampaignRow:
+    """The campaign of ``store``: CampaignCreatingError while a live ``hvroll run`` holds the
+    lease of a file whose campaign is not committed yet, InputError when there is none."""
+    if store.campaign() is None:
+        note = creating(store.target, store.session)
+        if note:
+            raise CampaignCreatingError(note)
+    return store.require_campaign()
 
 
 def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Mapping[str, Any],
