@@ -79,7 +79,7 @@ class HostSteps:
             effects.append(lambda: self._disable(step))
         elif state is HostStepState.DRAINING:
             rows = self.layout.drain.get(step.id, [])
-            restarting = {r.id for r, _ in self.runner.restart}
+            restarting = {r.id for r, _ in self.runner.restart} if self.runner.restart else ()
             for row in rows:
                 if (row.state is MigrationState.PENDING and row.id not in restarting
                         and not self.runner.start(row, effects)):

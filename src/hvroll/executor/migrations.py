@@ -63,6 +63,10 @@ class MigrationRunner:
         for row in layout.migrations:
             if row.state is MigrationState.PENDING:
                 self.to_host[row.dest].append(row)
+        self._caps_of: dict[tuple[str, str], frozenset[str]] = {}
+        """Features both hosts and the driver support, by (source, destination) profile."""
+        self._steps_of: dict[int, list[tuple[float, int]]] = {}
+        """The downtime schedule by VM RAM (the ladder's policy is fixed for a run)."""
 
     # -- limits -----------------------------------------------------------------------------
 
@@ -125,7 +129,7 @@ class MigrationRunner:
         rung = rung or rungs[0]
         row.attempts += 1
         job = f"c{ex.campaign.id}-m{row.id}-a{row.attempts}"
-        schedule = lad.downtime_steps(ex.ladder_policy, vm.ram_mib)
+        schedule = self._schedule(vm.ram_mib)
         options = MigrationOptions(
             max_downtime_ms=schedule[0][1], auto_converge=rung is Rung.AUTO_CONVERGE,
             post_copy=Rung.POST_COPY in rungs and rung is not Rung.COLD,
@@ -178,13 +182,24 @@ class MigrationRunner:
             row.applied = dumps(applied)
             self.ctx.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
 
+    def _schedule(self, ram_mib: int) -> list[tuple[float, int]]:
+        found = self._steps_of.get(ram_mib)
+        if found is None:
+            found = self._steps_of[ram_mib] = lad.downtime_steps(self.ctx.ladder_policy,
+                                                                 ram_mib)
+        return list(found)
+
     def _caps(self, source: str, dest: str) -> frozenset[str]:
         ex = self.ctx
-        both = capabilities(ex.state.profile(source), ex.state.profile(dest))
-        driver = {c.value for c in ex.driver.capabilities}
-        extra = {c for c in (Capability.SUSPEND.value, Capability.COLD_MIGRATION.value)
-                 if c in driver}
-        return frozenset((set(both) & driver) | extra)
+        key = (ex.state.host[source].profile, ex.state.host[dest].profile)
+        found = self._caps_of.get(key)
+        if found is None:
+            both = capabilities(ex.state.profile(source), ex.state.profile(dest))
+            driver = {c.value for c in ex.driver.capabilities}
+            extra = {c for c in (Capability.SUSPEND.value, Capability.COLD_MIGRATION.value)
+                     if c in driver}
+            found = self._caps_of[key] = frozenset((set(both) & driver) | extra)
+        return found
 
     def _dest_ok(self, row: MigrationRow) -> bool:
         ex = self.ctx
@@ -458,4 +473,5 @@ def _kind(rung: Rung) -> JobKind:
 
 
 def _options(options: MigrationOptions) -> dict[str, object]:
-    return dataclasses.asdict(options)
+    """The options as recorded with the attempt (flat: no deep copy needed)."""
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}

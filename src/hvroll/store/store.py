@@ -75,6 +75,9 @@ _INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
 """Events too: written at the commit, in the order they were recorded."""
 _CORE_UPDATED: dict[type[Base], Table] = {
     cls: cast(Table, cls.__table__) for cls in (CampaignRow, StepRow, MigrationRow, AttemptRow)}
+_UPDATE_BY_ID = {table: update(table).where(table.c.id == bindparam("b_id"))
+                 for table in _CORE_UPDATED.values()}
+"""Built once; the columns set are those of the parameters."""
 """Rows whose changes a commit writes itself, one executemany per table and set of changed
 columns, instead of the ORM's one UPDATE per row."""
 
@@ -398,7 +401,7 @@ class Store:
         if groups:
             conn = session.connection()
             for (table, _), rows in groups.items():
-                conn.execute(update(table).where(table.c.id == bindparam("b_id")), rows)
+                conn.execute(_UPDATE_BY_ID[table], rows)
         commit_states(written, session.identity_map)
 
     def close(self) -> None:
