@@ -88,8 +88,9 @@ def test_a_second_runner_is_refused(setup: tuple[Path, Path, Path]) -> None:
         second = subprocess.run(hvroll("controlplane", "run", str(plan), "--state",
                                        str(state)), capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
-        assert second.stderr.startswith(f"error: {state}: another runner holds this state "
-                                        f"file (pid {first.pid} on ")
+        assert second.stderr.startswith(f"error: {state}: the control-plane upgrade is run "
+                                        f"by another hvroll controlplane run (host ")
+        assert f"pid {first.pid}) since " in second.stderr
         pause = subprocess.run(hvroll("controlplane", "pause", "--state", str(state)),
                                capture_output=True, text=True, timeout=60)
         assert pause.returncode == 0

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from hvroll.controlplane.catalogue import shipped_catalogue
-from hvroll.controlplane.journal import Journal, LeaseError
+from hvroll.controlplane.journal import Journal
 from hvroll.controlplane.path import Options, plan_document, plan_path
 from hvroll.controlplane.runbook import build_runbook, parse_deployment
 from hvroll.controlplane.runner import Runner, StepView, hop_timings, next_step, rollback_skips
 from hvroll.controlplane.shell import ShellExecutor
-from hvroll.controlplane.states import RunState
+from hvroll.domain.states import UpgradeRunState
+from hvroll.store.lease import LeaseHeldError, LeaseLostError
 
 TOY = Path(__file__).with_name("toycp.py")
 SERVERS = [{"id": "s1", "name": "web", "host": "c1", "status": "ACTIVE",
@@ -80,7 +81,7 @@ def runner(journal: Journal, d: Path) -> Runner:
 
 def test_two_rolling_hops_complete_each_step_once(toy: Path) -> None:
     journal = journal_for(toy, "2024.2", "2025.2")
-    assert runner(journal, toy).run() is RunState.COMPLETED
+    assert runner(journal, toy).run() is UpgradeRunState.COMPLETED
     assert json.loads((toy / "db.json").read_text())["release"] == "2025.2"
     steps = [c.split()[0] for c in calls(toy)]
     assert steps.count("h1.online:toy") == 3  # exit 1, 1, then 0: none remain
@@ -97,7 +98,7 @@ def test_two_rolling_hops_complete_each_step_once(toy: Path) -> None:
 def test_failed_hook_rolls_the_hop_back(toy: Path) -> None:
     (toy / "fail").write_text("h2.hook\n")
     journal = journal_for(toy, "2024.2", "2025.2")
-    assert runner(journal, toy).run() is RunState.ROLLED_BACK
+    assert runner(journal, toy).run() is UpgradeRunState.ROLLED_BACK
     run = journal.require_run()
     assert (run.failed_hop, run.error) == (2, "h2.hook: exit 3: hook failed on purpose")
     assert [c for c in calls(toy) if c.startswith("h2.")] == [
@@ -114,7 +115,7 @@ def test_lost_addresses_fail_the_gate_and_roll_back(toy: Path) -> None:
     """Seed 002: after the upgrade 'nova list' showed no IP addresses."""
     (toy / "lose-addresses").touch()
     journal = journal_for(toy, "2025.1", "2025.2", cold=True)
-    assert runner(journal, toy).run() is RunState.ROLLED_BACK
+    assert runner(journal, toy).run() is UpgradeRunState.ROLLED_BACK
     assert journal.require_run().error == (
         "h1.verify-servers: server s1 ('web') addresses 10.0.0.5 → none; server s2 ('db') "
         "addresses 10.0.0.6 → none")
@@ -127,7 +128,7 @@ def test_changed_log_format_fails_the_gate(toy: Path) -> None:
     (toy / "toy.log").write_text("INFO toy old line\n")
     (toy / "logformat").write_text("2026 INFO")
     journal = journal_for(toy, "2025.1", "2025.2", cold=True)
-    assert runner(journal, toy).run() is RunState.ROLLED_BACK
+    assert runner(journal, toy).run() is UpgradeRunState.ROLLED_BACK
     assert journal.require_run().error == (
         f"h1.verify-logs: 1 new log lines match no monitoring pattern, first: {toy}/toy.log: "
         f"2026 INFO toy started on 2025.2")
@@ -136,29 +137,34 @@ def test_changed_log_format_fails_the_gate(toy: Path) -> None:
 def test_a_failure_after_the_point_of_no_return_stops_without_rollback(toy: Path) -> None:
     (toy / "fail").write_text("h1.hook:computes\n")
     journal = journal_for(toy, "2025.1", "2025.2")
-    assert runner(journal, toy).run() is RunState.FAILED
+    assert runner(journal, toy).run() is UpgradeRunState.FAILED
     assert not any(".rollback." in c for c in calls(toy))
 
 
 def test_pause_then_resume(toy: Path) -> None:
     journal = journal_for(toy, "2025.1", "2025.2")
     journal.request("pause")
-    assert runner(journal, toy).run() is RunState.PAUSED
+    assert runner(journal, toy).run() is UpgradeRunState.PAUSED
     assert not (toy / "calls.log").exists()
-    assert runner(journal, toy).run() is RunState.COMPLETED
+    assert runner(journal, toy).run() is UpgradeRunState.COMPLETED
 
 
 def test_one_runner_per_state_file(toy: Path) -> None:
+    """The campaigns' lease (store/lease.py) guards the run's state file: a live holder is
+    refused by name, a released lease is taken, and the runner that lost it writes nothing."""
     journal = journal_for(toy, "2025.1", "2025.2")
-    journal.acquire(0.0)
+    journal.acquire(lambda: 0.0)
     other = Journal(toy.parent / "run.db")
-    with pytest.raises(LeaseError, match="another runner holds this state file"):
-        other.acquire(1.0)
+    with pytest.raises(LeaseHeldError, match=r"run.db: the control-plane upgrade is run by "
+                                             r"another hvroll controlplane run \(host "):
+        other.acquire(lambda: 1.0)
     journal.release()
-    other.acquire(2.0)
-    with pytest.raises(LeaseError, match="lost the state file"):
-        journal.holder, journal.fence, journal.lease_s = "stale", 1, 60.0
-        journal.commit(3.0)
+    other.acquire(lambda: 2.0)
+    journal.acquire(lambda: 200.0)  # other's lease expired at 62: taken over
+    with pytest.raises(LeaseLostError, match="lost the control-plane upgrade's lease"):
+        other.event(201.0, "late")
+        other.commit()
+    assert [e.kind for e in Journal(toy.parent / "run.db").events()].count("late") == 0
 
 
 def v(sid: str, state: str) -> StepView:
@@ -170,10 +176,10 @@ def v(sid: str, state: str) -> StepView:
 def test_next_step_decisions() -> None:
     steps = [v("h1.a", "done"), v("h1.b", "running"), v("h1.rollback.c", "pending"),
              v("h2.a", "pending"), v("h2.rollback.c", "pending")]
-    assert next_step(steps, RunState.RUNNING, None) == "h1.b"
-    assert next_step(steps, RunState.ROLLING_BACK, 2) == "h2.rollback.c"
-    assert next_step(steps, RunState.ROLLING_BACK, 1) == "h1.rollback.c"
-    assert next_step(steps, RunState.PAUSED, None) is None
+    assert next_step(steps, UpgradeRunState.RUNNING, None) == "h1.b"
+    assert next_step(steps, UpgradeRunState.ROLLING_BACK, 2) == "h2.rollback.c"
+    assert next_step(steps, UpgradeRunState.ROLLING_BACK, 1) == "h1.rollback.c"
+    assert next_step(steps, UpgradeRunState.PAUSED, None) is None
 
 
 @pytest.mark.parametrize(("states", "skipped"), [
@@ -207,7 +213,7 @@ def test_a_job_finished_before_the_crash_is_adopted_not_rerun(toy: Path) -> None
                               f"servers")
     while executor.poll(first.job) is None:
         pass
-    assert runner(journal, toy).run() is RunState.COMPLETED
+    assert runner(journal, toy).run() is UpgradeRunState.COMPLETED
     assert [c for c in calls(toy) if c.startswith("h1.snapshot-servers")] == [
         "h1.snapshot-servers servers"]
     assert [e.kind for e in journal.events() if e.step == "h1.snapshot-servers"] == [
@@ -219,5 +225,5 @@ def test_api_down_before_the_hop_rolls_back_nothing_but_checks(toy: Path) -> Non
     which is still down, so the run fails for the operator."""
     (toy / "api.up").unlink()
     journal = journal_for(toy, "2025.1", "2025.2")
-    assert runner(journal, toy).run() is RunState.FAILED
+    assert runner(journal, toy).run() is UpgradeRunState.FAILED
     assert calls(toy) == ["h1.snapshot-servers servers", "h1.rollback.verify-api api"]

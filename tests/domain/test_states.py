@@ -17,10 +17,16 @@ from hvroll.domain.states import (
     TERMINAL_CAMPAIGN,
     TERMINAL_HOST,
     TERMINAL_MIGRATION,
+    TERMINAL_UPGRADE_RUN,
+    TERMINAL_UPGRADE_STEP,
+    UPGRADE_RUN,
+    UPGRADE_STEP,
     CampaignState,
     HostStepState,
     IllegalTransitionError,
     MigrationState,
+    UpgradeRunState,
+    UpgradeStepState,
     allowed,
     check,
 )
@@ -29,6 +35,8 @@ TABLES: list[tuple[Mapping[StrEnum, frozenset[StrEnum]], type[StrEnum], frozense
     (CAMPAIGN, CampaignState, TERMINAL_CAMPAIGN),  # type: ignore[list-item]
     (HOST, HostStepState, TERMINAL_HOST),  # type: ignore[list-item]
     (MIGRATION, MigrationState, TERMINAL_MIGRATION),  # type: ignore[list-item]
+    (UPGRADE_RUN, UpgradeRunState, TERMINAL_UPGRADE_RUN),  # type: ignore[list-item]
+    (UPGRADE_STEP, UpgradeStepState, TERMINAL_UPGRADE_STEP),  # type: ignore[list-item]
 ]
 
 

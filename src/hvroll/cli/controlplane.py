@@ -28,7 +28,7 @@ from hvroll.controlplane.path import Path as UpgradePath
 from hvroll.controlplane.runbook import Runbook, build_runbook, load_deployment
 from hvroll.controlplane.runner import Runner, hop_timings
 from hvroll.controlplane.shell import ShellExecutor
-from hvroll.controlplane.states import RunState, StepState
+from hvroll.domain.states import UpgradeRunState, UpgradeStepState
 from hvroll.errors import InputError
 from hvroll.inventory.reading import load_json, read_text
 
@@ -289,7 +289,7 @@ def run_cmd(
         print_json(summary)
     else:
         _print_status(summary)
-    if final in (RunState.FAILED, RunState.ROLLED_BACK, RunState.ABORTED):
+    if final in (UpgradeRunState.FAILED, UpgradeRunState.ROLLED_BACK, UpgradeRunState.ABORTED):
         raise typer.Exit(1)
 
 
@@ -297,7 +297,8 @@ def status_data(journal: Journal) -> dict[str, Any]:
     run = journal.require_run()
     rows = journal.steps()
     return {"state": run.state, "failed_hop": run.failed_hop, "error": run.error,
-            "steps": {s.value: sum(1 for r in rows if r.state == s.value) for s in StepState},
+            "steps": {s.value: sum(1 for r in rows if r.state == s.value)
+                      for s in UpgradeStepState},
             "hops": hop_timings(rows),
             "step_list": [{"id": r.id, "state": r.state, "runs": r.runs,
                            "exit_code": r.exit_code, "error": r.error,

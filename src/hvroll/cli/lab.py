@@ -13,7 +13,8 @@ from hvroll.lab import nova
 app = typer.Typer(help="Labs: real cloud control planes on this machine, on loopback only.",
                   no_args_is_help=True)
 nova_app = typer.Typer(
-    help="A real OpenStack Nova 34 control plane on loopback (MariaDB, RabbitMQ, placement, "
+    help="A real OpenStack Nova control plane (Nova 34 by default; 31-33 for upgrade "
+         "rehearsals) on loopback (MariaDB, RabbitMQ, placement, "
          "glance, nova-api, conductor, scheduler) with N fake-virt computes; needs root. "
          "See docs/nova.md.",
     no_args_is_help=True)
@@ -42,6 +43,11 @@ def up(
         help="Move every loopback port of the lab (MariaDB 3307, RabbitMQ 5682, epmd 4370, "
              "nova-api 8774, placement 8778, glance 9292, neutron 9696, …) up by this much, "
              "so two labs can run on one machine."),
+    release: str = typer.Option(
+        nova.DEFAULT_RELEASE, "--release", "-r",
+        help=f"OpenStack release the lab runs, one of: {', '.join(nova.RELEASES)} (Nova "
+             f"{', '.join(r.nova for r in nova.RELEASES.values())}); each is installed "
+             "once into the cache with its own upper constraints."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Start a fresh Nova lab (wiping the work directory's previous lab files) and write
@@ -51,7 +57,7 @@ def up(
         if not as_json:
             err_console.print(f"starting {what} …", highlight=False)
 
-    report = nova.up(workdir, computes, servers, cache=cache,
+    report = nova.up(workdir, computes, servers, cache=cache, release=release,
                      ports=nova.Ports().shifted(port_offset), on_step=step)
     if as_json:
         print_json({"workdir": str(report.workdir), "clouds_yaml": str(report.clouds_yaml),
@@ -137,3 +143,60 @@ def knob(
 ) -> None:
     """Set a knob of the lab computes' fake live migration (read at each migration's start)."""
     nova.set_knob(workdir, name, value)
+
+
+GROUP_HELP = ("Which services: all (placement, nova-api, conductor, scheduler, computes), "
+              "controllers (all but the computes), api, conductor, scheduler, placement or "
+              "computes. Glance, MariaDB, RabbitMQ and the Neutron stub are left alone.")
+
+
+@nova_app.command("release")
+def release_(
+    name: str = typer.Argument(..., help=f"The release to switch to: "
+                               f"{', '.join(nova.RELEASES)}."),
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The lab's package hook: services started from now on run release NAME (its Nova
+    environment is installed into the cache if missing); running services keep theirs until
+    restarted with 'stop' and 'start'. The databases are not migrated: run the release's
+    nova-manage and placement-manage for that (see docs/controlplane.md)."""
+    result = nova.switch(workdir, name)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"the lab's services now start on {result['to']} (Nova "
+                      f"{result['nova']}; was {result['from']})", highlight=False)
+
+
+@nova_app.command("stop")
+def stop_(
+    group: str = typer.Argument("all", help=GROUP_HELP),
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Stop a group of the lab's services by their recorded PIDs (SIGTERM, SIGKILL after
+    10 s); the lab's other processes keep running. 'start' brings them back."""
+    stopped = nova.stop_services(workdir, group)
+    if as_json:
+        print_json({"stopped": stopped})
+    else:
+        err_console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}",
+                          highlight=False)
+
+
+@nova_app.command("start")
+def start_(
+    group: str = typer.Argument("all", help=GROUP_HELP),
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Start the group's services that are not running, on the lab's current release, and
+    wait (up to 240 s) until each answers: the APIs on their ports, conductor, scheduler and
+    computes reported up by Nova."""
+    started = nova.start_services(workdir, group)
+    if as_json:
+        print_json({"started": started})
+    else:
+        err_console.print(f"started: {', '.join(started) or 'everything was running'}",
+                          highlight=False)

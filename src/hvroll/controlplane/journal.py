@@ -2,27 +2,36 @@
 step's state and result, events, operator requests and the runner's lease.
 
 It uses the campaign store's engine (SQLite in WAL mode by default, or any SQLAlchemy URL) with
-its own tables: a run's state file is not a campaign's. Every change is committed together with
-a fenced renewal of the lease, so a runner that lost the file to another writes nothing.
+its own tables: a run's state file is not a campaign's. One runner per file: the campaigns'
+lease (:mod:`hvroll.store.lease`, its ``lease`` table in this file), taken by compare-and-set
+and renewed, fenced, in every commit, so a runner that lost the file to another writes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Boolean, Float, Integer, String, Text, select, update
+from sqlalchemy import Boolean, Float, Integer, String, Table, Text, select
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from hvroll.controlplane.runbook import Action, Phase, Runbook, Step
-from hvroll.controlplane.states import RUN, STEP, RunState, StepState, check
-from hvroll.errors import HvrollError, InputError
+from hvroll.domain.states import (
+    TERMINAL_UPGRADE_RUN,
+    UPGRADE_RUN,
+    UPGRADE_STEP,
+    UpgradeRunState,
+    UpgradeStepState,
+    check,
+)
+from hvroll.errors import InputError
+from hvroll.store.lease import TTL_S, Lease
+from hvroll.store.models import LeaseRow
 from hvroll.store.store import engine_for
 
 SCHEMA = "1"
@@ -90,22 +99,6 @@ class ControlRow(Base):
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class LeaseRow(Base):
-    """Who runs the file: taken by a conditional UPDATE, renewed (fenced) with every commit."""
-
-    __tablename__ = "cp_lease"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    holder: Mapped[str] = mapped_column(String(64), default="")
-    fence: Mapped[int] = mapped_column(Integer, default=0)
-    host: Mapped[str] = mapped_column(String(255), default="")
-    pid: Mapped[int] = mapped_column(Integer, default=0)
-    expires: Mapped[float] = mapped_column(Float, default=0.0)
-
-
-class LeaseError(HvrollError):
-    """Another runner holds the state file, or this one lost it."""
-
-
 class Journal:
     """A run's state file, opened for reading and writing."""
 
@@ -117,16 +110,17 @@ class Journal:
         self.engine = engine_for(self.target)
         try:
             Base.metadata.create_all(self.engine)
+            cast(Table, LeaseRow.__table__).create(self.engine, checkfirst=True)
             self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
             if self.session.get(MetaRow, "schema") is None:
                 self.session.add(MetaRow(key="schema", value=SCHEMA))
-                self.session.add(LeaseRow(id=1))
                 self.session.commit()
         except DatabaseError as exc:
             raise InputError(f"{self.target}: not a control-plane state file "
                              f"({exc.orig})") from None
-        self.holder = ""
-        self.fence = 0
+        self.before_commit: Callable[[], None] | None = None
+        """The lease's fenced renewal while this process holds it (:meth:`acquire`)."""
+        self.lease: Lease | None = None
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -142,36 +136,35 @@ class Journal:
 
     def create(self, plan: dict[str, Any], book: Runbook, deployment: dict[str, Any],
                now_s: float) -> RunRow:
-        row = RunRow(id=1, state=RunState.PENDING.value, plan=json.dumps(plan),
+        row = RunRow(id=1, state=UpgradeRunState.PENDING.value, plan=json.dumps(plan),
                      runbook=json.dumps(book.data()), deployment=json.dumps(deployment),
                      created_s=now_s)
         self.session.add(row)
         for position, step in enumerate(book.steps):
             self.session.add(StepRow(id=step.id, position=position, hop=step.hop,
                                      phase=step.phase.value, name=step.name,
-                                     state=StepState.PENDING.value))
+                                     state=UpgradeStepState.PENDING.value))
         self.event(now_s, "run_created", f"{len(book.hops)} hops, {len(book.steps)} steps")
         self.commit()
         return row
 
-    def set_state(self, new: RunState, now_s: float, why: str = "") -> None:
+    def set_state(self, new: UpgradeRunState, now_s: float, why: str = "") -> None:
         row = self.require_run()
-        check(RUN, RunState(row.state), new, "control-plane run")
+        check(UPGRADE_RUN, UpgradeRunState(row.state), new, "control-plane run")
         row.state = new.value
-        if new in (RunState.COMPLETED, RunState.ROLLED_BACK, RunState.ABORTED,
-                   RunState.FAILED):
+        if new in TERMINAL_UPGRADE_RUN:
             row.finished_s = now_s
         self.event(now_s, f"run_{new.value}", why)
 
     def steps(self) -> list[StepRow]:
         return list(self.session.scalars(select(StepRow).order_by(StepRow.position)))
 
-    def step_state(self, row: StepRow, new: StepState, now_s: float) -> None:
-        check(STEP, StepState(row.state), new, f"step {row.id}")
+    def step_state(self, row: StepRow, new: UpgradeStepState, now_s: float) -> None:
+        check(UPGRADE_STEP, UpgradeStepState(row.state), new, f"step {row.id}")
         row.state = new.value
-        if new is StepState.RUNNING and row.started_s is None:
+        if new is UpgradeStepState.RUNNING and row.started_s is None:
             row.started_s = now_s
-        if new in (StepState.DONE, StepState.FAILED, StepState.SKIPPED):
+        if new in (UpgradeStepState.DONE, UpgradeStepState.FAILED, UpgradeStepState.SKIPPED):
             row.finished_s = now_s
 
     def event(self, t_s: float, kind: str, message: str = "", step: str | None = None) -> None:
@@ -202,68 +195,29 @@ class Journal:
 
     # -- the lease -------------------------------------------------------------------------
 
-    def acquire(self, now_s: float, lease_s: float = 60.0) -> None:
-        """Take the file for this process, or LeaseError naming who holds it. A holder on
-        this machine whose process is gone, or whose lease expired, is replaced."""
-        row = self.session.get(LeaseRow, 1)
-        assert row is not None
-        self.session.refresh(row)
-        if row.holder and row.expires > now_s and not _gone(row.host, row.pid):
-            raise LeaseError(f"{self.target}: another runner holds this state file (pid "
-                             f"{row.pid} on {row.host}); wait for it or stop it")
-        holder = uuid.uuid4().hex
-        fence = row.fence + 1
-        result = self.session.execute(
-            update(LeaseRow).where(LeaseRow.id == 1, LeaseRow.fence == fence - 1)
-            .values(holder=holder, fence=fence, host=socket.gethostname(),
-                    pid=os.getpid(), expires=now_s + lease_s))
-        if getattr(result, "rowcount", 0) != 1:
-            self.session.rollback()
-            raise LeaseError(f"{self.target}: another runner took this state file first")
-        self.session.commit()
-        self.holder, self.fence, self.lease_s = holder, fence, lease_s
+    def acquire(self, wall: Callable[[], float] = time.time, ttl_s: float = TTL_S) -> None:
+        """Take the file for this process (the one lease of :mod:`hvroll.store.lease`), or
+        LeaseHeldError naming who holds it. A holder on this machine whose process is gone, or
+        whose lease expired, is replaced; from now on every commit renews it, fenced."""
+        self.lease = Lease(self, ttl_s=ttl_s, wall=wall, subject="control-plane upgrade",
+                           runner="hvroll controlplane run")
+        self.lease.acquire()
 
     def release(self) -> None:
-        if not self.holder:
-            return
-        self.session.execute(update(LeaseRow).where(
-            LeaseRow.id == 1, LeaseRow.holder == self.holder).values(holder="", expires=0.0))
-        self.session.commit()
-        self.holder = ""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
-    def commit(self, now_s: float | None = None) -> None:
+    def commit(self) -> None:
         """Commit, renewing the lease in the same transaction when this process holds it;
-        LeaseError (nothing written) when another runner took it."""
-        if self.holder:
-            result = self.session.execute(
-                update(LeaseRow).where(LeaseRow.id == 1, LeaseRow.holder == self.holder,
-                                       LeaseRow.fence == self.fence)
-                .values(expires=(now_s if now_s is not None else time.time()) + self.lease_s))
-            if getattr(result, "rowcount", 0) != 1:
-                self.session.rollback()
-                raise LeaseError(f"{self.target}: this runner lost the state file to another")
+        LeaseLostError (nothing written) when another runner took it."""
+        if self.before_commit is not None:
+            self.before_commit()
         self.session.commit()
 
     def close(self) -> None:
         self.session.close()
         self.engine.dispose()
-
-
-def _gone(host: str, pid: int) -> bool:
-    """Whether a holder on this machine no longer runs (another machine: unknown → False)."""
-    if host != socket.gethostname() or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def step_of(book: dict[str, Any], step_id: str) -> Step:

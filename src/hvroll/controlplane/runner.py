@@ -20,7 +20,6 @@ from typing import Any, Protocol
 from hvroll.controlplane.journal import Journal, StepRow, step_of
 from hvroll.controlplane.runbook import Action, Phase, Step
 from hvroll.controlplane.shell import JobResult, StepExecutor
-from hvroll.controlplane.states import TERMINAL_RUN, RunState, StepState
 from hvroll.controlplane.verify import (
     Outcome,
     compare_servers,
@@ -29,9 +28,10 @@ from hvroll.controlplane.verify import (
     repeat_outcome,
     unmatched_lines,
 )
+from hvroll.domain.states import TERMINAL_UPGRADE_RUN, UpgradeRunState, UpgradeStepState
 from hvroll.errors import InputError
 
-FINISHED = frozenset({StepState.DONE.value, StepState.SKIPPED.value})
+FINISHED = frozenset({UpgradeStepState.DONE.value, UpgradeStepState.SKIPPED.value})
 
 
 class Clock(Protocol):
@@ -65,13 +65,14 @@ def view(row: StepRow) -> StepView:
     return StepView(row.id, row.hop, row.phase, row.name, row.state)
 
 
-def next_step(steps: Sequence[StepView], state: RunState, failed_hop: int | None) -> str | None:
+def next_step(steps: Sequence[StepView], state: UpgradeRunState,
+              failed_hop: int | None) -> str | None:
     """The step to run now: the first unfinished upgrade step while running; the first
     unfinished rollback step of the failed hop while rolling back; None when there is none."""
-    if state is RunState.ROLLING_BACK:
+    if state is UpgradeRunState.ROLLING_BACK:
         return next((s.id for s in steps if s.phase == Phase.ROLLBACK.value
                      and s.hop == failed_hop and s.state not in FINISHED), None)
-    if state is RunState.RUNNING:
+    if state is UpgradeRunState.RUNNING:
         return next((s.id for s in steps if s.phase == Phase.UPGRADE.value
                      and s.state not in FINISHED), None)
     return None
@@ -86,10 +87,10 @@ def rollback_skips(steps: Sequence[StepView], hop: int) -> list[str]:
     nothing was changed yet (or no dump exists), no stop/start if nothing was stopped."""
     mine = [s for s in steps if s.hop == hop and s.phase == Phase.UPGRADE.value]
     touched = {s.name for s in mine
-               if s.state not in (StepState.PENDING.value, StepState.SKIPPED.value)}
+               if s.state not in (UpgradeStepState.PENDING.value, UpgradeStepState.SKIPPED.value)}
     changed = any(n.startswith(CHANGING) for n in touched)
     stopped = any(n.startswith(STOPPING) for n in touched)
-    dumped = any(s.name == "backup-db" and s.state == StepState.DONE.value for s in mine)
+    dumped = any(s.name == "backup-db" and s.state == UpgradeStepState.DONE.value for s in mine)
     skip: set[str] = set()
     if not (changed and dumped):
         skip |= {"restore-db"}
@@ -97,7 +98,8 @@ def rollback_skips(steps: Sequence[StepView], hop: int) -> list[str]:
         skip |= {"hook"}
     if not (changed or stopped):
         skip |= {"stop", "start"}
-    if not any(s.name == "snapshot-servers" and s.state == StepState.DONE.value for s in mine):
+    if not any(s.name == "snapshot-servers" and s.state == UpgradeStepState.DONE.value
+               for s in mine):
         skip |= {"verify-servers"}  # nothing to compare with
     return [s.id for s in steps if s.hop == hop and s.phase == Phase.ROLLBACK.value
             and s.name in skip]
@@ -121,7 +123,7 @@ def hop_timings(rows: Sequence[StepRow]) -> list[dict[str, Any]]:
         api_down: float | None = None
         if down_from is not None:
             back = [r.finished_s for r in mine if r.name in ("verify-api", "open-api")
-                    and r.state == StepState.DONE.value and r.finished_s is not None
+                    and r.state == UpgradeStepState.DONE.value and r.finished_s is not None
                     and r.finished_s >= down_from]
             api_down = (min(back) - down_from) if back else None
         elif restarts and restarts[0].finished_s is not None and restarts[0].started_s:
@@ -159,44 +161,45 @@ class Runner:
         self.book: dict[str, Any] = json.loads(run.runbook)
         self.deployment: dict[str, Any] = json.loads(run.deployment)
 
-    def run(self) -> RunState:
+    def run(self) -> UpgradeRunState:
         j = self.j
-        j.acquire(self.clock.now())
+        j.acquire(self.clock.now)
         try:
             return self._loop()
         finally:
             j.release()
 
-    def _loop(self) -> RunState:
+    def _loop(self) -> UpgradeRunState:
         j = self.j
         run = j.require_run()
-        state = RunState(run.state)
-        if state in TERMINAL_RUN:
+        state = UpgradeRunState(run.state)
+        if state in TERMINAL_UPGRADE_RUN:
             return state
-        if state in (RunState.PENDING, RunState.PAUSED):
-            resume = RunState.ROLLING_BACK if run.failed_hop is not None else RunState.RUNNING
-            j.set_state(resume, self.clock.now(), "resumed" if state is RunState.PAUSED
+        if state in (UpgradeRunState.PENDING, UpgradeRunState.PAUSED):
+            resume = (UpgradeRunState.ROLLING_BACK if run.failed_hop is not None
+                      else UpgradeRunState.RUNNING)
+            j.set_state(resume, self.clock.now(), "resumed" if state is UpgradeRunState.PAUSED
                         else "started")
-            j.commit(self.clock.now())
+            j.commit()
         while True:
             for action in j.take_requests():
                 if action in ("pause", "abort"):
-                    new = RunState.PAUSED if action == "pause" else RunState.ABORTED
+                    new = UpgradeRunState.PAUSED if action == "pause" else UpgradeRunState.ABORTED
                     j.set_state(new, self.clock.now(), f"operator {action}")
-                    j.commit(self.clock.now())
+                    j.commit()
                     return new
-            j.commit(self.clock.now())
+            j.commit()
             run = j.require_run()
-            state = RunState(run.state)
+            state = UpgradeRunState(run.state)
             rows = {r.id: r for r in j.steps()}
             sid = next_step([view(r) for r in rows.values()], state, run.failed_hop)
             if sid is None:
-                final = (RunState.ROLLED_BACK if state is RunState.ROLLING_BACK
-                         else RunState.COMPLETED)
+                final = (UpgradeRunState.ROLLED_BACK if state is UpgradeRunState.ROLLING_BACK
+                         else UpgradeRunState.COMPLETED)
                 why = (f"hop {run.failed_hop} rolled back and verified"
-                       if final is RunState.ROLLED_BACK else "every hop done")
+                       if final is UpgradeRunState.ROLLED_BACK else "every hop done")
                 j.set_state(final, self.clock.now(), why)
-                j.commit(self.clock.now())
+                j.commit()
                 return final
             step = step_of(self.book, sid)
             result = self._execute(step, rows[sid])
@@ -206,44 +209,44 @@ class Runner:
             if step.phase is Phase.UPGRADE and not step.after_point_of_no_return:
                 run.failed_hop = step.hop
                 run.error = f"{step.id}: {result.error}"
-                j.set_state(RunState.ROLLING_BACK, self.clock.now(),
+                j.set_state(UpgradeRunState.ROLLING_BACK, self.clock.now(),
                             f"{step.id} failed before the point of no return: rolling back "
                             f"hop {step.hop} ({result.error})")
                 for row in j.steps():
                     if row.phase == Phase.UPGRADE.value and row.hop >= step.hop \
-                            and row.state == StepState.PENDING.value:
-                        j.step_state(row, StepState.SKIPPED, self.clock.now())
+                            and row.state == UpgradeStepState.PENDING.value:
+                        j.step_state(row, UpgradeStepState.SKIPPED, self.clock.now())
                 skips = set(rollback_skips([view(r) for r in j.steps()], step.hop))
                 for row in j.steps():
                     if row.id in skips:
-                        j.step_state(row, StepState.SKIPPED, self.clock.now())
-                j.commit(self.clock.now())
+                        j.step_state(row, UpgradeStepState.SKIPPED, self.clock.now())
+                j.commit()
                 continue
             run.error = f"{step.id}: {result.error}"
             where = ("after the point of no return" if step.phase is Phase.UPGRADE
                      else "during the rollback")
-            j.set_state(RunState.FAILED, self.clock.now(),
+            j.set_state(UpgradeRunState.FAILED, self.clock.now(),
                         f"{step.id} failed {where}: {result.error}; the operator must act")
-            j.commit(self.clock.now())
-            return RunState.FAILED
+            j.commit()
+            return UpgradeRunState.FAILED
 
     # -- one step ----------------------------------------------------------------------------
 
     def _execute(self, step: Step, row: StepRow) -> StepOutcome:
         j, now = self.j, self.clock.now
         if step.action is Action.MARK:
-            j.step_state(row, StepState.RUNNING, now())
-            j.step_state(row, StepState.DONE, now())
+            j.step_state(row, UpgradeStepState.RUNNING, now())
+            j.step_state(row, UpgradeStepState.DONE, now())
             j.event(now(), "point_of_no_return", step.title, step.id)
-            j.commit(now())
+            j.commit()
             self.progress(step.id, "point of no return")
             return StepOutcome(True)
         if step.action is Action.VERIFY_LOGS:
-            j.step_state(row, StepState.RUNNING, now())
-            j.commit(now())
+            j.step_state(row, UpgradeStepState.RUNNING, now())
+            j.commit()
             result = self._verify_logs(step)
             return self._finish(step, row, result, None)
-        adopt = row.state == StepState.RUNNING.value and row.job
+        adopt = row.state == UpgradeStepState.RUNNING.value and row.job
         while True:
             if adopt:
                 adopt = False
@@ -254,7 +257,7 @@ class Runner:
                     self._start(step, row)
                 else:
                     j.event(now(), "step_adopted", f"job {row.job}", step.id)
-                    j.commit(now())
+                    j.commit()
             else:
                 self._start(step, row)
             job_result = self._wait(row.job)
@@ -278,9 +281,9 @@ class Runner:
         j, now = self.j, self.clock.now()
         row.runs += 1
         row.job = f"{step.id}.{row.runs}"
-        j.step_state(row, StepState.RUNNING, now)
+        j.step_state(row, UpgradeStepState.RUNNING, now)
         j.event(now, "step_started", step.command, step.id)
-        j.commit(now)
+        j.commit()
         self.progress(step.id, f"run {row.runs}: {step.title}")
         self.ex.start(row.job, step.command, {"HVROLL_STEP": step.id,
                                               "HVROLL_HOP": str(step.hop),
@@ -329,9 +332,9 @@ class Runner:
         row.exit_code = job.exit_code if job is not None else None
         row.output = result.output
         row.error = result.error
-        j.step_state(row, StepState.DONE if result.ok else StepState.FAILED, now)
+        j.step_state(row, UpgradeStepState.DONE if result.ok else UpgradeStepState.FAILED, now)
         j.event(now, "step_done" if result.ok else "step_failed", result.error, step.id)
-        j.commit(now)
+        j.commit()
         self.progress(step.id, "done" if result.ok else f"failed: {result.error}")
         return result
 
@@ -340,7 +343,7 @@ class Runner:
     def _snapshot(self, hop: int) -> dict[str, Any]:
         row = next((r for r in self.j.steps() if r.hop == hop and r.name == "snapshot-servers"
                     and r.phase == Phase.UPGRADE.value), None)
-        if row is None or row.state != StepState.DONE.value:
+        if row is None or row.state != UpgradeStepState.DONE.value:
             raise InputError(f"hop {hop}: no server snapshot to verify against")
         data: dict[str, Any] = json.loads(row.output)
         return data

@@ -1,5 +1,5 @@
-"""Lifecycles of a campaign, a host step and a migration: enums, named sets, one transition
-table each.
+"""Lifecycles of a campaign, a host step and a migration, and of a control-plane upgrade run
+and its steps: enums, named sets, one transition table each.
 
 The store's state columns hold these enums, and a state changes only through
 :meth:`hvroll.store.Store.transition`, which checks the move here (:func:`check`) and records
@@ -144,10 +144,72 @@ ADOPTABLE_MIGRATION = ACTIVE_MIGRATION
 IN_PLACE_RUNGS = frozenset({Rung.POST_COPY, Rung.SUSPEND})
 """Rungs applied to the running job instead of restarting it."""
 
+
+class UpgradeRunState(StrEnum):
+    """A control-plane upgrade run (``hvroll controlplane run``)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    ROLLING_BACK = "rolling_back"
+    """A gate or step failed before the point of no return: the hop's rollback runs."""
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+    """The rollback finished and verified: the cloud is on the hop's old release."""
+    ABORTED = "aborted"
+    FAILED = "failed"
+    """A step failed after the point of no return, or the rollback failed: operator needed."""
+
+
+class UpgradeStepState(StrEnum):
+    """One step of a control-plane runbook (a command, a gate, the point of no return)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    """Intent committed: the command may or may not have started (reconciled on start)."""
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+UPGRADE_RUN: Mapping[UpgradeRunState, frozenset[UpgradeRunState]] = {
+    UpgradeRunState.PENDING: frozenset({UpgradeRunState.RUNNING, UpgradeRunState.ABORTED}),
+    UpgradeRunState.RUNNING: frozenset({UpgradeRunState.PAUSED, UpgradeRunState.ROLLING_BACK,
+                                        UpgradeRunState.COMPLETED, UpgradeRunState.ABORTED,
+                                        UpgradeRunState.FAILED}),
+    UpgradeRunState.PAUSED: frozenset({UpgradeRunState.RUNNING, UpgradeRunState.ROLLING_BACK,
+                                       UpgradeRunState.ABORTED}),
+    UpgradeRunState.ROLLING_BACK: frozenset({UpgradeRunState.ROLLED_BACK,
+                                             UpgradeRunState.FAILED, UpgradeRunState.PAUSED,
+                                             UpgradeRunState.ABORTED}),
+    UpgradeRunState.COMPLETED: frozenset(),
+    UpgradeRunState.ROLLED_BACK: frozenset(),
+    UpgradeRunState.ABORTED: frozenset(),
+    UpgradeRunState.FAILED: frozenset(),
+}
+
+UPGRADE_STEP: Mapping[UpgradeStepState, frozenset[UpgradeStepState]] = {
+    UpgradeStepState.PENDING: frozenset({UpgradeStepState.RUNNING, UpgradeStepState.SKIPPED}),
+    # running → running: a repeated step (online data migrations) or a job run again after
+    # its runner died and left no result
+    UpgradeStepState.RUNNING: frozenset({UpgradeStepState.RUNNING, UpgradeStepState.DONE,
+                                         UpgradeStepState.FAILED}),
+    UpgradeStepState.DONE: frozenset(),
+    UpgradeStepState.FAILED: frozenset(),
+    UpgradeStepState.SKIPPED: frozenset(),
+}
+
+TERMINAL_UPGRADE_RUN = frozenset({UpgradeRunState.COMPLETED, UpgradeRunState.ROLLED_BACK,
+                                  UpgradeRunState.ABORTED, UpgradeRunState.FAILED})
+TERMINAL_UPGRADE_STEP = frozenset({UpgradeStepState.DONE, UpgradeStepState.FAILED,
+                                   UpgradeStepState.SKIPPED})
+
 TABLES: Mapping[type[StrEnum], Mapping[StrEnum, frozenset[StrEnum]]] = {
     CampaignState: CAMPAIGN,  # type: ignore[dict-item]
     HostStepState: HOST,  # type: ignore[dict-item]
     MigrationState: MIGRATION,  # type: ignore[dict-item]
+    UpgradeRunState: UPGRADE_RUN,  # type: ignore[dict-item]
+    UpgradeStepState: UPGRADE_STEP,  # type: ignore[dict-item]
 }
 """The transition table of each lifecycle, by its enum."""
 

@@ -1,5 +1,9 @@
 """One runner per campaign: a lease row taken by compare-and-set and renewed by fenced UPDATEs.
 
+The same lease guards a control-plane upgrade run's state file
+(:class:`hvroll.controlplane.journal.Journal`): anything with a session, a target name, a
+``before_commit`` hook and ``commit()`` (:class:`Leased`) can hold one.
+
 The ``lease`` table holds one row: the holder's random id, a fencing token (``fence``,
 incremented on every take), its host, pid, since when it holds the campaign, its last
 heartbeat and when the lease expires. It is plain SQL — a row and conditional UPDATEs — so it
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
@@ -45,8 +49,16 @@ from sqlalchemy.orm import Session
 from hvroll.errors import HvrollError
 from hvroll.store.models import LeaseRow
 
-if TYPE_CHECKING:
-    from hvroll.store.store import Store
+
+class Leased(Protocol):
+    """What a lease is held on: the campaign store, or a control-plane run's journal. Its
+    ``commit`` must call ``before_commit`` (the fenced renewal) first."""
+
+    target: str
+    session: Session
+    before_commit: Callable[[], None] | None
+
+    def commit(self) -> None: ...
 
 TTL_S = 60.0
 """How long a lease lasts without renewal: a holder on another machine that vanished is taken
@@ -138,9 +150,10 @@ def creating(target: str, db: Connection | Session) -> str:
     return creating_message(target, row, host=host, now=time.time(), alive=alive)
 
 
-def held_message(target: str, row: Holder, now: float) -> str:
+def held_message(target: str, row: Holder, now: float, subject: str = "campaign",
+                 runner: str = "hvroll run") -> str:
     """One line naming the holder and since when."""
-    return (f"{target}: the campaign is run by another hvroll run (host {row.host}, pid "
+    return (f"{target}: the {subject} is run by another {runner} (host {row.host}, pid "
             f"{row.pid}) since {_utc(row.since)}, last heartbeat {now - row.heartbeat:.0f} s "
             f"ago; wait for it to end, or stop it (a dead holder is taken over at once)")
 
@@ -173,10 +186,15 @@ class Taken:
 class Lease:
     """This process's claim on the campaign in ``store``."""
 
-    def __init__(self, store: Store, *, ttl_s: float = TTL_S, renew_every_s: float = RENEW_EVERY_S,
-                 wall: Callable[[], float] = time.time, host: str | None = None,
-                 pid: int | None = None, alive: Callable[[int], bool] = pid_alive) -> None:
+    def __init__(self, store: Leased, *, ttl_s: float = TTL_S,
+                 renew_every_s: float = RENEW_EVERY_S, wall: Callable[[], float] = time.time,
+                 host: str | None = None, pid: int | None = None,
+                 alive: Callable[[int], bool] = pid_alive, subject: str = "campaign",
+                 runner: str = "hvroll run") -> None:
         self.store = store
+        self.subject = subject
+        """What the lease guards, in messages: ``campaign``, ``control-plane run``."""
+        self.runner = runner
         self.ttl_s = ttl_s
         self.renew_every_s = renew_every_s
         self.wall = wall
@@ -212,7 +230,8 @@ class Lease:
             verdict = judge(seen, host=self.host, now=now, alive=alive)
             if verdict is Verdict.HELD:
                 assert seen is not None
-                raise LeaseHeldError(held_message(self.store.target, seen, now))
+                raise LeaseHeldError(held_message(self.store.target, seen, now, self.subject,
+                                                  self.runner))
             values = {"holder": self.holder, "host": self.host, "pid": self.pid, "since": now,
                       "heartbeat": now, "expires": now + self.ttl_s}
             try:
@@ -239,8 +258,9 @@ class Lease:
             return self.taken
         seen = self.read()
         if seen is not None and seen.holder:
-            raise LeaseHeldError(held_message(self.store.target, seen, self.wall()))
-        raise LeaseHeldError(f"{self.store.target}: could not take the campaign's lease "
+            raise LeaseHeldError(held_message(self.store.target, seen, self.wall(),
+                                              self.subject, self.runner))
+        raise LeaseHeldError(f"{self.store.target}: could not take the {self.subject}'s lease "
                              f"(other runners keep taking it)")
 
     def renew(self) -> None:
@@ -257,7 +277,7 @@ class Lease:
             seen = self.read()
             who = (f"host {seen.host}, pid {seen.pid} since {_utc(seen.since)}"
                    if seen is not None and seen.holder else "nobody")
-            raise LeaseLostError(f"{self.store.target}: this run lost the campaign's lease "
+            raise LeaseLostError(f"{self.store.target}: this run lost the {self.subject}'s lease "
                                  f"(now held by {who}); stopped before any further step")
         self.expires, self._renewed = now + self.ttl_s, now
 
@@ -272,8 +292,8 @@ class Lease:
     def verify(self) -> None:
         """Before an irreversible step: the lease this process committed is still valid."""
         if not self.held:
-            raise LeaseLostError(f"{self.store.target}: this run does not hold the campaign's "
-                                 f"lease; stopped before an irreversible step")
+            raise LeaseLostError(f"{self.store.target}: this run does not hold the "
+                                 f"{self.subject}'s lease; stopped before an irreversible step")
         if self.wall() >= self.expires:
             self.store.commit()  # renews, or raises LeaseLostError
 

@@ -27,16 +27,23 @@ from hvroll.lab.nova.layout import (
     Ports,
 )
 from hvroll.lab.nova.profiles import DEFAULT_PROFILE, PROFILES
+from hvroll.lab.nova.upgrade import GROUPS, switch
+from hvroll.lab.nova.upgrade import start as start_services
+from hvroll.lab.nova.upgrade import stop as stop_services
+from hvroll.lab.nova.venv import DEFAULT_RELEASE, RELEASES
 
 __all__ = [
     "CLOUD_NAME",
     "DEFAULT_CACHE",
     "DEFAULT_PROFILE",
+    "DEFAULT_RELEASE",
     "DEFAULT_WORKDIR",
+    "GROUPS",
     "KNOBS",
     "MAX_PORT_OFFSET",
     "PORT_OFFSET_ENV",
     "PROFILES",
+    "RELEASES",
     "DownReport",
     "LabStatus",
     "Layout",
@@ -45,6 +52,9 @@ __all__ = [
     "down",
     "reinstall",
     "set_knob",
+    "start_services",
     "status",
+    "stop_services",
+    "switch",
     "up",
 ]

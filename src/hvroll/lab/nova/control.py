@@ -217,25 +217,39 @@ class Lab:
         # keep-alive: gunicorn's 2 s default closes idle connections just as a client polling
         # every second or two reuses them (RemoteDisconnected on a GET)
 
+    CONTROL = ("placement", "glance", "nova-api", "nova-conductor", "nova-scheduler")
+    """The control services, in the order they start."""
+
+    def start_service(self, name: str) -> tuple[ServiceRecord, int | None]:
+        """Start one control service (one of :attr:`CONTROL`) from the lab's current Nova
+        environment; its record and the loopback port it will listen on (None: no port)."""
+        etc = self.layout.etc
+        if name == "placement":
+            return self.gunicorn("placement", "placement.wsgi.api:application",
+                                 self.ports.placement,
+                                 self.env(OS_PLACEMENT_CONFIG_DIR=str(etc / "placement"))
+                                 ), self.ports.placement
+        if name == "glance":
+            return self.gunicorn("glance", "glance.wsgi.api:application", self.ports.glance,
+                                 self.env(OS_GLANCE_CONFIG_DIR=str(etc / "glance"))
+                                 ), self.ports.glance
+        if name == "nova-api":
+            files = ";".join(str(etc / f) for f in ("api-paste.ini", "nova.conf",
+                                                    "nova-control.conf"))
+            return self.gunicorn("nova-api", "hvlab_wsgi:application", self.ports.nova_api,
+                                 self.env(OS_NOVA_CONFIG_FILES=files)), self.ports.nova_api
+        if name in ("nova-conductor", "nova-scheduler"):
+            return self.start(name, [self.bin(name), *self.nova_args("nova-control.conf"),
+                                     "--log-file", str(self.layout.log(name))]), None
+        raise InputError(f"unknown lab service {name!r} (expected one of: "
+                         f"{', '.join(self.CONTROL)})")
+
     def start_control(self) -> dict[str, tuple[ServiceRecord, int]]:
-        lay = self.layout
-        etc = lay.etc
         started = {}
-        started["placement"] = (self.gunicorn(
-            "placement", "placement.wsgi.api:application", self.ports.placement,
-            self.env(OS_PLACEMENT_CONFIG_DIR=str(etc / "placement"))), self.ports.placement)
-        started["glance"] = (self.gunicorn(
-            "glance", "glance.wsgi.api:application", self.ports.glance,
-            self.env(OS_GLANCE_CONFIG_DIR=str(etc / "glance"))), self.ports.glance)
-        files = ";".join(str(etc / f) for f in ("api-paste.ini", "nova.conf",
-                                                "nova-control.conf"))
-        started["nova-api"] = (self.gunicorn(
-            "nova-api", "hvlab_wsgi:application", self.ports.nova_api,
-            self.env(OS_NOVA_CONFIG_FILES=files)), self.ports.nova_api)
-        control = self.nova_args("nova-control.conf")
-        for svc in ("conductor", "scheduler"):
-            self.start(f"nova-{svc}", [self.bin(f"nova-{svc}"), *control,
-                                       "--log-file", str(lay.log(f"nova-{svc}"))])
+        for name in self.CONTROL:
+            rec, port = self.start_service(name)
+            if port is not None:
+                started[name] = (rec, port)
         return started
 
     def start_compute(self, host: str) -> ServiceRecord:

@@ -42,6 +42,14 @@ class Release:
 
 
 RELEASES: dict[str, Release] = {
+    # the newest point releases of each series when its constraints were copied; control-plane
+    # rehearsals start a lab on the oldest and upgrade it (docs/controlplane.md)
+    "2025.1": Release(name="2025.1", nova="31.3.1", placement="13.0.1", glance="30.2.0",
+                      constraints="upper-constraints-2025.1.txt"),
+    "2025.2": Release(name="2025.2", nova="32.2.1", placement="14.0.0", glance="31.1.0",
+                      constraints="upper-constraints-2025.2.txt"),
+    "2026.1": Release(name="2026.1", nova="33.0.2", placement="15.0.0", glance="32.0.0",
+                      constraints="upper-constraints-2026.1.txt"),
     "2026.2": Release(name="2026.2", nova="34.0.0", placement="16.0.0", glance="33.0.0",
                       constraints="upper-constraints-master.txt",
                       relaxed=("keystoneauth1", "oslo.versionedobjects")),
