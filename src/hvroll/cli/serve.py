@@ -16,7 +16,8 @@ from hvroll.cli.common import err_console, finite
 from hvroll.errors import InputError
 
 STATE_HELP = ("The campaign's state file (SQLite; or a SQLAlchemy URL), as given to 'hvroll "
-              "run --state'. Read-only: the dashboard reads it while the campaign writes.")
+              "run --state', or a control-plane run's ('hvroll controlplane run --state'). "
+              "Read-only: the dashboard reads it while the campaign writes.")
 
 
 def serve(
@@ -53,15 +54,23 @@ def serve(
     metrics at /metrics.
 
     Pages update live while the campaign runs. Stop with Ctrl-C.
+
+    On a control-plane run's state file: one page with its hops (elapsed time, API downtime,
+    migration time), steps and events, and their JSON at /api/upgrade.
     """
     import uvicorn
 
     from hvroll.telemetry.snapshot import StateSource
+    from hvroll.telemetry.upgrade import is_upgrade_state
     from hvroll.web import create_app
     from hvroll.web.app import allowed_hosts
     from hvroll.web.pages import matrix_of
 
     token = _token(token_file)
+    if is_upgrade_state(state):
+        _serve_upgrade(state, host, port, allowed_hosts(host, server_names), refresh_s,
+                       access_log)
+        return
     source = StateSource(state)
     app = create_app(source, token, refresh_s=refresh_s,
                      hosts=allowed_hosts(host, server_names))
@@ -126,3 +135,27 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def _serve_upgrade(state: str, host: str, port: int, hosts: list[str], refresh_s: float,
+                   access_log: bool) -> None:
+    """The dashboard of a control-plane run (read-only: no controls, no token)."""
+    import uvicorn
+
+    from hvroll.telemetry.upgrade import UpgradeSource
+    from hvroll.web.upgrade import create_upgrade_app
+
+    source = UpgradeSource(state)
+    app = create_upgrade_app(source, refresh_s=refresh_s, hosts=hosts)
+    sock = _bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    err_console.print(f"hvroll control-plane run dashboard for {state} at "
+                      f"http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops)", markup=False,
+                      highlight=False, soft_wrap=True)
+    config = uvicorn.Config(app, log_level="info" if access_log else "warning",
+                            access_log=access_log, lifespan="off", log_config=_log_config())
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        source.close()

@@ -210,7 +210,10 @@ class Lab:
 
     def gunicorn(self, name: str, app: str, port: int, env: dict[str, str],
                  workers: int = 1) -> ServiceRecord:
-        return self.start(name, [self.bin("gunicorn"), "--no-control-socket",
+        # gunicorn 25 and later open a control socket in ~/.gunicorn unless told not to;
+        # older ones (2025.1 and 2025.2's constraints pin 23) do not know the option
+        quiet = ["--no-control-socket"] if self.gunicorn_has_control_socket() else []
+        return self.start(name, [self.bin("gunicorn"), *quiet,
                                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                                  "--threads", "8", "--timeout", "120", "--graceful-timeout",
                                  "5", "--keep-alive", "75", app], env=env)
@@ -243,6 +246,14 @@ class Lab:
                                      "--log-file", str(self.layout.log(name))]), None
         raise InputError(f"unknown lab service {name!r} (expected one of: "
                          f"{', '.join(self.CONTROL)})")
+
+    def gunicorn_has_control_socket(self) -> bool:
+        from hvroll.lab.nova.venv import site_packages
+        config = site_packages(self.venv) / "gunicorn" / "config.py"
+        try:
+            return "control_socket" in config.read_text()
+        except OSError:
+            return True
 
     def start_control(self) -> dict[str, tuple[ServiceRecord, int]]:
         started = {}
