@@ -21,7 +21,7 @@ RECORD = LabRecord(workdir="/w", release="2025.1", venv="/v", computes=["compute
     ("all", ["placement", "nova-api", "nova-conductor", "nova-scheduler", "compute1",
              "compute2"]),
     ("controllers", ["placement", "nova-api", "nova-conductor", "nova-scheduler"]),
-    ("api", ["nova-api"]),
+    ("api", ["placement", "nova-api"]),
     ("conductor", ["nova-conductor"]),
     ("scheduler", ["nova-scheduler"]),
     ("placement", ["placement"]),

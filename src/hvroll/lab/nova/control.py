@@ -239,8 +239,12 @@ class Lab:
         if name == "nova-api":
             files = ";".join(str(etc / f) for f in ("api-paste.ini", "nova.conf",
                                                     "nova-control.conf"))
+            # native threads under gunicorn's threaded workers: Nova 31-33 would otherwise
+            # monkey-patch with eventlet after gunicorn started its threads (workers hang)
             return self.gunicorn("nova-api", "hvlab_wsgi:application", self.ports.nova_api,
-                                 self.env(OS_NOVA_CONFIG_FILES=files)), self.ports.nova_api
+                                 self.env(OS_NOVA_CONFIG_FILES=files,
+                                          OS_NOVA_DISABLE_EVENTLET_PATCHING="true")
+                                 ), self.ports.nova_api
         if name in ("nova-conductor", "nova-scheduler"):
             return self.start(name, [self.bin(name), *self.nova_args("nova-control.conf"),
                                      "--log-file", str(self.layout.log(name))]), None
@@ -297,13 +301,13 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
     On failure everything already started is stopped again before the error is raised."""
     ports = ports or default_ports()
     note = on_step or (lambda _s: None)
+    rel = release(release_name)  # bad input first, before anything is checked or started
     require_prerequisites()
     layout = Layout(workdir.resolve())
     if running_services(layout):
         raise InputError(f"a Nova lab is already up in {layout.workdir}: run "
                          f"'hvroll lab nova down --workdir {layout.workdir}' first")
     require_free_ports(ports)
-    rel = release(release_name)
     layout.workdir.mkdir(parents=True, exist_ok=True)
     _wipe(layout)
     layout.logs.mkdir(parents=True, exist_ok=True)

@@ -32,15 +32,16 @@ GROUPS = ("all", "controllers", "api", "conductor", "scheduler", "placement", "c
 
 
 def group_services(record: LabRecord, group: str) -> list[str]:
-    """The lab's services in ``group``, in start order (pure).
+    """The lab's services in ``group``, in start order (pure). ``api`` is both APIs (placement
+    first, as upgrades order them), so a runbook's API restart brings placement along.
 
     >>> r = LabRecord(workdir="/w", release="2025.1", venv="/v", computes=["compute1"])
     >>> group_services(r, "all")
     ['placement', 'nova-api', 'nova-conductor', 'nova-scheduler', 'compute1']
-    >>> group_services(r, "conductor")
-    ['nova-conductor']
+    >>> group_services(r, "api")
+    ['placement', 'nova-api']
     """
-    named = {"api": ["nova-api"], "conductor": ["nova-conductor"],
+    named = {"api": ["placement", "nova-api"], "conductor": ["nova-conductor"],
              "scheduler": ["nova-scheduler"], "placement": ["placement"],
              "controllers": list(UPGRADED), "computes": list(record.computes),
              "all": [*UPGRADED, *record.computes]}
