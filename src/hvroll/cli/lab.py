@@ -147,7 +147,8 @@ def knob(
 
 GROUP_HELP = ("Which services: all (placement, nova-api, conductor, scheduler, computes), "
               "controllers (all but the computes), api (placement and nova-api), conductor, "
-              "scheduler, placement or computes. Glance, MariaDB, RabbitMQ and the Neutron stub are left alone.")
+              "scheduler, placement or computes. Glance, MariaDB, RabbitMQ and the Neutron "
+              "stub are left alone.")
 
 
 @nova_app.command("release")
