@@ -174,7 +174,7 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
         pytest.fail("the rehearsal needs root (the Nova lab runs MariaDB and RabbitMQ)")
     lab = tmp_path_factory.mktemp("cplab")
     work = tmp_path_factory.mktemp("cprun")
-    nova.up(lab, 2, 5, release="2025.1")
+    nova.up(lab, 2, 4, release="2025.1")
     try:
         record = load_record(Layout(lab))
         etc = lab / "etc"
@@ -189,7 +189,7 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
 
 def test_the_lab_starts_on_nova_31_with_addressed_servers(rehearsal: Rehearsal) -> None:
     assert rehearsal.release() == ("2025.1", {"nova-2025.1"})
-    assert len(rehearsal.before) == 5
+    assert len(rehearsal.before) == 4
     assert all(status == "ACTIVE" and host and len(ips) == 1
                for host, status, ips in rehearsal.before.values())
 
