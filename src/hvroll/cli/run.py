@@ -43,6 +43,8 @@ STATE_HELP = ("The campaign's state file: a path (SQLite) or a SQLAlchemy URL su
               "is not a hvroll state file is refused untouched.")
 DRIVERS = ("sim", "libvirt", "nova")
 POLL_S = {"sim": 5.0, "libvirt": 1.0, "nova": 2.0}
+MAX_CRASH_RATE_PER_H = 3600.0
+"""``--crash-hosts``: at most one crash per host per virtual second."""
 
 
 def journal_path(state: str, driver: str, journal: Path | None = None) -> Path:
@@ -111,6 +113,24 @@ def run(
     fail_reinstalls: float = typer.Option(0.0, "--fail-reinstalls", min=0.0, max=1.0,
                                           callback=finite,
                                           help="Simulator: share of reinstalls that fail."),
+    known_issues: bool = typer.Option(True, "--known-issues/--no-known-issues",
+                                      help="Simulator: reproduce the known issues a migration "
+                                           "ignores, as the compatibility rules describe them "
+                                           "(a Windows guest with a balloon live-migrated again "
+                                           "without remove_balloon fails at switch-over; local "
+                                           "disk without block migration, passed-through "
+                                           "device, iso9660 config drive not copied: refused). "
+                                           "On by default: a rehearsal fails where the real "
+                                           "cloud would."),
+    crash_hosts: float = typer.Option(0.0, "--crash-hosts", min=0.0, max=MAX_CRASH_RATE_PER_H,
+                                      callback=finite, metavar="RATE",
+                                      help="Simulator: host crashes per host per hour of "
+                                           "campaign (virtual) time, e.g. 0.001. Each host "
+                                           "crashes at most once, at a time drawn from --seed "
+                                           "and its name (the same run crashes the same hosts "
+                                           "at the same times); HA restarts its VMs on other "
+                                           "hosts of its cluster, those with nowhere to go are "
+                                           "left crashed. 0: none."),
     poll_s: float | None = typer.Option(None, "--poll-s", min=0.05, max=3600.0,
                                         callback=finite,
                                         help="Seconds between two decisions of the executor "
@@ -172,7 +192,8 @@ def run(
         summary = _drive(store, lease, log, settings, state, driver, cloud=cloud, seed=seed,
                          journal=journal,
                          fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls,
-                         poll_s=poll_s, approve=approve, wait=wait,
+                         known_issues=known_issues, crash_hosts=crash_hosts, poll_s=poll_s,
+                         approve=approve, wait=wait,
                          show=not quiet and not as_json)
     finally:
         lease.release()
@@ -187,10 +208,12 @@ def run(
 
 def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: DriverSettings,
            state: str, driver: str, *, cloud: str | None, seed: int, journal: Path | None,
-           fail_migrations: float,
-           fail_reinstalls: float, poll_s: float | None, approve: bool, wait: bool,
+           fail_migrations: float, fail_reinstalls: float, known_issues: bool,
+           crash_hosts: float, poll_s: float | None, approve: bool, wait: bool,
            show: bool) -> dict[str, Any]:
-    faults: dict[str, Any] = {}
+    faults: dict[str, Any] = {"known_issues": known_issues}
+    if crash_hosts:
+        faults["host_crash_rate_per_h"] = crash_hosts
     if fail_migrations:
         faults["migration_failure_rate"] = fail_migrations
     if fail_reinstalls:
@@ -282,13 +305,33 @@ def _execute(store: Store, cloud: Driver, lease: Lease, log: FilteringBoundLogge
 
 
 
+SHOWN_AT_MOST = 20
+"""Skipped hosts and crashed VMs listed by name under the summary (all in --json)."""
+
+
 def _print_summary(s: dict[str, Any], state: str) -> None:
     table = Table("", "", show_header=False, box=None)
-    for key in ("state", "vms_total", "vms_migrated", "vms_lost", "hosts_upgraded",
-                "hosts_failed", "migrations", "migrations_completed", "migrations_failed",
-                "invariant_violations", "makespan_s", "estimated_makespan_s"):
-        table.add_row(key, str(s[key]))
+    table.add_row("state", str(s.get("outcome", s["state"])))
+    for key in ("vms_total", "vms_migrated", "vms_lost", "vms_crashed", "hosts_upgraded",
+                "hosts_failed", "hosts_skipped", "migrations", "migrations_completed",
+                "migrations_failed", "invariant_violations", "makespan_s",
+                "estimated_makespan_s"):
+        table.add_row(key, str(s.get(key, 0)))
     console.print(table)
+    for title, rows, name in (("hosts skipped", s.get("skipped_hosts", []), "host"),
+                              ("VMs crashed", s.get("crashed_vms", []), "vm")):
+        if not rows:
+            continue
+        listing = Table(name, "reason", title=title, title_justify="left", box=None)
+        for row in rows[:SHOWN_AT_MOST]:
+            listing.add_row(row[name], row["reason"])
+        console.print(listing)
+        if len(rows) > SHOWN_AT_MOST:
+            console.print(f"… and {len(rows) - SHOWN_AT_MOST} more (--json lists them all)")
+    downtime = s.get("downtime_ms") or {}
+    if downtime.get("max") is not None:
+        console.print("guest downtime (ms): " + ", ".join(
+            f"{k} {v:,.1f}" for k, v in downtime.items() if v is not None))
     if s.get("migrations_by_rung"):
         console.print("finished on rung: " + ", ".join(
             f"{k} {v}" for k, v in s["migrations_by_rung"].items()))

@@ -22,6 +22,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from structlog.typing import FilteringBoundLogger
 
@@ -316,18 +317,32 @@ class Executor:
 
     def _complete(self) -> None:
         camp, ctx = self.campaign, self.ctx
-        result = audit((vm.name for vm in ctx.fleet.vms), self.driver.vms())
+        seen = self.driver.vms()
+        result: dict[str, Any] = dict(audit((vm.name for vm in ctx.fleet.vms), seen))
+        where = {vm.name: vm.hosts[0] for vm in seen if vm.hosts}
+        result["crashed_on"] = {name: where.get(name, "") for name in result["crashed"]}
+        for name in result["crashed"]:
+            ctx.event("vm_crashed", f"{name} is left crashed on {where.get(name) or 'its host'}",
+                      vm=name, host=where.get(name))
         for name in result["lost"]:
             ctx.violation(f"{name} runs nowhere at the end of the campaign", vm=name)
         for name in result["duplicated"]:
             ctx.violation(f"{name} runs on more than one host", vm=name)
         camp.audit = json.dumps(result)
         failed = len(self.hosts.failed) > ctx.policy.failed_host_tolerance
+        skipped = len(({h.host for h in ctx.plan.skipped}
+                       | {s.host for s in self.steps if s.state is HostStepState.SKIPPED})
+                      - self.hosts.failed)
+        left = ", ".join(part for part in (
+            f"{skipped} host(s) skipped" if skipped else "",
+            f"{len(result['crashed'])} VM(s) crashed" if result["crashed"] else "") if part)
         ctx.transition(camp, CampaignState.FAILED if failed else CampaignState.COMPLETED,
-                       "too many failed hosts" if failed else "every step finished")
+                       ("too many failed hosts" if failed else "every step finished")
+                       + (f"; {left}" if left else ""))
         camp.finished_s = self.clock.now()
-        ctx.event("campaign_" + camp.state.value, violations=ctx.violations,
-                  failed_hosts=len(self.hosts.failed))
+        ctx.event("campaign_" + camp.state.value, left, violations=ctx.violations,
+                  failed_hosts=len(self.hosts.failed), skipped_hosts=skipped,
+                  crashed_vms=len(result["crashed"]))
 
     def _canary_summary(self) -> dict[str, int]:
         rows = [m for m in self.migrations if m.wave == 0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from hvroll.compat import capabilities
 from hvroll.domain.states import IN_PLACE_RUNGS, MigrationState, Rung
@@ -28,6 +28,14 @@ from hvroll.errors import DriverError
 from hvroll.executor import ladder as lad
 from hvroll.executor.checks import destination_problem, runs_once_on
 from hvroll.executor.context import Agenda, Context, Effect, Layout
+from hvroll.executor.history import (
+    HopChoice,
+    after_hop,
+    after_workaround,
+    hop_workarounds,
+    planned_states,
+    state_key,
+)
 from hvroll.executor.runtime import Live
 from hvroll.planner.model import MoveKind, Strategy
 from hvroll.planner.replace import replace
@@ -67,6 +75,8 @@ class MigrationRunner:
         """Features both hosts and the driver support, by (source, destination) profile."""
         self._steps_of: dict[int, list[tuple[float, int]]] = {}
         """The downtime schedule by VM RAM (the ladder's policy is fixed for a run)."""
+        self.planned = planned_states(ctx.fleet.vm_by_name, layout.migrations)
+        """The state the plan expected each VM in before each hop (by migration id)."""
 
     # -- limits -----------------------------------------------------------------------------
 
@@ -93,7 +103,7 @@ class MigrationRunner:
         ex = self.ctx
         if not self.room(row):
             return False
-        vm = ex.fleet.vm_by_name[row.vm]
+        vm = ex.state.vm(row.vm)
         where = ex.state.location.get(row.vm)
         if rung is None:
             if where == row.dest and row.attempts > 0:
@@ -127,6 +137,15 @@ class MigrationRunner:
             return True
         rungs = usable
         rung = rung or rungs[0]
+        first = row.attempts == 0
+        actions: tuple[str, ...] = ()
+        if first:
+            choice = self._choose_workarounds(row)
+            if choice.blocked:
+                self._finish(row, MigrationState.FAILED, f"the rules block this hop for the VM "
+                                                         f"as it is now: {choice.blocked}")
+                return True
+            actions = choice.workarounds
         row.attempts += 1
         job = f"c{ex.campaign.id}-m{row.id}-a{row.attempts}"
         schedule = self._schedule(vm.ram_mib)
@@ -149,13 +168,12 @@ class MigrationRunner:
         live = Live(row=row, attempt=attempt, rungs=rungs, schedule=schedule,
                     downtime_ms=options.max_downtime_ms, total_mib=vm.ram_mib)
         self.live[job] = live
-        first = row.attempts == 1
 
         def effect() -> None:
             ex.lease.verify()
             try:
                 if first:
-                    self._workarounds(row)
+                    self._workarounds(row, actions)
                 if rung is Rung.COLD:
                     require(ex.driver, Capability.COLD_MIGRATION).cold_migrate(job, row.vm,
                                                                                row.dest)
@@ -172,15 +190,42 @@ class MigrationRunner:
         effects.append(effect)
         return True
 
-    def _workarounds(self, row: MigrationRow) -> None:
+    def _choose_workarounds(self, row: MigrationRow) -> HopChoice:
+        """The workarounds of a hop's first attempt: the plan's where the hop goes where and
+        as planned, else those of the rules asked again on the VM as it is now."""
+        ex = self.ctx
+        vm = ex.state.vm(row.vm)
+        planned = self.planned.get(row.id)
+        as_planned = (row.dest == row.planned_dest and planned is not None
+                      and state_key(planned) == state_key(vm))
+        verdict = None
+        if not as_planned:
+            source, dest = ex.state.host[row.source], ex.state.host[row.dest]
+            verdict = (ex.checker.migration(vm, source, dest) if row.kind == MoveKind.LIVE.value
+                       else ex.checker.cold_migration(vm, source, dest))
+        choice = hop_workarounds(planned=loads(row.workarounds) or [], as_planned=as_planned,
+                                 verdict=verdict)
+        if choice.rejudged:
+            ex.event("hop_rejudged", vm=row.vm, host=row.source, dest=row.dest,
+                     planned=loads(row.workarounds) or [], workarounds=list(choice.workarounds),
+                     blocked=choice.blocked or None,
+                     migrations_since_power_cycle=vm.history.live_migrations_since_power_cycle,
+                     balloon=vm.devices.balloon)
+        return choice
+
+    def _workarounds(self, row: MigrationRow, actions: Sequence[str]) -> None:
+        ex = self.ctx
         applied = []
-        for action in loads(row.workarounds) or []:
+        original = ex.fleet.vm_by_name[row.vm]
+        for action in actions:
             if action in PRE_MIGRATION_ACTIONS:
-                require_workaround(self.ctx.driver, action).apply_workaround(row.vm, action)
+                require_workaround(ex.driver, action).apply_workaround(row.vm, action)
                 applied.append(action)
+                ex.state.current[row.vm] = after_workaround(ex.state.vm(row.vm), action,
+                                                            original)
         if applied:
             row.applied = dumps(applied)
-            self.ctx.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
+            ex.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
 
     def _schedule(self, ram_mib: int) -> list[tuple[float, int]]:
         found = self._steps_of.get(ram_mib)
@@ -222,7 +267,7 @@ class MigrationRunner:
         ready): choose another destination with the planner's :func:`replace`; False if none
         now (the reason is kept in :attr:`unplaced` and recorded once)."""
         ex = self.ctx
-        vm = ex.fleet.vm_by_name[row.vm]
+        vm = ex.state.vm(row.vm)
         layout = self.layout
         hosts = {h: layout.readiness(h) for h in layout.cluster_hosts(row.cluster, ex.fleet)
                  if h != row.source and ex.host_up(h)}
@@ -354,11 +399,9 @@ class MigrationRunner:
             row.rung = d.rung
             row.rungs = dumps([*(loads(row.rungs) or []), d.rung.value])
             if d.rung is Rung.POST_COPY:
-                effects.append(lambda: self._safe(lambda: require(
-                    ex.driver, Capability.POST_COPY).start_post_copy(job)))
+                effects.append(lambda: self._safe(lambda: self._post_copy(live)))
             else:
-                effects.append(lambda: self._safe(lambda: require(
-                    ex.driver, Capability.SUSPEND).suspend(row.vm)))
+                effects.append(lambda: self._safe(lambda: self._suspend(live)))
             ex.event("ladder_climbed", vm=row.vm, host=row.source, rung=d.rung.value,
                      reason=d.reason)
             return
@@ -370,6 +413,43 @@ class MigrationRunner:
             ex.driver, Capability.LIVE_MIGRATION).abort(job)))
         ex.event("ladder_climbed" if d.rung else "migration_giving_up", vm=row.vm,
                  host=row.source, rung=d.rung.value if d.rung else None, reason=d.reason)
+
+    def _post_copy(self, live: Live) -> None:
+        require(self.ctx.driver, Capability.POST_COPY).start_post_copy(live.attempt.job)
+        live.postcopy_s = self.ctx.clock.now()
+
+    def _suspend(self, live: Live) -> None:
+        """Pause the guest so that its job completes: its downtime starts now."""
+        ex, row = self.ctx, live.row
+        require(ex.driver, Capability.SUSPEND).suspend(row.vm)
+        live.suspended_s = ex.clock.now()
+        ex.event("guest_suspended", vm=row.vm, host=row.source, job=live.attempt.job)
+
+    def _resume(self, live: Live, host: str) -> float | None:
+        """Resume a guest paused by :meth:`_suspend`; the pause it had, in ms (suspend to
+        resume), when known."""
+        ex, row = self.ctx, live.row
+        self._safe(lambda: require(ex.driver, Capability.SUSPEND).resume(row.vm))
+        since = live.suspended_s
+        if since is None:  # suspended by a run that stopped: its record says when
+            since = self._suspended_at(live)
+        paused_ms = None if since is None else (ex.clock.now() - since) * 1000.0
+        ex.event("guest_resumed", vm=row.vm, host=host, job=live.attempt.job,
+                 paused_ms=None if paused_ms is None else round(paused_ms, 3))
+        return paused_ms
+
+    def _suspended_at(self, live: Live) -> float | None:
+        """When the guest of ``live`` was suspended, from the records of the run that did it:
+        its ``guest_suspended`` event, else (killed before that was committed) the decision
+        to climb to suspend, committed before the suspend itself."""
+        ex, row = self.ctx, live.row
+        found = [e.t_s for e in ex.store.events("guest_suspended")
+                 if e.vm == row.vm and (loads(e.data) or {}).get("job") == live.attempt.job]
+        if not found:
+            found = [e.t_s for e in ex.store.events("ladder_climbed")
+                     if e.vm == row.vm and (loads(e.data) or {}).get("rung")
+                     == Rung.SUSPEND.value and e.t_s >= live.attempt.started_s]
+        return found[-1] if found else None
 
     def _safe(self, call: Callable[[], None]) -> None:
         try:
@@ -392,15 +472,26 @@ class MigrationRunner:
         attempt.error = p.error or ""
         vm = ex.fleet.vm_by_name[row.vm]
         if p.phase is JobPhase.COMPLETED:
+            downtime = p.downtime_ms
             if live.in_place is Rung.SUSPEND:
-                self._safe(lambda: require(ex.driver, Capability.SUSPEND).resume(row.vm))
+                paused_ms = self._resume(live, row.dest)
+                if paused_ms is not None:  # the guest was paused from suspend to resume
+                    downtime = max(downtime or 0.0, paused_ms)
+            elif live.in_place is Rung.POST_COPY and live.postcopy_s is not None:
+                ex.event("postcopy_finished", vm=row.vm, host=row.dest,
+                         postcopy_s=round(now - live.postcopy_s, 3),
+                         downtime_ms=p.downtime_ms)
+            attempt.downtime_ms = downtime
             row.elapsed_s, row.sent_mib = p.elapsed_s, p.processed_mib
-            row.iterations, row.downtime_ms = p.iteration, p.downtime_ms
+            row.iterations, row.downtime_ms = p.iteration, downtime
             row.dirty_rate_mib_s = p.dirty_rate_mib_s or None
+            self._carry(row)
             self._finish(row, MigrationState.COMPLETED, "")
             self._post_check(row)
             return
         ex.state.undo_to(vm, row.source)
+        if live.in_place is Rung.SUSPEND:
+            self._resume(live, row.source)  # the guest stays on its source: it runs again
         if live.stopping:
             self._back_to_pending(row, "cancelled: the campaign is aborting")
             return
@@ -426,6 +517,15 @@ class MigrationRunner:
             self._back_to_pending(row, f"restart on {d.rung.value}: {reason}")
             return
         self._finish(row, MigrationState.FAILED, reason)
+
+    def _carry(self, row: MigrationRow) -> None:
+        """The VM's state after its hop completed (:func:`~hvroll.executor.history.after_hop`)."""
+        ex = self.ctx
+        dest = ex.state.host[row.dest]
+        ex.state.current[row.vm] = after_hop(
+            ex.state.vm(row.vm), live=row.rung is not Rung.COLD,
+            workarounds=loads(row.applied) or [], original=ex.fleet.vm_by_name[row.vm],
+            dest=(ex.fleet.generation_of(dest), ex.state.profile(row.dest)))
 
     def skip(self, row: MigrationRow, why: str) -> None:
         """Nothing to do any more for a migration that never started."""

@@ -27,12 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hvroll.domain.states import ADOPTABLE_MIGRATION, HostStepState
+from hvroll.domain.states import ADOPTABLE_MIGRATION, HostStepState, MigrationState, Rung
 from hvroll.drivers.base import JobProgress
 from hvroll.errors import DriverError
 from hvroll.executor.context import Agenda, Context, Layout
+from hvroll.executor.history import carried_states
 from hvroll.executor.hosts import HostSteps
 from hvroll.executor.migrations import MigrationRunner
+from hvroll.store.models import loads
 
 
 class MigrationFix(StrEnum):
@@ -114,6 +116,11 @@ def reconcile(ctx: Context, layout: Layout, agenda: Agenda, hosts: HostSteps,
     for step in layout.steps:
         if step.state is HostStepState.DONE and step.reinstall:
             ctx.state.upgrade(step.host, layout.targets[step.target])
+    done = [m for m in layout.migrations
+            if m.state is MigrationState.COMPLETED or (loads(m.applied) or [])]
+    boots = {m.id: (ctx.fleet.generation_of(ctx.state.host[m.dest]), ctx.state.profile(m.dest))
+             for m in done if m.rung is Rung.COLD}
+    ctx.state.current.update(carried_states(ctx.fleet.vm_by_name, done, boots))
     jobs = {j.job: j for j in ctx.driver.jobs()}
     adopted = 0
     for row in layout.migrations:

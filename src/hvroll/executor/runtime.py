@@ -31,6 +31,10 @@ class Live:
     """A rung applied to the running job (post-copy switch, suspend)."""
     unread: int = 0
     """Polls in a row whose progress could not be read (the backend did not answer)."""
+    suspended_s: float | None = None
+    """When the guest was paused to finish the job (clock time): the start of its downtime."""
+    postcopy_s: float | None = None
+    """When the job switched to post-copy (clock time)."""
 
 
 @dataclass(slots=True)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from hvroll.domain.states import TERMINAL_MIGRATION, CampaignState, HostStepState, MigrationState
+from hvroll.domain.states import (
+    TERMINAL_CAMPAIGN,
+    TERMINAL_MIGRATION,
+    CampaignState,
+    HostStepState,
+    MigrationState,
+)
 from hvroll.errors import CampaignCreatingError
 from hvroll.planner.model import Plan
 from hvroll.store import CampaignRow, Store
@@ -46,6 +53,10 @@ class MigrationLike(Protocol):
     def error(self) -> str: ...
     @property
     def rung(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def downtime_ms(self) -> float | None: ...
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -79,19 +90,22 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
     mig_states = Counter(m.state for m in migrations)
     upgraded = {s.host for s in steps if s.reinstall and s.state == HostStepState.DONE.value}
     failed = {s.host for s in steps if s.state == HostStepState.FAILED.value}
-    skipped = {s.host for s in steps if s.state == HostStepState.SKIPPED.value} - failed
+    skipped_list = [h for h in skipped_hosts(plan, steps) if h["host"] not in failed]
+    skipped = {h["host"] for h in skipped_list}
+    crashed_list = crashed_vms(audit)
     hosts = {s.host for s in steps}
     completed = [m for m in migrations if m.state == MigrationState.COMPLETED.value]
     lost = len(audit.get("lost", [])) if audit else event_counts.get("vm_lost", 0)
     end = finished_s if finished_s is not None else clock_s
     makespan = (end - started_s) if started_s is not None else 0.0
     done = sum(mig_states[s] for s in TERMINAL_MIGRATION)
-    remaining_hosts = len(hosts) - len(upgraded) - len(failed) - len(skipped)
+    remaining_hosts = len(hosts) - len(upgraded) - len(failed) - len(skipped & hosts)
     eta = None
     if finished_s is None and makespan > 0 and upgraded:
         eta = round(makespan / len(upgraded) * remaining_hosts, 1)
     return {
         "state": state,
+        "outcome": outcome(state, len(skipped), len(crashed_list)),
         "driver": driver,
         "strategy": plan.strategy.value,
         "target": plan.target,
@@ -100,6 +114,7 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
         "vms_migrated": len({m.vm for m in completed}),
         "vms_lost": lost,
         "vms_duplicated": len(audit.get("duplicated", [])) if audit else 0,
+        "vms_crashed": len(crashed_list),
         "hosts_total": len(hosts),
         "hosts_upgraded": len(upgraded),
         "hosts_failed": len(failed),
@@ -111,6 +126,7 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
         "migrations_running": mig_states[MigrationState.RUNNING.value]
         + mig_states[MigrationState.STARTING.value],
         "migrations_by_rung": dict(sorted(Counter(m.rung for m in completed).items())),
+        "downtime_ms": downtime_percentiles(completed),
         "invariant_violations": event_counts.get("invariant_violation", 0),
         "safety_stops": event_counts.get("safety_stop", 0),
         "progress": round(done / len(migrations), 4) if migrations else 1.0,
@@ -125,7 +141,67 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
                               for m in migrations
                               if m.state == MigrationState.FAILED.value][:50],
         "step_states": dict(sorted(step_states.items())),
+        "skipped_hosts": skipped_list,
+        "crashed_vms": crashed_list,
     }
+
+
+DOWNTIME_QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+
+
+def downtime_percentiles(completed: Sequence[MigrationLike]) -> dict[str, float | None]:
+    """Guest downtime of completed live migrations, ms, by nearest rank: the real pause of a
+    migration finished by suspending its guest (suspend to resume) included.
+
+    >>> class M:
+    ...     def __init__(self, ms): self.kind, self.downtime_ms = "live", ms
+    >>> downtime_percentiles([M(40.0), M(60.0), M(31000.0)])
+    {'p50': 60.0, 'p95': 31000.0, 'p99': 31000.0, 'max': 31000.0}
+    """
+    values = sorted(m.downtime_ms for m in completed
+                    if m.downtime_ms is not None and m.kind != "cold")
+    out: dict[str, float | None] = {}
+    for name, q in DOWNTIME_QUANTILES:
+        rank = min(len(values), max(1, math.ceil(q * len(values))))
+        out[name] = round(values[rank - 1], 3) if values else None
+    return out
+
+
+def skipped_hosts(plan: Plan, steps: Sequence[StepLike]) -> list[dict[str, str]]:
+    """Every host the campaign leaves as it was, with why: those the plan skipped (``by``:
+    ``plan``) and those whose step the campaign skipped (``campaign``), by host name."""
+    out = {s.host: {"host": s.host, "reason": s.reason, "by": "plan"} for s in plan.skipped}
+    for step in steps:
+        if step.state == HostStepState.SKIPPED.value and step.host not in out:
+            out[step.host] = {"host": step.host, "reason": step.error or "skipped",
+                              "by": "campaign"}
+    return [out[h] for h in sorted(out)]
+
+
+def crashed_vms(audit: Mapping[str, Any]) -> list[dict[str, str]]:
+    """VMs the end-of-campaign audit found crashed (defined on a host, not running), with the
+    host and why."""
+    hosts = audit.get("crashed_on", {}) if audit else {}
+    return [{"vm": name, "host": hosts.get(name, ""),
+             "reason": f"left crashed on {hosts.get(name) or 'its host'}: not running at the "
+                       f"end of the campaign (its host went down and it was not restarted)"}
+            for name in (audit.get("crashed", []) if audit else [])]
+
+
+def outcome(state: str, hosts_skipped: int, vms_crashed: int) -> str:
+    """The campaign's state in words, with what it left undone: ``completed, 5 hosts skipped``.
+
+    >>> outcome("completed", 5, 0), outcome("completed", 1, 2), outcome("running", 3, 0)
+    ('completed, 5 hosts skipped', 'completed, 1 host skipped, 2 VMs crashed', 'running')
+    """
+    if state not in {s.value for s in TERMINAL_CAMPAIGN}:
+        return state
+    parts = [state]
+    if hosts_skipped:
+        parts.append(f"{hosts_skipped} host{'s' if hosts_skipped != 1 else ''} skipped")
+    if vms_crashed:
+        parts.append(f"{vms_crashed} VM{'s' if vms_crashed != 1 else ''} crashed")
+    return ", ".join(parts)
 
 
 def latest_states(steps: Sequence[StepLike]) -> dict[str, str]:

@@ -256,7 +256,10 @@ class Store:
                 moves += [(wave.index, m, i, position) for i, m in enumerate(step.drain)]
             moves += [(wave.index, m, 10_000 + i, None) for i, m in enumerate(wave.returns)]
         by_step = {r["id"]: r for r in step_rows}
-        where = {r["host"]: (r["cluster"], r["region"]) for r in step_rows}
+        # A return's cluster is its source's, which may hold no step (a host the plan skipped).
+        where = {h.name: (h.cluster, fleet.cluster_by_name[h.cluster].region)
+                 for h in fleet.hosts if h.cluster in fleet.cluster_by_name}
+        where.update({r["host"]: (r["cluster"], r["region"]) for r in step_rows})
         mig_rows = []
         for wave_index, m, pos, step_id in moves:
             owner = by_step.get(step_id) if step_id is not None else None

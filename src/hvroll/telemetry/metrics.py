@@ -12,10 +12,12 @@ and the Grafana dashboards are checked against it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -82,6 +84,12 @@ METRICS = (
                "VMs with a move still to finish."),
     MetricSpec("hvroll_vms_lost", "gauge", (),
                "VMs not running anywhere after the campaign (should be 0)."),
+    MetricSpec("hvroll_vms_crashed", "gauge", ("region", "cluster"),
+               "VMs left crashed at the end of the campaign (defined on a host, not running): "
+               "their host went down and HA found no room; should be 0."),
+    MetricSpec("hvroll_hosts_skipped", "gauge", ("region", "cluster", "by", "reason"),
+               "Hosts left as they were, by who skipped them (plan: could not be emptied; "
+               "campaign: e.g. too many failed hosts) and why (names and numbers taken out)."),
     MetricSpec("hvroll_migrations", "counter", ("region", "result", "rung", "kind"),
                "Finished migrations by result (completed, failed, skipped), the ladder rung "
                "they finished on, and kind (live, cold)."),
@@ -177,9 +185,32 @@ def families_of(snap: Snapshot) -> Iterator[Metric]:
     for (rung, phase), n in sorted(snap.attempt_counts.items()):
         add("hvroll_migration_attempts", (rung, phase), n)
     add("hvroll_vms_lost", (), status["vms_lost"])
+    _accounts(snap, status, add)
     add("hvroll_invariant_violations", (), status["invariant_violations"])
     add("hvroll_safety_stops", (), status["safety_stops"])
     yield from (f for name, f in fam.items() if name != "hvroll_store_read_seconds")
+
+
+def _accounts(snap: Snapshot, status: dict[str, Any], add: _Add) -> None:
+    """Skipped hosts and crashed VMs, by cluster (and for hosts by who skipped and why)."""
+    cluster_of = {h.name: h.cluster for h in snap.fleet.hosts}
+    region_of = snap.static.region_of
+    skipped: Counter[tuple[str, str, str, str]] = Counter()
+    for h in status["skipped_hosts"]:
+        cluster = cluster_of.get(h["host"], "")
+        reason = reason_of(_QUOTED.sub("'VM'", h["reason"]), (h["host"],))
+        skipped[(region_of.get(cluster, ""), cluster, h["by"], reason)] += 1
+    for labels, n in sorted(skipped.items()):
+        add("hvroll_hosts_skipped", labels, n)
+    crashed: Counter[tuple[str, str]] = Counter()
+    for c in status["crashed_vms"]:
+        cluster = cluster_of.get(c["host"], "")
+        crashed[(region_of.get(cluster, ""), cluster)] += 1
+    for cl in sorted(snap.fleet.clusters, key=lambda c: (c.region, c.name)):
+        add("hvroll_vms_crashed", (cl.region, cl.name), crashed[(cl.region, cl.name)])
+
+
+_QUOTED = re.compile(r"'[^']*'")
 
 
 def _hosts(snap: Snapshot, add: _Add) -> None:

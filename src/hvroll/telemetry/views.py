@@ -181,7 +181,8 @@ class Failure:
 
 def failures(snap: Snapshot, limit: int = 200) -> list[Failure]:
     """Failed hosts (left disabled), failed migrations (VM left on its source), safety
-    stops, invariant violations, lost VMs, and VMs the plan leaves to an operator."""
+    stops, invariant violations, lost VMs, VMs left crashed, hosts skipped (by the plan or
+    the campaign, with why), and VMs the plan leaves to an operator."""
     out: list[Failure] = []
     for s in snap.steps:
         if s.state == HostStepState.FAILED.value:
@@ -200,6 +201,13 @@ def failures(snap: Snapshot, limit: int = 200) -> list[Failure]:
         if name not in named:  # the end-of-campaign audit, when no event said it already
             out.append(Failure("vm_lost", name, "not running anywhere after the campaign",
                                vm=name))
+    status = snap.status()
+    for c in status["crashed_vms"]:
+        out.append(Failure("vm_crashed", c["vm"], c["reason"], snap.campaign.finished_s,
+                           vm=c["vm"]))
+    for h in status["skipped_hosts"]:
+        by = "the plan" if h["by"] == "plan" else "the campaign"
+        out.append(Failure("host_skipped", h["host"], f"skipped by {by}: {h['reason']}"))
     for u in snap.plan.unmovable:
         if u.action.value == "operator":
             out.append(Failure("needs_operator", f"{u.vm} on {u.host}", u.reason, vm=u.vm))
