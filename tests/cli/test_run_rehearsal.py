@@ -115,3 +115,26 @@ def test_help_teaches_the_rehearsal_options() -> None:
     assert "On by default" in helps["--known-issues"]
     assert "host crashes per host per hour" in helps["--crash-hosts"]
     assert "--seed" in helps["--crash-hosts"]
+
+
+def test_status_accounts_for_skipped_hosts_and_crashed_vms(
+        cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from telemetry.statefiles import campaign
+
+    state = campaign(tmp_path_factory, "accounts").state
+    table = cli("status", "--state", str(state))
+    assert table.code == 0
+    lines = [" ".join(line.split()) for line in table.stdout.splitlines()]
+    assert "state completed, 4 hosts skipped, 1 VM crashed" in lines
+    assert "hosts_skipped 4" in lines and "vms_crashed 1" in lines
+    assert any(line.startswith("bdw-u2 VM 'gpu-1' cannot move: GPU passthrough")
+               for line in lines)
+    assert any(line.startswith("app-sky left crashed on sky-u4") for line in lines)
+    data = json.loads(cli("status", "--state", str(state), "--json").stdout)
+    assert (data["state"], data["outcome"]) == ("completed",
+                                                "completed, 4 hosts skipped, 1 VM crashed")
+    assert [h["host"] for h in data["skipped_hosts"]] == ["bdw-r2", "bdw-u1", "bdw-u2",
+                                                         "hsw-u3"]
+    assert data["crashed_vms"] == [{"vm": "app-sky", "host": "sky-u4", "reason": (
+        "left crashed on sky-u4: not running at the end of the campaign (its host went "
+        "down and it was not restarted)")}]

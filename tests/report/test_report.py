@@ -144,3 +144,17 @@ def test_the_report_names_the_profile_each_cluster_went_to(finished: Campaign) -
     assert {"CPv2", "CPv2n"} <= set(expected.values())
     for cluster, target in expected.items():
         assert f"<tr><td>{cluster}</td><td>{target}</td></tr>" in html, cluster
+
+
+def test_the_report_names_skipped_hosts_and_crashed_vms(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from telemetry.statefiles import campaign
+
+    html = report_of(campaign(tmp_path_factory, "accounts").state)
+    assert '<span class="outcome" data-stat="outcome_more">, 4 hosts skipped, 1 VM crashed' \
+        in html
+    part = html[html.index('id="skipped-hosts"'):]
+    for host in ("bdw-r2", "bdw-u1", "bdw-u2", "hsw-u3"):
+        assert f"<td>{host}</td><td>plan</td>" in part
+    crashed = html[html.index('id="crashed-vms"'):]
+    assert "<td>app-sky</td><td>sky-u4</td>" in crashed

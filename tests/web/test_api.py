@@ -245,3 +245,25 @@ def test_the_matrix_names_the_profile_each_cluster_goes_to(client: TestClient,
     assert data["clusters"] == {s.cluster: s.target for s in plan.host_steps()}
     page = client.get("/matrix").text
     assert 'id="cluster-targets"' in page
+
+
+def test_the_dashboard_names_skipped_hosts_and_crashed_vms(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from telemetry.statefiles import campaign
+
+    made = campaign(tmp_path_factory, "accounts")
+    source = StateSource(made.state)
+    try:
+        with TestClient(create_app(source, TOKEN), base_url="http://127.0.0.1") as c:
+            html = c.get("/").text
+            data = c.get("/api/overview").json()
+    finally:
+        source.close()
+    assert ", 4 hosts skipped, 1 VM crashed</span></h1>" in html
+    assert 'data-stat="vms_crashed">1<' in html
+    skipped = html[html.index('id="skipped-hosts"'):]
+    assert "bdw-u2 (by the plan): VM &#39;gpu-1&#39; cannot move" in skipped
+    assert "sky-u4" in html[html.index('id="crashed-vms"'):]
+    assert data["status"]["crashed_vms"][0]["vm"] == "app-sky"
+    kinds = [f["kind"] for f in data["failures"]]
+    assert kinds.count("host_skipped") == 4 and kinds.count("vm_crashed") == 1
