@@ -203,7 +203,9 @@ class SimCloud(Lifecycle):
             raise DriverError(f"cannot live-migrate {vm}: it is {v.power.value}, not running "
                               f"or paused", host=v.host)
         self._check_route(v, dest)
-        refusal = known_refusal(v, options) if self._world.faults.known_issues else None
+        refusal = None
+        if self._world.faults.known_issues:
+            refusal = known_refusal(v, options) or self._world.cpu_refusal(v, dest)
         self._world.start_live(job, v, dest, options, refusal)
         if self._journal is not None:
             self._journal.append({"op": "migrate", "job": job, "vm": vm, "dest": dest,
@@ -304,7 +306,7 @@ class SimCloud(Lifecycle):
             if v.job is not None:
                 raise DriverError(f"cannot reboot {vm}: migration {v.job} is in flight",
                                   host=v.host)
-            v.power_cycled()
+            v.power_cycled(self._world.boot_cpu(v))
         elif action == "remove_balloon":
             v.balloon = False
         v.workarounds.append(action)

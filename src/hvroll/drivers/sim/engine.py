@@ -20,7 +20,7 @@ import heapq
 import math
 from collections.abc import Callable
 
-from hvroll.domain import Fleet, PowerState, SchedulingState
+from hvroll.domain import CpuGeneration, Fleet, GuestCpu, HostProfile, PowerState, SchedulingState
 from hvroll.drivers.base import JobKind, JobPhase, JobProgress, MigrationOptions
 from hvroll.drivers.sim import faults as failures
 from hvroll.drivers.sim import model
@@ -129,6 +129,7 @@ class World:
         self.hosts = build_hosts(fleet)
         self.vms = build_vms(fleet, seed, self.hosts)
         self.profiles = {p.name: p for p in fleet.profiles}
+        self.generations = dict(fleet.generation_by_name)
         self.views = Views(self.hosts, self.vms)
         self.cluster_hosts: dict[str, list[SimHost]] = {}
         for host in self.hosts.values():
@@ -398,7 +399,7 @@ class World:
             return
         self._move(vm, job.dest or "")
         if vm.power is not PowerState.SHUTOFF:
-            vm.power_cycled()
+            vm.power_cycled(self.boot_cpu(vm))
         self._end(job, JobPhase.COMPLETED)
 
     def start_reinstall(self, job_id: str, host: SimHost, profile: str) -> SimJob:
@@ -525,7 +526,20 @@ class World:
         self._move(vm, best.name)
         if vm.power is not PowerState.SHUTOFF:
             self.set_power(vm, PowerState.RUNNING)
-            vm.power_cycled()
+            vm.power_cycled(self.boot_cpu(vm))
+
+    # --- guest CPUs -------------------------------------------------------------------------
+
+    def side(self, host: SimHost) -> tuple[CpuGeneration, HostProfile]:
+        return self.generations[host.generation], self.profiles[host.profile]
+
+    def boot_cpu(self, vm: SimVm) -> GuestCpu:
+        """The CPU ``vm`` gets when it starts on the host it is defined on now."""
+        return failures.boot_cpu(vm.cpu, *self.side(self.hosts[vm.host]))
+
+    def cpu_refusal(self, vm: SimVm, dest: str) -> str | None:
+        return failures.cpu_refusal(vm, self.side(self.hosts[vm.host]),
+                                    self.side(self.hosts[dest]), dest)
 
     # --- views ------------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from hvroll.compat.cpu import compare, model_features
+from hvroll.compat.exposure import host_model_cpu, running_cpu, visible_cpu
+from hvroll.domain import CpuGeneration, CpuMode, GuestCpu, HostProfile
 from hvroll.domain.versions import upstream_version
 from hvroll.drivers.base import MigrationOptions
 from hvroll.drivers.sim.model import unit
@@ -61,7 +64,9 @@ class Faults:
     fails at once for a VM with a local disk without block migration, with a passed-through
     device, or with a read-only iso9660 config drive not copied first (``copy_config_drive``);
     and at switch-over for a Windows VM with a balloon, live-migrated before and not
-    power-cycled since, leaving a QEMU older than 2.11 (the balloon bug)."""
+    power-cycled since, leaving a QEMU older than 2.11 (the balloon bug); and at once for a
+    guest whose running CPU the destination cannot provide (libvirt's ``guest CPU doesn't
+    match specification``)."""
 
     def __post_init__(self) -> None:
         for name in ("migration_failure_rate", "reinstall_failure_rate"):
@@ -121,6 +126,28 @@ def known_refusal(vm: SimVm, options: MigrationOptions) -> str | None:
         return (f"cannot live-migrate {vm.name}: its read-only iso9660 config drive is not "
                 f"on the destination; copy it first (copy_config_drive)")
     return None
+
+
+def boot_cpu(cpu: GuestCpu, generation: CpuGeneration, profile: HostProfile) -> GuestCpu:
+    """The CPU a guest runs with once (re)started on a host of ``generation``/``profile``:
+    a host-model guest gets that host's (libvirt's host-model, as ``hvroll.compat`` derives
+    it); a custom model is kept; a passthrough guest always has its current host's."""
+    if cpu.mode is not CpuMode.HOST_MODEL:
+        return cpu
+    return host_model_cpu(generation, profile,
+                          model_features(generation.model, generation.vendor))
+
+
+def cpu_refusal(vm: SimVm, source: tuple[CpuGeneration, HostProfile],
+                dest: tuple[CpuGeneration, HostProfile], dest_name: str) -> str | None:
+    """Why libvirt refuses to live-migrate ``vm``: the destination cannot provide the CPU it
+    runs with (seed 001: ``guest CPU doesn't match specification: missing features: …``)."""
+    running = running_cpu(vm.cpu, *source)
+    check = compare(running, visible_cpu(*dest), exact=vm.cpu.mode is CpuMode.HOST_PASSTHROUGH)
+    if check.compatible:
+        return None
+    return (f"cannot live-migrate {vm.name} to {dest_name}: guest CPU doesn't match "
+            f"specification: {check.message()}")
 
 
 def balloon_bug(vm: SimVm, source_qemu: str, dest: str) -> str | None:

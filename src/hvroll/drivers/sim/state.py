@@ -15,6 +15,7 @@ from hvroll.domain import (
     ConfigDrive,
     Fleet,
     GroupPolicy,
+    GuestCpu,
     GuestOsFamily,
     PowerState,
     SchedulingState,
@@ -41,6 +42,7 @@ LINK_STEPS = TRANSFER_STEPS | {STOP}
 class SimHost:
     name: str
     cluster: str
+    generation: str
     profile: str
     scheduling: SchedulingState
     link_mib_s: float
@@ -79,14 +81,17 @@ class SimVm:
     anti_affinity_group: str | None
     iso_config_drive: bool
     passthrough: bool
+    cpu: GuestCpu
+    """The CPU the guest runs with: the one it was started with, until its next power cycle."""
     job: str | None = None
     """The id of the migration in flight, if any."""
     workarounds: list[str] = field(default_factory=list)
 
-    def power_cycled(self) -> None:
-        """The guest was stopped and started: history cleared, balloon back."""
+    def power_cycled(self, cpu: GuestCpu) -> None:
+        """The guest was stopped and started (with ``cpu``): history cleared, balloon back."""
         self.migrations_since_power_cycle = 0
         self.balloon = self.has_balloon
+        self.cpu = cpu
 
 
 @dataclass(slots=True, eq=False)
@@ -154,10 +159,13 @@ class VmView:
     workarounds: tuple[str, ...]
     unreachable: bool
     job: str | None
+    cpu: GuestCpu
+    """The CPU the guest runs with (changes only at a power cycle)."""
 
 
 def build_hosts(fleet: Fleet) -> dict[str, SimHost]:
-    return {h.name: SimHost(h.name, h.cluster, h.profile, h.scheduling, h.link_mib_s,
+    return {h.name: SimHost(h.name, h.cluster, h.generation, h.profile, h.scheduling,
+                            h.link_mib_s,
                             h.ram_capacity_mib, h.vcpu_capacity) for h in fleet.hosts}
 
 
@@ -176,7 +184,7 @@ def build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, S
             migrations_since_power_cycle=vm.history.live_migrations_since_power_cycle,
             anti_affinity_group=vm.server_group if vm.server_group in anti else None,
             iso_config_drive=vm.devices.config_drive is ConfigDrive.ISO9660,
-            passthrough=bool(vm.devices.passthrough))
+            passthrough=bool(vm.devices.passthrough), cpu=vm.cpu)
         vms[vm.name] = sim
         if vm.host not in hosts:
             raise InputError(f"VM {vm.name!r} is on host {vm.host!r}, which is not in the fleet")
@@ -262,7 +270,8 @@ class Views:
 
 def vm_view(vm: SimVm, unreachable: bool) -> VmView:
     return VmView(vm.name, vm.host, vm.power, vm.dirty_mib_s, vm.balloon,
-                  vm.migrations_since_power_cycle, tuple(vm.workarounds), unreachable, vm.job)
+                  vm.migrations_since_power_cycle, tuple(vm.workarounds), unreachable, vm.job,
+                  vm.cpu)
 
 
 def progress(job: SimJob, now_s: float, rate_mib_s: float, dirty_mib_s: float) -> JobProgress:
