@@ -22,6 +22,7 @@ from hvroll.executor.history import (
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Plan, Policy, Strategy
 from hvroll.store import Store
+from hvroll.store.models import loads
 from seed000 import CPV2_UBUNTU, SKYLAKE, WINDOWS, seed000_fleet, started_cpu, vm
 
 BALLOON = "memory balloon"
@@ -160,3 +161,23 @@ def test_hop_workarounds_keep_the_plan_where_it_holds_and_rejudge_elsewhere() ->
     assert blocked.blocked == "the rules block it"
 
 
+
+
+def test_a_hop_that_left_the_plan_is_judged_again_on_the_vm_as_it_is(tmp_path: Path) -> None:
+    """The plan's second hop lacks remove_balloon, but that hop was re-planned (recorded as
+    planned elsewhere): the executor asks the rules on the VM as it is — one live migration
+    since its power cycle, balloon present — and removes the balloon first."""
+    fleet = haswell_fleet()
+    p = without_workaround(two_hops(fleet), "win-fresh")
+    store = Store(tmp_path / "c.db", create=True)
+    store.create_campaign(p, with_profiles(fleet, p.targets), "sim", 0.0)
+    second = max((m for m in store.migrations() if m.vm == "win-fresh"), key=lambda m: m.id)
+    second.planned_dest = "hsw-u2"
+    store.commit()
+    cloud = SimCloud(store.fleet(), seed=1, faults=Faults(known_issues=True))
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+    assert hops_of(store, "win-fresh")[1] == ("completed", '["remove_balloon"]', "")
+    assert balloon_failures(store) == []
+    (event,) = [e for e in store.events("hop_rejudged") if e.vm == "win-fresh"]
+    assert loads(event.data)["workarounds"] == ["remove_balloon"]
+    assert loads(event.data)["planned"] == []
