@@ -24,6 +24,7 @@ def test_status_names_skipped_hosts_and_crashed_vms(accounts: Campaign) -> None:
     assert status["state"] == "completed"
     assert status["outcome"] == "completed, 4 hosts skipped, 1 VM crashed"
     assert status["hosts_skipped"] == 4
+    assert status["hosts_upgraded"] + status["hosts_failed"] + 4 == status["hosts_total"]
     assert [(h["host"], h["by"]) for h in status["skipped_hosts"]] == [
         (h, "plan") for h in SKIPPED]
     assert "GPU passthrough cannot be live-migrated" in status["skipped_hosts"][2]["reason"]

@@ -93,13 +93,13 @@ def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Map
     skipped_list = [h for h in skipped_hosts(plan, steps) if h["host"] not in failed]
     skipped = {h["host"] for h in skipped_list}
     crashed_list = crashed_vms(audit)
-    hosts = {s.host for s in steps}
+    hosts = {s.host for s in steps} | skipped  # the plan's skipped hosts have no step
     completed = [m for m in migrations if m.state == MigrationState.COMPLETED.value]
     lost = len(audit.get("lost", [])) if audit else event_counts.get("vm_lost", 0)
     end = finished_s if finished_s is not None else clock_s
     makespan = (end - started_s) if started_s is not None else 0.0
     done = sum(mig_states[s] for s in TERMINAL_MIGRATION)
-    remaining_hosts = len(hosts) - len(upgraded) - len(failed) - len(skipped & hosts)
+    remaining_hosts = len(hosts) - len(upgraded) - len(failed) - len(skipped)
     eta = None
     if finished_s is None and makespan > 0 and upgraded:
         eta = round(makespan / len(upgraded) * remaining_hosts, 1)
