@@ -216,9 +216,7 @@ class Lab:
         return self.start(name, [self.bin("gunicorn"), *quiet,
                                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                                  "--threads", "8", "--timeout", "120", "--graceful-timeout",
-                                 "5", "--keep-alive", "75", app], env=env)
-        # keep-alive: gunicorn's 2 s default closes idle connections just as a client polling
-        # every second or two reuses them (RemoteDisconnected on a GET)
+                                 "5", app], env=env)
 
     CONTROL = ("placement", "glance", "nova-api", "nova-conductor", "nova-scheduler")
     """The control services, in the order they start."""
