@@ -90,6 +90,15 @@ def _iso(stamp: str | None) -> str:
     return (stamp or "").replace("Z", "").split(".")[0].split("+")[0]
 
 
+def _figures(sm: Any) -> dict[str, Any]:
+    """A server migration's memory and disk progress, in MiB."""
+    total = (sm.memory_total_bytes or 0) + (sm.disk_total_bytes or 0)
+    processed = (sm.memory_processed_bytes or 0) + (sm.disk_processed_bytes or 0)
+    remaining = (sm.memory_remaining_bytes or 0) + (sm.disk_remaining_bytes or 0)
+    return {"total_mib": total / MIB, "processed_mib": processed / MIB,
+            "remaining_mib": remaining / MIB}
+
+
 class NovaCloud(Lifecycle):
     """A cloud behind one openstacksdk connection, for the campaign of ``fleet``; its
     capabilities follow the newest microversion the cloud offers (asked once, here)."""
@@ -373,6 +382,11 @@ class NovaCloud(Lifecycle):
     def _nova_progress(self, rec: NovaJob, base: dict[str, Any]) -> JobProgress:
         """A migration job's progress as Nova reports it now: its migration record, and the
         server only once the record says the move is done (or awaits confirmation)."""
+        moving = self._moving(rec)
+        if moving is not None:
+            return JobProgress(phase=JobPhase.RUNNING, **base, **_figures(moving),
+                               extra={"nova_migration": str(moving.id),
+                                      "nova_status": moving.status})
         mig = self._migration_of(rec)
         if mig is None:
             return JobProgress(phase=JobPhase.RUNNING, **base)
@@ -406,6 +420,19 @@ class NovaCloud(Lifecycle):
         progress = self._progress(rec, mig) if rec.kind is JobKind.LIVE_MIGRATION else {}
         return JobProgress(phase=JobPhase.RUNNING, extra=extra, **base, **progress)
 
+    def _moving(self, rec: NovaJob) -> Any:
+        """A live migration job's Nova migration while Nova still runs it, with its progress,
+        in one request (the server's migrations in progress); None once it ended, or before
+        its id is known (then the migration records tell)."""
+        if rec.kind is not JobKind.LIVE_MIGRATION or rec.migration_id is None:
+            return None
+        with quiet_sdk():
+            try:
+                running = list(self.conn.compute.server_migrations(rec.uuid))
+            except Exception:  # the migration records tell, and translate the error
+                return None
+        return next((m for m in running if str(m.id) == rec.migration_id), None)
+
     def _progress(self, rec: NovaJob, mig: Any) -> dict[str, Any]:
         if mig.status != "running":
             return {}
@@ -415,13 +442,7 @@ class NovaCloud(Lifecycle):
                                                             ignore_missing=True)
             except Exception:  # the migration may just have ended: no progress to show
                 return {}
-        if sm is None:
-            return {}
-        total = (sm.memory_total_bytes or 0) + (sm.disk_total_bytes or 0)
-        processed = (sm.memory_processed_bytes or 0) + (sm.disk_processed_bytes or 0)
-        remaining = (sm.memory_remaining_bytes or 0) + (sm.disk_remaining_bytes or 0)
-        return {"total_mib": total / MIB, "processed_mib": processed / MIB,
-                "remaining_mib": remaining / MIB}
+        return {} if sm is None else _figures(sm)
 
     def _failure(self, rec: NovaJob, mig: Any) -> str:
         """Why Nova failed a migration: the error of the server's last action event."""
