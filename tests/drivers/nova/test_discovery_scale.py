@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from keystoneauth1.exceptions.connection import ConnectFailure
 
 from hvroll.errors import DriverError
 from hvroll.inventory import load_fleet
@@ -39,7 +40,10 @@ def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
                                        max_count=count, availability_zone=f"nova:{host}")
 
             def active(host: str = host, count: int = count) -> bool:
-                servers = list(conn.compute.servers(all_projects=True, compute_host=host))
+                try:
+                    servers = list(conn.compute.servers(all_projects=True, compute_host=host))
+                except ConnectFailure:  # a kept-alive connection nova-api closed: ask again
+                    return False
                 broken = [s for s in servers if s.status == "ERROR"]
                 if broken:
                     raise DriverError(f"{broken[0].name} went to ERROR: {broken[0].fault}")
