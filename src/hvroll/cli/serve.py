@@ -58,8 +58,6 @@ def serve(
     On a control-plane run's state file: one page with its hops (elapsed time, API downtime,
     migration time), steps and events, and their JSON at /api/upgrade.
     """
-    import uvicorn
-
     from hvroll.telemetry.snapshot import StateSource
     from hvroll.telemetry.upgrade import is_upgrade_state
     from hvroll.web import create_app
@@ -90,6 +88,13 @@ def serve(
     if token_file is None:
         err_console.print(f"control token (for pause, resume, abort): {token}", markup=False,
                           highlight=False, soft_wrap=True)
+    _run(app, sock, source, access_log=access_log)
+
+
+def _run(app: Any, sock: socket.socket, source: Any, *, access_log: bool) -> None:
+    """Serve ``app`` on the bound ``sock`` until Ctrl-C; close both and ``source`` after."""
+    import uvicorn
+
     config = uvicorn.Config(app, log_level="info" if access_log else "warning",
                             access_log=access_log, lifespan="off", log_config=_log_config())
     try:
@@ -140,8 +145,6 @@ def _bind(host: str, port: int) -> socket.socket:
 def _serve_upgrade(state: str, host: str, port: int, hosts: list[str], refresh_s: float,
                    access_log: bool) -> None:
     """The dashboard of a control-plane run (read-only: no controls, no token)."""
-    import uvicorn
-
     from hvroll.telemetry.upgrade import UpgradeSource
     from hvroll.web.upgrade import create_upgrade_app
 
@@ -152,10 +155,4 @@ def _serve_upgrade(state: str, host: str, port: int, hosts: list[str], refresh_s
     err_console.print(f"hvroll control-plane run dashboard for {state} at "
                       f"http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops)", markup=False,
                       highlight=False, soft_wrap=True)
-    config = uvicorn.Config(app, log_level="info" if access_log else "warning",
-                            access_log=access_log, lifespan="off", log_config=_log_config())
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
-        source.close()
+    _run(app, sock, source, access_log=access_log)
