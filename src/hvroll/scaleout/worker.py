@@ -1,0 +1,136 @@
+"""A worker process: serves the campaign workflow and the task queues of some regions.
+
+``drive_region`` (the activity) runs one region's executor to its end in a thread of the
+worker, heartbeating once per turn of the executor. When the worker dies, the heartbeats stop;
+after the heartbeat timeout Temporal schedules the activity again, on any worker serving that
+region's queue, whose executor takes the region's lease over (at once when the dead holder ran
+on the same machine, else once the lease expires) and reconciles every unfinished step with
+the cloud before it does anything new.
+
+The activity translates hvroll's errors for Temporal: an error that another attempt cannot
+fix (bad input, a safety stop, a worker pointed at another campaign) is non-retryable and ends
+the region's part with its message; everything else (the lease still held, the database or a
+host unreachable) is retried with backoff, without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from hvroll.errors import HvrollError
+from hvroll.scaleout import names
+from hvroll.scaleout.workflow import CampaignWorkflow, RegionOutcome, RegionTask
+
+Heartbeat = Callable[[], None]
+
+
+class RegionRunner(Protocol):
+    """Runs one region's executor to the end of its part (completed, failed or aborted),
+    calling ``heartbeat`` once per turn; returns the region's final state."""
+
+    def key(self) -> str:
+        """:func:`names.campaign_key` of the campaign this worker's store holds."""
+        ...
+
+    def __call__(self, region: str, heartbeat: Heartbeat) -> str: ...
+
+
+def identity() -> str:
+    """How this worker is named in Temporal and in ``hvroll status``: ``PID@HOST``."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+@dataclass
+class RegionActivities:
+    """The activity, bound to this worker's store and driver."""
+
+    runner: RegionRunner
+    worker: str
+    beat_every_s: float = 0.5
+    """The executor turns many times a second under the simulator: at most one heartbeat is
+    handed to the SDK per this much wall time (Temporal's timeout is tens of seconds)."""
+    wall: Callable[[], float] = field(default=time.monotonic)
+
+    @activity.defn(name=names.ACTIVITY_NAME)
+    def drive_region(self, task: RegionTask) -> RegionOutcome:
+        info = activity.info()
+        mine = self.runner.key()
+        if task.key != mine:
+            raise ApplicationError(
+                f"region {task.region}: this worker's --state holds campaign {mine}, the "
+                f"workflow runs campaign {task.key} (expected workers of one campaign per "
+                f"Temporal namespace)", type="CampaignMismatch", non_retryable=True)
+        turns = [0]
+        last = [self.wall()]
+
+        def heartbeat() -> None:
+            turns[0] += 1
+            now = self.wall()
+            if now - last[0] >= self.beat_every_s:
+                last[0] = now
+                activity.heartbeat(turns[0])
+
+        activity.heartbeat(0)
+        try:
+            state = self.runner(task.region, heartbeat)
+        except HvrollError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__,
+                                   non_retryable=not exc.retryable) from exc
+        return RegionOutcome(region=task.region, state=state, worker=self.worker,
+                             attempt=info.attempt, detail={"turns": str(turns[0])})
+
+
+async def connect(address: str, namespace: str) -> Client:
+    """A client of the Temporal frontend at ``HOST:PORT``."""
+    return await Client.connect(address, namespace=namespace)
+
+
+async def serve(client: Client, regions: Sequence[str], runner: RegionRunner, *,
+                worker: str | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Serve the workflow queue and ``hvroll-REGION`` for each of ``regions`` until ``stop``
+    is set (or SIGTERM/SIGINT): running activities are given up then, and Temporal schedules
+    them again on another worker."""
+    who = worker or identity()
+    acts = RegionActivities(runner, who)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=max(1, len(regions)),
+                            thread_name_prefix="hvroll-region") as pool:
+        workers: list[Worker] = [Worker(client, task_queue=names.WORKFLOW_QUEUE,
+                                        workflows=[CampaignWorkflow], identity=who)]
+        for region in regions:
+            workers.append(Worker(
+                client, task_queue=names.task_queue(region), activities=[acts.drive_region],
+                activity_executor=pool, max_concurrent_activities=1, identity=who,
+                graceful_shutdown_timeout=timedelta(seconds=0),
+                max_heartbeat_throttle_interval=timedelta(seconds=1),
+                default_heartbeat_throttle_interval=timedelta(seconds=1)))
+        runs: list[asyncio.Task[Any]] = [asyncio.create_task(w.run()) for w in workers]
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*runs, waiter], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                stop.set()
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        for task in runs:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
