@@ -138,6 +138,14 @@ auth_type = admin_token
 endpoint = http://{HOST}:{ports.placement}
 token = {PLACEMENT_TOKEN}
 
+[service_user]
+# nova-status upgrade check fails without it (the service token sent with user tokens,
+# CVE-2023-2088); the lab's token filter and stubs ignore the extra header
+send_service_user_token = true
+auth_type = admin_token
+endpoint = http://{HOST}:{ports.nova_api}/v2.1
+token = {ADMIN_TOKEN}
+
 [neutron]
 auth_type = admin_token
 endpoint = http://{HOST}:{ports.neutron}
