@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from hvroll.cli.controlplane import jobs_dir
+from pgserver import PostgresServer
+
 from .test_runner import SERVERS, deployment_text
 
 
@@ -105,3 +108,54 @@ def test_a_second_runner_is_refused(setup: tuple[Path, Path, Path]) -> None:
     text = subprocess.run(hvroll("controlplane", "status", "--state", str(state)),
                           capture_output=True, text=True, timeout=60).stdout
     assert "control-plane run: paused" in text and "run_paused: operator pause" in text
+
+
+@pytest.mark.postgres
+def test_a_run_in_a_postgresql_database(setup: tuple[Path, Path, Path], postgres: PostgresServer,
+                                        tmp_path: Path) -> None:
+    """``--state postgresql://…`` is a database, not a file name: the run, its status, a
+    pause request and the report all reach it; the jobs' files go to ``DATABASE.jobs`` in the
+    working directory."""
+    _d, dep, plan = setup
+    url = postgres.create_database()
+    ran = subprocess.run(hvroll("controlplane", "run", str(plan), "--state", url, "-d",
+                                str(dep), "--poll-s", "0.05", "--json"),
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["state"] == "completed"
+    database = url.rsplit("/", 1)[1]
+    assert sorted(p.name for p in (tmp_path / f"{database}.jobs").iterdir())[0].startswith("h1.")
+    assert not list(tmp_path.glob("postgresql*"))  # no file named after the URL
+    status = subprocess.run(hvroll("controlplane", "status", "--state", url, "--json"),
+                            capture_output=True, text=True, timeout=60)
+    assert json.loads(status.stdout)["state"] == "completed", status.stderr
+    assert subprocess.run(hvroll("controlplane", "pause", "--state", url),
+                          capture_output=True, timeout=60).returncode == 0
+    report = subprocess.run(hvroll("report", "--state", url, "-o", str(tmp_path / "r.html")),
+                            capture_output=True, text=True, timeout=60)
+    assert report.returncode == 0, report.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["run", "status", "pause"])
+def test_an_unreachable_database_is_one_line(setup: tuple[Path, Path, Path],
+                                             postgres: PostgresServer, command: str) -> None:
+    _d, dep, plan = setup
+    url = postgres.url("missing")
+    extra = [str(plan), "-d", str(dep)] if command == "run" else []
+    done = subprocess.run(hvroll("controlplane", command, *extra[:1], "--state", url,
+                                 *extra[1:]), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {url}: cannot be read (")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("state", "jobs"), [
+    ("upgrade.db", "upgrade.db.jobs"),
+    ("/srv/cp/upgrade.db", "/srv/cp/upgrade.db.jobs"),
+    ("sqlite:////srv/cp/upgrade.db", "/srv/cp/upgrade.db.jobs"),
+    ("postgresql://hvroll@db.example:5432/upgrade", "upgrade.jobs"),
+    ("postgresql://hvroll@db.example/", "controlplane.jobs"),
+])
+def test_where_the_jobs_files_go(state: str, jobs: str) -> None:
+    assert jobs_dir(state) == Path(jobs)

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine.url import make_url
 
 from hvroll.cli.common import JSON_HELP, console, err_console, print_json
 from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
@@ -31,6 +32,7 @@ from hvroll.controlplane.shell import ShellExecutor
 from hvroll.domain.states import UpgradeRunState, UpgradeStepState
 from hvroll.errors import InputError
 from hvroll.inventory.reading import load_json, read_text
+from hvroll.store.read import database_url
 
 app = typer.Typer(help="Control-plane upgrades: the OpenStack release path with the host OS "
                        "upgrades it needs (the spiral), and its runbook.",
@@ -227,14 +229,34 @@ def _print_runbook(book: Runbook) -> None:
         console.print(table)
 
 
-STATE_HELP = ("State file of the run (SQLite path or SQLAlchemy URL): created on the first "
-              "run, resumed after.")
+STATE_HELP = ("State of the run: a path (SQLite file) or a SQLAlchemy URL such as "
+              "sqlite:///upgrade.db or postgresql://USER@HOST:PORT/DB. Created on the first "
+              "run, resumed after; the jobs' files go beside a file (STATE.jobs/), or to "
+              "DATABASE.jobs/ in the working directory for a database server.")
+STATE_OPTION_HELP = ("State of the run, as given to 'hvroll controlplane run --state': a "
+                     "path or a SQLAlchemy URL (postgresql://USER@HOST:PORT/DB).")
+
+
+def jobs_dir(state: str) -> Path:
+    """Where a run keeps its jobs' files (output, exit code; ``controlplane/shell.py``):
+    beside a SQLite state file (``STATE.jobs``); for a database server's URL,
+    ``DATABASE.jobs`` in the working directory (pure).
+
+    >>> jobs_dir("run/upgrade.db"), jobs_dir("postgresql://u@db/upgrade")
+    (PosixPath('run/upgrade.db.jobs'), PosixPath('upgrade.jobs'))
+    """
+    if "://" not in state:
+        return Path(f"{state}.jobs")
+    url = make_url(database_url(state))
+    if url.get_backend_name() == "sqlite" and url.database:
+        return Path(f"{url.database}.jobs")
+    return Path(f"{Path(url.database or 'controlplane').name}.jobs")
 
 
 @app.command("run")
 def run_cmd(
     plan_file: Path = PLAN_ARG,
-    state: Path = typer.Option(..., "--state", help=STATE_HELP, show_default=False),
+    state: str = typer.Option(..., "--state", help=STATE_HELP, show_default=False),
     deployment: Path | None = typer.Option(None, "--deployment", "-d",
                                            help=DEPLOYMENT_HELP + " Needed to start a run; "
                                            "a resumed run keeps the one it started with.",
@@ -251,7 +273,7 @@ def run_cmd(
     catalogue = _catalogue(catalogue_file)
     path = read_plan(plan_file, catalogue)
     document = load_json(read_text(plan_file, "a control-plane plan"), str(plan_file))
-    fresh = "://" not in str(state) and not state.exists()
+    fresh = "://" not in state and not Path(state).exists()
     if fresh:
         # Everything the operator gave is checked before the state file is created.
         if deployment is None:
@@ -273,7 +295,7 @@ def run_cmd(
         elif json.loads(row.plan).get("path") != document.get("path"):
             raise InputError(f"{state}: holds a run of another plan (expected {plan_file} to "
                              f"be the plan it was started with)")
-        workdir = Path(f"{state}.jobs")
+        workdir = jobs_dir(state)
         quiet = as_json
 
         def progress(step: str, what: str) -> None:
@@ -332,8 +354,7 @@ def _print_status(data: dict[str, Any]) -> None:
 
 @app.command()
 def status(
-    state: Path = typer.Option(..., "--state", help="State file of the run.",
-                               show_default=False),
+    state: str = typer.Option(..., "--state", help=STATE_OPTION_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show a run: its state, each hop's elapsed time, API downtime and migration time
@@ -349,7 +370,7 @@ def status(
         _print_status(data)
 
 
-def _request(state: Path, action: str) -> None:
+def _request(state: str, action: str) -> None:
     journal = Journal(state)
     try:
         journal.require_run()
@@ -360,14 +381,14 @@ def _request(state: Path, action: str) -> None:
 
 
 @app.command()
-def pause(state: Path = typer.Option(..., "--state", help="State file of the run.",
-                                     show_default=False)) -> None:
+def pause(state: str = typer.Option(..., "--state", help=STATE_OPTION_HELP,
+                                    show_default=False)) -> None:
     """Pause the run after its running step; 'hvroll controlplane run' resumes it."""
     _request(state, "pause")
 
 
 @app.command()
-def abort(state: Path = typer.Option(..., "--state", help="State file of the run.",
-                                     show_default=False)) -> None:
+def abort(state: str = typer.Option(..., "--state", help=STATE_OPTION_HELP,
+                                    show_default=False)) -> None:
     """Stop the run after its running step, for good (no automatic rollback)."""
     _request(state, "abort")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Float, Integer, String, Table, Text, select
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from hvroll.controlplane.runbook import Action, Phase, Runbook, Step
@@ -32,6 +32,7 @@ from hvroll.domain.states import (
 from hvroll.errors import InputError
 from hvroll.store.lease import TTL_S, Lease
 from hvroll.store.models import LeaseRow
+from hvroll.store.read import first_line
 from hvroll.store.store import engine_for
 
 SCHEMA = "1"
@@ -115,6 +116,11 @@ class Journal:
             if self.session.get(MetaRow, "schema") is None:
                 self.session.add(MetaRow(key="schema", value=SCHEMA))
                 self.session.commit()
+        except OperationalError as exc:
+            if "://" not in self.target:  # SQLite: a file that is not a database
+                raise InputError(f"{self.target}: not a control-plane state file "
+                                 f"({exc.orig})") from None
+            raise InputError(f"{self.target}: cannot be read ({first_line(exc.orig)})") from None
         except DatabaseError as exc:
             raise InputError(f"{self.target}: not a control-plane state file "
                              f"({exc.orig})") from None
