@@ -33,9 +33,11 @@ class UpReport:
 
 def up(workdir: Path, computes: int, servers: int, *, release: str = DEFAULT_RELEASE,
        cache: Path = DEFAULT_CACHE, ports: Ports | None = None,
-       on_step: Callable[[str], None] | None = None) -> UpReport:
+       on_step: Callable[[str], None] | None = None, virt: str = "fake",
+       testbed_prefix: str = "hvnl") -> UpReport:
     """Start a fresh lab with ``computes`` computes and ``servers`` ACTIVE servers (on the
-    default ports, or ``ports``)."""
+    default ports, or ``ports``). ``virt="libvirt"``: the computes run Nova's libvirt driver
+    on the hosts of a testbed (prefix ``testbed_prefix``) and the servers are canary guests."""
     if computes < 1:
         raise InputError(f"--computes must be at least 1 (got {computes})")
     if servers < 0:
@@ -43,14 +45,21 @@ def up(workdir: Path, computes: int, servers: int, *, release: str = DEFAULT_REL
     t0 = time.monotonic()
     note = on_step or (lambda _s: None)
     lab = control.start(workdir, computes, release_name=release, cache=cache, ports=ports,
-                        on_step=note)
+                        on_step=note, virt=virt, testbed_prefix=testbed_prefix)
     try:
         note(f"{computes} computes")
         admin = seed.connect(lab.layout)
         seed.wait_computes(admin, lab.record.computes, READY_TIMEOUT_S, lab.check_alive)
         lab.run([lab.bin("nova-manage"), *lab.nova_args("nova-control.conf"), "cell_v2",
                  "discover_hosts"], what="nova-manage cell_v2 discover_hosts")
-        if servers:
+        if servers and lab.record.virt == "libvirt":
+            note(f"{servers} canary servers")
+            image = lab.record.canary_image
+            lab.record.servers = seed.create_canary_servers(
+                admin, lab.record.computes, servers, Path(image["kernel"]),
+                Path(image["initrd"]), READY_TIMEOUT_S + 30.0 * servers)
+            save_record(lab.layout, lab.record)
+        elif servers:
             note(f"{servers} servers")
             tenant = seed.connect(lab.layout, "hvroll-lab-tenant")
             ids, group = seed.create_servers(admin, tenant, lab.record.computes, servers,
@@ -183,6 +192,20 @@ def _after(stamp: str | None, epoch: float) -> bool:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp() >= epoch - 1.0
+
+
+def console_log(workdir: Path, host: str, server_id: str) -> Path:
+    """``libvirt`` mode: the console log of server ``server_id`` on compute ``host`` (Nova
+    writes it in the instance's directory on that host; a migration starts a new one on the
+    destination, the guest's heartbeat counter going on from where it was)."""
+    layout = Layout(workdir.resolve())
+    record = load_record(layout)
+    lab = control.Lab(layout, record, Path(record.venv), control.ports_of(record))
+    qhost = lab.qemu_host(host)
+    if qhost is None:
+        raise InputError(f"the Nova lab in {layout.workdir} has no libvirt compute {host!r} "
+                         f"(expected one of: {', '.join(record.qemu_hosts) or 'none'})")
+    return qhost.instances_dir / server_id / "console.log"
 
 
 KNOBS = ("lm_seconds", "lm_fail", "lm_stall")

@@ -4,6 +4,7 @@ conductor, scheduler and N fake-virt computes, all on loopback, all recorded in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hvroll import testbed
 from hvroll.errors import DriverError, InputError
-from hvroll.lab.nova import configs, procs
+from hvroll.lab.nova import configs, procs, qemu
 from hvroll.lab.nova.layout import (
     DEFAULT_CACHE,
     LabRecord,
@@ -27,13 +29,19 @@ from hvroll.lab.nova.layout import (
     save_record,
 )
 from hvroll.lab.nova.profiles import DEFAULT_PROFILE, compute_profile, host_facts_yaml
-from hvroll.lab.nova.venv import DEFAULT_RELEASE, ensure_venv, release
+from hvroll.lab.nova.venv import DEFAULT_RELEASE, ensure_libvirt_binding, ensure_venv, release
+from hvroll.testbed.layout import Layout as TestbedLayout
 
 MARIADBD = Path("/usr/sbin/mariadbd")
 MARIADB_INSTALL_DB = Path("/usr/bin/mariadb-install-db")
 MARIADB = Path("/usr/bin/mariadb")
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 EPMD = Path("/usr/bin/epmd")
+VIRTS = ("fake", "libvirt")
+DEFAULT_BANDWIDTH_MIB_S = 32
+"""``libvirt`` mode: each live migration's bandwidth cap (``[libvirt]
+live_migration_bandwidth``), low enough that a guest rewriting 64 MiB flat out never converges
+on pre-copy alone."""
 START_TIMEOUT_S = 180.0
 STOP_GRACE_S = 10.0
 WIPED = ("etc", "mysql", "rabbit", "state", "logs", "run", "images")
@@ -136,10 +144,24 @@ class Lab:
     def write_compute(self, host: str, profile: str) -> None:
         state = self.layout.compute_state(host)
         state.mkdir(parents=True, exist_ok=True)
-        (self.layout.etc / f"nova-{host}.conf").write_text(
-            configs.compute_conf(self.layout, host))
+        qhost = self.qemu_host(host)
+        if qhost is None:
+            text = configs.compute_conf(self.layout, host)
+        else:
+            qhost.instances_dir.mkdir(parents=True, exist_ok=True)
+            text = qemu.compute_conf(self.layout, qhost, self.venv,
+                                     bandwidth_mib_s=DEFAULT_BANDWIDTH_MIB_S)
+        (self.layout.etc / f"nova-{host}.conf").write_text(text)
         (state / "profile.json").write_text(
             json.dumps(compute_profile(profile).as_json(), indent=2) + "\n")
+
+    def qemu_host(self, host: str) -> qemu.QemuHost | None:
+        """``libvirt`` mode: the testbed host behind compute ``host``."""
+        data = self.record.qemu_hosts.get(host)
+        if data is None:
+            return None
+        return qemu.QemuHost(name=host, uri=data["uri"], ip=data["ip"],
+                             lib_dir=Path(data["lib"]))
 
     def nova_args(self, *files: str) -> list[str]:
         out = []
@@ -266,8 +288,20 @@ class Lab:
         return started
 
     def start_compute(self, host: str) -> ServiceRecord:
-        return self.start(host, [self.bin("nova-compute"), *self.nova_args(f"nova-{host}.conf"),
-                                 "--log-file", str(self.layout.log(host))])
+        argv = [self.bin("nova-compute"), *self.nova_args(f"nova-{host}.conf"),
+                "--log-file", str(self.layout.log(host))]
+        if self.qemu_host(host) is not None:
+            argv = ["/usr/bin/nsenter", "-t", str(self.daemon_pid(host)), "-m", "--", *argv]
+        return self.start(host, argv)
+
+    def daemon_pid(self, host: str) -> int:
+        """The process whose mount namespace a libvirt compute joins: its host's libvirtd
+        (asked of the testbed each time: a restarted daemon has a new namespace)."""
+        for h in testbed.status(self.layout.testbed).hosts:
+            if h.name == host and h.pid is not None and h.answering:
+                return h.pid
+        raise DriverError(f"the Nova lab's testbed host {host} is not running: run "
+                          f"'hvroll testbed status --workdir {self.layout.testbed}'")
 
 
 def _parallel(jobs: list[Callable[[], None]]) -> None:
@@ -293,13 +327,19 @@ def running_services(layout: Layout) -> list[str]:
 
 def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
           cache: Path = DEFAULT_CACHE, ports: Ports | None = None,
-          on_step: Callable[[str], None] | None = None) -> Lab:
-    """Start a fresh control plane and ``computes`` computes (all on the default profile).
+          on_step: Callable[[str], None] | None = None, virt: str = "fake",
+          testbed_prefix: str = "hvnl") -> Lab:
+    """Start a fresh control plane and ``computes`` computes (all on the default profile):
+    fake-virt computes, or (``virt="libvirt"``) one libvirt compute per host of a testbed
+    brought up in ``<workdir>/tb`` under ``testbed_prefix``.
 
     On failure everything already started is stopped again before the error is raised."""
     ports = ports or default_ports()
     note = on_step or (lambda _s: None)
     rel = release(release_name)  # bad input first, before anything is checked or started
+    if virt not in VIRTS:
+        raise InputError(f"unknown lab virt driver {virt!r} (expected one of: "
+                         f"{', '.join(VIRTS)})")
     require_prerequisites()
     layout = Layout(workdir.resolve())
     if running_services(layout):
@@ -312,10 +352,29 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
     note(f"Nova {rel.nova} environment")
     venv = ensure_venv(rel, cache, log=layout.log("install"))
     hosts = [f"compute{i}" for i in range(1, computes + 1)]
+    qemu_hosts: dict[str, dict[str, str]] = {}
+    image: dict[str, str] = {}
+    if virt == "libvirt":
+        note("libvirt-python in Nova's environment")
+        ensure_libvirt_binding(rel, cache, log=layout.log("install"))
+        note(f"{computes} testbed hosts")
+        try:
+            bed = testbed.up(computes, layout.testbed, prefix=testbed_prefix)
+        except BaseException:
+            with contextlib.suppress(DriverError):
+                testbed.down(layout.testbed)
+            raise
+        hosts = [h.name for h in bed.hosts]
+        tb_layout = TestbedLayout(layout.testbed, bed.prefix)
+        qemu_hosts = {h.name: {"uri": h.uri, "ip": h.ip, "lib": str(
+            tb_layout.resolve_host(h.name).bind_dir("lib"))} for h in bed.hosts}
+        image = {"kernel": str(bed.image.kernel), "initrd": str(bed.image.initrd)}
     record = LabRecord(workdir=str(layout.workdir), release=rel.name, venv=str(venv),
                        computes=hosts, ports=dict(ports.items()),
                        profiles=dict.fromkeys(hosts, DEFAULT_PROFILE),
-                       started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                       started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                       virt=virt, qemu_hosts=qemu_hosts, canary_image=image,
+                       testbed_prefix=testbed_prefix if virt == "libvirt" else None)
     lab = Lab(layout, record, venv, ports)
     try:
         lab.write_configs()
@@ -347,6 +406,11 @@ def stop_all(layout: Layout, record: LabRecord) -> list[str]:
     back = [record.services[n] for n in backends if n in record.services]
     stubborn = procs.stop(front, grace_s=STOP_GRACE_S)
     stubborn += procs.stop(back, grace_s=STOP_GRACE_S)
+    if record.virt == "libvirt":
+        try:
+            testbed.down(layout.testbed)
+        except DriverError as exc:
+            stubborn.append(f"testbed ({exc})")
     marks = (str(layout.workdir), record.venv)
     pgids = [r.pid for r in record.services.values()]
     leftovers = [p for p in procs.group_members(pgids) if procs.mentions(p, marks)]

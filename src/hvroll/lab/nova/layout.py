@@ -115,6 +115,11 @@ class Layout:
     def facts_file(self) -> Path:
         return self.workdir / "host-facts.yaml"
 
+    @property
+    def testbed(self) -> Path:
+        """``libvirt`` mode: the work directory of the lab's testbed."""
+        return self.workdir / "tb"
+
     def compute_state(self, host: str) -> Path:
         return self.state / host
 
@@ -149,6 +154,13 @@ class LabRecord:
     """IDs of the servers ``up`` created."""
     server_group: str | None = None
     started_at: str = ""
+    virt: str = "fake"
+    """The computes' virt driver: ``fake`` or ``libvirt`` (one compute per testbed host)."""
+    qemu_hosts: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``libvirt`` mode: compute host → its testbed host (``uri``, ``ip``)."""
+    testbed_prefix: str | None = None
+    canary_image: dict[str, str] = field(default_factory=dict)
+    """``libvirt`` mode: the testbed's canary ``kernel`` and ``initrd`` files."""
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -7,10 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hvroll.drivers.nova import connect as nova_connect
 from hvroll.errors import DriverError
+from hvroll.lab.nova import qemu
 from hvroll.lab.nova.layout import Layout
 
 MIB = 1024 * 1024
@@ -97,6 +99,50 @@ def create_images(conn: Any) -> dict[str, Any]:
                                         data=b"\0" * 4096, **spec.properties)
         out[spec.name] = image
     return out
+
+
+def create_canary_images(conn: Any, kernel: Path, initrd: Path) -> dict[str, Any]:
+    """The canary kernel and ramdisk in glance, and one root-disk image per dirtier setting
+    that boots them (real bytes: Nova downloads all three to each compute that runs one)."""
+    aki = conn.image.create_image(name="canary-kernel", disk_format="aki",
+                                  container_format="aki", visibility="public",
+                                  data=kernel.read_bytes())
+    ari = conn.image.create_image(name="canary-ramdisk", disk_format="ari",
+                                  container_format="ari", visibility="public",
+                                  data=initrd.read_bytes())
+    out = {}
+    for spec in qemu.image_specs(str(aki.id), str(ari.id)):
+        out[spec["name"]] = conn.image.create_image(data=b"\0" * qemu.ROOT_DISK_BYTES, **spec)
+    return out
+
+
+def create_canary_servers(admin: Any, hosts: list[str], count: int, kernel: Path,
+                          initrd: Path, timeout_s: float) -> list[str]:
+    """``count`` canary servers round-robin over ``hosts`` (forced with ``nova:HOST``), their
+    dirtier settings from :func:`qemu.kind_for`; returns their IDs once all are ACTIVE."""
+    flavor = admin.compute.create_flavor(**qemu.flavor_spec())
+    images = create_canary_images(admin, kernel, initrd)
+    ids = []
+    for i in range(count):
+        kind = qemu.kind_for(i, count)
+        ids.append(admin.compute.create_server(
+            name=f"{kind.name}-{i + 1:02d}", flavor_id=flavor.id,
+            image_id=images[kind.name].id, networks="none",
+            availability_zone=f"nova:{hosts[i % len(hosts)]}").id)
+    _wait_active(admin, ids, timeout_s)
+    return ids
+
+
+def _wait_active(admin: Any, ids: list[str], timeout_s: float) -> None:
+    def all_active() -> bool:
+        servers = {s.id: s for s in admin.compute.servers(all_projects=True)}
+        for i in ids:
+            if i in servers and servers[i].status == "ERROR":
+                fault = (servers[i].fault or {}).get("message", "no fault recorded")
+                raise DriverError(f"the Nova lab: server {i} went to ERROR while booting "
+                                  f"({fault})")
+        return all(i in servers and servers[i].status == "ACTIVE" for i in ids)
+    wait(f"{len(ids)} servers ACTIVE", all_active, timeout_s, poll_s=1.0)
 
 
 def create_servers(admin: Any, tenant: Any, hosts: list[str], count: int,

@@ -109,9 +109,42 @@ def ensure_venv(rel: Release, cache: Path, *, log: Path) -> Path:
         if not (ready.is_file() and ready.read_text().strip() == want
                 and (venv / "bin" / "nova-compute").exists()):
             _install(rel, home, venv, log)
+            (home / "libvirt-ready").unlink(missing_ok=True)
             ready.write_text(want + "\n")
     _link_files(venv)
     return venv
+
+
+def ensure_libvirt_binding(rel: Release, cache: Path, *, log: Path) -> None:
+    """libvirt-python in the release's environment (for computes on Nova's libvirt driver),
+    built once against this machine's libvirt (needs libvirt-dev and pkg-config from apt).
+
+    A separate step with its own marker, so fake-driver labs sharing the cache never wait for
+    it and an environment already installed is extended, never rebuilt."""
+    home = cache / f"nova-{rel.name}"
+    venv = home / "venv"
+    marker = home / "libvirt-ready"
+    with (home / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file():
+            return
+        pin = [line for line in constraints_text(rel).splitlines()
+               if line.lower().startswith("libvirt-python===")]
+        argv = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                *(pin or ["libvirt-python"])]
+        with log.open("ab") as out:
+            try:
+                proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, timeout=INSTALL_TIMEOUT_S,
+                                      check=False)
+            except subprocess.TimeoutExpired as exc:
+                raise DriverError(f"installing libvirt-python into {venv} took over "
+                                  f"{INSTALL_TIMEOUT_S:.0f} s (see {log})") from exc
+        if proc.returncode != 0:
+            raise DriverError(f"installing libvirt-python into {venv} failed (exit "
+                              f"{proc.returncode}; it builds against libvirt-dev and "
+                              f"pkg-config from apt; see {log})")
+        marker.write_text(" ".join(pin) + "\n")
 
 
 def _install(rel: Release, home: Path, venv: Path, log: Path) -> None:

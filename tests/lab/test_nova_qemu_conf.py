@@ -1,0 +1,64 @@
+"""The libvirt mode's configuration and canary choices: pure functions, no running lab."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+from hvroll.lab.nova import qemu
+from hvroll.lab.nova.layout import Layout
+
+
+def _conf(tmp_path: Path) -> configparser.ConfigParser:
+    host = qemu.QemuHost(name="tq-h2", uri="qemu+unix:///system?socket=/tb/hosts/h2/run/sock",
+                         ip="10.213.0.2", lib_dir=Path("/tb/hosts/h2/lib"))
+    text = qemu.compute_conf(Layout(tmp_path), host, Path("/venv"), bandwidth_mib_s=64)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
+def test_a_compute_drives_its_hosts_libvirtd_and_migrates_over_the_testbed(
+        tmp_path: Path) -> None:
+    conf = _conf(tmp_path)
+    assert conf["DEFAULT"]["host"] == "tq-h2"
+    assert conf["DEFAULT"]["compute_driver"] == "libvirt.LibvirtDriver"
+    assert conf["DEFAULT"]["instances_path"] == "/var/lib/libvirt/hvlab-instances"
+    lv = conf["libvirt"]
+    assert (lv["virt_type"], lv["connection_uri"]) == (
+        "qemu", "qemu+unix:///system?socket=/tb/hosts/h2/run/sock")
+    assert (lv["live_migration_scheme"], lv["live_migration_inbound_addr"]) == ("tcp",
+                                                                                  "10.213.0.2")
+    assert lv["live_migration_bandwidth"] == "64"
+    assert lv["live_migration_permit_post_copy"] == "true"
+
+
+def test_privileged_helpers_run_directly_as_root_with_the_computes_files(
+        tmp_path: Path) -> None:
+    conf = _conf(tmp_path)
+    want = (f"/venv/bin/privsep-helper --config-file {tmp_path}/etc/nova.conf "
+            f"--config-file {tmp_path}/etc/nova-tq-h2.conf")
+    for section in qemu.PRIVSEP_SECTIONS:
+        assert conf[section]["helper_command"] == want
+    assert conf["workarounds"]["disable_rootwrap"] == "true"
+
+
+def test_a_hosts_instances_are_under_its_own_libvirt_state() -> None:
+    host = qemu.QemuHost(name="h", uri="u", ip="10.213.0.1", lib_dir=Path("/tb/hosts/h1/lib"))
+    assert host.instances_dir == Path("/tb/hosts/h1/lib/hvlab-instances")
+
+
+def test_the_last_of_four_or_more_servers_is_the_one_that_never_converges() -> None:
+    assert [qemu.kind_for(i, 4).name for i in range(4)] == [
+        "canary-idle", "canary-dirty", "canary-idle", "canary-hot"]
+    assert [qemu.kind_for(i, 3).name for i in range(3)] == [
+        "canary-idle", "canary-dirty", "canary-idle"]
+    assert qemu.HOT.cmdline == "console=ttyS0 quiet pti=on dirty_mb=64 dirty_rate=0"
+
+
+def test_canary_images_boot_the_kernel_and_ramdisk_with_the_dirtiers_settings() -> None:
+    specs = {s["name"]: s for s in qemu.image_specs("K", "R")}
+    assert set(specs) == {"canary-idle", "canary-dirty", "canary-hot"}
+    assert {(s["kernel_id"], s["ramdisk_id"]) for s in specs.values()} == {("K", "R")}
+    assert specs["canary-dirty"]["os_command_line"] == (
+        "console=ttyS0 quiet pti=on dirty_mb=16 dirty_rate=16")
