@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 from pathlib import Path
+from typing import Any
 
 from hvroll.lab.nova import qemu
 from hvroll.lab.nova.layout import Layout
@@ -62,3 +63,22 @@ def test_canary_images_boot_the_kernel_and_ramdisk_with_the_dirtiers_settings() 
     assert {(s["kernel_id"], s["ramdisk_id"]) for s in specs.values()} == {("K", "R")}
     assert specs["canary-dirty"]["os_command_line"] == (
         "console=ttyS0 quiet pti=on dirty_mb=16 dirty_rate=16")
+
+
+def test_an_unknown_virt_driver_or_testbed_prefix_is_one_line_and_starts_nothing(
+        hv: Any, tmp_path: Path) -> None:
+    result = hv("lab", "nova", "up", "--virt", "xen", "--workdir", str(tmp_path / "lab"))
+    assert result.code == 2, result.output
+    assert "unknown lab virt driver 'xen' (expected one of: fake, libvirt)" in result.stderr
+    result = hv("lab", "nova", "up", "--virt", "libvirt", "--testbed-prefix", "Bad-Prefix",
+                "--workdir", str(tmp_path / "lab"))
+    assert result.code == 2, result.output
+    assert "testbed prefix 'Bad-Prefix' is invalid" in result.stderr
+    assert not (tmp_path / "lab").exists()
+
+
+def test_up_help_teaches_the_libvirt_mode(hv: Any) -> None:
+    result = hv("lab", "nova", "up", "--help", env={"COLUMNS": "200"})
+    assert result.code == 0
+    assert "--virt" in result.stdout and "--testbed-prefix" in result.stdout
+    assert "32 MiB/s" in result.stdout

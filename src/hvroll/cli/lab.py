@@ -48,6 +48,16 @@ def up(
         help=f"OpenStack release the lab runs, one of: {', '.join(nova.RELEASES)} (Nova "
              f"{', '.join(r.nova for r in nova.RELEASES.values())}); each is installed "
              "once into the cache with its own upper constraints."),
+    virt: str = typer.Option(
+        "fake", "--virt",
+        help="The computes' virt driver: 'fake' (compute1..computeN, pretend guests and "
+             "migrations) or 'libvirt' (one compute per host of a libvirt testbed brought up "
+             "in DIR/tb: Nova's libvirt driver, TCG QEMU canary guests, real block live "
+             "migrations capped at 32 MiB/s; about 256 MiB of RAM per server)."),
+    testbed_prefix: str = typer.Option(
+        "hvnl", "--testbed-prefix",
+        help="With --virt libvirt: namespace prefix of the testbed's hosts (1-10 lowercase "
+             "letters or digits); the computes are named PREFIX-h1..PREFIX-hN."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Start a fresh Nova lab (wiping the work directory's previous lab files) and write
@@ -58,7 +68,8 @@ def up(
             err_console.print(f"starting {what} …", highlight=False)
 
     report = nova.up(workdir, computes, servers, cache=cache, release=release,
-                     ports=nova.Ports().shifted(port_offset), on_step=step)
+                     ports=nova.Ports().shifted(port_offset), on_step=step, virt=virt,
+                     testbed_prefix=testbed_prefix)
     if as_json:
         print_json({"workdir": str(report.workdir), "clouds_yaml": str(report.clouds_yaml),
                     "cloud": nova.CLOUD_NAME, "computes": list(report.computes),

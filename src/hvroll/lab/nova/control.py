@@ -31,6 +31,7 @@ from hvroll.lab.nova.layout import (
 from hvroll.lab.nova.profiles import DEFAULT_PROFILE, compute_profile, host_facts_yaml
 from hvroll.lab.nova.venv import DEFAULT_RELEASE, ensure_libvirt_binding, ensure_venv, release
 from hvroll.testbed.layout import Layout as TestbedLayout
+from hvroll.testbed.layout import check_prefix
 
 MARIADBD = Path("/usr/sbin/mariadbd")
 MARIADB_INSTALL_DB = Path("/usr/bin/mariadb-install-db")
@@ -340,6 +341,8 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
     if virt not in VIRTS:
         raise InputError(f"unknown lab virt driver {virt!r} (expected one of: "
                          f"{', '.join(VIRTS)})")
+    if virt == "libvirt":
+        check_prefix(testbed_prefix)
     require_prerequisites()
     layout = Layout(workdir.resolve())
     if running_services(layout):
