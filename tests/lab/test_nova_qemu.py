@@ -1,16 +1,21 @@
 """The lab's libvirt mode: Nova's libvirt driver on the testbed's hosts, real QEMU guests
 (markers ``nova`` and ``libvirt``).
 
-One lab of three computes and four canary servers for the module. Tests run in file order: the
+One lab of three computes and four canary servers for the module, started through the CLI
+(``hvroll lab nova up --virt libvirt``). Tests run in file order: the
 computes and servers as Nova and libvirt see them, live migrations through Nova's API (real
 block migrations between the testbed's libvirtds, each guest healthy on its new host), Nova's
-force-complete finishing a migration pre-copy alone never would, and a clean ``down``."""
+force-complete finishing by post-copy a migration pre-copy alone never would, and a clean
+``down``."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,8 +65,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QemuLab]:
         pytest.fail("the Nova lab tests need root (run them as CI does, as root)")
     workdir = tmp_path_factory.mktemp("novaqemu")
     try:
-        nova.up(workdir, COMPUTES, SERVERS, virt="libvirt",
-                testbed_prefix=f"q{secrets.token_hex(3)}")
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "hvroll"), "lab", "nova", "up", "--virt",
+             "libvirt", "--computes", str(COMPUTES), "--servers", str(SERVERS), "--workdir",
+             str(workdir), "--testbed-prefix", f"q{secrets.token_hex(3)}", "--json"],
+            text=True, capture_output=True, timeout=1200, check=False)
+        assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:])
+        report = json.loads(done.stdout)
+        assert (len(report["computes"]), report["servers"]) == (COMPUTES, SERVERS)
         yield QemuLab(workdir, connect(Layout(workdir)))
     finally:
         if (workdir / "lab.json").exists():
@@ -151,6 +162,9 @@ def test_force_complete_finishes_a_migration_pre_copy_never_would(lab: QemuLab) 
         m if (m := lab.last_migration(hot.id)).status in ("completed", "error", "failed")
         else None))
     assert mig.status == "completed"
+    log = (lab.workdir / "logs" / f"{source}.log").read_text(errors="replace")
+    assert any(hot.id in line and "Switching to post-copy migration mode" in line
+               for line in log.splitlines()), "Nova did not finish it by post-copy"
     moved = lab.conn.compute.get_server(hot.id)
     assert (moved.status, moved.compute_host != source) == ("ACTIVE", True)
     assert healthy_beats(lab, moved) > 1
