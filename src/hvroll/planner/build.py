@@ -98,6 +98,22 @@ class _ClusterWave:
     returns: list[tuple[Move, Verdict]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _Dests:
+    """Destinations of one drain, grouped by what a verdict depends on: (CPU generation,
+    profile), each class in the order of its first host."""
+
+    classes: tuple[list[str], ...]
+
+    @classmethod
+    def of(cls, state: PlanState, hosts: list[str]) -> _Dests:
+        by_class: dict[tuple[str, str], list[str]] = {}
+        for d in hosts:
+            h = state.host[d]
+            by_class.setdefault((h.generation, h.profile), []).append(d)
+        return cls(tuple(by_class.values()))
+
+
 class _BlockedError(Exception):
     def __init__(self, vm: Vm, reason: str, action: UnmovableAction) -> None:
         self.vm, self.reason, self.action = vm, reason, action
@@ -121,7 +137,8 @@ class _Builder:
                        and fleet.profile_of(h).rank < t.rank}
         self.unmovable: list[Unmovable] = []
         self.skipped: list[SkippedHost] = []
-        self._verdicts: dict[tuple[str, str, str], Verdict] = {}
+        self._verdicts: dict[tuple[str, int, bool, bool, str, str, str, str], Verdict] = {}
+        self._movable_by_class: dict[tuple[object, ...], bool] = {}
         self.initial_vms = {vm.name for h in self.target for vm in fleet.vms_by_host[h]}
         self.canary = CanaryCoverage()
         self.links = {h.name: h.link_mib_s for h in fleet.hosts}
@@ -149,8 +166,17 @@ class _Builder:
 
     def _movable(self, vm: Vm, host: Host) -> bool:
         """Whether ``vm`` can leave ``host`` for a host of its generation on the host's target
-        (capacity aside): the canary never takes a host holding a VM that cannot."""
+        (capacity aside): the canary never takes a host holding a VM that cannot. Asked once
+        per class of (VM facts, power, passthrough; host generation, profile, target)."""
         target = self.target[host.name]
+        key = (self.checker.facts_of(vm), vm.power, bool(vm.devices.passthrough),
+               host.generation, host.profile, target.name)
+        found = self._movable_by_class.get(key)
+        if found is None:
+            found = self._movable_by_class[key] = self._movable_now(vm, host, target)
+        return found
+
+    def _movable_now(self, vm: Vm, host: Host, target: HostProfile) -> bool:
         if vm.devices.passthrough and not self.policy.allow_cold_migration:
             return False
         if vm.power is PowerState.SHUTOFF:
@@ -296,7 +322,8 @@ class _Builder:
         floor = state.rank(host)
         if self.strategy is Strategy.ROLL_FORWARD and not anywhere:
             floor = self.target[host].rank
-        dests = [d for d in cluster_hosts if d not in busy and state.rank(d) >= floor]
+        dests = _Dests.of(state, [d for d in cluster_hosts
+                                  if d not in busy and state.rank(d) >= floor])
         vms = sorted((state.vm(n) for n in state.on_host[host]),
                      key=lambda v: (-v.ram_mib, v.name))
         done: list[tuple[Move, MoveKind, Verdict]] = []
@@ -310,72 +337,64 @@ class _Builder:
                                         workarounds=choice[1].workarounds), kind, choice[1]))
         except (_NoRoomError, _BlockedError):
             for move, _, _ in reversed(done):
-                state.undo(state.vm(move.vm), move)
+                state.undo(self.fleet.vm_by_name[move.vm], move)
             raise
         for move, kind, verdict in done:
-            if kind is MoveKind.COLD and state.vm(move.vm).power is not PowerState.SHUTOFF:
+            # A move changes a VM's history, not its power or size: the inventory's VM says.
+            if kind is MoveKind.COLD and \
+                    self.fleet.vm_by_name[move.vm].power is not PowerState.SHUTOFF:
                 self.unmovable.append(Unmovable(
                     vm=move.vm, host=host, reason=_first_reason(verdict, "cannot move live"),
                     action=UnmovableAction.COLD_MIGRATE))
         return done
 
     def _candidates(self, vm: Vm, host: str,
-                    dests: list[str]) -> tuple[MoveKind, list[tuple[str, Verdict]]]:
+                    dests: _Dests) -> tuple[MoveKind, list[tuple[str, Verdict]]]:
         """How ``vm`` leaves ``host`` and the destinations its verdicts allow (capacity
         aside). A VM that is off moves cold; one that cannot move live moves cold in a
         maintenance window if the policy allows and it would boot there; otherwise it is
         blocked, and so is its host."""
-        if not dests:
+        if not dests.classes:
             raise _NoRoomError
         if vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough:
             live = self._verdicts_to(vm, host, dests, live=True)
-            allowed = [(d, v) for d, v in live if v.allowed]
+            allowed = [(d, v) for v, members in live if v.allowed for d in members]
             if allowed:
                 return MoveKind.LIVE, allowed
-            why = _first_reason(live[0][1], "blocked")
+            why = _first_reason(live[0][0], "blocked")
         elif vm.devices.passthrough:
             kinds = "/".join(p.value.upper() for p in vm.devices.passthrough)
             why = f"{kinds} passthrough cannot be live-migrated"
         else:
             why = ""
         boot = self._verdicts_to(vm, host, dests, live=False)
-        bootable = [(d, v) for d, v in boot if v.allowed]
+        bootable = [(d, v) for v, members in boot if v.allowed for d in members]
         if vm.power is PowerState.SHUTOFF:
             if bootable:
                 return MoveKind.COLD, bootable
-            raise _BlockedError(vm, _first_reason(boot[0][1], "would not boot there"),
-                           UnmovableAction.OPERATOR)
+            raise _BlockedError(vm, _first_reason(boot[0][0], "would not boot there"),
+                                UnmovableAction.OPERATOR)
         if bootable and self.policy.allow_cold_migration:
             return MoveKind.COLD, bootable
         raise _BlockedError(vm, why, UnmovableAction.COLD_MIGRATE if bootable
-                       else UnmovableAction.OPERATOR)
+                            else UnmovableAction.OPERATOR)
 
-    def _verdicts_to(self, vm: Vm, source: str, dests: list[str],
-                     live: bool) -> list[tuple[str, Verdict]]:
-        """Each destination with its verdict, asked once per distinct (generation, profile)
-        of the destinations (the verdict depends on nothing else of a host)."""
-        host = self.state.host
-        by_class: dict[tuple[str, str], Verdict] = {}
-        out = []
-        for d in dests:
-            h = host[d]
-            key = (h.generation, h.profile)
-            found = by_class.get(key)
-            if found is None:
-                found = by_class[key] = self._verdict(vm, source, d, live)
-            out.append((d, found))
-        return out
+    def _verdicts_to(self, vm: Vm, source: str, dests: _Dests,
+                     live: bool) -> list[tuple[Verdict, list[str]]]:
+        """The verdict for each class of destinations (the verdict depends on nothing else of
+        a host), in the order of the classes' first hosts."""
+        return [(self._verdict(vm, source, members[0], live), members)
+                for members in dests.classes]
 
     def _verdict(self, vm: Vm, source: str, dest: str, live: bool = True) -> Verdict:
-        state = self.state
-        key = (f"{vm.name}:{vm.history.live_migrations_since_power_cycle}:"
-               f"{vm.devices.balloon}",
-               f"{live}:{state.host[source].generation}:{state.host[source].profile}",
-               f"{state.host[dest].generation}:{state.host[dest].profile}")
+        host = self.state.host
+        src, dst = host[source], host[dest]
+        key = (vm.name, vm.history.live_migrations_since_power_cycle, vm.devices.balloon, live,
+               src.generation, src.profile, dst.generation, dst.profile)
         found = self._verdicts.get(key)
         if found is None:
-            found = (self.checker.migration(vm, state.host[source], state.host[dest]) if live
-                     else self.checker.spawn(vm, state.host[dest]))
+            found = (self.checker.migration(vm, src, dst) if live
+                     else self.checker.spawn(vm, dst))
             self._verdicts[key] = found
         return found
 
@@ -447,10 +466,10 @@ class _Builder:
         migs: list[tuple[Migration, str]] = []
         transfers: list[est.Transfer] = []
         for move, kind, verdict, owner in moves:
-            vm = self.state.vm(move.vm)
+            vm = self.fleet.vm_by_name[move.vm]  # size, power and dirty rate: moves keep them
             src, dst = self.state.host[move.source], self.state.host[move.dest]
             bandwidth = min(src.link_mib_s, dst.link_mib_s) / lanes
-            disk_mib = vm.local_disk_gib * 1024.0
+            disk_mib = self.state.need[vm.name][2] * 1024.0
             if kind is MoveKind.COLD:
                 seconds = COLD_BOOT_S + disk_mib / bandwidth
                 guess = Estimate(seconds=seconds, downtime_ms=seconds * 1000.0,

@@ -103,12 +103,16 @@ def choose_canaries(fleet: Fleet, candidates: Sequence[Host], most: int,
     chosen: list[Host] = []
     clusters: set[str] = set()
 
-    def key(h: Host) -> tuple[object, ...]:
+    pair_by_host = {h.name: pair_of(fleet, h) for h in hosts}
+    fixed: dict[str, tuple[int, int, int, tuple[int, ...]]] = {}
+    for h in hosts:
         vms = fleet.vms_by_host[h.name]
         n_internal = sum(vm.internal for vm in vms)
-        return (pair_of(fleet, h) in open_pairs, sum(weight(c) for c in internal[h.name]
-                                                      & uncovered),
-                n_internal, -(len(vms) - n_internal), -len(vms), _neg(h.name))
+        fixed[h.name] = (n_internal, -(len(vms) - n_internal), -len(vms), _neg(h.name))
+
+    def key(h: Host) -> tuple[object, ...]:
+        return (pair_by_host[h.name] in open_pairs,
+                sum(weight(c) for c in internal[h.name] & uncovered), *fixed[h.name])
 
     while len(chosen) < most:
         options = [h for h in hosts if ok[h.name] and h.cluster not in clusters]

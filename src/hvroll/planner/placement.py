@@ -15,13 +15,21 @@ def pick(state: PlanState, vm: Vm,
     anti-affinity conflict that has the most free RAM; ties go to the first name."""
     best: tuple[str, Verdict] | None = None
     best_share = 0.0
-    fits, spread_ok, share = state.fits, state.anti_affinity_ok, state.free_ram_share
+    vcpus, ram_mib, disk_gib = state.needs(vm)
+    members = state.spread(vm)
+    usage, capacity = state.usage, state.capacity
     for d, v in allowed:
-        if not (fits(vm, d) and spread_ok(vm, d)):
+        use = usage[d]
+        vcpu_cap, ram_cap, disk_cap = capacity[d]
+        free = 1.0 - use.ram_mib / ram_cap  # state.free_ram_share(d)
+        if best is not None and (free < best_share or (free == best_share
+                                                       and not _before(d, best[0]))):
+            continue  # cannot beat the best so far: its room need not be checked
+        if (use.vcpus + vcpus > vcpu_cap or use.ram_mib + ram_mib > ram_cap
+                or use.disk_gib + disk_gib > disk_cap
+                or (members is not None and members[d] != 0)):
             continue
-        free = share(d)
-        if best is None or free > best_share or (free == best_share and _before(d, best[0])):
-            best, best_share = (d, v), free
+        best, best_share = (d, v), free
     return best
 
 

@@ -47,7 +47,10 @@ class PlanState:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self.current: dict[str, Vm] = dict(fleet.vm_by_name)
-        self._before: dict[tuple[str, str, str], Vm] = {}
+        self._hops: dict[str, list[tuple[bool, tuple[str, ...]]]] = {}
+        """Moves of a VM not yet applied to ``current`` (applied when :meth:`vm` asks)."""
+        self._before: dict[tuple[str, str, str],
+                           tuple[Vm, tuple[tuple[bool, tuple[str, ...]], ...]]] = {}
         self.host: dict[str, Host] = dict(fleet.host_by_name)
         self.usage: dict[str, Usage] = {h.name: Usage() for h in fleet.hosts}
         self.location: dict[str, str] = {}
@@ -57,11 +60,22 @@ class PlanState:
         self.need: dict[str, tuple[int, int, int]] = {
             vm.name: (vm.vcpus, vm.ram_mib, vm.local_disk_gib) for vm in fleet.vms}
         """What each VM takes on a host: vCPUs, RAM MiB, local disk GiB (moves keep it)."""
+        self.capacity: dict[str, tuple[float, float, float]] = {
+            h.name: _capacity(h) for h in fleet.hosts}
+        """Each host's vCPUs, RAM MiB and local disk GiB under its allocation ratios."""
+        self.anti_affine: frozenset[str] = frozenset(
+            g.name for g in fleet.server_groups if g.policy is GroupPolicy.ANTI_AFFINITY)
         for vm in fleet.vms:
             self._put(vm, vm.host)
 
     def vm(self, name: str) -> Vm:
         """The VM as it is now in the plan (its history after the moves planned so far)."""
+        hops = self._hops.pop(name, None)
+        if hops:
+            vm, original = self.current[name], self.fleet.vm_by_name[name]
+            for live, workarounds in hops:
+                vm = after_move(vm, live=live, workarounds=workarounds, original=original)
+            self.current[name] = vm
         return self.current[name]
 
     def profile(self, host: str) -> HostProfile:
@@ -73,25 +87,31 @@ class PlanState:
     def upgrade(self, host: str, profile: HostProfile) -> None:
         """The host was reinstalled with ``profile`` (which must be in the fleet)."""
         self.host[host] = self.host[host].model_copy(update={"profile": profile.name})
+        self.capacity[host] = _capacity(self.host[host])
 
     def fits(self, vm: Vm, dest: str) -> bool:
         """Would ``vm`` fit on ``dest`` under its allocation ratios, given what it holds?"""
         use = self.usage[dest]
-        host = self.host[dest]
-        vcpus, ram_mib, disk_gib = self.need.get(vm.name) or (
-            vm.vcpus, vm.ram_mib, vm.local_disk_gib)
-        return (use.vcpus + vcpus <= host.vcpu_capacity
-                and use.ram_mib + ram_mib <= host.ram_capacity_mib
-                and use.disk_gib + disk_gib <= host.disk_capacity_gib)
+        vcpu_cap, ram_cap, disk_cap = self.capacity[dest]
+        vcpus, ram_mib, disk_gib = self.needs(vm)
+        return (use.vcpus + vcpus <= vcpu_cap and use.ram_mib + ram_mib <= ram_cap
+                and use.disk_gib + disk_gib <= disk_cap)
+
+    def needs(self, vm: Vm) -> tuple[int, int, int]:
+        """What ``vm`` takes on a host: vCPUs, RAM MiB, local disk GiB."""
+        return self.need.get(vm.name) or (vm.vcpus, vm.ram_mib, vm.local_disk_gib)
+
+    def spread(self, vm: Vm) -> Counter[str] | None:
+        """The hosts holding members of ``vm``'s anti-affinity group (None: no such group)."""
+        group = vm.server_group
+        if group is None or group not in self.anti_affine:
+            return None
+        return self.group_hosts[group]
 
     def anti_affinity_ok(self, vm: Vm, dest: str) -> bool:
         """No other member of the VM's anti-affinity group is on ``dest``."""
-        if vm.server_group is None:
-            return True
-        group = self.fleet.group_by_name.get(vm.server_group)
-        if group is None or group.policy is not GroupPolicy.ANTI_AFFINITY:
-            return True
-        return self.group_hosts[vm.server_group][dest] == 0
+        members = self.spread(vm)
+        return members is None or members[dest] == 0
 
     def move(self, vm: Vm, dest: str, *, live: bool | None = None,
              workarounds: Sequence[str] = ()) -> Move:
@@ -102,10 +122,9 @@ class PlanState:
         self._put(vm, dest)
         self.moves[vm.name] += 1
         if live is not None:
-            self._before[(vm.name, source, dest)] = self.current[vm.name]
-            self.current[vm.name] = after_move(self.current[vm.name], live=live,
-                                               workarounds=workarounds,
-                                               original=self.fleet.vm_by_name[vm.name])
+            hops = self._hops.setdefault(vm.name, [])
+            self._before[(vm.name, source, dest)] = (self.current[vm.name], tuple(hops))
+            hops.append((live, tuple(workarounds)))
         return Move(vm.name, source, dest)
 
     def undo(self, vm: Vm, move: Move) -> None:
@@ -114,7 +133,11 @@ class PlanState:
         self.moves[vm.name] -= 1
         before = self._before.pop((move.vm, move.source, move.dest), None)
         if before is not None:
-            self.current[move.vm] = before
+            self.current[move.vm] = before[0]
+            if before[1]:
+                self._hops[move.vm] = list(before[1])
+            else:
+                self._hops.pop(move.vm, None)
 
     def undo_to(self, vm: Vm, host: str) -> None:
         """Put ``vm`` back on ``host`` (a reserved move that did not happen)."""
@@ -128,8 +151,7 @@ class PlanState:
         self.undo_to(vm, host)
 
     def free_ram_share(self, host: str) -> float:
-        h = self.host[host]
-        return 1.0 - self.usage[host].ram_mib / h.ram_capacity_mib
+        return 1.0 - self.usage[host].ram_mib / self.capacity[host][1]
 
     def overloaded(self) -> list[str]:
         """Hosts over capacity right now, with what is exceeded (should always be empty)."""
@@ -139,17 +161,28 @@ class PlanState:
     def _put(self, vm: Vm, host: str) -> None:
         self.location[vm.name] = host
         self.on_host[host].add(vm.name)
-        use = self.usage.setdefault(host, Usage())
-        use.add(vm)
+        use = self.usage.get(host)
+        if use is None:
+            use = self.usage[host] = Usage()
+        vcpus, ram_mib, disk_gib = self.needs(vm)
+        use.vcpus += vcpus
+        use.ram_mib += ram_mib
+        use.disk_gib += disk_gib
+        use.vms += 1
         if vm.server_group is not None:
             self.group_hosts[vm.server_group][host] += 1
 
     def _take(self, vm: Vm, host: str) -> None:
         self.on_host[host].discard(vm.name)
         use = self.usage[host]
-        use.vcpus -= vm.vcpus
-        use.ram_mib -= vm.ram_mib
-        use.disk_gib -= vm.local_disk_gib
+        vcpus, ram_mib, disk_gib = self.needs(vm)
+        use.vcpus -= vcpus
+        use.ram_mib -= ram_mib
+        use.disk_gib -= disk_gib
         use.vms -= 1
         if vm.server_group is not None:
             self.group_hosts[vm.server_group][host] -= 1
+
+
+def _capacity(host: Host) -> tuple[float, float, float]:
+    return host.vcpu_capacity, host.ram_capacity_mib, host.disk_capacity_gib
