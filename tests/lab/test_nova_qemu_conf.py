@@ -82,3 +82,18 @@ def test_up_help_teaches_the_libvirt_mode(hv: Any) -> None:
     assert result.code == 0
     assert "--virt" in result.stdout and "--testbed-prefix" in result.stdout
     assert "32 MiB/s" in result.stdout
+
+
+def test_host_facts_name_the_testbed_hosts_by_the_version_nova_reports() -> None:
+    from hvroll.drivers.nova.facts import parse_facts
+
+    facts = parse_facts(qemu.host_facts_yaml("7.2.22", "9.0.0", "2026.2"), "host-facts.yaml")
+    profile = facts.profile_for("QEMU", 7_002_022)
+    assert profile is not None
+    assert (profile.name, profile.qemu_version, profile.libvirt_version) == (
+        "TB", "7.2.22", "9.0.0")
+    assert facts.profile_for("QEMU", 2_000_000) is None
+
+
+def test_a_bench_can_ask_for_no_guest_that_never_converges() -> None:
+    assert "canary-hot" not in {qemu.kind_for(i, 6, hot=False).name for i in range(6)}

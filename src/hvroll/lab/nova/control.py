@@ -137,6 +137,8 @@ class Lab:
             lay.facts_file: host_facts_yaml(),
             lay.clouds_yaml: configs.clouds_yaml(ports, str(lay.facts_file)),
         }
+        if self.record.virt == "libvirt":
+            files[lay.facts_file] = self.record.facts_yaml
         for path, text in files.items():
             path.write_text(text)
         for host in self.record.computes:
@@ -357,6 +359,7 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
     hosts = [f"compute{i}" for i in range(1, computes + 1)]
     qemu_hosts: dict[str, dict[str, str]] = {}
     image: dict[str, str] = {}
+    facts = ""
     if virt == "libvirt":
         note("libvirt-python in Nova's environment")
         ensure_libvirt_binding(rel, cache, log=layout.log("install"))
@@ -372,11 +375,17 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
         qemu_hosts = {h.name: {"uri": h.uri, "ip": h.ip, "lib": str(
             tb_layout.resolve_host(h.name).bind_dir("lib"))} for h in bed.hosts}
         image = {"kernel": str(bed.image.kernel), "initrd": str(bed.image.initrd)}
+        marker = bed.hosts[0].profile
+        if marker.qemu_version is None or marker.libvirt_version is None:
+            testbed.down(layout.testbed)
+            raise DriverError(f"testbed host {bed.hosts[0].name} did not report its QEMU and "
+                              "libvirt versions")
+        facts = qemu.host_facts_yaml(marker.qemu_version, marker.libvirt_version, rel.name)
     record = LabRecord(workdir=str(layout.workdir), release=rel.name, venv=str(venv),
                        computes=hosts, ports=dict(ports.items()),
                        profiles=dict.fromkeys(hosts, DEFAULT_PROFILE),
                        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                       virt=virt, qemu_hosts=qemu_hosts, canary_image=image,
+                       virt=virt, qemu_hosts=qemu_hosts, canary_image=image, facts_yaml=facts,
                        testbed_prefix=testbed_prefix if virt == "libvirt" else None)
     lab = Lab(layout, record, venv, ports)
     try:

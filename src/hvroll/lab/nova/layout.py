@@ -161,6 +161,8 @@ class LabRecord:
     testbed_prefix: str | None = None
     canary_image: dict[str, str] = field(default_factory=dict)
     """``libvirt`` mode: the testbed's canary ``kernel`` and ``initrd`` files."""
+    facts_yaml: str = ""
+    """``libvirt`` mode: the host-facts file naming the testbed hosts' real versions."""
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hvroll.lab.nova.layout import Layout
+from hvroll.lab.nova.profiles import hypervisor_version
 
 LIBVIRT_DRIVER = "libvirt.LibvirtDriver"
 INSTANCES_PATH = Path("/var/lib/libvirt/hvlab-instances")
@@ -145,9 +148,26 @@ def image_specs(kernel_id: str, ramdisk_id: str) -> list[dict[str, Any]]:
             for kind in KINDS]
 
 
-def kind_for(index: int, count: int) -> CanaryKind:
-    """Server ``index`` of ``count``: the last one (if there are 4 or more) rewrites memory
-    faster than pre-copy converges, every second other one dirties at 16 MiB/s, the rest idle."""
-    if count >= 4 and index == count - 1:
+def kind_for(index: int, count: int, *, hot: bool = True) -> CanaryKind:
+    """Server ``index`` of ``count``: the last one (if there are 4 or more, and ``hot``)
+    rewrites memory faster than pre-copy converges, every second other one dirties at
+    16 MiB/s, the rest idle."""
+    if hot and count >= 4 and index == count - 1:
         return HOT
     return DIRTY if index % 2 == 1 else IDLE
+
+
+TESTBED_PROFILE = "TB"
+
+
+def host_facts_yaml(qemu_version: str, libvirt_version: str, nova_release: str) -> str:
+    """The host-facts file of a libvirt-mode lab: one profile, the testbed hosts as they are
+    (Debian 12 with its QEMU and libvirt), named by the hypervisor version Nova reports."""
+    entry = {"name": TESTBED_PROFILE, "os_name": "debian", "os_version": "12",
+             "qemu_version": qemu_version, "libvirt_version": libvirt_version,
+             "nova_release": nova_release, "rank": 1,
+             "match": {"hypervisor_type": "QEMU",
+                       "hypervisor_version": hypervisor_version(qemu_version)}}
+    doc = {"version": 1, "profiles": [entry]}
+    return ("# hvroll host facts of a libvirt-mode Nova lab; format: docs/nova.md\n"
+            + yaml.safe_dump(doc, sort_keys=False))

@@ -117,14 +117,17 @@ def create_canary_images(conn: Any, kernel: Path, initrd: Path) -> dict[str, Any
 
 
 def create_canary_servers(admin: Any, hosts: list[str], count: int, kernel: Path,
-                          initrd: Path, timeout_s: float) -> list[str]:
+                          initrd: Path, timeout_s: float, *, hot: bool = True) -> list[str]:
     """``count`` canary servers round-robin over ``hosts`` (forced with ``nova:HOST``), their
     dirtier settings from :func:`qemu.kind_for`; returns their IDs once all are ACTIVE."""
-    flavor = admin.compute.create_flavor(**qemu.flavor_spec())
-    images = create_canary_images(admin, kernel, initrd)
+    flavor = (admin.compute.find_flavor(qemu.CANARY_FLAVOR)
+              or admin.compute.create_flavor(**qemu.flavor_spec()))
+    images = {k.name: admin.image.find_image(k.name) for k in qemu.KINDS}
+    if not all(images.values()):
+        images = create_canary_images(admin, kernel, initrd)
     ids = []
     for i in range(count):
-        kind = qemu.kind_for(i, count)
+        kind = qemu.kind_for(i, count, hot=hot)
         ids.append(admin.compute.create_server(
             name=f"{kind.name}-{i + 1:02d}", flavor_id=flavor.id,
             image_id=images[kind.name].id, networks="none",
