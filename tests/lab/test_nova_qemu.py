@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from hvroll.inventory import load_fleet
 from hvroll.lab import nova
 from hvroll.lab.nova.layout import Layout, load_record
 from hvroll.lab.nova.seed import connect
@@ -114,6 +115,26 @@ def test_each_testbed_host_is_a_compute_whose_node_is_its_libvirtd(lab: QemuLab)
         assert hyp.hypervisor_version >= 7_000_000, (name, hyp.hypervisor_version)
         with connection(lab.uri(name)) as conn:
             assert conn.getHostname() == name
+
+
+def test_fleet_discover_names_the_testbed_hosts_by_their_real_versions(
+        lab: QemuLab, tmp_path: Path) -> None:
+    out = tmp_path / "f.yaml"
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(lab.workdir / "clouds.yaml")}
+    done = subprocess.run([str(Path(sys.executable).parent / "hvroll"), "fleet", "discover",
+                           "--cloud", "hvroll-lab", "-o", str(out)], env=env, text=True,
+                          capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    fleet = load_fleet(out)
+    record = load_record(Layout(lab.workdir))
+    assert sorted(h.name for h in fleet.hosts) == sorted(record.computes)
+    assert {h.profile for h in fleet.hosts} == {"TB"}
+    with connection(lab.uri(record.computes[0])) as conn:
+        qemu = conn.getVersion()
+    profile = next(p for p in fleet.profiles if p.name == "TB")
+    assert profile.qemu_version == (f"{qemu // 1_000_000}.{qemu // 1000 % 1000}."
+                                    f"{qemu % 1000}")
+    assert len(fleet.vms) == SERVERS
 
 
 def test_servers_are_real_guests_on_their_hosts_and_healthy(lab: QemuLab) -> None:
