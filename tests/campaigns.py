@@ -37,3 +37,16 @@ def campaign_factory(tmp_path: Path, state: Callable[[str], str] | None = None) 
         return store, cloud, result
 
     return make
+
+
+def three_regions(seed: int = 3) -> Fleet:
+    """The ``small`` preset cut down to three regions of one cluster of 8 hosts (~170 VMs):
+    what tests of one executor per region drive."""
+    import dataclasses
+
+    from hvroll.synthetic.generate import generate
+    from hvroll.synthetic.presets import PRESETS
+
+    spec = dataclasses.replace(PRESETS["small"], clusters_per_region=(1, 1, 1), cluster_size=8,
+                               spares=1)
+    return generate(spec, seed)

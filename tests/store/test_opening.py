@@ -113,7 +113,7 @@ def test_a_foreign_database_is_refused_untouched(target: str, create: bool) -> N
     execute(target, "CREATE TABLE notes (body TEXT)")
     execute(target, "INSERT INTO notes VALUES ('mine')")
     for table in ("meta", "attempt", "migration", "host_step", "campaign", "event", "control",
-                  "transition", "lease"):
+                  "transition", "lease", "region_lease", "region_run"):
         execute(target, f"DROP TABLE {table}")
     before = contents(target)
     with pytest.raises(InputError, match="not a hvroll state file"):

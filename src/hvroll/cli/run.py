@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import IntegrityError
 from structlog.typing import FilteringBoundLogger
 
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
@@ -19,8 +19,10 @@ from hvroll.drivers.base import Driver
 from hvroll.drivers.settings import SETTINGS, DriverSettings, help_text
 from hvroll.drivers.settings import load as load_settings
 from hvroll.errors import CampaignCreatingError, InputError, InventoryError, Problem
+from hvroll.executor import regions
 from hvroll.executor.engine import Executor
-from hvroll.executor.status import BEING_CREATED, campaign_of
+from hvroll.executor.regions import POLL_S, DriverSpec, check_region
+from hvroll.executor.status import BEING_CREATED, campaign_of, region_status
 from hvroll.executor.status import status as campaign_status
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import with_profiles
@@ -28,7 +30,6 @@ from hvroll.planner.model import Plan, load_plan
 from hvroll.planner.validate import plan_problems
 from hvroll.store import Store
 from hvroll.store.lease import Lease
-from hvroll.store.read import database_url
 from hvroll.telemetry.logs import LogFormat, LogLevel, make_logger
 
 
@@ -41,47 +42,35 @@ def _setting(name: str) -> Any:
 STATE_HELP = ("The campaign's state file: a path (SQLite) or a SQLAlchemy URL such as "
               "sqlite:///campaign.db or postgresql://host/db. Created on first run; a file that "
               "is not a hvroll state file is refused untouched.")
-DRIVERS = ("sim", "libvirt", "nova")
-POLL_S = {"sim": 5.0, "libvirt": 1.0, "nova": 2.0}
 MAX_CRASH_RATE_PER_H = 3600.0
 """``--crash-hosts``: at most one crash per host per virtual second."""
 
 
-def journal_path(state: str, driver: str, journal: Path | None = None) -> Path:
-    """Where the driver keeps its crash journal: ``journal`` when given; beside a SQLite state
-    file (``STATE.DRIVER.jsonl``); for a database server's URL, ``DATABASE.DRIVER.jsonl`` in the
-    working directory."""
-    if journal is not None:
-        return journal
-    url = make_url(database_url(state))
-    if url.get_backend_name() == "sqlite" and url.database:
-        return Path(f"{state if '://' not in state else url.database}.{driver}.jsonl")
-    return Path(f"{Path(url.database or 'campaign').name}.{driver}.jsonl")
+def journal_path(state: str, driver: str, journal: Path | None = None,
+                 region: str | None = None) -> Path:
+    """Where the driver keeps its crash journal (:func:`hvroll.executor.regions.journal_path`)."""
+    return regions.journal_path(state, driver, journal, region)
 
 
 def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any],
                 settings: DriverSettings | None = None, cloud: str | None = None,
-                journal: Path | None = None) -> Driver:
+                journal: Path | None = None, region: str | None = None) -> Driver:
     """The driver named ``name`` for the campaign in ``store``; ``settings`` configure the
     real backends (default: from the environment); its crash journal at ``journal`` (default:
-    :func:`journal_path`)."""
-    fleet = store.fleet()
-    if name not in DRIVERS:
-        raise InputError(f"unknown driver {name!r} (expected one of: {', '.join(DRIVERS)})")
-    where = journal_path(store.target, name, journal)
-    if name == "sim":
-        from hvroll.drivers.sim import Faults, SimCloud
+    :func:`journal_path`); ``region``: for that region's executor."""
+    return regions.make_driver(driver_spec(name, seed=seed, faults=faults, settings=settings,
+                                           cloud=cloud, journal=journal), store, region)
 
-        return SimCloud(fleet, seed=seed, faults=Faults(**faults), journal=where)
-    if name == "libvirt":
-        from hvroll.drivers.libvirt import cloud_for
-        from hvroll.testbed.driver import testbed_defaults
 
-        return cloud_for(fleet, journal=where, settings=settings,
-                         defaults=testbed_defaults(fleet))
-    from hvroll.drivers.nova.cloud import nova_cloud
+def driver_spec(name: str, *, seed: int = 1, faults: dict[str, Any] | None = None,
+                settings: DriverSettings | None = None, cloud: str | None = None,
+                journal: Path | None = None, poll_s: float | None = None) -> DriverSpec:
+    """What ``hvroll run``'s driver options say, the testbed's hooks included for libvirt."""
+    from hvroll.testbed.driver import testbed_defaults
 
-    return nova_cloud(fleet, cloud, journal=where, settings=settings)
+    return DriverSpec(name=name, seed=seed, faults=dict(faults or {}), settings=settings,
+                      cloud=cloud, journal=journal, libvirt_defaults=testbed_defaults,
+                      poll_s=poll_s)
 
 
 def run(
@@ -101,12 +90,23 @@ def run(
     inventory: Path | None = typer.Option(None, "--inventory", "-i",
                                           help="The inventory the plan was made from "
                                                "(default: the path the plan records)."),
+    region: str | None = typer.Option(None, "--region", "-r", metavar="REGION",
+                                      help="Drive only this region's part of the campaign, "
+                                           "with the region's own lease: runners of different "
+                                           "regions run at once (from any machines sharing a "
+                                           "PostgreSQL --state), a second runner of the same "
+                                           "region is refused. pause, resume and abort apply "
+                                           "to every region. The simulator then simulates "
+                                           "only the region, with its own journal "
+                                           "(STATE.sim.REGION.jsonl). Default: every region, "
+                                           "one lease for the campaign."),
     seed: int = typer.Option(1, "--seed", help="Simulator seed (sim driver)."),
     journal: Path | None = typer.Option(None, "--journal",
                                         help="The driver's crash journal, read back when the "
                                              "campaign resumes [default: beside a state file, "
                                              "STATE.DRIVER.jsonl; for a database URL, "
-                                             "DATABASE.DRIVER.jsonl in the working directory]."),
+                                             "DATABASE.DRIVER.jsonl in the working directory; "
+                                             "with --region, STATE.DRIVER.REGION.jsonl]."),
     fail_migrations: float = typer.Option(0.0, "--fail-migrations", min=0.0, max=1.0,
                                           callback=finite,
                                           help="Simulator: share of migration jobs that fail."),
@@ -183,20 +183,31 @@ def run(
         from hvroll.drivers.nova.cloud import open_cloud
         open_cloud(cloud)
     store = Store(state, create=True)
-    lease = Lease(store)
     log = make_logger(log_format, log_level or (LogLevel.WARNING if quiet else LogLevel.INFO))
+    lease: Lease | None = None
     try:
         _check_campaign(store, plan, state, driver)  # bad input: nothing written, not even
+        if region is not None:
+            if store.campaign() is None:
+                fleet = fleet or _checked_fleet(plan, plan_file, inventory)
+                known = [r.name for r in fleet.regions]
+                if region not in known:
+                    raise InputError(f"{state}: unknown region {region!r} (expected one of: "
+                                     f"{', '.join(known)})")
+            else:
+                check_region(store, region)
+        lease = Lease(store, region=region)
         lease.acquire()  # the lease; a second run exits 1 naming the holder
         _open(store, plan, fleet, state, plan_file, driver, inventory)
         summary = _drive(store, lease, log, settings, state, driver, cloud=cloud, seed=seed,
-                         journal=journal,
+                         journal=journal, region=region,
                          fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls,
                          known_issues=known_issues, crash_hosts=crash_hosts, poll_s=poll_s,
                          approve=approve, wait=wait,
                          show=not quiet and not as_json)
     finally:
-        lease.release()
+        if lease is not None:
+            lease.release()
         store.close()
     if as_json:
         print_json(summary)
@@ -208,6 +219,7 @@ def run(
 
 def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: DriverSettings,
            state: str, driver: str, *, cloud: str | None, seed: int, journal: Path | None,
+           region: str | None,
            fail_migrations: float, fail_reinstalls: float, known_issues: bool,
            crash_hosts: float, poll_s: float | None, approve: bool, wait: bool,
            show: bool) -> dict[str, Any]:
@@ -219,22 +231,24 @@ def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: Driv
     if fail_reinstalls:
         faults["reinstall_failure_rate"] = fail_reinstalls
     with make_driver(driver, store, seed=seed, faults=faults, settings=settings,
-                     cloud=cloud, journal=journal) as cloud_driver:
+                     cloud=cloud, journal=journal, region=region) as cloud_driver:
         if approve:
             store.require_campaign().approved = True
             store.commit()
         started = time.perf_counter()
         while True:
-            result = _execute(store, cloud_driver, lease, log, show=show,
+            result = _execute(store, cloud_driver, lease, log, show=show, region=region,
+                              approve=approve,
                               poll_s=poll_s if poll_s is not None else POLL_S[driver])
             if not wait or result not in (CampaignState.HOLDING, CampaignState.PAUSED):
                 break
             err_console.print(f"campaign {result.value}; waiting for 'hvroll resume --state "
                               f"{state}'")
-            while not store.pending_controls():
+            seen = None if region is None else store.region_run(region).controls_seen
+            while not store.pending_controls(seen):
                 lease.tick()
                 time.sleep(1.0)
-    summary = campaign_status(store)
+    summary = campaign_status(store) if region is None else region_status(store, region)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -243,8 +257,13 @@ def _open(store: Store, plan: Plan, fleet: Fleet | None, state: str, plan_file: 
           driver: str, inventory: Path | None) -> None:
     if store.campaign() is None:
         fleet = fleet or _checked_fleet(plan, plan_file, inventory)
-        store.create_campaign(plan, with_profiles(fleet, plan.targets), driver, 0.0,
-                              plan_file=str(plan_file))
+        try:
+            store.create_campaign(plan, with_profiles(fleet, plan.targets), driver, 0.0,
+                                  plan_file=str(plan_file))
+            return
+        except IntegrityError:  # a runner of another region created it at the same time
+            store.session.rollback()
+        _check_campaign(store, plan, state, driver)
     else:
         _check_campaign(store, plan, state, driver)
 
@@ -279,11 +298,12 @@ def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet
 
 
 def _execute(store: Store, cloud: Driver, lease: Lease, log: FilteringBoundLogger, *,
-             show: bool, poll_s: float) -> CampaignState:
+             show: bool, poll_s: float, region: str | None, approve: bool) -> CampaignState:
     if not show or not err_console.is_terminal:
-        return Executor(store, cloud, poll_s=poll_s, lease=lease, log=log).run().state
-    total = len(store.migrations())
-    hosts = len({s.host for s in store.steps()})
+        return regions.run_with(store, cloud, lease, region=region, approve=approve,
+                                poll_s=poll_s, log=log).state
+    total = len(store.migrations(region))
+    hosts = len({s.host for s in store.steps(region)})
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         mig_task = bar.add_task("migrations", total=total)
@@ -300,8 +320,8 @@ def _execute(store: Store, cloud: Driver, lease: Lease, log: FilteringBoundLogge
                        description=f"migrations (t={ex.clock.now() / 3600:.1f} h)")
             bar.update(host_task, completed=upgraded)
 
-        return Executor(store, cloud, on_turn=update, poll_s=poll_s, lease=lease,
-                        log=log).run().state
+        return regions.run_with(store, cloud, lease, region=region, approve=approve,
+                                poll_s=poll_s, log=log, on_turn=update).state
 
 
 

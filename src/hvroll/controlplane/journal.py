@@ -206,7 +206,7 @@ class Journal:
         LeaseHeldError naming who holds it. A holder on this machine whose process is gone, or
         whose lease expired, is replaced; from now on every commit renews it, fenced."""
         self.lease = Lease(self, ttl_s=ttl_s, wall=wall, subject="control-plane upgrade",
-                           runner="hvroll controlplane run")
+                           runner="hvroll controlplane run", regions=False)
         self.lease.acquire()
 
     def release(self) -> None:

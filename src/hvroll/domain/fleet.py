@@ -94,6 +94,20 @@ class Fleet(Model):
     def region_of(self, host: Host) -> str:
         return self.cluster_by_name[host.cluster].region
 
+    def region_part(self, region: str) -> Fleet:
+        """The part of the fleet in ``region``: its clusters, their hosts and the VMs on
+        them (generations, profiles and server groups whole). Regions never exchange VMs,
+        so a region's part is a cloud of its own (a region's executor simulates only it)."""
+        clusters = tuple(c for c in self.clusters if c.region == region)
+        names = {c.name for c in clusters}
+        hosts = tuple(h for h in self.hosts if h.cluster in names)
+        on = {h.name for h in hosts}
+        return Fleet.model_construct(
+            version=self.version, regions=tuple(r for r in self.regions if r.name == region),
+            clusters=clusters, generations=self.generations, profiles=self.profiles,
+            server_groups=self.server_groups, hosts=hosts,
+            vms=tuple(vm for vm in self.vms if vm.host in on))
+
     def profile_of(self, host: Host) -> HostProfile:
         return self.profile_by_name[host.profile]
 

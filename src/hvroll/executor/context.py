@@ -38,7 +38,7 @@ from hvroll.executor.ladder import LadderPolicy
 from hvroll.planner.model import Plan, Policy, Strategy
 from hvroll.planner.replace import Readiness, readiness
 from hvroll.planner.state import PlanState
-from hvroll.store import CampaignRow, MigrationRow, StepRow, Store
+from hvroll.store import CampaignRow, MigrationRow, RegionRunRow, StepRow, Store
 from hvroll.store.lease import Lease
 from hvroll.store.models import loads
 
@@ -136,7 +136,7 @@ class Context:
         self.violations += 1
         self.event("invariant_violation", message, vm=vm, host=host)
 
-    def transition(self, row: CampaignRow | StepRow | MigrationRow,
+    def transition(self, row: CampaignRow | RegionRunRow | StepRow | MigrationRow,
                    new: CampaignState | HostStepState | MigrationState, reason: str) -> None:
         self.store.transition(row, new, self.clock.now(), reason)
 

@@ -14,6 +14,15 @@ The loop only sequences three units sharing one :class:`~hvroll.executor.context
 :class:`~hvroll.executor.hosts.HostSteps`, :class:`~hvroll.executor.migrations.MigrationRunner`
 and :func:`~hvroll.executor.reconcile.reconcile`. A run holds the campaign's lease
 (:mod:`hvroll.store.lease`) from its first write to its last.
+
+**One executor per region** (``Executor(..., region="r1")``, ``hvroll run --region r1``):
+regions never exchange VMs, so a region's host steps and migrations are driven by their own
+executor, holding the region's own lease, with the region's own run state (a
+:class:`~hvroll.store.RegionRunRow`, the campaign's lifecycle). The operator's requests apply
+to every region: each region's executor takes each of them (it keeps the id of the last one
+it took). A region's decisions only ever look at the region (its canary steps, its limits),
+so it goes the same way whichever process drives it; the failed-host tolerance counts the
+failed hosts of every region. The last region to end moves the campaign to its end.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from hvroll.executor.migrations import MigrationRunner
 from hvroll.executor.reconcile import reconcile
 from hvroll.planner.build import with_profiles
 from hvroll.planner.state import PlanState
-from hvroll.store import Store
+from hvroll.store import CampaignRow, RegionRunRow, Store
 from hvroll.store.lease import Lease
 
 CONTROL_EVERY = 50
@@ -69,15 +78,23 @@ class Executor:
     def __init__(self, store: Store, driver: Driver, *, clock: Clock | None = None,
                  ladder_policy: LadderPolicy | None = None, poll_s: float = 5.0,
                  on_turn: Callable[[Executor], None] | None = None,
-                 lease: Lease | None = None, log: FilteringBoundLogger | None = None) -> None:
+                 lease: Lease | None = None, log: FilteringBoundLogger | None = None,
+                 region: str | None = None) -> None:
         self.store = store
         self.driver = driver
         self.clock = clock or driver.clock
         self.poll_s = poll_s
         self.on_turn = on_turn
-        self.lease = lease or Lease(store)
+        self.region = region
+        """The region this executor drives (None: every region of the campaign)."""
+        self.lease = lease or Lease(store, region=region)
         """This run's claim on the campaign (taken by :meth:`run` unless already held)."""
+        if self.lease.region != region:
+            raise ValueError(f"the lease guards region {self.lease.region!r}, not {region!r}")
         self.campaign = store.require_campaign()
+        self.run_row: CampaignRow | RegionRunRow = (
+            self.campaign if region is None else store.region_run(region))
+        """Whose state this executor moves: the campaign's, or its region's."""
         plan = store.plan()
         fleet = with_profiles(store.fleet(), plan.targets)
         policy = plan.policy
@@ -91,15 +108,22 @@ class Executor:
             fleet=fleet, checker=Checker(fleet), state=state,
             targets={p.name: p for p in plan.targets},
             violations=store.count_events("invariant_violation"),
-            log=(log or silent_logger()).bind(campaign=Path(store.target).name))
-        self.steps = store.steps()
-        self.migrations = store.migrations()
+            log=(log or silent_logger()).bind(campaign=Path(store.target).name,
+                                              **({} if region is None else {"region": region})))
+        self.steps = store.steps(region)
+        self.migrations = store.migrations(region)
         self.ctx.wave_of = {m.vm: m.wave for m in self.migrations}
         self.agenda = Agenda()
         self.layout = Layout(self.steps, self.migrations, plan, state, self.agenda)
         self.agenda.dirty.update(self.layout.waves_of)
         self.runner = MigrationRunner(self.ctx, self.layout, self.agenda)
         self.hosts = HostSteps(self.ctx, self.layout, self.agenda, self.runner)
+        if region is not None:  # a region without canary hosts still waits for the go
+            self.hosts.has_canary = any(w.index == 0 and w.steps for w in plan.waves)
+        self.failed_elsewhere = 0
+        """Failed hosts of the other regions (region mode; read with the controls)."""
+        self.entity = "campaign" if region is None else "region"
+        """The name of what this executor's events start, pause and end."""
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -111,6 +135,9 @@ class Executor:
         own = not self.lease.held
         if own:
             self.lease.acquire()
+        if isinstance(self.run_row, RegionRunRow):
+            self.store.add(self.run_row)  # a new region's row: written with the lease held
+            self.store.session.flush()
         try:
             taken = self.lease.takeover()
             if taken is not None and taken.previous is not None:
@@ -125,15 +152,20 @@ class Executor:
                 self.lease.release()
 
     def _run(self, max_turns: int | None) -> RunResult:
-        camp, ctx = self.campaign, self.ctx
+        camp, ctx = self.run_row, self.ctx
         if camp.state in TERMINAL_CAMPAIGN:
+            self._end_campaign()
             return RunResult(camp.state, 0)
         self._preflight()
         if camp.state is CampaignState.PENDING:
             ctx.transition(camp, CampaignState.RUNNING, "started")
             camp.started_s = self.clock.now()
-            ctx.event("campaign_started", strategy=ctx.plan.strategy.value,
-                      hosts=len({s.host for s in self.steps}), migrations=len(self.migrations))
+            if self.region is not None:
+                self.store.campaign_moved(CampaignState.RUNNING, {CampaignState.PENDING},
+                                          self.clock.now(), f"region {self.region} started")
+            ctx.event(f"{self.entity}_started", strategy=ctx.plan.strategy.value,
+                      hosts=len({s.host for s in self.steps}), migrations=len(self.migrations),
+                      **self._where())
         reconcile(ctx, self.layout, self.agenda, self.hosts, self.runner)
         self.store.commit()
         turns = idle = 0
@@ -155,7 +187,8 @@ class Executor:
                 self.store.commit()  # the intents, before their side effects
                 for effect in effects:
                     effect()
-            if not self._busy() and self.layout.finished():
+            if (camp.state is CampaignState.RUNNING and not self._busy()
+                    and self.layout.finished()):
                 self._complete()
                 break
             if self.on_turn is not None:
@@ -170,7 +203,34 @@ class Executor:
             if turns % CONTROL_EVERY == 0:
                 self.store.commit()
         self.store.commit()
+        if camp.state in TERMINAL_CAMPAIGN:
+            self._end_campaign()
         return RunResult(camp.state, turns)
+
+    def _where(self) -> dict[str, str]:
+        """The region, in the data of a region executor's own events."""
+        return {} if self.region is None else {"region": self.region}
+
+    def _end_campaign(self) -> None:
+        """Region mode, once this region has ended (and committed it): when every region
+        with work has ended, move the campaign to its end — failed if a region failed,
+        aborted if one was aborted, else completed. Of two regions ending at once, at least
+        the second to commit sees both ended; the campaign moves once (a conditional
+        UPDATE)."""
+        if self.region is None:
+            return
+        ends = self.store.region_ends()
+        if ends is None:
+            return
+        final = (CampaignState.FAILED if CampaignState.FAILED in ends
+                 else CampaignState.ABORTED if CampaignState.ABORTED in ends
+                 else CampaignState.COMPLETED)
+        now = self.clock.now()
+        if self.store.campaign_moved(final, set(CampaignState) - TERMINAL_CAMPAIGN, now,
+                                     f"every region ended (the last: {self.region})"):
+            self.ctx.event(f"campaign_{final.value}", "every region ended",
+                           regions={r: s.value for r, s in sorted(ends.items())})
+            self.store.commit()
 
     def _preflight(self) -> None:
         """Before anything changes: every feature the unfinished work needs is declared by
@@ -195,9 +255,16 @@ class Executor:
         return bool(self.runner.live or self.hosts.reinstalls or self.runner.restart)
 
     def _controls(self) -> None:
-        camp, ctx = self.campaign, self.ctx
-        for control in self.store.pending_controls():
-            control.handled = True
+        camp, ctx = self.run_row, self.ctx
+        region_run = camp if isinstance(camp, RegionRunRow) else None
+        if region_run is not None:
+            self.failed_elsewhere = self.store.failed_hosts(besides=region_run.region)
+        for control in self.store.pending_controls(
+                None if region_run is None else region_run.controls_seen):
+            if region_run is None:
+                control.handled = True
+            else:
+                region_run.controls_seen = control.id
             state = camp.state
             action = ControlAction(control.action)
             if action is ControlAction.PAUSE and state is CampaignState.RUNNING:
@@ -214,15 +281,16 @@ class Executor:
             else:
                 ctx.event("control_ignored", action=action.value, state=state.value)
                 continue
-            ctx.event("campaign_paused" if action is ControlAction.PAUSE
-                      else f"campaign_{action.value}d", action=action.value)
+            ctx.event(f"{self.entity}_paused" if action is ControlAction.PAUSE
+                      else f"{self.entity}_{action.value}d", action=action.value,
+                      **self._where())
         self.store.commit()
 
     def _abort(self) -> None:
         """Stop at the next safe point: running live migrations are cancelled (their VMs stay
         on their source), reinstalls in progress are waited for, nothing new starts."""
         ctx = self.ctx
-        ctx.event("campaign_aborting")
+        ctx.event(f"{self.entity}_aborting", **self._where())
         for live in self.runner.live.values():
             live.stopping = True
             job = live.attempt.job
@@ -235,9 +303,9 @@ class Executor:
             self.runner.restart.clear()
             changed = self.driver.wait(self.poll_s)
             self._observe(changed)
-        ctx.transition(self.campaign, CampaignState.ABORTED, "operator: abort")
-        self.campaign.finished_s = self.clock.now()
-        ctx.event("campaign_aborted")
+        ctx.transition(self.run_row, CampaignState.ABORTED, "operator: abort")
+        self.run_row.finished_s = self.clock.now()
+        ctx.event(f"{self.entity}_aborted", **self._where())
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -245,9 +313,11 @@ class Executor:
         self.agenda.block(cluster, self.ctx.fleet.cluster_by_name[cluster].region)
 
     def _schedule(self, effects: list[Effect]) -> None:
-        camp, ctx, layout, agenda = self.campaign, self.ctx, self.layout, self.agenda
-        canary_done = self.hosts.open_canary == 0
-        if canary_done and self.hosts.has_canary and not camp.approved:
+        camp, ctx, layout, agenda = self.run_row, self.ctx, self.layout, self.agenda
+        hosts, region_of = self.hosts, ctx.fleet.cluster_by_name
+        canary_done = hosts.open_canary == 0
+        hold = hosts.has_canary and not camp.approved and not layout.finished()
+        if canary_done and hold:
             ctx.transition(camp, CampaignState.HOLDING, "canary wave done")
             ctx.event("canary_done", "the canary wave is done; 'hvroll resume' to go on",
                       summary=self._canary_summary())
@@ -257,18 +327,21 @@ class Executor:
             if not self.runner.start(row, effects, rung):
                 self.runner.restart.append((row, rung))
                 self._block(row.cluster)
-        failing = len(self.hosts.failed) > ctx.policy.failed_host_tolerance
+        failing = len(hosts.failed) + self.failed_elsewhere > ctx.policy.failed_host_tolerance
         for cluster in sorted(agenda.dirty):
+            region_done = canary_done or hosts.canary_done(region_of[cluster].region)
+            if hold and region_done:
+                continue  # its region waits for the go: nothing new (stays dirty)
             wave = layout.current_wave(cluster)
-            if wave is not None and wave > 0 and not canary_done:
-                continue  # stays dirty: looked at again once the canary wave is done
+            if wave is not None and wave > 0 and not region_done:
+                continue  # stays dirty: looked at again once its region's canary steps end
             agenda.dirty.discard(cluster)
             if wave is None:
                 continue
             steps = layout.by_cluster_wave[(cluster, wave)]
             receivers_done = all(s.state in TERMINAL_HOST for s in steps if s.receives)
             for step in steps:
-                self.hosts.advance(step, receivers_done, failing, effects)
+                hosts.advance(step, receivers_done, failing, effects)
             if all(s.state in TERMINAL_HOST for s in steps):
                 upgraded = {s.host for s in steps if s.state is HostStepState.DONE}
                 for row in layout.returns.get((cluster, wave), ()):
@@ -316,9 +389,11 @@ class Executor:
     # -- the end -----------------------------------------------------------------------------
 
     def _complete(self) -> None:
-        camp, ctx = self.campaign, self.ctx
+        camp, ctx, fleet = self.run_row, self.ctx, self.ctx.fleet
         seen = self.driver.vms()
-        result: dict[str, Any] = dict(audit((vm.name for vm in ctx.fleet.vms), seen))
+        expected = [vm.name for vm in fleet.vms if self.region is None
+                    or self._region_of_host(vm.host) == self.region]
+        result: dict[str, Any] = dict(audit(expected, seen))
         where = {vm.name: vm.hosts[0] for vm in seen if vm.hosts}
         result["crashed_on"] = {name: where.get(name, "") for name in result["crashed"]}
         for name in result["crashed"]:
@@ -329,8 +404,10 @@ class Executor:
         for name in result["duplicated"]:
             ctx.violation(f"{name} runs on more than one host", vm=name)
         camp.audit = json.dumps(result)
-        failed = len(self.hosts.failed) > ctx.policy.failed_host_tolerance
-        skipped = len(({h.host for h in ctx.plan.skipped}
+        failed = (len(self.hosts.failed) + self.failed_elsewhere
+                  > ctx.policy.failed_host_tolerance)
+        skipped = len(({h.host for h in ctx.plan.skipped if self.region is None
+                        or self._region_of_host(h.host) == self.region}
                        | {s.host for s in self.steps if s.state is HostStepState.SKIPPED})
                       - self.hosts.failed)
         left = ", ".join(part for part in (
@@ -340,9 +417,14 @@ class Executor:
                        ("too many failed hosts" if failed else "every step finished")
                        + (f"; {left}" if left else ""))
         camp.finished_s = self.clock.now()
-        ctx.event("campaign_" + camp.state.value, left, violations=ctx.violations,
+        ctx.event(f"{self.entity}_{camp.state.value}", left, violations=ctx.violations,
                   failed_hosts=len(self.hosts.failed), skipped_hosts=skipped,
-                  crashed_vms=len(result["crashed"]))
+                  crashed_vms=len(result["crashed"]), **self._where())
+
+    def _region_of_host(self, host: str) -> str | None:
+        fleet = self.ctx.fleet
+        found = fleet.host_by_name.get(host)
+        return None if found is None else fleet.cluster_by_name[found.cluster].region
 
     def _canary_summary(self) -> dict[str, int]:
         rows = [m for m in self.migrations if m.wave == 0]

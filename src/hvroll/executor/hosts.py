@@ -9,6 +9,8 @@ driver — not the store — says it is empty, and only while this run holds the
 
 from __future__ import annotations
 
+from collections import Counter
+
 from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, HostStepState, MigrationState
 from hvroll.drivers.base import Capability, JobPhase, has, require
 from hvroll.errors import DriverError
@@ -32,9 +34,21 @@ class HostSteps:
         """Reinstall jobs being followed, by job id."""
         steps = layout.steps
         self.has_canary = any(s.wave == 0 for s in steps)
-        self.open_canary = sum(1 for s in steps if s.wave == 0 and s.state not in TERMINAL_HOST)
+        """Whether the plan has a canary wave (wave 0): each region then waits after its part
+        of it for the operator's go."""
+        self.open_canary_in: Counter[str] = Counter(
+            s.region for s in steps if s.wave == 0 and s.state not in TERMINAL_HOST)
+        """Unfinished canary steps, by region: a region's later waves wait for its own."""
         self.failed: set[str] = {s.host for s in steps if s.state is HostStepState.FAILED}
         """Hosts with a failed step: the failed-host tolerance counts hosts, not steps."""
+
+    @property
+    def open_canary(self) -> int:
+        """Unfinished canary steps in every region."""
+        return sum(self.open_canary_in.values())
+
+    def canary_done(self, region: str) -> bool:
+        return region not in self.open_canary_in
 
     def move(self, step: StepRow, new: HostStepState, error: str = "") -> None:
         """The step's next state (through the table), with what follows from it: pending
@@ -53,8 +67,9 @@ class HostSteps:
                     if row.state is MigrationState.PENDING:
                         self.runner.skip(row, f"host {step.host} {new.value}")
             if step.wave == 0:
-                self.open_canary -= 1
-                if self.open_canary == 0:
+                self.open_canary_in[step.region] -= 1
+                if self.open_canary_in[step.region] <= 0:
+                    del self.open_canary_in[step.region]
                     self.agenda.dirty.update(self.layout.waves_of)  # waves after the canary
         self.agenda.touched(step.cluster)
         ctx.event(f"host_{new.value}", error, host=step.host, wave=step.wave)

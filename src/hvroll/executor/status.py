@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -17,8 +19,16 @@ from hvroll.domain.states import (
 )
 from hvroll.errors import CampaignCreatingError
 from hvroll.planner.model import Plan
-from hvroll.store import CampaignRow, Store
-from hvroll.store.lease import creating
+from hvroll.store import CampaignRow, MigrationRow, StepRow, Store
+from hvroll.store.lease import (
+    Holder,
+    Verdict,
+    creating,
+    judge,
+    pid_alive,
+    read_holder,
+    region_holders,
+)
 
 BEING_CREATED = "being_created"
 """What ``hvroll status`` and the dashboard report as the state of a campaign that a
@@ -61,14 +71,134 @@ class MigrationLike(Protocol):
 
 def status(store: Store) -> dict[str, Any]:
     """The campaign's progress and outcome as plain data (``--json``); CampaignCreatingError
-    while a ``hvroll run`` is creating it."""
+    while a ``hvroll run`` is creating it. ``regions`` has a line per region (its state, who
+    drives it, its progress)."""
     camp = campaign_of(store)
-    return summarize(
-        state=camp.state, driver=camp.driver, plan=store.plan(),
-        vms_total=len(store.fleet().vms), audit=json.loads(camp.audit or "{}"),
-        started_s=camp.started_s, finished_s=camp.finished_s, clock_s=camp.clock_s,
-        steps=store.steps(), migrations=store.migrations(),
+    runs = store.region_runs()
+    steps, migrations = store.steps(), store.migrations()
+    audit = json.loads(camp.audit or "{}")
+    if runs and not audit:
+        audit = merged_audit([json.loads(r.audit or "{}") for r in runs])
+    states = {r.region: r.state.value for r in runs}
+    summary = summarize(
+        state=overall_state(camp.state, list(states.values())), driver=camp.driver,
+        plan=store.plan(), vms_total=len(store.fleet().vms), audit=audit,
+        started_s=camp.started_s if not runs else _first(r.started_s for r in runs),
+        finished_s=camp.finished_s,
+        clock_s=camp.clock_s if not runs else max(r.clock_s for r in runs),
+        steps=steps, migrations=migrations,
         event_counts={kind: store.count_events(kind) for kind in EVENT_KINDS})
+    summary["regions"] = regions_table(store, camp.state.value, states, steps, migrations)
+    return summary
+
+
+def _first(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def overall_state(campaign: str, regions: Sequence[str]) -> str:
+    """The campaign's state as its regions' executors see it: the campaign row's once it
+    ended or when no region runs on its own; else running while a region runs, then paused,
+    holding, as the regions are.
+
+    >>> overall_state("running", ["holding", "completed"]), overall_state("running", [])
+    ('holding', 'running')
+    >>> overall_state("running", ["running", "paused"]), overall_state("completed", ["paused"])
+    ('running', 'completed')
+    """
+    if campaign in {s.value for s in TERMINAL_CAMPAIGN} or not regions:
+        return campaign
+    for state in (CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.HOLDING):
+        if state.value in regions:
+            return state.value
+    return campaign
+
+
+def merged_audit(audits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The end-of-run audits of the regions as one."""
+    out: dict[str, Any] = {}
+    for audit in audits:
+        for key, value in audit.items():
+            if isinstance(value, list):
+                out[key] = sorted({*out.get(key, []), *value})
+            elif isinstance(value, dict):
+                out[key] = {**out.get(key, {}), **value}
+    return out
+
+
+def regions_table(store: Store, campaign_state: str, states: Mapping[str, str],
+                  steps: Sequence[StepRow], migrations: Sequence[MigrationRow]
+                  ) -> list[dict[str, Any]]:
+    """A line per region: its state (the campaign's when no region runs on its own,
+    ``pending`` for a region not started), who holds its lease (the campaign's when it runs
+    whole), its hosts and migrations."""
+    holders = region_holders(store.session)
+    whole = read_holder(store.session)
+    now = time.time()
+    here = socket.gethostname()
+    by_region: dict[str, tuple[list[StepRow], list[MigrationRow]]] = {
+        r: ([], []) for r in store.regions()}
+    for step in steps:
+        by_region.setdefault(step.region, ([], []))[0].append(step)
+    for row in migrations:
+        by_region.setdefault(row.region, ([], []))[1].append(row)
+    out = []
+    for region, (region_steps, region_migrations) in by_region.items():
+        holder = holders.get(region) if states else whole
+        done = sum(m.state in TERMINAL_MIGRATION for m in region_migrations)
+        out.append({
+            "region": region,
+            "state": states.get(region, CampaignState.PENDING.value) if states
+            else campaign_state,
+            "holder": holder_view(holder, now=now, here=here),
+            "hosts": len({s.host for s in region_steps}),
+            "hosts_upgraded": len({s.host for s in region_steps if s.reinstall
+                                   and s.state is HostStepState.DONE}),
+            "hosts_failed": len({s.host for s in region_steps
+                                 if s.state is HostStepState.FAILED}),
+            "migrations": len(region_migrations),
+            "migrations_completed": sum(m.state is MigrationState.COMPLETED
+                                        for m in region_migrations),
+            "migrations_failed": sum(m.state is MigrationState.FAILED
+                                     for m in region_migrations),
+            "progress": round(done / len(region_migrations), 4) if region_migrations
+            else 1.0})
+    return out
+
+
+def holder_view(row: Holder | None, *, now: float, here: str) -> dict[str, Any] | None:
+    """Who holds a lease, for ``status``: None when nobody does."""
+    if row is None or not row.holder:
+        return None
+    alive = row.host != here or pid_alive(row.pid)
+    return {"id": row.holder, "host": row.host, "pid": row.pid, "since": row.since,
+            "heartbeat_age_s": round(now - row.heartbeat, 1),
+            "live": judge(row, host=here, now=now, alive=alive) is Verdict.HELD}
+
+
+def region_status(store: Store, region: str) -> dict[str, Any]:
+    """One region's progress and outcome (what ``hvroll run --region`` prints)."""
+    camp = campaign_of(store)
+    run = next((r for r in store.region_runs() if r.region == region), None)
+    steps, migrations = store.steps(region), store.migrations(region)
+    fleet = store.fleet()
+    plan = store.plan()
+    part = fleet.region_part(region)
+    hosts = {h.name for h in part.hosts}
+    plan = plan.model_copy(update={"skipped": tuple(h for h in plan.skipped
+                                                    if h.host in hosts)})
+    summary = summarize(
+        state=(run.state.value if run is not None else CampaignState.PENDING.value),
+        driver=camp.driver, plan=plan, vms_total=len(part.vms),
+        audit=json.loads(run.audit or "{}") if run is not None else {},
+        started_s=run.started_s if run is not None else None,
+        finished_s=run.finished_s if run is not None else None,
+        clock_s=run.clock_s if run is not None else 0.0,
+        steps=steps, migrations=migrations, event_counts={})
+    summary["region"] = region
+    summary["campaign_state"] = camp.state.value
+    return summary
 
 
 def campaign_of(store: Store) -> CampaignRow:

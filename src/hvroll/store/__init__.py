@@ -1,6 +1,14 @@
 """Durable campaign state (SQLAlchemy; SQLite by default)."""
 
-from hvroll.store.models import AttemptRow, CampaignRow, ControlRow, EventRow, MigrationRow, StepRow
+from hvroll.store.models import (
+    AttemptRow,
+    CampaignRow,
+    ControlRow,
+    EventRow,
+    MigrationRow,
+    RegionRunRow,
+    StepRow,
+)
 from hvroll.store.store import Store
 
 __all__ = [
@@ -9,6 +17,7 @@ __all__ = [
            "ControlRow",
            "EventRow",
            "MigrationRow",
+           "RegionRunRow",
            "StepRow",
            "Store",
 ]

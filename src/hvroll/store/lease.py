@@ -25,6 +25,13 @@ works unchanged on SQLite and PostgreSQL, and across machines sharing a database
   executor calls :meth:`Lease.verify`: the lease committed by this process has not expired.
   Nobody else can have taken it before that time, so no database round trip is needed.
 
+* **Per region** (``Lease(store, region="r1")``, ``hvroll run --region r1``): the same row,
+  keyed by region, in the ``region_lease`` table; runners of different regions hold theirs at
+  once. A runner of the whole campaign and a runner of a region exclude each other: each
+  takes its own row first, then looks at the other kind and gives its row back (LeaseHeldError
+  naming the other) when a live holder is there. Whichever looks second sees the first's
+  committed row, so two of them never both go on.
+
 Wall-clock time is injected (``wall``); the simulator's virtual clock plays no part here.
 """
 
@@ -41,13 +48,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Table, Update, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from hvroll.errors import HvrollError
-from hvroll.store.models import LeaseRow
+from hvroll.store.models import LeaseRow, RegionLeaseRow
 
 
 class Leased(Protocol):
@@ -68,10 +75,27 @@ RENEW_EVERY_S = 10.0
 _ROW = 1
 _TABLE = cast(Table, LeaseRow.__table__)
 """Statements go to the table itself (Core): nothing in the session to synchronize."""
-_RENEW = (update(_TABLE)
-          .where(_TABLE.c.id == _ROW, _TABLE.c.holder == bindparam("b_holder"),
-                 _TABLE.c.fence == bindparam("b_fence"))
-          .values(heartbeat=bindparam("b_now"), expires=bindparam("b_expires")))
+_REGIONS = cast(Table, RegionLeaseRow.__table__)
+"""One row per region (``hvroll run --region``)."""
+_COLUMNS = ("holder", "fence", "host", "pid", "since", "heartbeat", "expires")
+
+
+def _key(region: str | None) -> tuple[Table, ColumnElement[bool], dict[str, object]]:
+    """The table, the WHERE clause and the key values of the campaign's or a region's row."""
+    if region is None:
+        return _TABLE, _TABLE.c.id == _ROW, {"id": _ROW}
+    return _REGIONS, _REGIONS.c.region == region, {"region": region}
+
+
+def _renew_statement(region: str | None) -> Update:
+    table, where, _ = _key(region)
+    return (update(table)
+            .where(where, table.c.holder == bindparam("b_holder"),
+                   table.c.fence == bindparam("b_fence"))
+            .values(heartbeat=bindparam("b_now"), expires=bindparam("b_expires")))
+
+
+_RENEW = _renew_statement(None)
 """The fenced renewal, built once: it runs with every commit of the holder."""
 
 
@@ -120,15 +144,25 @@ def judge(row: Holder | None, *, host: str, now: float, alive: bool) -> Verdict:
     return Verdict.HELD
 
 
-def read_holder(db: Connection | Session) -> Holder | None:
-    """The lease row as a connection or session sees it (None when there is none yet)."""
+def read_holder(db: Connection | Session, region: str | None = None) -> Holder | None:
+    """The campaign's (or ``region``'s) lease row as a connection or session sees it (None
+    when there is none yet)."""
+    table, where, _ = _key(region)
     try:
-        row = db.execute(select(
-            LeaseRow.holder, LeaseRow.fence, LeaseRow.host, LeaseRow.pid, LeaseRow.since,
-            LeaseRow.heartbeat, LeaseRow.expires).where(LeaseRow.id == _ROW)).first()
+        row = db.execute(select(*(table.c[c] for c in _COLUMNS)).where(where)).first()
     except DatabaseError:  # a file written before the lease table existed
         return None
     return None if row is None else Holder(*row)
+
+
+def region_holders(db: Connection | Session) -> dict[str, Holder]:
+    """Every region's lease row, by region (empty for a file without the table)."""
+    try:
+        rows = db.execute(select(_REGIONS.c.region, *(_REGIONS.c[c] for c in _COLUMNS))
+                          .order_by(_REGIONS.c.region)).all()
+    except DatabaseError:
+        return {}
+    return {row[0]: Holder(*row[1:]) for row in rows}
 
 
 def creating_message(target: str, row: Holder | None, *, host: str, now: float,
@@ -190,8 +224,14 @@ class Lease:
                  renew_every_s: float = RENEW_EVERY_S, wall: Callable[[], float] = time.time,
                  host: str | None = None, pid: int | None = None,
                  alive: Callable[[int], bool] = pid_alive, subject: str = "campaign",
-                 runner: str = "hvroll run") -> None:
+                 runner: str = "hvroll run", region: str | None = None,
+                 regions: bool = True) -> None:
         self.store = store
+        self.region = region
+        """The region whose part of the campaign this lease guards (None: the whole of it)."""
+        self.regions = regions
+        """Whether the store has region leases that exclude the whole campaign's (and back)."""
+        self._renew_sql = _RENEW if region is None else _renew_statement(region)
         self.subject = subject
         """What the lease guards, in messages: ``campaign``, ``control-plane run``."""
         self.runner = runner
@@ -218,11 +258,17 @@ class Lease:
 
     def read(self) -> Holder | None:
         """The lease row as it is in the database now."""
-        return read_holder(self.store.session)
+        return read_holder(self.store.session, self.region)
+
+    @property
+    def what(self) -> str:
+        """What the lease guards, in messages: ``campaign`` or ``campaign's region r1``."""
+        return self.subject if self.region is None else f"{self.subject}'s region {self.region}"
 
     def acquire(self) -> Taken:
         """Take the lease, or raise LeaseHeldError naming its live holder."""
         session = self.store.session
+        table, where, key = _key(self.region)
         for _ in range(5):
             seen = self.read()
             now = self.wall()
@@ -230,19 +276,19 @@ class Lease:
             verdict = judge(seen, host=self.host, now=now, alive=alive)
             if verdict is Verdict.HELD:
                 assert seen is not None
-                raise LeaseHeldError(held_message(self.store.target, seen, now, self.subject,
+                raise LeaseHeldError(held_message(self.store.target, seen, now, self.what,
                                                   self.runner))
             values = {"holder": self.holder, "host": self.host, "pid": self.pid, "since": now,
                       "heartbeat": now, "expires": now + self.ttl_s}
             try:
                 if seen is None:
-                    session.execute(insert(_TABLE).values(id=_ROW, fence=1, **values))
+                    session.execute(insert(table).values(**key, fence=1, **values))
                     fence = 1
                 else:
                     result = session.execute(
-                        update(_TABLE)
-                        .where(_TABLE.c.id == _ROW, _TABLE.c.holder == seen.holder,
-                               _TABLE.c.fence == seen.fence)
+                        update(table)
+                        .where(where, table.c.holder == seen.holder,
+                               table.c.fence == seen.fence)
                         .values(fence=seen.fence + 1, **values))
                     if result.rowcount != 1:  # type: ignore[attr-defined]
                         session.rollback()
@@ -255,19 +301,42 @@ class Lease:
             self.fence, self.expires, self._renewed = fence, now + self.ttl_s, now
             self.taken = Taken(verdict, seen if verdict is not Verdict.FREE else None)
             self.store.before_commit = self.renew
+            if self.regions:
+                self._exclusive(now)
             return self.taken
         seen = self.read()
         if seen is not None and seen.holder:
             raise LeaseHeldError(held_message(self.store.target, seen, self.wall(),
-                                              self.subject, self.runner))
-        raise LeaseHeldError(f"{self.store.target}: could not take the {self.subject}'s lease "
+                                              self.what, self.runner))
+        raise LeaseHeldError(f"{self.store.target}: could not take the {self.what}'s lease "
                              f"(other runners keep taking it)")
+
+    def _exclusive(self, now: float) -> None:
+        """Once this lease is committed: a live runner of the other kind (the whole campaign
+        for a region's runner, any region's for the whole campaign's) makes it give the lease
+        back, and LeaseHeldError names that runner."""
+        session = self.store.session
+        if self.region is None:
+            others = [(f"region {r}", h) for r, h in region_holders(session).items()]
+        else:
+            whole = read_holder(session)
+            others = [] if whole is None else [("campaign", whole)]
+        for what, row in others:
+            alive = row.host == self.host and self.alive(row.pid)
+            if judge(row, host=self.host, now=now, alive=alive) is Verdict.HELD:
+                self.release()
+                by = "the whole campaign" if self.region is not None else what
+                raise LeaseHeldError(
+                    f"{self.store.target}: {by} is run by another {self.runner} (host "
+                    f"{row.host}, pid {row.pid}) since {_utc(row.since)}, last heartbeat "
+                    f"{now - row.heartbeat:.0f} s ago; a runner of the whole campaign and "
+                    f"runners of its regions exclude each other")
 
     def renew(self) -> None:
         """Renew the lease inside the current transaction, fenced by holder and token;
         LeaseLostError (and nothing of the transaction written) if another runner took it."""
         now = self.wall()
-        result = self.store.session.connection().execute(_RENEW, {
+        result = self.store.session.connection().execute(self._renew_sql, {
             "b_holder": self.holder, "b_fence": self.fence, "b_now": now,
             "b_expires": now + self.ttl_s})
         if result.rowcount != 1:
@@ -277,7 +346,7 @@ class Lease:
             seen = self.read()
             who = (f"host {seen.host}, pid {seen.pid} since {_utc(seen.since)}"
                    if seen is not None and seen.holder else "nobody")
-            raise LeaseLostError(f"{self.store.target}: this run lost the {self.subject}'s lease "
+            raise LeaseLostError(f"{self.store.target}: this run lost the {self.what}'s lease "
                                  f"(now held by {who}); stopped before any further step")
         self.expires, self._renewed = now + self.ttl_s, now
 
@@ -293,7 +362,7 @@ class Lease:
         """Before an irreversible step: the lease this process committed is still valid."""
         if not self.held:
             raise LeaseLostError(f"{self.store.target}: this run does not hold the "
-                                 f"{self.subject}'s lease; stopped before an irreversible step")
+                                 f"{self.what}'s lease; stopped before an irreversible step")
         if self.wall() >= self.expires:
             self.store.commit()  # renews, or raises LeaseLostError
 
@@ -305,9 +374,10 @@ class Lease:
         session = self.store.session
         session.rollback()  # what was not committed is not written (as if the process ended)
         try:
-            session.execute(update(_TABLE)
-                            .where(_TABLE.c.id == _ROW, _TABLE.c.holder == self.holder,
-                                   _TABLE.c.fence == self.fence)
+            table, where, _ = _key(self.region)
+            session.execute(update(table)
+                            .where(where, table.c.holder == self.holder,
+                                   table.c.fence == self.fence)
                             .values(holder="", expires=0.0))
             session.commit()
         except OperationalError:

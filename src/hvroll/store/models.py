@@ -206,6 +206,41 @@ class LeaseRow(Base):
     expires: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class RegionLeaseRow(Base):
+    """Who runs one region's part of the campaign (``hvroll run --region R``): one row per
+    region, with the columns of :class:`LeaseRow`, taken and renewed the same way."""
+
+    __tablename__ = "region_lease"
+    region: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), default="")
+    fence: Mapped[int] = mapped_column(Integer, default=0)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[float] = mapped_column(Float, default=0.0)
+    heartbeat: Mapped[float] = mapped_column(Float, default=0.0)
+    expires: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RegionRunRow(Base):
+    """One region's part of a campaign driven by its own executor: the region's own state
+    (the campaign's lifecycle and transition table), its go after the canary wave, and the
+    operator's requests it has taken (every region takes each of them)."""
+
+    __tablename__ = "region_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[CampaignState] = mapped_column(_enum(CampaignState))
+    approved: Mapped[bool] = mapped_column(default=False)
+    started_s: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_s: Mapped[float | None] = mapped_column(Float, default=None)
+    clock_s: Mapped[float] = mapped_column(Float, default=0.0)
+    """The region executor's clock when the row was last written."""
+    audit: Mapped[str] = mapped_column(Text, default="{}")
+    """The end-of-run audit of the region's VMs (JSON)."""
+    controls_seen: Mapped[int] = mapped_column(Integer, default=0)
+    """The id of the last operator request (``control`` row) this region has taken."""
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 

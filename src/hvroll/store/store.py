@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import InstanceState, Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hvroll.bulk import paused_gc
 from hvroll.domain import Fleet
@@ -36,6 +37,7 @@ from hvroll.domain.states import (
     CAMPAIGN,
     HOST,
     MIGRATION,
+    TERMINAL_CAMPAIGN,
     CampaignState,
     ControlAction,
     HostStepState,
@@ -54,6 +56,7 @@ from hvroll.store.models import (
     EventRow,
     Meta,
     MigrationRow,
+    RegionRunRow,
     StepRow,
     TransitionRow,
     dumps,
@@ -296,13 +299,80 @@ class Store:
 
     # -- rows -----------------------------------------------------------------------------
 
-    def steps(self) -> list[StepRow]:
-        return list(self.session.scalars(select(StepRow).order_by(StepRow.position)))
+    def steps(self, region: str | None = None) -> list[StepRow]:
+        """The host steps in plan order (``region``: that region's only)."""
+        query = select(StepRow).order_by(StepRow.position)
+        if region is not None:
+            query = query.where(StepRow.region == region)
+        return list(self.session.scalars(query))
 
-    def migrations(self) -> list[MigrationRow]:
-        return list(self.session.scalars(
-            select(MigrationRow).order_by(MigrationRow.wave, MigrationRow.step_id,
-                                          MigrationRow.position)))
+    def migrations(self, region: str | None = None) -> list[MigrationRow]:
+        """The migrations in plan order (``region``: that region's only)."""
+        query = select(MigrationRow).order_by(MigrationRow.wave, MigrationRow.step_id,
+                                              MigrationRow.position)
+        if region is not None:
+            query = query.where(MigrationRow.region == region)
+        return list(self.session.scalars(query))
+
+    # -- regions (one executor per region) ----------------------------------------------------
+
+    def regions(self) -> list[str]:
+        """The campaign's regions: those of its inventory, in its order."""
+        return [r.name for r in self.fleet().regions]
+
+    def region_runs(self) -> list[RegionRunRow]:
+        """The regions driven by their own executor so far (``hvroll run --region``)."""
+        return list(self.session.scalars(select(RegionRunRow).order_by(RegionRunRow.region)))
+
+    def region_run(self, region: str) -> RegionRunRow:
+        """``region``'s run row, created (pending, with the campaign's go after the canary
+        wave) on its first run; written at the next commit (by the region's lease holder)."""
+        row = self.session.scalar(select(RegionRunRow).where(RegionRunRow.region == region))
+        if row is None:
+            row = RegionRunRow(region=region, state=CampaignState.PENDING,
+                               approved=self.require_campaign().approved, clock_s=0.0,
+                               controls_seen=0)
+            self.session.add(row)
+        return row
+
+    def region_ends(self) -> dict[str, CampaignState] | None:
+        """How each region with work ended, read afresh from the database (what other
+        executors committed); None while one of them has not ended (or never ran)."""
+        runs = cast(Table, RegionRunRow.__table__)
+        states = {r: CampaignState(v) for r, v in self.session.execute(
+            select(runs.c.region, runs.c.state))}
+        with_work = set(self.session.scalars(select(StepRow.region).distinct()))
+        with_work |= set(self.session.scalars(select(MigrationRow.region).distinct()))
+        ends = {r: states[r] for r in with_work if states.get(r) in TERMINAL_CAMPAIGN}
+        return ends if len(ends) == len(with_work) else None
+
+    def failed_hosts(self, *, besides: str) -> int:
+        """Hosts with a failed step outside region ``besides`` (the campaign's failed-host
+        tolerance counts every region's)."""
+        return int(self.session.scalar(
+            select(func.count(func.distinct(StepRow.host)))
+            .where(StepRow.state == HostStepState.FAILED, StepRow.region != besides)) or 0)
+
+    def campaign_moved(self, new: CampaignState, when: Iterable[CampaignState], t_s: float,
+                       reason: str) -> bool:
+        """Move the campaign row to ``new`` if its state in the database is one of ``when``:
+        one conditional UPDATE, so that of several region executors exactly one moves it
+        (recorded as a transition, written at the next :meth:`commit`). True if this one
+        did."""
+        camp = self.require_campaign()
+        table = _CORE_UPDATED[CampaignRow]
+        result = self.session.connection().execute(
+            update(table).where(table.c.id == camp.id, table.c.state.in_(list(when)))
+            .values(state=new, **({"finished_s": t_s} if new in TERMINAL_CAMPAIGN else {})))
+        if result.rowcount != 1:
+            return False
+        old = self.session.scalar(select(TransitionRow.target).where(
+            TransitionRow.entity == "campaign").order_by(TransitionRow.id.desc()).limit(1))
+        self._transitions.append({"t_s": t_s, "entity": "campaign", "entity_id": camp.id,
+                                  "name": "campaign", "source": old or camp.state.value,
+                                  "target": new.value, "reason": reason})
+        set_committed_value(camp, "state", new)
+        return True
 
     def attempts(self, migration_ids: Iterable[int] | None = None) -> list[AttemptRow]:
         query = select(AttemptRow).order_by(AttemptRow.migration_id, AttemptRow.number)
@@ -332,8 +402,8 @@ class Store:
 
     # -- state changes -----------------------------------------------------------------------
 
-    def transition(self, row: CampaignRow | StepRow | MigrationRow, new: State, t_s: float,
-                   reason: str = "") -> None:
+    def transition(self, row: CampaignRow | RegionRunRow | StepRow | MigrationRow, new: State,
+                   t_s: float, reason: str = "") -> None:
         """Move ``row`` to ``new`` if its lifecycle's table allows it (else
         IllegalTransitionError, nothing changed), and record the move with ``reason`` in the
         same transaction (written at the next :meth:`commit`)."""
@@ -346,6 +416,10 @@ class Store:
             assert isinstance(new, HostStepState)
             old, entity, name = row.state, "host_step", row.host
             row.state = check(HOST, HostStepState(old), new, f"host {name}")
+        elif isinstance(row, RegionRunRow):
+            assert isinstance(new, CampaignState)
+            old, entity, name = row.state, "region", row.region
+            row.state = check(CAMPAIGN, CampaignState(old), new, f"region {name}")
         else:
             assert isinstance(new, CampaignState)
             old, entity, name = row.state, "campaign", "campaign"
@@ -427,6 +501,10 @@ class Store:
         raise InputError(f"{self.target}: the state file stays locked; is it on a network "
                          f"file system?")
 
-    def pending_controls(self) -> list[ControlRow]:
-        return list(self.session.scalars(
-            select(ControlRow).where(ControlRow.handled.is_(False)).order_by(ControlRow.id)))
+    def pending_controls(self, after: int | None = None) -> list[ControlRow]:
+        """The operator's requests not handled yet; with ``after`` (a region's executor),
+        every request whose id is above it, handled elsewhere or not: each region takes
+        each request."""
+        where = ControlRow.handled.is_(False) if after is None else ControlRow.id > after
+        return list(self.session.scalars(select(ControlRow).where(where)
+                                          .order_by(ControlRow.id)))
