@@ -18,6 +18,7 @@ from typer._click import exceptions as click_errors  # the click typer runs on
 from hvroll import __version__
 from hvroll.cli import controlplane, demo, fleet, lab, plan, run, testbed
 from hvroll.cli import report as report_cli
+from hvroll.cli import scaleout as scaleout_cli
 from hvroll.cli import serve as serve_cli
 from hvroll.cli.common import err_console, exit_code_for
 from hvroll.cli.compat import check, explain, matrix
@@ -42,6 +43,7 @@ app.command()(run.status)
 app.command()(run.pause)
 app.command()(run.resume)
 app.command()(run.abort)
+app.command()(scaleout_cli.worker)
 app.command()(demo.demo)
 app.command()(serve_cli.serve)
 app.command()(report_cli.report)

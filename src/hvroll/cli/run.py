@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.exc import IntegrityError
 from structlog.typing import FilteringBoundLogger
 
+from hvroll.cli import scaleout
 from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
 from hvroll.domain import Fleet
 from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, CampaignState, ControlAction
@@ -42,6 +44,12 @@ def _setting(name: str) -> Any:
 STATE_HELP = ("The campaign's state file: a path (SQLite) or a SQLAlchemy URL such as "
               "sqlite:///campaign.db or postgresql://host/db. Created on first run; a file that "
               "is not a hvroll state file is refused untouched.")
+
+
+class Engine(StrEnum):
+    TEMPORAL = "temporal"
+
+
 MAX_CRASH_RATE_PER_H = 3600.0
 """``--crash-hosts``: at most one crash per host per virtual second."""
 
@@ -139,7 +147,8 @@ def run(
     approve: bool = typer.Option(False, "--approve", help="Give the go for after the canary "
                                  "wave in advance: the campaign does not hold."),
     wait: bool = typer.Option(False, "--wait", help="When the campaign holds or is paused, "
-                              "wait for 'hvroll resume' instead of exiting."),
+                              "wait for 'hvroll resume' instead of exiting. With --engine "
+                              "temporal: follow the workflow until every region ends."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, and only "
                                "warnings and errors in the log (unless --log-level is given)."),
     log_format: LogFormat = typer.Option(LogFormat.AUTO, "--log-format",
@@ -154,6 +163,24 @@ def run(
                                                    "every 30 s of campaign time [default: info; "
                                                    "warning with --quiet]."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    engine: Engine | None = typer.Option(
+        None, "--engine", rich_help_panel=scaleout.ENGINE_PANEL,
+        help="temporal: do not drive the campaign in this process; start (or find, by the "
+             "campaign's id) its Temporal workflow, one executor per region run by 'hvroll "
+             "worker' processes, and return (--wait: follow it to the end). Default: this "
+             "process drives every region."),
+    temporal_address: str | None = typer.Option(
+        None, "--temporal-address", envvar="HVROLL_TEMPORAL_ADDRESS",
+        rich_help_panel=scaleout.ENGINE_PANEL, help=scaleout.ADDRESS_HELP),
+    namespace: str = typer.Option("default", "--namespace", rich_help_panel=scaleout.ENGINE_PANEL,
+                                  help=scaleout.NAMESPACE_HELP),
+    heartbeat_timeout_s: float = typer.Option(
+        30.0, "--heartbeat-timeout-s", min=2.0, max=60.0, callback=finite,
+        rich_help_panel=scaleout.ENGINE_PANEL,
+        help="Seconds without a heartbeat (one per turn of a region's executor) after which "
+             "Temporal gives a region's worker up and schedules the region on another worker "
+             "(retries back off 1, 2, 4 … 30 s, without limit). At most the region lease's "
+             "TTL (60 s)."),
     reinstall_cmd: str | None = _setting("reinstall_cmd"),
     reinstall_timeout_s: float | None = _setting("reinstall_timeout_s"),
     reinstall_retries: int | None = _setting("reinstall_retries"),
@@ -167,6 +194,10 @@ def run(
     reconciled with the cloud before anything new happens. Exits when the campaign completes,
     holds after its canary wave, is paused or aborted.
 
+    With --engine temporal the campaign is written to --state (a database every worker
+    reaches), its workflow is started on the Temporal server and 'hvroll worker' processes
+    drive its regions; the command returns at once, or with --wait when every region ends.
+
     The real backends (libvirt) are configured by the settings below, each also read from
     its HVROLL_* environment variable (a flag wins); see docs/settings.md.
     """
@@ -175,6 +206,8 @@ def run(
         "reinstall_retries": reinstall_retries,
         "migration_bandwidth_mib_s": migration_bandwidth_mib_s, "shared_paths": shared_paths,
         "libvirt_poll_s": libvirt_poll_s})
+    if engine is Engine.TEMPORAL:
+        scaleout.check_options(temporal_address, heartbeat_timeout_s)  # before any file
     plan = load_plan(plan_file)
     fleet: Fleet | None = None
     if "://" not in state and (not Path(state).exists() or Path(state).stat().st_size == 0):
@@ -187,6 +220,11 @@ def run(
     lease: Lease | None = None
     try:
         _check_campaign(store, plan, state, driver)  # bad input: nothing written, not even
+        if engine is Engine.TEMPORAL:
+            _on_temporal(store, plan, fleet, state, plan_file, driver, inventory, region=region,
+                         approve=approve, address=temporal_address, namespace=namespace,
+                         heartbeat_timeout_s=heartbeat_timeout_s, wait=wait, as_json=as_json)
+            return
         if region is not None:
             if store.campaign() is None:
                 fleet = fleet or _checked_fleet(plan, plan_file, inventory)
@@ -214,6 +252,40 @@ def run(
     else:
         _print_summary(summary, state)
     if summary["state"] == CampaignState.FAILED.value:
+        raise typer.Exit(1)
+
+
+def _on_temporal(store: Store, plan: Plan, fleet: Fleet | None, state: str, plan_file: Path,
+                 driver: str, inventory: Path | None, *, region: str | None, approve: bool,
+                 address: str | None, namespace: str, heartbeat_timeout_s: float, wait: bool,
+                 as_json: bool) -> None:
+    """``--engine temporal``: write the campaign if it is new (under the campaign's lease,
+    given back at once: the regions' executors take their own), then start or find its
+    workflow, and follow it with ``wait``."""
+    if region is not None:
+        raise InputError("--region: --engine temporal runs every region (each worker chooses "
+                         "the regions it serves with 'hvroll worker --regions')")
+    if store.campaign() is None:
+        lease = Lease(store)
+        lease.acquire()
+        try:
+            _open(store, plan, fleet, state, plan_file, driver, inventory)
+            if approve:
+                store.require_campaign().approved = True
+                store.commit()
+        finally:
+            lease.release()
+    followed = scaleout.start_campaign(store, state, address=address, namespace=namespace,
+                                       heartbeat_timeout_s=heartbeat_timeout_s, wait=wait,
+                                       as_json=as_json)
+    if followed is None:
+        return
+    if as_json:
+        print_json(followed)
+    else:
+        scaleout.print_regions(followed["temporal"]["regions"])
+        _print_summary(followed, state)
+    if not scaleout.regions_ok(followed):
         raise typer.Exit(1)
 
 
@@ -362,6 +434,12 @@ def _print_summary(s: dict[str, Any], state: str) -> None:
 def status(
     state: str = typer.Option(..., "--state", "-s", help=STATE_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    temporal_address: str | None = typer.Option(
+        None, "--temporal-address", rich_help_panel=scaleout.ENGINE_PANEL,
+        help="Also ask Temporal which worker drives which region (attempt, last heartbeat, "
+             "last failure) of a campaign run with --engine temporal."),
+    namespace: str = typer.Option("default", "--namespace", rich_help_panel=scaleout.ENGINE_PANEL,
+                                  help=scaleout.NAMESPACE_HELP),
 ) -> None:
     """Progress and outcome of a campaign: hosts, VMs, migrations, violations, ETA."""
     store = Store(state, readonly=True)
@@ -375,10 +453,16 @@ def status(
         return
     finally:
         store.close()
+    placed = (scaleout.placements(state, temporal_address, namespace)
+              if temporal_address else None)
+    if placed is not None:
+        summary["temporal"] = placed
     if as_json:
         print_json(summary)
     else:
         _print_summary(summary, state)
+        if placed is not None:
+            scaleout.print_placements(placed)
 
 
 def _control(state: str, action: ControlAction) -> None:

@@ -103,7 +103,8 @@ class RegionPlacement:
 async def placements(client: Client, wid: str) -> list[RegionPlacement]:
     """Every region's placement: running activities from the workflow's pending activities,
     finished regions from its ``finished`` query."""
-    handle = client.get_workflow_handle(wid)
+    handle: WorkflowHandle[CampaignWorkflow, dict[str, RegionOutcome]] = \
+        client.get_workflow_handle_for(CampaignWorkflow.run, wid)
     try:
         desc = await handle.describe()
         done: dict[str, RegionOutcome] = {}

@@ -65,6 +65,8 @@ class RegionActivities:
     """The executor turns many times a second under the simulator: at most one heartbeat is
     handed to the SDK per this much wall time (Temporal's timeout is tens of seconds)."""
     wall: Callable[[], float] = field(default=time.monotonic)
+    say: Callable[[str], None] = field(default=lambda _line: None)
+    """Where the worker tells when it starts and ends a region (its standard error)."""
 
     @activity.defn(name=names.ACTIVITY_NAME)
     def drive_region(self, task: RegionTask) -> RegionOutcome:
@@ -86,11 +88,15 @@ class RegionActivities:
                 activity.heartbeat(turns[0])
 
         activity.heartbeat(0)
+        self.say(f"worker {self.worker}: region {task.region} attempt {info.attempt}: started")
         try:
             state = self.runner(task.region, heartbeat)
         except HvrollError as exc:
+            self.say(f"worker {self.worker}: region {task.region} attempt {info.attempt}: "
+                     f"{type(exc).__name__}: {exc}")
             raise ApplicationError(str(exc), type=type(exc).__name__,
                                    non_retryable=not exc.retryable) from exc
+        self.say(f"worker {self.worker}: region {task.region} attempt {info.attempt}: {state}")
         return RegionOutcome(region=task.region, state=state, worker=self.worker,
                              attempt=info.attempt, detail={"turns": str(turns[0])})
 
@@ -101,13 +107,13 @@ async def connect(address: str, namespace: str) -> Client:
 
 
 async def serve(client: Client, regions: Sequence[str], runner: RegionRunner, *,
-                worker: str | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                worker: str | None = None, stop: asyncio.Event | None = None,
+                say: Callable[[str], None] | None = None) -> None:
     """Serve the workflow queue and ``hvroll-REGION`` for each of ``regions`` until ``stop``
     is set (or SIGTERM/SIGINT): running activities are given up then, and Temporal schedules
     them again on another worker."""
     who = worker or identity()
-    acts = RegionActivities(runner, who)
+    acts = RegionActivities(runner, who, say=say or (lambda _line: None))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
