@@ -21,6 +21,7 @@ from hvroll.planner.build import plan
 from hvroll.planner.model import Policy, save_plan
 from hvroll.store import Store
 from hvroll.store.lease import Lease
+from pgserver import PostgresServer
 
 FAULTS = ("--seed", "5", "--fail-migrations", "0.1", "--fail-reinstalls", "0.1",
           "--approve", "--quiet", "--json", "--log-level", "error")
@@ -37,10 +38,10 @@ def plan_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where / "plan.json"
 
 
-def hvroll(*args: str) -> Result:
+def hvroll(*args: str, cwd: Path | None = None) -> Result:
     """``hvroll ARGS`` in a process of its own."""
     done = subprocess.run([sys.executable, "-m", "hvroll", *args], capture_output=True,
-                          text=True, timeout=600, check=False)
+                          text=True, timeout=600, check=False, cwd=cwd)
     return Result(done.returncode, done.stdout, done.stderr)
 
 
@@ -114,3 +115,30 @@ def test_help_teaches_the_region_option() -> None:
     helps = {opt: param.help for param in command.params for opt in param.opts}
     assert "own lease" in helps["--region"]
     assert "pause, resume and abort apply to every region" in helps["--region"]
+
+
+@pytest.mark.postgres
+def test_regions_run_at_once_on_postgresql(plan_file: Path, postgres: PostgresServer,
+                                           tmp_path: Path) -> None:
+    """Two runners of two regions of one campaign on one PostgreSQL database, at the same
+    time: both run to the end (the first to start creates the campaign, the other joins it),
+    and the last to end completes the campaign."""
+    url = postgres.create_database()
+    args = ("--approve", "--quiet", "--json", "--log-level", "error", "--seed", "2")
+    runners = [subprocess.Popen([sys.executable, "-m", "hvroll", "run", str(plan_file),
+                                 "--state", url, "--region", region, *args],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for region in ("lab02", "lab03")]
+    results = [runner.communicate(timeout=600) for runner in runners]
+    assert [r.returncode for r in runners] == [0, 0], [err for _, err in results]
+    assert [json.loads(out)["state"] for out, _ in results] == ["completed", "completed"]
+    last = hvroll("run", str(plan_file), "--state", url, "--region", "lab01", *args,
+                  cwd=tmp_path)
+    assert last.code == 0, last.stderr
+    summary = json.loads(hvroll("status", "--state", url, "--json").stdout)
+    assert summary["state"] == "completed"
+    assert summary["vms_lost"] == 0 and summary["invariant_violations"] == 0
+    assert {r["region"]: r["state"] for r in summary["regions"]} == {
+        "lab01": "completed", "lab02": "completed", "lab03": "completed"}
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == [
+        f"{url.rsplit('/', 1)[1]}.sim.{r}.jsonl" for r in ("lab01", "lab02", "lab03")]
