@@ -24,7 +24,7 @@ from hvroll.errors import CampaignCreatingError, InputError, InventoryError, Pro
 from hvroll.executor import regions
 from hvroll.executor.engine import Executor
 from hvroll.executor.regions import POLL_S, DriverSpec, check_region
-from hvroll.executor.status import BEING_CREATED, campaign_of, region_status
+from hvroll.executor.status import BEING_CREATED, campaign_of, region_status, regions_of
 from hvroll.executor.status import status as campaign_status
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import with_profiles
@@ -445,6 +445,7 @@ def status(
     store = Store(state, readonly=True)
     try:
         summary = campaign_status(store)
+        summary["regions"] = regions_of(store)
     except CampaignCreatingError as exc:  # not an error: the campaign is on its way
         if as_json:
             print_json({"state": BEING_CREATED, "detail": str(exc)})

@@ -71,8 +71,8 @@ class MigrationLike(Protocol):
 
 def status(store: Store) -> dict[str, Any]:
     """The campaign's progress and outcome as plain data (``--json``); CampaignCreatingError
-    while a ``hvroll run`` is creating it. ``regions`` has a line per region (its state, who
-    drives it, its progress)."""
+    while a ``hvroll run`` is creating it (what the dashboard shows too); :func:`regions_of`
+    adds a line per region (its state, who drives it, its progress)."""
     camp = campaign_of(store)
     runs = store.region_runs()
     steps, migrations = store.steps(), store.migrations()
@@ -80,7 +80,7 @@ def status(store: Store) -> dict[str, Any]:
     if runs and not audit:
         audit = merged_audit([json.loads(r.audit or "{}") for r in runs])
     states = {r.region: r.state.value for r in runs}
-    summary = summarize(
+    return summarize(
         state=overall_state(camp.state, list(states.values())), driver=camp.driver,
         plan=store.plan(), vms_total=len(store.fleet().vms), audit=audit,
         started_s=camp.started_s if not runs else _first(r.started_s for r in runs),
@@ -88,8 +88,13 @@ def status(store: Store) -> dict[str, Any]:
         clock_s=camp.clock_s if not runs else max(r.clock_s for r in runs),
         steps=steps, migrations=migrations,
         event_counts={kind: store.count_events(kind) for kind in EVENT_KINDS})
-    summary["regions"] = regions_table(store, camp.state.value, states, steps, migrations)
-    return summary
+
+
+def regions_of(store: Store) -> list[dict[str, Any]]:
+    """The ``regions`` lines of ``hvroll status``: :func:`regions_table` for ``store``."""
+    camp = campaign_of(store)
+    states = {r.region: r.state.value for r in store.region_runs()}
+    return regions_table(store, camp.state.value, states, store.steps(), store.migrations())
 
 
 def _first(values: Any) -> float | None:
