@@ -8,7 +8,10 @@ bash scripts/install.sh --test
 .venv/bin/mypy
 .venv/bin/lint-imports
 set +e
-.venv/bin/python -m pytest "$@"
+# Two workers (CI has 2 cores; most real-component tests wait on their services): each module,
+# or each folder of tests sharing a session testbed, runs on one worker, the most expensive
+# first (tests/conftest.py: work_unit). `-n 0` after it runs everything in this process.
+.venv/bin/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then

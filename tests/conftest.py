@@ -1,11 +1,13 @@
-"""Shared fixtures: small fleets and file helpers."""
+"""Shared fixtures: small fleets and file helpers; how the suite splits over xdist workers."""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +47,77 @@ def small_text(small: Fleet) -> str:
     from hvroll.inventory import dump_fleet
 
     return dump_fleet(small)
+
+
+# --- running on several workers (pytest-xdist; scripts/test.sh: -n 2 --dist loadscope) ---
+
+LAB_PORT_OFFSET_ENV = "HVROLL_LAB_PORT_OFFSET"
+"""Each worker moves the Nova lab's ports by its index from this base (0 when unset): the
+lab's ports are at least 4 apart, so up to 4 workers' labs never share a port."""
+MAX_WORKERS_FOR_LAB_PORTS = 4
+
+SHARED_FOLDERS = ("tests/testbed/", "tests/drivers/libvirt/")
+"""Folders whose tests share one session-scoped testbed: they run on one worker, so each
+testbed is brought up once."""
+
+WEIGHTS = {"nova": 0, "controlplane": 1, "libvirt": 2, "browser": 3, "postgres": 4, "slow": 5}
+"""The markers that make a test expensive, the most expensive first: the work units holding
+them are handed out first, so no long unit starts at the end while the other worker idles."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        index = int(worker.removeprefix("gw"))
+        if index >= MAX_WORKERS_FOR_LAB_PORTS:
+            raise pytest.UsageError(f"at most {MAX_WORKERS_FOR_LAB_PORTS} workers (-n): each "
+                                    "runs its own Nova lab on ports moved by its index")
+        base = int(os.environ.get(LAB_PORT_OFFSET_ENV) or 0)
+        os.environ[LAB_PORT_OFFSET_ENV] = str(base + index)
+
+
+def work_unit(nodeid: str) -> str:
+    """What runs on one worker, in order: a folder of :data:`SHARED_FOLDERS`; a backend's
+    conformance tests (its lab or testbed is module-scoped: each backend apart); else the
+    module (its module-scoped fixtures)."""
+    path = nodeid.split("::", 1)[0]
+    for folder in SHARED_FOLDERS:
+        if path.startswith(folder):
+            return folder
+    if path.startswith("tests/drivers/contract/"):
+        backend = re.search(r"\[(?:.*-)?(nova|libvirt)(?:-.*)?\]$", nodeid)
+        if backend:
+            return f"contract-{backend.group(1)}"
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` with :func:`work_unit` as the scope."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnits(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On xdist's workers: the work units with the most expensive tests first (:data:`WEIGHTS`,
+    then collection order; a unit's tests keep their order). Every worker sorts the same way,
+    as xdist requires; ``--no-loadscope-reorder`` keeps this order."""
+    if not hasattr(config, "workerinput"):
+        return
+    weight: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        marks = [WEIGHTS[m.name] for m in item.iter_markers() if m.name in WEIGHTS]
+        unit = work_unit(item.nodeid)
+        weight[unit] = min(weight.get(unit, len(WEIGHTS)), *marks, len(WEIGHTS))
+        first.setdefault(unit, index)
+    items.sort(key=lambda it: (weight[work_unit(it.nodeid)], first[work_unit(it.nodeid)]))
 
 
 @pytest.hookimpl(hookwrapper=True)
