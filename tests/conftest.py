@@ -60,7 +60,8 @@ SHARED_FOLDERS = ("tests/testbed/", "tests/drivers/libvirt/")
 """Folders whose tests share one session-scoped testbed: they run on one worker, so each
 testbed is brought up once."""
 
-WEIGHTS = {"nova": 0, "controlplane": 1, "libvirt": 2, "browser": 3, "postgres": 4, "slow": 5}
+WEIGHTS = {"nova": 0, "controlplane": 1, "libvirt": 2, "temporal": 3, "browser": 3,
+           "postgres": 4, "slow": 5}
 """The markers that make a test expensive, the most expensive first: the work units holding
 them are handed out first, so no long unit starts at the end while the other worker idles."""
 
