@@ -23,6 +23,7 @@ from hvroll.planner.model import (
     MAX_REINSTALL_S,
     Plan,
     Policy,
+    SkipCause,
     Strategy,
     save_plan,
 )
@@ -94,6 +95,8 @@ def plan(
     save_plan(result, output)
     if as_json:
         print_json({"plan": str(output), **result.summary.model_dump(),
+                    "kept_back": [s.host for s in result.skipped
+                                  if s.cause is SkipCause.LEGACY_POOL],
                     "canary": result.canary.model_dump(mode="json")})
         return
     _print(result)
@@ -132,7 +135,15 @@ def _print(result: Plan) -> None:
         if len(result.unmovable) > 50:
             console.print(f"… and {len(result.unmovable) - 50} more (see the plan file)")
     if result.skipped:
-        console.print(f"{len(result.skipped)} hosts skipped (see 'skipped' in the plan file)")
+        table = Table("cause", "hosts", "example", title="hosts skipped (kept on their profile)")
+        for cause in SkipCause:
+            members = [h for h in result.skipped if h.cause is cause]
+            if members:
+                table.add_row(cause.value, str(len(members)),
+                              f"{members[0].host}: {members[0].reason}")
+        console.print(table)
+        console.print(f"{len(result.skipped)} hosts skipped, {s.kept_back_hosts} of them kept "
+                      f"back as legacy pools (see 'skipped' in the plan file)")
 
 
 def _print_canary(result: Plan) -> None:

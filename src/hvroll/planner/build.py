@@ -14,7 +14,7 @@ listed with what the plan does instead; a host that cannot be emptied is skipped
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +33,7 @@ from hvroll.planner.model import (
     MoveKind,
     Plan,
     Policy,
+    SkipCause,
     SkippedHost,
     Strategy,
     Summary,
@@ -139,6 +140,10 @@ class _Builder:
         self.skipped: list[SkippedHost] = []
         self._verdicts: dict[tuple[str, int, bool, bool, str, str, str, str], Verdict] = {}
         self._movable_by_class: dict[tuple[object, ...], bool] = {}
+        self.pool_moves: dict[str, list[tuple[Move, MoveKind, Verdict]]] = {}
+        """Moves of VMs that cannot run on the target, by source host, to the legacy pool:
+        reserved when the pool is chosen, run in their source's drain."""
+        self.kept: set[str] = set()
         self.initial_vms = {vm.name for h in self.target for vm in fleet.vms_by_host[h]}
         self.canary = CanaryCoverage()
         self.links = {h.name: h.link_mib_s for h in fleet.hosts}
@@ -197,17 +202,19 @@ class _Builder:
         if not pending:
             return {}
         k = self._k(cluster)
+        for h in self._legacy_pool(hosts, pending):
+            pending.remove(h)
         if self.strategy is Strategy.ROLL_FORWARD:
             # Empty hosts (the spares) first, then the lightest: capacity on the target
             # profile grows before the big drains.
-            pending.sort(key=lambda h: (bool(state.on_host[h]),
+            pending.sort(key=lambda h: (not self._empty(h),
                                         state.host[h].role is not HostRole.SPARE,
                                         state.usage[h].ram_mib, h))
         # The baselines work through the hosts in the order an operator lists them.
         out: dict[int, _ClusterWave] = {}
         wave0 = out[0] = _ClusterWave(cluster)
         if self.strategy is Strategy.ROLL_FORWARD:
-            for h in [h for h in pending if not state.on_host[h]][:k]:
+            for h in [h for h in pending if self._empty(h)][:k]:
                 wave0.first.append(_Draft(h))
                 pending.remove(h)
                 self._upgrade(h)
@@ -245,7 +252,7 @@ class _Builder:
                 break
             if h in received:
                 continue  # it took VMs in this wave: draining it now would move them twice
-            if not state.on_host[h]:
+            if self._empty(h):
                 wave.then.append(_Draft(h, canary=h == drained_canary))
                 busy.add(h)
                 continue
@@ -263,7 +270,7 @@ class _Builder:
         if not busy:
             # Nothing fits on target-profile hosts (a cluster without empty hosts): empty one
             # host onto any compatible host to start the roll; its VMs move twice.
-            first = next((h for h in pending if state.on_host[h]), None)
+            first = next((h for h in pending if not self._empty(h)), None)
             try:
                 if first is None:
                     raise _NoRoomError
@@ -272,8 +279,11 @@ class _Builder:
                 busy.add(first)
             except (_BlockedError, _NoRoomError):
                 for h in pending:
+                    for move, _, _ in reversed(self.pool_moves.pop(h, [])):
+                        state.undo(self.fleet.vm_by_name[move.vm], move)
                     self.skipped.append(SkippedHost(
-                        host=h, reason="no room for its VMs on compatible hosts of the cluster"))
+                        host=h, reason="no room for its VMs on compatible hosts of the cluster",
+                        cause=SkipCause.NO_ROOM))
                 pending.clear()
                 return None
         for draft in wave.then:
@@ -301,6 +311,93 @@ class _Builder:
     def _upgrade(self, host: str) -> None:
         self.state.upgrade(host, self.target[host])
 
+    def _legacy_pool(self, hosts: list[str], pending: list[str]) -> list[str]:
+        """Keep the fewest hosts of the cluster on their old profile to hold the VMs that
+        cannot run on the target (a legacy guest that would not boot there): greedily keep
+        the host holding most such VMs (then the most free RAM, then the first name), and
+        reserve a move for each such VM elsewhere onto a kept host that allows it, has room
+        and no member of its anti-affinity group; repeat while some are left. Returns the
+        kept hosts; each such VM moves in its host's drain."""
+        state = self.state
+        legacy: dict[str, list[Vm]] = {}
+        for h in pending:
+            host = state.host[h]
+            vms = [vm for vm in self.fleet.vms_by_host[h] if not self._runs_on_target(vm, host)]
+            if vms:
+                legacy[h] = sorted(vms, key=lambda v: (-v.ram_mib, v.name))
+        kept: list[str] = []
+        left = {h: list(vms) for h, vms in legacy.items()}
+        while left:
+            best = min(left, key=lambda h: (-len(left[h]), -state.free_ram_share(h), h))
+            kept.append(best)
+            del left[best]
+            for move, _, _ in reversed(self.pool_moves.pop(best, [])):
+                state.undo(self.fleet.vm_by_name[move.vm], move)  # it stays: the host is kept
+            pool = _Dests.of(state, kept)
+            for h in sorted(left):
+                placed = []
+                for vm in left[h]:
+                    current = state.vm(vm.name)
+                    try:
+                        kind, allowed = self._candidates(current, h, pool)
+                    except (_BlockedError, _NoRoomError):
+                        continue
+                    choice = pick(state, current, allowed)
+                    if choice is None:
+                        continue
+                    move = state.move(current, choice[0], live=kind is MoveKind.LIVE,
+                                      workarounds=choice[1].workarounds)
+                    self.pool_moves.setdefault(h, []).append((move, kind, choice[1]))
+                    placed.append(vm)
+                left[h] = [vm for vm in left[h] if vm not in placed]
+                if not left[h]:
+                    del left[h]
+        target = {self.target[h].name for h in legacy}
+        for h in kept:
+            held = sorted(n for n in state.on_host[h] if n in self._legacy_names(legacy))
+            first = legacy[h][0]
+            reason = _first_reason(self._blocked_verdict(first, h), "cannot run there")
+            self.skipped.append(SkippedHost(
+                host=h, cause=SkipCause.LEGACY_POOL,
+                reason=f"kept on {state.host[h].profile} as its cluster's legacy pool: holds "
+                       f"{len(held)} VMs that cannot run on {', '.join(sorted(target))} "
+                       f"(e.g. {first.name!r}: {reason})"))
+        for h, vms in legacy.items():
+            for vm in vms:
+                self.unmovable.append(Unmovable(
+                    vm=vm.name, host=h, action=UnmovableAction.OPERATOR,
+                    reason=f"{_first_reason(self._blocked_verdict(vm, h), 'blocked')}; "
+                           f"stays on {state.host[h].profile} in the legacy pool "
+                           f"({state.location[vm.name]})"))
+        self.kept.update(kept)
+        return kept
+
+    def _empty(self, host: str) -> bool:
+        """Holds no VM and has none to send to the legacy pool."""
+        return not self.state.on_host[host] and host not in self.pool_moves
+
+    def _runs_on_target(self, vm: Vm, host: Host) -> bool:
+        """Whether ``vm`` could run on ``host``'s target at all, live or after a boot there
+        (whatever the policy allows): a VM that cannot belongs to the legacy pool."""
+        target = self.target[host.name]
+        if vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough and \
+                self.checker.migration(vm, host, host, dest_profile=target).allowed:
+            return True
+        return self.checker.spawn(vm, host, profile=target).allowed
+
+    @staticmethod
+    def _legacy_names(legacy: Mapping[str, list[Vm]]) -> set[str]:
+        return {vm.name for vms in legacy.values() for vm in vms}
+
+    def _blocked_verdict(self, vm: Vm, host: str) -> Verdict:
+        """Why ``vm`` cannot go to ``host``'s target: the live verdict, else the boot one."""
+        source = self.state.host[host]
+        target = self.target[host]
+        live = self.checker.migration(vm, source, source, dest_profile=target)
+        if not live.allowed:
+            return live
+        return self.checker.spawn(vm, source, profile=target)
+
     def _skip(self, host: str, blocked: _BlockedError) -> None:
         self.unmovable.append(Unmovable(vm=blocked.vm.name, host=host, reason=blocked.reason,
                                         action=blocked.action))
@@ -323,7 +420,8 @@ class _Builder:
         if self.strategy is Strategy.ROLL_FORWARD and not anywhere:
             floor = self.target[host].rank
         dests = _Dests.of(state, [d for d in cluster_hosts
-                                  if d not in busy and state.rank(d) >= floor])
+                                  if d not in busy and d not in self.kept
+                                  and d not in self.pool_moves and state.rank(d) >= floor])
         vms = sorted((state.vm(n) for n in state.on_host[host]),
                      key=lambda v: (-v.ram_mib, v.name))
         done: list[tuple[Move, MoveKind, Verdict]] = []
@@ -339,6 +437,7 @@ class _Builder:
             for move, _, _ in reversed(done):
                 state.undo(self.fleet.vm_by_name[move.vm], move)
             raise
+        done = [*self.pool_moves.pop(host, []), *done]
         for move, kind, verdict in done:
             # A move changes a VM's history, not its power or size: the inventory's VM says.
             if kind is MoveKind.COLD and \
@@ -524,6 +623,8 @@ class _Builder:
             blocked_vms=sum(1 for u in self.unmovable
                             if u.action is UnmovableAction.OPERATOR),
             skipped_hosts=len(self.skipped), planning_time_s=round(planning_s, 3),
+            kept_back_hosts=sum(1 for s in self.skipped if s.cause is SkipCause.LEGACY_POOL),
+            skipped_by_cause=dict(sorted(Counter(s.cause.value for s in self.skipped).items())),
         )
 
 

@@ -133,9 +133,22 @@ class Unmovable(PlanModel):
     action: UnmovableAction
 
 
+class SkipCause(StrEnum):
+    """Why a host stays on its profile."""
+
+    LEGACY_POOL = "legacy-pool"
+    """Kept on the old profile to hold its cluster's VMs that cannot run on the target (its
+    own and those consolidated onto it by live migration): the cluster's legacy pool."""
+    BLOCKED_VM = "blocked-vm"
+    """It holds a VM that can neither go to the target nor to the legacy pool."""
+    NO_ROOM = "no-room"
+    """No room for its VMs on compatible hosts of the cluster."""
+
+
 class SkippedHost(PlanModel):
     host: str
     reason: str
+    cause: SkipCause = SkipCause.BLOCKED_VM
 
 
 class Summary(PlanModel):
@@ -150,6 +163,10 @@ class Summary(PlanModel):
     blocked_vms: int
     skipped_hosts: int
     planning_time_s: float
+    kept_back_hosts: int = 0
+    """Skipped hosts kept on the old profile as legacy pools (cause ``legacy-pool``)."""
+    skipped_by_cause: dict[str, int] = Field(default_factory=dict)
+    """Skipped hosts per :class:`SkipCause`."""
 
 
 class CanaryCoverage(PlanModel):
