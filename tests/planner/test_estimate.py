@@ -75,9 +75,11 @@ def test_no_transfers_take_no_time() -> None:
 
 
 def test_cluster_lower_bound() -> None:
-    # 40 hosts, 4 at a time: 10 rounds of 1800 s, plus 4 TiB over 4 × 1180 MiB/s.
-    assert cluster_lower_bound(40, 4, 1800.0, 4 * 1024 * 1024, 1180.0) == pytest.approx(
-        18000 + 4 * 1024 * 1024 / (4 * 1180))
+    # 40 hosts, 4 at a time: 10 rounds of 1800 s; the out-of-service time, 40 × 1800 s plus
+    # 4 TiB over 1180 MiB/s (3,554 s), over 5 hosts at a time is less (15,111 s).
+    assert cluster_lower_bound(40, 4, 1800.0, 4 * 1024 * 1024, 1180.0) == 18000.0
+    # 4 hosts one at a time with 1000 s of drain: (4 × 100 + 1000) / 2 = 700 > 4 × 100.
+    assert cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0) == 700.0
     assert cluster_lower_bound(0, 4, 1800.0, 0.0, 1180.0) == 0.0
     assert cluster_lower_bound(5, 4, 100.0, 0.0, 1.0) == 200.0
 

@@ -611,7 +611,7 @@ class _Builder:
             moved_total += mib
             bounds.append(est.cluster_lower_bound(len(hosts), self._k(cluster.name),
                                                   policy.reinstall_s, mib,
-                                                  min(h.link_mib_s for h in hosts)))
+                                                  max(h.link_mib_s for h in hosts)))
         aggregate = sum(h.link_mib_s for h in self.fleet.hosts) / 2
         return Summary(
             hosts=len(self.target), vms=len(self.initial_vms), waves=len(waves),

@@ -105,16 +105,35 @@ def drain_time(transfers: Sequence[Transfer], link_mib_s: dict[str, float]) -> f
 
 def cluster_lower_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: float,
                         moved_mib: float, link_mib_s: float) -> float:
-    """The shortest time a cluster can be upgraded in, whatever the plan:
+    """The shortest time a cluster can be upgraded in, whatever the plan.
 
-    at most ``hosts_per_wave`` hosts reinstall at once, so there are ⌈hosts/k⌉ rounds of
-    ``reinstall_s``; and the VMs' memory, ``moved_mib``, leaves through at most k source links
-    at a time (drains and reinstalls of a cluster alternate), taking moved/(k × link).
+    It counts two things every plan must do: reinstall each of the ``targeted_hosts`` (each
+    ``reinstall_s``), and send the memory and local disks of their running VMs, ``moved_mib``,
+    out of the hosts being drained, each host through its own link (at most ``link_mib_s``,
+    the fastest link of the cluster). And two constraints of every plan: at most
+    ``hosts_per_wave`` (k) hosts of the cluster reinstall at once, and a host is out of
+    service from the start of its drain to the end of its reinstall, with at most k + 1 out
+    at once (k in a wave; in the canary wave the canary's drain may run beside k spares'
+    reinstalls).
+
+    So with k reinstalls at a time the reinstalls alone take at least ⌈hosts/k⌉ ×
+    reinstall_s; and the out-of-service time summed over hosts, at least hosts × reinstall_s
+    + moved/link, spread over at most k + 1 hosts at a time, takes at least that over k + 1.
+    No schedule beats the larger of the two. It assumes nothing about the order of drains and
+    reinstalls (they may overlap), and counts no time for the canary's hold or for VMs moving
+    twice, which can only add.
+
+    >>> cluster_lower_bound(40, 4, 1800.0, 4 * 1024 * 1024, 1180.0)
+    18000.0
+    >>> round(cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0), 1)
+    700.0
     """
     if targeted_hosts == 0:
         return 0.0
     k = max(1, hosts_per_wave)
-    return math.ceil(targeted_hosts / k) * reinstall_s + moved_mib / (k * link_mib_s)
+    reinstalls = math.ceil(targeted_hosts / k) * reinstall_s
+    out_of_service = (targeted_hosts * reinstall_s + moved_mib / link_mib_s) / (k + 1)
+    return max(reinstalls, out_of_service)
 
 
 def fleet_lower_bound(cluster_bounds: Iterable[float], moved_mib: float,
