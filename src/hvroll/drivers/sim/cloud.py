@@ -233,9 +233,8 @@ class SimCloud(Lifecycle):
         checks.profile(profile, self._world.profiles, host=host)
         if h.reinstall is not None:
             raise DriverError(f"reinstall {h.reinstall} is still running", host=host)
-        moving = [j for j in self._world.active
-                  if host in (self._world.jobs[j].source, self._world.jobs[j].dest)]
-        checks.empty_host(host, list(h.vms), moving=moving[0] if moving else None)
+        moving = next(iter(self._world.moving.get(host, ())), None)
+        checks.empty_host(host, list(h.vms), moving=moving)
         self._world.start_reinstall(job, h, profile)
         self._log({"op": "reinstall", "job": job, "host": host, "profile": profile})
 

@@ -137,6 +137,9 @@ class World:
         self.jobs: dict[str, SimJob] = {}
         self.active: dict[str, None] = {}
         """Jobs not final yet, in the order they started."""
+        self.moving: dict[str, dict[str, None]] = {}
+        """Migrations not final yet by host they leave or enter, in the order they started
+        (what a reinstall's safety check asks, without a scan of every active job)."""
         self.changed: dict[str, None] = {}
         """Jobs whose state changed since the executor last asked (``wait``)."""
         self.events = 0
@@ -295,7 +298,7 @@ class World:
             self._end(job, JobPhase.FAILED, refusal)
             return job
         vm.job = job_id
-        self.active[job_id] = None
+        self._activate(job)
         if job.disk_mib > 0:
             self._begin_transfer(job, DISK, job.disk_mib)
         else:
@@ -372,7 +375,7 @@ class World:
                      fails=failures.cold_migration_fails(self.seed, job_id,
                                                       self.faults.migration_failure_rate))
         self.jobs[job_id] = job
-        self.active[job_id] = None
+        self._activate(job)
         vm.job = job_id
         self.set_power(vm, PowerState.SHUTOFF)
         if job.disk_mib > 0:
@@ -464,10 +467,20 @@ class World:
         job.error = error
         job.ended_s = job.last_s = self.clock.now()
         job.version += 1
-        self.active.pop(job.id, None)
+        if self.active.pop(job.id, 0) is None:
+            for host in (job.source, job.dest):
+                if host is not None and (on := self.moving.get(host)) is not None:
+                    on.pop(job.id, None)
         if job.guest is not None and job.guest.job == job.id:
             job.guest.job = None
         self._changed(job)
+
+    def _activate(self, job: SimJob) -> None:
+        """A migration starts: it is active, and moving to or from its two hosts."""
+        self.active[job.id] = None
+        for host in (job.source, job.dest):
+            if host is not None:
+                self.moving.setdefault(host, {})[job.id] = None
 
     @staticmethod
     def _vm_of(job: SimJob) -> SimVm:
