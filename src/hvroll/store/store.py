@@ -454,7 +454,7 @@ class Store:
 
     def _write_changes(self) -> None:
         """Write the changed columns of the campaign's loaded rows with Core: rows changing
-        the same columns of one table share one executemany UPDATE by primary key. The rows
+        one table share one executemany UPDATE by primary key (:func:`_same_columns`). The rows
         are then marked unchanged, so the session's flush only inserts new rows. Without the
         identity map's record of modified rows (another SQLAlchemy), the flush writes them."""
         session = self.session
@@ -462,23 +462,22 @@ class Store:
         commit_states = getattr(InstanceState, "_commit_all_states", None)
         if not modified or commit_states is None:
             return
-        groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        changed: dict[Table, list[tuple[set[str], dict[str, Any]]]] = {}
         written = []
         for state in list(modified):
             table = _CORE_UPDATED.get(state.class_)
             if table is None or state.key is None or state.deleted or state.expired_attributes:
                 continue
             values = state.dict
-            columns = tuple(sorted(k for k in state.committed_state if k != "id"))
+            columns = {k for k in state.committed_state if k != "id"}
             if columns:
-                params = {k: values[k] for k in columns}
-                params["b_id"] = values["id"]
-                groups.setdefault((table, columns), []).append(params)
+                changed.setdefault(table, []).append((columns, values))
             written.append((state, values))
-        if groups:
+        if changed:
             conn = session.connection()
-            for (table, _), rows in groups.items():
-                conn.execute(_UPDATE_BY_ID[table], rows)
+            for table, rows in changed.items():
+                for params in _same_columns(rows):
+                    conn.execute(_UPDATE_BY_ID[table], params)
         commit_states(written, session.identity_map)
 
     def close(self) -> None:
@@ -508,3 +507,25 @@ class Store:
         where = ControlRow.handled.is_(False) if after is None else ControlRow.id > after
         return list(self.session.scalars(select(ControlRow).where(where)
                                           .order_by(ControlRow.id)))
+
+
+def _same_columns(rows: list[tuple[set[str], dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """The parameters of one table's UPDATEs: every row sets the union of the columns any of
+    them changed (a column a row did not change is set to the value it holds), so a commit
+    issues one executemany per table instead of one per set of changed columns; a row
+    missing one of those columns in its loaded values keeps a group of its own.
+
+    >>> rows = [({"state"}, {"id": 1, "state": "a", "job": None}),
+    ...         ({"job"}, {"id": 2, "state": "b", "job": "j"}), ({"job"}, {"id": 3, "job": "k"})]
+    >>> _same_columns(rows)  # doctest: +NORMALIZE_WHITESPACE
+    [[{'job': None, 'state': 'a', 'b_id': 1}, {'job': 'j', 'state': 'b', 'b_id': 2}],
+     [{'job': 'k', 'b_id': 3}]]
+    """
+    union = sorted(set().union(*(columns for columns, _ in rows)))
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for columns, values in rows:
+        keys = tuple(union) if all(k in values for k in union) else tuple(sorted(columns))
+        params = {k: values[k] for k in keys}
+        params["b_id"] = values["id"]
+        groups.setdefault(keys, []).append(params)
+    return list(groups.values())
