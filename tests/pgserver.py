@@ -34,13 +34,15 @@ def bindir() -> Path | None:
     return found[-1].parent if found else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nobody listens on, on loopback, for a server a test starts."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process lives and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -59,7 +61,7 @@ class PostgresServer:
         self.bin = bin_dir
         self.workdir = workdir
         self.data = workdir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.pid = 0
         self._names = itertools.count(1)
         self._as: list[str] = []
@@ -92,9 +94,9 @@ class PostgresServer:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGINT)
         deadline = time.monotonic() + 30
-        while _alive(self.pid) and time.monotonic() < deadline:
+        while alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(self.pid):
+        if alive(self.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
         self.pid = 0

@@ -188,12 +188,10 @@ class TransitionRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
-class LeaseRow(Base):
-    """Who runs the campaign: one row, taken and renewed by conditional UPDATEs
+class _LeaseColumns:
+    """The columns of a lease row, taken and renewed by conditional UPDATEs
     (:mod:`hvroll.store.lease`). ``holder`` is empty when nobody holds it."""
 
-    __tablename__ = "lease"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     holder: Mapped[str] = mapped_column(String(64), default="")
     """A random id of the holding process; the fencing check compares it with ``fence``."""
     fence: Mapped[int] = mapped_column(Integer, default=0)
@@ -206,19 +204,19 @@ class LeaseRow(Base):
     expires: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class RegionLeaseRow(Base):
+class LeaseRow(_LeaseColumns, Base):
+    """Who runs the campaign: one row."""
+
+    __tablename__ = "lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class RegionLeaseRow(_LeaseColumns, Base):
     """Who runs one region's part of the campaign (``hvroll run --region R``): one row per
-    region, with the columns of :class:`LeaseRow`, taken and renewed the same way."""
+    region, taken and renewed the same way as :class:`LeaseRow`."""
 
     __tablename__ = "region_lease"
     region: Mapped[str] = mapped_column(String(255), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(64), default="")
-    fence: Mapped[int] = mapped_column(Integer, default=0)
-    host: Mapped[str] = mapped_column(String(255), default="")
-    pid: Mapped[int] = mapped_column(Integer, default=0)
-    since: Mapped[float] = mapped_column(Float, default=0.0)
-    heartbeat: Mapped[float] = mapped_column(Float, default=0.0)
-    expires: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class RegionRunRow(Base):
