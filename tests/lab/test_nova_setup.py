@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import yaml
 from hvroll.errors import InputError
 from hvroll.lab.nova import configs, control
 from hvroll.lab.nova.layout import Layout, Ports
-from hvroll.lab.nova.venv import constraints_text, release
+from hvroll.lab.nova.venv import _link_files, constraints_text, release, venvfiles_dir
 
 
 def test_constraints_drop_only_the_relaxed_pins() -> None:
@@ -105,3 +106,17 @@ def test_port_offset_moves_every_port_and_bad_values_are_one_line(
     monkeypatch.setenv("HVROLL_LAB_PORT_OFFSET", "-5")
     with pytest.raises(InputError, match=r"out of range \(expected 0\.\.20000, got -5\)$"):
         default_ports()
+
+
+def test_linking_the_lab_files_races_safely_and_replaces_a_stale_link(tmp_path: Path) -> None:
+    """Labs of two test workers (or two checkouts) link into one cached environment at once."""
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "nova" / "virt").mkdir(parents=True)
+    driver = site / "nova" / "virt" / "hvlab_fake.py"
+    driver.symlink_to(tmp_path / "elsewhere.py")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: _link_files(tmp_path / "venv"), range(32)))
+    assert driver.resolve() == (venvfiles_dir() / "hvlab_fake.py").resolve()
+    assert (site / "hvlab.pth").read_text() == f"{venvfiles_dir()}\n"
+    assert sorted(p.name for p in site.rglob("*")) == [
+        "hvlab.pth", "hvlab_fake.py", "nova", "virt"]

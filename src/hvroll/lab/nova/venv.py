@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -111,7 +113,7 @@ def ensure_venv(rel: Release, cache: Path, *, log: Path) -> Path:
             _install(rel, home, venv, log)
             (home / "libvirt-ready").unlink(missing_ok=True)
             ready.write_text(want + "\n")
-    _link_files(venv)
+        _link_files(venv)
     return venv
 
 
@@ -176,14 +178,21 @@ def _install(rel: Release, home: Path, venv: Path, log: Path) -> None:
 
 
 def _link_files(venv: Path) -> None:
-    """``nova.virt.hvlab_fake`` → the lab's driver; the other files on ``sys.path``."""
+    """``nova.virt.hvlab_fake`` → the lab's driver; the other files on ``sys.path``.
+
+    Called under the release's lock; each file is replaced atomically, so a lab already
+    running from this environment never finds either missing."""
     site = site_packages(venv)
     files = venvfiles_dir()
     driver = site / "nova" / "virt" / "hvlab_fake.py"
     target = files / "hvlab_fake.py"
     if not (driver.is_symlink() and driver.resolve() == target.resolve()):
-        driver.unlink(missing_ok=True)
-        driver.symlink_to(target)
+        fresh = driver.with_name(f".hvlab_fake.{os.getpid()}.{secrets.token_hex(4)}")
+        fresh.unlink(missing_ok=True)
+        fresh.symlink_to(target)
+        fresh.replace(driver)
     pth = site / "hvlab.pth"
     if not pth.is_file() or pth.read_text().strip() != str(files):
-        pth.write_text(f"{files}\n")
+        fresh = pth.with_name(f".hvlab.{os.getpid()}.{secrets.token_hex(4)}")
+        fresh.write_text(f"{files}\n")
+        fresh.replace(pth)
