@@ -3,6 +3,7 @@ started again, it finishes the hop without repeating a completed step."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hvroll.cli.controlplane import jobs_dir
+from hvroll.store.store import Store
 from pgserver import PostgresServer
 
 from .test_runner import SERVERS, deployment_text
@@ -148,6 +150,23 @@ def test_an_unreachable_database_is_one_line(setup: tuple[Path, Path, Path],
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {url}: cannot be read (")
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_a_campaigns_state_file_is_refused_untouched(setup: tuple[Path, Path, Path],
+                                                     tmp_path: Path, command: str) -> None:
+    _d, dep, plan = setup
+    state = tmp_path / "campaign.db"
+    Store(state, create=True).close()
+    before = hashlib.sha256(state.read_bytes()).hexdigest()
+    extra = [str(plan), "-d", str(dep)] if command == "run" else []
+    done = subprocess.run(hvroll("controlplane", command, *extra[:1], "--state", str(state),
+                                 *extra[1:]), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {state}: not a control-plane state file (it holds "
+                                  "other tables: ")
+    assert done.stderr.count("\n") == 1
+    assert hashlib.sha256(state.read_bytes()).hexdigest() == before
 
 
 @pytest.mark.parametrize(("state", "jobs"), [

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Float, Integer, String, Table, Text, select
+from sqlalchemy import Boolean, Float, Integer, String, Table, Text, inspect, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -110,6 +110,7 @@ class Journal:
                              f"'hvroll controlplane run PLAN --state {self.target}')")
         self.engine = engine_for(self.target)
         try:
+            self._refuse_foreign_tables()
             Base.metadata.create_all(self.engine)
             cast(Table, LeaseRow.__table__).create(self.engine, checkfirst=True)
             self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
@@ -127,6 +128,19 @@ class Journal:
         self.before_commit: Callable[[], None] | None = None
         """The lease's fenced renewal while this process holds it (:meth:`acquire`)."""
         self.lease: Lease | None = None
+
+    def _refuse_foreign_tables(self) -> None:
+        """A database holding tables of something else (a campaign's state, say) is refused
+        before any table is added to it."""
+        with self.engine.connect() as conn:
+            foreign = set(inspect(conn).get_table_names()) - set(Base.metadata.tables) - {
+                cast(Table, LeaseRow.__table__).name}
+        if foreign:
+            raise InputError(f"{self.target}: not a control-plane state file (it holds other "
+                             f"tables: {', '.join(sorted(foreign)[:4])}"
+                             f"{', …' if len(foreign) > 4 else ''}; expected an empty database "
+                             f"or one written by 'hvroll controlplane run PLAN --state "
+                             f"{self.target}')")
 
     # -- the run ---------------------------------------------------------------------------
 
