@@ -81,9 +81,9 @@ def test_every_capability_has_a_feature_protocol() -> None:
 
 def test_the_simulator_declares_and_implements_every_feature() -> None:
     with SimCloud(fleet()) as cloud:
-        assert cloud.capabilities == frozenset(Capability)
+        assert cloud.capabilities == frozenset(Capability) - {Capability.POST_COPY_BLOCK}
         assert declaration_problems(cloud) == []
-        assert all(has(cloud, c) for c in Capability)
+        assert all(has(cloud, c) for c in cloud.capabilities)
         assert require(cloud, Capability.REINSTALL) is cloud
 
 

@@ -37,6 +37,9 @@ def test_downtime_steps_small_guest() -> None:
      [Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.POST_COPY]),
     (frozenset({"auto_converge", "post_copy"}), POLICY, True,
      [Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.BLOCK]),
+    (frozenset({"post_copy", "post_copy_block"}), POLICY, True,  # Nova's force-complete
+     [Rung.PRECOPY, Rung.POST_COPY, Rung.BLOCK]),
+    (frozenset({"post_copy_block"}), POLICY, True, [Rung.PRECOPY, Rung.BLOCK]),
     (frozenset(), POLICY, False, [Rung.PRECOPY]),
     (frozenset({"auto_converge", "post_copy", "suspend", "cold_migration"}),
      LadderPolicy(allow_suspend=True, allow_cold=True, allow_post_copy=False), False,

@@ -93,6 +93,20 @@ def test_host_facts_name_the_testbed_hosts_by_the_version_nova_reports() -> None
     assert (profile.name, profile.qemu_version, profile.libvirt_version) == (
         "TB", "7.2.22", "9.0.0")
     assert facts.profile_for("QEMU", 2_000_000) is None
+    upgraded = facts.profile_for("QEMU", 7_002_022, ("COMPUTE_NET_VIF_MODEL_VIRTIO",
+                                                     "CUSTOM_HVLAB_PROFILE_TB2"))
+    assert upgraded is not None and (upgraded.name, upgraded.rank) == ("TB2", 2)
+    assert upgraded.qemu_version == profile.qemu_version and profile.rank == 1
+
+
+def test_the_reinstall_hook_tags_the_compute_node_through_novas_provider_config() -> None:
+    import yaml
+
+    doc = yaml.safe_load(qemu.provider_yaml("TB2") or "")
+    assert doc == {"meta": {"schema_version": "1.0"},
+                   "providers": [{"identification": {"uuid": "$COMPUTE_NODE"},
+                                  "traits": {"additional": ["CUSTOM_HVLAB_PROFILE_TB2"]}}]}
+    assert qemu.provider_yaml("TB") is None
 
 
 def test_a_bench_can_ask_for_no_guest_that_never_converges() -> None:

@@ -172,7 +172,8 @@ def discover(
         if not as_json:
             err_console.print(f"read {n} {what}", highlight=False)
 
-    raw = read_cloud(conn, region=region, page_size=page_size, on_progress=note)
+    raw = read_cloud(conn, region=region, page_size=page_size, on_progress=note,
+                     traits=host_facts.uses_traits)
     found = fleet_from_cloud(raw, host_facts, cluster_by)
     save_fleet(found.fleet, output)
     summary = {"file": str(output), "cloud": cloud, "region": raw.region, **found.counts,

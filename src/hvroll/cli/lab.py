@@ -114,19 +114,23 @@ def status(
 def reinstall(
     host: str = typer.Argument(..., help="A lab compute, e.g. compute2."),
     profile: str = typer.Option(..., "--profile", "-p",
-                                help=f"Profile to bring it to: {', '.join(nova.PROFILES)}."),
+                                help=f"Profile to bring it to: {', '.join(nova.PROFILES)}; "
+                                "a --virt libvirt lab: TB or TB2."),
     workdir: Path = WORKDIR,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The lab's reinstall hook: restart HOST's nova-compute reporting PROFILE's hypervisor
-    version, and wait until Nova shows it up (about 15-30 s). Use it as hvroll run's
-    --reinstall-cmd 'hvroll lab nova reinstall {host} --profile {profile} --workdir DIR'."""
+    version (a --virt libvirt lab: its provider config file setting PROFILE's placement
+    trait, CUSTOM_HVLAB_PROFILE_TB2), and wait until Nova shows it up (about 15-30 s). Use
+    it as hvroll run's --reinstall-cmd
+    'hvroll lab nova reinstall {host} --profile {profile} --workdir DIR'."""
     result = nova.reinstall(workdir, host, profile)
     if as_json:
         print_json(result)
     else:
+        trait = f", trait {result['trait']}" if result.get("trait") else ""
         console.print(f"{host} is up on {profile} (hypervisor_version "
-                      f"{result['hypervisor_version']})", highlight=False)
+                      f"{result['hypervisor_version']}{trait})", highlight=False)
 
 
 @nova_app.command()

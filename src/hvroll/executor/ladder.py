@@ -65,11 +65,13 @@ def downtime_steps(policy: LadderPolicy, ram_mib: float) -> list[tuple[float, in
 
 def ladder(caps: frozenset[str], policy: LadderPolicy, *, local_disk: bool) -> list[Rung]:
     """The rungs open to a migration, in order. ``caps`` are what both hosts support
-    (``auto_converge``, ``post_copy``) and the driver can do."""
+    (``auto_converge``, ``post_copy``) and the driver can do; a VM with local disks gets
+    post-copy only from a driver that switches block migrations too (``post_copy_block``)."""
     out = [Rung.PRECOPY]
     if policy.allow_auto_converge and "auto_converge" in caps:
         out.append(Rung.AUTO_CONVERGE)
-    if policy.allow_post_copy and "post_copy" in caps and not local_disk:
+    if policy.allow_post_copy and "post_copy" in caps and (
+            not local_disk or "post_copy_block" in caps):
         out.append(Rung.POST_COPY)
     if local_disk:
         out.append(Rung.BLOCK)

@@ -241,8 +241,10 @@ class MigrationRunner:
         if found is None:
             both = capabilities(ex.state.profile(source), ex.state.profile(dest))
             driver = {c.value for c in ex.driver.capabilities}
-            extra = {c for c in (Capability.SUSPEND.value, Capability.COLD_MIGRATION.value)
-                     if c in driver}
+            extra: set[str] = {c for c in (Capability.SUSPEND.value,
+                                           Capability.COLD_MIGRATION.value) if c in driver}
+            if Capability.POST_COPY.value in both and Capability.POST_COPY_BLOCK in driver:
+                extra.add(Capability.POST_COPY_BLOCK.value)
             found = self._caps_of[key] = frozenset((set(both) & driver) | extra)
         return found
 

@@ -161,6 +161,40 @@ def test_duplicate_server_names_get_their_id_prefix() -> None:
     assert sorted(v.name for v in found.fleet.vms) == ["web-aaaaaaaa", "web-bbbbbbbb"]
 
 
+TRAIT_FACTS = parse_facts("""
+version: 1
+profiles:
+  - {name: B, os_name: debian, os_version: "12", qemu_version: 7.2.0, libvirt_version: 9.0.0,
+     rank: 2, match: {trait: CUSTOM_HOST_OS_DEBIAN12}}
+  - {name: A, os_name: debian, os_version: "11", qemu_version: 7.2.0, libvirt_version: 9.0.0,
+     rank: 1, match: {hypervisor_type: QEMU, hypervisor_version: 7002000}}
+""", "facts.yaml")
+
+
+def test_a_profile_is_told_by_a_placement_trait_before_the_unchanged_qemu_version() -> None:
+    assert TRAIT_FACTS.uses_traits and not FACTS.uses_traits
+    cloud = RawCloud(region="r1", hosts=[
+        host("c1", 7002000), host("c2", 7002000, traits=("CUSTOM_HOST_OS_DEBIAN12",
+                                                         "HW_CPU_X86_SSE2"))])
+    found = fleet_from_cloud(cloud, TRAIT_FACTS)
+    assert {h.name: h.profile for h in found.fleet.hosts} == {"c1": "A", "c2": "B"}
+    assert [p.name for p in found.fleet.profiles] == ["B", "A"]
+    with pytest.raises(InputError, match=r"hypervisor QEMU 2000000 \(hosts c3\) matches no"):
+        fleet_from_cloud(RawCloud(region="r1", hosts=[host("c3", 2000000)]), TRAIT_FACTS)
+
+
+def test_host_facts_refuse_a_bad_match() -> None:
+    base = ("version: 1\nprofiles:\n- {name: P, os_name: x, os_version: '1', "
+            "qemu_version: '1.0', libvirt_version: '1.0', match: {%s}}\n")
+    with pytest.raises(InputError, match=r"f.yaml: profiles\[0\] match: unknown keys "
+                                         r"\['traits'\]"):
+        parse_facts(base % "traits: [CUSTOM_X]", "f.yaml")
+    with pytest.raises(InputError, match=r"f.yaml: profiles\[0\] match.trait: a placement "
+                                         r"trait .* got 'custom-x'"):
+        parse_facts(base % "trait: custom-x", "f.yaml")
+    assert parse_facts(base % "trait: CUSTOM_X", "f.yaml").profiles[0].trait == "CUSTOM_X"
+
+
 def test_host_facts_errors_name_the_file() -> None:
     with pytest.raises(InputError, match=r"f.yaml: a host-facts file starts with 'version: 1'"):
         parse_facts("profiles: []", "f.yaml")

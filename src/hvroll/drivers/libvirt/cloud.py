@@ -94,7 +94,7 @@ class LibvirtCloud(Lifecycle):
                                 or base.shared_paths)
         self.clock: Clock = clock or RealClock()
         self.fleet = fleet
-        self.capabilities = frozenset(Capability) - (
+        self.capabilities = frozenset(Capability) - {Capability.POST_COPY_BLOCK} - (
             frozenset() if reinstall_hook else {Capability.REINSTALL})
         self._hook = reinstall_hook
         self._profile_source = profile_source or self._profile_by_versions

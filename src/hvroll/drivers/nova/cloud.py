@@ -12,7 +12,8 @@
 - "is this host empty" is asked of Nova: servers of all projects in every status, and
   migrations still running to or from it;
 - reinstall: the operator's hook, in a thread; verification from the hypervisor version
-  reported to Nova (named by the host-facts file).
+  reported to Nova and, when the host-facts file matches on them, the compute node's placement
+  traits (named by the host-facts file).
 
 Jobs and their Nova migrations are remembered in a journal, so after a crash a running Nova
 migration is adopted and never started twice.
@@ -52,6 +53,7 @@ from hvroll.drivers.nova.connect import (
 )
 from hvroll.drivers.nova.facts import HostFacts
 from hvroll.drivers.nova.journal import Journal, NovaJob
+from hvroll.drivers.nova.read import provider_traits
 from hvroll.errors import DriverError, HvrollError, OperationFailedError
 
 MIB = 1024 * 1024
@@ -72,9 +74,12 @@ ReinstallHook = Callable[[str, str], None]
 def capabilities_for(microversion: Microversion, *, reinstall: bool) -> frozenset[Capability]:
     """What the driver can do with a Nova whose newest microversion is ``microversion`` (at
     least :data:`DRIVER_MICROVERSION`): live and block migration, force-complete as
-    ``post_copy``; a cold migration to a named host from 2.56; ``reinstall`` with a hook.
+    ``post_copy`` (of block migrations too: Nova's libvirt driver switches them to post-copy
+    once the disks are mirrored); a cold migration to a named host from 2.56; ``reinstall``
+    with a hook.
     Nova's API neither caps a migration's bandwidth nor reports its downtime."""
-    caps = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION, Capability.POST_COPY}
+    caps = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION, Capability.POST_COPY,
+            Capability.POST_COPY_BLOCK}
     if microversion >= COLD_MIGRATION_MICROVERSION:
         caps.add(Capability.COLD_MIGRATION)
     if reinstall:
@@ -224,10 +229,16 @@ class NovaCloud(Lifecycle):
                     == host), None)
         if hyp is None:
             raise checks.unknown("host", host)
-        profile = self.facts.profile_for(hyp.hypervisor_type, int(hyp.hypervisor_version or 0))
+        traits: tuple[str, ...] = ()
+        if self.facts.uses_traits:
+            traits = self._call(f"reading the placement traits of {host}", provider_traits,
+                                self.conn, str(hyp.id), at=host)
+        profile = self.facts.profile_for(hyp.hypervisor_type, int(hyp.hypervisor_version or 0),
+                                         traits)
         if profile is None:
             raise DriverError(f"hypervisor {hyp.hypervisor_type} {hyp.hypervisor_version} "
-                              "matches no profile of the host-facts file", host=host)
+                              f"(traits {', '.join(traits) or 'none'}) matches no profile of "
+                              "the host-facts file", host=host)
         return profile.name
 
     def set_scheduling(self, host: str, enabled: bool) -> None:

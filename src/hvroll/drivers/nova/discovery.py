@@ -5,9 +5,9 @@ domain objects (:func:`fleet_from_cloud`, pure, tested on plain records):
 
 - hosts from nova-compute services and hypervisors (name, state, disabled reason, zone), CPU
   generation from the hypervisor's ``cpu_info`` (model, vendor, features), profile from
-  ``hypervisor_type``/``hypervisor_version`` through the host-facts file, capacity and
-  allocation ratios from placement inventories; clusters from aggregates, zones or a host-name
-  pattern;
+  ``hypervisor_type``/``hypervisor_version`` and placement traits through the host-facts
+  file, capacity and allocation ratios from placement inventories; clusters from aggregates,
+  zones or a host-name pattern;
 - VMs from the servers of all projects: flavor, image properties → guest, config drive,
   volumes and boot-from-volume, server group, power state, and from the instance actions the
   live migrations since the last power cycle (a reboot, stop, start, shelve, resize … resets
@@ -38,6 +38,7 @@ from hvroll.domain import (
     GuestOs,
     GuestOsFamily,
     Host,
+    HostProfile,
     PowerState,
     Region,
     SchedulingState,
@@ -75,6 +76,9 @@ class RawHost:
     inventories: dict[str, dict[str, Any]]
     """Placement inventories by resource class (``VCPU``, ``MEMORY_MB``, ``DISK_GB``)."""
     aggregates: tuple[str, ...] = ()
+    traits: tuple[str, ...] = ()
+    """The placement traits of the hypervisor's resource provider (read only when the
+    host-facts file matches a profile on a trait)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +197,13 @@ def _name(raw: str, fallback: str) -> str:
 def fleet_from_cloud(cloud: RawCloud, facts: HostFacts, cluster_by: str = "az") -> Discovery:
     """The cloud as a ``Fleet`` (pure)."""
     notes: list[str] = []
+    def profile_of(h: RawHost) -> HostProfile | None:
+        return facts.profile_for(h.hypervisor_type, h.hypervisor_version, h.traits)
+
     unmatched = sorted({f"{h.hypervisor_type} {h.hypervisor_version}" for h in cloud.hosts
-                        if facts.profile_for(h.hypervisor_type, h.hypervisor_version) is None})
+                        if profile_of(h) is None})
     if unmatched:
-        which = [h.name for h in cloud.hosts
-                 if facts.profile_for(h.hypervisor_type, h.hypervisor_version) is None]
+        which = [h.name for h in cloud.hosts if profile_of(h) is None]
         raise InputError(f"hypervisor {', '.join(unmatched)} (hosts {', '.join(which[:5])}) "
                          "matches no profile of the host-facts file: add one (docs/nova.md)")
     generations: dict[tuple[str, str, tuple[str, ...]], CpuGeneration] = {}
@@ -213,7 +219,7 @@ def fleet_from_cloud(cloud: RawCloud, facts: HostFacts, cluster_by: str = "az") 
             gname = model if not same_model else f"{model}-{same_model + 1}"
             generations[key] = CpuGeneration(name=_name(gname, "cpu"), model=_name(model, "cpu"),
                                              vendor=vendor, features=features)
-        profile = facts.profile_for(h.hypervisor_type, h.hypervisor_version)
+        profile = profile_of(h)
         assert profile is not None
         cluster = _name(cluster_of(h, cluster_by), "cluster")
         clusters.setdefault(cluster, Cluster(name=cluster, region=cloud.region))

@@ -16,6 +16,18 @@ it from what Nova reports::
     hosts:                  # optional, per host: facts Nova cannot tell
       compute1: {link_mib_s: 1180}
 
+A ``match`` may name a placement ``trait`` (``CUSTOM_…``) besides, or instead of, the hypervisor
+type and version: operators tag a compute node through nova-compute's provider config file
+(``[compute] provider_config_location``, ``traits: {additional: [CUSTOM_…]}``), which Nova
+applies to the node's resource provider. Profiles are tried in file order and the first whose
+every condition holds names the host, so a profile matched by a trait goes before one matched
+only by the QEMU version the upgrade does not change::
+
+      - {name: B, os_name: debian, os_version: "12", qemu_version: 7.2.0, rank: 2,
+         match: {trait: CUSTOM_HOST_OS_DEBIAN12}}
+      - {name: A, os_name: debian, os_version: "11", qemu_version: 7.2.0, rank: 1,
+         match: {hypervisor_type: QEMU, hypervisor_version: 7002000}}
+
 Every profile the file names goes into the inventory (so an upgrade target exists before any
 host runs it). A host whose hypervisor matches no profile is an error naming it: hvroll never
 invents a profile.
@@ -23,6 +35,8 @@ invents a profile.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,12 +53,16 @@ class ProfileMatch:
     profile: HostProfile
     hypervisor_type: str | None
     hypervisor_version: int | None
+    trait: str | None = None
+    """A placement trait the compute node's resource provider must have."""
 
-    def matches(self, hypervisor_type: str | None, hypervisor_version: int | None) -> bool:
+    def matches(self, hypervisor_type: str | None, hypervisor_version: int | None,
+                traits: Collection[str] = ()) -> bool:
         return ((self.hypervisor_type is None
                  or (hypervisor_type or "").lower() == self.hypervisor_type.lower())
                 and (self.hypervisor_version is None
-                     or hypervisor_version == self.hypervisor_version))
+                     or hypervisor_version == self.hypervisor_version)
+                and (self.trait is None or self.trait in traits))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +70,23 @@ class HostFacts:
     profiles: tuple[ProfileMatch, ...]
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def profile_for(self, hypervisor_type: str | None, hypervisor_version: int | None
-                    ) -> HostProfile | None:
+    @property
+    def uses_traits(self) -> bool:
+        """Whether any profile is told by a placement trait (then hosts' traits are read)."""
+        return any(m.trait is not None for m in self.profiles)
+
+    def profile_for(self, hypervisor_type: str | None, hypervisor_version: int | None,
+                    traits: Collection[str] = ()) -> HostProfile | None:
+        """The first profile, in file order, whose every condition holds."""
         for m in self.profiles:
-            if m.matches(hypervisor_type, hypervisor_version):
+            if m.matches(hypervisor_type, hypervisor_version, traits):
                 return m.profile
         return None
 
 
 HOST_KEYS = frozenset({"link_mib_s", "role", "disk_gib"})
+MATCH_KEYS = frozenset({"hypervisor_type", "hypervisor_version", "trait"})
+_TRAIT = re.compile(r"[A-Z0-9_]{1,255}")
 
 
 def parse_facts(text: str, source: str) -> HostFacts:
@@ -80,6 +106,15 @@ def parse_facts(text: str, source: str) -> HostFacts:
             raise InputError(f"{source}: profiles[{i}] must be a mapping (got {raw!r})")
         entry = dict(raw)
         match = entry.pop("match", None) or {}
+        if not isinstance(match, dict) or set(match) - MATCH_KEYS:
+            extra = sorted(set(match) - MATCH_KEYS) if isinstance(match, dict) else match
+            raise InputError(f"{source}: profiles[{i}] match: unknown keys {extra!r} "
+                             f"(expected some of: {', '.join(sorted(MATCH_KEYS))})")
+        trait = match.get("trait")
+        if trait is not None and not (isinstance(trait, str) and _TRAIT.fullmatch(trait)):
+            raise InputError(f"{source}: profiles[{i}] match.trait: a placement trait "
+                             f"(expected upper case letters, digits and _, e.g. "
+                             f"CUSTOM_HOST_OS_DEBIAN12, got {trait!r})")
         try:
             profile = HostProfile(**entry)
         except ValidationError as exc:
@@ -90,7 +125,7 @@ def parse_facts(text: str, source: str) -> HostFacts:
         profiles.append(ProfileMatch(profile=profile,
                                      hypervisor_type=match.get("hypervisor_type"),
                                      hypervisor_version=None if version is None
-                                     else int(version)))
+                                     else int(version), trait=trait))
     if not profiles:
         raise InputError(f"{source}: names no profiles (expected a 'profiles' list)")
     hosts = doc.get("hosts") or {}

@@ -24,16 +24,18 @@ PAGE_SIZE = 100
 
 
 def read_cloud(conn: Any, *, region: str | None = None, page_size: int = PAGE_SIZE,
-               on_progress: Callable[[str, int], None] | None = None) -> RawCloud:
+               on_progress: Callable[[str, int], None] | None = None,
+               traits: bool = False) -> RawCloud:
     """Hosts, servers of all projects (``page_size`` a request, every page followed) and
     server groups of the cloud behind ``conn``; ``on_progress(what, count)`` after hosts,
-    after each page of servers and after server groups."""
+    after each page of servers and after server groups. ``traits``: read each hypervisor's
+    placement traits too (the host-facts file matches profiles on them)."""
     note = on_progress or (lambda _what, _n: None)
     name = getattr(conn.config, "name", None) or "(unnamed)"
     negotiate(name, offered_microversions(conn, name), DISCOVERY_MICROVERSION, "discovery")
     with quiet_sdk():
         try:
-            return _read(conn, region, page_size, note)
+            return _read(conn, region, page_size, note, traits)
         except DriverError:
             raise
         except Exception as exc:
@@ -41,7 +43,7 @@ def read_cloud(conn: Any, *, region: str | None = None, page_size: int = PAGE_SI
 
 
 def _read(conn: Any, region: str | None, page_size: int,
-          note: Callable[[str, int], None]) -> RawCloud:
+          note: Callable[[str, int], None], traits: bool) -> RawCloud:
     cloud = RawCloud(region=region or conn.config.region_name or "RegionOne")
     services = {s.host: s for s in conn.compute.services(binary="nova-compute")}
     aggregates: dict[str, list[str]] = {}
@@ -68,7 +70,8 @@ def _read(conn: Any, region: str | None, page_size: int,
             hypervisor_version=int(hyp.hypervisor_version) if hyp.hypervisor_version else None,
             cpu_info=cpu_info_of(hyp.cpu_info) or cpu_infos.get(str(hyp.id), {}),
             inventories=inventories,
-            aggregates=tuple(aggregates.get(svc_host, ()))))
+            aggregates=tuple(aggregates.get(svc_host, ())),
+            traits=provider_traits(conn, str(hyp.id)) if traits else ()))
     note("hosts", len(cloud.hosts))
     images: dict[str, dict[str, str]] = {}
     for server in conn.compute.servers(details=True, all_projects=True, limit=page_size):
@@ -83,6 +86,20 @@ def _read(conn: Any, region: str | None, page_size: int,
                                      members=tuple(g.member_ids or ())))
     note("server groups", len(cloud.groups))
     return cloud
+
+
+TRAITS_MICROVERSION = "1.6"
+"""Placement's first microversion with resource provider traits (Pike)."""
+
+
+def provider_traits(conn: Any, provider: str) -> tuple[str, ...]:
+    """The placement traits of resource provider ``provider`` (a compute node's is its
+    hypervisor's ID from compute microversion 2.53); errors propagate (a host-facts file
+    that matches on traits cannot name a host without them)."""
+    response = conn.placement.get(f"/resource_providers/{provider}/traits",
+                                  microversion=TRAITS_MICROVERSION)
+    response.raise_for_status()
+    return tuple(sorted(str(t) for t in response.json().get("traits", [])))
 
 
 def _cpu_infos(conn: Any) -> dict[str, dict[str, Any]]:

@@ -55,6 +55,10 @@ from hvroll.drivers.sim.state import (
 from hvroll.errors import CapabilityError, DriverError, InputError
 
 _OPTION_FIELDS = tuple(f.name for f in fields(MigrationOptions))
+SIM_CAPABILITIES = frozenset(Capability) - {Capability.POST_COPY_BLOCK}
+"""What the simulator declares by default: everything but post-copy of block migrations
+(its model keeps VMs with local disks off post-copy, as the ladder did before drivers could
+say otherwise)."""
 
 WORKAROUNDS = ("remove_balloon", "copy_config_drive", "reboot_guest", "use_migrate_uri3",
                "pin_cpu_model")
@@ -82,7 +86,7 @@ class SimCloud(Lifecycle):
 
     def __init__(self, fleet: Fleet, *, seed: int = 1, faults: Faults | None = None,
                  journal: Path | None = None,
-                 capabilities: frozenset[Capability] = frozenset(Capability)) -> None:
+                 capabilities: frozenset[Capability] = SIM_CAPABILITIES) -> None:
         self.capabilities = frozenset(capabilities)
         faults = Faults() if faults is None else faults
         for host, _ in faults.host_crashes:

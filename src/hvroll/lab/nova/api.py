@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hvroll.errors import DriverError, InputError
-from hvroll.lab.nova import control, procs, seed
+from hvroll.lab.nova import control, procs, qemu, seed
 from hvroll.lab.nova.layout import DEFAULT_CACHE, Layout, Ports, load_record, save_record
 from hvroll.lab.nova.profiles import check_profile, compute_profile
 from hvroll.lab.nova.venv import DEFAULT_RELEASE
@@ -150,10 +150,21 @@ def status(workdir: Path) -> LabStatus:
 def reinstall(workdir: Path, host: str, profile: str, *,
               timeout_s: float = READY_TIMEOUT_S) -> dict[str, Any]:
     """The lab's reinstall hook: restart ``host``'s nova-compute reporting ``profile``'s
-    versions, and wait until Nova shows the new hypervisor version with the service up."""
-    check_profile(profile)
+    versions, and wait until Nova shows the new hypervisor version with the service up.
+
+    ``libvirt`` mode (profiles ``TB``, ``TB2``): every testbed host runs this machine's QEMU,
+    so the profile shows as a placement trait instead: the hook writes the profile's provider
+    config file, restarts the compute and waits until Nova reports the service up and
+    placement lists the trait on the compute node (a reinstall back to ``TB`` takes the trait
+    off through placement)."""
     layout = Layout(workdir.resolve())
     record = load_record(layout)
+    if record.virt == "libvirt":
+        if profile not in qemu.PROFILES:
+            raise InputError(f"unknown profile {profile!r} of a libvirt-mode lab (expected one "
+                             f"of: {', '.join(qemu.PROFILES)})")
+    else:
+        check_profile(profile)
     if host not in record.computes:
         raise InputError(f"the Nova lab in {layout.workdir} has no compute {host!r} "
                          f"(expected one of: {', '.join(record.computes)})")
@@ -166,10 +177,12 @@ def reinstall(workdir: Path, host: str, profile: str, *,
         raise DriverError(f"{host}: nova-compute would not stop")
     lab.write_compute(host, profile)
     record.profiles[host] = profile
-    lab.start_compute(host)
-    want = compute_profile(profile).hypervisor_version
-    conn = seed.connect(layout)
     restarted_at = time.time()
+    lab.start_compute(host)
+    conn = seed.connect(layout)
+    if record.virt == "libvirt":
+        return _reinstalled_qemu(conn, host, profile, restarted_at, timeout_s)
+    want = compute_profile(profile).hypervisor_version
 
     def ready() -> bool:
         with contextlib.suppress(Exception):
@@ -182,6 +195,47 @@ def reinstall(workdir: Path, host: str, profile: str, *,
         return False
     seed.wait(f"{host} up on {profile}", ready, timeout_s, poll_s=1.0)
     return {"host": host, "profile": profile, "hypervisor_version": want}
+
+
+def _reinstalled_qemu(conn: Any, host: str, profile: str, restarted_at: float,
+                      timeout_s: float) -> dict[str, Any]:
+    """Wait until ``host``'s restarted compute reports up and placement lists exactly the
+    profile traits of ``profile`` on its compute node."""
+    from hvroll.drivers.nova.read import provider_traits
+
+    want = qemu.profile_trait(profile)
+    state: dict[str, Any] = {}
+
+    def ready() -> bool:
+        with contextlib.suppress(Exception):
+            hyp = next((h for h in conn.compute.hypervisors(details=True) if h.name == host),
+                       None)
+            svc = next((s for s in conn.compute.services(binary="nova-compute", host=host)),
+                       None)
+            if hyp is None or svc is None or svc.state != "up" \
+                    or not _after(svc.updated_at, restarted_at):
+                return False
+            traits = provider_traits(conn, str(hyp.id))
+            stale = [t for t in traits if t.startswith(qemu.TRAIT_PREFIX) and t != want]
+            if stale:  # a reinstall to another profile: its old trait goes
+                _remove_traits(conn, str(hyp.id), stale)
+                return False
+            state.update(hypervisor_version=hyp.hypervisor_version, trait=want)
+            return want is None or want in traits
+        return False
+    seed.wait(f"{host} up on {profile}", ready, timeout_s, poll_s=1.0)
+    return {"host": host, "profile": profile, **state}
+
+
+def _remove_traits(conn: Any, provider: str, traits: list[str]) -> None:
+    url = f"/resource_providers/{provider}/traits"
+    got = conn.placement.get(url, microversion="1.6")
+    got.raise_for_status()
+    body = got.json()
+    keep = [t for t in body["traits"] if t not in traits]
+    conn.placement.put(url, json={"traits": keep, "resource_provider_generation":
+                                  body["resource_provider_generation"]},
+                       microversion="1.6").raise_for_status()
 
 
 def _after(stamp: str | None, epoch: float) -> bool:

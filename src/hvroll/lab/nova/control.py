@@ -149,14 +149,22 @@ class Lab:
         state.mkdir(parents=True, exist_ok=True)
         qhost = self.qemu_host(host)
         if qhost is None:
-            text = configs.compute_conf(self.layout, host)
+            (self.layout.etc / f"nova-{host}.conf").write_text(
+                configs.compute_conf(self.layout, host))
+            (state / "profile.json").write_text(
+                json.dumps(compute_profile(profile).as_json(), indent=2) + "\n")
+            return
+        qhost.instances_dir.mkdir(parents=True, exist_ok=True)
+        (self.layout.etc / f"nova-{host}.conf").write_text(qemu.compute_conf(
+            self.layout, qhost, self.venv, bandwidth_mib_s=DEFAULT_BANDWIDTH_MIB_S))
+        provider_dir = qemu.provider_config_dir(self.layout, host)
+        provider_dir.mkdir(parents=True, exist_ok=True)
+        provider = provider_dir / "hvlab-profile.yaml"
+        text = qemu.provider_yaml(profile)
+        if text is None:
+            provider.unlink(missing_ok=True)
         else:
-            qhost.instances_dir.mkdir(parents=True, exist_ok=True)
-            text = qemu.compute_conf(self.layout, qhost, self.venv,
-                                     bandwidth_mib_s=DEFAULT_BANDWIDTH_MIB_S)
-        (self.layout.etc / f"nova-{host}.conf").write_text(text)
-        (state / "profile.json").write_text(
-            json.dumps(compute_profile(profile).as_json(), indent=2) + "\n")
+            provider.write_text(text)
 
     def qemu_host(self, host: str) -> qemu.QemuHost | None:
         """``libvirt`` mode: the testbed host behind compute ``host``."""
@@ -383,7 +391,8 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
         facts = qemu.host_facts_yaml(marker.qemu_version, marker.libvirt_version, rel.name)
     record = LabRecord(workdir=str(layout.workdir), release=rel.name, venv=str(venv),
                        computes=hosts, ports=dict(ports.items()),
-                       profiles=dict.fromkeys(hosts, DEFAULT_PROFILE),
+                       profiles=dict.fromkeys(hosts, qemu.TESTBED_PROFILE if virt == "libvirt"
+                                              else DEFAULT_PROFILE),
                        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
                        virt=virt, qemu_hosts=qemu_hosts, canary_image=image, facts_yaml=facts,
                        testbed_prefix=testbed_prefix if virt == "libvirt" else None)

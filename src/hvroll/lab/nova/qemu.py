@@ -93,6 +93,12 @@ def helper_command(venv: Path, config_files: list[Path]) -> str:
     return shlex.join(argv)
 
 
+def provider_config_dir(layout: Layout, host: str) -> Path:
+    """Where ``host``'s nova-compute reads its provider config files (``[compute]
+    provider_config_location``); the reinstall hook writes the profile's trait there."""
+    return layout.compute_state(host) / "provider-config"
+
+
 def compute_conf(layout: Layout, host: QemuHost, venv: Path, *,
                  bandwidth_mib_s: int) -> str:
     """A libvirt compute's own file (loaded after ``nova.conf``, whose values it overrides)."""
@@ -107,6 +113,9 @@ instances_path = {INSTANCES_PATH}
 compute_driver = {LIBVIRT_DRIVER}
 force_raw_images = false
 resume_guests_state_on_host_boot = false
+
+[compute]
+provider_config_location = {provider_config_dir(layout, host.name)}
 
 [libvirt]
 virt_type = qemu
@@ -158,16 +167,48 @@ def kind_for(index: int, count: int, *, hot: bool = True) -> CanaryKind:
 
 
 TESTBED_PROFILE = "TB"
+UPGRADED_PROFILE = "TB2"
+"""The profile a libvirt-mode compute is reinstalled to: the same Debian 12, QEMU and libvirt
+(every testbed host runs this machine's), a new host image an operator tells apart by the
+placement trait its provider config file sets (:func:`profile_trait`)."""
+PROFILES = (TESTBED_PROFILE, UPGRADED_PROFILE)
+TRAIT_PREFIX = "CUSTOM_HVLAB_PROFILE_"
+
+
+def profile_trait(profile: str) -> str | None:
+    """The placement trait that names ``profile`` (None: the testbed as it is, no trait).
+
+    >>> profile_trait("TB2"), profile_trait("TB")
+    ('CUSTOM_HVLAB_PROFILE_TB2', None)
+    """
+    return None if profile == TESTBED_PROFILE else TRAIT_PREFIX + profile.upper()
+
+
+def provider_yaml(profile: str) -> str | None:
+    """The provider config file (Nova's schema 1.0) a compute on ``profile`` reads: its
+    compute node's resource provider gets the profile's trait (None: no file)."""
+    trait = profile_trait(profile)
+    if trait is None:
+        return None
+    doc = {"meta": {"schema_version": "1.0"},
+           "providers": [{"identification": {"uuid": "$COMPUTE_NODE"},
+                          "traits": {"additional": [trait]}}]}
+    return ("# written by hvroll's lab reinstall hook: this host's profile\n"
+            + yaml.safe_dump(doc, sort_keys=False))
 
 
 def host_facts_yaml(qemu_version: str, libvirt_version: str, nova_release: str) -> str:
-    """The host-facts file of a libvirt-mode lab: one profile, the testbed hosts as they are
-    (Debian 12 with its QEMU and libvirt), named by the hypervisor version Nova reports."""
-    entry = {"name": TESTBED_PROFILE, "os_name": "debian", "os_version": "12",
-             "qemu_version": qemu_version, "libvirt_version": libvirt_version,
-             "nova_release": nova_release, "rank": 1,
-             "match": {"hypervisor_type": "QEMU",
-                       "hypervisor_version": hypervisor_version(qemu_version)}}
-    doc = {"version": 1, "profiles": [entry]}
+    """The host-facts file of a libvirt-mode lab: the reinstalled testbed host (``TB2``),
+    named by its placement trait, then the testbed host as it is (``TB``: Debian 12 with its
+    QEMU and libvirt), named by the hypervisor version Nova reports. Profiles are tried in
+    file order, so a reinstalled host, whose QEMU is the same, is named by its trait."""
+    def entry(name: str, rank: int, match: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "os_name": "debian", "os_version": "12",
+                "qemu_version": qemu_version, "libvirt_version": libvirt_version,
+                "nova_release": nova_release, "rank": rank, "match": match}
+    doc = {"version": 1, "profiles": [
+        entry(UPGRADED_PROFILE, 2, {"trait": profile_trait(UPGRADED_PROFILE)}),
+        entry(TESTBED_PROFILE, 1, {"hypervisor_type": "QEMU",
+                                   "hypervisor_version": hypervisor_version(qemu_version)})]}
     return ("# hvroll host facts of a libvirt-mode Nova lab; format: docs/nova.md\n"
             + yaml.safe_dump(doc, sort_keys=False))
