@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError
 
 from hvroll.domain import Fleet
 from hvroll.domain.states import MigrationState
@@ -31,13 +32,14 @@ from hvroll.errors import CampaignCreatingError, InputError
 from hvroll.executor.status import latest_states, summarize
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Plan
-from hvroll.store.lease import creating
+from hvroll.store.lease import Holder, creating, region_holders
 from hvroll.store.models import (
     AttemptRow,
     CampaignRow,
     ControlRow,
     EventRow,
     MigrationRow,
+    RegionRunRow,
     StepRow,
     unpack,
 )
@@ -155,6 +157,12 @@ class Snapshot:
     attempt_counts: dict[tuple[str, str], int]
     """(rung, phase) → attempts: every try of every migration, retries included."""
     static: Static = field(repr=False)
+    region_runs: dict[str, str] = field(default_factory=dict)
+    """Region → its executor's state, for regions driven by their own executors (``hvroll run
+    --region``, ``hvroll worker``); empty when one process drives the whole campaign."""
+    region_leases: dict[str, Holder] = field(default_factory=dict)
+    """Region → its lease row (who drives it: host, pid, last renewal), for regions whose
+    lease was ever taken."""
 
     @property
     def plan(self) -> Plan:
@@ -311,8 +319,9 @@ class StateSource:
         tries = {(str(rung), phase): int(n) for rung, phase, n in conn.execute(
             select(AttemptRow.rung, AttemptRow.phase, func.count())
             .group_by(AttemptRow.rung, AttemptRow.phase))}
+        runs = _region_runs(conn)
         return Snapshot(campaign, steps, migrations, counts, recent, alerts, controls, tries,
-                        static)
+                        static, runs, region_holders(conn))
 
     def vm_history(self, vm: str) -> VmHistory:
         """Every migration of ``vm`` with its attempts, and its events (oldest first)."""
@@ -371,7 +380,20 @@ def _marker(conn: Connection) -> str:
     done = conn.scalar(select(func.count()).select_from(MigrationRow).where(
         MigrationRow.state.in_(TERMINAL_MIGRATION)))
     state, clock = (camp.state, camp.clock_s) if camp is not None else ("none", 0.0)
-    return f"{state}:{clock:g}:{last_event}:{last_attempt}:{last_control}:{done}"
+    regions = ",".join(  # who drives each region changes without an event
+        f"{r}={h.fence}{'+' if h.holder else '-'}" for r, h in region_holders(conn).items())
+    return f"{state}:{clock:g}:{last_event}:{last_attempt}:{last_control}:{done}:{regions}"
+
+
+def _region_runs(conn: Connection) -> dict[str, str]:
+    """Region → state of each region driven by its own executor (none in a file written
+    before regions had their own executors)."""
+    try:
+        rows = conn.execute(select(RegionRunRow.region, RegionRunRow.state)
+                            .order_by(RegionRunRow.region)).all()
+    except DatabaseError:
+        return {}
+    return {str(region): str(state) for region, state in rows}
 
 
 def _event(row: Any) -> Event:

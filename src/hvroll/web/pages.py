@@ -8,6 +8,8 @@ compatibility checker — is cached per campaign.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections import Counter
 from dataclasses import asdict
 from functools import lru_cache
@@ -16,6 +18,7 @@ from typing import Any
 from hvroll.compat.matrix import COLUMN_TITLES, Column, Matrix
 from hvroll.compat.verdict import Checker, Verdict
 from hvroll.domain.states import HostStepState, MigrationState, Rung
+from hvroll.executor.status import holder_view
 from hvroll.telemetry.metrics import DOWNTIME_BUCKETS_S, DURATION_BUCKETS_S
 from hvroll.telemetry.snapshot import Event, Migration, Snapshot, StateSource, Static
 from hvroll.telemetry.views import (
@@ -72,6 +75,7 @@ def overview(snap: Snapshot) -> dict[str, Any]:
     return {
         "status": snap.status(),
         "regions": [r.data() for r in progress(snap)],
+        "drivers": drivers(snap),
         "waves": waves(snap),
         "failures": [f.data() for f in failures(snap)],
         "pending_controls": list(snap.pending_controls),
@@ -86,6 +90,23 @@ def overview(snap: Snapshot) -> dict[str, Any]:
                      "finished_s": snap.campaign.finished_s,
                      "clock_s": snap.campaign.clock_s, "approved": snap.campaign.approved},
     }
+
+
+def drivers(snap: Snapshot, *, now: float | None = None,
+            here: str | None = None) -> dict[str, dict[str, Any]]:
+    """Region → its executor's state and who drives it (``worker``: ``PID@HOST``, as a
+    ``hvroll worker`` names itself by default; ``holder``: the region lease's row, as ``hvroll
+    status`` shows it), for regions driven by their own executors (``hvroll run --region``,
+    ``hvroll worker``). Empty when one process drives the whole campaign."""
+    now = time.time() if now is None else now
+    here = socket.gethostname() if here is None else here
+    out: dict[str, dict[str, Any]] = {}
+    for region in sorted(snap.region_runs.keys() | snap.region_leases.keys()):
+        holder = holder_view(snap.region_leases.get(region), now=now, here=here)
+        out[region] = {"state": snap.region_runs.get(region, "pending"), "holder": holder,
+                       "worker": None if holder is None
+                       else f"{holder['pid']}@{holder['host']}"}
+    return out
 
 
 def hosts(snap: Snapshot) -> dict[str, Any]:
