@@ -59,3 +59,37 @@ def test_worker_help_teaches_queues_and_timeouts(cli: Cli) -> None:
     out = cli("worker", "--help").stdout
     for words in ("hvroll-REGION", "--regions", "--lease-ttl-s", "heartbeat"):
         assert words in out
+
+
+DRIVER_OPTIONS = {"--driver", "--cloud", "--seed", "--known-issues", "--fail-migrations",
+                  "--fail-reinstalls", "--crash-hosts", "--poll-s"}
+"""What a region's executor needs from ``hvroll run``'s options: a worker takes them too (the
+journal: ``--journal-dir``, one per region)."""
+
+
+def test_worker_takes_every_driver_option_of_run(cli: Cli) -> None:
+    import typer
+
+    from hvroll.cli import app
+    from hvroll.drivers.settings import SETTINGS
+
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    flags = {name: {o for p in command.commands[name].params for o in p.opts}
+             for name in ("run", "worker")}
+    wanted = DRIVER_OPTIONS | {s.flag for s in SETTINGS.values()}
+    assert wanted <= flags["run"]
+    assert wanted - flags["worker"] == set()
+    out = cli("worker", "--help").stdout
+    assert "--crash-hosts" in out and "crashes" in out
+
+
+def test_worker_and_run_ask_the_simulator_for_the_same_faults() -> None:
+    from hvroll.cli.common import sim_faults
+    from hvroll.drivers.sim import Faults
+
+    faults = sim_faults(known_issues=False, crash_hosts=0.002, fail_migrations=0.1,
+                        fail_reinstalls=0.2)
+    made = Faults(**faults)
+    assert (made.known_issues, made.host_crash_rate_per_h, made.migration_failure_rate,
+            made.reinstall_failure_rate) == (False, 0.002, 0.1, 0.2)

@@ -61,3 +61,28 @@ def finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"expected a finite number, got {value}")
     return value
+
+
+CRASH_HOSTS_HELP = ("Simulator: host crashes per host per hour of campaign (virtual) time, "
+                    "e.g. 0.001. Each host crashes at most once, at a time drawn from --seed "
+                    "and its name (the same run crashes the same hosts at the same times); HA "
+                    "restarts its VMs on other hosts of its cluster, those with nowhere to go "
+                    "are left crashed. 0: none.")
+
+
+def sim_faults(*, known_issues: bool = True, crash_hosts: float = 0.0,
+               fail_migrations: float = 0.0, fail_reinstalls: float = 0.0) -> dict[str, Any]:
+    """The simulator's faults (keyword arguments of :class:`hvroll.drivers.sim.Faults`) that
+    ``hvroll run``'s and ``hvroll worker``'s options ask for.
+
+    >>> sim_faults(crash_hosts=0.001)
+    {'known_issues': True, 'host_crash_rate_per_h': 0.001}
+    """
+    faults: dict[str, Any] = {"known_issues": known_issues}
+    if crash_hosts:
+        faults["host_crash_rate_per_h"] = crash_hosts
+    if fail_migrations:
+        faults["migration_failure_rate"] = fail_migrations
+    if fail_reinstalls:
+        faults["reinstall_failure_rate"] = fail_reinstalls
+    return faults

@@ -14,7 +14,15 @@ from sqlalchemy.exc import IntegrityError
 from structlog.typing import FilteringBoundLogger
 
 from hvroll.cli import scaleout
-from hvroll.cli.common import JSON_HELP, console, err_console, finite, print_json
+from hvroll.cli.common import (
+    CRASH_HOSTS_HELP,
+    JSON_HELP,
+    console,
+    err_console,
+    finite,
+    print_json,
+    sim_faults,
+)
 from hvroll.domain import Fleet
 from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, CampaignState, ControlAction
 from hvroll.drivers.base import Driver
@@ -132,13 +140,7 @@ def run(
                                            "cloud would."),
     crash_hosts: float = typer.Option(0.0, "--crash-hosts", min=0.0, max=MAX_CRASH_RATE_PER_H,
                                       callback=finite, metavar="RATE",
-                                      help="Simulator: host crashes per host per hour of "
-                                           "campaign (virtual) time, e.g. 0.001. Each host "
-                                           "crashes at most once, at a time drawn from --seed "
-                                           "and its name (the same run crashes the same hosts "
-                                           "at the same times); HA restarts its VMs on other "
-                                           "hosts of its cluster, those with nowhere to go are "
-                                           "left crashed. 0: none."),
+                                      help=CRASH_HOSTS_HELP),
     poll_s: float | None = typer.Option(None, "--poll-s", min=0.05, max=3600.0,
                                         callback=finite,
                                         help="Seconds between two decisions of the executor "
@@ -295,13 +297,8 @@ def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: Driv
            fail_migrations: float, fail_reinstalls: float, known_issues: bool,
            crash_hosts: float, poll_s: float | None, approve: bool, wait: bool,
            show: bool) -> dict[str, Any]:
-    faults: dict[str, Any] = {"known_issues": known_issues}
-    if crash_hosts:
-        faults["host_crash_rate_per_h"] = crash_hosts
-    if fail_migrations:
-        faults["migration_failure_rate"] = fail_migrations
-    if fail_reinstalls:
-        faults["reinstall_failure_rate"] = fail_reinstalls
+    faults = sim_faults(known_issues=known_issues, crash_hosts=crash_hosts,
+                        fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls)
     with make_driver(driver, store, seed=seed, faults=faults, settings=settings,
                      cloud=cloud, journal=journal, region=region) as cloud_driver:
         if approve:

@@ -11,7 +11,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hvroll.cli.common import console, err_console, finite, print_json
+from hvroll.cli.common import (
+    CRASH_HOSTS_HELP,
+    console,
+    err_console,
+    finite,
+    print_json,
+    sim_faults,
+)
 from hvroll.drivers.settings import SETTINGS, help_text
 from hvroll.drivers.settings import load as load_settings
 from hvroll.errors import InputError
@@ -71,6 +78,9 @@ def worker(
     fail_reinstalls: float = typer.Option(0.0, "--fail-reinstalls", min=0.0, max=1.0,
                                           callback=finite,
                                           help="Simulator: share of reinstalls that fail."),
+    crash_hosts: float = typer.Option(0.0, "--crash-hosts", min=0.0, max=3600.0,
+                                      callback=finite, metavar="RATE",
+                                      help=f"{CRASH_HOSTS_HELP} The same on every worker."),
     poll_s: float | None = typer.Option(None, "--poll-s", min=0.05, max=3600.0, callback=finite,
                                         help="Seconds between two decisions of an executor "
                                              "(default: 5 for sim, in virtual time; 1 for "
@@ -101,7 +111,7 @@ def worker(
     timeout; that worker takes the region's lease over and reconciles before anything new.
     Runs until SIGTERM or Ctrl-C (its running regions are then handed over the same way).
     """
-    from hvroll.executor.regions import DriverSpec
+    from hvroll.cli.run import driver_spec
     from hvroll.scaleout import names
     from hvroll.scaleout.runner import StoreRunner
     from hvroll.scaleout.worker import identity as default_identity
@@ -122,14 +132,11 @@ def worker(
         served = names.served_regions(regions, store.regions())
     finally:
         store.close()
-    faults: dict[str, Any] = {"known_issues": known_issues}
-    if fail_migrations:
-        faults["migration_failure_rate"] = fail_migrations
-    if fail_reinstalls:
-        faults["reinstall_failure_rate"] = fail_reinstalls
-    runner = StoreRunner(state, DriverSpec(driver, seed=seed, faults=faults, settings=settings,
-                                           cloud=cloud, poll_s=poll_s),
-                         lease_ttl_s=lease_ttl_s, journal_dir=journal_dir)
+    spec = driver_spec(driver, seed=seed, settings=settings, cloud=cloud, poll_s=poll_s,
+                       faults=sim_faults(known_issues=known_issues, crash_hosts=crash_hosts,
+                                         fail_migrations=fail_migrations,
+                                         fail_reinstalls=fail_reinstalls))
+    runner = StoreRunner(state, spec, lease_ttl_s=lease_ttl_s, journal_dir=journal_dir)
     who = identity or default_identity()
 
     async def go() -> None:
