@@ -9,8 +9,11 @@ so that ``hvroll status`` and the dashboard can read while a campaign writes.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, cast
@@ -166,6 +169,30 @@ def _being_created(target: str) -> bool:
         engine.dispose()
 
 
+FLEETS_KEPT = 2
+"""Parsed inventories a process keeps (:func:`shared_fleet`)."""
+_fleets: OrderedDict[tuple[str, bytes], Fleet] = OrderedDict()
+_fleets_lock = threading.Lock()
+
+
+def shared_fleet(target: str, blob: bytes) -> Fleet:
+    """The inventory stored as ``blob`` in ``target``, parsed once per process: the region
+    executors of one worker (a thread each, a store each) share one frozen model instead of
+    one copy each (public preset: about 1 GiB per copy). The others wait while the first
+    parses. Keyed by the blob's digest: another campaign in the same database is parsed
+    anew."""
+    key = (target, hashlib.sha256(blob).digest())
+    with _fleets_lock:
+        fleet = _fleets.get(key)
+        if fleet is None:
+            fleet = parse_fleet(unpack(blob), f"{target}#inventory", Format.JSON)
+            _fleets[key] = fleet
+            while len(_fleets) > FLEETS_KEPT:
+                _fleets.popitem(last=False)
+        _fleets.move_to_end(key)
+        return fleet
+
+
 class Store:
     """A campaign's state file, opened for reading and writing (``readonly``: reading only,
     the file is never changed). A file that is not a hvroll state file is refused untouched."""
@@ -291,10 +318,10 @@ class Store:
         return self._plan
 
     def fleet(self) -> Fleet:
-        """The campaign's inventory (read once: it never changes; the model is frozen)."""
+        """The campaign's inventory (read once: it never changes; the model is frozen). The
+        stores of one process share it (:func:`shared_fleet`)."""
         if self._fleet is None:
-            self._fleet = parse_fleet(unpack(self.require_campaign().inventory),
-                                      f"{self.target}#inventory", Format.JSON)
+            self._fleet = shared_fleet(self.target, self.require_campaign().inventory)
         return self._fleet
 
     # -- rows -----------------------------------------------------------------------------
