@@ -7,11 +7,17 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hvroll.drivers.settings import DriverSettings
+    from hvroll.executor.regions import DriverSpec
 
 from hvroll.errors import HvrollError, InputError, SafetyError
 
@@ -86,3 +92,15 @@ def sim_faults(*, known_issues: bool = True, crash_hosts: float = 0.0,
     if fail_reinstalls:
         faults["reinstall_failure_rate"] = fail_reinstalls
     return faults
+
+
+def driver_spec(name: str, *, seed: int = 1, faults: dict[str, Any] | None = None,
+                settings: DriverSettings | None = None, cloud: str | None = None,
+                journal: Path | None = None, poll_s: float | None = None) -> DriverSpec:
+    """What ``hvroll run``'s driver options say, the testbed's hooks included for libvirt."""
+    from hvroll.executor.regions import DriverSpec
+    from hvroll.testbed.driver import testbed_defaults
+
+    return DriverSpec(name=name, seed=seed, faults=dict(faults or {}), settings=settings,
+                      cloud=cloud, journal=journal, libvirt_defaults=testbed_defaults,
+                      poll_s=poll_s)

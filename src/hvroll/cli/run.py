@@ -18,6 +18,7 @@ from hvroll.cli.common import (
     CRASH_HOSTS_HELP,
     JSON_HELP,
     console,
+    driver_spec,
     err_console,
     finite,
     print_json,
@@ -31,7 +32,7 @@ from hvroll.drivers.settings import load as load_settings
 from hvroll.errors import CampaignCreatingError, InputError, InventoryError, Problem
 from hvroll.executor import regions
 from hvroll.executor.engine import Executor
-from hvroll.executor.regions import POLL_S, DriverSpec, check_region
+from hvroll.executor.regions import POLL_S, check_region
 from hvroll.executor.status import BEING_CREATED, campaign_of, region_status, regions_of
 from hvroll.executor.status import status as campaign_status
 from hvroll.inventory import load_fleet
@@ -76,17 +77,6 @@ def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any],
     :func:`journal_path`); ``region``: for that region's executor."""
     return regions.make_driver(driver_spec(name, seed=seed, faults=faults, settings=settings,
                                            cloud=cloud, journal=journal), store, region)
-
-
-def driver_spec(name: str, *, seed: int = 1, faults: dict[str, Any] | None = None,
-                settings: DriverSettings | None = None, cloud: str | None = None,
-                journal: Path | None = None, poll_s: float | None = None) -> DriverSpec:
-    """What ``hvroll run``'s driver options say, the testbed's hooks included for libvirt."""
-    from hvroll.testbed.driver import testbed_defaults
-
-    return DriverSpec(name=name, seed=seed, faults=dict(faults or {}), settings=settings,
-                      cloud=cloud, journal=journal, libvirt_defaults=testbed_defaults,
-                      poll_s=poll_s)
 
 
 def run(

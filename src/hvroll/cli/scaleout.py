@@ -14,6 +14,7 @@ from rich.table import Table
 from hvroll.cli.common import (
     CRASH_HOSTS_HELP,
     console,
+    driver_spec,
     err_console,
     finite,
     print_json,
@@ -111,7 +112,6 @@ def worker(
     timeout; that worker takes the region's lease over and reconciles before anything new.
     Runs until SIGTERM or Ctrl-C (its running regions are then handed over the same way).
     """
-    from hvroll.cli.run import driver_spec
     from hvroll.scaleout import names
     from hvroll.scaleout.runner import StoreRunner
     from hvroll.scaleout.worker import identity as default_identity
