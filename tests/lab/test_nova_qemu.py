@@ -5,8 +5,10 @@ One lab of three computes and four canary servers for the module, started throug
 (``hvroll lab nova up --virt libvirt``). Tests run in file order: the
 computes and servers as Nova and libvirt see them, live migrations through Nova's API (real
 block migrations between the testbed's libvirtds, each guest healthy on its new host), Nova's
-force-complete finishing by post-copy a migration pre-copy alone never would, and a clean
-``down``."""
+force-complete finishing by post-copy a migration pre-copy alone never would, a campaign
+(``hvroll run --driver nova``, killed once with SIGKILL mid-migration and restarted) that
+drains and reinstalls every compute, judged by Nova, placement and each guest's console, and a
+clean ``down``."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -24,10 +27,12 @@ from typing import Any
 
 import pytest
 
+from hvroll.drivers.nova.read import provider_traits
 from hvroll.inventory import load_fleet
 from hvroll.lab import nova
 from hvroll.lab.nova.layout import Layout, load_record
 from hvroll.lab.nova.seed import connect
+from hvroll.store import Store
 from hvroll.testbed.health import parse_console
 from hvroll.virt.binding import connection
 
@@ -35,6 +40,9 @@ pytestmark = [pytest.mark.nova, pytest.mark.libvirt]
 COMPUTES = 3
 SERVERS = 4
 TIMEOUT_S = 300.0
+BIN = Path(sys.executable).parent
+RUN_TIMEOUT_S = 1200.0
+"""The campaign: 5 migrations of 15-70 s and 3 reinstalls of about 40 s on a loaded machine."""
 
 
 @dataclass
@@ -55,6 +63,12 @@ class QemuLab:
     def console(self, server: Any) -> str:
         return nova.console_log(self.workdir, server.compute_host, server.id).read_text(
             errors="replace")
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "OS_CLOUD"}
+        env.update(PATH=f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}",
+                   OS_CLIENT_CONFIG_FILE=str(self.workdir / "clouds.yaml"))
+        return env
 
     def last_migration(self, server_id: str) -> Any:
         return max(self.conn.compute.migrations(instance_uuid=server_id), key=lambda m: m.id)
@@ -189,6 +203,85 @@ def test_force_complete_finishes_a_migration_pre_copy_never_would(lab: QemuLab) 
     moved = lab.conn.compute.get_server(hot.id)
     assert (moved.status, moved.compute_host != source) == ("ACTIVE", True)
     assert healthy_beats(lab, moved) > 1
+
+
+def hv(lab: QemuLab, *args: str, cwd: Path, timeout_s: float = TIMEOUT_S) -> str:
+    done = subprocess.run([str(BIN / "hvroll"), *args], cwd=cwd, env=lab.env(), text=True,
+                          capture_output=True, timeout=timeout_s, check=False)
+    assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-4000:])
+    return done.stdout
+
+
+def test_a_campaign_through_nova_drains_and_reinstalls_every_host_and_survives_a_kill(
+        lab: QemuLab, tmp_path: Path) -> None:
+    """``hvroll run --driver nova`` drains and reinstalls the three computes (to ``TB2``,
+    which the reinstall hook sets as a placement trait through the compute's provider config
+    file); it is killed (SIGKILL) while a real migration runs, and a restarted run adopts that
+    migration and finishes. Then Nova, placement and each guest's console are asked."""
+    hv(lab, "fleet", "discover", "--cloud", "hvroll-lab", "-o", "f.yaml", cwd=tmp_path)
+    assert {h.profile for h in load_fleet(tmp_path / "f.yaml").hosts} == {"TB"}
+    hv(lab, "plan", "f.yaml", "--target", "TB2", "--no-hold", "-o", "p.json", cwd=tmp_path)
+    servers = lab.servers()
+    before = {s.id: healthy_beats(lab, s, beats=1) for s in servers.values()}
+    last_beat = {s.id: max(int(b) for b in re.findall(r"hb=(\d+)", lab.console(s)))
+                 for s in servers.values()}
+    assert min(before.values()) >= 1
+    seen = {m.id for m in lab.conn.compute.migrations()}
+    hook = (f"{BIN / 'hvroll'} lab nova reinstall {{host}} --profile {{profile}} "
+            f"--workdir {lab.workdir}")
+    argv = [str(BIN / "hvroll"), "run", "p.json", "--driver", "nova", "--cloud", "hvroll-lab",
+            "--reinstall-cmd", hook, "--state", "c.db", "--json"]
+    first = subprocess.Popen(argv, cwd=tmp_path, env=lab.env(), text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def running() -> Any:
+        if first.poll() is not None:
+            raise AssertionError(f"hvroll run ended before a migration ran: "
+                                 f"{first.communicate()}")
+        return next((m for m in lab.conn.compute.migrations()
+                     if m.id not in seen and m.status == "running"), None)
+    killed = wait_for("a real migration started by hvroll run", running)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    summary = json.loads(hv(lab, *argv[1:], cwd=tmp_path, timeout_s=RUN_TIMEOUT_S))
+    assert summary["state"] == "completed", summary
+    # Nova: every server ACTIVE on a reinstalled compute, every migration completed
+    rps = {h.name: str(h.id) for h in lab.conn.compute.hypervisors(details=True)}
+    for host, rp in rps.items():
+        assert "CUSTOM_HVLAB_PROFILE_TB2" in provider_traits(lab.conn, rp), host
+    after = lab.servers()
+    assert [(s.name, s.status, s.task_state, s.compute_host) for s in after.values()
+            if s.status != "ACTIVE" or s.task_state or s.compute_host not in rps] == []
+    new = [m for m in lab.conn.compute.migrations() if m.id not in seen]
+    assert new and {m.status for m in new} == {"completed"}, [(m.id, m.status) for m in new]
+    assert {(s.status, s.state) for s in lab.conn.compute.services(binary="nova-compute")} \
+        == {("enabled", "up")}
+    # the killed run's migration was adopted: that hop has one Nova migration, one attempt
+    hop = [m for m in new if m.server_id == killed.server_id
+           and m.source_compute == killed.source_compute]
+    assert [m.id for m in hop] == [killed.id]
+    store = Store(tmp_path / "c.db")
+    try:
+        rows = {(r.vm, r.source): r for r in store.migrations()}
+        name = next(s.name for s in after.values() if s.id == killed.server_id)
+        row = rows[(name, killed.source_compute)]
+        assert (row.state, row.attempts) == ("completed", 1), (row.state, row.attempts)
+        assert store.events("lease_taken_over")
+        # the guest that never converges finished through the ladder's post-copy rung
+        hot = next(s for s in after.values() if s.name.startswith("canary-hot"))
+        hot_rows = [r for r in rows.values() if r.vm == hot.name]
+        assert hot_rows and all(r.state == "completed" for r in hot_rows)
+        assert all("post_copy" in json.loads(r.rungs) for r in hot_rows), \
+            [(r.source, r.rungs) for r in hot_rows]
+        assert [e for e in store.events("ladder_climbed") if e.vm == hot.name]
+        assert {r.state for r in rows.values()} == {"completed"}
+    finally:
+        store.close()
+    # each guest's own console: no memory error, the heartbeat went on where it was
+    for server in after.values():
+        assert healthy_beats(lab, server) > 1, f"{server.name} rebooted"
+        now = max(int(b) for b in re.findall(r"hb=(\d+)", lab.console(server)))
+        assert now > last_beat[server.id], (server.name, now, last_beat[server.id])
 
 
 def test_down_stops_the_lab_and_its_testbed(lab: QemuLab) -> None:
