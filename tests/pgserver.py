@@ -81,6 +81,10 @@ class PostgresServer:
     def start(self) -> None:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", USER, "-A", "trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the cluster's postmaster (again, after :meth:`stop`: same data, same port)."""
         options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
                    f"-c fsync=off -c full_page_writes=off -c max_connections=300")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
