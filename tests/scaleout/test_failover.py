@@ -276,9 +276,9 @@ def test_a_temporal_restart_and_a_database_restart_lose_nothing(
     stopped and started again while regions are in the middle of their migrations: the
     workflow goes on (``--wait`` finds it, not a new one), every region in the middle
     completes another migration, and the campaign completes with nothing lost (0 VMs lost,
-    0 invariant violations, no attempt recorded twice). What differs from the single-process run is printed, not asserted:
-    under many retried attempts a host has ended skipped here where it was upgraded there
-    (docs/scale-out.md, "What happens when something fails")."""
+    0 invariant violations, no attempt recorded twice). What differs from the single-process
+    run is printed, not asserted: under many retried attempts a host has ended skipped here
+    where it was upgraded there (docs/scale-out.md, "What happens when something fails")."""
     import pgserver
     import temporalserver
 
