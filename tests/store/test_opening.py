@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from hvroll.planner.model import Policy
 from hvroll.store import Store
 from hvroll.store.models import pack, unpack
 from pgserver import PostgresServer
-from targets import contents, execute
+from targets import contents, execute, state_target
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -176,3 +177,35 @@ def test_an_unreachable_database_is_one_line_naming_it(postgres: PostgresServer)
 def test_a_malformed_url_is_bad_input() -> None:
     with pytest.raises(InputError, match="not a database URL"):
         Store("postgresql://host:notaport/db", create=True)
+
+
+
+def test_runs_opening_a_new_state_at_once_all_open_it(
+        backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Operators starting runs on one new state at the same moment all get it opened (the
+    campaign's lease then decides who runs), never 'not a hvroll state file': its tables are
+    created by one opener in one transaction while the others wait. (When each opener
+    created the tables one by one, one of three failed on a table another had just made in
+    about a quarter of such rounds; each opener here has its own engine and connections,
+    as a process has.)"""
+    for attempt in range(20):
+        target = state_target(backend, request, tmp_path, f"c{attempt}")
+        start = threading.Barrier(3)
+        outcomes: list[str] = []
+
+        def open_new(target: str, start: threading.Barrier, outcomes: list[str]) -> None:
+            start.wait()
+            try:
+                Store(target, create=True).close()
+                outcomes.append("opened")
+            except InputError as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=open_new, args=(target, start, outcomes))
+                   for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes == ["opened"] * 3
+        assert contents(target)["meta"] == [("schema_version", "1")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -88,6 +89,25 @@ _UPDATE_BY_ID = {table: update(table).where(table.c.id == bindparam("b_id"))
 columns, instead of the ORM's one UPDATE per row."""
 
 
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _set_wal(cursor: Any) -> None:
+    """WAL mode, once the database lets the mode change: on a file another process is
+    creating at this moment SQLite answers "database is locked" at once, without waiting
+    for the busy timeout (a mode change takes an exclusive lock; once the file is in WAL mode
+    the pragma changes nothing and always succeeds)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def engine_for(target: str | os.PathLike[str]) -> Engine:
     """An engine for a path (SQLite) or a SQLAlchemy URL (``postgresql://`` through
     psycopg)."""
@@ -97,12 +117,31 @@ def engine_for(target: str | os.PathLike[str]) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
             cursor = conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            _set_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
     return engine
+
+
+SCHEMA_LOCK_KEY = 0x6876726F6C6C
+"""PostgreSQL advisory lock taken while the tables are created (\"hvroll\" in ASCII)."""
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the missing tables in one transaction that holds the database's write lock
+    from its start (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an advisory lock): two processes
+    opening a new state file at once then create its tables one after the other, and the
+    second finds them all, instead of both creating them table by table and one failing on
+    a table the other has just made."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the busy timeout
+        elif conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+        Base.metadata.create_all(conn)
+        conn.commit()
 
 
 def check_target(target: str, *, create: bool, readonly: bool) -> None:
@@ -226,7 +265,7 @@ class Store:
         for attempt in range(3):
             try:
                 if not readonly:  # tables added since a file was written appear on first write
-                    Base.metadata.create_all(self.engine)
+                    create_tables(self.engine)
                 self._check_schema()
                 break
             except IntegrityError:  # another process created the file at the same time
@@ -235,7 +274,7 @@ class Store:
                 self.session.rollback()
                 if attempt == 2 or "already exists" not in str(exc.orig):
                     raise InputError(f"{self.target}: not a hvroll state file "
-                                     f"({first_line(exc.orig)})") from None
+                                     f"({first_line(exc.orig)})") from exc
 
     def _check_schema(self) -> None:
         row = self.session.get(Meta, "schema_version")
