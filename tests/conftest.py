@@ -60,10 +60,16 @@ SHARED_FOLDERS = ("tests/testbed/", "tests/drivers/libvirt/")
 """Folders whose tests share one session-scoped testbed: they run on one worker, so each
 testbed is brought up once."""
 
+LONGEST = ("tests/controlplane/test_nova_rehearsal.py", "tests/lab/test_nova_qemu.py")
+"""The longest work units, the longest first, handed out before every other: the rehearsal
+(15-18 min in CI) is the suite's critical path and starts at once on one worker, the real-QEMU
+lab (4-6 min) on the other, instead of after the Nova units weighted first (which started
+the rehearsal some 7 minutes in)."""
 WEIGHTS = {"nova": 0, "controlplane": 1, "libvirt": 2, "temporal": 3, "browser": 3,
            "postgres": 4, "slow": 5}
-"""The markers that make a test expensive, the most expensive first: the work units holding
-them are handed out first, so no long unit starts at the end while the other worker idles."""
+"""The markers that make a test expensive, the most expensive first: after :data:`LONGEST`,
+the work units holding them are handed out first, so no long unit starts at the end while
+the other worker idles."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,11 +112,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On xdist's workers: the work units with the most expensive tests first (:data:`WEIGHTS`,
-    then collection order; a unit's tests keep their order). Every worker sorts the same way,
-    as xdist requires; ``--no-loadscope-reorder`` keeps this order."""
+    """On xdist's workers: :data:`LONGEST` first, then the work units with the most expensive
+    tests (:data:`WEIGHTS`), then collection order; a unit's tests keep their order. Every
+    worker sorts the same way, as xdist requires; ``--no-loadscope-reorder`` keeps this
+    order."""
     if not hasattr(config, "workerinput"):
         return
+    items.sort(key=unit_order(items))
+
+
+def unit_order(items: list[pytest.Item]) -> Any:
+    """The sort key of :func:`pytest_collection_modifyitems`, for ``items``."""
     weight: dict[str, int] = {}
     first: dict[str, int] = {}
     for index, item in enumerate(items):
@@ -118,7 +130,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         unit = work_unit(item.nodeid)
         weight[unit] = min(weight.get(unit, len(WEIGHTS)), *marks, len(WEIGHTS))
         first.setdefault(unit, index)
-    items.sort(key=lambda it: (weight[work_unit(it.nodeid)], first[work_unit(it.nodeid)]))
+
+    def key(item: pytest.Item) -> tuple[int, int, int]:
+        unit = work_unit(item.nodeid)
+        rank = LONGEST.index(unit) if unit in LONGEST else len(LONGEST)
+        return rank, weight[unit], first[unit]
+    return key
 
 
 @pytest.hookimpl(hookwrapper=True)
