@@ -134,8 +134,12 @@ def create_tables(engine: Engine) -> None:
     from its start (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an advisory lock): two processes
     opening a new state file at once then create its tables one after the other, and the
     second finds them all, instead of both creating them table by table and one failing on
-    a table the other has just made."""
+    a table the other has just made. A state file that has them all is only read (a runner
+    holding a long write transaction does not hold up 'hvroll pause' or 'status')."""
     with engine.connect() as conn:
+        if set(Base.metadata.tables) <= set(inspect(conn).get_table_names()):
+            return
+        conn.rollback()
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the busy timeout
         elif conn.dialect.name == "postgresql":
