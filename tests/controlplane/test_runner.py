@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from hvroll.controlplane.runbook import build_runbook, parse_deployment
 from hvroll.controlplane.runner import Runner, StepView, hop_timings, next_step, rollback_skips
 from hvroll.controlplane.shell import ShellExecutor
 from hvroll.domain.states import UpgradeRunState
+from hvroll.errors import InputError
 from hvroll.store.lease import LeaseHeldError, LeaseLostError
 
 TOY = Path(__file__).with_name("toycp.py")
@@ -165,6 +167,33 @@ def test_one_runner_per_state_file(toy: Path) -> None:
         other.event(201.0, "late")
         other.commit()
     assert [e.kind for e in Journal(toy.parent / "run.db").events()].count("late") == 0
+
+
+def test_runs_opening_a_new_state_file_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two operators starting runs on one new state file at the same moment both get it
+    opened, and meet at the lease, never 'not a control-plane state file': the tables are
+    created by one opener while the others wait. (Created by each opener table by table, more
+    than half of three openers failed on a table another had just made.)"""
+    for attempt in range(20):
+        target = tmp_path / f"run{attempt}.db"
+        start = threading.Barrier(3)
+        outcomes: list[str] = []
+
+        def open_new(target: Path, start: threading.Barrier, outcomes: list[str]) -> None:
+            start.wait()
+            try:
+                Journal(target, create=True).engine.dispose()
+                outcomes.append("opened")
+            except InputError as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=open_new, args=(target, start, outcomes))
+                   for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes == ["opened"] * 3
 
 
 def v(sid: str, state: str) -> StepView:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Float, Integer, String, Table, Text, inspect, select
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from hvroll.controlplane.runbook import Action, Phase, Runbook, Step
@@ -33,7 +33,7 @@ from hvroll.errors import InputError
 from hvroll.store.lease import TTL_S, Lease
 from hvroll.store.models import LeaseRow
 from hvroll.store.read import first_line
-from hvroll.store.store import engine_for
+from hvroll.store.store import create_tables, engine_for
 
 SCHEMA = "1"
 
@@ -111,12 +111,15 @@ class Journal:
         self.engine = engine_for(self.target)
         try:
             self._refuse_foreign_tables()
-            Base.metadata.create_all(self.engine)
-            cast(Table, LeaseRow.__table__).create(self.engine, checkfirst=True)
+            # one creator at a time: two runs started at once meet at the lease
+            create_tables(self.engine, Base.metadata, [cast(Table, LeaseRow.__table__)])
             self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
             if self.session.get(MetaRow, "schema") is None:
                 self.session.add(MetaRow(key="schema", value=SCHEMA))
-                self.session.commit()
+                try:
+                    self.session.commit()
+                except IntegrityError:  # the other run wrote it first
+                    self.session.rollback()
         except OperationalError as exc:
             if "://" not in self.target:  # SQLite: a file that is not a database
                 raise InputError(f"{self.target}: not a control-plane state file "

@@ -15,11 +15,12 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
+    MetaData,
     Table,
     bindparam,
     create_engine,
@@ -129,22 +130,30 @@ SCHEMA_LOCK_KEY = 0x6876726F6C6C
 """PostgreSQL advisory lock taken while the tables are created (\"hvroll\" in ASCII)."""
 
 
-def create_tables(engine: Engine) -> None:
+def create_tables(engine: Engine, metadata: MetaData | None = None,
+                  extra: Sequence[Table] = ()) -> None:
     """Create the missing tables in one transaction that holds the database's write lock
     from its start (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an advisory lock): two processes
     opening a new state file at once then create its tables one after the other, and the
     second finds them all, instead of both creating them table by table and one failing on
     a table the other has just made. A state file that has them all is only read (a runner
-    holding a long write transaction does not hold up 'hvroll pause' or 'status')."""
+    holding a long write transaction does not hold up 'hvroll pause' or 'status').
+
+    ``metadata``: the state file's tables by default; ``extra``: tables of another metadata
+    created with them (the control-plane journal's lease)."""
+    metadata = metadata or Base.metadata
+    wanted = {*metadata.tables, *(t.name for t in extra)}
     with engine.connect() as conn:
-        if set(Base.metadata.tables) <= set(inspect(conn).get_table_names()):
+        if wanted <= set(inspect(conn).get_table_names()):
             return
         conn.rollback()
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the busy timeout
         elif conn.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
-        Base.metadata.create_all(conn)
+        metadata.create_all(conn)
+        for table in extra:
+            table.create(conn, checkfirst=True)
         conn.commit()
 
 
