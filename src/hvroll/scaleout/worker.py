@@ -52,6 +52,17 @@ class RegionRunner(Protocol):
     def __call__(self, region: str, heartbeat: Heartbeat) -> str: ...
 
 
+def beat(details: object) -> None:
+    """One heartbeat. The SDK hands a thread's heartbeat to the worker's event loop and waits
+    up to 10 s for it to be taken; on a saturated machine (a worker running many regions'
+    executors, all wanting the interpreter) the loop may not take it in time, and the SDK
+    raises TimeoutError. That heartbeat is dropped, the executor goes on: the next one will
+    do, and if none reaches Temporal within the heartbeat timeout, Temporal gives the attempt
+    up as it should."""
+    with contextlib.suppress(TimeoutError):
+        activity.heartbeat(details)
+
+
 STARTUP_ALLOWANCE_S = 1800.0
 """Before its first turn a region's executor opens the store, reads the inventory (shared by
 the worker's regions, parsed once), replays the driver's journal and reconciles every
@@ -90,7 +101,7 @@ class RegionActivities:
     @activity.defn(name=names.ACTIVITY_NAME)
     def drive_region(self, task: RegionTask) -> RegionOutcome:
         info = activity.info()
-        activity.heartbeat(0)
+        beat(0)
         turning = threading.Event()  # set at the first turn (or the end): no more starting beats
         every_s = self.starting_beat_s
         if info.heartbeat_timeout is not None:  # several beats within the timeout
@@ -107,10 +118,7 @@ class RegionActivities:
     def _beat_while_starting(self, turning: threading.Event, every_s: float) -> None:
         deadline = self.wall() + self.startup_allowance_s
         while not turning.wait(every_s) and self.wall() < deadline:
-            try:
-                activity.heartbeat("starting")
-            except Exception:  # the activity ended meanwhile
-                return
+            beat("starting")
 
     def _drive(self, task: RegionTask, attempt: int, turning: threading.Event
                ) -> RegionOutcome:
@@ -129,7 +137,7 @@ class RegionActivities:
             now = self.wall()
             if now - last[0] >= self.beat_every_s:
                 last[0] = now
-                activity.heartbeat(turns[0])
+                beat(turns[0])
 
         self.say(f"worker {self.worker}: region {task.region} attempt {attempt}: started")
         try:
