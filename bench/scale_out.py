@@ -125,6 +125,19 @@ def prepare(preset: str, seed: int, workdir: Path) -> tuple[list[str], int, int,
     return regions, len(fleet.hosts), len(fleet.vms), result.summary.migrations
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 60 s (a worker's region executors end only at their next
+    turn, which a saturated machine may delay)."""
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+
+
 def _stopped(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM: stop the servers and workers on the way out
 
@@ -190,8 +203,7 @@ def main() -> None:
                               many_db, "--engine", "temporal", "--temporal-address",
                               temporal.address, "--wait")
         for process in workers:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(timeout=120)
+            stop(process)
         many_mib = children_peak_mib()
         if many is not None:
             by_worker: dict[str, int] = {}
@@ -208,9 +220,7 @@ def main() -> None:
                   f"(same outcome: {'yes' if same else 'NO'})")
     finally:
         for process in workers:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-                process.wait(timeout=60)
+            stop(process)
         if temporal is not None:
             temporalserver.remove(temporal)
         pgserver.remove(pg)
