@@ -5,6 +5,7 @@ Tests run in file order; the last one takes the lab down and checks nothing is l
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -84,4 +85,8 @@ def test_down_stops_every_process_and_frees_every_port(nova_lab: Any, hv: Any) -
     mine = [p for p in procs.group_members(s.pid for s in services)
             if procs.mentions(p, (workdir,))]
     assert mine == []
+    # nor anything that left its process group (a daemon, such as an 'epmd -daemon' the
+    # broker would have started): no process at all names the lab's directory
+    everywhere = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]
+    assert [p for p in everywhere if p != os.getpid() and procs.mentions(p, (workdir,))] == []
     assert not Path("~/.gunicorn").expanduser().exists()

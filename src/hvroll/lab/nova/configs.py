@@ -73,7 +73,11 @@ def rabbit_env(layout: Layout, ports: Ports) -> dict[str, str]:
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(r / "enabled_plugins"),
         "RABBITMQ_PLUGINS_EXPAND_DIR": str(r / "plugins-expand"),
         "RABBITMQ_PID_FILE": str(r / "rabbit.pid"),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        # the broker never starts an epmd of its own (``epmd -daemon`` leaves its session and
+        # would outlive the lab, holding the port): it registers with the lab's, started
+        # first on ERL_EPMD_PORT and stopped by PID
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
+            "-kernel inet_dist_use_interface {127,0,0,1} -start_epmd false",
         "ERL_EPMD_PORT": str(ports.epmd),
         "ERL_EPMD_ADDRESS": HOST,
     }

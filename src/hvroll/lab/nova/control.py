@@ -420,13 +420,19 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
 
 
 def stop_all(layout: Layout, record: LabRecord) -> list[str]:
-    """Stop every process the record names (computes and APIs first, the database, broker
-    and epmd last); return what would not stop."""
-    backends = ("rabbitmq", "mariadb", "epmd")
-    front = [r for n, r in record.services.items() if n not in backends]
+    """Stop every process the record names (computes and APIs first, then the database and
+    broker, epmd once the broker is gone); return what would not stop.
+
+    epmd outlives the broker: a broker that finds its epmd gone has one started (RabbitMQ's
+    epmd check runs ``epmd -daemon`` through an ``epmd-starter`` node), and that daemon leaves
+    every process group and would hold the port for the next lab."""
+    backends = ("rabbitmq", "mariadb")
+    front = [r for n, r in record.services.items() if n not in (*backends, "epmd")]
     back = [record.services[n] for n in backends if n in record.services]
     stubborn = procs.stop(front, grace_s=STOP_GRACE_S)
     stubborn += procs.stop(back, grace_s=STOP_GRACE_S)
+    if "epmd" in record.services:
+        stubborn += procs.stop([record.services["epmd"]], grace_s=STOP_GRACE_S)
     if record.virt == "libvirt":
         try:
             testbed.down(layout.testbed)
