@@ -17,7 +17,9 @@ from hvroll.executor.history import (
     after_workaround,
     carried_states,
     hop_workarounds,
+    planned_keys,
     planned_states,
+    state_key,
 )
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Plan, Policy, Strategy
@@ -115,6 +117,17 @@ def test_planned_states_follow_the_plan_hop_by_hop(tmp_path: Path) -> None:
     mine = [states[r.id] for r in sorted(rows, key=lambda r: r.id) if r.vm == "win-fresh"]
     assert [(v.history.live_migrations_since_power_cycle, v.devices.balloon)
             for v in mine] == [(0, True), (1, True)]
+
+
+def test_planned_keys_are_the_keys_of_the_planned_states(tmp_path: Path) -> None:
+    fleet = haswell_fleet()
+    store = Store(tmp_path / "c.db", create=True)
+    store.create_campaign(two_hops(fleet), fleet, "sim", 0.0)
+    rows = store.migrations()
+    keys = planned_keys(fleet.vm_by_name, rows)
+    assert keys == {i: state_key(v) for i, v in planned_states(fleet.vm_by_name, rows).items()}
+    mine = [keys[r.id][:2] for r in sorted(rows, key=lambda r: r.id) if r.vm == "win-fresh"]
+    assert mine == [(0, True), (1, True)]
 
 
 def test_a_removed_balloon_stays_removed_and_a_reboot_brings_it_back() -> None:

@@ -173,6 +173,9 @@ class Agenda:
             self.dirty |= waiting
 
 
+_NO_ROWS: list[MigrationRow] = []
+
+
 class Layout:
     """The campaign's rows, indexed: host steps by host and by (cluster, wave), the waves of
     each cluster in order, drain migrations by step, return migrations by (cluster, wave)."""
@@ -201,6 +204,9 @@ class Layout:
                 self.drain[row.step_id].append(row)
             else:
                 self.returns[(row.cluster, row.wave)].append(row)
+        self._drain_ended: dict[int, int] = {}
+        """How many of each step's drain migrations, from the first, are known to have ended
+        (an ended migration never starts again: :meth:`open_drain` moves past it once)."""
         self.target_by_host = {s.host: s.target for s in steps}
         self.targets = {p.name: p for p in plan.targets}
 
@@ -219,6 +225,17 @@ class Layout:
                 break
         cache[cluster] = found
         return found
+
+    def open_drain(self, step_id: int) -> tuple[list[MigrationRow], int]:
+        """The drain migrations of a step and the index of the first that has not ended
+        (``len`` of the list: all ended). A drain is looked at every turn while it lasts:
+        the ended migrations at its head are skipped once, not on every look."""
+        rows = self.drain.get(step_id, _NO_ROWS)
+        first = self._drain_ended.get(step_id, 0)
+        while first < len(rows) and rows[first].state in TERMINAL_MIGRATION:
+            first += 1
+        self._drain_ended[step_id] = first
+        return rows, first
 
     def readiness(self, host: str) -> Readiness:
         """How far ``host`` has got, as a destination sees it (a pending step of it in its

@@ -108,6 +108,28 @@ def planned_states(original: dict[str, Vm], rows: Iterable[HopRow]) -> dict[int,
     return out
 
 
+def planned_keys(original: dict[str, Vm], rows: Iterable[HopRow]) -> dict[int, tuple[object, ...]]:
+    """The :func:`state_key` of :func:`planned_states`, by migration id, computed on the keys
+    alone (no copy of a VM per hop): a live hop adds one live migration and keeps the balloon
+    unless ``remove_balloon`` is among its workarounds; a cold hop starts the count at 0 and
+    brings the inventory's balloon back; neither changes the CPU the key holds."""
+    out: dict[int, tuple[object, ...]] = {}
+    current: dict[str, tuple[int, bool]] = {}
+    live_kind = MoveKind.LIVE.value
+    for row in sorted(rows, key=lambda r: r.id):
+        vm = original[row.vm]
+        count, balloon = current.get(row.vm) or (
+            vm.history.live_migrations_since_power_cycle, vm.devices.balloon)
+        out[row.id] = (count, balloon, vm.cpu)
+        if row.kind == live_kind:
+            if balloon and REMOVE_BALLOON in row.workarounds:
+                balloon = REMOVE_BALLOON not in (loads(row.workarounds) or [])
+            current[row.vm] = (count + 1, balloon)
+        else:
+            current[row.vm] = (0, vm.devices.balloon)
+    return out
+
+
 def carried_states(original: dict[str, Vm], rows: Iterable[HopRow],
                    boots: dict[int, tuple[CpuGeneration, HostProfile]] | None = None,
                    ) -> dict[str, Vm]:

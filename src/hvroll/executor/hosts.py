@@ -10,8 +10,9 @@ driver — not the store — says it is empty, and only while this run holds the
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
 
-from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, HostStepState, MigrationState
+from hvroll.domain.states import TERMINAL_HOST, HostStepState, MigrationState
 from hvroll.drivers.base import Capability, JobPhase, has, require
 from hvroll.errors import DriverError
 from hvroll.executor.checks import host_is_empty
@@ -93,14 +94,14 @@ class HostSteps:
             self.move(step, HostStepState.DISABLING)
             effects.append(lambda: self._disable(step))
         elif state is HostStepState.DRAINING:
-            rows = self.layout.drain.get(step.id, [])
+            rows, first = self.layout.open_drain(step.id)
             restarting = {r.id for r, _ in self.runner.restart} if self.runner.restart else ()
-            for row in rows:
+            for row in islice(rows, first, None):
                 if (row.state is MigrationState.PENDING and row.id not in restarting
                         and not self.runner.start(row, effects)):
                     self.agenda.block(step.cluster, step.region)
                     break
-            if all(r.state in TERMINAL_MIGRATION for r in rows):
+            if self.layout.open_drain(step.id)[1] == len(rows):  # every one has ended
                 failed = [r.vm for r in rows if r.state is MigrationState.FAILED]
                 if failed:
                     self.move(step, HostStepState.FAILED,

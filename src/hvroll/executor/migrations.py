@@ -33,13 +33,13 @@ from hvroll.executor.history import (
     after_hop,
     after_workaround,
     hop_workarounds,
-    planned_states,
+    planned_keys,
     state_key,
 )
 from hvroll.executor.runtime import Live
 from hvroll.planner.model import MoveKind, Strategy
 from hvroll.planner.replace import replace
-from hvroll.store import AttemptRow, MigrationRow
+from hvroll.store import Attempt, AttemptRow, MigrationRow
 from hvroll.store.models import dumps, loads
 
 PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
@@ -75,8 +75,9 @@ class MigrationRunner:
         """Features both hosts and the driver support, by (source, destination) profile."""
         self._steps_of: dict[int, list[tuple[float, int]]] = {}
         """The downtime schedule by VM RAM (the ladder's policy is fixed for a run)."""
-        self.planned = planned_states(ctx.fleet.vm_by_name, layout.migrations)
-        """The state the plan expected each VM in before each hop (by migration id)."""
+        self.planned = planned_keys(ctx.fleet.vm_by_name, layout.migrations)
+        """The :func:`state_key` of the state the plan expected each VM in before each hop
+        (by migration id)."""
 
     # -- limits -----------------------------------------------------------------------------
 
@@ -105,6 +106,7 @@ class MigrationRunner:
             return False
         vm = ex.state.vm(row.vm)
         where = ex.state.location.get(row.vm)
+        problem: str | None = None
         if rung is None:
             if where == row.dest and row.attempts > 0:
                 self._finish(row, MigrationState.COMPLETED, "already on its destination")
@@ -114,11 +116,15 @@ class MigrationRunner:
                              f"expected on {row.source}, found on {where or 'no host'}")
                 ex.event("migration_skipped", vm=row.vm, host=row.source, found=where)
                 return True
-            if (self._problem(row) or not self._dest_ok(row)) and not self._replan(row):
-                return False
+            problem = self._problem(row)
+            if problem or not self._dest_ok(row):
+                if not self._replan(row):
+                    return False
+                problem = None  # another destination, or a changed view of it: ask again
         if not self.room(row):
             return False
-        problem = self._problem(row)
+        if problem is None:
+            problem = self._problem(row)
         if problem:  # the roll-forward invariant, right before the intent is written
             ex.violation(problem, vm=row.vm, host=row.dest)
             self._finish(row, MigrationState.FAILED, problem)
@@ -159,9 +165,9 @@ class MigrationRunner:
         row.rungs = dumps([*(loads(row.rungs) or []), rung.value])
         if row.started_s is None:
             row.started_s = now
-        attempt = AttemptRow(migration_id=row.id, number=row.attempts, rung=rung, job=job,
-                             options=dumps(_options(options)), started_s=now)
-        ex.store.add(attempt)
+        attempt = Attempt(migration_id=row.id, number=row.attempts, rung=rung, job=job,
+                          options=dumps(_options(options)), started_s=now)
+        ex.store.add_attempt(attempt)
         if ex.state.location.get(row.vm) != row.dest:
             ex.state.move(vm, row.dest)  # reserve the destination's capacity now
         self._count(row, +1)
@@ -197,7 +203,7 @@ class MigrationRunner:
         vm = ex.state.vm(row.vm)
         planned = self.planned.get(row.id)
         as_planned = (row.dest == row.planned_dest and planned is not None
-                      and state_key(planned) == state_key(vm))
+                      and planned == state_key(vm))
         verdict = None
         if not as_planned:
             source, dest = ex.state.host[row.source], ex.state.host[row.dest]
@@ -302,10 +308,11 @@ class MigrationRunner:
 
     # -- after a restart ----------------------------------------------------------------------
 
-    def adopt(self, row: MigrationRow, attempt: AttemptRow, progress: JobProgress) -> None:
-        """Follow again the job of ``attempt`` that the driver still knows (reconciliation):
+    def adopt(self, row: MigrationRow, stored: AttemptRow, progress: JobProgress) -> None:
+        """Follow again the job of ``stored`` that the driver still knows (reconciliation):
         it counts against the limits, reserves its destination, and ends at once if final."""
         ex = self.ctx
+        attempt = Attempt.of(stored)
         vm = ex.fleet.vm_by_name[row.vm]
         caps = self._caps(row.source, row.dest)
         rungs = ([Rung.COLD] if row.kind == MoveKind.COLD.value
@@ -472,6 +479,7 @@ class MigrationRunner:
         attempt.elapsed_s, attempt.sent_mib = p.elapsed_s, p.processed_mib
         attempt.iterations, attempt.downtime_ms = p.iteration, p.downtime_ms
         attempt.error = p.error or ""
+        ex.store.attempt_ended(attempt)
         vm = ex.fleet.vm_by_name[row.vm]
         if p.phase is JobPhase.COMPLETED:
             downtime = p.downtime_ms

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from hvroll.domain.states import Rung
 from hvroll.executor.ladder import Sample
-from hvroll.store import AttemptRow, MigrationRow, StepRow
+from hvroll.store import Attempt, MigrationRow, StepRow
 
 
 @dataclass(slots=True)
@@ -14,7 +14,7 @@ class Live:
     """A migration job being followed."""
 
     row: MigrationRow
-    attempt: AttemptRow
+    attempt: Attempt
     rungs: list[Rung]
     schedule: list[tuple[float, int]]
     downtime_ms: int

@@ -1,6 +1,7 @@
 """Durable campaign state (SQLAlchemy; SQLite by default)."""
 
 from hvroll.store.models import (
+    Attempt,
     AttemptRow,
     CampaignRow,
     ControlRow,
@@ -12,6 +13,7 @@ from hvroll.store.models import (
 from hvroll.store.store import Store
 
 __all__ = [
+           "Attempt",
            "AttemptRow",
            "CampaignRow",
            "ControlRow",

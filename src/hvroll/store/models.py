@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -143,6 +144,46 @@ class AttemptRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (Index("ix_attempt_migration", "migration_id"),)
+
+
+@dataclass(slots=True)
+class Attempt:
+    """An attempt as the executor writes it: a plain record, not a row of the session. The
+    store inserts new ones and writes the outcome of ended ones at its next commit, keyed by
+    (migration, number), with Core executemany (:meth:`hvroll.store.Store.add_attempt`,
+    :meth:`~hvroll.store.Store.attempt_ended`); the database gives each its ``id`` (a
+    sequence on PostgreSQL, so region executors writing one campaign never collide)."""
+
+    migration_id: int
+    number: int
+    rung: Rung
+    job: str
+    options: str
+    started_s: float
+    finished_s: float | None = None
+    phase: str = "running"
+    elapsed_s: float | None = None
+    sent_mib: float | None = None
+    iterations: int | None = None
+    downtime_ms: float | None = None
+    error: str = ""
+
+    @classmethod
+    def of(cls, row: AttemptRow) -> Attempt:
+        """The record of a stored attempt (a run that adopts its job after a restart)."""
+        return cls(**{name: getattr(row, name) for name in ATTEMPT_COLUMNS})
+
+    def values(self) -> dict[str, object]:
+        """Its columns as written (the rung as its value)."""
+        out: dict[str, object] = {name: getattr(self, name) for name in ATTEMPT_COLUMNS}
+        out["rung"] = self.rung.value
+        return out
+
+
+ATTEMPT_COLUMNS = ("migration_id", "number", "rung", "job", "options", "started_s",
+                   "finished_s", "phase", "elapsed_s", "sent_mib", "iterations",
+                   "downtime_ms", "error")
+"""The columns of :class:`AttemptRow` an :class:`Attempt` holds (every one but ``id``)."""
 
 
 class EventRow(Base):

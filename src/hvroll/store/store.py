@@ -53,7 +53,9 @@ from hvroll.errors import InputError
 from hvroll.inventory import Format, dump_fleet, parse_fleet
 from hvroll.planner.model import Plan
 from hvroll.store.models import (
+    ATTEMPT_COLUMNS,
     SCHEMA_VERSION,
+    Attempt,
     AttemptRow,
     Base,
     CampaignRow,
@@ -81,6 +83,14 @@ _INSERT_TRANSITIONS = insert(cast(Table, TransitionRow.__table__))
 """Transitions are inserted into the table itself (Core executemany, no ORM bookkeeping)."""
 _INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
 """Events too: written at the commit, in the order they were recorded."""
+_ATTEMPTS = cast(Table, AttemptRow.__table__)
+_INSERT_ATTEMPTS = insert(_ATTEMPTS)
+"""New attempts: the database numbers them (``id``) in the order they were added."""
+_END_ATTEMPTS = (update(_ATTEMPTS)
+                 .where(_ATTEMPTS.c.migration_id == bindparam("b_migration"),
+                        _ATTEMPTS.c.number == bindparam("b_number"))
+                 .values({name: bindparam(f"v_{name}") for name in ATTEMPT_COLUMNS[6:]}))
+"""An ended attempt's outcome, by its key (migration, number)."""
 _CORE_UPDATED: dict[type[Base], Table] = {
     cls: cast(Table, cls.__table__) for cls in (CampaignRow, StepRow, MigrationRow, AttemptRow)}
 _UPDATE_BY_ID = {table: update(table).where(table.c.id == bindparam("b_id"))
@@ -261,6 +271,10 @@ class Store:
         """State changes since the last commit, written with it."""
         self._events: list[dict[str, Any]] = []
         """Events since the last commit, written with it."""
+        self._new_attempts: list[Attempt] = []
+        """Attempts added since the last commit, inserted with it."""
+        self._ended_attempts: dict[tuple[int, int], Attempt] = {}
+        """Attempts ended since the last commit, their outcome written with it."""
         self._plan: Plan | None = None
         self._fleet: Fleet | None = None
         self.before_commit: Callable[[], None] | None = None
@@ -462,6 +476,15 @@ class Store:
     def add(self, row: Base) -> None:
         self.session.add(row)
 
+    def add_attempt(self, attempt: Attempt) -> None:
+        """A new attempt, inserted at the next :meth:`commit` (as it is then)."""
+        self._new_attempts.append(attempt)
+
+    def attempt_ended(self, attempt: Attempt) -> None:
+        """``attempt``'s outcome (its fields after ``started_s``), written at the next
+        :meth:`commit`."""
+        self._ended_attempts[(attempt.migration_id, attempt.number)] = attempt
+
     def event(self, t_s: float, kind: str, message: str = "", *, host: str | None = None,
               vm: str | None = None, **data: Any) -> None:
         self._events.append({"t_s": t_s, "kind": kind, "host": host, "vm": vm,
@@ -517,6 +540,16 @@ class Store:
         if self.before_commit is not None:
             self.before_commit()
         self._write_changes()
+        if self._new_attempts:
+            self.session.connection().execute(
+                _INSERT_ATTEMPTS, [a.values() for a in self._new_attempts])
+            self._new_attempts = []
+        if self._ended_attempts:
+            self.session.connection().execute(_END_ATTEMPTS, [
+                {"b_migration": a.migration_id, "b_number": a.number,
+                 **{f"v_{name}": getattr(a, name) for name in ATTEMPT_COLUMNS[6:]}}
+                for a in self._ended_attempts.values()])
+            self._ended_attempts = {}
         if self._transitions:
             self.session.connection().execute(_INSERT_TRANSITIONS, self._transitions)
             self._transitions = []
@@ -530,6 +563,8 @@ class Store:
         its pending rows)."""
         self._transitions = []
         self._events = []
+        self._new_attempts = []
+        self._ended_attempts = {}
 
     def _write_changes(self) -> None:
         """Write the changed columns of the campaign's loaded rows with Core: rows changing
