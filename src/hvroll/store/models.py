@@ -288,9 +288,10 @@ def loads(text: str) -> Any:
     return json.loads(text) if text else None
 
 
-def pack(text: str) -> bytes:
-    """A large text column (the plan, the inventory) as stored: zlib-compressed."""
-    return zlib.compress(text.encode(), 6)
+def pack(text: str, level: int = 6) -> bytes:
+    """A large text column (the plan, the inventory) as stored: zlib-compressed (``level``
+    1–9: faster or smaller)."""
+    return zlib.compress(text.encode(), level)
 
 
 def unpack(blob: bytes) -> str:

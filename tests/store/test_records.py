@@ -1,0 +1,54 @@
+"""What the store writes itself at a commit: the campaign's inventory, read back as the same
+fleet by another process; attempts, inserted and ended by their key (migration, number) in
+the commit that follows, dropped by a rollback."""
+
+from __future__ import annotations
+
+from campaigns import Campaign
+from hvroll.domain import Fleet
+from hvroll.domain.states import Rung
+from hvroll.planner.build import with_profiles
+from hvroll.store import Attempt, Store
+
+
+def test_another_store_reads_the_campaigns_inventory_as_the_same_fleet(
+        small: Fleet, campaign: Campaign) -> None:
+    store, _, result = campaign(small)
+    other = Store(store.target)
+    try:
+        assert other.fleet() == with_profiles(small, result.targets)
+    finally:
+        other.close()
+
+
+def test_attempts_are_written_at_the_commit_and_numbered_in_the_order_added(
+        small: Fleet, campaign: Campaign) -> None:
+    store, _, _ = campaign(small)
+    first, second = store.migrations()[:2]
+    a = Attempt(migration_id=second.id, number=1, rung=Rung.PRECOPY, job="j-a", options="{}",
+                started_s=5.0)
+    b = Attempt(migration_id=first.id, number=1, rung=Rung.COLD, job="j-b", options="{}",
+                started_s=6.0)
+    store.add_attempt(a)
+    store.add_attempt(b)
+    assert store.attempts() == []  # not before the commit
+    store.commit()
+    rows = sorted(store.attempts(), key=lambda r: r.id)
+    assert [(r.job, r.rung, r.phase, r.finished_s) for r in rows] == [
+        ("j-a", Rung.PRECOPY, "running", None), ("j-b", Rung.COLD, "running", None)]
+    b.finished_s, b.phase, b.error, b.downtime_ms = 9.5, "failed", "refused", None
+    store.attempt_ended(b)
+    store.commit()
+    store.session.expire_all()
+    ended = {r.job: (r.finished_s, r.phase, r.error) for r in store.attempts()}
+    assert ended == {"j-a": (None, "running", ""), "j-b": (9.5, "failed", "refused")}
+
+
+def test_a_rollback_drops_the_attempts_not_committed(small: Fleet, campaign: Campaign) -> None:
+    store, _, _ = campaign(small)
+    row = store.migrations()[0]
+    store.add_attempt(Attempt(migration_id=row.id, number=1, rung=Rung.PRECOPY, job="j",
+                              options="{}", started_s=1.0))
+    store.session.rollback()
+    store.commit()
+    assert store.attempts() == []
