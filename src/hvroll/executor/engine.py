@@ -182,7 +182,12 @@ class Executor:
                 self._schedule(effects)
             if state in STOPPED_CAMPAIGN and not self._busy():
                 break
-            camp.clock_s = self.clock.now()
+            if renewed or turns == 1:
+                # Not every turn: on SQLite an UPDATE of the campaign row rewrites the whole
+                # record, its plan and inventory (megabytes) included — once per turn it was
+                # most of a simulated run's time. At each renewal of the lease (every
+                # RENEW_EVERY_S of wall time) and at the end is often enough for 'status'.
+                camp.clock_s = self.clock.now()
             if effects:
                 self.store.commit()  # the intents, before their side effects
                 for effect in effects:
@@ -202,6 +207,7 @@ class Executor:
                 idle = 0
             if turns % CONTROL_EVERY == 0:
                 self.store.commit()
+        camp.clock_s = self.clock.now()
         self.store.commit()
         if camp.state in TERMINAL_CAMPAIGN:
             self._end_campaign()

@@ -54,7 +54,9 @@ class CampaignRow(Base):
     started_s: Mapped[float | None] = mapped_column(Float, default=None)
     finished_s: Mapped[float | None] = mapped_column(Float, default=None)
     clock_s: Mapped[float] = mapped_column(Float, default=0.0)
-    """The executor clock when the row was last written."""
+    """The executor clock, written on its first turn, at each renewal of its lease (every
+    ``RENEW_EVERY_S`` of wall time) and when it stops (not every turn: on SQLite an UPDATE of
+    this row rewrites the plan and inventory with it)."""
     audit: Mapped[str] = mapped_column(Text, default="{}")
     """The end-of-campaign audit of every VM (JSON)."""
 
@@ -273,7 +275,7 @@ class RegionRunRow(Base):
     started_s: Mapped[float | None] = mapped_column(Float, default=None)
     finished_s: Mapped[float | None] = mapped_column(Float, default=None)
     clock_s: Mapped[float] = mapped_column(Float, default=0.0)
-    """The region executor's clock when the row was last written."""
+    """The region executor's clock, written as the campaign's ``clock_s``."""
     audit: Mapped[str] = mapped_column(Text, default="{}")
     """The end-of-run audit of the region's VMs (JSON)."""
     controls_seen: Mapped[int] = mapped_column(Integer, default=0)
