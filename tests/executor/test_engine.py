@@ -129,6 +129,28 @@ def test_abort_is_read_at_the_next_lease_renewal_not_50_turns_later(
     assert result.turns <= 3 + 3  # renewed within 10 s: at most three turns of 4 s
 
 
+def test_the_clock_status_reads_is_written_while_the_run_goes_on_and_at_its_end(
+        small: Fleet, campaign: Campaign) -> None:
+    """Not every turn (on SQLite each write of the campaign row rewrites its plan and
+    inventory: at most once per second of wall time), but while the run goes on: 'status'
+    in another process reads it."""
+    store, cloud, _ = campaign(small)
+    wall = [1000.0]
+    lease = Lease(store, wall=lambda: wall[0])
+    seen: list[float] = []
+
+    def read(ex: Executor) -> None:
+        other = Store(store.target, readonly=True)
+        seen.append(other.require_campaign().clock_s)
+        other.close()
+        wall[0] += 0.5  # two turns per second of wall time
+
+    Executor(store, cloud, on_turn=read, lease=lease).run(max_turns=60)
+    assert seen == sorted(seen) and seen[-1] > 0.0  # written (and committed) while it runs
+    assert len(set(seen)) <= len(seen) // 2 + 1  # at most every other turn of 0.5 s
+    assert store.require_campaign().clock_s == cloud.clock.now()  # and at the end
+
+
 @pytest.mark.parametrize("rate", [0.1, 0.3])
 def test_faults_are_survived_or_reported_never_hidden(small: Fleet, campaign: Campaign,
                                                       rate: float) -> None:

@@ -62,6 +62,9 @@ CONTROL_EVERY = 50
 """Turns of the loop between two looks at the operator's controls; they are also read at each
 renewal of the lease (every ``RENEW_EVERY_S`` of wall time), so on a real cloud, whose turns
 last seconds, a pause or abort is taken within about that long, not 50 turns later."""
+CLOCK_EVERY_S = 1.0
+"""Wall seconds between two writes of the executor's clock into its run row (``clock_s``,
+what 'status' and the dashboard show): also written on the first turn and at the end."""
 IDLE_TURNS = 20
 """Turns with nothing in flight and nothing started before waiting work is declared stuck."""
 
@@ -169,6 +172,7 @@ class Executor:
         reconcile(ctx, self.layout, self.agenda, self.hosts, self.runner)
         self.store.commit()
         turns = idle = 0
+        clock_written = float("-inf")
         while True:
             turns += 1
             renewed = self.lease.tick()
@@ -182,12 +186,13 @@ class Executor:
                 self._schedule(effects)
             if state in STOPPED_CAMPAIGN and not self._busy():
                 break
-            if renewed or turns == 1:
+            wall = self.lease.wall()
+            if wall - clock_written >= CLOCK_EVERY_S:
                 # Not every turn: on SQLite an UPDATE of the campaign row rewrites the whole
                 # record, its plan and inventory (megabytes) included — once per turn it was
-                # most of a simulated run's time. At each renewal of the lease (every
-                # RENEW_EVERY_S of wall time) and at the end is often enough for 'status'.
+                # most of a simulated run's time. On a real cloud a turn lasts poll_s.
                 camp.clock_s = self.clock.now()
+                clock_written = wall
             if effects:
                 self.store.commit()  # the intents, before their side effects
                 for effect in effects:

@@ -54,9 +54,9 @@ class CampaignRow(Base):
     started_s: Mapped[float | None] = mapped_column(Float, default=None)
     finished_s: Mapped[float | None] = mapped_column(Float, default=None)
     clock_s: Mapped[float] = mapped_column(Float, default=0.0)
-    """The executor clock, written on its first turn, at each renewal of its lease (every
-    ``RENEW_EVERY_S`` of wall time) and when it stops (not every turn: on SQLite an UPDATE of
-    this row rewrites the plan and inventory with it)."""
+    """The executor clock, written on its first turn, then at most once per
+    ``CLOCK_EVERY_S`` (1 s) of wall time, and when it stops (not every turn: on SQLite an
+    UPDATE of this row rewrites the plan and inventory with it)."""
     audit: Mapped[str] = mapped_column(Text, default="{}")
     """The end-of-campaign audit of every VM (JSON)."""
 
