@@ -263,6 +263,8 @@ def test_a_move_nova_refuses_gets_novas_reason_in_status_and_report(
             lab.conn.compute.enable_service(lab.services()[host])
     assert run.returncode in (0, 1), run.stderr[-4000:]
     summary = status(lab, tmp_path)
+    assert len(summary["failed_migrations"]) == 1, (run.returncode, run.stdout[-2000:],
+                                                    run.stderr[-4000:])
     [reported] = summary["failed_migrations"]
     assert reported["vm"] == name and "No valid host" in reported["error"], reported
     report = lab.hv("report", "--state", "c.db", "-o", "r.html", cwd=tmp_path)
