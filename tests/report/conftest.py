@@ -1,4 +1,4 @@
-"""Fixtures: campaign state files and the session's headless Chromium (``web.browsers``)."""
+"""Fixtures: campaign state files and a module's headless Chromium (``web.browsers``)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def holding(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
     return campaign(tmp_path_factory, "holding")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """The session's headless Chromium (Playwright ``Browser``)."""
+    """The module's headless Chromium (Playwright ``Browser``, :mod:`web.browsers`)."""
     yield browsers.acquire()
     browsers.release()

@@ -1,8 +1,13 @@
-"""One headless Chromium for the whole test session, shared by the web and report tests.
+"""One headless Chromium per test module that needs one, for the web and report tests.
 
 It is the Debian ``chromium`` driven through Playwright (``executable_path``); no browser is
 ever downloaded. Playwright's sync API allows one instance per thread, so both test folders'
-``chromium`` fixtures take it from here, and the last to finish stops it.
+``chromium`` fixtures take it from here, and the last user stops it.
+
+Module scope, not session: while Playwright's sync API is running it marks its event loop as
+the thread's running loop, so any later test on the same worker that calls ``asyncio.run``
+(``hvroll run --engine temporal`` in-process, say) would fail. Once stopped, it leaves the
+thread as it found it.
 """
 
 from __future__ import annotations

@@ -127,8 +127,8 @@ def served(finished: Campaign, token_file: Path,
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """The session's headless Chromium (Playwright ``Browser``)."""
+    """The module's headless Chromium (Playwright ``Browser``, :mod:`web.browsers`)."""
     yield browsers.acquire()
     browsers.release()

@@ -15,7 +15,8 @@ from hvroll.drivers.nova.connect import (
 )
 from hvroll.errors import DriverError
 
-LIVE = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION, Capability.POST_COPY}
+LIVE = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION, Capability.POST_COPY,
+        Capability.POST_COPY_BLOCK}
 
 
 def test_what_hvroll_needs_of_novas_api() -> None:
