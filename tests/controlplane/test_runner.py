@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ from hvroll.controlplane.runbook import build_runbook, parse_deployment
 from hvroll.controlplane.runner import Runner, StepView, hop_timings, next_step, rollback_skips
 from hvroll.controlplane.shell import ShellExecutor
 from hvroll.domain.states import UpgradeRunState
-from hvroll.errors import InputError
 from hvroll.store.lease import LeaseHeldError, LeaseLostError
+from races import open_at_once
 
 TOY = Path(__file__).with_name("toycp.py")
 SERVERS = [{"id": "s1", "name": "web", "host": "c1", "status": "ACTIVE",
@@ -176,23 +175,7 @@ def test_runs_opening_a_new_state_file_at_once_all_open_it(tmp_path: Path) -> No
     than half of three openers failed on a table another had just made.)"""
     for attempt in range(20):
         target = tmp_path / f"run{attempt}.db"
-        start = threading.Barrier(3)
-        outcomes: list[str] = []
-
-        def open_new(target: Path, start: threading.Barrier, outcomes: list[str]) -> None:
-            start.wait()
-            try:
-                Journal(target, create=True).engine.dispose()
-                outcomes.append("opened")
-            except InputError as exc:
-                outcomes.append(str(exc))
-
-        threads = [threading.Thread(target=open_new, args=(target, start, outcomes))
-                   for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = open_at_once(lambda t=target: Journal(t, create=True).engine.dispose())
         assert outcomes == ["opened"] * 3
 
 

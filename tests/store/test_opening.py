@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from hvroll.planner.model import Policy
 from hvroll.store import Store
 from hvroll.store.models import pack, unpack
 from pgserver import PostgresServer
+from races import open_at_once
 from targets import contents, execute, state_target
 
 
@@ -190,22 +190,6 @@ def test_runs_opening_a_new_state_at_once_all_open_it(
     as a process has.)"""
     for attempt in range(20):
         target = state_target(backend, request, tmp_path, f"c{attempt}")
-        start = threading.Barrier(3)
-        outcomes: list[str] = []
-
-        def open_new(target: str, start: threading.Barrier, outcomes: list[str]) -> None:
-            start.wait()
-            try:
-                Store(target, create=True).close()
-                outcomes.append("opened")
-            except InputError as exc:
-                outcomes.append(str(exc))
-
-        threads = [threading.Thread(target=open_new, args=(target, start, outcomes))
-                   for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = open_at_once(lambda t=target: Store(t, create=True).close())
         assert outcomes == ["opened"] * 3
         assert contents(target)["meta"] == [("schema_version", "1")]
