@@ -191,15 +191,22 @@ def reinstall(workdir: Path, host: str, profile: str, *,
 
     def ready() -> bool:
         with contextlib.suppress(Exception):
-            hyp = next((h for h in conn.compute.hypervisors(details=True) if h.name == host),
-                       None)
-            svc = next((s for s in conn.compute.services(binary="nova-compute", host=host)),
-                       None)
-            return (hyp is not None and hyp.hypervisor_version == want and svc is not None
-                    and svc.state == "up" and _after(svc.updated_at, restarted_at))
+            hyp = _up_since(conn, host, restarted_at)
+            return hyp is not None and hyp.hypervisor_version == want
         return False
     seed.wait(f"{host} up on {profile}", ready, timeout_s, poll_s=1.0)
     return {"host": host, "profile": profile, "hypervisor_version": want}
+
+
+def _up_since(conn: Any, host: str, restarted_at: float) -> Any:
+    """``host``'s hypervisor once its nova-compute reports up after ``restarted_at``; else
+    None."""
+    hyp = next((h for h in conn.compute.hypervisors(details=True) if h.name == host), None)
+    svc = next((s for s in conn.compute.services(binary="nova-compute", host=host)), None)
+    if hyp is None or svc is None or svc.state != "up" \
+            or not _after(svc.updated_at, restarted_at):
+        return None
+    return hyp
 
 
 def _reinstalled_qemu(conn: Any, host: str, profile: str, restarted_at: float,
@@ -213,12 +220,8 @@ def _reinstalled_qemu(conn: Any, host: str, profile: str, restarted_at: float,
 
     def ready() -> bool:
         with contextlib.suppress(Exception):
-            hyp = next((h for h in conn.compute.hypervisors(details=True) if h.name == host),
-                       None)
-            svc = next((s for s in conn.compute.services(binary="nova-compute", host=host)),
-                       None)
-            if hyp is None or svc is None or svc.state != "up" \
-                    or not _after(svc.updated_at, restarted_at):
+            hyp = _up_since(conn, host, restarted_at)
+            if hyp is None:
                 return False
             traits = provider_traits(conn, str(hyp.id))
             stale = [t for t in traits if t.startswith(qemu.TRAIT_PREFIX) and t != want]
