@@ -138,8 +138,8 @@ class _Builder:
                        and fleet.profile_of(h).rank < t.rank}
         self.unmovable: list[Unmovable] = []
         self.skipped: list[SkippedHost] = []
-        self._verdicts: dict[tuple[str, int, bool, bool, str, str, str, str], Verdict] = {}
-        self._movable_by_class: dict[tuple[object, ...], bool] = {}
+        self._verdicts: dict[tuple[int, bool, str, str, str, str], Verdict] = {}
+        self._movable_by_class: dict[tuple[int, str, str, str], bool] = {}
         self.pool_moves: dict[str, list[tuple[Move, MoveKind, Verdict]]] = {}
         """Moves of VMs that cannot run on the target, by source host, to the legacy pool:
         reserved when the pool is chosen, run in their source's drain."""
@@ -148,6 +148,8 @@ class _Builder:
         self.canary = CanaryCoverage()
         self.links = {h.name: h.link_mib_s for h in fleet.hosts}
         """Each host's link, MiB/s (a reinstall keeps it)."""
+        self._estimates: dict[tuple[int, float, float | None, float], Estimate] = {}
+        self._runs_by_class: dict[tuple[int, str, str, str], bool] = {}
 
     # -- waves ---------------------------------------------------------------------------
 
@@ -174,8 +176,9 @@ class _Builder:
         (capacity aside): the canary never takes a host holding a VM that cannot. Asked once
         per class of (VM facts, power, passthrough; host generation, profile, target)."""
         target = self.target[host.name]
-        key = (self.checker.facts_of(vm), vm.power, bool(vm.devices.passthrough),
-               host.generation, host.profile, target.name)
+        # The checker interns equal facts as one object: its identity names the class
+        # (facts hold the power state and passthrough devices), without hashing the facts.
+        key = (id(self.checker.facts_of(vm)), host.generation, host.profile, target.name)
         found = self._movable_by_class.get(key)
         if found is None:
             found = self._movable_by_class[key] = self._movable_now(vm, host, target)
@@ -380,10 +383,14 @@ class _Builder:
         """Whether ``vm`` could run on ``host``'s target at all, live or after a boot there
         (whatever the policy allows): a VM that cannot belongs to the legacy pool."""
         target = self.target[host.name]
-        if vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough and \
-                self.checker.migration(vm, host, host, dest_profile=target).allowed:
-            return True
-        return self.checker.spawn(vm, host, profile=target).allowed
+        key = (id(self.checker.facts_of(vm)), host.generation, host.profile, target.name)
+        found = self._runs_by_class.get(key)
+        if found is None:
+            found = (vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough
+                     and self.checker.migration(vm, host, host, dest_profile=target).allowed
+                     ) or self.checker.spawn(vm, host, profile=target).allowed
+            self._runs_by_class[key] = found
+        return found
 
     @staticmethod
     def _legacy_names(legacy: Mapping[str, list[Vm]]) -> set[str]:
@@ -488,8 +495,10 @@ class _Builder:
     def _verdict(self, vm: Vm, source: str, dest: str, live: bool = True) -> Verdict:
         host = self.state.host
         src, dst = host[source], host[dest]
-        key = (vm.name, vm.history.live_migrations_since_power_cycle, vm.devices.balloon, live,
-               src.generation, src.profile, dst.generation, dst.profile)
+        # What the checker's verdict depends on: the VM's facts (interned: one object per
+        # class, so its identity is the key) and both hosts' generation and profile.
+        key = (id(self.checker.facts_of(vm)), live, src.generation, src.profile,
+               dst.generation, dst.profile)
         found = self._verdicts.get(key)
         if found is None:
             found = (self.checker.migration(vm, src, dst) if live
@@ -561,7 +570,6 @@ class _Builder:
     def _migrations(self, moves: Sequence[tuple[Move, MoveKind, Verdict, str]], lanes: int,
                     returning: bool = False,
                     ) -> tuple[list[tuple[Migration, str]], list[est.Transfer]]:
-        policy = self.policy
         migs: list[tuple[Migration, str]] = []
         transfers: list[est.Transfer] = []
         for move, kind, verdict, owner in moves:
@@ -570,23 +578,39 @@ class _Builder:
             bandwidth = min(src.link_mib_s, dst.link_mib_s) / lanes
             disk_mib = self.state.need[vm.name][2] * 1024.0
             if kind is MoveKind.COLD:
-                seconds = COLD_BOOT_S + disk_mib / bandwidth
-                guess = Estimate(seconds=seconds, downtime_ms=seconds * 1000.0,
-                                 sent_mib=disk_mib)
+                guess = self._estimate(0, bandwidth, None, disk_mib)
             else:
                 dirty = 0.0 if vm.power is PowerState.PAUSED else (
                     vm.dirty_rate_mib_s if vm.dirty_rate_mib_s is not None
                     else DEFAULT_DIRTY_MIB_S)
-                pc = est.precopy(vm.ram_mib, bandwidth, dirty, policy.downtime_ms)
-                guess = Estimate(seconds=pc.total_s + disk_mib / bandwidth,
-                                 downtime_ms=pc.downtime_ms, sent_mib=pc.sent_mib + disk_mib,
-                                 converges=pc.converges)
+                guess = self._estimate(vm.ram_mib, bandwidth, dirty, disk_mib)
             migs.append((Migration(vm=vm.name, source=move.source, dest=move.dest, kind=kind,
                                    workarounds=verdict.workarounds, estimate=guess,
                                    returning=returning), owner))
             transfers.append(est.Transfer(move.source, move.dest, guess.seconds,
                                           guess.sent_mib))
         return migs, transfers
+
+    def _estimate(self, ram_mib: int, bandwidth_mib_s: float, dirty_mib_s: float | None,
+                  disk_mib: float) -> Estimate:
+        """One migration's estimate: live (pre-copy of ``ram_mib`` dirtied at
+        ``dirty_mib_s``, then the local disks) or, with no dirty rate, cold (a boot plus the
+        disks). Computed once per distinct input (most VMs share a size, a link and the
+        default rate); equal estimates are one frozen object."""
+        key = (ram_mib, bandwidth_mib_s, dirty_mib_s, disk_mib)
+        found = self._estimates.get(key)
+        if found is None:
+            if dirty_mib_s is None:
+                seconds = COLD_BOOT_S + disk_mib / bandwidth_mib_s
+                found = Estimate(seconds=seconds, downtime_ms=seconds * 1000.0,
+                                 sent_mib=disk_mib)
+            else:
+                pc = est.precopy(ram_mib, bandwidth_mib_s, dirty_mib_s, self.policy.downtime_ms)
+                found = Estimate(seconds=pc.total_s + disk_mib / bandwidth_mib_s,
+                                 downtime_ms=pc.downtime_ms, sent_mib=pc.sent_mib + disk_mib,
+                                 converges=pc.converges)
+            self._estimates[key] = found
+        return found
 
     def _target_name(self) -> str:
         names = sorted({p.name for p in self.target.values()})
@@ -605,7 +629,8 @@ class _Builder:
                      if h.name in self.target and h.name not in skipped]
             if not hosts:
                 continue
-            mib = float(sum(vm.ram_mib + vm.local_disk_gib * 1024
+            need = self.state.need
+            mib = float(sum(vm.ram_mib + need[vm.name][2] * 1024
                             for h in hosts for vm in self.fleet.vms_by_host[h.name]
                             if vm.power is not PowerState.SHUTOFF))
             moved_total += mib
