@@ -6,7 +6,7 @@ import pytest
 
 from hvroll.domain import Fleet
 from hvroll.inventory import parse_fleet
-from hvroll.planner.build import Targets, plan
+from hvroll.planner.build import Targets, _makespan, plan
 from hvroll.planner.model import MoveKind, Policy, Strategy, UnmovableAction
 
 
@@ -180,3 +180,12 @@ def test_anti_affinity_members_never_share_a_destination() -> None:
                                                                hosts_per_wave=3))
     first = [m for m in moves(result) if m[0] == 1]
     assert len({dest for *_, dest in first}) == len(first)
+
+
+def test_makespan_waits_for_each_regions_canary_wave_only() -> None:
+    """Region r1's later waves start after its longest wave 0 (100 s): a ends at 150, b at
+    220; region r2's canary wave is 10 s, so c ends at 310, the campaign's end. A fleet-wide
+    canary wave (the longest, 100 s) would have said 400."""
+    cluster_s = {"a": {0: 100.0, 1: 50.0}, "b": {1: 120.0}, "c": {0: 10.0, 1: 300.0}}
+    assert _makespan(cluster_s, {"a": "r1", "b": "r1", "c": "r2"}) == 310.0
+    assert _makespan({}, {}) == 0.0

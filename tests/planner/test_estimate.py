@@ -5,12 +5,17 @@ from __future__ import annotations
 import pytest
 
 from hvroll.planner.estimate import (
+    Limits,
     Precopy,
     Transfer,
     cluster_lower_bound,
+    drain_ends,
     drain_time,
+    expected_max_normal,
     fleet_lower_bound,
     precopy,
+    slowest_end,
+    wave_time,
 )
 
 
@@ -88,3 +93,66 @@ def test_fleet_lower_bound_is_the_slowest_cluster_or_the_wire() -> None:
     assert fleet_lower_bound([10.0, 30.0, 20.0], 1000.0, 100.0) == 30.0
     assert fleet_lower_bound([10.0], 10000.0, 100.0) == 100.0
     assert fleet_lower_bound([], 0.0, 0.0) == 0.0
+
+
+def _t(source: str, dest: str, seconds: float) -> Transfer:
+    return Transfer(source, dest, seconds, 0.0)
+
+
+def test_drain_ends_follow_the_executors_turns_and_limits() -> None:
+    """The docstring's example: ``b`` takes the cluster's third lane at once; ``a``'s third
+    migration waits for a lane of its own source, then ends between turns."""
+    a = [_t("a", "x", 10.0), _t("a", "y", 20.0), _t("a", "x", 4.0)]
+    b = [_t("b", "x", 5.0), _t("b", "z", 5.0)]
+    assert drain_ends([a, b, []], Limits(2, 2, 3)) == [20.0, 10.0, 0.0]
+
+
+def test_a_migration_waiting_for_its_destination_holds_the_ones_behind_it() -> None:
+    """``b``'s first migration waits for x (one at a time per destination); its second, to a
+    free y, waits behind it instead of starting: 10 + 30 s, not 30 s."""
+    a = [_t("a", "x", 10.0)]
+    b = [_t("b", "x", 10.0), _t("b", "y", 30.0)]
+    assert drain_ends([a, b], Limits(2, 1, 8)) == [10.0, 40.0]
+
+
+def test_an_end_is_seen_at_the_next_turn() -> None:
+    """7 s is seen at the turn of 10 s; even an instant migration ends a turn later."""
+    assert drain_ends([[_t("a", "x", 7.0)], [_t("b", "y", 0.0)]], Limits(2, 2, 8)) == [10.0, 5.0]
+    assert drain_ends([[_t("a", "x", 7.0)]], Limits(2, 2, 8), turn_s=1.0) == [7.0]
+
+
+def test_the_cluster_limit_queues_hosts_in_order() -> None:
+    hosts = [[_t("a", "x", 10.0)], [_t("b", "y", 10.0)], [_t("c", "z", 10.0)]]
+    assert drain_ends(hosts, Limits(2, 2, 2)) == [10.0, 10.0, 20.0]
+
+
+def test_expected_max_of_normal_draws() -> None:
+    """Tabulated values: 1/√π for two, 1.0294 for four, 1.5388 for ten."""
+    assert [round(expected_max_normal(n), 4) for n in (1, 2, 3, 4, 5, 10)] == \
+        [0.0, 0.5642, 0.8463, 1.0294, 1.163, 1.5388]
+
+
+def test_slowest_of_jobs_started_apart() -> None:
+    assert [round(slowest_end(e, 100.0), 2) for e in ([0.0, 0.0], [100.0, 0.0], [500.0, 0.0])] \
+        == [56.42, 100.0, 500.0]
+    assert slowest_end([3.0, 9.0, 1.0], 0.0) == 9.0
+    assert slowest_end([], 100.0) == 0.0
+
+
+def test_wave_time_of_a_canary_wave() -> None:
+    """Four spares, the slowest seen at 1,995 s; the canary is disabled at 2,000, drains from
+    2,005 for 300 s and is not reinstalled: the next wave starts at 2,310."""
+    assert wave_time([300.0], [False], 1800.0, receivers=4) == 2310.0
+
+
+def test_wave_time_waits_for_the_slowest_reinstall() -> None:
+    """Two hosts drained together at 305 s: with the same reinstall (no spread) the next wave
+    starts at 305 + 1800, seen at 2,105, plus a turn; with ±10 % the slowest of two takes
+    101.6 s more on average (seen at 2,210)."""
+    assert wave_time([300.0, 300.0], [True, True], 1800.0, spread=0.0) == 2110.0
+    assert wave_time([300.0, 300.0], [True, True], 1800.0) == 2215.0
+    assert wave_time([100.0, 300.0], [True, True], 1800.0, spread=0.0) == 2110.0
+
+
+def test_wave_time_of_hosts_not_reinstalled_is_their_drains() -> None:
+    assert wave_time([40.0, 0.0], [False, False], 1800.0) == 50.0

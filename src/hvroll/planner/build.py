@@ -518,7 +518,7 @@ class _Builder:
             returns: list[Migration] = []
             seconds_by_region: dict[str, float] = defaultdict(float)
             demand: dict[str, int] = defaultdict(int)
-            timed: list[tuple[str, str, float, float]] = []
+            timed: list[tuple[_ClusterWave, str, list[list[est.Transfer]], float]] = []
             for cw in waves[index]:
                 region = self.fleet.cluster_by_name[cw.cluster].region
                 sources = sum(1 for d in cw.then if d.moves)
@@ -528,18 +528,17 @@ class _Builder:
                 # region's cap binds, sources run fewer lanes; only more sources than the cap
                 # slow the region down.
                 demand[region] += sources
-                first_s = policy.reinstall_s if cw.first else 0.0
                 migs, transfers = self._migrations(
                     [(m, k, v, d.host) for d in cw.then for m, k, v in d.moves], lanes)
-                drain_s = est.drain_time(transfers, self._links())
                 back, back_t = self._migrations(
                     [(m, MoveKind.LIVE, v, m.dest) for m, v in cw.returns], lanes, True)
                 back_s = est.drain_time(back_t, self._links())
-                rest_s = policy.reinstall_s if any(d.reinstall for d in cw.then) else 0.0
-                timed.append((cw.cluster, region, first_s + rest_s, drain_s + back_s))
                 by_host: dict[str, list[Migration]] = {d.host: [] for d in cw.then}
-                for mig, owner in migs:
+                drains: dict[str, list[est.Transfer]] = {d.host: [] for d in cw.then}
+                for (mig, owner), transfer in zip(migs, transfers, strict=True):
                     by_host[owner].append(mig)
+                    drains[owner].append(transfer)
+                timed.append((cw, region, list(drains.values()), back_s))
                 steps += [HostStep(host=d.host, cluster=cw.cluster, region=region,
                                    target=self.target[d.host].name, reinstall=True)
                           for d in cw.first]
@@ -548,10 +547,10 @@ class _Builder:
                                    drain=tuple(by_host[d.host]), reinstall=d.reinstall,
                                    canary=d.canary) for d in cw.then]
                 returns += [m for m, _ in back]
-            for cluster, region, fixed_s, moving_s in timed:
+            for cw, region, drains_of, back_s in timed:
                 factor = max(1.0, demand[region] / policy.migrations_per_region)
-                seconds = fixed_s + moving_s * factor
-                cluster_s[cluster][index] = seconds
+                seconds = self._wave_s(cw, drains_of, factor) + back_s * factor
+                cluster_s[cw.cluster][index] = seconds
                 seconds_by_region[region] = max(seconds_by_region[region], seconds)
             out.append(Wave(index=index, canary=index == 0, steps=tuple(steps),
                             returns=tuple(returns),
@@ -562,7 +561,30 @@ class _Builder:
                     inventory=inventory,
                     policy=policy, waves=tuple(out), unmovable=tuple(self.unmovable),
                     skipped=tuple(self.skipped), canary=self.canary,
-                    summary=self._summary(out, _makespan(cluster_s), planning_s))
+                    summary=self._summary(out, self._makespan(cluster_s), planning_s))
+
+    def _wave_s(self, cw: _ClusterWave, drains: list[list[est.Transfer]],
+                factor: float) -> float:
+        """One cluster's wave as the executor runs it (:func:`estimate.wave_time`): its
+        spares' reinstalls first, then each host's drain under the policy's limits on
+        concurrent migrations (slowed by ``factor`` when the region's cap binds), then its
+        reinstall."""
+        policy = self.policy
+        if factor != 1.0:
+            drains = [[est.Transfer(t.source, t.dest, t.seconds * factor, t.sent_mib)
+                       for t in moves] for moves in drains]
+        limits = est.Limits(policy.migrations_per_source, policy.migrations_per_dest,
+                            policy.migrations_per_cluster)
+        return est.wave_time(est.drain_ends(drains, limits), [d.reinstall for d in cw.then],
+                             policy.reinstall_s, receivers=len(cw.first))
+
+    def _makespan(self, cluster_s: Mapping[str, Mapping[int, float]]) -> float:
+        """A region's later waves start once its canary wave (every cluster's wave 0 in the
+        region) has ended; after it every cluster goes through its own waves at its own
+        pace, so the campaign takes, over clusters, the region's canary wave plus the
+        cluster's remaining waves (an operator's hold after the canary is not counted)."""
+        region_of = {c.name: c.region for c in self.fleet.clusters}
+        return _makespan(cluster_s, region_of)
 
     def _links(self) -> dict[str, float]:
         return self.links
@@ -653,14 +675,22 @@ class _Builder:
         )
 
 
-def _makespan(cluster_s: Mapping[str, Mapping[int, float]]) -> float:
-    """The canary wave ends everywhere before the operator's go; after it every cluster goes
-    through its own waves at its own pace, so the campaign takes the canary wave plus the
-    slowest cluster's remaining waves."""
-    canary = max((waves.get(0, 0.0) for waves in cluster_s.values()), default=0.0)
-    rest = max((sum(s for i, s in waves.items() if i > 0) for waves in cluster_s.values()),
-               default=0.0)
-    return canary + rest
+def _makespan(cluster_s: Mapping[str, Mapping[int, float]],
+              region_of: Mapping[str, str]) -> float:
+    """The campaign's estimated length from each cluster's waves (seconds by wave index):
+    each region's canary wave (the longest wave 0 of its clusters), then each cluster's
+    remaining waves one after another; the campaign ends with the last cluster.
+
+    >>> _makespan({"a": {0: 100.0, 1: 50.0}, "b": {1: 120.0}, "c": {0: 10.0, 1: 300.0}},
+    ...           {"a": "r1", "b": "r1", "c": "r2"})
+    310.0
+    """
+    canary: dict[str, float] = defaultdict(float)
+    for cluster, waves in cluster_s.items():
+        region = region_of[cluster]
+        canary[region] = max(canary[region], waves.get(0, 0.0))
+    return max((canary[region_of[cluster]] + sum(s for i, s in waves.items() if i > 0)
+                for cluster, waves in cluster_s.items()), default=0.0)
 
 
 def _first_reason(verdict: Verdict, default: str) -> str:

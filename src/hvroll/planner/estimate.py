@@ -21,9 +21,11 @@ pauses the guest and sends them in 0.399 s. Total 16.637 s (the closed form give
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 MAX_ROUNDS = 30
 """QEMU gives up on nothing by itself; hvroll's ladder escalates after this many rounds."""
@@ -31,6 +33,15 @@ MAX_ROUNDS = 30
 ESCALATION_FACTOR = 1.5
 """A non-converging migration finished by auto-converge or post-copy is estimated to take this
 many times its first round (throttled guest, then the remaining pages)."""
+
+TURN_S = 5.0
+"""The executor looks at its jobs once per turn (its poll interval, 5 s by default): a job that
+ends is seen, and what waited for it starts, at the first turn after it ends."""
+
+REINSTALL_SPREAD = 0.1
+"""Standard deviation of one host's reinstall over the policy's mean ``reinstall_s`` (about
+3 minutes of 30: the operators' hook runs the same playbook on the same hardware). A wave
+waits for its slowest host, so k reinstalls side by side take longer than one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +153,147 @@ def fleet_lower_bound(cluster_bounds: Iterable[float], moved_mib: float,
     and at least all moved memory over the fleet's aggregate migration bandwidth."""
     wire = moved_mib / aggregate_link_mib_s if aggregate_link_mib_s > 0 else 0.0
     return max(max(cluster_bounds, default=0.0), wire)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Concurrent migrations the executor allows (the policy's limits)."""
+
+    per_source: int
+    per_dest: int
+    per_cluster: int
+
+
+def drain_ends(drains: Sequence[Sequence[Transfer]], limits: Limits,
+               turn_s: float = TURN_S) -> list[float]:
+    """When each host's drain ends, seconds after its first turn, as the executor runs it.
+
+    ``drains`` are the hosts of one cluster's wave in the plan's order, each with its
+    migrations in order. At every turn each host, in order, starts its next migrations in
+    order while its source, its destination and the cluster have room under ``limits``; the
+    first that has none waits, and so do the ones behind it. A migration started at turn
+    ``t`` that takes ``s`` seconds is seen ended, and frees its room, at the first turn at or
+    after ``t + s`` (at least the next one). A host without migrations ends at 0.
+
+    Two hosts of 3 and 2 migrations (s) into x, y, z, two at a time per host and per
+    destination, three in the cluster: ``a`` starts 10 s to x and 20 s to y, ``b`` its 5 s to
+    x (the cluster's third); at 5 ``b``'s ends and ``b`` starts its 5 s to z, ended at 10;
+    at 10 ``a`` starts its 4 s to x, seen ended at 15; its 20 s one ends at 20.
+
+    >>> a = [Transfer("a", "x", 10.0, 0), Transfer("a", "y", 20.0, 0),
+    ...      Transfer("a", "x", 4.0, 0)]
+    >>> b = [Transfer("b", "x", 5.0, 0), Transfer("b", "z", 5.0, 0)]
+    >>> drain_ends([a, b, []], Limits(2, 2, 3))
+    [20.0, 10.0, 0.0]
+    """
+    ends = [0.0] * len(drains)
+    following = [0] * len(drains)
+    open_ = [len(d) for d in drains]
+    waiting = [i for i, d in enumerate(drains) if d]
+    per_source, per_dest, per_cluster = limits.per_source, limits.per_dest, limits.per_cluster
+    by_source: dict[str, int] = {}
+    by_dest: dict[str, int] = {}
+    running: list[tuple[float, int, str, str]] = []
+    now = 0.0
+    while True:
+        for i in waiting:
+            if len(running) >= per_cluster:
+                break
+            moves = drains[i]
+            while following[i] < len(moves) and len(running) < per_cluster:
+                m = moves[following[i]]
+                if (by_source.get(m.source, 0) >= per_source
+                        or by_dest.get(m.dest, 0) >= per_dest):
+                    break
+                seen = max(now + turn_s, math.ceil((now + m.seconds) / turn_s) * turn_s)
+                heapq.heappush(running, (seen, i, m.source, m.dest))
+                by_source[m.source] = by_source.get(m.source, 0) + 1
+                by_dest[m.dest] = by_dest.get(m.dest, 0) + 1
+                following[i] += 1
+        waiting = [i for i in waiting if following[i] < len(drains[i])]
+        if not running:
+            return ends
+        now = running[0][0]
+        while running and running[0][0] == now:
+            _, i, source, dest = heapq.heappop(running)
+            by_source[source] -= 1
+            by_dest[dest] -= 1
+            open_[i] -= 1
+            if open_[i] == 0:
+                ends[i] = now
+
+
+@cache
+def expected_max_normal(n: int) -> float:
+    """The expected largest of ``n`` independent standard normal draws (0 for one), by
+    numerical integration of ``x · n φ(x) Φ(x)^(n−1)`` over ±8.
+
+    >>> [round(expected_max_normal(n), 4) for n in (1, 2, 3, 4, 10)]
+    [0.0, 0.5642, 0.8463, 1.0294, 1.5388]
+    """
+    if n <= 1:
+        return 0.0
+    step = 0.01
+    total = 0.0
+    for i in range(-800, 801):
+        x = i * step
+        pdf = math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+        cdf = 0.5 * (1 + math.erf(x / math.sqrt(2)))
+        total += x * n * pdf * cdf ** (n - 1)
+    return total * step
+
+
+def slowest_end(ends: Sequence[float], spread_s: float) -> float:
+    """The expected end of the slowest of jobs that start at ``ends``-relative times and take
+    a common mean with a standard deviation ``spread_s`` (each independent), mean excluded:
+    the largest, over j, of the j-th latest start plus the expected maximum of j draws (the
+    j latest jobs start no earlier than the j-th, so each term is reached on average; it
+    keeps the estimate below the true expectation, never above).
+
+    Two starting together end 56.4 s after them on average; one started 100 s (one standard
+    deviation) before the other hardly matters, one started 500 s before not at all:
+
+    >>> [round(slowest_end(e, 100.0), 2) for e in ([0.0, 0.0], [100.0, 0.0], [500.0, 0.0])]
+    [56.42, 100.0, 500.0]
+    """
+    if not ends:
+        return 0.0
+    latest = sorted(ends, reverse=True)
+    if spread_s <= 0:
+        return latest[0]
+    return max(t + spread_s * expected_max_normal(j + 1) for j, t in enumerate(latest))
+
+
+def wave_time(drains: Sequence[float], reinstall: Sequence[bool], reinstall_s: float, *,
+              receivers: int = 0, spread: float = REINSTALL_SPREAD,
+              turn_s: float = TURN_S) -> float:
+    """How long one cluster's wave takes as the executor runs it, to the turn the next starts.
+
+    ``receivers`` empty hosts are reinstalled first (the others drain into them): the wave's
+    other hosts start a turn after they are all done. Every other host is disabled at the
+    wave's first turn, its migrations start at the next turn, and its drain ends ``drains``
+    seconds later (:func:`drain_ends`); then it is reinstalled (when ``reinstall``), and the
+    wave ends with its slowest host. A reinstall takes ``reinstall_s`` on average with a
+    standard deviation of ``spread`` × that (:data:`REINSTALL_SPREAD`): k side by side take
+    the expected slowest of k (:func:`slowest_end`). Each end is seen at a turn; the cluster's
+    next wave starts a turn after this one ends.
+
+    Four spares disabled at 0 start their reinstalls at the next turn (5 s); 1800 s ± 10 %
+    each, the slowest of four takes 1,985.3 s on average: done at 1,990.3, seen at 1,995. The
+    canary is disabled at the next turn (2,000), its migrations start at 2,005 and take 300 s;
+    it is not reinstalled in this wave, so the next starts at 2,310:
+
+    >>> wave_time([300.0], [False], 1800.0, receivers=4)
+    2310.0
+    """
+    spread_s = reinstall_s * spread
+    start = 0.0
+    if receivers:
+        done = turn_s + reinstall_s + spread_s * expected_max_normal(receivers)
+        start = math.ceil(done / turn_s) * turn_s + turn_s
+    drained = [start + turn_s + d for d in drains]
+    reinstalled = [t for t, r in zip(drained, reinstall, strict=True) if r]
+    end = max(drained, default=start)
+    if reinstalled:
+        end = max(end, slowest_end(reinstalled, spread_s) + reinstall_s)
+    return math.ceil(end / turn_s) * turn_s + turn_s
