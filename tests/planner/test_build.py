@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from hvroll.domain import Fleet
@@ -189,3 +191,17 @@ def test_makespan_waits_for_each_regions_canary_wave_only() -> None:
     cluster_s = {"a": {0: 100.0, 1: 50.0}, "b": {1: 120.0}, "c": {0: 10.0, 1: 300.0}}
     assert _makespan(cluster_s, {"a": "r1", "b": "r1", "c": "r2"}) == 310.0
     assert _makespan({}, {}) == 0.0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_planning_leaves_the_cycle_collector_as_it_found_it(tiny: Fleet, enabled: bool) -> None:
+    """The collector is paused while planning and restored after, on or off as before."""
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        plan(tiny, tiny.profile_by_name["CPv2"])
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()

@@ -13,9 +13,11 @@ listed with what the plan does instead; a host that cannot be emptied is skipped
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hvroll.compat.target import Targets as Targets  # re-exported: the planner's input
@@ -57,12 +59,33 @@ def plan(fleet: Fleet, targets: Targets | HostProfile, policy: Policy | None = N
     started = clock()
     if isinstance(targets, HostProfile):
         targets = Targets(default=targets)
-    digest = fingerprint(fleet)
-    fleet = with_profiles(fleet, targets.profiles())
-    builder = _Builder(fleet, targets, policy or Policy(), strategy)
-    waves = builder.build()
-    result = builder.finish(waves, inventory, clock() - started)
-    return result.model_copy(update={"inventory_fingerprint": digest})
+    with _without_cycle_collection():
+        digest = fingerprint(fleet)
+        fleet = with_profiles(fleet, targets.profiles())
+        builder = _Builder(fleet, targets, policy or Policy(), strategy)
+        waves = builder.build()
+        result = builder.finish(waves, inventory, clock() - started)
+        return result.model_copy(update={"inventory_fingerprint": digest})
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while planning, restored as it was after.
+
+    Planning allocates millions of objects that live until the plan is written (the plan
+    state's tables, verdicts, migrations) and makes no garbage cycles worth collecting, but
+    each allocation burst triggers collections, and every full one walks the whole heap, the
+    fleet's models included: a third of the enterprise plan's CPU time (0.9-1.7 s of
+    2.3-3.3 s, measured with ``gc.callbacks``). Reference counting still frees everything
+    that is not in a cycle; what is, the next collection after planning finds.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def with_profiles(fleet: Fleet, profiles: Sequence[HostProfile]) -> Fleet:
