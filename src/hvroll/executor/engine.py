@@ -311,7 +311,7 @@ class Executor:
                 ctx.event("driver_error", str(exc))
         while self._busy():
             self.lease.tick()
-            self.runner.restart.clear()
+            self.runner.drop_restarts()
             changed = self.driver.wait(self.poll_s)
             self._observe(changed)
         ctx.transition(self.run_row, CampaignState.ABORTED, "operator: abort")

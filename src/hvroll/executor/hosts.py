@@ -18,7 +18,7 @@ from hvroll.errors import DriverError
 from hvroll.executor.checks import host_is_empty
 from hvroll.executor.context import Agenda, Context, Effect, Layout
 from hvroll.executor.migrations import MigrationRunner
-from hvroll.store import StepRow
+from hvroll.store import MigrationRow, StepRow
 from hvroll.store.models import dumps
 
 
@@ -42,6 +42,9 @@ class HostSteps:
         """Unfinished canary steps, by region: a region's later waves wait for its own."""
         self.failed: set[str] = {s.host for s in steps if s.state is HostStepState.FAILED}
         """Hosts with a failed step: the failed-host tolerance counts hosts, not steps."""
+        self.refused: dict[int, tuple[MigrationRow, int]] = {}
+        """By draining step: the migration its last look stopped at for want of room under
+        the limits, and the runner's :attr:`~MigrationRunner.requeued` count then."""
 
     @property
     def open_canary(self) -> int:
@@ -94,11 +97,21 @@ class HostSteps:
             self.move(step, HostStepState.DISABLING)
             effects.append(lambda: self._disable(step))
         elif state is HostStepState.DRAINING:
+            runner = self.runner
+            refused = self.refused.get(step.id)
+            if refused is not None and self._still_refused(*refused):
+                self.agenda.block(step.cluster, step.region)
+                return
             rows, first = self.layout.open_drain(step.id)
-            restarting = {r.id for r, _ in self.runner.restart} if self.runner.restart else ()
+            restarting = {r.id for r, _ in runner.restart} if runner.restart else ()
             for row in islice(rows, first, None):
-                if (row.state is MigrationState.PENDING and row.id not in restarting
-                        and not self.runner.start(row, effects)):
+                if row.state is not MigrationState.PENDING or row.id in restarting:
+                    continue
+                if not runner.room(row):  # start's first check, and it changes nothing
+                    self.refused[step.id] = (row, runner.requeued)
+                    self.agenda.block(step.cluster, step.region)
+                    break
+                if not runner.start(row, effects):
                     self.agenda.block(step.cluster, step.region)
                     break
             if self.layout.open_drain(step.id)[1] == len(rows):  # every one has ended
@@ -117,6 +130,17 @@ class HostSteps:
             self._start_reinstall(step, effects)
         elif state is HostStepState.VERIFYING:
             effects.append(lambda: self._verify(step))
+
+    def _still_refused(self, row: MigrationRow, requeued: int) -> bool:
+        """Whether a drain whose last look stopped at ``row`` for want of room would stop
+        there again, for the same reason, without looking at its other migrations: ``row``
+        still waits and still has no room, and no migration went back to pending since (the
+        migrations before it were then running, ended or waiting to restart, and still
+        are). The look it saves would have changed nothing: a start refused for room has no
+        effect."""
+        runner = self.runner
+        return (requeued == runner.requeued and row.state is MigrationState.PENDING
+                and not runner.room(row))
 
     def _disable(self, step: StepRow) -> None:
         driver = self.ctx.driver

@@ -64,6 +64,10 @@ class MigrationRunner:
         self.by_region: Counter[str] = Counter()
         self.restart: list[tuple[MigrationRow, Rung]] = []
         """Migrations whose job ended to restart on another rung, at the next tick."""
+        self.requeued = 0
+        """How many times a migration went back to pending, or the restart list was dropped
+        (:meth:`drop_restarts`): a drain refused for room is looked at again in full only
+        after one of these (:meth:`~hvroll.executor.hosts.HostSteps.advance`)."""
         self.unplaced: dict[int, str] = {}
         """Why a waiting migration has no destination now, by migration id."""
         self.to_host: dict[str, list[MigrationRow]] = defaultdict(list)
@@ -547,6 +551,13 @@ class MigrationRunner:
     def _back_to_pending(self, row: MigrationRow, reason: str) -> None:
         self.ctx.transition(row, MigrationState.PENDING, reason)
         row.job = None
+        self.requeued += 1
+
+    def drop_restarts(self) -> None:
+        """Forget the migrations waiting to restart (the campaign is aborting): they stay
+        pending."""
+        self.restart.clear()
+        self.requeued += 1
 
     def _finish(self, row: MigrationRow, state: MigrationState, error: str) -> None:
         ex = self.ctx
