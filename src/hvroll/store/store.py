@@ -31,10 +31,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import InstanceState, Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import UpdateBase
 
 from hvroll.bulk import paused_gc
 from hvroll.domain import Fleet
@@ -98,6 +99,41 @@ _UPDATE_BY_ID = {table: update(table).where(table.c.id == bindparam("b_id"))
 """Built once; the columns set are those of the parameters."""
 """Rows whose changes a commit writes itself, one executemany per table and set of changed
 columns, instead of the ORM's one UPDATE per row."""
+
+
+_many: dict[tuple[int, str, tuple[str, ...]],
+            tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...]]] = {}
+"""The driver's SQL of the statements :func:`_executemany` runs, its parameters' order and
+their conversions, by statement, dialect and parameter names."""
+
+
+def _executemany(conn: Connection, stmt: UpdateBase, params: list[dict[str, Any]]) -> None:
+    """Run ``stmt`` once per set of ``params`` (all with the same names) as one executemany
+    of the driver, with the statement's SQL compiled once: SQLAlchemy's own executemany of a
+    Core statement builds and converts every row's parameters in Python (most of a
+    simulated run's commit). The values go through the same conversions (a column type's
+    bind processor: a state to its string), so the rows written are the same."""
+    dialect = conn.dialect
+    key = (id(stmt), dialect.name, tuple(params[0]))
+    found = _many.get(key)
+    if found is None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(key[2]))
+        order = tuple(compiled.positiontup or ()) if compiled.positional else key[2]
+        converts: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, name in enumerate(order):
+            proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                converts.append((i, proc))
+        found = _many[key] = (compiled.string, order, tuple(converts))
+    sql, order, procs = found
+    rows: list[Any] = [[p[name] for name in order] for p in params]
+    for row in rows if procs else ():
+        for i, convert in procs:
+            row[i] = convert(row[i])
+    if dialect.positional:
+        conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+    else:
+        conn.exec_driver_sql(sql, [dict(zip(order, row, strict=True)) for row in rows])
 
 
 BUSY_TIMEOUT_MS = 10_000
@@ -545,20 +581,20 @@ class Store:
             self.before_commit()
         self._write_changes()
         if self._new_attempts:
-            self.session.connection().execute(
-                _INSERT_ATTEMPTS, [a.values() for a in self._new_attempts])
+            _executemany(self.session.connection(), _INSERT_ATTEMPTS,
+                         [a.values() for a in self._new_attempts])
             self._new_attempts = []
         if self._ended_attempts:
-            self.session.connection().execute(_END_ATTEMPTS, [
+            _executemany(self.session.connection(), _END_ATTEMPTS, [
                 {"b_migration": a.migration_id, "b_number": a.number,
                  **{f"v_{name}": getattr(a, name) for name in ATTEMPT_COLUMNS[6:]}}
                 for a in self._ended_attempts.values()])
             self._ended_attempts = {}
         if self._transitions:
-            self.session.connection().execute(_INSERT_TRANSITIONS, self._transitions)
+            _executemany(self.session.connection(), _INSERT_TRANSITIONS, self._transitions)
             self._transitions = []
         if self._events:
-            self.session.connection().execute(_INSERT_EVENTS, self._events)
+            _executemany(self.session.connection(), _INSERT_EVENTS, self._events)
             self._events = []
         self.session.commit()
 
@@ -595,7 +631,7 @@ class Store:
             conn = session.connection()
             for table, rows in changed.items():
                 for params in _same_columns(rows):
-                    conn.execute(_UPDATE_BY_ID[table], params)
+                    _executemany(conn, _UPDATE_BY_ID[table], params)
         commit_states(written, session.identity_map)
 
     def close(self) -> None:
