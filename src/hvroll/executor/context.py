@@ -19,6 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -207,22 +208,31 @@ class Layout:
         self._drain_ended: dict[int, int] = {}
         """How many of each step's drain migrations, from the first, are known to have ended
         (an ended migration never starts again: :meth:`open_drain` moves past it once)."""
+        self._waves_ended: dict[str, int] = {}
+        """How many of each cluster's waves, from the first, are known to have ended (every
+        step and return migration in a terminal state, which none ever leaves):
+        :meth:`current_wave` looks from the first that has not."""
         self.target_by_host = {s.host: s.target for s in steps}
         self.targets = {p.name: p for p in plan.targets}
 
     def current_wave(self, cluster: str) -> int | None:
-        """The cluster's first wave with unfinished work (cached until the cluster changes)."""
+        """The cluster's first wave with unfinished work (cached until the cluster changes;
+        the waves before it are not looked at again)."""
         cache = self.agenda.waves
         if cluster in cache:
             return cache[cluster]
         found = None
-        for wave in self.waves_of.get(cluster, ()):
+        waves = self.waves_of.get(cluster, ())
+        first = self._waves_ended.get(cluster, 0)
+        for wave in islice(waves, first, None):
             steps = self.by_cluster_wave[(cluster, wave)]
             if any(s.state not in TERMINAL_HOST for s in steps) or any(
                     m.state not in TERMINAL_MIGRATION
                     for m in self.returns.get((cluster, wave), ())):
                 found = wave
                 break
+            first += 1
+        self._waves_ended[cluster] = first
         cache[cluster] = found
         return found
 
