@@ -675,10 +675,11 @@ def _same_columns(rows: list[tuple[set[str], dict[str, Any]]]) -> list[list[dict
     [[{'job': None, 'state': 'a', 'b_id': 1}, {'job': 'j', 'state': 'b', 'b_id': 2}],
      [{'job': 'k', 'b_id': 3}]]
     """
-    union = sorted(set().union(*(columns for columns, _ in rows)))
+    every = set().union(*(columns for columns, _ in rows))
+    union = tuple(sorted(every))
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for columns, values in rows:
-        keys = tuple(union) if all(k in values for k in union) else tuple(sorted(columns))
+        keys = union if every <= values.keys() else tuple(sorted(columns))
         params = {k: values[k] for k in keys}
         params["b_id"] = values["id"]
         groups.setdefault(keys, []).append(params)
