@@ -12,7 +12,7 @@ from sqlalchemy import update
 from hvroll.errors import InputError
 from hvroll.store import Store
 from hvroll.store.models import Meta, pack, unpack
-from hvroll.store.read import StateReader
+from hvroll.store.read import StateReader, table_digests
 from pgserver import PostgresServer
 from targets import contents, execute
 
@@ -93,3 +93,20 @@ def test_pack_and_unpack_are_inverse() -> None:
     text = "plan " * 1000
     assert len(pack(text)) < len(text)
     assert unpack(pack(text)) == text
+
+
+def test_table_digests_change_with_any_row(tmp_path: Path) -> None:
+    """The digests name every table a run writes and tell two states apart by one value."""
+    target = tmp_path / "c.db"
+    store = Store(target, create=True)
+    store.event(1.0, "campaign_started")
+    store.commit()
+    first = table_digests(target)
+    store.event(2.0, "campaign_paused")
+    store.commit()
+    second = table_digests(target)
+    store.close()
+    assert list(first) == ["events", "transitions", "migrations", "host steps", "attempts"]
+    assert first["events"] != second["events"]
+    assert {k: v for k, v in first.items() if k != "events"} \
+        == {k: v for k, v in second.items() if k != "events"}

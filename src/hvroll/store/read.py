@@ -12,6 +12,7 @@ and writers never wait for each other). The schema version is checked once, on o
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,3 +129,27 @@ def readonly_engine(target: str) -> Engine:
         conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+DIGESTED = {"events": "event", "transitions": "transition", "migrations": "migration",
+            "host steps": "host_step", "attempts": "attempt"}
+"""The tables a campaign's run writes, by the name :func:`table_digests` gives them."""
+
+
+def table_digests(target: str | os.PathLike[str]) -> dict[str, str]:
+    """The SHA-256 (first 16 hex digits) of each table a run writes (:data:`DIGESTED`): the
+    rows in id order, the ``repr`` of each as stored (read with plain SQL: a state as its
+    string). Two states give the same digests when they hold the same rows, column by
+    column: the proof that a change to the executor or the store writes the same rows."""
+    engine = readonly_engine(os.fspath(target))
+    try:
+        out = {}
+        with engine.connect() as conn:
+            for name, table in DIGESTED.items():
+                h = hashlib.sha256()
+                for row in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id"):
+                    h.update(repr(tuple(row)).encode())
+                out[name] = h.hexdigest()[:16]
+        return out
+    finally:
+        engine.dispose()
