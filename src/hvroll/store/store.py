@@ -101,7 +101,7 @@ _UPDATE_BY_ID = {table: update(table).where(table.c.id == bindparam("b_id"))
 columns, instead of the ORM's one UPDATE per row."""
 
 
-_many: dict[tuple[int, str, tuple[str, ...]],
+_many: dict[tuple[UpdateBase, str, tuple[str, ...]],
             tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...]]] = {}
 """The driver's SQL of the statements :func:`_executemany` runs, its parameters' order and
 their conversions, by statement, dialect and parameter names."""
@@ -114,7 +114,7 @@ def _executemany(conn: Connection, stmt: UpdateBase, params: list[dict[str, Any]
     simulated run's commit). The values go through the same conversions (a column type's
     bind processor: a state to its string), so the rows written are the same."""
     dialect = conn.dialect
-    key = (id(stmt), dialect.name, tuple(params[0]))
+    key = (stmt, dialect.name, tuple(params[0]))  # the statement itself: kept alive
     found = _many.get(key)
     if found is None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(key[2]))
