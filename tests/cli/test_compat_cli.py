@@ -60,7 +60,8 @@ def test_matrix_json(capsys: pytest.CaptureFixture[str]) -> None:
     cells = data["rows"][0]["cells"]
     assert (data["rows"][0]["generation"], {c: v["status"] for c, v in cells.items()}) == (
         "Broadwell", {"spawn_old": "ok", "spawn_new": "fail", "lm_old_new": "fail",
-                      "lm_new_new": "fail"})
+                      "lm_new_new": "ok"})
+    assert cells["lm_new_new"]["carried"] == {"smap-legacy-guest": 1}
     assert cells["spawn_new"]["fixes"] == {"host_kernel_flag:nosmap": 1}
 
 
@@ -74,6 +75,21 @@ def test_explain_json(capsys: pytest.CaptureFixture[str]) -> None:
     data = run_json(capsys, "explain", TINY, "win-1")
     assert (data["accepted"], data["by_reason"], data["workarounds"]) == (
         ["hv2"], {}, ["copy_config_drive", "remove_balloon"])
+
+
+def test_explain_text_names_a_risk_the_vm_already_carries(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from compat.fleets import make_fleet
+
+    path = tmp_path / "seed.yaml"
+    save_fleet(make_fleet(), path)
+    code, out, _ = run(capsys, "explain", str(path), "legacy-sky")
+    assert code == 0
+    assert "accepted by 1: sky2\n  1 of them with a risk it already carries, " \
+           "smap-legacy-guest: centos 5.11 does not support SMAP and the CPU it gets at its " \
+           "next boot on Skylake/CPv2 exposes smap: it would not boot there (as already on " \
+           "Skylake/CPv2, where it is now: a risk the VM carries, the move adds none) (fix: " \
+           "require_guest_update)\n" in out
 
 
 def test_explain_text_no_valid_host(capsys: pytest.CaptureFixture[str]) -> None:

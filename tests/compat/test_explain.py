@@ -46,3 +46,17 @@ def test_explain_data_lists_every_host(seed_fleet: Fleet) -> None:
 def test_unknown_vm(seed_fleet: Fleet) -> None:
     with pytest.raises(InputError, match="no VM named 'nope' in the inventory"):
         explain(seed_fleet, "nope")
+
+
+def test_an_accepting_host_names_the_risk_the_vm_already_carries(seed_fleet: Fleet) -> None:
+    """legacy-sky would not boot on sky1, where it runs, nor on sky2: sky2 accepts it, and
+    the diagnosis says with which risk."""
+    data = explain(seed_fleet, "legacy-sky").data(limit=1)
+    assert (data["accepted"], data["carried"]) == (["sky2"], {"smap-legacy-guest": {
+        "hosts": 1,
+        "message": "centos 5.11 does not support SMAP and the CPU it gets at its next boot on "
+                   "Skylake/CPv2 exposes smap: it would not boot there (as already on "
+                   "Skylake/CPv2, where it is now: a risk the VM carries, the move adds none)",
+        "fix": "require_guest_update"}})
+    assert [h["carried"] for h in data["hosts"] if h["host"] == "sky2"] == [
+        ["smap-legacy-guest"]]

@@ -46,3 +46,25 @@ def test_per_generation_target_lifts_the_broadwell_block(seed_fleet: Fleet) -> N
 def test_vm_on_a_host_already_on_target_only_needs_to_boot(seed_fleet: Fleet) -> None:
     report = check_upgrade(seed_fleet, CPV2)
     assert sorted(r.vm.name for r in report.results if not r.moves) == ["app-sky", "legacy-sky"]
+
+
+def test_a_moving_vm_that_carries_its_risk_is_still_blocked_by_its_boot_there(
+        seed_fleet: Fleet) -> None:
+    """An upgrade of sky1 (CPv2, shows smap) to a CPv3 that shows smap too: legacy-sky's live
+    move only carries its risk (warn), but its next boot on CPv3 blocks, and check says so."""
+    from hvroll.compat.kinds import VerdictKind
+    from hvroll.compat.report import upgrade_verdict
+    from hvroll.compat.verdict import Checker
+
+    cpv3 = CPV2.model_copy(update={"name": "CPv3", "rank": 3})
+    result = upgrade_verdict(Checker(seed_fleet), seed_fleet.vm_by_name["legacy-sky"],
+                             seed_fleet.host_by_name["sky1"], cpv3)
+    assert (result.moves, result.verdict.kind) == (True, VerdictKind.BLOCK)
+    assert [(r.code, r.kind, r.carried, r.message) for r in result.verdict.reasons] == [
+        ("smap-legacy-guest", VerdictKind.WARN, True,
+         "centos 5.11 does not support SMAP and the CPU it gets at its next boot on "
+         "Skylake/CPv3 exposes smap: it would not boot there (as already on Skylake/CPv2, "
+         "where it is now: a risk the VM carries, the move adds none)"),
+        ("smap-legacy-guest", VerdictKind.BLOCK, False,
+         "centos 5.11 does not support SMAP and the CPU it gets at its next boot on "
+         "Skylake/CPv3 exposes smap: it would not boot there")]

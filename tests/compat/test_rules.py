@@ -46,6 +46,12 @@ CASES: list[tuple[str, str, str, dict[str, Any], str, tuple[VerdictKind, str] | 
     ("smap-legacy-guest", "spawn", "sky1", {"guest": LEGACY}, "sky2",
      (BLOCK, "require_guest_update")),
     ("smap-legacy-guest", "spawn", "sky1", {}, "sky2", None),
+    # a live move between hosts that both expose smap: the guest already would not boot where
+    # it runs, so the move only warns (Reason.carried); from CPv1 (no smap) to CPv2 it blocks
+    ("smap-legacy-guest", "live", "sky1", {"guest": LEGACY}, "sky2",
+     (WARN, "require_guest_update")),
+    ("smap-legacy-guest", "live", "bdw1", {"guest": LEGACY}, "bdw2",
+     (BLOCK, "host_kernel_flag:nosmap")),
     ("windows-balloon-remigration", "live", "hsw1",
      {"guest": WINDOWS, "history": {"live_migrations_since_power_cycle": 3}}, "hsw2",
      (WORKAROUND, "remove_balloon")),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from hvroll.compat.ruleset import load_rules, shipped_rules
 from hvroll.compat.verdict import Checker, Reason, Verdict, VerdictKind, combine
 from hvroll.domain import Fleet, GroupPolicy, Host, ServerGroup, Vm
 from hvroll.errors import InputError
@@ -143,3 +145,90 @@ def test_nosmap_is_not_offered_where_no_older_feature_set_exists(
     checker = Checker(seed_fleet)
     verdict = checker.spawn(vm_of("legacy-sky"), host_of("sky2"))
     assert verdict.fixes == ("require_guest_update",)
+
+
+def test_a_next_boot_risk_the_vm_already_carries_only_warns(
+        checker: Checker, host_of: Callable[[str], Host], vm_of: Callable[[str], Vm]) -> None:
+    """A guest without SMAP support on a Skylake CPv2 host (which exposes smap) would not boot
+    where it runs: a live move to another such host adds no risk. The rule warns, says why and
+    keeps its fix."""
+    verdict = checker.migration(vm_of("legacy-sky"), host_of("sky1"), host_of("sky2"))
+    carried = Reason(
+        "smap-legacy-guest",
+        "centos 5.11 does not support SMAP and the CPU it gets at its next boot on Skylake/CPv2 "
+        "exposes smap: it would not boot there (as already on Skylake/CPv2, where it is now: "
+        "a risk the VM carries, the move adds none)",
+        WARN, "require_guest_update", carried=True)
+    assert verdict == Verdict(WARN, (carried,))
+    assert (verdict.allowed, verdict.carried, verdict.blocking) == (True, (carried,), ())
+
+
+@pytest.mark.parametrize(("what", "vm_name", "source", "dest", "expected"), [
+    ("live", "legacy-sky", "sky1", "sky2", (WARN, True)),
+    ("live", "legacy-sky", "sky1", "sky1", (WARN, True)),
+    ("spawn", "legacy-sky", "sky1", "sky2", (BLOCK, False)),   # a boot there: it would not boot
+    ("cold", "legacy-sky", "sky1", "sky2", (BLOCK, False)),    # a cold move boots it there
+    ("live", "legacy-bdw", "bdw1", "bdw2", (BLOCK, False)),    # CPv2 newly shows smap
+    ("live", "legacy-bdw", "bdw1", "bdw1", None),              # neither shows it
+])
+def test_only_a_live_move_exposing_nothing_new_carries_the_risk(
+        checker: Checker, host_of: Callable[[str], Host], vm_of: Callable[[str], Vm],
+        what: str, vm_name: str, source: str, dest: str,
+        expected: tuple[VerdictKind, bool] | None) -> None:
+    guest, src, dst = vm_of(vm_name), host_of(source), host_of(dest)
+    verdict = {"live": lambda: checker.migration(guest, src, dst),
+               "cold": lambda: checker.cold_migration(guest, src, dst),
+               "spawn": lambda: checker.spawn(guest, dst)}[what]()
+    found = [(r.kind, r.carried) for r in verdict.reasons if r.code == "smap-legacy-guest"]
+    assert found == ([] if expected is None else [expected])
+
+
+def test_a_cold_move_carries_the_risk_only_of_a_vm_that_is_off() -> None:
+    """A cold migration leaves a shut-off VM off (its next boot is later, wherever it is); a
+    running VM is started on the destination, where it would not boot."""
+    off = vm("off", "sky1", n=1, guest=LEGACY, power="shutoff")
+    on = vm("on", "sky1", n=2, guest=LEGACY)
+    fleet = make_fleet([off, on])
+    checker = Checker(fleet)
+    sky1, sky2 = fleet.host_by_name["sky1"], fleet.host_by_name["sky2"]
+    assert [(v.kind, [r.carried for r in v.reasons]) for v in (
+        checker.cold_migration(off, sky1, sky2), checker.cold_migration(on, sky1, sky2),
+        checker.spawn(off, sky2))] == [(WARN, [True]), (BLOCK, [False]), (BLOCK, [False])]
+
+
+SMEP_RULE = """\
+id: smep-old-guest
+title: A made-up next-boot rule on another feature, to show the semantics are not SMAP's
+sources:
+  - name: test
+affects: [spawn, live_migration]
+when:
+  guest:
+    distro: [centos]
+  cpu:
+    boot_exposes: [smep]
+{extra}verdict: block
+message: "{{guest}} would not boot with smep on {{destination}}"
+actions: [require_guest_update]
+"""
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("", [(WARN, True)]),
+    # the whole rule is judged at the source: CPv1 is not in its profiles, so the risk is new
+    ("  destination:\n    profiles: [CPv2]\n", [(BLOCK, False)]),
+])
+def test_any_next_boot_rule_is_judged_against_the_source(
+        tmp_path: Path, extra: str, expected: list[tuple[VerdictKind, bool]]) -> None:
+    """Haswell shows smep on CPv1 and CPv2: a live move CPv1 -> CPv2 carries the risk of a rule
+    on smep unless the rule's other conditions do not hold at the source."""
+    (tmp_path / "smep-old-guest.yaml").write_text(SMEP_RULE.format(extra=extra))
+    guest = vm("old", "hsw1", guest=LEGACY)
+    fleet = make_fleet([guest])
+    checker = Checker(fleet, shipped_rules().merged(load_rules([tmp_path])))
+    verdict = checker.migration(guest, fleet.host_by_name["hsw1"], fleet.host_by_name["hsw2"])
+    spawn = checker.spawn(guest, fleet.host_by_name["hsw2"])
+    assert [(r.kind, r.carried) for r in verdict.reasons if r.code == "smep-old-guest"] == \
+        expected
+    assert [(r.kind, r.carried) for r in spawn.reasons if r.code == "smep-old-guest"] == \
+        [(BLOCK, False)]

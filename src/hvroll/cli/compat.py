@@ -203,6 +203,11 @@ def explain(
         work = sorted({w for c in accepted for w in c.verdict.workarounds})
         if work:
             console.print(f"  with workarounds: {', '.join(work)}")
+        for code, cs in result.carried().items():
+            r = next(x for x in cs[0].verdict.carried if x.code == code)
+            fix = f" (fix: {r.action})" if r.action else ""
+            console.print(f"  {len(cs):,} of them with a risk it already carries, {code}: "
+                          f"{r.message}{fix}", markup=False, highlight=False, soft_wrap=True)
     else:
         console.print("[red]no valid host[/]")
     table = Table("first failing check", "hosts", "examples")

@@ -121,6 +121,31 @@ def applies(rule: IssueRule, situation: Situation) -> bool:
     return affected and matches(rule.when, situation)
 
 
+def next_boot(when: When) -> bool:
+    """Whether ``when`` speaks of the VM's next boot on the destination (``cpu.boot_exposes``)."""
+    return when.cpu is not None and bool(when.cpu.boot_exposes)
+
+
+def carriable(when: When, move: Situation) -> bool:
+    """Whether ``move`` can carry a risk ``when`` names (see :func:`carried`): a move that does
+    not start the VM — a live migration, or a cold migration of a VM that is shut off (Nova and
+    the simulator leave it off) — and ``when`` speaks of the next boot."""
+    boots = move.action is not Affects.LIVE_MIGRATION and not (
+        move.action is Affects.COLD_MIGRATION and move.vm.power is PowerState.SHUTOFF)
+    return not boots and move.source is not None and next_boot(when)
+
+
+def carried(when: When, move: Situation, at_source: Situation) -> bool:
+    """Whether ``when``, holding for ``move``, names a risk of the VM's next boot that it
+    already carries: the move does not start the VM (:func:`carriable`), ``when`` speaks of the
+    next boot (``cpu.boot_exposes``) and holds as well for ``at_source``, the VM's next boot on
+    the host it leaves. Such a move exposes nothing that the VM's next boot where it is does
+    not already expose. A spawn, and a cold migration of a running VM (it boots on the
+    destination), never carry a risk."""
+    return (carriable(when, move) and at_source.action is Affects.SPAWN
+            and at_source.destination == move.source and matches(when, at_source))
+
+
 def matches(when: When, s: Situation) -> bool:
     """Whether every section of ``when`` holds in ``s``."""
     if when.source is not None and (s.source is None or not host_matches(when.source, s.source)):

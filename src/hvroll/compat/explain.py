@@ -44,6 +44,15 @@ class Explanation:
     def accepted(self) -> list[Candidate]:
         return [c for c in self.candidates if c.accepts]
 
+    def carried(self) -> dict[str, list[Candidate]]:
+        """Accepting hosts per next-boot risk the VM already carries where it runs (allowed,
+        with a warning naming the risk: ``Reason.carried``)."""
+        out: dict[str, list[Candidate]] = defaultdict(list)
+        for c in self.accepted:
+            for r in c.verdict.carried:
+                out[r.code].append(c)
+        return dict(out)
+
     def by_reason(self) -> dict[str, int]:
         """Hosts per first failing check, most frequent first."""
         counts = Counter(c.first.code for c in self.candidates if c.first is not None)
@@ -63,13 +72,21 @@ class Explanation:
                                  else ""} for c in cs[:limit]]
                          for code, cs in self.examples.items()},
             "workarounds": sorted({w for c in self.accepted for w in c.verdict.workarounds}),
+            "carried": {code: {"hosts": len(cs), "message": _carried(cs[0], code).message,
+                               "fix": _carried(cs[0], code).action}
+                        for code, cs in self.carried().items()},
             "hosts": [{"host": c.host.name, "accepts": c.accepts,
                        "kind": c.verdict.kind.value,
                        "first": None if c.first is None else {"code": c.first.code,
                                                               "message": c.first.message},
-                       "workarounds": list(c.verdict.workarounds)}
+                       "workarounds": list(c.verdict.workarounds),
+                       "carried": [r.code for r in c.verdict.carried]}
                       for c in self.candidates],
         }
+
+
+def _carried(candidate: Candidate, code: str) -> Reason:
+    return next(r for r in candidate.verdict.carried if r.code == code)
 
 
 def explain(fleet: Fleet, vm_name: str, target: HostProfile | Targets | None = None,

@@ -67,6 +67,9 @@ class Cell:
     workarounds: dict[str, int] = field(default_factory=dict)
     fixes: dict[str, int] = field(default_factory=dict)
     """Fix offered → blocked VMs it lifts (a blocked VM without a fix is not counted)."""
+    carried: dict[str, int] = field(default_factory=dict)
+    """Rule → VMs allowed to move only because they already carry its next-boot risk where
+    they run (``Reason.carried``: the move adds none, the VM would not boot there either)."""
     after_fix: Status | None = None
     """The status once every offered fix is applied (None when not computable)."""
     profiles: tuple[str, ...] = ()
@@ -81,8 +84,14 @@ class Cell:
         if self.status is Status.UNTESTED:
             return "untested"
         if self.status is Status.OK:
-            extra = ", ".join(f"{a} ×{n}" for a, n in self.workarounds.items())
-            text = f"✓ (workaround: {extra})" if extra else "✓"
+            notes = []
+            if self.workarounds:
+                notes.append("workaround: " + ", ".join(f"{a} ×{n}"
+                                                        for a, n in self.workarounds.items()))
+            if self.carried:
+                notes.append("risk already there: " + ", ".join(f"{c} ×{n}"
+                                                                for c, n in self.carried.items()))
+            text = f"✓ ({'; '.join(notes)})" if notes else "✓"
         else:
             why = ", ".join(f"{c} ×{n}" for c, n in self.reasons.items())
             text = f"✗ {why}" if why else "✗"
@@ -98,7 +107,7 @@ class Cell:
         out: dict[str, Any] = {
             "status": self.status.value, "source": self.source.value, "vms": self.vms,
             "blocked": self.blocked, "workaround": self.workaround, "reasons": self.reasons,
-            "workarounds": self.workarounds, "fixes": self.fixes,
+            "workarounds": self.workarounds, "fixes": self.fixes, "carried": self.carried,
             "after_fix": self.after_fix.value if self.after_fix else None,
             "profiles": list(self.profiles), "note": self.note,
         }
@@ -255,9 +264,11 @@ def _cell(judge: Callable[[HostProfile], Iterable[tuple[Verdict, int]]], profile
     reasons: Counter[str] = Counter()
     workarounds: Counter[str] = Counter()
     fixes: Counter[str] = Counter()
+    carried: Counter[str] = Counter()
     unfixable = 0
     for verdict, n in judge(profile):
         vms += n
+        carried.update({r.code: n for r in verdict.carried})
         if verdict.kind is VerdictKind.BLOCK:
             blocked += n
             reasons.update({r.code: n for r in verdict.blocking})
@@ -278,7 +289,8 @@ def _cell(judge: Callable[[HostProfile], Iterable[tuple[Verdict, int]]], profile
         after = _after_fix(fixes, judge, profile if rejudge else None)
     return Cell(status, vms=vms, blocked=blocked, workaround=workaround,
                 reasons=dict(reasons.most_common()), workarounds=dict(workarounds.most_common()),
-                fixes=dict(fixes.most_common()), after_fix=after, profiles=profiles)
+                fixes=dict(fixes.most_common()), carried=dict(carried.most_common()),
+                after_fix=after, profiles=profiles)
 
 
 def _after_fix(fixes: Mapping[str, int],

@@ -109,7 +109,12 @@ class GuestCondition(_Model):
 class CpuCondition(_Model):
     mode: tuple[CpuMode, ...] = ()
     boot_exposes: tuple[str, ...] = ()
-    """The CPU the guest gets at its next boot on the destination has all these features."""
+    """The CPU the guest gets at its next boot on the destination has all these features.
+    For a move that does not start the VM (live, or cold while it is shut off) this names a
+    risk of its next boot: when the rule holds for a boot on the source as well (the VM already
+    carries the risk where it is), the move adds nothing and the rule's verdict is lowered to
+    ``warn`` (``Reason.carried``); a spawn, a cold migration of a running VM and a move to a
+    host that newly exposes the features keep the rule's verdict."""
     compatible: bool | None = None
     """The outcome of the CPU check: can the destination provide the guest's CPU (its current
     one for a live migration, the one it boots with otherwise)."""

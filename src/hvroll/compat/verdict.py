@@ -13,6 +13,14 @@ Live-migrated to a Broadwell host reinstalled as CPv2 (libvirt 4.0.0) its CPU is
 provided (compatible), but at its next boot it would get SMAP and not boot: rule
 ``smap-legacy-guest`` blocks, offering ``host_kernel_flag:nosmap`` because with ``nosmap`` the
 CPv2 host shows exactly the CPU Broadwell hosts show on CPv1.
+
+A next-boot condition (``cpu.boot_exposes``) judges a *live* migration against what the VM
+already has: the same guest on a Broadwell host of a profile whose libvirt exposes SMAP
+(public preset: ``mitaka``) would not boot at its next boot where it runs now. Moving it live to
+another such host adds no risk, so the rule only warns (``Reason.carried``, its message saying
+so); so does a cold move of such a VM that is shut off (it stays off). A spawn, a cold
+migration of a running VM (it boots there) and a move to a host whose next-boot CPU newly
+exposes SMAP (from CPv1) still block.
 """
 
 from __future__ import annotations
@@ -20,7 +28,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hvroll.compat.conditions import HostSide, Situation, VmFacts, applies
+from hvroll.compat.conditions import (
+    HostSide,
+    Situation,
+    VmFacts,
+    applies,
+    carriable,
+    carried,
+)
 from hvroll.compat.cpu import CpuCheck, CpuDef, compare
 from hvroll.compat.exposure import boot_cpu, running_cpu, visible_cpu
 from hvroll.compat.kinds import Affects, VerdictKind, kernel_flag
@@ -45,6 +60,11 @@ class Reason:
     message: str
     kind: VerdictKind
     action: str | None = None
+    carried: bool = False
+    """A risk of the VM's next boot that it already carries where it is (the rule holds for a
+    boot on its source too): the move, which does not start it (live, or cold while it is shut
+    off), adds nothing, so the rule warns instead of blocking; ``action`` is the fix that would
+    lift the risk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +93,12 @@ class Verdict:
     def fixes(self) -> tuple[str, ...]:
         """Actions offered to lift the blocks."""
         return _unique(r.action for r in self.blocking if r.action)
+
+    @property
+    def carried(self) -> tuple[Reason, ...]:
+        """Next-boot risks the VM already carries where it is (warnings, see
+        :attr:`Reason.carried`): allowed for the move, but the VM would not boot there."""
+        return tuple(r for r in self.reasons if r.carried)
 
 
 OK = Verdict(VerdictKind.OK)
@@ -232,6 +258,12 @@ class Checker:
     def _reason(self, rule: IssueRule, s: Situation) -> Reason:
         message = rule.message.format_map(s.words)
         kind = rule.verdict
+        if kind > VerdictKind.WARN and carriable(rule.when, s) and s.source is not None \
+                and carried(rule.when, s, self.situation(Affects.SPAWN, s.vm, None, s.source)):
+            action = next((a for a in rule.actions if self._applicable(a, rule, s)), None)
+            return Reason(rule.id, f"{message} (as already on {s.source.label}, where it is "
+                                   f"now: a risk the VM carries, the move adds none)",
+                          VerdictKind.WARN, action, carried=True)
         if rule.requires:
             missing = [c for c in rule.requires if c not in s.capabilities]
             if missing:

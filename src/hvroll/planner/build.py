@@ -211,9 +211,9 @@ class _Builder:
         if vm.devices.passthrough and not self.policy.allow_cold_migration:
             return False
         if vm.power is PowerState.SHUTOFF:
-            return self.checker.cold_migration(vm, host, host, dest_profile=target).allowed
-        if not vm.devices.passthrough and self.checker.migration(
-                vm, host, host, dest_profile=target).allowed:
+            return _at_home(self.checker.cold_migration(vm, host, host, dest_profile=target))
+        if not vm.devices.passthrough and _at_home(self.checker.migration(
+                vm, host, host, dest_profile=target)):
             return True
         return (self.policy.allow_cold_migration
                 and self.checker.spawn(vm, host, profile=target).allowed)
@@ -404,13 +404,15 @@ class _Builder:
 
     def _runs_on_target(self, vm: Vm, host: Host) -> bool:
         """Whether ``vm`` could run on ``host``'s target at all, live or after a boot there
-        (whatever the policy allows): a VM that cannot belongs to the legacy pool."""
+        (whatever the policy allows): a VM that cannot belongs to the legacy pool. A live move
+        allowed only because the VM already carries its next-boot risk (it would not boot on
+        the target, nor where it runs) does not count: such a VM stays on the old profile."""
         target = self.target[host.name]
         key = (id(self.checker.facts_of(vm)), host.generation, host.profile, target.name)
         found = self._runs_by_class.get(key)
         if found is None:
             found = (vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough
-                     and self.checker.migration(vm, host, host, dest_profile=target).allowed
+                     and _at_home(self.checker.migration(vm, host, host, dest_profile=target))
                      ) or self.checker.spawn(vm, host, profile=target).allowed
             self._runs_by_class[key] = found
         return found
@@ -714,6 +716,12 @@ def _makespan(cluster_s: Mapping[str, Mapping[int, float]],
         canary[region] = max(canary[region], waves.get(0, 0.0))
     return max((canary[region_of[cluster]] + sum(s for i, s in waves.items() if i > 0)
                 for cluster, waves in cluster_s.items()), default=0.0)
+
+
+def _at_home(verdict: Verdict) -> bool:
+    """A move to the target the VM can live with there: allowed, and not only because the VM
+    already carries a next-boot risk (it would not boot there: ``Verdict.carried``)."""
+    return verdict.allowed and not verdict.carried
 
 
 def _first_reason(verdict: Verdict, default: str) -> str:
