@@ -4,6 +4,7 @@ of the cluster is upgraded."""
 
 from __future__ import annotations
 
+from hvroll.domain import Fleet
 from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import MoveKind, Plan, Policy, SkipCause
 from hvroll.planner.replay import replay
@@ -55,3 +56,69 @@ def test_the_plan_with_a_legacy_pool_replays_without_violations() -> None:
     kept = {s.host for s in result.skipped}
     legacy = {u.vm for u in result.unmovable if u.action.value == "operator"}
     assert {out.final_location.get(vm, "") for vm in legacy} <= kept
+
+
+def _cpv3_plan(changes: dict[str, dict[str, object]] | None = None) -> tuple[Fleet, Plan]:
+    """The small preset to a CPv3 that shows what CPv2 shows, one rank up: the legacy guests of
+    the Skylake cluster lab02-c01 (CPv2, which exposes SMAP) would not boot where they run
+    either, so moving them between CPv2 hosts adds no risk. ``changes`` edits VMs by name."""
+    base = generate("small", 1)
+    data = base.model_dump(mode="json")
+    for vm in data["vms"]:
+        vm.update((changes or {}).get(vm["name"], {}))
+    fleet = Fleet.model_validate(data)
+    cpv3 = fleet.profile_by_name["CPv2"].model_copy(update={"name": "CPv3", "rank": 3})
+    return fleet, plan(fleet, Targets(default=cpv3), Policy(allow_cold_migration=True))
+
+
+def _kept(result: Plan, cluster: str) -> list[str]:
+    return [s.host for s in result.skipped if s.host.startswith(cluster)]
+
+
+def test_legacy_vms_that_already_carry_their_risk_consolidate_onto_one_host() -> None:
+    fleet, result = _cpv3_plan()
+    assert [(s.host, s.cause) for s in result.skipped] == [
+        ("lab01-c02-hv06", SkipCause.LEGACY_POOL),
+        ("lab02-c01-hv11", SkipCause.LEGACY_POOL),
+        ("lab02-c02-hv12", SkipCause.LEGACY_POOL),
+        ("lab02-c02-hv15", SkipCause.LEGACY_POOL),
+    ]
+    pooled = sorted((m.vm, m.source, m.kind) for step in result.host_steps() for m in step.drain
+                    if m.dest == "lab02-c01-hv11")
+    assert pooled == [("vm-000290", "lab02-c01-hv01", MoveKind.LIVE),
+                      ("vm-000312", "lab02-c01-hv04", MoveKind.LIVE),
+                      ("vm-000345", "lab02-c01-hv08", MoveKind.LIVE),
+                      ("vm-000361", "lab02-c01-hv09", MoveKind.LIVE),
+                      ("vm-000396", "lab02-c01-hv14", MoveKind.LIVE),
+                      ("vm-000403", "lab02-c01-hv15", MoveKind.LIVE)]
+    cpv3 = result.targets[0]
+    out = replay(with_profiles(fleet, [cpv3]), result,
+                 {step.host: cpv3 for step in result.host_steps()})
+    assert out.violations == []
+
+
+def test_a_second_kept_host_says_why_its_vms_go_to_no_other() -> None:
+    _, result = _cpv3_plan()
+    assert result.skipped[3].reason == (
+        "kept on CPv1 as its cluster's legacy pool: holds 1 VM that cannot run on CPv3 (e.g. "
+        "'vm-000565': ubuntu 12.04 does not support SMAP and the CPU it gets at its next boot "
+        "on Broadwell/CPv3 exposes smap: it would not boot there); 'vm-000565' may go to no "
+        "other pool host (lab02-c02-hv12 holds a member of its anti-affinity group "
+        "'sg-0002-lab02-c02-hv01')")
+
+
+def test_a_host_holding_a_legacy_vm_that_cannot_leave_is_the_pool() -> None:
+    """vm-000290 gets a GPU: it cannot move live, and a cold move would start it where it
+    would not boot, so its host is kept, and the others join it; vm-000312, shut off, moves
+    cold (it stays off: its next boot is no worse there)."""
+    _, result = _cpv3_plan({"vm-000290": {"devices": {"passthrough": ["gpu"]}},
+                            "vm-000312": {"power": "shutoff"}})
+    assert _kept(result, "lab02-c01") == ["lab02-c01-hv01"]
+    assert result.skipped[1].reason.endswith(
+        "; 'vm-000290' cannot leave it either: GPU passthrough cannot be live-migrated; a "
+        "cold move would start it where it would not boot")
+    pooled = sorted((m.vm, m.kind) for step in result.host_steps() for m in step.drain
+                    if m.dest == "lab02-c01-hv01")
+    assert pooled == [("vm-000312", MoveKind.COLD), ("vm-000345", MoveKind.LIVE),
+                      ("vm-000361", MoveKind.LIVE), ("vm-000377", MoveKind.LIVE),
+                      ("vm-000396", MoveKind.LIVE), ("vm-000403", MoveKind.LIVE)]

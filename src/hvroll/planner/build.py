@@ -43,7 +43,7 @@ from hvroll.planner.model import (
     UnmovableAction,
     Wave,
 )
-from hvroll.planner.placement import pick
+from hvroll.planner.placement import move_verdict, pick
 from hvroll.planner.state import Move, PlanState
 
 DEFAULT_DIRTY_MIB_S = 10.0
@@ -340,6 +340,7 @@ class _Builder:
     def _legacy_pool(self, hosts: list[str], pending: list[str]) -> list[str]:
         """Keep the fewest hosts of the cluster on their old profile to hold the VMs that
         cannot run on the target (a legacy guest that would not boot there): greedily keep
+        first a host holding such a VM that cannot leave it at all (it is kept anyway), then
         the host holding most such VMs (then the most free RAM, then the first name), and
         reserve a move for each such VM elsewhere onto a kept host that allows it, has room
         and no member of its anti-affinity group; repeat while some are left. Returns the
@@ -353,8 +354,19 @@ class _Builder:
                 legacy[h] = sorted(vms, key=lambda v: (-v.ram_mib, v.name))
         kept: list[str] = []
         left = {h: list(vms) for h, vms in legacy.items()}
+        held: dict[str, tuple[Vm, str]] = {}
+        for h, vms in legacy.items():
+            for vm in vms:
+                why = self._held(vm, h)
+                if why is not None:
+                    held.setdefault(h, (vm, why))
+        apart: dict[str, str] = {}
+        """Why a host kept after others could not send its VMs to them."""
         while left:
-            best = min(left, key=lambda h: (-len(left[h]), -state.free_ram_share(h), h))
+            best = min(left, key=lambda h: (h not in held, -len(left[h]),
+                                            -state.free_ram_share(h), h))
+            if kept and best not in held:
+                apart[best] = self._not_pooled(left[best][0], best, kept)
             kept.append(best)
             del left[best]
             for move, _, _ in reversed(self.pool_moves.pop(best, [])):
@@ -380,14 +392,21 @@ class _Builder:
                     del left[h]
         target = {self.target[h].name for h in legacy}
         for h in kept:
-            held = sorted(n for n in state.on_host[h] if n in self._legacy_names(legacy))
+            holds = sorted(n for n in state.on_host[h] if n in self._legacy_names(legacy))
             first = legacy[h][0]
             reason = _first_reason(self._blocked_verdict(first, h), "cannot run there")
+            pinned = ""
+            if h in held:
+                vm, why = held[h]
+                pinned = f"; {vm.name!r} cannot leave it either: {why}"
+            elif h in apart:
+                pinned = f"; {apart[h]}"
             self.skipped.append(SkippedHost(
                 host=h, cause=SkipCause.LEGACY_POOL,
                 reason=f"kept on {state.host[h].profile} as its cluster's legacy pool: holds "
-                       f"{len(held)} VMs that cannot run on {', '.join(sorted(target))} "
-                       f"(e.g. {first.name!r}: {reason})"))
+                       f"{len(holds)} VM{'' if len(holds) == 1 else 's'} that cannot run on "
+                       f"{', '.join(sorted(target))} "
+                       f"(e.g. {first.name!r}: {reason}){pinned}"))
         for h, vms in legacy.items():
             for vm in vms:
                 self.unmovable.append(Unmovable(
@@ -397,6 +416,37 @@ class _Builder:
                            f"({state.location[vm.name]})"))
         self.kept.update(kept)
         return kept
+
+    def _not_pooled(self, vm: Vm, host: str, pool: list[str]) -> str:
+        """Why ``vm`` of ``host`` goes to none of the hosts already kept in ``pool``."""
+        current = self.state.vm(vm.name)
+        try:
+            _, allowed = self._candidates(current, host, _Dests.of(self.state, pool))
+        except (_BlockedError, _NoRoomError):
+            allowed = []
+        ok = {d for d, _ in allowed}
+        why = [f"{d}: not allowed" if d not in ok
+               else f"{d} holds a member of its anti-affinity group {vm.server_group!r}"
+               if not self.state.anti_affinity_ok(current, d)
+               else f"{d} has no room for it ({vm.ram_mib} MiB, {vm.vcpus} vCPU)"
+               for d in pool]
+        more = f"; … ({len(why)} hosts)" if len(why) > 3 else ""
+        return f"{vm.name!r} may go to no other pool host ({'; '.join(why[:3])}{more})"
+
+    def _held(self, vm: Vm, host: str) -> str | None:
+        """Why ``vm`` may not leave ``host`` for a host like it (same generation and profile)
+        at all, capacity aside, or None if it may: a legacy VM that may not (e.g. it cannot
+        move live, and a cold move would start it where it would not boot) keeps its host."""
+        try:
+            self._candidates(vm, host, _Dests.of(self.state, [host]))
+        except _BlockedError as blocked:
+            why = blocked.reason or "it cannot move live"
+            if vm.power is PowerState.SHUTOFF:
+                return why
+            if blocked.action is UnmovableAction.COLD_MIGRATE:
+                return f"{why}; the policy allows no cold migration"
+            return f"{why}; a cold move would start it where it would not boot"
+        return None
 
     def _empty(self, host: str) -> bool:
         """Holds no VM and has none to send to the legacy pool."""
@@ -422,13 +472,14 @@ class _Builder:
         return {vm.name for vms in legacy.values() for vm in vms}
 
     def _blocked_verdict(self, vm: Vm, host: str) -> Verdict:
-        """Why ``vm`` cannot go to ``host``'s target: the live verdict, else the boot one."""
+        """Why ``vm`` cannot go to ``host``'s target: it would not boot there (the boot
+        verdict, what makes a VM legacy), else the live verdict."""
         source = self.state.host[host]
         target = self.target[host]
-        live = self.checker.migration(vm, source, source, dest_profile=target)
-        if not live.allowed:
-            return live
-        return self.checker.spawn(vm, source, profile=target)
+        boot = self.checker.spawn(vm, source, profile=target)
+        if not boot.allowed:
+            return boot
+        return self.checker.migration(vm, source, source, dest_profile=target)
 
     def _skip(self, host: str, blocked: _BlockedError) -> None:
         self.unmovable.append(Unmovable(vm=blocked.vm.name, host=host, reason=blocked.reason,
@@ -526,8 +577,7 @@ class _Builder:
                dst.generation, dst.profile)
         found = self._verdicts.get(key)
         if found is None:
-            found = (self.checker.migration(vm, src, dst) if live
-                     else self.checker.spawn(vm, dst))
+            found = move_verdict(self.checker, vm, src, dst, live=live)
             self._verdicts[key] = found
         return found
 
@@ -719,8 +769,8 @@ def _makespan(cluster_s: Mapping[str, Mapping[int, float]],
 
 
 def _at_home(verdict: Verdict) -> bool:
-    """A move to the target the VM can live with there: allowed, and not only because the VM
-    already carries a next-boot risk (it would not boot there: ``Verdict.carried``)."""
+    """A live move to the target the VM can live with there: allowed, and not only because
+    the VM already carries a next-boot risk (it would not boot there)."""
     return verdict.allowed and not verdict.carried
 
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hvroll.compat.verdict import Checker, Verdict
-from hvroll.domain import Vm
+from hvroll.domain import Host, PowerState, Vm
 from hvroll.planner.state import PlanState
+
+
+def move_verdict(checker: Checker, vm: Vm, source: Host, dest: Host, *, live: bool) -> Verdict:
+    """The verdict of one move: a live migration; for a cold move, that of a VM moved while
+    off (a shut-off VM stays off: its next boot is later, :meth:`Checker.cold_migration`), or
+    of a running VM's start on ``dest`` (:meth:`Checker.spawn`)."""
+    if live:
+        return checker.migration(vm, source, dest)
+    if vm.power is PowerState.SHUTOFF:
+        return checker.cold_migration(vm, source, dest)
+    return checker.spawn(vm, dest)
 
 
 def pick(state: PlanState, vm: Vm,
@@ -38,8 +49,7 @@ def choose_destination(state: PlanState, checker: Checker, vm: Vm, source: str,
     """The best destination among ``candidates`` for ``vm`` leaving ``source`` now."""
     allowed = []
     for dest in candidates:
-        verdict = (checker.migration(vm, state.host[source], state.host[dest]) if live
-                   else checker.spawn(vm, state.host[dest]))
+        verdict = move_verdict(checker, vm, state.host[source], state.host[dest], live=live)
         if verdict.allowed:
             allowed.append((dest, verdict))
     choice = pick(state, vm, allowed)

@@ -33,7 +33,7 @@ from enum import StrEnum
 from hvroll.compat.verdict import Checker, Verdict
 from hvroll.domain import Vm
 from hvroll.domain.states import ACTIVE_HOST, HostStepState
-from hvroll.planner.placement import pick
+from hvroll.planner.placement import move_verdict, pick
 from hvroll.planner.state import PlanState
 
 SHOWN = 5
@@ -116,8 +116,7 @@ def replace(state: PlanState, checker: Checker, vm: Vm, source: str,
     allowed: list[tuple[str, Verdict]] = []
     forbidden: list[tuple[str, Verdict]] = []
     for dest in ready:
-        verdict = (checker.migration(vm, state.host[source], state.host[dest]) if live
-                   else checker.spawn(vm, state.host[dest]))
+        verdict = move_verdict(checker, vm, state.host[source], state.host[dest], live=live)
         (allowed if verdict.allowed else forbidden).append((dest, verdict))
     choice = pick(state, vm, allowed)
     if choice is not None:

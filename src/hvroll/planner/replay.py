@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from hvroll.compat.verdict import Checker
 from hvroll.domain import Fleet, HostProfile
 from hvroll.planner.model import Migration, MoveKind, Plan
+from hvroll.planner.placement import move_verdict
 from hvroll.planner.state import PlanState
 
 
@@ -53,8 +54,7 @@ def replay(fleet: Fleet, plan: Plan, targets: dict[str, HostProfile]) -> Replay:
             out.violations.append(f"wave {wave.index}: {vm.name} moves to a lower profile "
                                   f"({m.source} → {m.dest})")
         src, dst = state.host[m.source], state.host[m.dest]
-        verdict = (checker.migration(vm, src, dst) if m.kind is MoveKind.LIVE
-                   else checker.spawn(vm, dst))
+        verdict = move_verdict(checker, vm, src, dst, live=m.kind is MoveKind.LIVE)
         if not verdict.allowed:
             out.violations.append(f"wave {wave.index}: {vm.name} to {m.dest} is blocked: "
                                   f"{verdict.reasons[0].message if verdict.reasons else ''}")
