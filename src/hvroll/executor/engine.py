@@ -99,7 +99,10 @@ class Executor:
             self.campaign if region is None else store.region_run(region))
         """Whose state this executor moves: the campaign's, or its region's."""
         plan = store.plan()
-        fleet = with_profiles(store.fleet(), plan.targets)
+        fleet = store.fleet()
+        if region is not None:  # regions never exchange VMs: a region's executor models its part
+            fleet = fleet.region_part(region)
+        fleet = with_profiles(fleet, plan.targets)
         policy = plan.policy
         state = PlanState(fleet)
         self.ctx = Context(
