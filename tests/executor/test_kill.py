@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from campaigns import Campaign, three_regions
+from hvroll.domain.states import CampaignState
 from hvroll.drivers.sim import Faults, SimCloud
+from hvroll.executor.engine import Executor
 from hvroll.inventory import save_fleet
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Policy, save_plan
@@ -74,3 +77,54 @@ def test_sigkill_then_restart_completes_with_every_vm_once(tmp_path: Path, seed:
     assert sorted(placement) == sorted(vm.name for vm in fleet.vms)
     assert all(cloud.vm(n).hosts == (h,) for n, h in placement.items())
     cloud.close()
+
+
+class Died(BaseException):
+    """The process stopped between writing an intent and asking the driver for it."""
+
+
+def _outcome(store: Store) -> tuple[list[tuple[object, ...]], ...]:
+    """Every host step's end and reinstall job, every migration's route, end, rungs, attempts
+    and job, every attempt's job, rung and end."""
+    steps = sorted((s.host, s.wave, s.state.value, s.reinstall_attempts, s.reinstall_job)
+                   for s in store.steps())
+    moves = sorted((m.vm, m.wave, m.source, m.dest, m.state.value, m.rungs, m.attempts, m.job)
+                   for m in store.migrations())
+    attempts = sorted((a.migration_id, a.number, a.job, a.rung.value, a.phase)
+                      for a in store.attempts())
+    return steps, moves, attempts
+
+
+@pytest.mark.parametrize("call", ["migrate", "reinstall"])
+def test_an_intent_that_never_reached_the_cloud_is_started_again_as_the_same_attempt(
+        campaign: Campaign, tmp_path: Path, call: str) -> None:
+    """Stopped after committing the intent of a migration (or reinstall) and before the driver
+    got it, then restarted: reconciliation starts it again as the same attempt (number, job
+    id, rung), and the campaign ends exactly as one that never stopped — not with an attempt
+    more, whose new job id changes the simulator's draws (and counts against the limits)."""
+    fleet = three_regions()
+    whole, cloud, _ = campaign(fleet, name="whole", seed=3)
+    with cloud:
+        assert Executor(whole, cloud).run().state is CampaignState.COMPLETED
+    store, cloud, _ = campaign(fleet, name="died", seed=3)
+    real = getattr(cloud, call)
+    calls = [0]
+
+    def dies(*args: object) -> None:
+        calls[0] += 1
+        if calls[0] == 5:
+            raise Died
+        real(*args)
+
+    setattr(cloud, call, dies)
+    with cloud, pytest.raises(Died):
+        Executor(store, cloud).run()
+    target = store.target
+    store.close()
+    store = Store(target)
+    with SimCloud(store.fleet(), seed=3, journal=tmp_path / "died.db.sim.jsonl") as again:
+        assert Executor(store, again).run().state is CampaignState.COMPLETED
+    assert store.events("reconciled") or call == "reinstall"
+    assert _outcome(store) == _outcome(whole)
+    whole.close()
+    store.close()

@@ -343,8 +343,19 @@ class MigrationRunner:
     def complete(self, row: MigrationRow, why: str) -> None:
         self._finish(row, MigrationState.COMPLETED, why)
 
-    def redo(self, row: MigrationRow, why: str) -> None:
-        """Back to pending: the attempt never reached the cloud, or ended and is retried."""
+    def redo(self, row: MigrationRow, why: str, stored: AttemptRow | None = None) -> None:
+        """Back to pending: the intent ``stored`` (the row's last attempt) never reached the
+        cloud. It was not an attempt: its record is dropped and the migration starts again as
+        that same attempt — same number, same job id, same rung — as it would have had the
+        process not stopped between writing the intent and asking the driver. Counting it
+        made the restarted run differ from an uninterrupted one: one attempt more, and a new
+        job id, which the simulator's draws are keyed by (and which the reinstall-retry and
+        attempt limits count)."""
+        if stored is not None and stored.number == row.attempts:
+            self.ctx.store.drop_attempt(row.id, stored.number)
+            row.attempts -= 1
+            row.rungs = dumps((loads(row.rungs) or [])[:-1])
+            self.restart.append((row, stored.rung))
         self._back_to_pending(row, why)
 
     # -- following --------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def reconcile(ctx: Context, layout: Layout, agenda: Agenda, hosts: HostSteps,
         elif d.fix is MigrationFix.COMPLETE:
             runner.complete(row, d.reason)
         elif d.fix is MigrationFix.REDO:
-            runner.redo(row, d.reason)
+            runner.redo(row, d.reason, attempts[-1] if attempts else None)
         else:
             runner.fail(row, d.reason)
             if d.violation:
@@ -165,6 +165,10 @@ def reconcile(ctx: Context, layout: Layout, agenda: Agenda, hosts: HostSteps,
         elif h.fix is HostFix.VERIFY:
             ctx.transition(step, HostStepState.VERIFYING, h.reason)
         elif h.fix is HostFix.REDO_REINSTALL:
+            # The reinstall that never reached the cloud was not an attempt: the next one
+            # has its number and job id (the retry limit and the simulator's draws count it).
+            step.reinstall_attempts = max(0, step.reinstall_attempts - 1)
+            step.reinstall_job = None
             ctx.transition(step, HostStepState.DRAINED, h.reason)
     if adopted:
         ctx.event("reconciled", migrations=adopted, running=len(runner.live))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -519,6 +520,12 @@ class Store:
     def add_attempt(self, attempt: Attempt) -> None:
         """A new attempt, inserted at the next :meth:`commit` (as it is then)."""
         self._new_attempts.append(attempt)
+
+    def drop_attempt(self, migration_id: int, number: int) -> None:
+        """Forget a migration's attempt whose intent never reached the cloud (reconciliation:
+        it is started again under the same number); gone at the next :meth:`commit`."""
+        self.session.execute(delete(AttemptRow).where(AttemptRow.migration_id == migration_id,
+                                                      AttemptRow.number == number))
 
     def attempt_ended(self, attempt: Attempt) -> None:
         """``attempt``'s outcome (its fields after ``started_s``), written at the next
