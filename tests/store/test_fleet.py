@@ -1,6 +1,6 @@
-"""The stored inventory is parsed once per process: every store of a campaign (a worker's
-region executors each open their own) reads the same frozen model; another campaign's is
-parsed on its own; what was read equals what was stored."""
+"""The stored inventory and plan are parsed once per process: every store of a campaign (a
+worker's region executors each open their own) reads the same frozen models; another
+campaign's are parsed on their own; what was read equals what was stored."""
 
 from __future__ import annotations
 
@@ -18,10 +18,15 @@ def test_the_stores_of_one_campaign_share_one_parsed_inventory(campaign: Campaig
         assert all(f is fleets[0] for f in fleets)
         assert isinstance(fleets[0], Fleet)
         assert fleets[0] == first.fleet()  # the one it was created with, read back
+        plans = [r.plan() for r in readers]
+        assert all(p is plans[0] for p in plans)
+        assert plans[0] == first.plan()
         apart = Store(other.target, readonly=True)
         try:
             assert apart.fleet() is not fleets[0]
             assert apart.fleet() == other.fleet()
+            assert apart.plan() is not plans[0]
+            assert apart.plan() == other.plan()
         finally:
             apart.close()
     finally:

@@ -269,9 +269,24 @@ def _being_created(target: str) -> bool:
 
 
 FLEETS_KEPT = 2
-"""Parsed inventories a process keeps (:func:`shared_fleet`)."""
-_fleets: OrderedDict[tuple[str, bytes], Fleet] = OrderedDict()
-_fleets_lock = threading.Lock()
+"""Parsed inventories (and plans) a process keeps (:func:`shared_fleet`, :func:`shared_plan`)."""
+_parsed: OrderedDict[tuple[str, str, bytes], Any] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _shared(kind: str, target: str, blob: bytes, parse: Callable[[], Any]) -> Any:
+    """``parse()`` of the ``kind`` stored as ``blob`` in ``target``, once per process (the
+    others wait while the first parses); the last :data:`FLEETS_KEPT` of each kind are kept."""
+    key = (kind, target, hashlib.sha256(blob).digest())
+    with _parsed_lock:
+        found = _parsed.get(key)
+        if found is None:
+            found = parse()
+            _parsed[key] = found
+            while sum(k[0] == kind for k in _parsed) > FLEETS_KEPT:
+                del _parsed[next(k for k in _parsed if k[0] == kind)]
+        _parsed.move_to_end(key)
+        return found
 
 
 def shared_fleet(target: str, blob: bytes) -> Fleet:
@@ -280,16 +295,18 @@ def shared_fleet(target: str, blob: bytes) -> Fleet:
     one copy each (public preset: about 1 GiB per copy). The others wait while the first
     parses. Keyed by the blob's digest: another campaign in the same database is parsed
     anew."""
-    key = (target, hashlib.sha256(blob).digest())
-    with _fleets_lock:
-        fleet = _fleets.get(key)
-        if fleet is None:
-            fleet = parse_fleet(unpack(blob), f"{target}#inventory", Format.JSON)
-            _fleets[key] = fleet
-            while len(_fleets) > FLEETS_KEPT:
-                _fleets.popitem(last=False)
-        _fleets.move_to_end(key)
-        return fleet
+    fleet: Fleet = _shared("fleet", target, blob, lambda: parse_fleet(
+        unpack(blob), f"{target}#inventory", Format.JSON))
+    return fleet
+
+
+def shared_plan(target: str, blob: bytes) -> Plan:
+    """The plan stored as ``blob`` in ``target``, parsed once per process as the inventory
+    is (:func:`shared_fleet`): every region executor read the whole plan (public preset:
+    about 400 MiB per copy, 5 GiB for a worker's 13 regions)."""
+    plan: Plan = _shared("plan", target, blob,
+                         lambda: Plan.model_validate_json(unpack(blob)))
+    return plan
 
 
 class Store:
@@ -419,9 +436,10 @@ class Store:
         return row
 
     def plan(self) -> Plan:
-        """The campaign's plan (read once: it never changes; the model is frozen)."""
+        """The campaign's plan (read once: it never changes; the model is frozen). The
+        stores of one process share it (:func:`shared_plan`)."""
         if self._plan is None:
-            self._plan = Plan.model_validate_json(unpack(self.require_campaign().plan))
+            self._plan = shared_plan(self.target, self.require_campaign().plan)
         return self._plan
 
     def fleet(self) -> Fleet:
