@@ -144,3 +144,56 @@ def test_a_slow_start_is_not_given_up_a_stalled_executor_is(temporal, stall_s: f
     outcome = result[regions[0]]
     assert (outcome.state, outcome.attempt) == ("completed", attempt)  # type: ignore[attr-defined]
     assert len(runner.calls) == attempt
+
+
+class Turns:
+    """A region runner that turns every ~20 ms, each turn's work done in small steps (as an
+    executor's commits and side effects are); its first attempt stops turning for
+    ``stall_s`` after a few turns, then goes on turning."""
+
+    def __init__(self, key: str, stall_s: float) -> None:
+        self._key = key
+        self.stall_s = stall_s
+        self.calls: list[str] = []
+        self.turns: list[int] = []
+        """Turns each attempt completed."""
+        self.cut: list[int] = []
+        """Turns an exception interrupted in the middle of their work."""
+
+    def key(self) -> str:
+        return self._key
+
+    def __call__(self, region: str, heartbeat: Callable[[], None]) -> str:
+        first = not self.calls
+        self.calls.append(region)
+        self.turns.append(0)
+        for turn in range(600 if first else 3):
+            heartbeat()
+            try:
+                for _ in range(10):
+                    time.sleep(0.002)
+            except BaseException:
+                self.cut.append(turn)
+                raise
+            self.turns[-1] += 1
+            if first and turn == 5:
+                time.sleep(self.stall_s)
+        return "completed"
+
+
+def test_a_given_up_attempt_stops_at_a_turn_not_in_the_middle_of_one(temporal) -> None:
+    """Temporal gives the first attempt up (no heartbeat for longer than the timeout); the
+    worker learns it at the attempt's next heartbeat and the executor stops there, at the
+    boundary of a turn, instead of taking CancelledError wherever its thread happens to be."""
+    key = uuid.uuid4().hex[:12]
+    regions = [f"r0-{key}"]
+    runner = Turns(key, stall_s=4.0)
+    task = CampaignTask(key=key, database="db", regions=regions, heartbeat_timeout_s=2,
+                        retry_first_s=0.2, retry_max_s=1)
+
+    _, _, result = asyncio.run(_campaign(temporal.address, runner, task))  # type: ignore[arg-type]
+
+    outcome = result[regions[0]]
+    assert (outcome.state, outcome.attempt) == ("completed", 2)  # type: ignore[attr-defined]
+    assert runner.cut == []
+    assert 6 <= runner.turns[0] < 600 and runner.turns[1:] == [3]

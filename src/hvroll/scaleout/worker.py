@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from hvroll.errors import HvrollError
@@ -111,7 +111,15 @@ class RegionActivities:
                                   daemon=True, name=f"hvroll-starting-{task.region}")
         beater.start()
         try:
-            return self._drive(task, info.attempt, turning)
+            # Temporal cancels a thread's activity (given up after its heartbeat timeout, or
+            # the worker stopping) by raising CancelledError into the thread at whatever
+            # bytecode it runs: in the middle of a database statement (whose connection then
+            # refused the lease's release, 'another command is already in progress', so the
+            # next attempt waited for the lease to expire) or between an intent and its side
+            # effect. Shielded, the executor is stopped by its own heartbeat at its next turn:
+            # the lease given back, nothing half-done.
+            with activity.shield_thread_cancel_exception():
+                return self._drive(task, info.attempt, turning)
         finally:
             turning.set()
 
@@ -133,6 +141,8 @@ class RegionActivities:
 
         def heartbeat() -> None:
             turning.set()
+            if activity.is_cancelled():
+                raise CancelledError(f"region {task.region} attempt {attempt}: cancelled")
             turns[0] += 1
             now = self.wall()
             if now - last[0] >= self.beat_every_s:
