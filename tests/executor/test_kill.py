@@ -22,6 +22,8 @@ from hvroll.inventory import save_fleet
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Policy, save_plan
 from hvroll.store import Store
+from hvroll.store.models import loads
+from hvroll.store.read import table_digests
 from hvroll.synthetic.generate import generate
 
 
@@ -126,5 +128,49 @@ def test_an_intent_that_never_reached_the_cloud_is_started_again_as_the_same_att
         assert Executor(store, again).run().state is CampaignState.COMPLETED
     assert store.events("reconciled") or call == "reinstall"
     assert _outcome(store) == _outcome(whole)
+    whole.close()
+    store.close()
+
+
+def test_a_run_stopped_after_a_failed_attempt_retries_it_on_the_rung_it_would_have(
+        campaign: Campaign, tmp_path: Path) -> None:
+    """Stopped right after the commit that records a failed attempt and sends its migration
+    back to pending, before its next attempt is written (the next rung is then only in the
+    memory of the run that stopped), then restarted: the next attempt is on the rung an
+    uninterrupted run climbs to (seed 3: vm-000109 failed twice on pre-copy, so block), and
+    the campaign ends exactly as one that never stopped, every table's rows the same — not
+    with a third pre-copy."""
+    fleet = three_regions()
+    faults = Faults(migration_failure_rate=0.2)
+    whole, cloud, _ = campaign(fleet, name="whole", seed=3, faults=faults)
+    with cloud:
+        assert Executor(whole, cloud).run().state is CampaignState.COMPLETED
+    store, cloud, _ = campaign(fleet, name="died", seed=3, faults=faults)
+    executor = Executor(store, cloud)
+    observe = executor._observe
+    waiting: list[tuple[str, str, str]] = []
+
+    def dies(changed: list[str]) -> None:
+        observe(changed)
+        waiting.extend((row.vm, row.rung.value, rung.value)
+                       for row, rung in executor.runner.restart if rung is not row.rung)
+        if waiting:
+            store.commit()  # as the commit after observing does every CONTROL_EVERY turns
+            raise Died
+
+    executor._observe = dies  # type: ignore[method-assign]
+    with cloud, pytest.raises(Died):
+        executor.run()
+    assert waiting == [("vm-000109", "precopy", "block")]
+    target = store.target
+    store.close()
+    store = Store(target)
+    with SimCloud(store.fleet(), seed=3, faults=faults,
+                  journal=tmp_path / "died.db.sim.jsonl") as again:
+        assert Executor(store, again).run().state is CampaignState.COMPLETED
+    moved = next(m for m in store.migrations() if m.vm == "vm-000109")
+    assert (loads(moved.rungs), moved.attempts) == (["precopy", "precopy", "block"], 3)
+    assert _outcome(store) == _outcome(whole)
+    assert table_digests(store.target) == table_digests(whole.target)
     whole.close()
     store.close()

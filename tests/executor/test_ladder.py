@@ -10,10 +10,12 @@ from hvroll.executor.ladder import (
     Decision,
     LadderPolicy,
     Sample,
+    after_failure,
     decide,
     downtime_steps,
     ladder,
     next_rung,
+    resumed_rung,
     stalled,
 )
 
@@ -119,3 +121,39 @@ def test_a_failed_job_of_a_vm_with_local_disks_retries_as_block_migration() -> N
     assert next_rung(Rung.PRECOPY, rungs, "error", failed=True).rung is Rung.AUTO_CONVERGE
     assert next_rung(Rung.AUTO_CONVERGE, rungs, "error", failed=True).rung is Rung.BLOCK
     assert next_rung(Rung.AUTO_CONVERGE, rungs, "stall").act is Act.FAIL
+
+
+P, AC, PC, B, S = Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.POST_COPY, Rung.BLOCK, Rung.SUSPEND
+
+
+@pytest.mark.parametrize(("history", "rungs", "expected"), [
+    ([P], [P, AC, PC], P),                      # retried once on its rung
+    ([P, P], [P, AC, PC], AC),                  # then the next rung
+    ([P, P], [P, PC, B], B),                    # post-copy is no help to a failed job
+    ([P, P, B, B], [P, PC, B], None),           # nothing left
+    ([P, PC], [P, PC, B], B),                   # failed in post-copy: never retried there
+    ([P, P], [P, S], None),                     # suspend acts on a running job only
+    ([Rung.COLD], [Rung.COLD], Rung.COLD),
+    ([Rung.COLD, Rung.COLD], [Rung.COLD], None),
+])
+def test_after_failure(history: list[Rung], rungs: list[Rung], expected: Rung | None) -> None:
+    assert after_failure(history, rungs, POLICY) == expected
+
+
+@pytest.mark.parametrize(("history", "phase", "rungs", "expected"), [
+    ([P], "failed", [P, AC, PC], P),
+    ([P, P], "failed", [P, PC, B], B),          # the case a restarted run started as pre-copy
+    ([P, P, B], "failed", [P, PC, B], B),
+    ([P], "cancelled", [P, AC, PC], AC),        # aborted to climb: the next rung that helps
+    ([P], "cancelled", [P, B], None),           # block is no help to a stalled job
+    ([P, AC], "cancelled", [P, AC, PC], None),  # post-copy switches a running job
+    ([], "failed", [P, AC], None),              # never ran
+])
+def test_resumed_rung(history: list[Rung], phase: str, rungs: list[Rung],
+                      expected: Rung | None) -> None:
+    assert resumed_rung(history, phase, rungs, POLICY) == expected
+
+
+def test_resumed_rung_counts_the_policy_retries() -> None:
+    assert resumed_rung([P, P], "failed", [P, AC], LadderPolicy(retries=2)) == P
+    assert resumed_rung([P], "failed", [P, AC], LadderPolicy(retries=0)) == AC

@@ -21,8 +21,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hvroll.domain.states import Rung
-from hvroll.drivers.base import Capability
+from hvroll.domain.states import IN_PLACE_RUNGS, Rung
+from hvroll.drivers.base import Capability, JobPhase
 
 RESTART_RUNGS = frozenset({Rung.PRECOPY, Rung.AUTO_CONVERGE, Rung.BLOCK, Rung.COLD})
 """Rungs that start a new job; the others act on the running one."""
@@ -163,6 +163,43 @@ def next_rung(rung: Rung, rungs: Sequence[Rung], reason: str,
             continue
         return Decision(Act.CLIMB, rung=candidate, reason=reason)
     return Decision(Act.FAIL, reason=reason)
+
+
+def after_failure(history: Sequence[Rung], rungs: Sequence[Rung],
+                  policy: LadderPolicy) -> Rung | None:
+    """The rung a migration whose job failed restarts on, or None (it fails): the same rung
+    while it has been used at most ``retries`` times (never post-copy), else the next one a
+    failed job may use that starts a new job. ``history`` is every rung the migration used,
+    in order, in-place climbs included (its ``rungs`` record); the last is the failed one.
+
+    >>> after_failure([Rung.PRECOPY, Rung.PRECOPY], [Rung.PRECOPY, Rung.BLOCK], LadderPolicy())
+    <Rung.BLOCK: 'block'>
+    """
+    rung = history[-1]
+    if history.count(rung) <= policy.retries and rung is not Rung.POST_COPY:
+        return rung
+    d = next_rung(rung, rungs, "", failed=True)
+    return d.rung if d.rung is not None and d.rung not in IN_PLACE_RUNGS else None
+
+
+def resumed_rung(history: Sequence[Rung], phase: str, rungs: Sequence[Rung],
+                 policy: LadderPolicy) -> Rung | None:
+    """The rung a pending migration whose last attempt ended (``phase``, as stored) restarts
+    on, recomputed from its records after a restart — the run that stopped kept it only in
+    memory: a cancelled job was aborted to climb (a stall or time-out; an aborting campaign
+    never resumes), so the next rung that helps convergence; a failed one as
+    :func:`after_failure`; None for a migration that has not run yet.
+
+    >>> resumed_rung([Rung.PRECOPY], "cancelled", [Rung.PRECOPY, Rung.AUTO_CONVERGE],
+    ...              LadderPolicy())
+    <Rung.AUTO_CONVERGE: 'auto_converge'>
+    """
+    if not history:
+        return None
+    if phase == JobPhase.CANCELLED.value:
+        d = next_rung(history[-1], rungs, "")
+        return d.rung if d.rung is not None and d.rung not in IN_PLACE_RUNGS else None
+    return after_failure(history, rungs, policy)
 
 
 _LIVE = frozenset({Capability.LIVE_MIGRATION})

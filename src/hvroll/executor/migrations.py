@@ -318,10 +318,7 @@ class MigrationRunner:
         ex = self.ctx
         attempt = Attempt.of(stored)
         vm = ex.fleet.vm_by_name[row.vm]
-        caps = self._caps(row.source, row.dest)
-        rungs = ([Rung.COLD] if row.kind == MoveKind.COLD.value
-                 else lad.ladder(caps, ex.ladder_policy, local_disk=vm.has_local_disk))
-        rungs = lad.usable(rungs, ex.driver.capabilities, local_disk=vm.has_local_disk)
+        rungs = self._rungs(row)
         options = loads(attempt.options) or {}
         live = Live(row=row, attempt=attempt, rungs=rungs,
                     schedule=lad.downtime_steps(ex.ladder_policy, vm.ram_mib),
@@ -339,6 +336,25 @@ class MigrationRunner:
                           "reconcile: adopted the job the driver still has")
         if progress.final:
             self._ended(live, progress)
+
+    def _rungs(self, row: MigrationRow) -> list[Rung]:
+        """The rungs open to ``row`` that the driver can climb, as :meth:`start` finds them."""
+        ex = self.ctx
+        vm = ex.fleet.vm_by_name[row.vm]
+        caps = self._caps(row.source, row.dest)
+        rungs = ([Rung.COLD] if row.kind == MoveKind.COLD.value
+                 else lad.ladder(caps, ex.ladder_policy, local_disk=vm.has_local_disk))
+        return lad.usable(rungs, ex.driver.capabilities, local_disk=vm.has_local_disk)
+
+    def resume(self, row: MigrationRow, last: AttemptRow) -> None:
+        """A pending migration whose attempt ``last`` ended (a retry or a climb the run that
+        stopped had not started yet) restarts on the rung that run had chosen, recomputed
+        from its records (:func:`~hvroll.executor.ladder.resumed_rung`), not on the first."""
+        history = [Rung(r) for r in loads(row.rungs) or []]
+        rung = lad.resumed_rung(history, last.phase, self._rungs(row),
+                                self.ctx.ladder_policy)
+        if rung is not None:
+            self.restart.append((row, rung))
 
     def complete(self, row: MigrationRow, why: str) -> None:
         self._finish(row, MigrationState.COMPLETED, why)
@@ -529,17 +545,17 @@ class MigrationRunner:
             return
         reason = p.error or p.phase.value
         rung = row.rung
-        tries = sum(1 for r in loads(row.rungs) or [] if r == rung.value)
-        if tries <= ex.ladder_policy.retries and rung is not Rung.POST_COPY:
+        history = [Rung(r) for r in loads(row.rungs) or []]
+        then = lad.after_failure(history, live.rungs, ex.ladder_policy)
+        if then is rung:
             self.restart.append((row, rung))
             self._back_to_pending(row, f"retry on {rung.value}: {reason}")
             ex.event("migration_retry", vm=row.vm, host=row.source, rung=rung.value,
                      reason=reason)
             return
-        d = lad.next_rung(rung, live.rungs, reason, failed=True)
-        if d.rung is not None and d.rung not in IN_PLACE_RUNGS:
-            self.restart.append((row, d.rung))
-            self._back_to_pending(row, f"restart on {d.rung.value}: {reason}")
+        if then is not None:
+            self.restart.append((row, then))
+            self._back_to_pending(row, f"restart on {then.value}: {reason}")
             return
         self._finish(row, MigrationState.FAILED, reason)
 

@@ -17,6 +17,11 @@ no job; the VM on its source only      REDO: back to pending, the intent never r
 no job; the VM elsewhere or nowhere    FAIL; a violation unless it runs on exactly one host
 =====================================  =======================================================
 
+Migrations back to pending after an attempt ended, their next attempt not yet written (a
+retry, or a restart on another rung, was queued in the memory of the run that stopped):
+restarted on the rung recomputed from their records
+(:func:`~hvroll.executor.ladder.resumed_rung`), in the order their attempts ended.
+
 Host steps: ``disabling`` is redone (disable and pre-checks are idempotent); ``reinstalling``
 follows the reinstall job when the driver has it, else verifies a host that already reports
 its target, else goes back to ``drained`` to reinstall again.
@@ -121,6 +126,12 @@ def reconcile(ctx: Context, layout: Layout, agenda: Agenda, hosts: HostSteps,
     boots = {m.id: (ctx.fleet.generation_of(ctx.state.host[m.dest]), ctx.state.profile(m.dest))
              for m in done if m.rung is Rung.COLD}
     ctx.state.current.update(carried_states(ctx.fleet.vm_by_name, done, boots))
+    resumed = [m for m in layout.migrations
+               if m.state is MigrationState.PENDING and m.attempts > 0]
+    # back to pending after an attempt ended, the next one not yet written
+    sizes = {m.id: m.attempts for m in resumed}
+    last = {a.migration_id: a for a in ctx.store.attempts(sizes)
+            if a.number == sizes[a.migration_id] and a.finished_s is not None}
     jobs = {j.job: j for j in ctx.driver.jobs()}
     adopted = 0
     for row in layout.migrations:
@@ -148,6 +159,10 @@ def reconcile(ctx: Context, layout: Layout, agenda: Agenda, hosts: HostSteps,
             runner.fail(row, d.reason)
             if d.violation:
                 ctx.violation(d.violation, vm=row.vm)
+    # in the order their attempts ended: the order the stopped run would have started them
+    for row in sorted((m for m in resumed if m.id in last),
+                      key=lambda m: (last[m.id].finished_s or 0.0, last[m.id].number, m.id)):
+        runner.resume(row, last[row.id])
     for step in layout.steps:
         if step.state not in (HostStepState.DISABLING, HostStepState.REINSTALLING):
             continue
