@@ -32,3 +32,29 @@ def test_the_stores_of_one_campaign_share_one_parsed_inventory(campaign: Campaig
     finally:
         for reader in readers:
             reader.close()
+
+
+def test_the_outlines_read_back_what_the_models_hold_without_building_them(
+        campaign: Campaign) -> None:
+    created, _, plan = campaign(three_regions(seed=7), name="outline")
+    fleet = created.fleet()
+    reader = Store(created.target, readonly=True)
+    try:
+        inventory = reader.inventory_outline()
+        outline = reader.plan_outline()
+        assert reader._fleet is None and reader._plan is None  # nothing built to read them
+        assert inventory.regions == tuple(r.name for r in fleet.regions)
+        assert len(inventory.regions) == 3
+        assert inventory.vms == len(fleet.vms)
+        assert (outline.strategy, outline.target, outline.skipped, outline.summary) == (
+            plan.strategy, plan.target, plan.skipped, plan.summary)
+        assert reader.inventory_outline() is inventory  # kept
+        parsed = Store(created.target, readonly=True)
+        try:
+            assert parsed.fleet() == fleet
+            assert parsed.inventory_outline() == inventory  # from the parsed model
+            assert parsed.plan_outline() == outline
+        finally:
+            parsed.close()
+    finally:
+        reader.close()

@@ -8,7 +8,9 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
+
+from sqlalchemy import select
 
 from hvroll.domain.states import (
     TERMINAL_CAMPAIGN,
@@ -18,7 +20,7 @@ from hvroll.domain.states import (
     MigrationState,
 )
 from hvroll.errors import CampaignCreatingError
-from hvroll.planner.model import Plan
+from hvroll.planner.model import SkippedHost, Strategy, Summary
 from hvroll.store import CampaignRow, MigrationRow, StepRow, Store
 from hvroll.store.lease import (
     Holder,
@@ -69,20 +71,62 @@ class MigrationLike(Protocol):
     def downtime_ms(self) -> float | None: ...
 
 
+class PlanLike(Protocol):
+    """What the summary reads of a plan: a :class:`~hvroll.planner.model.Plan` or the
+    store's outline of it."""
+
+    @property
+    def strategy(self) -> Strategy: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def skipped(self) -> Sequence[SkippedHost]: ...
+    @property
+    def summary(self) -> Summary: ...
+
+
+class RegionStepLike(StepLike, Protocol):
+    @property
+    def region(self) -> str: ...
+
+
+class RegionMigrationLike(MigrationLike, Protocol):
+    @property
+    def region(self) -> str: ...
+
+
+def step_facts(store: Store) -> Sequence[RegionStepLike]:
+    """The host steps in plan order, only the columns the summary reads (ORM objects cost
+    several times as much: public preset, ~18,000 steps)."""
+    return cast(Sequence[RegionStepLike], store.session.execute(
+        select(StepRow.host, StepRow.wave, StepRow.state, StepRow.reinstall, StepRow.error,
+               StepRow.region).order_by(StepRow.position)).all())
+
+
+def migration_facts(store: Store) -> Sequence[RegionMigrationLike]:
+    """The migrations in plan order, only the columns the summary reads (public preset,
+    ~142,000 migrations)."""
+    return cast(Sequence[RegionMigrationLike], store.session.execute(
+        select(MigrationRow.vm, MigrationRow.source, MigrationRow.dest, MigrationRow.state,
+               MigrationRow.error, MigrationRow.rung, MigrationRow.kind,
+               MigrationRow.downtime_ms, MigrationRow.region)
+        .order_by(MigrationRow.wave, MigrationRow.step_id, MigrationRow.position)).all())
+
+
 def status(store: Store) -> dict[str, Any]:
     """The campaign's progress and outcome as plain data (``--json``); CampaignCreatingError
     while a ``hvroll run`` is creating it (what the dashboard shows too); :func:`regions_of`
     adds a line per region (its state, who drives it, its progress)."""
     camp = campaign_of(store)
     runs = store.region_runs()
-    steps, migrations = store.steps(), store.migrations()
+    steps, migrations = step_facts(store), migration_facts(store)
     audit = json.loads(camp.audit or "{}")
     if runs and not audit:
         audit = merged_audit([json.loads(r.audit or "{}") for r in runs])
     states = {r.region: r.state.value for r in runs}
     return summarize(
         state=overall_state(camp.state, list(states.values())), driver=camp.driver,
-        plan=store.plan(), vms_total=len(store.fleet().vms), audit=audit,
+        plan=store.plan_outline(), vms_total=store.inventory_outline().vms, audit=audit,
         started_s=camp.started_s if not runs else _first(r.started_s for r in runs),
         finished_s=camp.finished_s,
         clock_s=camp.clock_s if not runs else max(r.clock_s for r in runs),
@@ -94,7 +138,8 @@ def regions_of(store: Store) -> list[dict[str, Any]]:
     """The ``regions`` lines of ``hvroll status``: :func:`regions_table` for ``store``."""
     camp = campaign_of(store)
     states = {r.region: r.state.value for r in store.region_runs()}
-    return regions_table(store, camp.state.value, states, store.steps(), store.migrations())
+    return regions_table(store, camp.state.value, states, step_facts(store),
+                         migration_facts(store))
 
 
 def _first(values: Any) -> float | None:
@@ -133,7 +178,7 @@ def merged_audit(audits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def regions_table(store: Store, campaign_state: str, states: Mapping[str, str],
-                  steps: Sequence[StepRow], migrations: Sequence[MigrationRow]
+                  steps: Sequence[RegionStepLike], migrations: Sequence[RegionMigrationLike]
                   ) -> list[dict[str, Any]]:
     """A line per region: its state (the campaign's when no region runs on its own,
     ``pending`` for a region not started), who holds its lease (the campaign's when it runs
@@ -142,8 +187,8 @@ def regions_table(store: Store, campaign_state: str, states: Mapping[str, str],
     whole = read_holder(store.session)
     now = time.time()
     here = socket.gethostname()
-    by_region: dict[str, tuple[list[StepRow], list[MigrationRow]]] = {
-        r: ([], []) for r in store.regions()}
+    by_region: dict[str, tuple[list[RegionStepLike], list[RegionMigrationLike]]] = {
+        r: ([], []) for r in store.inventory_outline().regions}
     for step in steps:
         by_region.setdefault(step.region, ([], []))[0].append(step)
     for row in migrations:
@@ -216,7 +261,7 @@ def campaign_of(store: Store) -> CampaignRow:
     return store.require_campaign()
 
 
-def summarize(*, state: str, driver: str, plan: Plan, vms_total: int, audit: Mapping[str, Any],
+def summarize(*, state: str, driver: str, plan: PlanLike, vms_total: int, audit: Mapping[str, Any],
               started_s: float | None, finished_s: float | None, clock_s: float,
               steps: Sequence[StepLike], migrations: Sequence[MigrationLike],
               event_counts: Mapping[str, int]) -> dict[str, Any]:
@@ -302,7 +347,7 @@ def downtime_percentiles(completed: Sequence[MigrationLike]) -> dict[str, float 
     return out
 
 
-def skipped_hosts(plan: Plan, steps: Sequence[StepLike]) -> list[dict[str, str]]:
+def skipped_hosts(plan: PlanLike, steps: Sequence[StepLike]) -> list[dict[str, str]]:
     """Every host the campaign leaves as it was, with why: those the plan skipped (``by``:
     ``plan``) and those whose step the campaign skipped (``campaign``), by host name."""
     out = {s.host: {"host": s.host, "reason": s.reason, "by": "plan"} for s in plan.skipped}

@@ -10,12 +10,14 @@ so that ``hvroll status`` and the dashboard can read while a campaign writes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -53,7 +55,7 @@ from hvroll.domain.states import (
 )
 from hvroll.errors import InputError
 from hvroll.inventory import Format, parse_fleet
-from hvroll.planner.model import Plan
+from hvroll.planner.model import Plan, SkippedHost, Strategy, Summary
 from hvroll.store.models import (
     ATTEMPT_COLUMNS,
     SCHEMA_VERSION,
@@ -289,6 +291,31 @@ def _shared(kind: str, target: str, blob: bytes, parse: Callable[[], Any]) -> An
         return found
 
 
+def _already(kind: str, target: str, blob: bytes) -> Any:
+    """What :func:`_shared` kept of ``kind`` for ``blob``, or None: nothing is parsed."""
+    with _parsed_lock:
+        return _parsed.get((kind, target, hashlib.sha256(blob).digest()))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOutline:
+    """What a campaign's summary needs of its plan (:meth:`Store.plan_outline`)."""
+
+    strategy: Strategy
+    target: str
+    skipped: tuple[SkippedHost, ...]
+    summary: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryOutline:
+    """What a campaign's summary needs of its inventory (:meth:`Store.inventory_outline`):
+    its regions' names in its order and its number of VMs."""
+
+    regions: tuple[str, ...]
+    vms: int
+
+
 def shared_fleet(target: str, blob: bytes) -> Fleet:
     """The inventory stored as ``blob`` in ``target``, parsed once per process: the region
     executors of one worker (a thread each, a store each) share one frozen model instead of
@@ -331,6 +358,7 @@ class Store:
         """Attempts ended since the last commit, their outcome written with it."""
         self._plan: Plan | None = None
         self._fleet: Fleet | None = None
+        self._inventory_outline: InventoryOutline | None = None
         self.before_commit: Callable[[], None] | None = None
         """Called inside each commit's transaction before it ends (the lease's fenced renewal:
         it raises when this process no longer holds the campaign, and nothing is written)."""
@@ -448,6 +476,39 @@ class Store:
         if self._fleet is None:
             self._fleet = shared_fleet(self.target, self.require_campaign().inventory)
         return self._fleet
+
+    def plan_outline(self) -> PlanOutline:
+        """The plan's strategy, target, skipped hosts and summary: from the parsed plan when
+        this process has it, else read from the stored JSON without validating the whole
+        plan (public preset: seconds and hundreds of MiB saved)."""
+        plan = self._plan
+        if plan is None:
+            plan = _already("plan", self.target, self.require_campaign().plan)
+        if plan is not None:
+            return PlanOutline(plan.strategy, plan.target, plan.skipped, plan.summary)
+        data = json.loads(unpack(self.require_campaign().plan))
+        return PlanOutline(Strategy(data["strategy"]), data["target"],
+                           tuple(SkippedHost.model_validate(h) for h in data.get("skipped", ())),
+                           Summary.model_validate(data["summary"]))
+
+    def inventory_outline(self) -> InventoryOutline:
+        """The inventory's regions and number of VMs: from the parsed inventory when this
+        process has it, else counted in the stored JSON (written from the model, so its
+        lists are the model's) without building the model (public preset: about 1 GiB and
+        tens of seconds)."""
+        if self._inventory_outline is not None:
+            return self._inventory_outline
+        fleet = self._fleet
+        if fleet is None:
+            fleet = _already("fleet", self.target, self.require_campaign().inventory)
+        if fleet is not None:
+            out = InventoryOutline(tuple(r.name for r in fleet.regions), len(fleet.vms))
+        else:
+            data = json.loads(unpack(self.require_campaign().inventory))
+            out = InventoryOutline(tuple(r["name"] for r in data.get("regions", ())),
+                                   len(data.get("vms", ())))
+        self._inventory_outline = out
+        return out
 
     # -- rows -----------------------------------------------------------------------------
 
