@@ -4,9 +4,13 @@ campaign's are parsed on their own; what was read equals what was stored."""
 
 from __future__ import annotations
 
+from sqlalchemy import delete
+
 from campaigns import Campaign, three_regions
 from hvroll.domain import Fleet
 from hvroll.store import Store
+from hvroll.store.models import Meta
+from hvroll.store.store import INVENTORY_OUTLINE
 
 
 def test_the_stores_of_one_campaign_share_one_parsed_inventory(campaign: Campaign) -> None:
@@ -56,5 +60,22 @@ def test_the_outlines_read_back_what_the_models_hold_without_building_them(
             assert parsed.plan_outline() == outline
         finally:
             parsed.close()
+    finally:
+        reader.close()
+
+
+def test_a_state_file_without_the_written_outline_has_it_counted_in_the_stored_json(
+        campaign: Campaign) -> None:
+    created, _, _ = campaign(three_regions(seed=8), name="older")
+    fleet = created.fleet()
+    created.session.execute(delete(Meta).where(Meta.key == INVENTORY_OUTLINE))
+    created.session.commit()
+    reader = Store(created.target, readonly=True)
+    try:
+        assert reader.session.get(Meta, INVENTORY_OUTLINE) is None
+        outline = reader.inventory_outline()
+        assert reader._fleet is None
+        assert outline.regions == tuple(r.name for r in fleet.regions)
+        assert outline.vms == len(fleet.vms)
     finally:
         reader.close()
