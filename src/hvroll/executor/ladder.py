@@ -165,6 +165,12 @@ def next_rung(rung: Rung, rungs: Sequence[Rung], reason: str,
     return Decision(Act.FAIL, reason=reason)
 
 
+def _new_job(d: Decision) -> Rung | None:
+    """The rung ``d`` climbs to when that rung starts a new job, else None (it acts on the
+    running job, or there is none)."""
+    return d.rung if d.rung is not None and d.rung not in IN_PLACE_RUNGS else None
+
+
 def after_failure(history: Sequence[Rung], rungs: Sequence[Rung],
                   policy: LadderPolicy) -> Rung | None:
     """The rung a migration whose job failed restarts on, or None (it fails): the same rung
@@ -178,8 +184,7 @@ def after_failure(history: Sequence[Rung], rungs: Sequence[Rung],
     rung = history[-1]
     if history.count(rung) <= policy.retries and rung is not Rung.POST_COPY:
         return rung
-    d = next_rung(rung, rungs, "", failed=True)
-    return d.rung if d.rung is not None and d.rung not in IN_PLACE_RUNGS else None
+    return _new_job(next_rung(rung, rungs, "", failed=True))
 
 
 def resumed_rung(history: Sequence[Rung], phase: str, rungs: Sequence[Rung],
@@ -197,8 +202,7 @@ def resumed_rung(history: Sequence[Rung], phase: str, rungs: Sequence[Rung],
     if not history:
         return None
     if phase == JobPhase.CANCELLED.value:
-        d = next_rung(history[-1], rungs, "")
-        return d.rung if d.rung is not None and d.rung not in IN_PLACE_RUNGS else None
+        return _new_job(next_rung(history[-1], rungs, ""))
     return after_failure(history, rungs, policy)
 
 
