@@ -198,14 +198,20 @@ class _Builder:
         """Whether ``vm`` can leave ``host`` for a host of its generation on the host's target
         (capacity aside): the canary never takes a host holding a VM that cannot. Asked once
         per class of (VM facts, power, passthrough; host generation, profile, target)."""
-        target = self.target[host.name]
-        # The checker interns equal facts as one object: its identity names the class
-        # (facts hold the power state and passthrough devices), without hashing the facts.
-        key = (id(self.checker.facts_of(vm)), host.generation, host.profile, target.name)
+        key = self._class_on_target(vm, host)
         found = self._movable_by_class.get(key)
         if found is None:
-            found = self._movable_by_class[key] = self._movable_now(vm, host, target)
+            found = self._movable_by_class[key] = self._movable_now(vm, host,
+                                                                    self.target[host.name])
         return found
+
+    def _class_on_target(self, vm: Vm, host: Host) -> tuple[int, str, str, str]:
+        """The class of (``vm``'s facts, ``host``'s generation and profile, its target) that
+        whether ``vm`` may leave ``host`` or run on its target depends on. The checker
+        interns equal facts as one object: its identity names the class (facts hold the
+        power state and passthrough devices), without hashing the facts."""
+        return (id(self.checker.facts_of(vm)), host.generation, host.profile,
+                self.target[host.name].name)
 
     def _movable_now(self, vm: Vm, host: Host, target: HostProfile) -> bool:
         if vm.devices.passthrough and not self.policy.allow_cold_migration:
@@ -457,10 +463,10 @@ class _Builder:
         (whatever the policy allows): a VM that cannot belongs to the legacy pool. A live move
         allowed only because the VM already carries its next-boot risk (it would not boot on
         the target, nor where it runs) does not count: such a VM stays on the old profile."""
-        target = self.target[host.name]
-        key = (id(self.checker.facts_of(vm)), host.generation, host.profile, target.name)
+        key = self._class_on_target(vm, host)
         found = self._runs_by_class.get(key)
         if found is None:
+            target = self.target[host.name]
             found = (vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough
                      and _at_home(self.checker.migration(vm, host, host, dest_profile=target))
                      ) or self.checker.spawn(vm, host, profile=target).allowed
