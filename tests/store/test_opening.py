@@ -193,3 +193,30 @@ def test_runs_opening_a_new_state_at_once_all_open_it(
         outcomes = open_at_once(lambda t=target: Store(t, create=True).close())
         assert outcomes == ["opened"] * 3
         assert contents(target)["meta"] == [("schema_version", "1")]
+
+
+def test_a_state_another_run_finished_creating_meanwhile_is_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race's last window, made to happen every time: this opener finds the file without
+    its tables, and the other run finishes creating it (tables and schema version) before
+    this one asks whether it is being created. It is no longer 'being created', but it is a
+    state file now: opened, not refused as 'not a hvroll state file'."""
+    from hvroll.store import store as module
+
+    target = tmp_path / "c.db"
+    with sqlite3.connect(target) as db:  # a file that exists, with no table yet
+        db.execute("CREATE TABLE t (x)")
+        db.execute("DROP TABLE t")
+    being_created = module._being_created
+    calls: list[str] = []
+
+    def the_other_run_finishes_first(t: str) -> bool:
+        calls.append(t)
+        if len(calls) == 1:
+            Store(t, create=True).close()
+        return being_created(t)
+
+    monkeypatch.setattr(module, "_being_created", the_other_run_finishes_first)
+    Store(target, create=True).close()
+    assert len(calls) == 2  # this opener's look and the other run's own
+    assert not being_created(os.fspath(target))

@@ -232,7 +232,9 @@ def check_target(target: str, *, create: bool, readonly: bool) -> None:
     try:
         StateReader(target).close()
     except InputError:
-        if not (create and _being_created(target)):
+        # Another run creating this file at the same moment: still at it, or done since
+        # the look above (its tables and schema version written in between).
+        if not (create and (_being_created(target) or _readable(target))):
             raise
     if not readonly and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         raise InputError(f"{target}: is read-only (expected a writable state file and "
@@ -250,6 +252,15 @@ def _hvroll_or_empty(target: str) -> bool:
         raise InputError(f"{target}: cannot be opened ({first_line(exc.orig)})") from None
     finally:
         engine.dispose()
+
+
+def _readable(target: str) -> bool:
+    """Whether ``target`` opens now as a state file (:class:`StateReader`)."""
+    try:
+        StateReader(target).close()
+    except InputError:
+        return False
+    return True
 
 
 def _being_created(target: str) -> bool:
