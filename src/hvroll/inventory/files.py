@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from hvroll.bulk import paused_gc
 from hvroll.domain import INVENTORY_VERSION, Fleet
@@ -91,10 +92,39 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
+FINGERPRINT_CHUNK = 4096
+"""Records of a section serialized at once by :func:`fingerprint`."""
+
+
 def fingerprint(fleet: Fleet) -> str:
     """A digest of everything in ``fleet``: a plan records the one of its inventory, and a
-    campaign refuses a plan made for another."""
-    return hashlib.sha256(fleet.model_dump_json().encode()).hexdigest()[:32]
+    campaign refuses a plan made for another.
+
+    It is the SHA-256 of the fleet's JSON (``fleet.model_dump_json()``), fed to the hash a
+    section at a time and :data:`FINGERPRINT_CHUNK` records at a time, so the whole text is
+    never held: for the public preset's 250,819 VMs that text and its bytes were about 300
+    MiB on top of the fleet, the peak of ``hvroll plan``."""
+    digest = hashlib.sha256(b"{")
+    for n, (name, adapter) in enumerate(_field_adapters().items()):
+        digest.update(b'%s"%s":' % (b"," if n else b"", name.encode()))
+        value = getattr(fleet, name)
+        if not isinstance(value, tuple) or len(value) <= FINGERPRINT_CHUNK:
+            digest.update(adapter.dump_json(value))
+            continue
+        digest.update(b"[")
+        for start in range(0, len(value), FINGERPRINT_CHUNK):
+            if start:
+                digest.update(b",")
+            digest.update(adapter.dump_json(value[start:start + FINGERPRINT_CHUNK])[1:-1])
+        digest.update(b"]")
+    digest.update(b"}")
+    return digest.hexdigest()[:32]
+
+
+@functools.cache
+def _field_adapters() -> dict[str, TypeAdapter[Any]]:
+    """A serializer per field of :class:`Fleet`, in the order its JSON lists them."""
+    return {name: TypeAdapter(field.annotation) for name, field in Fleet.model_fields.items()}
 
 
 def fleet_schema() -> dict[str, Any]:
