@@ -3,6 +3,12 @@
 CPython's cyclic garbage collector runs every few hundred allocations, and each run walks the
 growing heap: loading a 35,000-VM fleet spends 85 % of its time there. Fleets have no reference
 cycles worth collecting during a load, so the collector is paused for its duration.
+
+Once such objects are built and will live as long as the process's work (a fleet loaded by a
+command), every later full collection still walks them all: 2-3 s each for the public preset's
+250,819 VMs, and re-enabling the collector after a load triggers some at once.
+:func:`long_lived` moves what the block built to the collector's permanent generation
+(``gc.freeze``), which collections skip; reference counting still frees those objects.
 """
 
 from __future__ import annotations
@@ -19,6 +25,25 @@ def paused_gc() -> Iterator[None]:
     gc.disable()
     try:
         yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Pause the cyclic collector inside the block, then freeze everything alive at its end
+    (``gc.freeze``: later collections do not walk it). For a block that builds long-lived
+    data, e.g. a fleet loaded by a command. Garbage cycles made inside the block are not
+    collected (the block is meant to make none); a collection runs first, while the heap is
+    still small, so none made before it are kept either."""
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.collect()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
     finally:
         if was_enabled:
             gc.enable()

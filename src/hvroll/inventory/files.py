@@ -8,11 +8,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 
-from hvroll.bulk import paused_gc
+from hvroll.bulk import long_lived, paused_gc
 from hvroll.domain import INVENTORY_VERSION, Fleet
 from hvroll.errors import InputError, InventoryError, Problem
 from hvroll.inventory import references
@@ -33,13 +33,56 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     return parse_fleet(text, name, Format.of(name))
 
 
+VALIDATE_CHUNK = 4096
+"""Records of a section validated at once by :func:`parse_fleet`."""
+
+
 def parse_fleet(text: str, file: str, fmt: Format = Format.YAML) -> Fleet:
-    """Validate the text of an inventory; ``file`` is only used in messages."""
-    with paused_gc():
+    """Validate the text of an inventory; ``file`` is only used in messages.
+
+    The fleet is built with the cyclic collector paused and frozen once built
+    (:func:`hvroll.bulk.long_lived`): the collections that followed a load walked every one of
+    its objects (the public preset's load: 15.4 s CPU, of which about 9 s collections)."""
+    with long_lived():
         data, lines = parse(text, fmt, file)
+        fleet = _validated(data)
+        if fleet is None:
+            del data
+            data, lines = parse(text, fmt, file)
+            _raise_problems(data, lines, file)
+        findings = references.check(fleet)
+    if findings:
+        raise InventoryError(_cap([_problem(f, file, lines) for f in findings], file))
+    return fleet
+
+
+def _validated(data: dict[str, Any]) -> Fleet | None:
+    """The fleet of a parsed document, or None when anything in it is wrong.
+
+    Each list of records is validated :data:`VALIDATE_CHUNK` records at a time, and each
+    chunk's parsed data is dropped from ``data`` as soon as its models exist, so the parsed
+    document and the models never both live whole (the public preset: about 900 MiB each).
+    ``data`` is consumed: after None, parse the text again for the messages."""
     try:
-        with paused_gc():
-            fleet = Fleet.model_validate(data)
+        for name, adapter in _field_adapters().items():
+            raw = data.get(name)
+            if not isinstance(raw, list):
+                continue
+            models: list[Any] = []
+            for start in range(0, len(raw), VALIDATE_CHUNK):
+                end = min(start + VALIDATE_CHUNK, len(raw))
+                models.extend(adapter.validate_python(raw[start:end]))
+                raw[start:end] = [None] * (end - start)
+            data[name] = tuple(models)
+        return Fleet.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _raise_problems(data: dict[str, Any], lines: Lines, file: str) -> NoReturn:
+    """Raise every problem pydantic finds in the whole document, each with its line."""
+    try:
+        Fleet.model_validate(data)
     except ValidationError as exc:
         problems = [
             Problem(file, lines.line_of(tuple(err["loc"]), key=err["type"] == "extra_forbidden"),
@@ -47,10 +90,7 @@ def parse_fleet(text: str, file: str, fmt: Format = Format.YAML) -> Fleet:
             for err in exc.errors(include_url=False)
         ]
         raise InventoryError(_cap(sorted(problems, key=lambda p: p.line), file)) from None
-    findings = references.check(fleet)
-    if findings:
-        raise InventoryError(_cap([_problem(f, file, lines) for f in findings], file))
-    return fleet
+    raise AssertionError("a document refused in parts was accepted whole")
 
 
 def dump_fleet(fleet: Fleet, fmt: Format = Format.YAML) -> str:
@@ -123,8 +163,10 @@ def fingerprint(fleet: Fleet) -> str:
 
 @functools.cache
 def _field_adapters() -> dict[str, TypeAdapter[Any]]:
-    """A serializer per field of :class:`Fleet`, in the order its JSON lists them."""
-    return {name: TypeAdapter(field.annotation) for name, field in Fleet.model_fields.items()}
+    """A validator and serializer per field of :class:`Fleet`, in the order its JSON lists
+    them."""
+    return {name: TypeAdapter(field.rebuild_annotation())
+            for name, field in Fleet.model_fields.items()}
 
 
 def fleet_schema() -> dict[str, Any]:
