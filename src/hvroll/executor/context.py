@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -172,6 +172,21 @@ class Agenda:
         waiting = self.blocked.pop(region, None)
         if waiting:
             self.dirty |= waiting
+
+    def quiet(self, in_flight: Mapping[str, int]) -> None:
+        """Each region with no migration in flight whose clusters wait gets another look at
+        them: with nothing in flight no limit holds them, so what does is a destination down,
+        not ready or without room for the VM — which no migration's end in the region would
+        announce (a destination's nova-compute missing a heartbeat is one).
+
+        >>> agenda = Agenda()
+        >>> agenda.block("c1", "r1"); agenda.block("c2", "r2")
+        >>> agenda.quiet({"r1": 2, "r2": 0})
+        >>> sorted(agenda.dirty), dict(agenda.blocked)
+        (['c2'], {'r1': {'c1'}})
+        """
+        for region in [r for r in self.blocked if not in_flight.get(r)]:
+            self.room_freed(region)
 
 
 _NO_ROWS: list[MigrationRow] = []

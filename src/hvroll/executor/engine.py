@@ -342,6 +342,7 @@ class Executor:
                 self.runner.restart.append((row, rung))
                 self._block(row.cluster)
         failing = len(hosts.failed) + self.failed_elsewhere > ctx.policy.failed_host_tolerance
+        agenda.quiet(self.runner.by_region)
         for cluster in sorted(agenda.dirty):
             region_done = canary_done or hosts.canary_done(region_of[cluster].region)
             if hold and region_done:
