@@ -321,3 +321,70 @@ def test_a_destination_down_for_a_moment_is_asked_again_while_nothing_runs(
     assert store.events("campaign_stuck") == []
     cloud.close()
     store.close()
+
+
+class UnansweringSim(SimCloud):
+    """The simulator, except that the cloud's API drops the connection to the first ``fails``
+    questions of one kind about ``target``: ``disable`` (taking it out of scheduling, the
+    pre-checks), ``safety`` (its state once drained: the safety check), ``verify`` (its
+    profile after the reinstall), ``enable`` (scheduling back on)."""
+
+    def __init__(self, fleet: Fleet, *, target: str, what: str, fails: int) -> None:
+        super().__init__(fleet, seed=1)
+        self.target, self.what, self.left = target, what, fails
+
+    def _drop(self, what: str, host: str) -> None:
+        if (what, host) == (self.what, self.target) and self.left > 0:
+            self.left -= 1
+            raise ConnectionLostError(f"{what}: the cloud's endpoint does not answer (test)",
+                                      host=host)
+
+    def set_scheduling(self, host: str, enabled: bool) -> None:
+        self._drop("enable" if enabled else "disable", host)
+        super().set_scheduling(host, enabled)
+
+    def host(self, name: str) -> HostState:
+        found = super().host(name)
+        if not found.vms:
+            self._drop("safety", name)
+        return found
+
+    def host_profile(self, host: str) -> str:
+        self._drop("verify", host)
+        return super().host_profile(host)
+
+
+@pytest.mark.parametrize(("what", "failed_as"), [
+    ("disable", "pre-checks failed: "), ("safety", "safety check: "),
+    ("verify", "verification failed: "), ("enable", "could not enable scheduling: ")])
+@pytest.mark.parametrize("fails", [3, 10_000])
+def test_a_host_check_the_api_drops_is_asked_again_before_the_host_fails(
+        tmp_path: Path, what: str, failed_as: str, fails: int) -> None:
+    """A dropped connection to the cloud's API (retryable) during a host's pre-checks, safety
+    check, verification or re-enabling is asked again at the next turn, the step staying
+    where it is, up to UNREAD_POLLS times in a row; only then does the host fail (before,
+    the first one failed it: seen on Nova's lab, whose API reset a connection under load)."""
+    fleet = three_full_hosts(tmp_path)
+    result = plan(fleet, Targets(default=fleet.profile_by_name["CPv2"]),
+                  Policy(allow_suspend=True, hold_after_canary=False))
+    target = result.waves[0].steps[0].host
+    store = Store(tmp_path / "c.db", create=True)
+    store.create_campaign(result, with_profiles(fleet, result.targets), "sim", 0.0)
+    cloud = UnansweringSim(store.fleet(), target=target, what=what, fails=fails)
+    final = Executor(store, cloud).run().state
+    dropped = [e for e in store.events("driver_error")
+               if e.host == target and "does not answer (test)" in e.message]
+    [step] = [s for s in store.steps() if s.host == target]
+    s = status(store)
+    if fails == 3:
+        assert len(dropped) == 3
+        assert final is CampaignState.COMPLETED
+        assert (step.state, s["hosts_upgraded"], s["hosts_failed"]) == ("done", 3, 0)
+    else:
+        assert len(dropped) == UNREAD_POLLS - 1
+        assert final is CampaignState.FAILED  # no host of the cluster is left to go to
+        assert step.state == "failed" and step.error.startswith(failed_as), step.error
+        assert "does not answer (test)" in step.error
+    assert s["vms_lost"] == 0
+    cloud.close()
+    store.close()

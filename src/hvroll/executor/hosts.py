@@ -17,7 +17,7 @@ from hvroll.drivers.base import Capability, JobPhase, has, require
 from hvroll.errors import DriverError
 from hvroll.executor.checks import host_is_empty
 from hvroll.executor.context import Agenda, Context, Effect, Layout
-from hvroll.executor.migrations import MigrationRunner
+from hvroll.executor.migrations import UNREAD_POLLS, MigrationRunner
 from hvroll.store import MigrationRow, StepRow
 from hvroll.store.models import dumps
 
@@ -45,6 +45,9 @@ class HostSteps:
         self.refused: dict[int, tuple[MigrationRow, int]] = {}
         """By draining step: the migration its last look stopped at for want of room under
         the limits, and the runner's :attr:`~MigrationRunner.requeued` count then."""
+        self.unanswered: dict[int, int] = {}
+        """By step: its check (pre-checks, safety check, verification) asked in a row without
+        an answer (the cloud's API dropped the connection); asked again at the next turn."""
 
     @property
     def open_canary(self) -> int:
@@ -96,6 +99,9 @@ class HostSteps:
             step.started_s = self.ctx.clock.now()
             self.move(step, HostStepState.DISABLING)
             effects.append(lambda: self._disable(step))
+        elif state is HostStepState.DISABLING:
+            if step.id in self.unanswered:  # its pre-checks went unanswered: ask again
+                effects.append(lambda: self._disable(step))
         elif state is HostStepState.DRAINING:
             runner = self.runner
             refused = self.refused.get(step.id)
@@ -150,8 +156,10 @@ class HostSteps:
             unreachable = [vm for vm in held if has(driver, Capability.PROBE)
                            and not require(driver, Capability.PROBE).probe(vm)]
         except DriverError as exc:
-            self.move(step, HostStepState.FAILED, f"pre-checks failed: {exc}")
+            if not self._ask_again(step, exc):
+                self.move(step, HostStepState.FAILED, f"pre-checks failed: {exc}")
             return
+        self.unanswered.pop(step.id, None)
         step.unreachable_before = dumps(unreachable)
         if unreachable:
             self.ctx.event("precheck_unreachable", host=step.host, vms=unreachable)
@@ -162,7 +170,10 @@ class HostSteps:
         try:
             reason = host_is_empty(ctx.driver.host(step.host))
         except DriverError as exc:
+            if self._ask_again(step, exc):
+                return
             reason = str(exc)
+        self.unanswered.pop(step.id, None)
         if reason:
             self.move(step, HostStepState.FAILED, f"safety check: {reason}; not reinstalled")
             ctx.event("safety_stop", reason, host=step.host)
@@ -188,7 +199,8 @@ class HostSteps:
         try:
             profile = ctx.driver.host_profile(step.host)
         except DriverError as exc:
-            self.move(step, HostStepState.FAILED, f"verification failed: {exc}")
+            if not self._ask_again(step, exc):
+                self.move(step, HostStepState.FAILED, f"verification failed: {exc}")
             return
         if profile != step.target:
             self.move(step, HostStepState.FAILED, f"reports profile {profile!r} after its "
@@ -199,9 +211,25 @@ class HostSteps:
         try:
             ctx.driver.set_scheduling(step.host, True)
         except DriverError as exc:
-            self.move(step, HostStepState.FAILED, f"could not enable scheduling: {exc}")
+            if not self._ask_again(step, exc):
+                self.move(step, HostStepState.FAILED, f"could not enable scheduling: {exc}")
             return
+        self.unanswered.pop(step.id, None)
         self.move(step, HostStepState.DONE)
+
+    def _ask_again(self, step: StepRow, exc: DriverError) -> bool:
+        """Whether ``step``'s check that failed with ``exc`` is asked again at the next turn
+        (the step stays where it is) rather than failing the host: when the error is
+        retryable — the cloud's API dropped the connection, say — and fewer than
+        ``UNREAD_POLLS`` such answers came in a row. Each one is recorded (``driver_error``)."""
+        if not exc.retryable:
+            return False
+        count = self.unanswered[step.id] = self.unanswered.get(step.id, 0) + 1
+        if count >= UNREAD_POLLS:
+            return False
+        self.ctx.event("driver_error", str(exc), host=step.host)
+        self.agenda.touched(step.cluster)
+        return True
 
     def reinstall_progress(self, job: str) -> None:
         """Follow a reinstall job: verify after success, retry once, then fail the host."""
