@@ -9,6 +9,7 @@ so that ``hvroll status`` and the dashboard can read while a campaign writes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -38,7 +39,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import InstanceState, Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from hvroll.bulk import paused_gc
 from hvroll.domain import Fleet
@@ -137,6 +139,26 @@ def _executemany(conn: Connection, stmt: UpdateBase, params: list[dict[str, Any]
         conn.exec_driver_sql(sql, [tuple(row) for row in rows])
     else:
         conn.exec_driver_sql(sql, [dict(zip(order, row, strict=True)) for row in rows])
+
+
+def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys) as one executemany of the driver
+    (:func:`_executemany`), each column they leave out given its scalar default, as
+    SQLAlchemy's own insert would: the rows stored are the same, without SQLAlchemy
+    building and converting each row's parameters in Python (a third of creating the
+    enterprise campaign)."""
+    missing = {c.key: c.default.arg for c in table.columns
+               if c.key not in rows[0] and isinstance(c.default, ScalarElementColumnDefault)}
+    if missing:
+        for row in rows:
+            row.update(missing)
+    _executemany(conn, _insert_of(table), rows)
+
+
+@functools.cache
+def _insert_of(table: Table) -> Insert:
+    """One INSERT statement per table, so :func:`_executemany` compiles it once."""
+    return insert(table)
 
 
 BUSY_TIMEOUT_MS = 10_000
@@ -428,12 +450,26 @@ class Store:
 
         The inventory is kept as the fleet's JSON with every field (pydantic's own
         serializer: 0.4 s for 35,000 VMs where the canonical file format, defaults left out,
-        takes 1.9 s), compressed fast; :meth:`fleet` reads it back as the same fleet."""
+        takes 1.9 s), compressed fast; :meth:`fleet` reads it back as the same fleet.
+
+        The cyclic collector is paused meanwhile: the rows made here are freed as soon as
+        they are written, and a collection started by making them walked the whole heap, the
+        fleet's and the plan's objects with it (public preset: 6.4 s of 11.8 s CPU). This
+        process's stores then share ``plan`` and ``fleet`` as they would share them parsed
+        from what was stored (:func:`shared_plan`, :func:`shared_fleet`: equal models)."""
         if self.campaign() is not None:
             raise InputError(f"{self.target}: already holds a campaign (expected a new state "
                              f"file, or the same plan to resume it)")
+        with paused_gc():
+            row = self._write_campaign(plan, fleet, driver, now_s, plan_file)
+        self._plan = _shared("plan", self.target, row.plan, lambda: plan)
+        self._fleet = _shared("fleet", self.target, row.inventory, lambda: fleet)
+        return row
+
+    def _write_campaign(self, plan: Plan, fleet: Fleet, driver: str, now_s: float,
+                        plan_file: str) -> CampaignRow:
         row = CampaignRow(id=1, state=CampaignState.PENDING, driver=driver,
-                          plan_file=plan_file, plan=pack(plan.model_dump_json()),
+                          plan_file=plan_file, plan=pack(plan.model_dump_json(), 1),
                           inventory=pack(fleet.model_dump_json(), 1),
                           approved=not plan.policy.hold_after_canary, created_s=now_s,
                           clock_s=now_s)
@@ -462,6 +498,7 @@ class Store:
                  for h in fleet.hosts if h.cluster in fleet.cluster_by_name}
         where.update({r["host"]: (r["cluster"], r["region"]) for r in step_rows})
         mig_rows = []
+        workarounds: dict[tuple[str, ...], str] = {}
         for wave_index, m, pos, step_id in moves:
             owner = by_step.get(step_id) if step_id is not None else None
             cluster, region = ((owner["cluster"], owner["region"]) if owner is not None
@@ -470,16 +507,14 @@ class Store:
                 "step_id": step_id, "wave": wave_index, "position": pos, "cluster": cluster,
                 "region": region, "vm": m.vm, "source": m.source, "dest": m.dest,
                 "planned_dest": m.dest, "kind": m.kind.value, "is_return": m.returning,
-                "workarounds": dumps(list(m.workarounds)),
+                "workarounds": workarounds.get(m.workarounds)
+                or workarounds.setdefault(m.workarounds, dumps(list(m.workarounds))),
                 "state": MigrationState.PENDING, "estimate_s": m.estimate.seconds})
-        with paused_gc():
-            conn = self.session.connection()
-            if step_rows:
-                conn.execute(insert(cast(Table, StepRow.__table__)), step_rows)
-            if mig_rows:
-                conn.execute(insert(cast(Table, MigrationRow.__table__)), mig_rows)
+        conn = self.session.connection()
+        for table, rows in ((StepRow.__table__, step_rows), (MigrationRow.__table__, mig_rows)):
+            if rows:
+                _insert_many(conn, cast(Table, table), rows)
         self.session.commit()
-        self._fleet = fleet
         return row
 
     def plan(self) -> Plan:
