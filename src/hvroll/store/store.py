@@ -577,15 +577,21 @@ class Store:
         query = select(StepRow).order_by(StepRow.position)
         if region is not None:
             query = query.where(StepRow.region == region)
-        return list(self.session.scalars(query))
+        with paused_gc():
+            return list(self.session.scalars(query))
 
     def migrations(self, region: str | None = None) -> list[MigrationRow]:
-        """The migrations in plan order (``region``: that region's only)."""
+        """The migrations in plan order (``region``: that region's only).
+
+        Read with the cyclic collector paused, as the steps are: the collections that
+        making 142,270 rows of the public preset started walked the heap six times over, the
+        fleet and the plan with it (half of the load's 9.3 s profiled)."""
         query = select(MigrationRow).order_by(MigrationRow.wave, MigrationRow.step_id,
                                               MigrationRow.position)
         if region is not None:
             query = query.where(MigrationRow.region == region)
-        return list(self.session.scalars(query))
+        with paused_gc():
+            return list(self.session.scalars(query))
 
     # -- regions (one executor per region) ----------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hvroll.bulk import paused_gc
 from hvroll.domain import (
     ConfigDrive,
     Fleet,
@@ -170,6 +171,14 @@ def build_hosts(fleet: Fleet) -> dict[str, SimHost]:
 
 
 def build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, SimVm]:
+    """The simulated VMs of ``fleet``, each defined on its host; built with the cyclic
+    collector paused (:func:`hvroll.bulk.paused_gc`): the public preset's 250,819 started six
+    collections of the whole heap."""
+    with paused_gc():
+        return _build_vms(fleet, seed, hosts)
+
+
+def _build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, SimVm]:
     anti = {g.name for g in fleet.server_groups if g.policy is GroupPolicy.ANTI_AFFINITY}
     vms: dict[str, SimVm] = {}
     for vm in fleet.vms:
