@@ -291,6 +291,8 @@ def test_a_killed_run_adopts_novas_migration_and_finishes(lab: Lab, old_host: st
     run.communicate()
     again = lab.hv(*lab.run_args(), "--json", cwd=tmp_path)
     assert json.loads(again.stdout)["state"] == "completed"
+    summary = status(lab, tmp_path)
+    assert (summary["hosts_upgraded"], summary["failures"]) == (1, []), again.stderr[-4000:]
     new = [m for m in lab.migrations(uuid) if m.id not in seen]
     assert [m.status for m in new] == ["completed"]  # one Nova migration, adopted
     server = lab.conn.compute.get_server(uuid)
