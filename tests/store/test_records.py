@@ -1,14 +1,16 @@
 """What the store writes itself at a commit: the campaign's inventory, read back as the same
 fleet by another process; attempts, inserted and ended by their key (migration, number) in
-the commit that follows, dropped by a rollback."""
+the commit that follows, dropped by a rollback; the host steps and migrations the executor
+holds as records, their changed columns written at the commit, put back by a rollback."""
 
 from __future__ import annotations
 
 from campaigns import Campaign
 from hvroll.domain import Fleet
-from hvroll.domain.states import Rung
+from hvroll.domain.states import HostStepState, MigrationState, Rung
 from hvroll.planner.build import with_profiles
 from hvroll.store import Attempt, Store
+from targets import execute
 
 
 def test_another_store_reads_the_campaigns_inventory_as_the_same_fleet(
@@ -52,3 +54,45 @@ def test_a_rollback_drops_the_attempts_not_committed(small: Fleet, campaign: Cam
     store.session.rollback()
     store.commit()
     assert store.attempts() == []
+
+
+def test_a_records_changed_columns_are_written_at_the_commit_and_no_other(
+        small: Fleet, campaign: Campaign) -> None:
+    store, _, _ = campaign(small)
+    row = store.migrations()[0]
+    row.error, row.attempts = "refused", 2
+    # another writer changes a column this store holds but did not change
+    execute(store.target, "update migration set dest = 'elsewhere' where id = :id", id=row.id)
+    assert execute(store.target, "select error, attempts from migration where id = :id",
+                   id=row.id) == [("", 0)]  # not before the commit
+    store.commit()
+    assert execute(store.target, "select error, attempts, dest from migration where id = :id",
+                   id=row.id) == [("refused", 2, "elsewhere")]
+
+
+def test_a_rollback_puts_a_records_last_committed_values_back(
+        small: Fleet, campaign: Campaign) -> None:
+    store, _, _ = campaign(small)
+    step = store.steps()[0]
+    store.transition(step, HostStepState.DISABLING, 1.0)
+    store.commit()
+    store.session.connection()  # the next transaction begins (with a read, in a run)
+    store.transition(step, HostStepState.DRAINING, 2.0)
+    step.error = "lost"
+    store.session.rollback()
+    assert (step.state, step.error) == (HostStepState.DISABLING, "")
+    step.error = "after the rollback"  # changed again: written by the next commit
+    store.commit()
+    assert execute(store.target, "select state, error from host_step where id = :id",
+                   id=step.id) == [("disabling", "after the rollback")]
+
+
+def test_a_row_loaded_again_is_the_same_record_with_its_changes(
+        small: Fleet, campaign: Campaign) -> None:
+    store, _, _ = campaign(small)
+    first = store.migrations()
+    first[0].state = MigrationState.SKIPPED
+    again = store.migrations(first[0].region)
+    assert again[0] is first[0]
+    assert again[0].state is MigrationState.SKIPPED
+    assert [m.id for m in again] == [m.id for m in first if m.region == first[0].region]

@@ -15,7 +15,7 @@ from hvroll.drivers.base import Capability, HostState, VmState
 from hvroll.planner.replace import Readiness
 
 if TYPE_CHECKING:
-    from hvroll.store import StepRow
+    from hvroll.store import StepRecord
 
 
 def host_is_empty(host: HostState, vms: Iterable[VmState] = ()) -> str:
@@ -93,7 +93,7 @@ def audit(expected: Iterable[str], seen: Iterable[VmState]) -> dict[str, list[st
     return {"lost": sorted(lost), "duplicated": sorted(duplicated), "crashed": sorted(crashed)}
 
 
-def needed_capabilities(steps: Sequence[StepRow]) -> dict[Capability, str]:
+def needed_capabilities(steps: Sequence[StepRecord]) -> dict[Capability, str]:
     """Driver features the unfinished host steps of a campaign need, each with why: checked
     before the campaign changes anything. (Each migration's rungs are chosen among what the
     driver declares, so moves need nothing here.)"""

@@ -39,7 +39,7 @@ from hvroll.executor.ladder import LadderPolicy
 from hvroll.planner.model import Plan, Policy, Strategy
 from hvroll.planner.replace import Readiness, readiness
 from hvroll.planner.state import PlanState
-from hvroll.store import CampaignRow, MigrationRow, RegionRunRow, StepRow, Store
+from hvroll.store import CampaignRow, MigrationRecord, RegionRunRow, StepRecord, Store
 from hvroll.store.lease import Lease
 from hvroll.store.models import loads
 
@@ -137,7 +137,7 @@ class Context:
         self.violations += 1
         self.event("invariant_violation", message, vm=vm, host=host)
 
-    def transition(self, row: CampaignRow | RegionRunRow | StepRow | MigrationRow,
+    def transition(self, row: CampaignRow | RegionRunRow | StepRecord | MigrationRecord,
                    new: CampaignState | HostStepState | MigrationState, reason: str) -> None:
         self.store.transition(row, new, self.clock.now(), reason)
 
@@ -189,22 +189,22 @@ class Agenda:
             self.room_freed(region)
 
 
-_NO_ROWS: list[MigrationRow] = []
+_NO_ROWS: list[MigrationRecord] = []
 
 
 class Layout:
     """The campaign's rows, indexed: host steps by host and by (cluster, wave), the waves of
     each cluster in order, drain migrations by step, return migrations by (cluster, wave)."""
 
-    def __init__(self, steps: list[StepRow], migrations: list[MigrationRow], plan: Plan,
+    def __init__(self, steps: list[StepRecord], migrations: list[MigrationRecord], plan: Plan,
                  state: PlanState, agenda: Agenda) -> None:
         self.steps = steps
         self.migrations = migrations
         self.plan = plan
         self.state = state
         self.agenda = agenda
-        self.by_host: dict[str, list[StepRow]] = defaultdict(list)
-        self.by_cluster_wave: dict[tuple[str, int], list[StepRow]] = defaultdict(list)
+        self.by_host: dict[str, list[StepRecord]] = defaultdict(list)
+        self.by_cluster_wave: dict[tuple[str, int], list[StepRecord]] = defaultdict(list)
         self.waves_of: dict[str, list[int]] = defaultdict(list)
         for step in steps:
             self.by_host[step.host].append(step)
@@ -213,8 +213,8 @@ class Layout:
                 self.waves_of[step.cluster].append(step.wave)
         for waves in self.waves_of.values():
             waves.sort()
-        self.drain: dict[int, list[MigrationRow]] = defaultdict(list)
-        self.returns: dict[tuple[str, int], list[MigrationRow]] = defaultdict(list)
+        self.drain: dict[int, list[MigrationRecord]] = defaultdict(list)
+        self.returns: dict[tuple[str, int], list[MigrationRecord]] = defaultdict(list)
         for row in migrations:
             if row.step_id is not None:
                 self.drain[row.step_id].append(row)
@@ -251,7 +251,7 @@ class Layout:
         cache[cluster] = found
         return found
 
-    def open_drain(self, step_id: int) -> tuple[list[MigrationRow], int]:
+    def open_drain(self, step_id: int) -> tuple[list[MigrationRecord], int]:
         """The drain migrations of a step and the index of the first that has not ended
         (``len`` of the list: all ended). A drain is looked at every turn while it lasts:
         the ended migrations at its head are skipped once, not on every look."""
@@ -270,7 +270,7 @@ class Layout:
                       and self.current_wave(s.cluster) == s.wave for s in steps)
         return readiness([(s.state, s.reinstall) for s in steps], next_up=next_up)
 
-    def may_wait(self, row: MigrationRow) -> bool:
+    def may_wait(self, row: MigrationRecord) -> bool:
         """Whether the plan's ordering sends ``row``'s VM to a host whose upgrade has not
         started: its planned destination (a cluster without spare starts so), or any host
         under the baselines."""
@@ -296,5 +296,5 @@ class Layout:
         return (all(self.current_wave(c) is None for c in self.waves_of)
                 and all(m.state in TERMINAL_MIGRATION for m in self.migrations))
 
-    def pending(self) -> list[MigrationRow]:
+    def pending(self) -> list[MigrationRecord]:
         return [m for m in self.migrations if m.state is MigrationState.PENDING]

@@ -18,7 +18,7 @@ from hvroll.errors import DriverError
 from hvroll.executor.checks import host_is_empty
 from hvroll.executor.context import Agenda, Context, Effect, Layout
 from hvroll.executor.migrations import UNREAD_POLLS, MigrationRunner
-from hvroll.store import MigrationRow, StepRow
+from hvroll.store import MigrationRecord, StepRecord
 from hvroll.store.models import dumps
 
 
@@ -31,7 +31,7 @@ class HostSteps:
         self.layout = layout
         self.agenda = agenda
         self.runner = runner
-        self.reinstalls: dict[str, StepRow] = {}
+        self.reinstalls: dict[str, StepRecord] = {}
         """Reinstall jobs being followed, by job id."""
         steps = layout.steps
         self.has_canary = any(s.wave == 0 for s in steps)
@@ -42,7 +42,7 @@ class HostSteps:
         """Unfinished canary steps, by region: a region's later waves wait for its own."""
         self.failed: set[str] = {s.host for s in steps if s.state is HostStepState.FAILED}
         """Hosts with a failed step: the failed-host tolerance counts hosts, not steps."""
-        self.refused: dict[int, tuple[MigrationRow, int]] = {}
+        self.refused: dict[int, tuple[MigrationRecord, int]] = {}
         """By draining step: the migration its last look stopped at for want of room under
         the limits, and the runner's :attr:`~MigrationRunner.requeued` count then."""
         self.unanswered: dict[int, int] = {}
@@ -57,7 +57,7 @@ class HostSteps:
     def canary_done(self, region: str) -> bool:
         return region not in self.open_canary_in
 
-    def move(self, step: StepRow, new: HostStepState, error: str = "") -> None:
+    def move(self, step: StepRecord, new: HostStepState, error: str = "") -> None:
         """The step's next state (through the table), with what follows from it: pending
         drain migrations of a failed or skipped host are skipped, the canary count, and an
         event ``host_<state>``."""
@@ -87,7 +87,7 @@ class HostSteps:
                               f"the host {new.value} in wave {step.wave}")
             self.runner.redirect(step.host, f"{step.host} {new.value}: {error}".rstrip(": "))
 
-    def advance(self, step: StepRow, receivers_done: bool, failing: bool,
+    def advance(self, step: StepRecord, receivers_done: bool, failing: bool,
                 effects: list[Effect]) -> None:
         state = step.state
         if state is HostStepState.PENDING:
@@ -137,7 +137,7 @@ class HostSteps:
         elif state is HostStepState.VERIFYING:
             effects.append(lambda: self._verify(step))
 
-    def _still_refused(self, row: MigrationRow, requeued: int) -> bool:
+    def _still_refused(self, row: MigrationRecord, requeued: int) -> bool:
         """Whether a drain whose last look stopped at ``row`` for want of room would stop
         there again, for the same reason, without looking at its other migrations: ``row``
         still waits and still has no room, and no migration went back to pending since (the
@@ -148,7 +148,7 @@ class HostSteps:
         return (requeued == runner.requeued and row.state is MigrationState.PENDING
                 and not runner.room(row))
 
-    def _disable(self, step: StepRow) -> None:
+    def _disable(self, step: StepRecord) -> None:
         driver = self.ctx.driver
         try:
             driver.set_scheduling(step.host, False)
@@ -165,7 +165,7 @@ class HostSteps:
             self.ctx.event("precheck_unreachable", host=step.host, vms=unreachable)
         self.move(step, HostStepState.DRAINING)
 
-    def _start_reinstall(self, step: StepRow, effects: list[Effect]) -> None:
+    def _start_reinstall(self, step: StepRecord, effects: list[Effect]) -> None:
         ctx = self.ctx
         try:
             reason = host_is_empty(ctx.driver.host(step.host))
@@ -194,7 +194,7 @@ class HostSteps:
 
         effects.append(effect)
 
-    def _verify(self, step: StepRow) -> None:
+    def _verify(self, step: StepRecord) -> None:
         ctx = self.ctx
         try:
             profile = ctx.driver.host_profile(step.host)
@@ -217,7 +217,7 @@ class HostSteps:
         self.unanswered.pop(step.id, None)
         self.move(step, HostStepState.DONE)
 
-    def _ask_again(self, step: StepRow, exc: DriverError) -> bool:
+    def _ask_again(self, step: StepRecord, exc: DriverError) -> bool:
         """Whether ``step``'s check that failed with ``exc`` is asked again at the next turn
         (the step stays where it is) rather than failing the host: when the error is
         retryable — the cloud's API dropped the connection, say — and fewer than

@@ -39,7 +39,7 @@ from hvroll.executor.history import (
 from hvroll.executor.runtime import Live
 from hvroll.planner.model import MoveKind, Strategy
 from hvroll.planner.replace import replace
-from hvroll.store import Attempt, AttemptRow, MigrationRow
+from hvroll.store import Attempt, AttemptRow, MigrationRecord
 from hvroll.store.models import dumps, loads
 
 PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
@@ -62,7 +62,7 @@ class MigrationRunner:
         self.by_dest: Counter[str] = Counter()
         self.by_cluster: Counter[str] = Counter()
         self.by_region: Counter[str] = Counter()
-        self.restart: list[tuple[MigrationRow, Rung]] = []
+        self.restart: list[tuple[MigrationRecord, Rung]] = []
         """Migrations whose job ended to restart on another rung, at the next tick."""
         self.requeued = 0
         """How many times a migration went back to pending, or the restart list was dropped
@@ -70,7 +70,7 @@ class MigrationRunner:
         after one of these (:meth:`~hvroll.executor.hosts.HostSteps.advance`)."""
         self.unplaced: dict[int, str] = {}
         """Why a waiting migration has no destination now, by migration id."""
-        self.to_host: dict[str, list[MigrationRow]] = defaultdict(list)
+        self.to_host: dict[str, list[MigrationRecord]] = defaultdict(list)
         """Migrations by destination (stale entries are skipped: a row's ``dest`` decides)."""
         for row in layout.migrations:
             if row.state is MigrationState.PENDING:
@@ -85,14 +85,14 @@ class MigrationRunner:
 
     # -- limits -----------------------------------------------------------------------------
 
-    def room(self, row: MigrationRow) -> bool:
+    def room(self, row: MigrationRecord) -> bool:
         p = self.ctx.policy
         return (self.by_source[row.source] < p.migrations_per_source
                 and self.by_dest[row.dest] < p.migrations_per_dest
                 and self.by_cluster[row.cluster] < p.migrations_per_cluster
                 and self.by_region[row.region] < p.migrations_per_region)
 
-    def _count(self, row: MigrationRow, delta: int) -> None:
+    def _count(self, row: MigrationRecord, delta: int) -> None:
         self.by_source[row.source] += delta
         self.by_dest[row.dest] += delta
         self.by_cluster[row.cluster] += delta
@@ -102,7 +102,7 @@ class MigrationRunner:
 
     # -- starting ---------------------------------------------------------------------------
 
-    def start(self, row: MigrationRow, effects: list[Effect], rung: Rung | None = None) -> bool:
+    def start(self, row: MigrationRecord, effects: list[Effect], rung: Rung | None = None) -> bool:
         """Check, then write the intent of the next attempt and queue its effects. False when
         the migration cannot start now (no room, destination not ready)."""
         ex = self.ctx
@@ -200,7 +200,7 @@ class MigrationRunner:
         effects.append(effect)
         return True
 
-    def _choose_workarounds(self, row: MigrationRow) -> HopChoice:
+    def _choose_workarounds(self, row: MigrationRecord) -> HopChoice:
         """The workarounds of a hop's first attempt: the plan's where the hop goes where and
         as planned, else those of the rules asked again on the VM as it is now."""
         ex = self.ctx
@@ -223,7 +223,7 @@ class MigrationRunner:
                      balloon=vm.devices.balloon)
         return choice
 
-    def _workarounds(self, row: MigrationRow, actions: Sequence[str]) -> None:
+    def _workarounds(self, row: MigrationRecord, actions: Sequence[str]) -> None:
         ex = self.ctx
         applied = []
         original = ex.fleet.vm_by_name[row.vm]
@@ -258,13 +258,13 @@ class MigrationRunner:
             found = self._caps_of[key] = frozenset((set(both) & driver) | extra)
         return found
 
-    def _dest_ok(self, row: MigrationRow) -> bool:
+    def _dest_ok(self, row: MigrationRecord) -> bool:
         ex = self.ctx
         vm = ex.fleet.vm_by_name[row.vm]
         dest_up = ex.host_up(row.dest)
         return dest_up and ex.state.fits(vm, row.dest) and ex.state.anti_affinity_ok(vm, row.dest)
 
-    def _problem(self, row: MigrationRow) -> str:
+    def _problem(self, row: MigrationRecord) -> str:
         """Why ``row`` must not start towards its destination now (the roll-forward
         invariant, :func:`~hvroll.executor.checks.destination_problem`), or ``""``."""
         ex, layout = self.ctx, self.layout
@@ -274,7 +274,7 @@ class MigrationRunner:
             required_rank=layout.target_rank(row.source), planned=row.dest == row.planned_dest,
             may_wait=layout.may_wait(row))
 
-    def _replan(self, row: MigrationRow, why: str = "") -> bool:
+    def _replan(self, row: MigrationRecord, why: str = "") -> bool:
         """Reality differs from the plan (destination failed, skipped, down, full, not
         ready): choose another destination with the planner's :func:`replace`; False if none
         now (the reason is kept in :attr:`unplaced` and recorded once)."""
@@ -312,7 +312,7 @@ class MigrationRunner:
 
     # -- after a restart ----------------------------------------------------------------------
 
-    def adopt(self, row: MigrationRow, stored: AttemptRow, progress: JobProgress) -> None:
+    def adopt(self, row: MigrationRecord, stored: AttemptRow, progress: JobProgress) -> None:
         """Follow again the job of ``stored`` that the driver still knows (reconciliation):
         it counts against the limits, reserves its destination, and ends at once if final."""
         ex = self.ctx
@@ -337,7 +337,7 @@ class MigrationRunner:
         if progress.final:
             self._ended(live, progress)
 
-    def _rungs(self, row: MigrationRow) -> list[Rung]:
+    def _rungs(self, row: MigrationRecord) -> list[Rung]:
         """The rungs open to ``row`` that the driver can climb, as :meth:`start` finds them."""
         ex = self.ctx
         vm = ex.fleet.vm_by_name[row.vm]
@@ -346,7 +346,7 @@ class MigrationRunner:
                  else lad.ladder(caps, ex.ladder_policy, local_disk=vm.has_local_disk))
         return lad.usable(rungs, ex.driver.capabilities, local_disk=vm.has_local_disk)
 
-    def resume(self, row: MigrationRow, last: AttemptRow) -> None:
+    def resume(self, row: MigrationRecord, last: AttemptRow) -> None:
         """A pending migration whose attempt ``last`` ended (a retry or a climb the run that
         stopped had not started yet) restarts on the rung that run had chosen, recomputed
         from its records (:func:`~hvroll.executor.ladder.resumed_rung`), not on the first."""
@@ -356,10 +356,10 @@ class MigrationRunner:
         if rung is not None:
             self.restart.append((row, rung))
 
-    def complete(self, row: MigrationRow, why: str) -> None:
+    def complete(self, row: MigrationRecord, why: str) -> None:
         self._finish(row, MigrationState.COMPLETED, why)
 
-    def redo(self, row: MigrationRow, why: str, stored: AttemptRow | None = None) -> None:
+    def redo(self, row: MigrationRecord, why: str, stored: AttemptRow | None = None) -> None:
         """Back to pending: the intent ``stored`` (the row's last attempt) never reached the
         cloud. It was not an attempt: its record is dropped and the migration starts again as
         that same attempt — same number, same job id, same rung — as it would have had the
@@ -559,7 +559,7 @@ class MigrationRunner:
             return
         self._finish(row, MigrationState.FAILED, reason)
 
-    def _carry(self, row: MigrationRow) -> None:
+    def _carry(self, row: MigrationRecord) -> None:
         """The VM's state after its hop completed (:func:`~hvroll.executor.history.after_hop`)."""
         ex = self.ctx
         dest = ex.state.host[row.dest]
@@ -568,14 +568,14 @@ class MigrationRunner:
             workarounds=loads(row.applied) or [], original=ex.fleet.vm_by_name[row.vm],
             dest=(ex.fleet.generation_of(dest), ex.state.profile(row.dest)))
 
-    def skip(self, row: MigrationRow, why: str) -> None:
+    def skip(self, row: MigrationRecord, why: str) -> None:
         """Nothing to do any more for a migration that never started."""
         self._finish(row, MigrationState.SKIPPED, why)
 
-    def fail(self, row: MigrationRow, why: str) -> None:
+    def fail(self, row: MigrationRecord, why: str) -> None:
         self._finish(row, MigrationState.FAILED, why)
 
-    def _back_to_pending(self, row: MigrationRow, reason: str) -> None:
+    def _back_to_pending(self, row: MigrationRecord, reason: str) -> None:
         self.ctx.transition(row, MigrationState.PENDING, reason)
         row.job = None
         self.requeued += 1
@@ -586,7 +586,7 @@ class MigrationRunner:
         self.restart.clear()
         self.requeued += 1
 
-    def _finish(self, row: MigrationRow, state: MigrationState, error: str) -> None:
+    def _finish(self, row: MigrationRecord, state: MigrationState, error: str) -> None:
         ex = self.ctx
         ex.transition(row, state, error)
         row.finished_s = ex.clock.now()
@@ -596,7 +596,7 @@ class MigrationRunner:
             ex.event("migration_failed", vm=row.vm, host=row.source, dest=row.dest,
                      reason=error)
 
-    def _post_check(self, row: MigrationRow) -> None:
+    def _post_check(self, row: MigrationRecord) -> None:
         """Running once, on the destination, reachable if it was before."""
         ex = self.ctx
         try:

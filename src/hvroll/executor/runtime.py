@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 
 from hvroll.domain.states import Rung
 from hvroll.executor.ladder import Sample
-from hvroll.store import Attempt, MigrationRow, StepRow
+from hvroll.store import Attempt, MigrationRecord, StepRecord
 
 
 @dataclass(slots=True)
 class Live:
     """A migration job being followed."""
 
-    row: MigrationRow
+    row: MigrationRecord
     attempt: Attempt
     rungs: list[Rung]
     schedule: list[tuple[float, int]]
@@ -41,4 +41,4 @@ class Live:
 class Reinstall:
     """A reinstall job being followed."""
 
-    step: StepRow
+    step: StepRecord

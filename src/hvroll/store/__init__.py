@@ -6,8 +6,10 @@ from hvroll.store.models import (
     CampaignRow,
     ControlRow,
     EventRow,
+    MigrationRecord,
     MigrationRow,
     RegionRunRow,
+    StepRecord,
     StepRow,
 )
 from hvroll.store.store import Store
@@ -18,8 +20,10 @@ __all__ = [
            "CampaignRow",
            "ControlRow",
            "EventRow",
+           "MigrationRecord",
            "MigrationRow",
            "RegionRunRow",
+           "StepRecord",
            "StepRow",
            "Store",
 ]

@@ -6,7 +6,7 @@ import json
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -124,6 +124,122 @@ class MigrationRow(Base):
 
     __table_args__ = (Index("ix_migration_vm", "vm"), Index("ix_migration_step", "step_id"),
                       Index("ix_migration_state", "state"))
+
+
+class Record:
+    """A row of a table the executor changes on every turn (host steps, migrations), held by
+    the executor as a plain object instead of an ORM one: reading a column is reading a slot
+    (the ORM's instrumented attribute was a Python call per read, millions per simulated
+    campaign). The store that loaded it (:meth:`hvroll.store.Store.steps`,
+    :meth:`~hvroll.store.Store.migrations`) writes the columns changed since its last commit
+    at the next one, and a rollback puts back the values of the last commit (as the ORM's
+    expiry reloaded them)."""
+
+    __slots__ = ("_changes", "_dirty")
+    COLUMNS: ClassVar[tuple[str, ...]]
+    """Its table's columns, in the table's order (``id`` first)."""
+    id: int
+    _changes: dict[str, Any]
+    """The value each changed column held at the last commit, by column."""
+    _dirty: list[Record]
+    """The loading store's list of its records with changes (this one added on its first)."""
+
+    @classmethod
+    def loaded(cls, values: Any, dirty: list[Record]) -> Self:
+        """The record of a row read as ``values`` (its columns in :attr:`COLUMNS` order)."""
+        record = object.__new__(cls)
+        put = object.__setattr__
+        for name, value in zip(cls.COLUMNS, values, strict=True):
+            put(record, name, value)
+        put(record, "_changes", {})
+        put(record, "_dirty", dirty)
+        return record
+
+    if not TYPE_CHECKING:  # mypy checks assignments against the columns' annotations
+        def __setattr__(self, name: str, value: Any) -> None:
+            changes = self._changes
+            if name not in changes:
+                if not changes:
+                    self._dirty.append(self)
+                changes[name] = getattr(self, name)
+            object.__setattr__(self, name, value)
+
+    def changed(self) -> dict[str, Any]:
+        """The changed columns' values at the last commit, by column (empty: unchanged)."""
+        return self._changes
+
+    def undo(self) -> None:
+        """Back to the values of the last commit (a rollback)."""
+        for name, value in self._changes.items():
+            object.__setattr__(self, name, value)
+        self._changes.clear()
+
+    def __repr__(self) -> str:
+        columns = ", ".join(f"{c}={getattr(self, c)!r}" for c in self.COLUMNS)
+        return f"{type(self).__name__}({columns})"
+
+
+def _columns(row: type[Base]) -> tuple[str, ...]:
+    return tuple(c.key for c in row.__table__.columns)
+
+
+class StepRecord(Record):
+    """A :class:`StepRow` as the executor holds it (:class:`Record`)."""
+
+    COLUMNS = _columns(StepRow)
+    __slots__ = COLUMNS
+    id: int
+    wave: int
+    position: int
+    host: str
+    cluster: str
+    region: str
+    target: str
+    canary: bool
+    reinstall: bool
+    receives: bool
+    state: HostStepState
+    error: str
+    unreachable_before: str
+    reinstall_job: str | None
+    reinstall_attempts: int
+    started_s: float | None
+    finished_s: float | None
+
+
+class MigrationRecord(Record):
+    """A :class:`MigrationRow` as the executor holds it (:class:`Record`)."""
+
+    COLUMNS = _columns(MigrationRow)
+    __slots__ = COLUMNS
+    id: int
+    step_id: int | None
+    wave: int
+    position: int
+    cluster: str
+    region: str
+    vm: str
+    source: str
+    dest: str
+    planned_dest: str
+    kind: str
+    is_return: bool
+    workarounds: str
+    applied: str
+    state: MigrationState
+    rung: Rung
+    rungs: str
+    attempts: int
+    job: str | None
+    estimate_s: float
+    started_s: float | None
+    finished_s: float | None
+    elapsed_s: float | None
+    sent_mib: float | None
+    iterations: int | None
+    downtime_ms: float | None
+    dirty_rate_mib_s: float | None
+    error: str
 
 
 class AttemptRow(Base):

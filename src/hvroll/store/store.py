@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     MetaData,
@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import InstanceState, Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -68,8 +69,11 @@ from hvroll.store.models import (
     ControlRow,
     EventRow,
     Meta,
+    MigrationRecord,
     MigrationRow,
+    Record,
     RegionRunRow,
+    StepRecord,
     StepRow,
     TransitionRow,
     dumps,
@@ -85,6 +89,7 @@ from hvroll.store.read import (
 )
 
 State = CampaignState | HostStepState | MigrationState
+_R = TypeVar("_R", bound=Record)
 _INSERT_TRANSITIONS = insert(cast(Table, TransitionRow.__table__))
 """Transitions are inserted into the table itself (Core executemany, no ORM bookkeeping)."""
 _INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
@@ -104,6 +109,10 @@ _UPDATE_BY_ID = {table: update(table).where(table.c.id == bindparam("b_id"))
 """Built once; the columns set are those of the parameters."""
 """Rows whose changes a commit writes itself, one executemany per table and set of changed
 columns, instead of the ORM's one UPDATE per row."""
+_RECORD_TABLES: dict[type[Record], Table] = {
+    StepRecord: cast(Table, StepRow.__table__),
+    MigrationRecord: cast(Table, MigrationRow.__table__)}
+"""The tables of the records the executor holds (:class:`~hvroll.store.models.Record`)."""
 
 
 _many: dict[tuple[UpdateBase, str, tuple[str, ...]],
@@ -394,6 +403,11 @@ class Store:
         """Attempts added since the last commit, inserted with it."""
         self._ended_attempts: dict[tuple[int, int], Attempt] = {}
         """Attempts ended since the last commit, their outcome written with it."""
+        self._held: dict[type[Record], dict[int, Record]] = {k: {} for k in _RECORD_TABLES}
+        """The records loaded, by kind and id: loading a row again gives the same record."""
+        self._dirty: dict[type[Record], list[Record]] = {k: [] for k in _RECORD_TABLES}
+        """The records changed since the last commit, by kind, in the order of their first
+        change."""
         self._plan: Plan | None = None
         self._fleet: Fleet | None = None
         self._inventory_outline: InventoryOutline | None = None
@@ -572,26 +586,41 @@ class Store:
 
     # -- rows -----------------------------------------------------------------------------
 
-    def steps(self, region: str | None = None) -> list[StepRow]:
-        """The host steps in plan order (``region``: that region's only)."""
-        query = select(StepRow).order_by(StepRow.position)
+    def steps(self, region: str | None = None) -> list[StepRecord]:
+        """The host steps in plan order (``region``: that region's only), as records this
+        store writes (:class:`~hvroll.store.models.Record`)."""
+        table = _RECORD_TABLES[StepRecord]
+        query = select(table).order_by(table.c.position)
         if region is not None:
-            query = query.where(StepRow.region == region)
-        with paused_gc():
-            return list(self.session.scalars(query))
+            query = query.where(table.c.region == region)
+        return self._records(StepRecord, query)
 
-    def migrations(self, region: str | None = None) -> list[MigrationRow]:
-        """The migrations in plan order (``region``: that region's only).
+    def migrations(self, region: str | None = None) -> list[MigrationRecord]:
+        """The migrations in plan order (``region``: that region's only), as records this
+        store writes (:class:`~hvroll.store.models.Record`).
 
         Read with the cyclic collector paused, as the steps are: the collections that
         making 142,270 rows of the public preset started walked the heap six times over, the
         fleet and the plan with it (half of the load's 9.3 s profiled)."""
-        query = select(MigrationRow).order_by(MigrationRow.wave, MigrationRow.step_id,
-                                              MigrationRow.position)
+        table = _RECORD_TABLES[MigrationRecord]
+        query = select(table).order_by(table.c.wave, table.c.step_id, table.c.position)
         if region is not None:
-            query = query.where(MigrationRow.region == region)
+            query = query.where(table.c.region == region)
+        return self._records(MigrationRecord, query)
+
+    def _records(self, kind: type[_R], query: Select[Any]) -> list[_R]:
+        """The rows of ``query`` as records of ``kind``: one record per row for the store's
+        life (a row loaded again is the record already held, with its changes, as the
+        session's identity map gave the same object)."""
+        held, dirty = self._held[kind], self._dirty[kind]
+        out: list[_R] = []
         with paused_gc():
-            return list(self.session.scalars(query))
+            for values in self.session.execute(query):
+                record = held.get(values[0])
+                if record is None:
+                    record = held[values[0]] = kind.loaded(values, dirty)
+                out.append(cast(_R, record))
+        return out
 
     # -- regions (one executor per region) ----------------------------------------------------
 
@@ -696,17 +725,17 @@ class Store:
 
     # -- state changes -----------------------------------------------------------------------
 
-    def transition(self, row: CampaignRow | RegionRunRow | StepRow | MigrationRow, new: State,
-                   t_s: float, reason: str = "") -> None:
+    def transition(self, row: CampaignRow | RegionRunRow | StepRecord | MigrationRecord,
+                   new: State, t_s: float, reason: str = "") -> None:
         """Move ``row`` to ``new`` if its lifecycle's table allows it (else
         IllegalTransitionError, nothing changed), and record the move with ``reason`` in the
         same transaction (written at the next :meth:`commit`)."""
         old: State
-        if isinstance(row, MigrationRow):
+        if isinstance(row, MigrationRecord):
             assert isinstance(new, MigrationState)
             old, entity, name = row.state, "migration", row.vm
             row.state = check(MIGRATION, MigrationState(old), new, f"vm {name}")
-        elif isinstance(row, StepRow):
+        elif isinstance(row, StepRecord):
             assert isinstance(new, HostStepState)
             old, entity, name = row.state, "host_step", row.host
             row.state = check(HOST, HostStepState(old), new, f"host {name}")
@@ -732,6 +761,7 @@ class Store:
         if self.before_commit is not None:
             self.before_commit()
         self._write_changes()
+        self._write_records()
         if self._new_attempts:
             _executemany(self.session.connection(), _INSERT_ATTEMPTS,
                          [a.values() for a in self._new_attempts])
@@ -749,6 +779,10 @@ class Store:
             _executemany(self.session.connection(), _INSERT_EVENTS, self._events)
             self._events = []
         self.session.commit()
+        for dirty in self._dirty.values():
+            for record in dirty:
+                record.changed().clear()
+            dirty.clear()
 
     def _forget(self, *_: Any) -> None:
         """A rollback drops what was recorded since the last commit (as the session drops
@@ -757,6 +791,23 @@ class Store:
         self._events = []
         self._new_attempts = []
         self._ended_attempts = {}
+        for dirty in self._dirty.values():
+            for record in dirty:
+                record.undo()
+            dirty.clear()
+
+    def _write_records(self) -> None:
+        """Write the changed columns of the records changed since the last commit: one
+        executemany UPDATE by id per table, every row setting the union of the columns any
+        of them changed (a record holds every column). They are marked unchanged once the
+        commit has ended (a rollback before puts their last committed values back)."""
+        for kind, dirty in self._dirty.items():
+            if not dirty:
+                continue
+            names = sorted(set().union(*(r.changed() for r in dirty)) - {"id"})
+            _executemany(self.session.connection(), _UPDATE_BY_ID[_RECORD_TABLES[kind]], [
+                {**{n: getattr(r, n) for n in names}, "b_id": r.id}
+                for r in dirty])
 
     def _write_changes(self) -> None:
         """Write the changed columns of the campaign's loaded rows with Core: rows changing
