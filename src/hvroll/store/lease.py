@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 
 from hvroll.errors import HvrollError
 from hvroll.store.models import LeaseRow, RegionLeaseRow
+from hvroll.store.rawsql import execute
 
 
 class Leased(Protocol):
@@ -336,10 +337,10 @@ class Lease:
         """Renew the lease inside the current transaction, fenced by holder and token;
         LeaseLostError (and nothing of the transaction written) if another runner took it."""
         now = self.wall()
-        result = self.store.session.connection().execute(self._renew_sql, {
+        renewed = execute(self.store.session.connection(), self._renew_sql, {
             "b_holder": self.holder, "b_fence": self.fence, "b_now": now,
             "b_expires": now + self.ttl_s})
-        if result.rowcount != 1:
+        if renewed != 1:
             self.store.session.rollback()
             self.store.before_commit = None
             self.fence = 0

@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -40,7 +41,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import InstanceState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Select
-from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from hvroll.bulk import paused_gc
@@ -80,6 +81,8 @@ from hvroll.store.models import (
     pack,
     unpack,
 )
+from hvroll.store.rawsql import executemany as _executemany
+from hvroll.store.rawsql import executemany_rows
 from hvroll.store.read import (
     StateReader,
     database_url,
@@ -115,45 +118,10 @@ _RECORD_TABLES: dict[type[Record], Table] = {
 """The tables of the records the executor holds (:class:`~hvroll.store.models.Record`)."""
 
 
-_many: dict[tuple[UpdateBase, str, tuple[str, ...]],
-            tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...]]] = {}
-"""The driver's SQL of the statements :func:`_executemany` runs, its parameters' order and
-their conversions, by statement, dialect and parameter names."""
-
-
-def _executemany(conn: Connection, stmt: UpdateBase, params: list[dict[str, Any]]) -> None:
-    """Run ``stmt`` once per set of ``params`` (all with the same names) as one executemany
-    of the driver, with the statement's SQL compiled once: SQLAlchemy's own executemany of a
-    Core statement builds and converts every row's parameters in Python (most of a
-    simulated run's commit). The values go through the same conversions (a column type's
-    bind processor: a state to its string), so the rows written are the same."""
-    dialect = conn.dialect
-    key = (stmt, dialect.name, tuple(params[0]))  # the statement itself: kept alive
-    found = _many.get(key)
-    if found is None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(key[2]))
-        order = tuple(compiled.positiontup or ()) if compiled.positional else key[2]
-        converts: list[tuple[int, Callable[[Any], Any]]] = []
-        for i, name in enumerate(order):
-            proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if proc is not None:
-                converts.append((i, proc))
-        found = _many[key] = (compiled.string, order, tuple(converts))
-    sql, order, procs = found
-    rows: list[Any] = [[p[name] for name in order] for p in params]
-    for row in rows if procs else ():
-        for i, convert in procs:
-            row[i] = convert(row[i])
-    if dialect.positional:
-        conn.exec_driver_sql(sql, [tuple(row) for row in rows])
-    else:
-        conn.exec_driver_sql(sql, [dict(zip(order, row, strict=True)) for row in rows])
-
-
 def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (all with the same keys) as one executemany of the driver
-    (:func:`_executemany`), each column they leave out given its scalar default, as
-    SQLAlchemy's own insert would: the rows stored are the same, without SQLAlchemy
+    (:func:`~hvroll.store.rawsql.executemany`), each column they leave out given its scalar
+    default, as SQLAlchemy's own insert would: the rows stored are the same, without SQLAlchemy
     building and converting each row's parameters in Python (a third of creating the
     enterprise campaign)."""
     missing = {c.key: c.default.arg for c in table.columns
@@ -804,10 +772,9 @@ class Store:
         for kind, dirty in self._dirty.items():
             if not dirty:
                 continue
-            names = sorted(set().union(*(r.changed() for r in dirty)) - {"id"})
-            _executemany(self.session.connection(), _UPDATE_BY_ID[_RECORD_TABLES[kind]], [
-                {**{n: getattr(r, n) for n in names}, "b_id": r.id}
-                for r in dirty])
+            names = tuple(sorted(set().union(*(r.changed() for r in dirty)) - {"id"}))
+            executemany_rows(self.session.connection(), _UPDATE_BY_ID[_RECORD_TABLES[kind]],
+                             (*names, "b_id"), list(map(attrgetter(*names, "id"), dirty)))
 
     def _write_changes(self) -> None:
         """Write the changed columns of the campaign's loaded rows with Core: rows changing

@@ -1,0 +1,90 @@
+"""Statements run through the database driver with their SQL compiled once: the writes of
+every commit of a run (:meth:`hvroll.store.Store.commit`) and the lease's renewal with it
+(:meth:`hvroll.store.lease.Lease.renew`). SQLAlchemy's own execution of a Core statement
+builds and converts each row's parameters in Python, and that was most of a simulated run's
+commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import UpdateBase
+
+_Compiled = tuple[str, tuple[str, ...], Callable[[Sequence[Any]], Any], tuple[Any, ...],
+                  tuple[tuple[int, Callable[[Any], Any]], ...]]
+_many: dict[tuple[UpdateBase, str, tuple[str, ...]], _Compiled] = {}
+"""For each statement, dialect and parameter names: the driver's SQL, its parameters' names
+in its order, what picks them from a row of values in the names' order followed by the
+values the statement holds itself (a literal in its WHERE clause), those values, and the
+conversions of the values by position (a column type's bind processor)."""
+
+
+def _compiled(conn: Connection, stmt: UpdateBase, names: tuple[str, ...]) -> _Compiled:
+    dialect = conn.dialect
+    key = (stmt, dialect.name, names)  # the statement itself: kept alive
+    found = _many.get(key)
+    if found is None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+        every = compiled.construct_params(dict.fromkeys(names))
+        order = tuple(compiled.positiontup or ()) if compiled.positional else tuple(every)
+        converts: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, name in enumerate(order):
+            proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                converts.append((i, proc))
+        own = tuple(n for n in order if n not in names)
+        at = {name: i for i, name in enumerate((*names, *own))}
+        found = _many[key] = (compiled.string, order, itemgetter(*(at[n] for n in order)),
+                              tuple(every[n] for n in own), tuple(converts))
+    return found
+
+
+def _driver_rows(conn: Connection, found: _Compiled,
+                 rows: Iterable[Sequence[Any]]) -> list[Any]:
+    """The driver's parameters of each row of values."""
+    _, order, pick, held, converts = found
+    if held:
+        rows = [(*row, *held) for row in rows]
+    out: list[Any] = list(map(pick, rows))
+    if len(order) == 1:  # itemgetter of one item gives the item
+        out = [(value,) for value in out]
+    if converts:
+        for i, row in enumerate(out):
+            row = list(row)
+            for at, convert in converts:
+                row[at] = convert(row[at])
+            out[i] = row
+    if conn.dialect.positional:
+        return [tuple(row) for row in out] if converts else out
+    return [dict(zip(order, row, strict=True)) for row in out]
+
+
+def executemany_rows(conn: Connection, stmt: UpdateBase, names: tuple[str, ...],
+                     rows: Iterable[Sequence[Any]]) -> None:
+    """Run ``stmt`` once per row of values (in the order of ``names``, its parameters) as one
+    executemany of the driver, with the statement's SQL compiled once: SQLAlchemy's own
+    executemany of a Core statement builds and converts every row's parameters in Python
+    (most of a simulated run's commit). The values go through the same conversions (a column
+    type's bind processor: a state to its string), so the rows written are the same."""
+    found = _compiled(conn, stmt, names)
+    conn.exec_driver_sql(found[0], _driver_rows(conn, found, rows))
+
+
+def executemany(conn: Connection, stmt: UpdateBase, params: list[dict[str, Any]]) -> None:
+    """:func:`executemany_rows` of sets of parameters by name (all with the same names)."""
+    names = tuple(params[0])
+    get = itemgetter(*names)
+    executemany_rows(conn, stmt, names, list(map(get, params)) if len(names) > 1
+                     else [(get(p),) for p in params])
+
+
+def execute(conn: Connection, stmt: UpdateBase, params: dict[str, Any]) -> int:
+    """Run ``stmt`` once with ``params``, as :func:`executemany` runs it for each of its
+    sets; the number of rows it matched."""
+    names = tuple(params)
+    found = _compiled(conn, stmt, names)
+    [row] = _driver_rows(conn, found, [tuple(params[n] for n in names)])
+    return int(conn.exec_driver_sql(found[0], row).rowcount)
