@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
-from hvroll.bulk import paused_gc
+from hvroll.bulk import long_lived
 from hvroll.compat.cpu import model_features
 from hvroll.compat.exposure import host_model_cpu
 from hvroll.domain import (
@@ -49,9 +49,12 @@ Progress = Callable[[int, int], None]
 
 
 def generate(preset: str | Preset, seed: int, progress: Progress | None = None) -> Fleet:
-    """A fleet of the named preset; ``progress(done, total)`` is called once per cluster."""
+    """A fleet of the named preset; ``progress(done, total)`` is called once per cluster.
+
+    Built with the cyclic collector paused and frozen once built, as a loaded fleet is
+    (:func:`hvroll.bulk.long_lived`): later collections do not walk its objects."""
     spec = _preset(preset) if isinstance(preset, str) else preset
-    with paused_gc():
+    with long_lived():
         return _Generator(spec, seed, progress).fleet()
 
 
