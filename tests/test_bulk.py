@@ -1,0 +1,47 @@
+"""Building long-lived objects: the collector paused, then what was built frozen."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from hvroll.bulk import long_lived, paused_gc
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The collector enabled and nothing frozen, as before the test afterwards."""
+    was_enabled = gc.isenabled()
+    gc.unfreeze()
+    gc.enable()
+    yield
+    gc.unfreeze()
+    if not was_enabled:
+        gc.disable()
+
+
+def test_what_the_block_built_is_frozen_and_the_collector_enabled_again(collector: None) -> None:
+    with long_lived():
+        assert not gc.isenabled()
+        built = [[n] for n in range(1000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(built)
+
+
+def test_a_paused_collector_stays_paused(collector: None) -> None:
+    with paused_gc(), long_lived():
+        pass
+    assert gc.isenabled()
+    gc.disable()
+    with long_lived():
+        pass
+    assert not gc.isenabled()
+
+
+def test_nothing_is_frozen_when_the_block_fails(collector: None) -> None:
+    with pytest.raises(ValueError), long_lived():
+        raise ValueError
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
