@@ -9,6 +9,7 @@ reaches into the executor. It only sequences: decisions come from
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
@@ -170,7 +171,7 @@ class MigrationRunner:
         if row.started_s is None:
             row.started_s = now
         attempt = Attempt(migration_id=row.id, number=row.attempts, rung=rung, job=job,
-                          options=dumps(_options(options)), started_s=now)
+                          options=_options_json(options), started_s=now)
         ex.store.add_attempt(attempt)
         if ex.state.location.get(row.vm) != row.dest:
             ex.state.move(vm, row.dest)  # reserve the destination's capacity now
@@ -623,3 +624,11 @@ def _kind(rung: Rung) -> JobKind:
 def _options(options: MigrationOptions) -> dict[str, object]:
     """The options as recorded with the attempt (flat: no deep copy needed)."""
     return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+
+
+@functools.lru_cache(maxsize=256)
+def _options_json(options: MigrationOptions) -> str:
+    """The options as recorded with the attempt, as JSON: written once per distinct options
+    (a run uses a handful: its downtime steps, auto-converge, post-copy, block), not once per
+    attempt."""
+    return dumps(_options(options))

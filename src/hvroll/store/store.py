@@ -93,6 +93,10 @@ from hvroll.store.read import (
 
 State = CampaignState | HostStepState | MigrationState
 _R = TypeVar("_R", bound=Record)
+_VALUE: dict[State, str] = {
+    s: s.value for states in (CampaignState, HostStepState, MigrationState) for s in states}
+"""Each state's value, as a transition records it (a dictionary lookup instead of the enum's
+``value`` property, a Python call, twice per transition)."""
 _INSERT_TRANSITIONS = insert(cast(Table, TransitionRow.__table__))
 """Transitions are inserted into the table itself (Core executemany, no ORM bookkeeping)."""
 _INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
@@ -699,14 +703,14 @@ class Store:
         IllegalTransitionError, nothing changed), and record the move with ``reason`` in the
         same transaction (written at the next :meth:`commit`)."""
         old: State
-        if isinstance(row, MigrationRecord):
+        if isinstance(row, MigrationRecord):  # a record's state is always its enum's member
             assert isinstance(new, MigrationState)
             old, entity, name = row.state, "migration", row.vm
-            row.state = check(MIGRATION, MigrationState(old), new, f"vm {name}")
+            row.state = check(MIGRATION, old, new, f"vm {name}")
         elif isinstance(row, StepRecord):
             assert isinstance(new, HostStepState)
             old, entity, name = row.state, "host_step", row.host
-            row.state = check(HOST, HostStepState(old), new, f"host {name}")
+            row.state = check(HOST, old, new, f"host {name}")
         elif isinstance(row, RegionRunRow):
             assert isinstance(new, CampaignState)
             old, entity, name = row.state, "region", row.region
@@ -716,7 +720,7 @@ class Store:
             old, entity, name = row.state, "campaign", "campaign"
             row.state = check(CAMPAIGN, CampaignState(old), new, "campaign")
         self._transitions.append({"t_s": t_s, "entity": entity, "entity_id": row.id,
-                                  "name": name, "source": old.value, "target": new.value,
+                                  "name": name, "source": _VALUE[old], "target": _VALUE[new],
                                   "reason": reason})
 
     def transitions(self) -> list[TransitionRow]:
