@@ -2,7 +2,9 @@
 every commit of a run (:meth:`hvroll.store.Store.commit`) and the lease's renewal with it
 (:meth:`hvroll.store.lease.Lease.renew`). SQLAlchemy's own execution of a Core statement
 builds and converts each row's parameters in Python, and that was most of a simulated run's
-commit."""
+commit; they run on a cursor of the connection's driver connection, in its transaction,
+without SQLAlchemy's execution context around each call (a driver error is raised as
+SQLAlchemy's exception for it, as SQLAlchemy raises it)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 
 _Compiled = tuple[str, tuple[str, ...], Callable[[Sequence[Any]], Any], tuple[Any, ...],
@@ -70,7 +73,7 @@ def executemany_rows(conn: Connection, stmt: UpdateBase, names: tuple[str, ...],
     (most of a simulated run's commit). The values go through the same conversions (a column
     type's bind processor: a state to its string), so the rows written are the same."""
     found = _compiled(conn, stmt, names)
-    conn.exec_driver_sql(found[0], _driver_rows(conn, found, rows))
+    _run(conn, found[0], _driver_rows(conn, found, rows), many=True)
 
 
 def executemany(conn: Connection, stmt: UpdateBase, params: list[dict[str, Any]]) -> None:
@@ -87,4 +90,22 @@ def execute(conn: Connection, stmt: UpdateBase, params: dict[str, Any]) -> int:
     names = tuple(params)
     found = _compiled(conn, stmt, names)
     [row] = _driver_rows(conn, found, [tuple(params[n] for n in names)])
-    return int(conn.exec_driver_sql(found[0], row).rowcount)
+    return _run(conn, found[0], row, many=False)
+
+
+def _run(conn: Connection, sql: str, params: Any, *, many: bool) -> int:
+    """Run ``sql`` on a cursor of ``conn``'s driver connection (in the transaction ``conn``
+    has begun); the number of rows it matched."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return int(cursor.rowcount)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect,
+                                  ismulti=many) from exc
+    finally:
+        cursor.close()

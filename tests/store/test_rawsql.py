@@ -1,0 +1,48 @@
+"""Statements the store runs through the driver (the commit's writes, the lease's renewal):
+the rows they match, a literal the statement holds, a driver's error raised as SQLAlchemy's,
+on every backend."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import pytest
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from hvroll.store import Store
+from hvroll.store.models import Meta, StepRow
+from hvroll.store.rawsql import execute, executemany_rows
+from targets import execute as sql
+
+STEPS = cast(Table, StepRow.__table__)
+BY_ID = update(STEPS).where(STEPS.c.id == bindparam("b_id"))
+FIRST = update(STEPS).where(STEPS.c.id == 1).values(error=bindparam("b_error"))
+
+
+def test_execute_gives_the_rows_matched_and_writes_in_the_transaction(target: str) -> None:
+    store = Store(target, create=True)
+    try:
+        conn = store.session.connection()
+        conn.execute(insert(STEPS), [
+            {"id": i, "wave": 0, "position": i, "host": f"h{i}", "cluster": "c", "region": "r",
+             "target": "t", "state": "pending"} for i in (1, 2)])
+        assert execute(conn, FIRST, {"b_error": "held literal"}) == 1
+        assert execute(conn, BY_ID, {"error": "x", "b_id": 3}) == 0
+        executemany_rows(conn, BY_ID, ("state", "b_id"), [("draining", 1), ("done", 2)])
+        assert sql(target, "select id, state, error from host_step order by id") == []
+        store.commit()
+        assert sql(target, "select id, state, error from host_step order by id") == [
+            (1, "draining", "held literal"), (2, "done", "")]
+    finally:
+        store.close()
+
+
+def test_a_drivers_error_is_raised_as_sqlalchemys(target: str) -> None:
+    store = Store(target, create=True)
+    try:
+        with pytest.raises(IntegrityError):
+            executemany_rows(store.session.connection(), insert(cast(Table, Meta.__table__)),
+                             ("key", "value"), [("twice", "a"), ("twice", "b")])
+    finally:
+        store.close()
