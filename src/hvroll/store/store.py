@@ -733,23 +733,9 @@ class Store:
         if self.before_commit is not None:
             self.before_commit()
         self._write_changes()
-        self._write_records()
-        if self._new_attempts:
-            _executemany(self.session.connection(), _INSERT_ATTEMPTS,
-                         [a.values() for a in self._new_attempts])
-            self._new_attempts = []
-        if self._ended_attempts:
-            _executemany(self.session.connection(), _END_ATTEMPTS, [
-                {"b_migration": a.migration_id, "b_number": a.number,
-                 **{f"v_{name}": getattr(a, name) for name in ATTEMPT_COLUMNS[6:]}}
-                for a in self._ended_attempts.values()])
-            self._ended_attempts = {}
-        if self._transitions:
-            _executemany(self.session.connection(), _INSERT_TRANSITIONS, self._transitions)
-            self._transitions = []
-        if self._events:
-            _executemany(self.session.connection(), _INSERT_EVENTS, self._events)
-            self._events = []
+        if (any(self._dirty.values()) or self._new_attempts or self._ended_attempts
+                or self._transitions or self._events):
+            self._write_all(self.session.connection())
         self.session.commit()
         for dirty in self._dirty.values():
             for record in dirty:
@@ -768,7 +754,28 @@ class Store:
                 record.undo()
             dirty.clear()
 
-    def _write_records(self) -> None:
+    def _write_all(self, conn: Connection) -> None:
+        """Write what was recorded since the last commit on ``conn``, the session's connection
+        asked once (``Session.connection()`` is a Python call of some depth: 29,203 calls,
+        2.1 s of a 72 s profile of the enterprise run when asked per statement)."""
+        self._write_records(conn)
+        if self._new_attempts:
+            _executemany(conn, _INSERT_ATTEMPTS, [a.values() for a in self._new_attempts])
+            self._new_attempts = []
+        if self._ended_attempts:
+            _executemany(conn, _END_ATTEMPTS, [
+                {"b_migration": a.migration_id, "b_number": a.number,
+                 **{f"v_{name}": getattr(a, name) for name in ATTEMPT_COLUMNS[6:]}}
+                for a in self._ended_attempts.values()])
+            self._ended_attempts = {}
+        if self._transitions:
+            _executemany(conn, _INSERT_TRANSITIONS, self._transitions)
+            self._transitions = []
+        if self._events:
+            _executemany(conn, _INSERT_EVENTS, self._events)
+            self._events = []
+
+    def _write_records(self, conn: Connection) -> None:
         """Write the changed columns of the records changed since the last commit: one
         executemany UPDATE by id per table, every row setting the union of the columns any
         of them changed (a record holds every column). They are marked unchanged once the
@@ -777,7 +784,7 @@ class Store:
             if not dirty:
                 continue
             names = tuple(sorted(set().union(*(r.changed() for r in dirty)) - {"id"}))
-            executemany_rows(self.session.connection(), _UPDATE_BY_ID[_RECORD_TABLES[kind]],
+            executemany_rows(conn, _UPDATE_BY_ID[_RECORD_TABLES[kind]],
                              (*names, "b_id"), list(map(attrgetter(*names, "id"), dirty)))
 
     def _write_changes(self) -> None:
