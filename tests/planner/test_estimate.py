@@ -6,6 +6,7 @@ import pytest
 
 from hvroll.planner.estimate import (
     Limits,
+    Pending,
     Precopy,
     Transfer,
     cluster_lower_bound,
@@ -13,6 +14,7 @@ from hvroll.planner.estimate import (
     drain_time,
     expected_max_normal,
     fleet_lower_bound,
+    overlapped_time,
     precopy,
     slowest_end,
     wave_time,
@@ -156,3 +158,31 @@ def test_wave_time_waits_for_the_slowest_reinstall() -> None:
 
 def test_wave_time_of_hosts_not_reinstalled_is_their_drains() -> None:
     assert wave_time([40.0, 0.0], [False, False], 1800.0) == 50.0
+
+
+def test_overlapped_waves_start_the_next_beside_the_reinstalls() -> None:
+    """The docstring's example: two waves of two hosts, k = 2: the second wave's first host
+    drains beside the first wave's reinstalls and waits for one of them to end."""
+    w1 = [Pending(1, 100.0), Pending(1, 100.0)]
+    assert overlapped_time([*w1, Pending(2, 100.0), Pending(2, 100.0)], 2, 1000.0) == 2215.0
+
+
+def test_a_host_draining_into_hosts_not_done_waits_for_its_wave() -> None:
+    """Alone it starts at 105 and is reinstalled at 1,110 (done 2,110); draining into the
+    first wave's host 0 it starts only when its wave does, at 1,110 (done 2,215)."""
+    w1 = [Pending(1, 100.0), Pending(1, 100.0)]
+    assert overlapped_time([*w1, Pending(2, 100.0)], 2, 1000.0) == 2110.0
+    assert overlapped_time([*w1, Pending(2, 100.0, into=(0,))], 2, 1000.0) == 2215.0
+
+
+def test_one_host_at_a_time_still_drains_the_next_beside_the_reinstall() -> None:
+    """k = 1: each drain after the first is hidden behind the reinstall before it: 5 + 100
+    + 3 × 1,000 s and two turns, not three times a drain and a reinstall."""
+    hosts = [Pending(1, 100.0), Pending(2, 100.0), Pending(3, 100.0)]
+    assert overlapped_time(hosts, 1, 1000.0) == 3115.0
+
+
+def test_overlapped_time_of_no_hosts_and_of_hosts_not_reinstalled() -> None:
+    assert overlapped_time([], 2, 1000.0) == 0.0
+    assert overlapped_time([Pending(1, 40.0, reinstall=False)], 2, 1000.0) == 45.0
+    assert overlapped_time([Pending(1, 7.0)], 1, 1000.0) == 1015.0

@@ -297,3 +297,120 @@ def wave_time(drains: Sequence[float], reinstall: Sequence[bool], reinstall_s: f
     if reinstalled:
         end = max(end, slowest_end(reinstalled, spread_s) + reinstall_s)
     return math.ceil(end / turn_s) * turn_s + turn_s
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One host of a cluster's waves after the canary wave, as :func:`overlapped_time` sees
+    it: its wave (1, 2, …), its drain's length from its first turn (:func:`drain_ends`),
+    whether it is reinstalled, and the hosts (indexes into the same list) its drain sends
+    VMs to: it may start beside the wave before its own only once those are done."""
+
+    wave: int
+    drain_s: float
+    reinstall: bool = True
+    into: tuple[int, ...] = ()
+
+
+def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
+                    turn_s: float = TURN_S) -> float:
+    """How long a cluster's waves after its canary wave take as the executor runs them
+    under ``roll-forward``, from the turn its first wave starts to the turn its last host is
+    done; hosts in wave order, each wave's in the plan's order.
+
+    The executor's rules (``Executor._overlap``): the current wave's hosts are disabled at
+    its first turn, each drains from the next turn for its ``drain_s``, is reinstalled as
+    soon as its drain ends (``reinstall_s``; the end is seen at a turn, the host verified
+    and done at it) and frees its place at the next turn. Once every host of the current
+    wave has drained, the next wave's hosts start, in order, while at most ``k`` of the
+    cluster's hosts are out of service (each start makes ``k + 1``) and only when the hosts
+    they drain into are done; such a host, once drained, waits for fewer than ``k``
+    reinstalls. The next wave becomes current when every host of the current one is done.
+    Reinstalls take their mean here; the caller adds the spread of the last ones.
+
+    Two waves of two hosts, k = 2, drains of 100 s, reinstalls of 1,000 s: the first wave
+    drains from 5 to 105 and is done at 1,105; the second wave's first host, draining into
+    hosts done long before, starts at 105 beside their reinstalls, drains from 110 to 210
+    and waits; at 1,110 it is reinstalled and its neighbour starts (drained at 1,215, then
+    reinstalled): done at 2,110 and 2,215:
+
+    >>> w1 = [Pending(1, 100.0), Pending(1, 100.0)]
+    >>> overlapped_time([*w1, Pending(2, 100.0), Pending(2, 100.0)], 2, 1000.0)
+    2215.0
+    >>> overlapped_time([*w1, Pending(2, 100.0, into=(0,)), Pending(2, 100.0, into=(1,))],
+    ...                 2, 1000.0)
+    2215.0
+    """
+    n = len(hosts)
+    if n == 0:
+        return 0.0
+    inf = math.inf
+    state = ["p"] * n  # pending, x draining, d drained, r reinstalling, v verified now, f done
+    until = [inf] * n
+    waves = sorted({h.wave for h in hosts})
+    members = {w: [i for i, h in enumerate(hosts) if h.wave == w] for w in waves}
+    out_states = {"x", "d", "r", "v"}
+    t = 0.0
+    last = 0.0
+
+    def seen(at: float) -> float:
+        return max(t + turn_s, math.ceil(at / turn_s - 1e-9) * turn_s)
+
+    def start(i: int) -> None:
+        state[i] = "x"
+        until[i] = t + turn_s + hosts[i].drain_s
+
+    def drained(i: int, room: bool) -> None:
+        nonlocal last
+        if not hosts[i].reinstall:
+            state[i] = "f"
+            last = t
+        elif room:
+            state[i] = "r"
+            until[i] = seen(t + reinstall_s)
+
+    while True:
+        for i in range(n):
+            if state[i] == "x" and until[i] <= t:
+                state[i] = "d"
+            elif state[i] == "r" and until[i] <= t:
+                state[i] = "v"
+        current = next((w for w in waves if any(state[i] != "f" for i in members[w])), None)
+        if current is None:
+            return last
+        now = members[current]
+        for i in now:
+            if state[i] == "p":
+                start(i)
+            elif state[i] == "d":
+                drained(i, True)
+        later_wave = next((w for w in waves if w > current), None)
+        if later_wave is not None:
+            later = members[later_wave]
+            both = [*now, *later]
+            for i in later:
+                if state[i] == "d":
+                    drained(i, sum(state[j] in ("r", "v") for j in both) < k)
+            if not any(state[i] in ("p", "x") for i in now):
+                out = sum(state[j] in out_states for j in both)
+                for i in later:
+                    if out > k:
+                        break
+                    if state[i] == "p" and all(state[j] == "f" for j in hosts[i].into):
+                        start(i)
+                        out += 1
+        moved = False
+        for i in range(n):
+            if state[i] == "v":
+                state[i] = "f"
+                last = t
+                moved = True
+        pending_ends = [until[i] for i in range(n) if state[i] in ("x", "r")]
+        following = min(pending_ends, default=inf)
+        if moved:
+            following = min(following, t + turn_s)
+        if following == inf:
+            if all(s == "f" for s in state):
+                return last
+            following = t + turn_s  # a drained host that waits, or a start next turn
+        t = max(t + turn_s, math.ceil(following / turn_s - 1e-9) * turn_s)
