@@ -98,6 +98,25 @@ def test_roll_forward_upgrades_spares_first_then_k_hosts_a_wave() -> None:
     assert {m[3] for m in moves(result) if m[0] == 1} == {"h4", "h5"}
 
 
+def test_roll_forward_drains_elsewhere_than_the_wave_before_when_the_vms_fit() -> None:
+    """16 GiB hosts. With 2 × 4 GiB VMs a host, wave 2 fits on the spares (upgraded two
+    waves before), so it may drain while wave 1's hosts are reinstalled; wave 3 goes to wave
+    1's. With 3 a host, wave 2's VMs do not fit on the spares and go to wave 1's hosts; in
+    wave 3, h4's fit beside wave 2's, h5's only on wave 2's hosts."""
+    def dests(vms_per_host: int) -> list[list[tuple[str, list[str]]]]:
+        fleet = _cluster(["old"] * 8, spares=2, vms_per_host=vms_per_host)
+        result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
+        return [[(s.host, sorted({m.dest for m in s.drain})) for s in w.steps]
+                for w in result.waves[1:]]
+
+    assert dests(2) == [[("h0", ["h6", "h7"]), ("h1", ["h6", "h7"])],
+                        [("h2", ["h6", "h7"]), ("h3", ["h6", "h7"])],
+                        [("h4", ["h0", "h1"]), ("h5", ["h0", "h1"])]]
+    assert dests(3) == [[("h0", ["h6", "h7"]), ("h1", ["h6", "h7"])],
+                        [("h2", ["h0", "h1"]), ("h3", ["h0", "h1"])],
+                        [("h4", ["h0", "h1", "h6"]), ("h5", ["h2", "h3"])]]
+
+
 def test_evacuate_return_moves_each_vm_out_and_back() -> None:
     fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0),

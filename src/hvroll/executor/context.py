@@ -227,6 +227,12 @@ class Layout:
         """How many of each cluster's waves, from the first, are known to have ended (every
         step and return migration in a terminal state, which none ever leaves):
         :meth:`current_wave` looks from the first that has not."""
+        self.reinstalls_at_once: dict[str, int] = {}
+        """Each cluster's most reinstalls in one wave (the plan's ``k``): at most that many
+        of its hosts are reinstalled at once, and one more may be out of service."""
+        for (cluster, _), wave_steps in self.by_cluster_wave.items():
+            self.reinstalls_at_once[cluster] = max(
+                self.reinstalls_at_once.get(cluster, 0), sum(s.reinstall for s in wave_steps))
         self.target_by_host = {s.host: s.target for s in steps}
         self.targets = {p.name: p for p in plan.targets}
 
@@ -250,6 +256,12 @@ class Layout:
         self._waves_ended[cluster] = first
         cache[cluster] = found
         return found
+
+    def next_wave(self, cluster: str, wave: int) -> int | None:
+        """The cluster's wave after ``wave``, if any."""
+        waves = self.waves_of.get(cluster, ())
+        at = waves.index(wave) + 1 if wave in waves else len(waves)
+        return waves[at] if at < len(waves) else None
 
     def open_drain(self, step_id: int) -> tuple[list[MigrationRecord], int]:
         """The drain migrations of a step and the index of the first that has not ended

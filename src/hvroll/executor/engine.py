@@ -40,6 +40,7 @@ from hvroll.domain.states import (
     STOPPED_CAMPAIGN,
     TERMINAL_CAMPAIGN,
     TERMINAL_HOST,
+    TERMINAL_MIGRATION,
     CampaignState,
     ControlAction,
     HostStepState,
@@ -49,15 +50,23 @@ from hvroll.drivers.base import Capability, Clock, Driver, has, require
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, needed_capabilities
 from hvroll.executor.context import Agenda, Context, Effect, Layout, silent_logger
-from hvroll.executor.hosts import HostSteps
+from hvroll.executor.hosts import DRAINING, HostSteps, early_starts, reinstall_room
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import MigrationRunner
 from hvroll.executor.reconcile import reconcile
 from hvroll.planner.build import with_profiles
+from hvroll.planner.model import Strategy
+from hvroll.planner.replace import RECEIVING
 from hvroll.planner.state import PlanState
-from hvroll.store import CampaignRow, RegionRunRow, Store
+from hvroll.store import CampaignRow, RegionRunRow, StepRecord, Store
 from hvroll.store.lease import Lease
 
+ADVANCED_EARLY = frozenset({HostStepState.DISABLING, HostStepState.DRAINING,
+                            HostStepState.DRAINED, HostStepState.VERIFYING})
+"""States of an early-started step in which its advance may do something (a reinstalled
+host waits for its job)."""
+ROOM_ASKED = frozenset({HostStepState.DRAINING, HostStepState.DRAINED})
+"""States of an early-started step whose advance may start its reinstall."""
 CONTROL_EVERY = 50
 """Turns of the loop between two looks at the operator's controls; they are also read at each
 renewal of the lease (every ``RENEW_EVERY_S`` of wall time), so on a real cloud, whose turns
@@ -126,6 +135,13 @@ class Executor:
         self.hosts = HostSteps(self.ctx, self.layout, self.agenda, self.runner)
         if region is not None:  # a region without canary hosts still waits for the go
             self.hosts.has_canary = any(w.index == 0 and w.steps for w in plan.waves)
+        self._later: dict[tuple[str, int], list[StepRecord] | None] = {}
+        """By (cluster, wave): the steps of the wave after it that may start early, or None
+        (no wave after it, or one that receives VMs or follows returns)."""
+        self._free: set[int] = set()
+        """Steps of a next wave found free to drain (:meth:`_free_to_drain`): they stay so."""
+        self._received: set[str] = set()
+        """Hosts found upgraded by this campaign: they stay so."""
         self.failed_elsewhere = 0
         """Failed hosts of the other regions (region mode; read with the controls)."""
         self.entity = "campaign" if region is None else "region"
@@ -357,6 +373,8 @@ class Executor:
             receivers_done = all(s.state in TERMINAL_HOST for s in steps if s.receives)
             for step in steps:
                 hosts.advance(step, receivers_done, failing, effects)
+            if wave > 0 and ctx.plan.strategy is Strategy.ROLL_FORWARD:
+                self._overlap(cluster, wave, steps, failing, effects)
             if all(s.state in TERMINAL_HOST for s in steps):
                 upgraded = {s.host for s in steps if s.state is HostStepState.DONE}
                 for row in layout.returns.get((cluster, wave), ()):
@@ -369,6 +387,65 @@ class Executor:
                         break
                 if layout.current_wave(cluster) != wave:
                     agenda.dirty.add(cluster)
+
+    def _overlap(self, cluster: str, wave: int, steps: list[StepRecord], failing: bool,
+                 effects: list[Effect]) -> None:
+        """Start the cluster's next wave beside the current one's reinstalls
+        (:func:`~hvroll.executor.hosts.early_starts`): a host of the next wave is drained
+        while the current wave's hosts are reinstalled, at most ``k + 1`` of the cluster's
+        hosts out of service and ``k`` reinstalled at once, each of its VMs going to a host
+        ready now (the planner sends them elsewhere than the current wave's hosts when they
+        fit), and nothing still on its way to it."""
+        layout, hosts = self.layout, self.hosts
+        key = (cluster, wave)
+        later = self._later.get(key, ())
+        if later == ():
+            later_wave = layout.next_wave(cluster, wave)
+            later = None if later_wave is None else layout.by_cluster_wave[(cluster, later_wave)]
+            if later is not None and (any(s.receives for s in later)
+                                      or layout.returns.get(key)):
+                later = None
+            self._later[key] = later
+        if later is None:
+            return
+        k = layout.reinstalls_at_once[cluster]
+        for step in later:
+            state = step.state
+            if state not in ADVANCED_EARLY:
+                continue
+            room = state not in ROOM_ASKED or reinstall_room(
+                (s.state for s in (*steps, *later)), k)
+            hosts.advance(step, True, failing, effects, room)
+        current = [s.state for s in steps]
+        if any(s in DRAINING for s in current):
+            return  # early_starts would start none
+        starts = early_starts(current, [s.state for s in later],
+                              lambda i: self._free_to_drain(later[i]), k)
+        for i in starts:
+            hosts.advance(later[i], True, failing, effects)
+
+    def _free_to_drain(self, step: StepRecord) -> bool:
+        """Whether every destination of ``step``'s drain may receive now and no VM of an
+        earlier wave is still on its way to its host (later waves may send it VMs once it is
+        upgraded)."""
+        if step.id in self._free:
+            return True
+        layout, received = self.layout, self._received
+        for row in layout.drain.get(step.id, ()):
+            dest = row.dest
+            if dest in received:
+                continue
+            if layout.readiness(dest) not in RECEIVING:
+                return False
+            if layout.by_host.get(dest) and all(s.state is HostStepState.DONE
+                                                for s in layout.by_host[dest]):
+                received.add(dest)  # upgraded: every step done, and none leaves DONE
+        if any(row.dest == step.host and row.wave < step.wave
+               and row.state not in TERMINAL_MIGRATION
+               for row in self.runner.to_host.get(step.host, ())):
+            return False
+        self._free.add(step.id)  # its destinations stay upgraded, earlier waves only end
+        return True
 
     def _stuck(self) -> None:
         """Nothing runs and nothing can start (no destination will ever have room, a host

@@ -10,6 +10,7 @@ driver — not the store — says it is empty, and only while this run holds the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
 from hvroll.domain.states import TERMINAL_HOST, HostStepState, MigrationState
@@ -20,6 +21,60 @@ from hvroll.executor.context import Agenda, Context, Effect, Layout
 from hvroll.executor.migrations import UNREAD_POLLS, MigrationRunner
 from hvroll.store import MigrationRecord, StepRecord
 from hvroll.store.models import dumps
+
+OUT_OF_SERVICE = frozenset({HostStepState.DISABLING, HostStepState.DRAINING,
+                            HostStepState.DRAINED, HostStepState.REINSTALLING,
+                            HostStepState.VERIFYING})
+"""A host in these states takes no new VMs: it is being emptied, is empty or is reinstalled."""
+REINSTALLING = frozenset({HostStepState.REINSTALLING, HostStepState.VERIFYING})
+DRAINING = frozenset({HostStepState.PENDING, HostStepState.DISABLING, HostStepState.DRAINING})
+
+
+def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState],
+                 free: Callable[[int], bool], k: int) -> list[int]:
+    """Which steps of a cluster's next wave start now, beside its current wave (under
+    ``roll-forward``): once every host of the current wave has drained, the next wave's
+    pending steps (``later``: their states) whose drain may start (``free(i)``: every
+    destination of step ``i``'s drain is ready and no VM is still on its way to its host;
+    asked only of a step that could start), in order, while at most ``k`` of the cluster's
+    hosts are out of service — each start makes ``k + 1`` at most: ``k`` reinstalled, one
+    drained. (The caller holds a drained host out of its reinstall while ``k`` are
+    reinstalled: :func:`reinstall_room`.)
+
+    Four hosts a wave: the current wave's are being reinstalled, so one host of the next
+    starts; once one of them is done, one more; a host whose destinations are not ready
+    waits, and does not hold the ones behind it:
+
+    >>> P, D, R = HostStepState.PENDING, HostStepState.DONE, HostStepState.REINSTALLING
+    >>> early_starts([R, R, R, R], [P, P, P, P], lambda i: True, 4)
+    [0]
+    >>> early_starts([D, R, R, R], [R, P, P, P], lambda i: i != 1, 4)
+    [2]
+    >>> early_starts([D, D, R, HostStepState.DRAINING], [P], lambda i: True, 4)
+    []
+    """
+    if any(s in DRAINING for s in current):
+        return []
+    out = sum(s in OUT_OF_SERVICE for s in current) + sum(s in OUT_OF_SERVICE for s in later)
+    starts = []
+    for i, state in enumerate(later):
+        if out > k:
+            break
+        if state is HostStepState.PENDING and free(i):
+            starts.append(i)
+            out += 1
+    return starts
+
+
+def reinstall_room(states: Iterable[HostStepState], k: int) -> bool:
+    """Whether a cluster whose steps (of its current and next waves) are in ``states`` may
+    start another reinstall: fewer than ``k`` of them are being reinstalled or verified.
+
+    >>> R, V = HostStepState.REINSTALLING, HostStepState.VERIFYING
+    >>> reinstall_room([R, V, HostStepState.DRAINED], 3), reinstall_room([R, V, R], 3)
+    (True, False)
+    """
+    return sum(s in REINSTALLING for s in states) < k
 
 
 class HostSteps:
@@ -88,7 +143,10 @@ class HostSteps:
             self.runner.redirect(step.host, f"{step.host} {new.value}: {error}".rstrip(": "))
 
     def advance(self, step: StepRecord, receivers_done: bool, failing: bool,
-                effects: list[Effect]) -> None:
+                effects: list[Effect], reinstall_room: bool = True) -> None:
+        """The step's next move, if it can make one now. ``reinstall_room``: whether its
+        cluster may start another reinstall (False: a drained host waits, out of service,
+        for one of its cluster's reinstalls to end)."""
         state = step.state
         if state is HostStepState.PENDING:
             if failing:
@@ -128,12 +186,13 @@ class HostSteps:
                               f"({', '.join(failed[:3])})")
                 else:
                     self.move(step, HostStepState.DRAINED)
-                    self.advance(step, receivers_done, failing, effects)
+                    self.advance(step, receivers_done, failing, effects, reinstall_room)
         elif state is HostStepState.DRAINED:
             if not step.reinstall:
                 self.move(step, HostStepState.DONE)
                 return
-            self._start_reinstall(step, effects)
+            if reinstall_room:
+                self._start_reinstall(step, effects)
         elif state is HostStepState.VERIFYING:
             effects.append(lambda: self._verify(step))
 

@@ -265,17 +265,25 @@ class _Builder:
         if not wave0.first and not wave0.then:
             del out[0]
         index = 1
+        previous = {d.host for d in wave0.first}
         while pending:
-            wave = self._batch(cluster, hosts, pending, k, drained_canary)
+            wave = self._batch(cluster, hosts, pending, k, drained_canary, previous)
             if wave is None:
                 break
             out[index] = wave
+            previous = {d.host for d in wave.then if d.reinstall}
             index += 1
         return out
 
     def _batch(self, cluster: str, hosts: list[str], pending: list[str], k: int,
-               drained_canary: str | None) -> _ClusterWave | None:
+               drained_canary: str | None, previous: set[str]) -> _ClusterWave | None:
+        """The cluster's next wave: up to ``k`` hosts of ``pending``, in order, whose VMs all
+        fit. Under ``roll-forward`` a host's VMs go first to hosts other than ``previous``
+        (the hosts reinstalled in the wave before), so that its drain may start while those
+        are still being reinstalled (the executor's overlap); only if they do not all fit
+        there, to any host on the target."""
         state = self.state
+        overlap = self.strategy is Strategy.ROLL_FORWARD and bool(previous)
         wave = _ClusterWave(cluster)
         busy: set[str] = set()
         received: set[str] = set()
@@ -289,7 +297,7 @@ class _Builder:
                 busy.add(h)
                 continue
             try:
-                moves = self._drain(h, hosts, busy=busy | {h})
+                moves = self._drain_after(h, hosts, busy | {h}, previous if overlap else set())
             except _BlockedError as blocked:
                 self._skip(h, blocked)
                 pending.remove(h)
@@ -324,6 +332,17 @@ class _Builder:
         if self.strategy is Strategy.EVACUATE_RETURN:
             wave.returns = self._returns(wave)
         return wave
+
+    def _drain_after(self, host: str, cluster_hosts: list[str], busy: set[str],
+                     previous: set[str]) -> list[tuple[Move, MoveKind, Verdict]]:
+        """:meth:`_drain` of ``host`` avoiding the ``previous`` wave's hosts if its VMs all
+        fit elsewhere, else onto any host :meth:`_drain` allows."""
+        if previous:
+            try:
+                return self._drain(host, cluster_hosts, busy=busy | previous)
+            except (_BlockedError, _NoRoomError):
+                pass  # undone: try again with every destination
+        return self._drain(host, cluster_hosts, busy=busy)
 
     def _returns(self, wave: _ClusterWave) -> list[tuple[Move, Verdict]]:
         """Move each evacuated VM back to its original, now reinstalled, host."""
@@ -594,6 +613,9 @@ class _Builder:
         policy = self.policy
         out: list[Wave] = []
         cluster_s: dict[str, dict[int, float]] = defaultdict(dict)
+        later: dict[str, list[tuple[int, _ClusterWave, list[list[est.Transfer]]]]] = \
+            defaultdict(list)
+        """Each cluster's waves after the canary wave, with their drains."""
         for index in sorted(waves):
             steps: list[HostStep] = []
             returns: list[Migration] = []
@@ -633,6 +655,8 @@ class _Builder:
                 seconds = self._wave_s(cw, drains_of, factor) + back_s * factor
                 cluster_s[cw.cluster][index] = seconds
                 seconds_by_region[region] = max(seconds_by_region[region], seconds)
+                if index > 0:
+                    later[cw.cluster].append((index, cw, _slowed(drains_of, factor)))
             out.append(Wave(index=index, canary=index == 0, steps=tuple(steps),
                             returns=tuple(returns),
                             estimated_s=max(seconds_by_region.values(), default=0.0)))
@@ -642,7 +666,42 @@ class _Builder:
                     inventory=inventory,
                     policy=policy, waves=tuple(out), unmovable=tuple(self.unmovable),
                     skipped=tuple(self.skipped), canary=self.canary,
-                    summary=self._summary(out, self._makespan(cluster_s), planning_s))
+                    summary=self._summary(out, self._makespan(self._overlapped(cluster_s, later)),
+                                          planning_s))
+
+    def _overlapped(self, cluster_s: dict[str, dict[int, float]],
+                    later: Mapping[str, list[tuple[int, _ClusterWave, list[list[est.Transfer]]]]],
+                    ) -> dict[str, dict[int, float]]:
+        """Under ``roll-forward`` the executor overlaps a cluster's waves after the canary
+        wave (:func:`estimate.overlapped_time`): each cluster's seconds become its canary
+        wave (0) and the rest as one (1). The first of those waves drains its hosts side by
+        side; a host of a later wave mostly drains alone, beside the reinstalls of the wave
+        before (its drain is timed alone). The last wave waits for the slowest of its
+        reinstalls (:func:`estimate.expected_max_normal`). The baselines keep their waves."""
+        if self.strategy is not Strategy.ROLL_FORWARD:
+            return cluster_s
+        policy = self.policy
+        limits = est.Limits(policy.migrations_per_source, policy.migrations_per_dest,
+                            policy.migrations_per_cluster)
+        out: dict[str, dict[int, float]] = {}
+        for cluster, waves in cluster_s.items():
+            hosts: list[est.Pending] = []
+            at: dict[str, int] = {}
+            last_k = 0
+            for n, (index, cw, drains) in enumerate(later.get(cluster, [])):
+                ends = est.drain_ends(drains, limits) if n == 0 else [
+                    est.drain_ends([moves], limits)[0] for moves in drains]
+                for draft, moves, end in zip(cw.then, drains, ends, strict=True):
+                    into = tuple(sorted({at[t.dest] for t in moves if t.dest in at}))
+                    at[draft.host] = len(hosts)
+                    hosts.append(est.Pending(index, end, draft.reinstall, into))
+                last_k = sum(d.reinstall for d in cw.then)
+            total = est.overlapped_time(hosts, self._k(cluster), policy.reinstall_s)
+            if total:
+                total += policy.reinstall_s * est.REINSTALL_SPREAD * \
+                    est.expected_max_normal(last_k)
+            out[cluster] = {0: waves.get(0, 0.0), 1: total}
+        return out
 
     def _wave_s(self, cw: _ClusterWave, drains: list[list[est.Transfer]],
                 factor: float) -> float:
@@ -754,6 +813,14 @@ class _Builder:
             kept_back_hosts=sum(1 for s in self.skipped if s.cause is SkipCause.LEGACY_POOL),
             skipped_by_cause=dict(sorted(Counter(s.cause.value for s in self.skipped).items())),
         )
+
+
+def _slowed(drains: list[list[est.Transfer]], factor: float) -> list[list[est.Transfer]]:
+    """The drains with each migration ``factor`` times longer (a region's cap binding)."""
+    if factor == 1.0:
+        return drains
+    return [[est.Transfer(t.source, t.dest, t.seconds * factor, t.sent_mib) for t in moves]
+            for moves in drains]
 
 
 def _makespan(cluster_s: Mapping[str, Mapping[int, float]],

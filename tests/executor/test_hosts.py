@@ -1,0 +1,103 @@
+"""Host steps: when the next wave of a cluster starts beside the current one's reinstalls."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+
+import pytest
+
+from campaigns import Campaign
+from hvroll.domain import Fleet
+from hvroll.domain.states import CampaignState, HostStepState
+from hvroll.executor.engine import Executor
+from hvroll.executor.hosts import OUT_OF_SERVICE, REINSTALLING, early_starts, reinstall_room
+
+P, X, D = HostStepState.PENDING, HostStepState.DRAINING, HostStepState.DRAINED
+R, V, F = HostStepState.REINSTALLING, HostStepState.VERIFYING, HostStepState.DONE
+DIS, FAIL = HostStepState.DISABLING, HostStepState.FAILED
+
+
+@pytest.mark.parametrize(("current", "later", "k", "starts"), [
+    # the current wave still drains (or has not started): nothing of the next starts
+    ([R, R, X, R], [(P, True)], 4, []),
+    ([R, P], [(P, True)], 2, []),
+    ([R, DIS], [(P, True)], 2, []),
+    # every host of it reinstalled: one more host out of service, the next wave's first
+    ([R, R, R, R], [(P, True), (P, True), (P, True), (P, True)], 4, [0]),
+    ([R, V, D, R], [(P, True), (P, True)], 4, [0]),
+    # one of them done: one place more; a host not free to drain waits, the next goes
+    ([F, R, R, R], [(P, True), (P, True), (P, True), (P, True)], 4, [0, 1]),
+    ([F, R, R, R], [(P, False), (P, True), (P, True), (P, True)], 4, [1, 2]),
+    ([F, R, R, R], [(D, True), (P, True), (P, True), (P, True)], 4, [1]),
+    # a failed host is out of the count; a whole wave done leaves k + 1 places
+    ([FAIL, F], [(P, True), (P, True), (P, True)], 2, [0, 1, 2]),
+    ([F, F], [(X, True), (R, True), (P, True)], 2, [2]),
+    ([F, F], [(X, True), (R, True), (D, True), (P, True)], 2, []),
+])
+def test_the_next_wave_starts_with_at_most_k_plus_one_hosts_out(
+        current: list[HostStepState], later: list[tuple[HostStepState, bool]], k: int,
+        starts: list[int]) -> None:
+    states = [state for state, _ in later]
+    asked: list[int] = []
+
+    def free(i: int) -> bool:
+        asked.append(i)
+        return later[i][1]
+
+    assert early_starts(current, states, free, k) == starts
+    assert set(starts) <= set(asked) <= {i for i, s in enumerate(states) if s is P}
+
+
+@pytest.mark.parametrize(("states", "k", "room"), [
+    ([], 1, True),
+    ([R, V, D, X, F], 3, True),
+    ([R, V, R, D], 3, False),
+    ([R, R, R, R], 4, False),
+])
+def test_a_reinstall_starts_while_fewer_than_k_are_reinstalled(
+        states: list[HostStepState], k: int, room: bool) -> None:
+    assert reinstall_room(states, k) is room
+
+
+def test_waves_overlap_within_k_plus_one_hosts_out_and_k_reinstalls(
+        small: Fleet, campaign: Campaign) -> None:
+    """The small preset's campaign, replayed from its transitions: a host of a later wave
+    starts before the wave before it has ended, and at no moment has a cluster more than
+    k + 1 hosts out of service, or more than k reinstalled (k: its most reinstalls in a
+    wave)."""
+    store, cloud, result = campaign(small)
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+    k: dict[str, int] = defaultdict(int)
+    for wave in result.waves:
+        per: dict[str, int] = defaultdict(int)
+        for step in wave.steps:
+            per[step.cluster] += step.reinstall
+        for cluster, n in per.items():
+            k[cluster] = max(k[cluster], n)
+    db = sqlite3.connect(store.target)
+    steps = {sid: (cluster, wave) for sid, cluster, wave in db.execute(
+        "select id, cluster, wave from host_step")}
+    state: dict[int, HostStepState] = {}
+    overlapped = 0
+    worst_out = worst_reinstalling = 0
+    rows = db.execute("select t_s, entity_id, target from transition "
+                      "where entity = 'host_step' order by id").fetchall()
+    for i, (t, sid, target) in enumerate(rows):
+        state[sid] = HostStepState(target)
+        cluster, wave = steps[sid]
+        if target == DIS.value and any(
+                w < wave and c == cluster and state.get(o) not in (F, FAIL, None)
+                for o, (c, w) in steps.items()):
+            overlapped += 1
+        if i + 1 < len(rows) and rows[i + 1][0] == t:
+            continue  # count at the end of each instant: a host done frees its place then
+        for c in k:
+            mine = [s for o, s in state.items() if steps[o][0] == c]
+            worst_out = max(worst_out, sum(s in OUT_OF_SERVICE for s in mine) - k[c])
+            worst_reinstalling = max(worst_reinstalling,
+                                     sum(s in REINSTALLING for s in mine) - k[c])
+    db.close()
+    assert overlapped > 0
+    assert worst_out <= 1
+    assert worst_reinstalling <= 0
