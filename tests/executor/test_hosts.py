@@ -19,10 +19,12 @@ DIS, FAIL = HostStepState.DISABLING, HostStepState.FAILED
 
 
 @pytest.mark.parametrize(("current", "later", "k", "starts"), [
-    # the current wave still drains (or has not started): nothing of the next starts
-    ([R, R, X, R], [(P, True)], 4, []),
+    # a host of the current wave has not started: nothing of the next starts
     ([R, P], [(P, True)], 2, []),
-    ([R, DIS], [(P, True)], 2, []),
+    ([P, P], [(P, True)], 2, []),
+    # every host of it started, draining or not: one more host out of service
+    ([R, R, X, R], [(P, True)], 4, [0]),
+    ([R, DIS], [(P, True), (P, True)], 2, [0]),
     # every host of it reinstalled: one more host out of service, the next wave's first
     ([R, R, R, R], [(P, True), (P, True), (P, True), (P, True)], 4, [0]),
     ([R, V, D, R], [(P, True), (P, True)], 4, [0]),
@@ -49,15 +51,19 @@ def test_the_next_wave_starts_with_at_most_k_plus_one_hosts_out(
     assert set(starts) <= set(asked) <= {i for i, s in enumerate(states) if s is P}
 
 
-@pytest.mark.parametrize(("states", "k", "room"), [
-    ([], 1, True),
-    ([R, V, D, X, F], 3, True),
-    ([R, V, R, D], 3, False),
-    ([R, R, R, R], 4, False),
+@pytest.mark.parametrize(("current", "later", "k", "room"), [
+    ([], [], 1, True),
+    ([R, V], [D, X, F], 3, True),
+    ([R, V], [R, D], 3, False),
+    ([R, R], [R, R], 4, False),
+    # a host of the current wave still to drain is reinstalled first
+    ([R, X], [D], 4, False),
+    ([R, DIS], [D], 4, False),
+    ([R, F], [D], 4, True),
 ])
-def test_a_reinstall_starts_while_fewer_than_k_are_reinstalled(
-        states: list[HostStepState], k: int, room: bool) -> None:
-    assert reinstall_room(states, k) is room
+def test_an_early_host_is_reinstalled_after_the_current_wave_while_fewer_than_k_are(
+        current: list[HostStepState], later: list[HostStepState], k: int, room: bool) -> None:
+    assert reinstall_room(current, later, k) is room
 
 
 def test_waves_overlap_within_k_plus_one_hosts_out_and_k_reinstalls(

@@ -162,14 +162,15 @@ def test_wave_time_of_hosts_not_reinstalled_is_their_drains() -> None:
 
 def test_overlapped_waves_start_the_next_beside_the_reinstalls() -> None:
     """The docstring's example: two waves of two hosts, k = 2: the second wave's first host
-    drains beside the first wave's reinstalls and waits for one of them to end."""
+    drains beside the first wave and waits for one of its reinstalls to end."""
     w1 = [Pending(1, 100.0), Pending(1, 100.0)]
     assert overlapped_time([*w1, Pending(2, 100.0), Pending(2, 100.0)], 2, 1000.0) == 2215.0
 
 
 def test_a_host_draining_into_hosts_not_done_waits_for_its_wave() -> None:
-    """Alone it starts at 105 and is reinstalled at 1,110 (done 2,110); draining into the
-    first wave's host 0 it starts only when its wave does, at 1,110 (done 2,215)."""
+    """Alone it starts with the first wave and is reinstalled at 1,110 (done 2,110);
+    draining into the first wave's host 0 it starts only when its wave does, at 1,110 (done
+    2,215)."""
     w1 = [Pending(1, 100.0), Pending(1, 100.0)]
     assert overlapped_time([*w1, Pending(2, 100.0)], 2, 1000.0) == 2110.0
     assert overlapped_time([*w1, Pending(2, 100.0, into=(0,))], 2, 1000.0) == 2215.0

@@ -50,7 +50,7 @@ from hvroll.drivers.base import Capability, Clock, Driver, has, require
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, needed_capabilities
 from hvroll.executor.context import Agenda, Context, Effect, Layout, silent_logger
-from hvroll.executor.hosts import DRAINING, HostSteps, early_starts, reinstall_room
+from hvroll.executor.hosts import HostSteps, early_starts, reinstall_room
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import MigrationRunner
 from hvroll.executor.reconcile import reconcile
@@ -390,12 +390,14 @@ class Executor:
 
     def _overlap(self, cluster: str, wave: int, steps: list[StepRecord], failing: bool,
                  effects: list[Effect]) -> None:
-        """Start the cluster's next wave beside the current one's reinstalls
-        (:func:`~hvroll.executor.hosts.early_starts`): a host of the next wave is drained
-        while the current wave's hosts are reinstalled, at most ``k + 1`` of the cluster's
-        hosts out of service and ``k`` reinstalled at once, each of its VMs going to a host
-        ready now (the planner sends them elsewhere than the current wave's hosts when they
-        fit), and nothing still on its way to it."""
+        """Start the cluster's next wave beside the current one
+        (:func:`~hvroll.executor.hosts.early_starts`): once every host of the current wave has
+        started, a host of the next wave is drained beside them, at most ``k + 1`` of the
+        cluster's hosts out of service and ``k`` reinstalled at once (a host drained early is
+        reinstalled after the current wave's drains:
+        :func:`~hvroll.executor.hosts.reinstall_room`), each of its VMs going to a host ready
+        now (the planner sends them elsewhere than the current wave's hosts when they fit),
+        and nothing still on its way to it."""
         layout, hosts = self.layout, self.hosts
         key = (cluster, wave)
         later = self._later.get(key, ())
@@ -409,15 +411,15 @@ class Executor:
         if later is None:
             return
         k = layout.reinstalls_at_once[cluster]
+        current = [s.state for s in steps]
         for step in later:
             state = step.state
             if state not in ADVANCED_EARLY:
                 continue
             room = state not in ROOM_ASKED or reinstall_room(
-                (s.state for s in (*steps, *later)), k)
+                current, [s.state for s in later], k)
             hosts.advance(step, True, failing, effects, room)
-        current = [s.state for s in steps]
-        if any(s in DRAINING for s in current):
+        if HostStepState.PENDING in current:
             return  # early_starts would start none
         starts = early_starts(current, [s.state for s in later],
                               lambda i: self._free_to_drain(later[i]), k)

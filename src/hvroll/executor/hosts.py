@@ -10,7 +10,7 @@ driver — not the store — says it is empty, and only while this run holds the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 
 from hvroll.domain.states import TERMINAL_HOST, HostStepState, MigrationState
@@ -27,33 +27,34 @@ OUT_OF_SERVICE = frozenset({HostStepState.DISABLING, HostStepState.DRAINING,
                             HostStepState.VERIFYING})
 """A host in these states takes no new VMs: it is being emptied, is empty or is reinstalled."""
 REINSTALLING = frozenset({HostStepState.REINSTALLING, HostStepState.VERIFYING})
-DRAINING = frozenset({HostStepState.PENDING, HostStepState.DISABLING, HostStepState.DRAINING})
+TO_DRAIN = frozenset({HostStepState.PENDING, HostStepState.DISABLING, HostStepState.DRAINING})
 
 
 def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState],
                  free: Callable[[int], bool], k: int) -> list[int]:
     """Which steps of a cluster's next wave start now, beside its current wave (under
-    ``roll-forward``): once every host of the current wave has drained, the next wave's
+    ``roll-forward``): once every host of the current wave has started, the next wave's
     pending steps (``later``: their states) whose drain may start (``free(i)``: every
     destination of step ``i``'s drain is ready and no VM is still on its way to its host;
     asked only of a step that could start), in order, while at most ``k`` of the cluster's
-    hosts are out of service — each start makes ``k + 1`` at most: ``k`` reinstalled, one
-    drained. (The caller holds a drained host out of its reinstall while ``k`` are
-    reinstalled: :func:`reinstall_room`.)
+    hosts are out of service — each start makes ``k + 1`` at most: ``k`` reinstalled, or
+    drained, or draining, and one more. (The caller holds a drained host out of its
+    reinstall while ``k`` are reinstalled: :func:`reinstall_room`.)
 
-    Four hosts a wave: the current wave's are being reinstalled, so one host of the next
-    starts; once one of them is done, one more; a host whose destinations are not ready
-    waits, and does not hold the ones behind it:
+    Four hosts a wave: the current wave's are being reinstalled or drained, so one host of
+    the next starts; once one of them is done, one more; a host whose destinations are not
+    ready waits, and does not hold the ones behind it; nothing starts while a host of the
+    current wave waits to start:
 
     >>> P, D, R = HostStepState.PENDING, HostStepState.DONE, HostStepState.REINSTALLING
-    >>> early_starts([R, R, R, R], [P, P, P, P], lambda i: True, 4)
+    >>> early_starts([R, R, R, HostStepState.DRAINING], [P, P, P, P], lambda i: True, 4)
     [0]
     >>> early_starts([D, R, R, R], [R, P, P, P], lambda i: i != 1, 4)
     [2]
-    >>> early_starts([D, D, R, HostStepState.DRAINING], [P], lambda i: True, 4)
+    >>> early_starts([D, D, R, P], [P], lambda i: True, 4)
     []
     """
-    if any(s in DRAINING for s in current):
+    if any(s is HostStepState.PENDING for s in current):
         return []
     out = sum(s in OUT_OF_SERVICE for s in current) + sum(s in OUT_OF_SERVICE for s in later)
     starts = []
@@ -66,15 +67,22 @@ def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState
     return starts
 
 
-def reinstall_room(states: Iterable[HostStepState], k: int) -> bool:
-    """Whether a cluster whose steps (of its current and next waves) are in ``states`` may
-    start another reinstall: fewer than ``k`` of them are being reinstalled or verified.
+def reinstall_room(current: Sequence[HostStepState], later: Sequence[HostStepState],
+                   k: int) -> bool:
+    """Whether a host of a cluster's next wave, drained early, may be reinstalled now: every
+    host of the current wave (``current``: its steps' states) has drained, so that their
+    reinstalls come first, and fewer than ``k`` of the two waves' hosts are being
+    reinstalled or verified.
 
-    >>> R, V = HostStepState.REINSTALLING, HostStepState.VERIFYING
-    >>> reinstall_room([R, V, HostStepState.DRAINED], 3), reinstall_room([R, V, R], 3)
+    >>> R, V, D = HostStepState.REINSTALLING, HostStepState.VERIFYING, HostStepState.DRAINED
+    >>> reinstall_room([R, V], [D], 3), reinstall_room([R, V], [R, D], 3)
     (True, False)
+    >>> reinstall_room([R, HostStepState.DRAINING], [D], 3)
+    False
     """
-    return sum(s in REINSTALLING for s in states) < k
+    if any(s in TO_DRAIN for s in current):
+        return False
+    return sum(s in REINSTALLING for s in current) + sum(s in REINSTALLING for s in later) < k
 
 
 class HostSteps:

@@ -322,17 +322,18 @@ def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
     its first turn, each drains from the next turn for its ``drain_s``, is reinstalled as
     soon as its drain ends (``reinstall_s``; the end is seen at a turn, the host verified
     and done at it) and frees its place at the next turn. Once every host of the current
-    wave has drained, the next wave's hosts start, in order, while at most ``k`` of the
+    wave has started, the next wave's hosts start, in order, while at most ``k`` of the
     cluster's hosts are out of service (each start makes ``k + 1``) and only when the hosts
-    they drain into are done; such a host, once drained, waits for fewer than ``k``
-    reinstalls. The next wave becomes current when every host of the current one is done.
-    Reinstalls take their mean here; the caller adds the spread of the last ones.
+    they drain into are done; such a host, once drained, waits for every host of the current
+    wave to have drained and fewer than ``k`` reinstalls. The next wave becomes current when
+    every host of the current one is done. Reinstalls take their mean here; the caller adds
+    the spread of the last ones.
 
     Two waves of two hosts, k = 2, drains of 100 s, reinstalls of 1,000 s: the first wave
     drains from 5 to 105 and is done at 1,105; the second wave's first host, draining into
-    hosts done long before, starts at 105 beside their reinstalls, drains from 110 to 210
-    and waits; at 1,110 it is reinstalled and its neighbour starts (drained at 1,215, then
-    reinstalled): done at 2,110 and 2,215:
+    hosts done long before, starts with it (k + 1 out), drains from 5 to 105 and waits; at
+    1,110 it is reinstalled and its neighbour starts (drained at 1,215, then reinstalled):
+    done at 2,110 and 2,215:
 
     >>> w1 = [Pending(1, 100.0), Pending(1, 100.0)]
     >>> overlapped_time([*w1, Pending(2, 100.0), Pending(2, 100.0)], 2, 1000.0)
@@ -390,8 +391,9 @@ def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
             both = [*now, *later]
             for i in later:
                 if state[i] == "d":
-                    drained(i, sum(state[j] in ("r", "v") for j in both) < k)
-            if not any(state[i] in ("p", "x") for i in now):
+                    drained(i, not any(state[j] in ("p", "x") for j in now)
+                            and sum(state[j] in ("r", "v") for j in both) < k)
+            if not any(state[i] == "p" for i in now):
                 out = sum(state[j] in out_states for j in both)
                 for i in later:
                     if out > k:
