@@ -10,6 +10,7 @@ from hvroll.domain import Fleet
 from hvroll.domain.states import HostStepState, MigrationState, Rung
 from hvroll.planner.build import with_profiles
 from hvroll.store import Attempt, Store
+from hvroll.store.models import loads_items
 from targets import execute
 
 
@@ -96,3 +97,10 @@ def test_a_row_loaded_again_is_the_same_record_with_its_changes(
     assert again[0] is first[0]
     assert again[0].state is MigrationState.SKIPPED
     assert [m.id for m in again] == [m.id for m in first if m.region == first[0].region]
+
+
+def test_a_json_list_columns_items_are_read_as_a_tuple() -> None:
+    assert loads_items('["remove_balloon","copy_config_drive"]') == (
+        "remove_balloon", "copy_config_drive")
+    assert loads_items("[]") == ()
+    assert loads_items("") == ()

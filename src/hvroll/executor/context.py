@@ -41,7 +41,7 @@ from hvroll.planner.replace import Readiness, readiness
 from hvroll.planner.state import PlanState
 from hvroll.store import CampaignRow, MigrationRecord, RegionRunRow, StepRecord, Store
 from hvroll.store.lease import Lease
-from hvroll.store.models import loads
+from hvroll.store.models import loads_items
 
 Effect = Callable[[], None]
 """A side effect whose intent is written: run after the commit that records it."""
@@ -292,7 +292,7 @@ class Layout:
         """VMs that did not answer before ``host`` was drained (not blamed on the campaign)."""
         out: set[str] = set()
         for step in self.by_host.get(host, ()):
-            out.update(loads(step.unreachable_before) or [])
+            out.update(loads_items(step.unreachable_before))
         return out
 
     def target_rank(self, host: str) -> int:

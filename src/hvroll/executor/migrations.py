@@ -41,7 +41,7 @@ from hvroll.executor.runtime import Live
 from hvroll.planner.model import MoveKind, Strategy
 from hvroll.planner.replace import replace
 from hvroll.store import Attempt, AttemptRow, MigrationRecord
-from hvroll.store.models import dumps, loads
+from hvroll.store.models import dumps, loads, loads_items
 
 PRE_MIGRATION_ACTIONS = frozenset({"remove_balloon", "copy_config_drive"})
 UNREAD_POLLS = 10
@@ -167,7 +167,7 @@ class MigrationRunner:
         now = ex.clock.now()
         ex.transition(row, MigrationState.STARTING, f"attempt {row.attempts} on {rung.value}")
         row.job, row.rung = job, rung
-        row.rungs = dumps([*(loads(row.rungs) or []), rung.value])
+        row.rungs = dumps([*loads_items(row.rungs), rung.value])
         if row.started_s is None:
             row.started_s = now
         attempt = Attempt(migration_id=row.id, number=row.attempts, rung=rung, job=job,
@@ -214,7 +214,7 @@ class MigrationRunner:
             source, dest = ex.state.host[row.source], ex.state.host[row.dest]
             verdict = (ex.checker.migration(vm, source, dest) if row.kind == MoveKind.LIVE.value
                        else ex.checker.cold_migration(vm, source, dest))
-        choice = hop_workarounds(planned=loads(row.workarounds) or [], as_planned=as_planned,
+        choice = hop_workarounds(planned=loads_items(row.workarounds), as_planned=as_planned,
                                  verdict=verdict)
         if choice.rejudged:
             ex.event("hop_rejudged", vm=row.vm, host=row.source, dest=row.dest,
@@ -566,7 +566,7 @@ class MigrationRunner:
         dest = ex.state.host[row.dest]
         ex.state.current[row.vm] = after_hop(
             ex.state.vm(row.vm), live=row.rung is not Rung.COLD,
-            workarounds=loads(row.applied) or [], original=ex.fleet.vm_by_name[row.vm],
+            workarounds=loads_items(row.applied), original=ex.fleet.vm_by_name[row.vm],
             dest=(ex.fleet.generation_of(dest), ex.state.profile(row.dest)))
 
     def skip(self, row: MigrationRecord, why: str) -> None:
