@@ -15,6 +15,7 @@ from hvroll.errors import CapabilityError, InputError
 from hvroll.executor.engine import Executor
 from hvroll.executor.ladder import missing, usable
 from hvroll.executor.status import status
+from hvroll.store.models import loads
 
 EVERY = frozenset(Capability)
 C = Capability
@@ -98,3 +99,32 @@ def test_a_driver_that_can_move_nothing_fails_each_migration_naming_the_capabili
     assert errors <= {"the sim driver cannot move it: it does not declare live_migration",
                       "the sim driver cannot move it: it does not declare cold_migration"}
     assert all(m.attempts == 0 for m in failed)
+
+
+@pytest.mark.parametrize(("capability", "advice"), [
+    (Capability.REMOVE_BALLOON, "power-cycle the VM"),
+    (Capability.COPY_CONFIG_DRIVE, "copy its disk.config to the destination by hand")])
+def test_a_hop_wanting_a_workaround_the_driver_cannot_apply_is_not_tried_without_it(
+        small: Fleet, campaign: Campaign, capability: Capability, advice: str) -> None:
+    """Each such hop fails before any attempt, saying which workaround and what to do
+    instead; before, its first attempt failed on the missing capability and the next rung
+    moved the VM without the workaround (a Windows guest live-migrated again with its
+    balloon)."""
+    executor, _ = restricted(campaign, small, {capability})
+    executor.run()
+    store = executor.store
+    wanting = [m for m in store.migrations() if capability.value in (loads(m.workarounds) or [])]
+    failed = [m for m in wanting if m.state == "failed"]
+    assert failed
+    for m in failed:
+        assert m.attempts == 0, (m.vm, m.error)
+        assert m.error.startswith(f"not moved by the sim driver: it needs {capability.value}")
+        assert advice in m.error
+    assert {m.state for m in wanting} <= {"failed", "skipped"}  # skipped: too many hosts failed
+    assert not [a for a in store.attempts() if a.migration_id in {m.id for m in wanting}]
+    others = [m for m in store.migrations() if m not in wanting and m.state == "completed"]
+    assert others
+    errors = [m.error or "" for m in store.migrations()] + [a.error or "" for a in
+                                                            store.attempts()]
+    assert not [e for e in errors if "the sim driver cannot do" in e]  # never tried
+    assert status(store)["vms_lost"] == 0

@@ -6,12 +6,12 @@ recorded as an ``invariant_violation`` event and counted in ``hvroll status``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from hvroll.domain import PowerState
 from hvroll.domain.states import TERMINAL_HOST
-from hvroll.drivers.base import Capability, HostState, VmState
+from hvroll.drivers.base import WORKAROUND_CAPABILITY, Capability, HostState, VmState
 from hvroll.planner.replace import Readiness
 
 if TYPE_CHECKING:
@@ -91,6 +91,39 @@ def audit(expected: Iterable[str], seen: Iterable[VmState]) -> dict[str, list[st
         elif vm.power is PowerState.CRASHED:
             crashed.append(name)
     return {"lost": sorted(lost), "duplicated": sorted(duplicated), "crashed": sorted(crashed)}
+
+
+WORKAROUND_ADVICE: Mapping[str, str] = {
+    "remove_balloon": "power-cycle the VM (a reboot or stop/start from the cloud) so that its "
+                      "count of live migrations starts again, or unplug its balloon by hand, "
+                      "then run again",
+    "copy_config_drive": "copy its disk.config to the destination by hand, or move it with a "
+                         "driver that can",
+}
+"""What the operator can do instead of a workaround the driver cannot apply."""
+
+
+def missing_workarounds(actions: Iterable[str], declared: Iterable[Capability]) -> str:
+    """Why a hop whose rules want ``actions`` first must not start with a driver declaring
+    ``declared``, or ``""``: a workaround the driver applies (``WORKAROUND_CAPABILITY``) that it
+    does not declare. Starting without it is what the rule warns against (a Windows guest
+    with a balloon live-migrated again fails at switch-over, a config drive stays behind), so
+    the hop is not tried, and not retried on the next rung as if nothing were wanted.
+
+    >>> missing_workarounds(["remove_balloon", "pin_cpu_model"], [Capability.LIVE_MIGRATION])
+    'it needs remove_balloon first, which the driver cannot do: power-cycle the VM (a reboot \
+or stop/start from the cloud) so that its count of live migrations starts again, or unplug \
+its balloon by hand, then run again'
+    >>> missing_workarounds(["remove_balloon"], [Capability.REMOVE_BALLOON])
+    ''
+    """
+    have = set(declared)
+    missing = [a for a in actions
+               if a in WORKAROUND_CAPABILITY and WORKAROUND_CAPABILITY[a] not in have]
+    if not missing:
+        return ""
+    advice = "; ".join(WORKAROUND_ADVICE.get(a, f"apply {a} by hand") for a in missing)
+    return f"it needs {', '.join(missing)} first, which the driver cannot do: {advice}"
 
 
 def needed_capabilities(steps: Sequence[StepRecord]) -> dict[Capability, str]:

@@ -27,7 +27,7 @@ from hvroll.drivers.base import (
 )
 from hvroll.errors import DriverError
 from hvroll.executor import ladder as lad
-from hvroll.executor.checks import destination_problem, runs_once_on
+from hvroll.executor.checks import destination_problem, missing_workarounds, runs_once_on
 from hvroll.executor.context import Agenda, Context, Effect, Layout
 from hvroll.executor.history import (
     HopChoice,
@@ -157,6 +157,11 @@ class MigrationRunner:
                                                          f"as it is now: {choice.blocked}")
                 return True
             actions = choice.workarounds
+            unapplied = missing_workarounds(actions, ex.driver.capabilities)
+            if unapplied:
+                self._finish(row, MigrationState.FAILED,
+                             f"not moved by the {ex.driver.name} driver: {unapplied}")
+                return True
         row.attempts += 1
         job = f"c{ex.campaign.id}-m{row.id}-a{row.attempts}"
         schedule = self._schedule(vm.ram_mib)

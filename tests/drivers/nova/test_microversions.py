@@ -16,7 +16,7 @@ from hvroll.drivers.nova.connect import (
 from hvroll.errors import DriverError
 
 LIVE = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION, Capability.POST_COPY,
-        Capability.POST_COPY_BLOCK}
+        Capability.POST_COPY_BLOCK, Capability.COPY_CONFIG_DRIVE}
 
 
 def test_what_hvroll_needs_of_novas_api() -> None:
@@ -71,4 +71,5 @@ def test_capabilities_follow_the_microversion_and_the_hook(
     caps = capabilities_for(microversion, reinstall=reinstall)
     assert caps == frozenset(expected)
     assert not caps & {Capability.BANDWIDTH_LIMIT, Capability.MEASURED_DOWNTIME,
-                       Capability.AUTO_CONVERGE, Capability.MAX_DOWNTIME}
+                       Capability.AUTO_CONVERGE, Capability.MAX_DOWNTIME,
+                       Capability.REMOVE_BALLOON}

@@ -75,11 +75,13 @@ def capabilities_for(microversion: Microversion, *, reinstall: bool) -> frozense
     """What the driver can do with a Nova whose newest microversion is ``microversion`` (at
     least :data:`DRIVER_MICROVERSION`): live and block migration, force-complete as
     ``post_copy`` (of block migrations too: Nova's libvirt driver switches them to post-copy
-    once the disks are mirrored); a cold migration to a named host from 2.56; ``reinstall``
-    with a hook.
-    Nova's API neither caps a migration's bandwidth nor reports its downtime."""
+    once the disks are mirrored), ``copy_config_drive`` (Nova's own, see
+    :meth:`NovaCloud.apply_workaround`); a cold migration to a named host from 2.56;
+    ``reinstall`` with a hook.
+    Nova's API neither caps a migration's bandwidth nor reports its downtime, nor unplugs a
+    guest's balloon (``remove_balloon``)."""
     caps = {Capability.LIVE_MIGRATION, Capability.BLOCK_MIGRATION, Capability.POST_COPY,
-            Capability.POST_COPY_BLOCK}
+            Capability.POST_COPY_BLOCK, Capability.COPY_CONFIG_DRIVE}
     if microversion >= COLD_MIGRATION_MICROVERSION:
         caps.add(Capability.COLD_MIGRATION)
     if reinstall:
@@ -240,6 +242,15 @@ class NovaCloud(Lifecycle):
                               f"(traits {', '.join(traits) or 'none'}) matches no profile of "
                               "the host-facts file", host=host)
         return profile.name
+
+    def apply_workaround(self, vm: str, action: str) -> None:
+        """``copy_config_drive``: nothing to do here, it is Nova's. A read-only iso9660 config
+        drive on a local disk goes with Nova's block migration (libvirt 1.2.17 and later copy
+        it); a Nova on an older libvirt refuses the move instead of losing the drive
+        (``NoBlockMigrationForConfigDriveInLibVirt``, Nova bug 1246201), and the refusal
+        ends the attempt with Nova's reason. Nova's API cannot unplug a balloon, so
+        ``remove_balloon`` is not declared."""
+        checks.workaround(action, (Capability.COPY_CONFIG_DRIVE.value,), vm, self.name)
 
     def set_scheduling(self, host: str, enabled: bool) -> None:
         svc = self._service(host)
