@@ -224,3 +224,30 @@ def test_planning_leaves_the_cycle_collector_as_it_found_it(tiny: Fleet, enabled
     finally:
         if was:
             gc.enable()
+
+
+def test_without_spare_the_first_host_drained_is_one_whose_vms_need_nothing_on_a_second_hop(
+        tiny_text: str) -> None:
+    """In a cluster without spare the first host's VMs go to hosts not upgraded yet and move
+    again. A Windows guest with a balloon, once live-migrated, wants ``remove_balloon`` for a
+    hop from CPv1 (windows-balloon-remigration): its host, though the lightest, is not
+    drained first when another host's VMs need nothing for their second hop."""
+    head, _, _ = tiny_text.partition("hosts:\n")
+    hosts = "".join(f"  - {{name: hv{i}, cluster: c1, generation: Broadwell, profile: CPv1, "
+                    f"vcpus: 32, ram_mib: 65536, disk_gib: 400}}\n" for i in (1, 2, 3))
+    linux = '{family: linux, distro: ubuntu, version: "22.04"}'
+    vms = [("win", "hv1", 2048, '{family: windows, distro: windows, version: "2019"}'),
+           ("a", "hv2", 4096, linux), ("b", "hv3", 8192, linux)]
+    text = head + "hosts:\n" + hosts + "vms:\n" + "".join(
+        f"  - {{name: {name}, uuid: 00000000-0000-4000-8000-00000000000{i}, host: {host}, "
+        f"vcpus: 1, ram_mib: {ram}, disks: [{{kind: shared, size_gib: 10}}], "
+        f"guest: {guest}}}\n" for i, (name, host, ram, guest) in enumerate(vms, 1))
+    fleet = parse_fleet(text, "three.yaml")
+    result = plan(fleet, Targets(default=fleet.profile_by_name["CPv2"]),
+                  Policy(hold_after_canary=False, canary_hosts=0))
+    order = [s.host for w in result.waves for s in w.steps]
+    assert order[0] == "hv2"  # hv1 is the lightest, but its Windows guest would move twice
+    twice = [m.vm for w in result.waves for s in w.steps for m in s.drain]
+    assert twice.count("win") == 1 and twice.count("a") == 2
+    assert all("remove_balloon" not in m.workarounds
+               for w in result.waves for s in w.steps for m in s.drain)

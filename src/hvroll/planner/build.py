@@ -44,7 +44,7 @@ from hvroll.planner.model import (
     Wave,
 )
 from hvroll.planner.placement import move_verdict, pick
-from hvroll.planner.state import Move, PlanState
+from hvroll.planner.state import Move, PlanState, after_move
 
 DEFAULT_DIRTY_MIB_S = 10.0
 """Dirty rate assumed for a running VM whose rate is not known."""
@@ -242,6 +242,10 @@ class _Builder:
             pending.sort(key=lambda h: (not self._empty(h),
                                         state.host[h].role is not HostRole.SPARE,
                                         state.usage[h].ram_mib, h))
+            if pending and not self._empty(pending[0]):  # no spare: its VMs move twice
+                first = next((h for h in pending if not self._rehop_wants(h)), pending[0])
+                pending.remove(first)
+                pending.insert(0, first)
         # The baselines work through the hosts in the order an operator lists them.
         out: dict[int, _ClusterWave] = {}
         wave0 = out[0] = _ClusterWave(cluster)
@@ -472,6 +476,21 @@ class _Builder:
                 return f"{why}; the policy allows no cold migration"
             return f"{why}; a cold move would start it where it would not boot"
         return None
+
+    def _rehop_wants(self, host: str) -> bool:
+        """Whether a VM of ``host`` would want a workaround on a second live hop from a host
+        like it. In a cluster without spare the first host drained sends its VMs to hosts
+        not upgraded yet, from which they move again; a host whose VMs would need nothing
+        for that second hop goes first when there is one (a workaround is a step more, and
+        one the backend cannot apply fails the hop: ``remove_balloon`` through Nova)."""
+        state = self.state
+        source = state.host[host]
+        for name in sorted(state.on_host[host]):
+            vm = state.vm(name)
+            after = after_move(vm, live=True, workarounds=(), original=vm)
+            if self.checker.migration(after, source, source).workarounds:
+                return True
+        return False
 
     def _empty(self, host: str) -> bool:
         """Holds no VM and has none to send to the legacy pool."""
