@@ -10,12 +10,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from openstack import exceptions as sdk_exc
 
 from hvroll.drivers.base import JobPhase, MigrationOptions
-from hvroll.drivers.nova.cloud import NovaCloud
+from hvroll.drivers.nova.cloud import READ_RETRIES, NovaCloud
 from hvroll.drivers.nova.discovery import RawCloud, RawHost, RawServer, fleet_from_cloud
 from hvroll.drivers.nova.facts import parse_facts
+from hvroll.errors import ConnectionLostError
 
 FACTS = parse_facts("""
 version: 1
@@ -125,5 +127,48 @@ def test_a_migration_nova_refuses_is_reported_by_the_next_wait(tmp_path: Path) -
         assert progress.phase is JobPhase.FAILED
         assert "409" in (progress.error or ""), progress.error
         assert cloud.wait(1.0) == []
+    finally:
+        cloud.close()
+
+
+class DroppingCompute(FakeCompute):
+    """The fake, except that its first ``drops`` requests of each kind fail as a keep-alive
+    connection nova-api closed fails them."""
+
+    def __init__(self, drops: int) -> None:
+        self.drops = drops
+        self.asked: dict[str, int] = {}
+
+    def _drop(self, kind: str) -> None:
+        from keystoneauth1 import exceptions as ks_exc
+
+        self.asked[kind] = self.asked.get(kind, 0) + 1
+        if self.asked[kind] <= self.drops:
+            raise ks_exc.ConnectFailure("Remote end closed connection without response")
+
+    def get_server(self, uuid: str) -> Any:
+        self._drop("get_server")
+        return super().get_server(uuid)
+
+    def live_migrate_server(self, uuid: str, **kwargs: Any) -> None:
+        self._drop("live_migrate_server")
+        super().live_migrate_server(uuid, **kwargs)
+
+
+def test_a_read_whose_connection_nova_drops_is_asked_again_a_write_is_not(
+        tmp_path: Path) -> None:
+    compute = DroppingCompute(drops=READ_RETRIES)
+    conn = SimpleNamespace(compute=compute, config=SimpleNamespace(name="fake"))
+    cloud = NovaCloud(conn, FLEET, FACTS, journal=tmp_path / "nova.jsonl",
+                      clock=SimpleNamespace(now=lambda: 0.0, sleep=lambda s: None))
+    try:
+        assert cloud.vm("vm-1").hosts == ("c1",)  # dropped READ_RETRIES times, then read
+        assert compute.asked["get_server"] == READ_RETRIES + 1
+        cloud.migrate("m1", "vm-1", "c2", MigrationOptions())
+        assert compute.asked["live_migrate_server"] == 1  # a write is sent once
+        assert "does not answer" in (cloud.job("m1").error or "")
+        compute.drops, compute.asked = READ_RETRIES + 1, {}
+        with pytest.raises(ConnectionLostError, match="reading server vm-1"):
+            cloud.vm("vm-1")
     finally:
         cloud.close()

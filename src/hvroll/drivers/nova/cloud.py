@@ -54,10 +54,13 @@ from hvroll.drivers.nova.connect import (
 from hvroll.drivers.nova.facts import HostFacts
 from hvroll.drivers.nova.journal import Journal, NovaJob
 from hvroll.drivers.nova.read import provider_traits
-from hvroll.errors import DriverError, HvrollError, OperationFailedError
+from hvroll.errors import ConnectionLostError, DriverError, HvrollError, OperationFailedError
 
 MIB = 1024 * 1024
 DISABLED_REASON = "hvroll: draining for upgrade"
+READ_RETRIES = 2
+"""Times a read is asked again at once when Nova's API drops the connection
+(:meth:`NovaCloud._read`)."""
 RUNNING_STATUSES = frozenset({"queued", "accepted", "pre-migrating", "preparing", "running",
                               "post-migrating", "migrating", "finished", "confirming"})
 FAILED_STATUSES = frozenset({"error", "failed"})
@@ -159,37 +162,51 @@ class NovaCloud(Lifecycle):
             raise checks.unknown("VM", vm)
         return uuid
 
+    def _read(self, what: str, fn: Callable[..., Any], *args: Any, at: str | None = None,
+              **kwargs: Any) -> Any:
+        """:meth:`_call` for a read (a GET: asking again changes nothing), asked again at
+        once, up to :data:`READ_RETRIES` times, when Nova's API drops the connection: a
+        keep-alive connection nova-api closed between two requests ("Remote end closed
+        connection without response", "Connection reset by peer") fails the request sent on
+        it, and the next one opens a new connection. A write is never sent twice here."""
+        for left in range(READ_RETRIES, -1, -1):
+            try:
+                return self._call(what, fn, *args, at=at, **kwargs)
+            except ConnectionLostError:
+                if not left:
+                    raise
+        raise AssertionError("unreachable")
+
     def _server(self, uuid: str, name: str) -> Any:
-        """The server, or None if Nova no longer has it (one request)."""
+        """The server, or None if Nova no longer has it (a read: :meth:`_read`)."""
         from openstack import exceptions as sdk_exc
 
-        try:
-            with quiet_sdk():
+        def get() -> Any:
+            try:
                 return self.conn.compute.get_server(uuid)
-        except sdk_exc.NotFoundException:
-            return None
-        except Exception as exc:
-            raise translate(exc, f"reading server {name}") from exc
+            except sdk_exc.NotFoundException:
+                return None
+        return self._read(f"reading server {name}", get)
 
     def _known_host(self, host: str) -> None:
         """``unknown host`` unless Nova has a nova-compute service on ``host`` (the list is
         read once, and again on a name it does not hold)."""
         if host not in self._compute_hosts:
-            self._compute_hosts = {s.host for s in self._call(
+            self._compute_hosts = {s.host for s in self._read(
                 "listing compute services", lambda: list(
                     self.conn.compute.services(binary="nova-compute")))}
             if host not in self._compute_hosts:
                 raise checks.unknown("host", host)
 
     def _service(self, host: str) -> Any:
-        found = self._call("listing compute services", lambda: list(
+        found = self._read("listing compute services", lambda: list(
             self.conn.compute.services(binary="nova-compute", host=host)))
         if not found:
             raise checks.unknown("host", host)
         return found[0]
 
     def _servers_on(self, host: str) -> list[Any]:
-        servers: list[Any] = self._call(f"listing servers of {host}", lambda: list(
+        servers: list[Any] = self._read(f"listing servers of {host}", lambda: list(
             self.conn.compute.servers(details=True, all_projects=True, compute_host=host)),
             at=host)
         return servers
@@ -217,7 +234,7 @@ class NovaCloud(Lifecycle):
                        power=_POWER.get(server.power_state or 0, PowerState.SHUTOFF))
 
     def vms(self) -> list[VmState]:
-        servers = self._call("listing servers", lambda: list(
+        servers = self._read("listing servers", lambda: list(
             self.conn.compute.servers(details=True, all_projects=True)))
         return [VmState(name=self._vm_name(s),
                         hosts=(s.compute_host,) if s.compute_host else (),
@@ -225,7 +242,7 @@ class NovaCloud(Lifecycle):
                 for s in servers]
 
     def host_profile(self, host: str) -> str:
-        hyps = self._call("listing hypervisors", lambda: list(
+        hyps = self._read("listing hypervisors", lambda: list(
             self.conn.compute.hypervisors(details=True)), at=host)
         hyp = next((h for h in hyps if ((h.service_details or {}).get("host") or h.name)
                     == host), None)
@@ -233,7 +250,7 @@ class NovaCloud(Lifecycle):
             raise checks.unknown("host", host)
         traits: tuple[str, ...] = ()
         if self.facts.uses_traits:
-            traits = self._call(f"reading the placement traits of {host}", provider_traits,
+            traits = self._read(f"reading the placement traits of {host}", provider_traits,
                                 self.conn, str(hyp.id), at=host)
         profile = self.facts.profile_for(hyp.hypervisor_type, int(hyp.hypervisor_version or 0),
                                          traits)
@@ -333,7 +350,7 @@ class NovaCloud(Lifecycle):
             self._start(job, JobKind.REINSTALL, None, host, None, profile)
             return
         self._service(host)
-        moving = next((m for m in self._call("listing migrations", lambda: list(
+        moving = next((m for m in self._read("listing migrations", lambda: list(
             self.conn.compute.migrations(host=host)))
             if m.status in RUNNING_STATUSES), None)
         checks.empty_host(host, [self._vm_name(s) for s in self._servers_on(host)],
@@ -358,7 +375,7 @@ class NovaCloud(Lifecycle):
         """The Nova migration of a migration job: its recorded one, else the first of the
         server created at or after the job started (found again after a crash)."""
         kind = "live-migration" if rec.kind is JobKind.LIVE_MIGRATION else "migration"
-        migs = self._call("listing migrations", lambda: list(
+        migs = self._read("listing migrations", lambda: list(
             self.conn.compute.migrations(server_id=rec.uuid, migration_type=kind)))
         if rec.migration_id is not None:
             return next((m for m in migs if str(m.id) == rec.migration_id), None)
@@ -421,7 +438,7 @@ class NovaCloud(Lifecycle):
         if mig.status not in SERVER_STATUSES:
             progress = self._progress(rec, mig) if rec.kind is JobKind.LIVE_MIGRATION else {}
             return JobProgress(phase=JobPhase.RUNNING, extra=extra, **base, **progress)
-        server = self._call(f"reading server {rec.vm}", self.conn.compute.get_server, rec.uuid)
+        server = self._read(f"reading server {rec.vm}", self.conn.compute.get_server, rec.uuid)
         if rec.kind is JobKind.COLD_MIGRATION and server.status == "VERIFY_RESIZE" \
                 and not rec.confirmed:
             self._call(f"confirming the move of {rec.vm}",
