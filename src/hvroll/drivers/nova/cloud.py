@@ -169,13 +169,12 @@ class NovaCloud(Lifecycle):
         keep-alive connection nova-api closed between two requests ("Remote end closed
         connection without response", "Connection reset by peer") fails the request sent on
         it, and the next one opens a new connection. A write is never sent twice here."""
-        for left in range(READ_RETRIES, -1, -1):
+        for _ in range(READ_RETRIES):
             try:
                 return self._call(what, fn, *args, at=at, **kwargs)
             except ConnectionLostError:
-                if not left:
-                    raise
-        raise AssertionError("unreachable")
+                pass
+        return self._call(what, fn, *args, at=at, **kwargs)
 
     def _server(self, uuid: str, name: str) -> Any:
         """The server, or None if Nova no longer has it (a read: :meth:`_read`)."""
