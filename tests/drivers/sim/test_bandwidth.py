@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hvroll.drivers.base import MigrationOptions
 from hvroll.drivers.sim import SimCloud
+from hvroll.drivers.sim.engine import World
+from hvroll.drivers.sim.faults import Faults
 from hvroll.drivers.sim.model import SWITCHOVER_FIXED_MS, shared_rate_mib_s
 
 from .conftest import LINK, fleet, run_until_final, vm
@@ -68,3 +72,24 @@ def test_a_new_migration_slows_one_in_flight() -> None:
 def test_shared_rate(src: float, out: int, dst: float, inc: int, cap: float | None,
                      rate: float) -> None:
     assert shared_rate_mib_s(src, out, dst, inc, cap) == rate
+
+
+def test_the_rate_in_force_after_every_event_is_the_models_share() -> None:
+    """The engine re-shares a changed link's bandwidth inline; after each event, every
+    migration's rate in force is exactly what :func:`shared_rate_mib_s` gives for its links."""
+    world = World(fleet(vm("a", ram_mib=1024), vm("b", ram_mib=2048, dirty=40.0),
+                        vm("c", ram_mib=8192), vm("d", "hv1", ram_mib=16384)), 1, Faults())
+    vms = world.vms
+    world.start_live("ma", vms["a"], "hv1", PLAIN, None)
+    world.start_live("mb", vms["b"], "hv2", MigrationOptions(bandwidth_mib_s=100.0), None)
+    world.start_live("mc", vms["c"], "hv3", PLAIN, None)
+    world.start_live("md", vms["d"], "hv3", PLAIN, None)
+    seen = set()
+    while world.active:
+        world.advance(math.inf, stop_on_change=True)
+        world.changed.clear()
+        for job_id in world.active:
+            job = world.jobs[job_id]
+            seen.add(job.rate_mib_s)
+            assert job.rate_mib_s == World.rate_of(job), job_id
+    assert seen == {LINK / 3, LINK / 2, 100.0, LINK}  # shares of 3, of 2, a cap, whole

@@ -100,6 +100,7 @@ class SimCloud(Lifecycle):
         so that a ``SimCloud`` is a ``Driver`` for the type checker too."""
         self._journal: Journal | None = None
         self._dead = False
+        self._unreachable_vms: dict[str, bool] = {}
         if journal is not None:
             opened = open_journal(journal, fleet, seed, faults.identity())
             try:
@@ -148,7 +149,7 @@ class SimCloud(Lifecycle):
         self._declared(Capability.PROBE)
         v = self._vm(vm)
         return (v.power is PowerState.RUNNING and self._world.hosts[v.host].up
-                and not unreachable(self._world.seed, vm))
+                and not self._unreachable(vm))
 
     # --- time -------------------------------------------------------------------------------
 
@@ -159,14 +160,19 @@ class SimCloud(Lifecycle):
         too), in the order they changed. Returns at once when some already did."""
         self._alive()
         world = self._world
-        now = self.clock.now()
+        now = world.clock.now()
         deadline = now if world.changed else now + max(0.0, timeout_s)
         if math.isinf(deadline) and not world.queue:
             deadline = now
-        self._run(lambda: world.advance(deadline, stop_on_change=True))
+        try:
+            world.advance(deadline, stop_on_change=True)
+        except SimulatedCrash:
+            self._crashed()
+            raise
         changed = list(world.changed)
         world.changed.clear()
-        self._line(f'{{"w":{self.clock.now()!r}}}')
+        if self._journal is not None:
+            self._journal.write_line(f'{{"w":{world.clock.now()!r}}}')
         return changed
 
     def _sleep(self, seconds: float) -> None:
@@ -174,17 +180,18 @@ class SimCloud(Lifecycle):
         if not seconds > 0:
             return
         deadline = self.clock.now() + seconds
-        self._run(lambda: self._world.advance(deadline, stop_on_change=False))
+        try:
+            self._world.advance(deadline, stop_on_change=False)
+        except SimulatedCrash:
+            self._crashed()
+            raise
         self._line(f'{{"s":{self.clock.now()!r}}}')
 
-    def _run(self, advance: Callable[[], None]) -> None:
-        try:
-            advance()
-        except SimulatedCrash:
-            self._dead = True
-            if self._journal is not None:
-                self._journal.close()
-            raise
+    def _crashed(self) -> None:
+        """The simulated orchestrator crashed: this object is dead, its journal closed."""
+        self._dead = True
+        if self._journal is not None:
+            self._journal.close()
 
     # --- changes ----------------------------------------------------------------------------
 
@@ -323,7 +330,7 @@ class SimCloud(Lifecycle):
 
     def inspect_vm(self, vm: str) -> VmView:
         """What the simulator knows about one VM (dirty rate, balloon, history, …)."""
-        return vm_view(self._vm(vm), unreachable(self._world.seed, vm))
+        return vm_view(self._vm(vm), self._unreachable(vm))
 
     @property
     def events_processed(self) -> int:
@@ -362,6 +369,14 @@ class SimCloud(Lifecycle):
         """True if ``job`` was already started with these arguments (the call is a no-op);
         raises if the id was used for something else."""
         return checks.job_reused(job, self._world.jobs.get(job), kind, subject, target)
+
+    def _unreachable(self, vm: str) -> bool:
+        """Whether ``vm`` never answers a probe (a digest of the seed and its name, computed
+        once per VM: the executor probes every VM before and after each of its moves)."""
+        found = self._unreachable_vms.get(vm)
+        if found is None:
+            found = self._unreachable_vms[vm] = unreachable(self._world.seed, vm)
+        return found
 
     def _declared(self, capability: Capability) -> None:
         if capability not in self.capabilities:
