@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
+from hvroll.domain.states import HostStepState
 from hvroll.store import Store
 from hvroll.store.models import Meta, StepRow
 from hvroll.store.rawsql import execute, executemany_rows
@@ -44,5 +45,26 @@ def test_a_drivers_error_is_raised_as_sqlalchemys(target: str) -> None:
         with pytest.raises(IntegrityError):
             executemany_rows(store.session.connection(), insert(cast(Table, Meta.__table__)),
                              ("key", "value"), [("twice", "a"), ("twice", "b")])
+    finally:
+        store.close()
+
+
+def test_a_state_is_written_as_its_value_and_an_unknown_one_is_refused(target: str) -> None:
+    """A state column's values are converted by a lookup of the enum's members and values;
+    a value it does not know goes to the column type's own conversion, which refuses it."""
+    store = Store(target, create=True)
+    try:
+        conn = store.session.connection()
+        conn.execute(insert(STEPS), [
+            {"id": i, "wave": 0, "position": i, "host": f"h{i}", "cluster": "c", "region": "r",
+             "target": "t", "state": "pending"} for i in (1, 2, 3)])
+        executemany_rows(conn, BY_ID, ("state", "b_id"), [
+            (HostStepState.DRAINING, 1), ("done", 2), (HostStepState.FAILED, 3)])
+        with pytest.raises(LookupError, match="'drained away' is not among the defined enum"):
+            executemany_rows(conn, BY_ID, ("state", "b_id"), [
+                (HostStepState.DONE, 1), ("drained away", 2)])
+        store.commit()
+        assert sql(target, "select id, state from host_step order by id") == [
+            (1, "draining"), (2, "done"), (3, "failed")]
     finally:
         store.close()

@@ -15,14 +15,17 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.types import Enum, TypeEngine
 
+_Convert = Callable[[Any], Any]
 _Compiled = tuple[str, tuple[str, ...], Callable[[Sequence[Any]], Any], tuple[Any, ...],
-                  tuple[tuple[int, Callable[[Any], Any]], ...]]
+                  tuple[tuple[int, _Convert, _Convert], ...]]
 _many: dict[tuple[UpdateBase, str, tuple[str, ...]], _Compiled] = {}
 """For each statement, dialect and parameter names: the driver's SQL, its parameters' names
 in its order, what picks them from a row of values in the names' order followed by the
 values the statement holds itself (a literal in its WHERE clause), those values, and the
-conversions of the values by position (a column type's bind processor)."""
+conversions of the values by position: a lookup that raises KeyError for a value it does not
+know, and the column type's bind processor, which converts it (or raises its own error)."""
 
 
 def _compiled(conn: Connection, stmt: UpdateBase, names: tuple[str, ...]) -> _Compiled:
@@ -33,11 +36,12 @@ def _compiled(conn: Connection, stmt: UpdateBase, names: tuple[str, ...]) -> _Co
         compiled = stmt.compile(dialect=dialect, column_keys=list(names))
         every = compiled.construct_params(dict.fromkeys(names))
         order = tuple(compiled.positiontup or ()) if compiled.positional else tuple(every)
-        converts: list[tuple[int, Callable[[Any], Any]]] = []
+        converts: list[tuple[int, _Convert, _Convert]] = []
         for i, name in enumerate(order):
-            proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            impl = compiled.binds[name].type.dialect_impl(dialect)
+            proc = impl.bind_processor(dialect)
             if proc is not None:
-                converts.append((i, proc))
+                converts.append((i, _lookup(impl, proc), proc))
         own = tuple(n for n in order if n not in names)
         at = {name: i for i, name in enumerate((*names, *own))}
         found = _many[key] = (compiled.string, order, itemgetter(*(at[n] for n in order)),
@@ -45,23 +49,36 @@ def _compiled(conn: Connection, stmt: UpdateBase, names: tuple[str, ...]) -> _Co
     return found
 
 
+def _lookup(impl: TypeEngine[Any], proc: _Convert) -> _Convert:
+    """A conversion as fast as a dictionary's lookup where the type has few values (an
+    ``Enum`` column: its members, their values and ``None``, each converted by ``proc``
+    once), else ``proc`` itself. The lookup raises KeyError for any other value, which
+    ``proc`` then converts or refuses."""
+    if isinstance(impl, Enum) and impl.enum_class is not None:
+        return {v: proc(v) for v in (None, *impl.enum_class, *impl.enums)}.__getitem__
+    return proc
+
+
 def _driver_rows(conn: Connection, found: _Compiled,
                  rows: Iterable[Sequence[Any]]) -> list[Any]:
-    """The driver's parameters of each row of values."""
+    """The driver's parameters of each row of values; a converted value is converted a
+    column at a time (``map`` of the lookup over the column), not a row at a time."""
     _, order, pick, held, converts = found
     if held:
         rows = [(*row, *held) for row in rows]
     out: list[Any] = list(map(pick, rows))
     if len(order) == 1:  # itemgetter of one item gives the item
         out = [(value,) for value in out]
-    if converts:
-        for i, row in enumerate(out):
-            row = list(row)
-            for at, convert in converts:
-                row[at] = convert(row[at])
-            out[i] = row
+    if converts and out:
+        columns: list[Any] = list(zip(*out, strict=True))
+        for at, lookup, proc in converts:
+            try:
+                columns[at] = list(map(lookup, columns[at]))
+            except KeyError:
+                columns[at] = list(map(proc, columns[at]))
+        out = list(zip(*columns, strict=True))
     if conn.dialect.positional:
-        return [tuple(row) for row in out] if converts else out
+        return out
     return [dict(zip(order, row, strict=True)) for row in out]
 
 
