@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 
 import pytest
 
@@ -11,7 +12,13 @@ from campaigns import Campaign
 from hvroll.domain import Fleet
 from hvroll.domain.states import CampaignState, HostStepState
 from hvroll.executor.engine import Executor
-from hvroll.executor.hosts import OUT_OF_SERVICE, REINSTALLING, early_starts, reinstall_room
+from hvroll.executor.hosts import (
+    ADVANCING,
+    OUT_OF_SERVICE,
+    REINSTALLING,
+    early_starts,
+    reinstall_room,
+)
 
 P, X, D = HostStepState.PENDING, HostStepState.DRAINING, HostStepState.DRAINED
 R, V, F = HostStepState.REINSTALLING, HostStepState.VERIFYING, HostStepState.DONE
@@ -107,3 +114,27 @@ def test_waves_overlap_within_k_plus_one_hosts_out_and_k_reinstalls(
     assert overlapped > 0
     assert worst_out <= 1
     assert worst_reinstalling <= 0
+
+
+@pytest.mark.parametrize("state", sorted(set(HostStepState) - ADVANCING))
+def test_a_step_outside_the_advancing_states_is_left_as_it_is_by_a_look(
+        small: Fleet, campaign: Campaign, state: HostStepState) -> None:
+    """What lets the executor look only at steps in ``ADVANCING``: any other step's look
+    queues nothing, moves nothing, records nothing and asks for no other look."""
+    store, cloud, _ = campaign(small)
+    executor = Executor(store, cloud)
+    agenda = executor.agenda
+    agenda.dirty.clear()
+    store.commit()
+    events = len(store.events())
+    for step in executor.steps[:5]:
+        step.state = state
+        for receivers_done in (False, True):
+            for failing in (False, True):
+                effects: list[Callable[[], None]] = []
+                executor.hosts.advance(step, receivers_done, failing, effects, True)
+                assert (effects, step.state, agenda.dirty, dict(agenda.blocked)) == (
+                    [], state, set(), {})
+    store.commit()
+    assert len(store.events()) == events
+    assert {P, DIS, X, D, V} == ADVANCING

@@ -50,7 +50,7 @@ from hvroll.drivers.base import Capability, Clock, Driver, has, require
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, needed_capabilities
 from hvroll.executor.context import Agenda, Context, Effect, Layout, silent_logger
-from hvroll.executor.hosts import HostSteps, early_starts, reinstall_room
+from hvroll.executor.hosts import ADVANCING, HostSteps, early_starts, reinstall_room
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import MigrationRunner
 from hvroll.executor.reconcile import reconcile
@@ -372,7 +372,8 @@ class Executor:
             steps = layout.by_cluster_wave[(cluster, wave)]
             receivers_done = all(s.state in TERMINAL_HOST for s in steps if s.receives)
             for step in steps:
-                hosts.advance(step, receivers_done, failing, effects)
+                if step.state in ADVANCING:  # in any other state the look would do nothing
+                    hosts.advance(step, receivers_done, failing, effects)
             if wave > 0 and ctx.plan.strategy is Strategy.ROLL_FORWARD:
                 self._overlap(cluster, wave, steps, failing, effects)
             if all(s.state in TERMINAL_HOST for s in steps):

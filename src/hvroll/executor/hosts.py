@@ -28,6 +28,11 @@ OUT_OF_SERVICE = frozenset({HostStepState.DISABLING, HostStepState.DRAINING,
 """A host in these states takes no new VMs: it is being emptied, is empty or is reinstalled."""
 REINSTALLING = frozenset({HostStepState.REINSTALLING, HostStepState.VERIFYING})
 TO_DRAIN = frozenset({HostStepState.PENDING, HostStepState.DISABLING, HostStepState.DRAINING})
+ADVANCING = frozenset({HostStepState.PENDING, HostStepState.DISABLING, HostStepState.DRAINING,
+                       HostStepState.DRAINED, HostStepState.VERIFYING})
+"""The states in which :meth:`HostSteps.advance` may do something: in any other (a reinstall
+under way, whose job's end moves the step on, or a terminal state) it reads nothing and
+changes nothing, so a caller need not call it for such a step."""
 
 
 def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState],

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
 from hvroll.compat import capabilities
+from hvroll.domain import CpuMode
 from hvroll.domain.states import IN_PLACE_RUNGS, MigrationState, Rung
 from hvroll.drivers.base import (
     Capability,
@@ -78,6 +79,9 @@ class MigrationRunner:
                 self.to_host[row.dest].append(row)
         self._caps_of: dict[tuple[str, str], frozenset[str]] = {}
         """Features both hosts and the driver support, by (source, destination) profile."""
+        self._ladders: dict[tuple[frozenset[str], bool, bool, frozenset[Capability]],
+                            tuple[tuple[Rung, ...], tuple[Rung, ...]]] = {}
+        """:meth:`_ladder`'s answers, by its case."""
         self._steps_of: dict[int, list[tuple[float, int]]] = {}
         """The downtime schedule by VM RAM (the ladder's policy is fixed for a run)."""
         self.planned = planned_keys(ctx.fleet.vm_by_name, layout.migrations)
@@ -136,10 +140,7 @@ class MigrationRunner:
             return True
         caps = self._caps(row.source, row.dest)
         local = vm.has_local_disk
-        rungs = lad.ladder(caps, ex.ladder_policy, local_disk=local)
-        if row.kind == MoveKind.COLD.value:
-            rungs = [Rung.COLD]
-        usable = lad.usable(rungs, ex.driver.capabilities, local_disk=local)
+        rungs, usable = self._ladder(caps, local, row.kind == _COLD)
         if not usable or (rung is not None and rung not in usable):
             missing = lad.missing(rung or rungs[0], ex.driver.capabilities, local_disk=local)
             self._finish(row, MigrationState.FAILED,
@@ -172,7 +173,7 @@ class MigrationRunner:
         now = ex.clock.now()
         ex.transition(row, MigrationState.STARTING, f"attempt {row.attempts} on {rung.value}")
         row.job, row.rung = job, rung
-        row.rungs = dumps([*loads_items(row.rungs), rung.value])
+        row.rungs = _with_rung(row.rungs, rung.value)
         if row.started_s is None:
             row.started_s = now
         attempt = Attempt(migration_id=row.id, number=row.attempts, rung=rung, job=job,
@@ -242,6 +243,25 @@ class MigrationRunner:
         if applied:
             row.applied = dumps(applied)
             ex.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
+
+    def _ladder(self, caps: frozenset[str], local: bool, cold: bool,
+                ) -> tuple[list[Rung], list[Rung]]:
+        """The rungs open to a hop (:func:`~hvroll.executor.ladder.ladder`, only
+        :attr:`~hvroll.executor.ladder.Rung.COLD` for a cold one) and those of them the driver
+        can climb (:func:`~hvroll.executor.ladder.usable`), as new lists: both depend only on
+        the hosts' features, the VM's local disks, the hop's kind, the ladder's policy (fixed
+        for a run) and the driver's declared capabilities, so they are worked out once per
+        distinct such case (the declaration is part of the key: it is still consulted before
+        each attempt)."""
+        ex = self.ctx
+        declared = ex.driver.capabilities
+        key = (caps, local, cold, declared)
+        found = self._ladders.get(key)
+        if found is None:
+            rungs = [Rung.COLD] if cold else lad.ladder(caps, ex.ladder_policy, local_disk=local)
+            found = self._ladders[key] = (
+                tuple(rungs), tuple(lad.usable(rungs, declared, local_disk=local)))
+        return list(found[0]), list(found[1])
 
     def _schedule(self, ram_mib: int) -> list[tuple[float, int]]:
         found = self._steps_of.get(ram_mib)
@@ -566,11 +586,24 @@ class MigrationRunner:
         self._finish(row, MigrationState.FAILED, reason)
 
     def _carry(self, row: MigrationRecord) -> None:
-        """The VM's state after its hop completed (:func:`~hvroll.executor.history.after_hop`)."""
+        """The VM's state after its hop completed (:func:`~hvroll.executor.history.after_hop`).
+
+        A hop that leaves the guest's CPU as it is (a live one, or a cold one of a guest that
+        is not ``host-model``) is handed to the state to apply when the VM is next asked for
+        (:meth:`~hvroll.planner.state.PlanState.carry`: ``after_hop`` is then ``after_move``,
+        which that applies): most VMs move once and are never asked for again. A cold hop of
+        a ``host-model`` guest also takes the destination's CPU: applied now, as before. A
+        guest's CPU mode is the inventory's for good (``after_move`` keeps the CPU, a
+        ``host-model`` guest's new CPU is ``host-model``), so the state's VM, even with hops
+        not yet applied, tells which case this is."""
         ex = self.ctx
+        live = row.rung is not Rung.COLD
+        if live or ex.state.current[row.vm].cpu.mode is not CpuMode.HOST_MODEL:
+            ex.state.carry(row.vm, live=live, workarounds=loads_items(row.applied))
+            return
         dest = ex.state.host[row.dest]
         ex.state.current[row.vm] = after_hop(
-            ex.state.vm(row.vm), live=row.rung is not Rung.COLD,
+            ex.state.vm(row.vm), live=live,
             workarounds=loads_items(row.applied), original=ex.fleet.vm_by_name[row.vm],
             dest=(ex.fleet.generation_of(dest), ex.state.profile(row.dest)))
 
@@ -629,6 +662,17 @@ def _kind(rung: Rung) -> JobKind:
 def _options(options: MigrationOptions) -> dict[str, object]:
     """The options as recorded with the attempt (flat: no deep copy needed)."""
     return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+
+
+_COLD = MoveKind.COLD.value
+
+
+@functools.lru_cache(maxsize=1024)
+def _with_rung(rungs: str, rung: str) -> str:
+    """A migration's ``rungs`` column with ``rung`` added at its end: worked out once per
+    distinct (column, rung) — a run writes the same few lists again and again (26,299
+    ``json.dumps`` per enterprise run)."""
+    return dumps([*loads_items(rungs), rung])
 
 
 @functools.lru_cache(maxsize=256)

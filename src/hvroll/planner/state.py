@@ -78,6 +78,15 @@ class PlanState:
             self.current[name] = vm
         return self.current[name]
 
+    def carry(self, name: str, *, live: bool, workarounds: Sequence[str]) -> None:
+        """A move of VM ``name`` that has happened (the executor's completed hop): its state
+        follows (:func:`after_move`) when :meth:`vm` next asks for it, as a planned move's
+        does. The same VM as ``self.current[name] = after_move(self.vm(name), ...)`` now:
+        :meth:`vm` applies the moves in the order they were made, each with the inventory's
+        VM as ``original``, and nothing reads a VM's state but through :meth:`vm` (a VM
+        that moves only once is never copied)."""
+        self._hops.setdefault(name, []).append((live, tuple(workarounds)))
+
     def profile(self, host: str) -> HostProfile:
         return self.fleet.profile_by_name[self.host[host].profile]
 
