@@ -137,15 +137,16 @@ def test_a_run_stopped_after_a_failed_attempt_retries_it_on_the_rung_it_would_ha
     """Stopped right after the commit that records a failed attempt and sends its migration
     back to pending, before its next attempt is written (the next rung is then only in the
     memory of the run that stopped), then restarted: the next attempt is on the rung an
-    uninterrupted run climbs to (seed 3: vm-000109 failed twice on pre-copy, so block), and
-    the campaign ends exactly as one that never stopped, every table's rows the same — not
-    with a third pre-copy."""
+    uninterrupted run climbs to (seed 12: vm-000093 failed twice on pre-copy, so block, which
+    failed once more), and the campaign ends exactly as one that never stopped, every
+    table's rows the same — not with a third pre-copy. (Seed 12: the stop comes with no
+    other migration running, which a restart would reconcile, an event more.)"""
     fleet = three_regions()
     faults = Faults(migration_failure_rate=0.2)
-    whole, cloud, _ = campaign(fleet, name="whole", seed=3, faults=faults)
+    whole, cloud, _ = campaign(fleet, name="whole", seed=12, faults=faults)
     with cloud:
         assert Executor(whole, cloud).run().state is CampaignState.COMPLETED
-    store, cloud, _ = campaign(fleet, name="died", seed=3, faults=faults)
+    store, cloud, _ = campaign(fleet, name="died", seed=12, faults=faults)
     executor = Executor(store, cloud)
     observe = executor._observe
     waiting: list[tuple[str, str, str]] = []
@@ -161,15 +162,15 @@ def test_a_run_stopped_after_a_failed_attempt_retries_it_on_the_rung_it_would_ha
     executor._observe = dies  # type: ignore[method-assign]
     with cloud, pytest.raises(Died):
         executor.run()
-    assert waiting == [("vm-000109", "precopy", "block")]
+    assert waiting == [("vm-000093", "precopy", "block")]
     target = store.target
     store.close()
     store = Store(target)
-    with SimCloud(store.fleet(), seed=3, faults=faults,
+    with SimCloud(store.fleet(), seed=12, faults=faults,
                   journal=tmp_path / "died.db.sim.jsonl") as again:
         assert Executor(store, again).run().state is CampaignState.COMPLETED
-    moved = next(m for m in store.migrations() if m.vm == "vm-000109")
-    assert (loads(moved.rungs), moved.attempts) == (["precopy", "precopy", "block"], 3)
+    moved = next(m for m in store.migrations() if m.vm == "vm-000093")
+    assert (loads(moved.rungs), moved.attempts) == (["precopy", "precopy", "block", "block"], 4)
     assert _outcome(store) == _outcome(whole)
     assert table_digests(store.target) == table_digests(whole.target)
     whole.close()

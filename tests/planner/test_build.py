@@ -8,7 +8,7 @@ import pytest
 
 from hvroll.domain import Fleet
 from hvroll.inventory import parse_fleet
-from hvroll.planner.build import Targets, _makespan, plan
+from hvroll.planner.build import Targets, _makespan, light_at_both_ends, plan
 from hvroll.planner.model import MoveKind, Policy, Strategy, UnmovableAction
 
 
@@ -46,8 +46,9 @@ def test_without_a_canary_the_first_wave_drains(tiny: Fleet) -> None:
         ("hv1", True, 3)]
 
 
-def _cluster(profiles: list[str], spares: int, vms_per_host: int) -> Fleet:
-    """One cluster of Broadwell hosts; the first hosts carry ``vms_per_host`` VMs each."""
+def _cluster(profiles: list[str], spares: int, vms_per_host: int | list[int]) -> Fleet:
+    """One cluster of Broadwell hosts; the first hosts carry ``vms_per_host`` VMs each (or
+    host i ``vms_per_host[i]``)."""
     text = [
         "version: 1", "regions: [{name: r}]", "clusters: [{name: c, region: r}]",
         "generations: [{name: Broadwell, model: Broadwell-noTSX}]",
@@ -66,7 +67,7 @@ def _cluster(profiles: list[str], spares: int, vms_per_host: int) -> Fleet:
     text.append("vms:")
     k = 0
     for i in range(n - spares):
-        for _ in range(vms_per_host):
+        for _ in range(vms_per_host if isinstance(vms_per_host, int) else vms_per_host[i]):
             k += 1
             text.append(f"  - {{name: v{k}, uuid: 00000000-0000-4000-8000-{k:012d}, "
                         f"host: h{i}, vcpus: 1, ram_mib: 4096, guest: {{family: linux}}, "
@@ -96,6 +97,19 @@ def test_roll_forward_upgrades_spares_first_then_k_hosts_a_wave() -> None:
     ]
     assert result.summary.migrations_per_vm == 1.0
     assert {m[3] for m in moves(result) if m[0] == 1} == {"h4", "h5"}
+
+
+def test_the_first_hosts_after_the_spares_are_the_lightest_and_the_rest_heaviest_first() -> None:
+    assert light_at_both_ends(["s", "a", "b", "c", "d", "e"],
+                              {"s": 0, "a": 1, "b": 2, "c": 3, "d": 5, "e": 4}, 3) == [
+        "s", "a", "b", "d", "e", "c"]
+    assert light_at_both_ends(["a", "b"], {"a": 1, "b": 2}, 3) == ["a", "b"]
+    # One spare (k = 1): the two lightest hosts first (two waves), then the heaviest, so
+    # the cluster ends with light ones; VMs of 4 GiB.
+    fleet = _cluster(["old"] * 6, spares=1, vms_per_host=[3, 1, 2, 1, 2])
+    result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
+    assert [[(s.host, len(s.drain)) for s in w.steps] for w in result.waves] == [
+        [("h5", 0)], [("h1", 1)], [("h3", 1)], [("h0", 3)], [("h2", 2)], [("h4", 2)]]
 
 
 def test_roll_forward_drains_elsewhere_than_the_wave_before_when_the_vms_fit() -> None:
