@@ -190,6 +190,9 @@ class Agenda:
 
 
 _NO_ROWS: list[MigrationRecord] = []
+SETTLED = frozenset({Readiness.UNCHANGED, Readiness.UPGRADED, Readiness.FAILED})
+"""A host's readiness that stays what it is for the rest of the campaign
+(:meth:`Layout.readiness`)."""
 
 
 class Layout:
@@ -234,6 +237,8 @@ class Layout:
             self.reinstalls_at_once[cluster] = max(
                 self.reinstalls_at_once.get(cluster, 0), sum(s.reinstall for s in wave_steps))
         self.target_by_host = {s.host: s.target for s in steps}
+        self._settled: dict[str, Readiness] = {}
+        """Hosts whose :meth:`readiness` can no longer change, with it."""
         self.targets = {p.name: p for p in plan.targets}
 
     def current_wave(self, cluster: str) -> int | None:
@@ -276,11 +281,25 @@ class Layout:
 
     def readiness(self, host: str) -> Readiness:
         """How far ``host`` has got, as a destination sees it (a pending step of it in its
-        cluster's current wave makes it busy: it is about to be drained)."""
+        cluster's current wave makes it busy: it is about to be drained).
+
+        A host found unchanged, upgraded or failed is answered so from then on without
+        looking at its steps again (:data:`SETTLED`): it has no step (the campaign's steps
+        are fixed), or a step of it has failed, or every step of it is done — and a step
+        never leaves a terminal state (the lifecycle's table has no move out of one), so
+        :func:`~hvroll.planner.replace.readiness` would give the same answer: a failed step
+        is looked at first, and a host whose steps are all done has none pending, so is
+        never next up."""
+        found = self._settled.get(host)
+        if found is not None:
+            return found
         steps = self.by_host.get(host, ())
         next_up = any(s.state is HostStepState.PENDING
                       and self.current_wave(s.cluster) == s.wave for s in steps)
-        return readiness([(s.state, s.reinstall) for s in steps], next_up=next_up)
+        found = readiness([(s.state, s.reinstall) for s in steps], next_up=next_up)
+        if found in SETTLED:
+            self._settled[host] = found
+        return found
 
     def may_wait(self, row: MigrationRecord) -> bool:
         """Whether the plan's ordering sends ``row``'s VM to a host whose upgrade has not
@@ -288,12 +307,11 @@ class Layout:
         under the baselines."""
         return self.plan.strategy is not Strategy.ROLL_FORWARD or row.dest == row.planned_dest
 
-    def unreachable_before(self, host: str) -> set[str]:
-        """VMs that did not answer before ``host`` was drained (not blamed on the campaign)."""
-        out: set[str] = set()
-        for step in self.by_host.get(host, ()):
-            out.update(loads_items(step.unreachable_before))
-        return out
+    def was_unreachable(self, host: str, vm: str) -> bool:
+        """Whether ``vm`` did not answer before ``host`` was drained (not blamed on the
+        campaign)."""
+        return any(vm in loads_items(step.unreachable_before)
+                   for step in self.by_host.get(host, ()))
 
     def target_rank(self, host: str) -> int:
         """The rank ``host`` will have: its target's when the plan rolls forward."""

@@ -647,7 +647,7 @@ class MigrationRunner:
         if problem:
             ex.violation(problem, vm=row.vm)
             return
-        if row.vm in self.layout.unreachable_before(row.source):
+        if self.layout.was_unreachable(row.source, row.vm):
             return
         if has(ex.driver, Capability.PROBE) \
                 and not require(ex.driver, Capability.PROBE).probe(row.vm):

@@ -1,0 +1,57 @@
+"""What the executor's units share: a destination's readiness and a drain's unreachable VMs,
+as the layout answers them."""
+
+from __future__ import annotations
+
+from campaigns import Campaign
+from hvroll.domain import Fleet
+from hvroll.domain.states import HostStepState
+from hvroll.executor.engine import Executor
+from hvroll.planner.replace import Readiness, readiness
+
+S = HostStepState
+THROUGH = [S.DISABLING, S.DRAINING, S.DRAINED, S.REINSTALLING, S.VERIFYING]
+
+
+def fresh(executor: Executor, host: str) -> Readiness:
+    """The readiness worked out from the host's steps as they are now."""
+    layout = executor.layout
+    steps = layout.by_host.get(host, [])
+    return readiness([(s.state, s.reinstall) for s in steps], next_up=any(
+        s.state is S.PENDING and layout.current_wave(s.cluster) == s.wave for s in steps))
+
+
+def test_a_hosts_readiness_follows_its_steps_and_stays_once_settled(
+        small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small)
+    executor = Executor(store, cloud)
+    layout, ctx = executor.layout, executor.ctx
+    outside = next(h.name for h in small.hosts if h.name not in layout.by_host)
+    assert layout.readiness(outside) is Readiness.UNCHANGED
+    upgraded, failed = [s for s in layout.steps
+                        if s.reinstall and len(layout.by_host[s.host]) == 1][:2]
+    seen = []
+    for state in [*THROUGH, S.DONE]:
+        ctx.transition(upgraded, state, "")
+        executor.agenda.touched(upgraded.cluster)
+        assert layout.readiness(upgraded.host) is fresh(executor, upgraded.host)
+        seen.append(layout.readiness(upgraded.host))
+    assert seen == [Readiness.BUSY] * 5 + [Readiness.UPGRADED]
+    for state in [S.DISABLING, S.DRAINING, S.FAILED]:
+        ctx.transition(failed, state, "")
+        executor.agenda.touched(failed.cluster)
+        assert layout.readiness(failed.host) is fresh(executor, failed.host)
+    assert [layout.readiness(h) for h in (outside, upgraded.host, failed.host)] == [
+        Readiness.UNCHANGED, Readiness.UPGRADED, Readiness.FAILED]
+
+
+def test_a_vm_unreachable_before_its_hosts_drain_is_known_by_name(
+        small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small)
+    layout = Executor(store, cloud).layout
+    step = layout.steps[0]
+    step.unreachable_before = '["vm-a","vm-b"]'
+    assert [layout.was_unreachable(step.host, vm) for vm in ("vm-a", "vm-b", "vm-c")] == [
+        True, True, False]
+    outside = next(h.name for h in small.hosts if h.name not in layout.by_host)
+    assert layout.was_unreachable(outside, "vm-a") is False
