@@ -38,6 +38,18 @@ def test_an_illegal_move_is_refused_and_leaves_no_trace(small: Fleet,
     assert store.transitions() == []
 
 
+def test_an_illegal_move_of_a_host_step_is_refused_and_leaves_no_trace(
+        small: Fleet, campaign: Campaign) -> None:
+    store, _, _ = campaign(small)
+    step = store.steps()[0]
+    with pytest.raises(IllegalTransitionError, match=rf"host {step.host}: pending → done is "
+                                                     r"not allowed"):
+        store.transition(step, HostStepState.DONE, 1.0)
+    store.commit()
+    assert step.state is HostStepState.PENDING
+    assert store.transitions() == []
+
+
 def test_state_columns_read_back_as_enums(small: Fleet, campaign: Campaign) -> None:
     store, _, _ = campaign(small)
     store.close()
