@@ -61,7 +61,7 @@ def test_reinstalling_straight_from_pending_is_refused() -> None:
     with pytest.raises(IllegalTransitionError) as caught:
         check(HOST, HostStepState.PENDING, HostStepState.REINSTALLING, "host h1")
     assert str(caught.value) == ("host h1: pending → reinstalling is not allowed (expected one "
-                                 "of: disabling, skipped)")
+                                 "of: disabling, failed, skipped)")
 
 
 def test_a_final_state_is_final() -> None:

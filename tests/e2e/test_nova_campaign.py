@@ -226,6 +226,10 @@ def test_abort_cancels_the_running_migration_and_its_vm_stays(lab: Lab, old_host
     for m in moving:
         assert after[m.server_id] == (old_host, "ACTIVE")
     assert lab.versions()[old_host] == CPV1
+    assert lab.services()[old_host].status == "enabled"  # given back, not left disabled
+    skipped = {h["host"]: h["reason"] for h in status(lab, tmp_path)["skipped_hosts"]}
+    assert skipped[old_host].startswith("the campaign was aborted while the host was "
+                                        "draining; scheduling enabled again"), skipped
 
 
 def test_a_migration_nova_fails_climbs_the_ladder_then_is_reported_and_the_host_kept(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from campaigns import Campaign, targets_of
-from hvroll.domain import Fleet
-from hvroll.domain.states import CampaignState
+from hvroll.domain import Fleet, SchedulingState
+from hvroll.domain.states import ACTIVE_HOST, CampaignState, HostStepState
 from hvroll.drivers.base import HostState, JobProgress
 from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
 from hvroll.errors import ConnectionLostError
@@ -111,6 +112,163 @@ def test_abort_stops_safely(small: Fleet, campaign: Campaign) -> None:
     assert s["migrations_running"] == 0
     assert_every_vm_once(small, cloud)
     assert Executor(store, cloud).run().state is CampaignState.ABORTED  # final
+
+
+def abort_after(t_s: float, store: Store) -> Callable[[Executor], None]:
+    def on_turn(ex: Executor) -> None:
+        if ex.clock.now() > t_s and not store.pending_controls():
+            store.request("abort")
+    return on_turn
+
+
+def out_of_service(cloud: SimCloud) -> list[str]:
+    return [h.name for h in cloud.hosts() if h.scheduling is not SchedulingState.ENABLED]
+
+
+def test_an_abort_leaves_no_host_out_of_service_and_says_which_it_gave_back(
+        small: Fleet, campaign: Campaign) -> None:
+    """Reinstalled hosts are verified and enabled; hosts taken out and not reinstalled
+    (drained, being drained, drained for the canary wave) are enabled again on their old
+    profile, their steps skipped with why; nothing is left half-way."""
+    store, cloud, _ = campaign(small)
+    assert Executor(store, cloud, on_turn=abort_after(5000, store)).run().state \
+        is CampaignState.ABORTED
+    assert out_of_service(cloud) == []
+    steps = store.steps()
+    assert not [s.host for s in steps if s.state in ACTIVE_HOST]
+    given_back = [s for s in steps if s.state is HostStepState.SKIPPED]
+    assert given_back
+    for s in given_back:
+        assert s.error.startswith("the campaign was aborted while the host was "), s.error
+        assert s.error.endswith("; scheduling enabled again, not reinstalled")
+        assert cloud.host_profile(s.host) == small.host_by_name[s.host].profile
+    upgraded = {s.host for s in steps if s.state is HostStepState.DONE and s.reinstall}
+    assert all(cloud.host_profile(h) == small.host_by_name[h].profile for h in upgraded) \
+        is False  # reinstalled hosts report their target: not given back
+    by_campaign = {h["host"] for h in status(store)["skipped_hosts"] if h["by"] == "campaign"}
+    assert by_campaign == {s.host for s in given_back}
+    assert_every_vm_once(small, cloud)
+
+
+def test_an_abort_at_the_canary_hold_gives_back_the_canary_hosts_it_drained(
+        small: Fleet, campaign: Campaign) -> None:
+    store, cloud, _ = campaign(small, policy=Policy(allow_suspend=True))
+    assert Executor(store, cloud).run().state is CampaignState.HOLDING
+    drained = {s.host for s in store.steps() if s.state is HostStepState.DONE
+               and not s.reinstall}
+    assert drained and set(out_of_service(cloud)) == drained  # the canaries, empty, wait
+    store.request("abort")
+    assert Executor(store, cloud).run().state is CampaignState.ABORTED
+    assert out_of_service(cloud) == []
+    later = [s for s in store.steps() if s.host in drained and s.reinstall]
+    assert {s.state for s in later} == {HostStepState.SKIPPED}
+    assert all("drained, waiting for its reinstall" in s.error for s in later)
+
+
+def test_a_host_the_inventory_had_disabled_stays_disabled_after_an_abort(
+        small: Fleet, campaign: Campaign) -> None:
+    hold = Policy(allow_suspend=True)
+    canary = next(s.host for s in campaign(small, policy=hold, name="first")[2].host_steps()
+                  if s.canary and not s.reinstall)
+    data = small.model_dump()
+    for h in data["hosts"]:
+        if h["name"] == canary:
+            h["scheduling"] = SchedulingState.DISABLED
+    disabled = Fleet.model_validate(data)
+    store, cloud, plan = campaign(disabled, policy=hold)
+    assert any(s.host == canary and s.canary for s in plan.host_steps())
+    assert Executor(store, cloud).run().state is CampaignState.HOLDING
+    store.request("abort")
+    assert Executor(store, cloud).run().state is CampaignState.ABORTED
+    assert out_of_service(cloud) == [canary]
+    later = next(s for s in store.steps() if s.host == canary and s.reinstall)
+    assert later.state is HostStepState.SKIPPED
+    assert "scheduling left disabled, as the inventory had it" in later.error
+
+
+class DropsEnables(SimCloud):
+    """A simulated cloud whose API drops the next ``left`` requests enabling a host."""
+
+    left = 0
+
+    def set_scheduling(self, host: str, enabled: bool) -> None:
+        if enabled and self.left > 0:
+            self.left -= 1
+            raise ConnectionLostError("enabling: the endpoint does not answer")
+        super().set_scheduling(host, enabled)
+
+
+@pytest.mark.parametrize("fails", [3, 10_000])
+def test_an_abort_asks_again_an_enable_the_cloud_did_not_answer(
+        small: Fleet, campaign: Campaign, fails: int) -> None:
+    store, _, _ = campaign(small, policy=Policy(allow_suspend=True))
+    cloud = DropsEnables(store.fleet(), seed=1)
+    assert Executor(store, cloud).run().state is CampaignState.HOLDING
+    cloud.left = fails
+    store.request("abort")
+    assert Executor(store, cloud).run().state is CampaignState.ABORTED
+    canaries = [s for s in store.steps() if s.reinstall and s.state is not HostStepState.PENDING
+                and s.wave > 0]
+    assert canaries
+    dropped = [e for e in store.events("driver_error") if "does not answer" in e.message]
+    if fails == 3:
+        assert len(dropped) == 3
+        assert out_of_service(cloud) == []
+        assert {s.state for s in canaries} == {HostStepState.SKIPPED}
+    else:  # asked UNREAD_POLLS times, then left disabled and reported as failed
+        assert {s.state for s in canaries} == {HostStepState.FAILED}
+        assert all(s.error.startswith("could not enable scheduling after the abort: ")
+                   for s in canaries)
+        assert sorted(out_of_service(cloud)) == sorted(s.host for s in canaries)
+
+
+class CrashesWhileAborting(SimCloud):
+    """The simulated cloud: once ``armed``, the API drops the next request enabling a host,
+    and the orchestrator dies at its next wait (after the abort committed what it had done
+    so far, and before it asked that host again)."""
+
+    armed = False
+    dropped = False
+
+    def set_scheduling(self, host: str, enabled: bool) -> None:
+        if enabled and self.armed and not self.dropped:
+            self.dropped = True
+            raise ConnectionLostError("enabling: the endpoint does not answer")
+        super().set_scheduling(host, enabled)
+
+    def wait(self, timeout_s: float) -> list[str]:
+        if self.dropped:
+            raise SimulatedCrash("killed while aborting")
+        return super().wait(timeout_s)
+
+
+def test_a_run_killed_while_aborting_leaves_the_abort_for_the_next_run(
+        small: Fleet, campaign: Campaign, tmp_path: Path) -> None:
+    """The abort is read at the turn after it is asked (the lease renewed every turn), and
+    nothing enables a host in between: the crash comes in the abort's give-back, after a
+    commit of it; the request must still be there for the next run."""
+    store, _, _ = campaign(small)
+    cloud = CrashesWhileAborting(store.fleet(), seed=1, journal=tmp_path / "c.db.sim.jsonl")
+    wall = [1000.0]
+
+    def abort_and_arm(ex: Executor, dying: CrashesWhileAborting = cloud) -> None:
+        wall[0] += 20.0
+        if ex.clock.now() > 5000 and not dying.armed:
+            store.request("abort")
+            dying.armed = True
+
+    lease = Lease(store, wall=lambda: wall[0], renew_every_s=10.0)
+    with pytest.raises(SimulatedCrash):
+        Executor(store, cloud, on_turn=abort_and_arm, lease=lease).run()
+    store.close()
+    cloud.close()
+    store = Store(tmp_path / "c.db")
+    assert [c.action for c in store.pending_controls()] == ["abort"]
+    cloud2 = SimCloud(store.fleet(), seed=1, journal=tmp_path / "c.db.sim.jsonl")
+    assert Executor(store, cloud2).run().state is CampaignState.ABORTED
+    assert store.pending_controls() == []
+    assert out_of_service(cloud2) == []
+    assert_every_vm_once(small, cloud2)
 
 
 def test_abort_is_read_at_the_next_lease_renewal_not_50_turns_later(

@@ -479,6 +479,10 @@ def resume(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
 
 def abort(state: str = typer.Option(..., "--state", "-s", help=STATE_HELP,
                                      show_default=False)) -> None:
-    """Abort a campaign: running live migrations are cancelled (VMs stay on their source),
-    reinstalls in progress finish, nothing new starts."""
+    """Abort a campaign, for good: running live migrations are cancelled (VMs stay on their
+    source), reinstalls in progress finish, nothing new starts. Then no host is left out of
+    service: a reinstalled host is verified and enabled; a host taken out and not
+    reinstalled gets scheduling enabled again on its old profile (unless the inventory had it
+    disabled), its step skipped with why ('hvroll status'). A host that cannot be enabled is
+    reported failed."""
     _control(state, ControlAction.ABORT)

@@ -52,8 +52,12 @@ class HostStepState(StrEnum):
     VERIFYING = "verifying"
     DONE = "done"
     FAILED = "failed"
-    """Drain, reinstall or verification failed: the host stays disabled and is reported."""
+    """Drain, reinstall or verification failed, or an abort could not enable the host again:
+    the host stays disabled and is reported."""
     SKIPPED = "skipped"
+    """The campaign leaves the host on its profile: the plan's order (its host failed or was
+    skipped in an earlier wave, too many hosts failed), or an abort that gave it back to
+    service before its reinstall."""
 
 
 class MigrationState(StrEnum):
@@ -102,12 +106,14 @@ CAMPAIGN: Mapping[CampaignState, frozenset[CampaignState]] = {
 }
 
 HOST: Mapping[HostStepState, frozenset[HostStepState]] = {
-    HostStepState.PENDING: frozenset({HostStepState.DISABLING, HostStepState.SKIPPED}),
-    HostStepState.DISABLING: frozenset({HostStepState.DRAINING, HostStepState.FAILED,
-                                        HostStepState.PENDING}),
-    HostStepState.DRAINING: frozenset({HostStepState.DRAINED, HostStepState.FAILED}),
-    HostStepState.DRAINED: frozenset({HostStepState.REINSTALLING, HostStepState.DONE,
+    HostStepState.PENDING: frozenset({HostStepState.DISABLING, HostStepState.SKIPPED,
                                       HostStepState.FAILED}),
+    HostStepState.DISABLING: frozenset({HostStepState.DRAINING, HostStepState.FAILED,
+                                        HostStepState.PENDING, HostStepState.SKIPPED}),
+    HostStepState.DRAINING: frozenset({HostStepState.DRAINED, HostStepState.FAILED,
+                                       HostStepState.SKIPPED}),
+    HostStepState.DRAINED: frozenset({HostStepState.REINSTALLING, HostStepState.DONE,
+                                      HostStepState.FAILED, HostStepState.SKIPPED}),
     HostStepState.REINSTALLING: frozenset({HostStepState.VERIFYING, HostStepState.DRAINED,
                                            HostStepState.FAILED}),
     HostStepState.VERIFYING: frozenset({HostStepState.DONE, HostStepState.FAILED}),

@@ -50,7 +50,13 @@ from hvroll.drivers.base import Capability, Clock, Driver, has, require
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, needed_capabilities
 from hvroll.executor.context import Agenda, Context, Effect, Layout, silent_logger
-from hvroll.executor.hosts import ADVANCING, HostSteps, early_starts, reinstall_room
+from hvroll.executor.hosts import (
+    ADVANCING,
+    GIVEN_BACK,
+    HostSteps,
+    early_starts,
+    reinstall_room,
+)
 from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import MigrationRunner
 from hvroll.executor.reconcile import reconcile
@@ -291,12 +297,14 @@ class Executor:
             self.failed_elsewhere = self.store.failed_hosts(besides=region_run.region)
         for control in self.store.pending_controls(
                 None if region_run is None else region_run.controls_seen):
+            state = camp.state
+            action = ControlAction(control.action)
+            if action is ControlAction.ABORT and state not in TERMINAL_CAMPAIGN:
+                self._abort()  # before the request is marked taken (see _abort)
             if region_run is None:
                 control.handled = True
             else:
                 region_run.controls_seen = control.id
-            state = camp.state
-            action = ControlAction(control.action)
             if action is ControlAction.PAUSE and state is CampaignState.RUNNING:
                 ctx.transition(camp, CampaignState.PAUSED, "operator: pause")
             elif action is ControlAction.RESUME and state in STOPPED_CAMPAIGN:
@@ -306,7 +314,6 @@ class Executor:
             elif action is ControlAction.RESUME and state is CampaignState.RUNNING:
                 camp.approved = True
             elif action is ControlAction.ABORT and state not in TERMINAL_CAMPAIGN:
-                self._abort()
                 continue
             else:
                 ctx.event("control_ignored", action=action.value, state=state.value)
@@ -318,7 +325,12 @@ class Executor:
 
     def _abort(self) -> None:
         """Stop at the next safe point: running live migrations are cancelled (their VMs stay
-        on their source), reinstalls in progress are waited for, nothing new starts."""
+        on their source), reinstalls in progress are waited for, nothing new starts; then no
+        host is left out of service that need not be
+        (:meth:`~hvroll.executor.hosts.HostSteps.give_back`): a reinstalled host is verified
+        and enabled, one taken out and not reinstalled is enabled again on its old profile.
+        Crash-safe: the request is marked taken only with the campaign aborted, so a run
+        that dies on the way leaves it for the next run, which aborts again."""
         ctx = self.ctx
         ctx.event(f"{self.entity}_aborting", **self._where())
         for live in self.runner.live.values():
@@ -333,9 +345,27 @@ class Executor:
             self.runner.drop_restarts()
             changed = self.driver.wait(self.poll_s)
             self._observe(changed)
+        hosts = self.hosts
+        while out := self._out_of_service():
+            for step in out:  # each ends skipped, done or failed, or is asked again
+                hosts.give_back(step)  # (at most UNREAD_POLLS times)
+            self.store.commit()
+            if any(s.id in hosts.unanswered for s in out):
+                self.lease.tick()
+                self.driver.wait(self.poll_s)
         ctx.transition(self.run_row, CampaignState.ABORTED, "operator: abort")
         self.run_row.finished_s = self.clock.now()
         ctx.event(f"{self.entity}_aborted", **self._where())
+
+    def _out_of_service(self) -> list[StepRecord]:
+        """The steps of hosts this campaign holds out of service and no longer needs to:
+        being disabled, drained or verified, and the pending step of a host drained for the
+        canary wave (its reinstall comes in a later wave)."""
+        drained = {s.host for s in self.steps
+                   if s.state is HostStepState.DONE and not s.reinstall}
+        return [s for s in self.steps if s.state in GIVEN_BACK
+                or s.state is HostStepState.VERIFYING
+                or (s.state is HostStepState.PENDING and s.host in drained)]
 
     # -- scheduling ----------------------------------------------------------------------------
 

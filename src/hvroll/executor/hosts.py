@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from itertools import islice
 
+from hvroll.domain import SchedulingState
 from hvroll.domain.states import TERMINAL_HOST, HostStepState, MigrationState
 from hvroll.drivers.base import Capability, JobPhase, has, require
 from hvroll.errors import DriverError
@@ -33,6 +34,8 @@ ADVANCING = frozenset({HostStepState.PENDING, HostStepState.DISABLING, HostStepS
 """The states in which :meth:`HostSteps.advance` may do something: in any other (a reinstall
 under way, whose job's end moves the step on, or a terminal state) it reads nothing and
 changes nothing, so a caller need not call it for such a step."""
+GIVEN_BACK = frozenset({HostStepState.DISABLING, HostStepState.DRAINING, HostStepState.DRAINED})
+"""States of a host taken out of service and not reinstalled: an abort gives it back."""
 
 
 def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState],
@@ -288,6 +291,43 @@ class HostSteps:
             return
         self.unanswered.pop(step.id, None)
         self.move(step, HostStepState.DONE)
+
+    def give_back(self, step: StepRecord) -> None:
+        """The campaign is aborting and nothing runs any more: put a host it took out of
+        service back into service, as the campaign would have. A reinstalled host
+        (``VERIFYING``) is verified and enabled as in a run. A host taken out and not
+        reinstalled (:data:`GIVEN_BACK`, or a pending step of a host drained for the canary
+        wave: still on its old profile) gets scheduling enabled again — unless the inventory
+        had it disabled — and its step is skipped. A host whose reinstall failed and was to be
+        tried again stays disabled: it fails, for an operator to look at. A check the cloud's
+        API does not answer is asked again, as in a run."""
+        if step.state is HostStepState.VERIFYING:
+            self._verify(step)
+            return
+        if step.reinstall_attempts:
+            self.move(step, HostStepState.FAILED, "its reinstall failed and the campaign was "
+                                                  "aborted before it was tried again")
+            return
+        ctx = self.ctx
+        host = ctx.fleet.host_by_name.get(step.host)
+        enable = host is None or host.scheduling is SchedulingState.ENABLED
+        if enable:
+            ctx.lease.verify()
+            try:
+                ctx.driver.set_scheduling(step.host, True)
+            except DriverError as exc:
+                if not self._ask_again(step, exc):
+                    self.move(step, HostStepState.FAILED,
+                              f"could not enable scheduling after the abort: {exc}")
+                return
+        self.unanswered.pop(step.id, None)
+        was = ("drained, waiting for its reinstall" if step.state is HostStepState.PENDING
+               else step.state.value)
+        self.move(step, HostStepState.SKIPPED,
+                  f"the campaign was aborted while the host was {was}; "
+                  + ("scheduling enabled again, " if enable else
+                     "scheduling left disabled, as the inventory had it, ")
+                  + "not reinstalled")
 
     def _ask_again(self, step: StepRecord, exc: DriverError) -> bool:
         """Whether ``step``'s check that failed with ``exc`` is asked again at the next turn
