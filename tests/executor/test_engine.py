@@ -432,26 +432,27 @@ def three_full_hosts(tmp_path: Path) -> Fleet:
 
 
 class BlinkingSim(SimCloud):
-    """The simulator, except that ``dest`` is reported down once, at the first look after
-    ``source`` was taken out of scheduling: a compute that missed its heartbeats just when
-    the first migration towards it was about to start."""
+    """The simulator, except that ``dest`` is reported down at the first two looks after
+    ``source`` was taken out of scheduling (whether the migration towards it has room, then
+    where else its VM could go): a compute that missed its heartbeats just when the first
+    migration towards it was about to start."""
 
     def __init__(self, fleet: Fleet, *, source: str, dest: str) -> None:
         super().__init__(fleet, seed=1)
         self.source, self.dest = source, dest
-        self.armed = False
+        self.down_looks = 0
         self.blinked = 0
 
     def set_scheduling(self, host: str, enabled: bool) -> None:
         super().set_scheduling(host, enabled)
         if host == self.source and not enabled and not self.blinked:
-            self.armed = True
+            self.down_looks = 2
+            self.blinked += 1
 
     def host(self, name: str) -> HostState:
         found = super().host(name)
-        if name == self.dest and self.armed:
-            self.armed = False
-            self.blinked += 1
+        if name == self.dest and self.down_looks:
+            self.down_looks -= 1
             return dataclasses.replace(found, up=False)
         return found
 
@@ -473,6 +474,7 @@ def test_a_destination_down_for_a_moment_is_asked_again_while_nothing_runs(
     assert cloud.blinked == 1
     [unplaced] = store.events("migration_unplaced")
     assert (unplaced.host, unplaced.vm) == (first.host, first.drain[0].vm)
+    assert unplaced.message.endswith(f"; down: {first.drain[0].dest}"), unplaced.message
     s = status(store)
     assert (s["hosts_upgraded"], s["hosts_failed"], s["vms_lost"]) == (3, 0, 0)
     assert s["migrations_completed"] == s["migrations"] == result.summary.migrations

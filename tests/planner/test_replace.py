@@ -116,6 +116,19 @@ def test_a_failed_or_waiting_host_is_never_chosen_under_roll_forward(
               "h2 failed, h4 waiting")
 
 
+def test_a_host_that_is_down_is_named_in_the_reason(
+        world: tuple[PlanState, Checker]) -> None:
+    """The upgraded h3 and h5 are down at this look: the VM waits, and the reason says so
+    (the source itself is never named)."""
+    state, checker = world
+    small = state.fleet.vm_by_name["small"]
+    hosts = {"h2": Readiness.FAILED, "h4": Readiness.WAITING}
+    assert replace(state, checker, small, "h1", hosts, required_rank=2,
+                   down=["h1", "h3", "h5"]) == Placement(
+        None, "no host of its cluster of rank ≥ 2 is ready to receive it; not ready: "
+              "h2 failed, h4 waiting; down: h3, h5")
+
+
 def test_a_baseline_may_use_a_host_not_upgraded_yet_but_never_a_failed_one(
         world: tuple[PlanState, Checker]) -> None:
     state, checker = world

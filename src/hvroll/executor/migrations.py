@@ -40,7 +40,7 @@ from hvroll.executor.history import (
 )
 from hvroll.executor.runtime import Live
 from hvroll.planner.model import MoveKind, Strategy
-from hvroll.planner.replace import replace
+from hvroll.planner.replace import Readiness, replace
 from hvroll.store import Attempt, AttemptRow, MigrationRecord
 from hvroll.store.models import dumps, loads, loads_items
 
@@ -307,13 +307,20 @@ class MigrationRunner:
         ex = self.ctx
         vm = ex.state.vm(row.vm)
         layout = self.layout
-        hosts = {h: layout.readiness(h) for h in layout.cluster_hosts(row.cluster, ex.fleet)
-                 if h != row.source and ex.host_up(h)}
+        hosts: dict[str, Readiness] = {}
+        down: list[str] = []
+        for h in layout.cluster_hosts(row.cluster, ex.fleet):
+            if h == row.source:
+                continue
+            if ex.host_up(h):
+                hosts[h] = layout.readiness(h)
+            else:
+                down.append(h)
         live = row.kind == MoveKind.LIVE.value
         choice = replace(ex.state, ex.checker, vm, row.source, hosts,
                          required_rank=layout.target_rank(row.source),
                          may_wait=self.ctx.plan.strategy is not Strategy.ROLL_FORWARD,
-                         live=live)
+                         live=live, down=down)
         if choice.dest is None:
             if self.unplaced.get(row.id) != choice.reason:
                 ex.event("migration_unplaced", choice.reason, vm=row.vm, host=row.source,

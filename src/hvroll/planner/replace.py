@@ -21,7 +21,9 @@ Worked example: cluster ``c1`` has ``h1`` (draining, the source), ``h2`` (its re
 failed), ``h3`` (upgraded to CPv2, rank 2, 4 GiB free) and ``h4`` (not started yet, CPv1).
 A VM of 2 GiB leaving ``h1`` under roll-forward (``required_rank=2``) goes to ``h3``; one of
 8 GiB gets ``Placement(None, "no ready host of rank ≥ 2 has room for it (8192 MiB RAM, 2
-vCPU) within allocation ratios and anti-affinity (h3); not ready: h2 failed, h4 waiting")``.
+vCPU) within allocation ratios and anti-affinity (h3); not ready: h2 failed, h4 waiting")``;
+were ``h3`` down at that moment, the 2 GiB VM would get "no host of its cluster of rank ≥ 2 is
+ready to receive it; not ready: h2 failed, h4 waiting; down: h3".
 """
 
 from __future__ import annotations
@@ -98,9 +100,10 @@ class Placement:
 
 def replace(state: PlanState, checker: Checker, vm: Vm, source: str,
             hosts: Mapping[str, Readiness], *, required_rank: int, may_wait: bool = False,
-            live: bool = True) -> Placement:
+            live: bool = True, down: Iterable[str] = ()) -> Placement:
     """The best destination for ``vm`` leaving ``source`` now among ``hosts`` (the hosts of
-    its cluster that are up, with their readiness), or why there is none."""
+    its cluster that are up, with their readiness), or why there is none; the reason also
+    names the hosts of the cluster that are ``down`` (none is a candidate)."""
     ready: list[str] = []
     not_ready: list[str] = []
     low: list[str] = []
@@ -137,6 +140,9 @@ def replace(state: PlanState, checker: Checker, vm: Vm, source: str,
         why += f"; below rank {rank}: {_names(low)}"
     if not_ready:
         why += f"; not ready: {_names(not_ready)}"
+    gone = [h for h in down if h != source]
+    if gone:
+        why += f"; down: {_names(gone)}"
     return Placement(None, why)
 
 
