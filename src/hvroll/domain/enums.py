@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, cast
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 
-class HostRole(StrEnum):
+class Vocabulary(StrEnum):
+    """A word of a model's vocabulary (the base of the enumerations the fleet and the plan
+    hold): validated as any enumeration, written to JSON as its value taken by ``str`` (the
+    value itself, a ``StrEnum`` being a string) rather than by reading ``.value``, a Python
+    property: 1.6 million reads to write the public preset's campaign, 0.4 s of its 2.4 s
+    of JSON. The JSON written is the same."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler,
+                                     ) -> core_schema.CoreSchema:
+        schema = {**handler(source),
+                  "serialization": core_schema.to_string_ser_schema(when_used="json")}
+        return cast(core_schema.CoreSchema, schema)
+
+
+class HostRole(Vocabulary):
     """Whether a host normally carries VMs or is kept empty as a hot spare."""
 
     ACTIVE = "active"
     SPARE = "spare"
 
 
-class SchedulingState(StrEnum):
+class SchedulingState(Vocabulary):
     """Whether the cloud's scheduler may place new VMs on a host."""
 
     ENABLED = "enabled"
     DISABLED = "disabled"
 
 
-class PowerState(StrEnum):
+class PowerState(Vocabulary):
     """A VM's power state as the hypervisor reports it."""
 
     RUNNING = "running"
@@ -28,7 +47,7 @@ class PowerState(StrEnum):
     CRASHED = "crashed"
 
 
-class CpuMode(StrEnum):
+class CpuMode(Vocabulary):
     """libvirt guest CPU modes (``<cpu mode=…>``)."""
 
     HOST_MODEL = "host-model"
@@ -36,7 +55,7 @@ class CpuMode(StrEnum):
     HOST_PASSTHROUGH = "host-passthrough"
 
 
-class GuestOsFamily(StrEnum):
+class GuestOsFamily(Vocabulary):
     """Guest operating system families."""
 
     LINUX = "linux"
@@ -45,7 +64,7 @@ class GuestOsFamily(StrEnum):
     OTHER = "other"
 
 
-class DiskKind(StrEnum):
+class DiskKind(Vocabulary):
     """Where a VM disk lives: on the host, on shared storage (e.g. Ceph), or an attached volume."""
 
     LOCAL = "local"
@@ -53,7 +72,7 @@ class DiskKind(StrEnum):
     VOLUME = "volume"
 
 
-class ConfigDrive(StrEnum):
+class ConfigDrive(Vocabulary):
     """Config drive format; ``iso9660`` is read-only and must be copied before a live migration."""
 
     NONE = "none"
@@ -61,14 +80,14 @@ class ConfigDrive(StrEnum):
     VFAT = "vfat"
 
 
-class Passthrough(StrEnum):
+class Passthrough(Vocabulary):
     """PCI devices passed through to a guest; they pin the VM to its host's hardware."""
 
     GPU = "gpu"
     FPGA = "fpga"
 
 
-class GroupPolicy(StrEnum):
+class GroupPolicy(Vocabulary):
     """Server group policies, as in Nova."""
 
     ANTI_AFFINITY = "anti-affinity"

@@ -9,17 +9,17 @@ reinstalls it. A canary host is drained in wave 0 and reinstalled in wave 1.
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hvroll.domain import HostProfile
+from hvroll.domain.enums import Vocabulary
 from hvroll.errors import InventoryError, Problem
 
 PLAN_VERSION = 1
 
 
-class Strategy(StrEnum):
+class Strategy(Vocabulary):
     """How VMs leave a draining host.
 
     ``roll-forward`` (hvroll's): only to hosts already on the target profile, upgrading empty
@@ -33,13 +33,13 @@ class Strategy(StrEnum):
     SCHEDULER = "scheduler"
 
 
-class MoveKind(StrEnum):
+class MoveKind(Vocabulary):
     LIVE = "live"
     COLD = "cold"
     """The VM is off (or stopped in a maintenance window) and moves without running."""
 
 
-class UnmovableAction(StrEnum):
+class UnmovableAction(Vocabulary):
     """What the plan does with a VM it cannot live-migrate."""
 
     COLD_MIGRATE = "cold-migrate"
@@ -133,7 +133,7 @@ class Unmovable(PlanModel):
     action: UnmovableAction
 
 
-class SkipCause(StrEnum):
+class SkipCause(Vocabulary):
     """Why a host stays on its profile."""
 
     LEGACY_POOL = "legacy-pool"
