@@ -255,7 +255,11 @@ class Vm(Model):
 
     @property
     def local_disk_gib(self) -> int:
-        return sum(d.size_gib for d in self.disks if d.kind is DiskKind.LOCAL)
+        total = 0  # a loop, not sum() of a generator: read for every VM by each plan and load
+        for disk in self.disks:
+            if disk.kind is DiskKind.LOCAL:
+                total += disk.size_gib
+        return total
 
     @property
     def has_local_disk(self) -> bool:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Protocol
 
 from hvroll.compat.cpu import model_features
@@ -40,7 +41,7 @@ from hvroll.domain import CpuGeneration, CpuMode, HostProfile, Vm
 from hvroll.domain.states import MigrationState, Rung
 from hvroll.planner.model import MoveKind
 from hvroll.planner.state import REMOVE_BALLOON, after_move
-from hvroll.store.models import loads
+from hvroll.store.models import loads, loads_items
 
 REBOOT_GUEST = "reboot_guest"
 
@@ -116,17 +117,18 @@ def planned_keys(original: dict[str, Vm], rows: Iterable[HopRow]) -> dict[int, t
     out: dict[int, tuple[object, ...]] = {}
     current: dict[str, tuple[int, bool]] = {}
     live_kind = MoveKind.LIVE.value
-    for row in sorted(rows, key=lambda r: r.id):
-        vm = original[row.vm]
-        count, balloon = current.get(row.vm) or (
+    for row in sorted(rows, key=attrgetter("id")):
+        name = row.vm
+        vm = original[name]
+        count, balloon = current.get(name) or (
             vm.history.live_migrations_since_power_cycle, vm.devices.balloon)
         out[row.id] = (count, balloon, vm.cpu)
         if row.kind == live_kind:
             if balloon and REMOVE_BALLOON in row.workarounds:
-                balloon = REMOVE_BALLOON not in (loads(row.workarounds) or [])
-            current[row.vm] = (count + 1, balloon)
+                balloon = REMOVE_BALLOON not in loads_items(row.workarounds)
+            current[name] = (count + 1, balloon)
         else:
-            current[row.vm] = (0, vm.devices.balloon)
+            current[name] = (0, vm.devices.balloon)
     return out
 
 

@@ -416,10 +416,10 @@ def loads_items(text: str) -> tuple[Any, ...]:
     return tuple(loads(text) or ())
 
 
-def pack(text: str, level: int = 6) -> bytes:
+def pack(text: str | bytes, level: int = 6) -> bytes:
     """A large text column (the plan, the inventory) as stored: zlib-compressed (``level``
-    1–9: faster or smaller)."""
-    return zlib.compress(text.encode(), level)
+    1–9: faster or smaller); bytes are the text in UTF-8."""
+    return zlib.compress(text.encode() if isinstance(text, str) else text, level)
 
 
 def unpack(blob: bytes) -> str:
