@@ -96,3 +96,24 @@ def test_unknown_preset_is_an_input_error() -> None:
     with pytest.raises(InputError, match=r"unknown preset 'huge' \(expected one of: small, "
                                          r"enterprise, public\)"):
         generate("huge", 1)
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_models_built_without_pydantic_loop_are_those_of_model_construct(seed: int) -> None:
+    fleet = generate("small", seed)
+    for vm in fleet.vms:
+        for built in (vm, vm.devices, vm.history, *vm.disks):
+            given = {name: getattr(built, name) for name in built.model_fields_set}
+            made = type(built).model_construct(**given)
+            assert built == made
+            assert list(vars(built)) == list(vars(made))
+            assert built.model_fields_set == made.model_fields_set
+            assert built.__pydantic_extra__ == made.__pydantic_extra__ is None
+            assert built.__pydantic_private__ == made.__pydantic_private__ is None
+
+
+def test_a_model_built_keeps_its_defaults_and_the_fields_given() -> None:
+    vm = generate("small", 1).vms[0]
+    assert vm.devices.balloon is True
+    assert "balloon" not in vm.devices.model_fields_set
+    assert vm.devices.model_fields_set == {"config_drive", "passthrough"}
