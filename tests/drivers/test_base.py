@@ -27,6 +27,7 @@ class Minimal(Lifecycle):
     """The least a backend implements: the core protocol, no feature."""
 
     name = "minimal"
+    durable = True
     clock: Any = None
 
     def __init__(self, capabilities: frozenset[Capability] = frozenset()) -> None:

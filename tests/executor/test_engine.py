@@ -48,6 +48,21 @@ def test_a_whole_campaign_upgrades_every_host_and_loses_no_vm(small: Fleet,
         assert cloud.host_profile(step.host) == step.target
 
 
+class DurableSim(SimCloud):
+    durable = True
+
+
+@pytest.mark.parametrize(("driver", "level"), [(SimCloud, 0), (DurableSim, 1)])
+def test_the_state_file_waits_for_the_disk_only_when_the_cloud_outlives_a_crash(
+        small: Fleet, campaign: Campaign, driver: type[SimCloud], level: int) -> None:
+    """The simulator's world is its journal, written without a sync: its campaign's state
+    file need not wait for the disk either (SQLite synchronous OFF, 0); a real cloud's does
+    (NORMAL, 1)."""
+    store, _, _ = campaign(small)
+    Executor(store, driver(store.fleet(), seed=1))
+    assert store.session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == level
+
+
 def test_every_migration_is_recorded_with_its_stats(small: Fleet, campaign: Campaign) -> None:
     store, cloud, _ = campaign(small)
     Executor(store, cloud).run()

@@ -220,3 +220,31 @@ def test_a_state_another_run_finished_creating_meanwhile_is_opened(
     Store(target, create=True).close()
     assert len(calls) == 2  # this opener's look and the other run's own
     assert not being_created(os.fspath(target))
+
+
+def test_a_state_file_waits_for_the_disk_unless_its_cloud_need_not(target: str,
+                                                                    backend: str) -> None:
+    """SQLite's ``synchronous``: NORMAL (1) by default; OFF (0) once told the cloud's state
+    does not outlive a machine crash either, on the store's connection and on any it opens
+    later; NORMAL again when told so. Nothing to change on PostgreSQL."""
+    store = Store(target, create=True)
+    try:
+        if backend != "sqlite":
+            store.sync_to_disk(False)
+            store.commit()
+            return
+
+        def level() -> object:
+            return store.session.connection().exec_driver_sql("PRAGMA synchronous").scalar()
+
+        assert level() == 1
+        store.sync_to_disk(False)
+        assert level() == 0
+        with store.engine.connect() as later:  # a connection the pool opens afterwards
+            assert later.exec_driver_sql("PRAGMA synchronous").scalar() == 0
+        store.commit()
+        assert level() == 0
+        store.sync_to_disk(True)
+        assert level() == 1
+    finally:
+        store.close()

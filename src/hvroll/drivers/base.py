@@ -198,6 +198,12 @@ class Driver(Protocol):
     capabilities: frozenset[Capability]
     """What this backend (as configured) can do beyond this protocol; see :func:`require`."""
     clock: Clock
+    durable: bool
+    """Whether the cloud keeps its state through a crash of the machine running hvroll: a
+    real cloud does (its hosts and VMs are the truth, the executor reconciles with them), so
+    the campaign's state file waits for the disk; the simulator's world lives only in its
+    journal, written without a sync, so the state file need not either
+    (:meth:`~hvroll.store.Store.sync_to_disk`)."""
 
     def host(self, name: str) -> HostState:
         """One host's live state."""

@@ -109,6 +109,7 @@ class Executor:
         """This run's claim on the campaign (taken by :meth:`run` unless already held)."""
         if self.lease.region != region:
             raise ValueError(f"the lease guards region {self.lease.region!r}, not {region!r}")
+        store.sync_to_disk(driver.durable)  # a rehearsal's state need not wait for the disk
         self.campaign = store.require_campaign()
         self.run_row: CampaignRow | RegionRunRow = (
             self.campaign if region is None else store.region_run(region))

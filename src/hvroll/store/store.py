@@ -179,9 +179,11 @@ def _set_wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
-def engine_for(target: str | os.PathLike[str]) -> Engine:
+def engine_for(target: str | os.PathLike[str],
+               synchronous: Callable[[], str] = lambda: "NORMAL") -> Engine:
     """An engine for a path (SQLite) or a SQLAlchemy URL (``postgresql://`` through
-    psycopg)."""
+    psycopg). A SQLite connection syncs its writes to disk as ``synchronous()`` says when it
+    connects (``NORMAL``: at each WAL checkpoint; see :meth:`Store.sync_to_disk`)."""
     url = database_url(os.fspath(target))
     engine = url_engine(url) if "://" in os.fspath(target) else create_engine(url)
     if url.startswith("sqlite"):
@@ -190,7 +192,7 @@ def engine_for(target: str | os.PathLike[str]) -> Engine:
             cursor = conn.cursor()
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             _set_wal(cursor)
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous()}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
     return engine
@@ -384,7 +386,9 @@ class Store:
             raise InputError(f"{self.target}: no such state file (expected one written by "
                              f"'hvroll run PLAN --state {self.target}')")
         check_target(self.target, create=create, readonly=readonly)
-        self.engine = readonly_engine(self.target) if readonly else engine_for(self.target)
+        self._synchronous = "NORMAL"
+        self.engine = (readonly_engine(self.target) if readonly
+                       else engine_for(self.target, lambda: self._synchronous))
         self._transitions: list[dict[str, Any]] = []
         """State changes since the last commit, written with it."""
         self._events: list[dict[str, Any]] = []
@@ -838,6 +842,19 @@ class Store:
     def close(self) -> None:
         self.session.close()
         self.engine.dispose()
+
+    def sync_to_disk(self, durable: bool) -> None:
+        """Whether a SQLite state file's commits wait for the disk (SQLite's ``synchronous``:
+        ``NORMAL``, the default, syncs at each WAL checkpoint; ``OFF`` hands the writes to the
+        operating system and goes on). Either way a commit survives the process being killed;
+        only a crash of the machine may lose the last ones with ``OFF``. A campaign on the
+        simulator, whose world lives only in its own journal (written without a sync), needs
+        no more than that (:attr:`~hvroll.drivers.base.Driver.durable`); the rehearsal then
+        spends no time waiting for the disk. On PostgreSQL: nothing changes."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        self._synchronous = "NORMAL" if durable else "OFF"
+        self.session.connection().exec_driver_sql(f"PRAGMA synchronous={self._synchronous}")
 
     # -- operator controls ------------------------------------------------------------------
 

@@ -79,6 +79,7 @@ class LibvirtCloud(Lifecycle):
     """
 
     name = "libvirt"
+    durable = True
 
     def __init__(self, fleet: Fleet, *, reinstall_hook: ReinstallHook | None = None,
                  clock: Clock | None = None, poll_s: float | None = None,

@@ -114,6 +114,7 @@ class NovaCloud(Lifecycle):
     capabilities follow the newest microversion the cloud offers (asked once, here)."""
 
     name = "nova"
+    durable = True
 
     def __init__(self, conn: Any, fleet: Fleet, facts: HostFacts, *,
                  journal: Path | None = None, reinstall_hook: ReinstallHook | None = None,

@@ -83,6 +83,7 @@ class SimCloud(Lifecycle):
     """
 
     name = "sim"
+    durable = False  # the world is its journal's, written without fsync
 
     def __init__(self, fleet: Fleet, *, seed: int = 1, faults: Faults | None = None,
                  journal: Path | None = None,
