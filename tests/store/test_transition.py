@@ -8,7 +8,7 @@ import pytest
 from campaigns import Campaign
 from hvroll.domain import Fleet
 from hvroll.domain.states import HostStepState, IllegalTransitionError, MigrationState
-from hvroll.store import Store
+from hvroll.store import MigrationRecord, StepRecord, Store
 from targets import execute
 
 
@@ -26,27 +26,22 @@ def test_a_legal_move_is_applied_and_recorded_at_the_commit(small: Fleet,
                              "started")
 
 
-def test_an_illegal_move_is_refused_and_leaves_no_trace(small: Fleet,
-                                                        campaign: Campaign) -> None:
+@pytest.mark.parametrize("kind", ["migration", "host step"])
+def test_an_illegal_move_is_refused_and_leaves_no_trace(small: Fleet, campaign: Campaign,
+                                                        kind: str) -> None:
     store, _, _ = campaign(small)
-    row = store.migrations()[0]
-    with pytest.raises(IllegalTransitionError, match=rf"vm {row.vm}: pending → running is "
-                                                     r"not allowed"):
-        store.transition(row, MigrationState.RUNNING, 1.0)
+    row: MigrationRecord | StepRecord
+    if kind == "migration":
+        row = store.migrations()[0]
+        what, to, state = f"vm {row.vm}", MigrationState.RUNNING, MigrationState.PENDING
+    else:
+        row = store.steps()[0]
+        what, to, state = f"host {row.host}", HostStepState.DONE, HostStepState.PENDING
+    with pytest.raises(IllegalTransitionError,
+                       match=rf"{what}: pending → {to.value} is not allowed"):
+        store.transition(row, to, 1.0)
     store.commit()
-    assert row.state is MigrationState.PENDING
-    assert store.transitions() == []
-
-
-def test_an_illegal_move_of_a_host_step_is_refused_and_leaves_no_trace(
-        small: Fleet, campaign: Campaign) -> None:
-    store, _, _ = campaign(small)
-    step = store.steps()[0]
-    with pytest.raises(IllegalTransitionError, match=rf"host {step.host}: pending → done is "
-                                                     r"not allowed"):
-        store.transition(step, HostStepState.DONE, 1.0)
-    store.commit()
-    assert step.state is HostStepState.PENDING
+    assert row.state is state
     assert store.transitions() == []
 
 
