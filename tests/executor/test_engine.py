@@ -418,6 +418,40 @@ def test_a_progress_read_failing_retryably_is_asked_again_before_the_attempt_fai
         assert len(errors) >= UNREAD_POLLS - 1
 
 
+class DropsTheEndsRead(SimCloud):
+    """The simulated cloud whose API drops the first read of the end of each job whose id
+    starts with ``prefix``: the cloud reports a job once when it ends, so that read is the
+    only one the executor is prompted to make."""
+
+    prefix = ""
+
+    def job(self, job: str) -> JobProgress:
+        progress = super().job(job)
+        dropped: set[str] = self.__dict__.setdefault("_dropped", set())
+        if progress.final and job.startswith(self.prefix) and job not in dropped:
+            dropped.add(job)
+            raise ConnectionLostError("reading the job: the endpoint does not answer")
+        return progress
+
+
+@pytest.mark.parametrize("prefix", ["c1-m1-", "c1-h1-r"])
+def test_a_job_whose_end_went_unread_is_read_again_at_the_next_turn(
+        small: Fleet, campaign: Campaign, prefix: str) -> None:
+    """A migration's or a reinstall's end read with the connection dropped is asked again at
+    the next turn, though the cloud does not report the job again (before, it was never read
+    again: the migration stayed running, or the host reinstalling, and the run never
+    ended)."""
+    store, _, plan = campaign(small)
+    cloud = DropsTheEndsRead(store.fleet(), seed=1)
+    cloud.prefix = prefix
+    assert Executor(store, cloud).run(max_turns=20_000).state is CampaignState.COMPLETED
+    assert cloud.__dict__["_dropped"]
+    dropped = [e for e in store.events("driver_error") if "does not answer" in e.message]
+    assert len(dropped) == len(cloud.__dict__["_dropped"])
+    s = status(store)
+    assert (s["hosts_upgraded"], s["hosts_failed"], s["vms_lost"]) == (plan.summary.hosts, 0, 0)
+
+
 def test_status_names_each_vm_that_could_not_move_with_its_reason(
         small: Fleet, campaign: Campaign) -> None:
     store, cloud, _ = campaign(small, faults=Faults(migration_failure_rate=0.3))

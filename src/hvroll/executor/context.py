@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -328,3 +328,22 @@ class Layout:
 
     def pending(self) -> list[MigrationRecord]:
         return [m for m in self.migrations if m.state is MigrationState.PENDING]
+
+
+def jobs_to_read(changed: Sequence[str], *unanswered: Iterable[str]) -> list[str]:
+    """The jobs whose progress to read after a wait: those the cloud reports ``changed``,
+    then, in order, those whose last read went unanswered (a dropped API connection) and
+    that it does not report. A cloud reports a job when it changes; one that changed once —
+    its end, say — while its read failed would otherwise never be read again, its migration
+    or reinstall followed no more and the campaign never ending.
+
+    >>> jobs_to_read(["m3", "r1"], {"m1": None, "m3": None}, ["r2"])
+    ['m3', 'r1', 'm1', 'r2']
+    >>> jobs_to_read(["m1"])
+    ['m1']
+    """
+    again = [job for jobs in unanswered for job in jobs]
+    if not again:
+        return list(changed)
+    seen = set(changed)
+    return [*changed, *(job for job in again if job not in seen)]

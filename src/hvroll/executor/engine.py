@@ -49,7 +49,14 @@ from hvroll.domain.states import (
 from hvroll.drivers.base import Capability, Clock, Driver, has, require
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, needed_capabilities
-from hvroll.executor.context import Agenda, Context, Effect, Layout, silent_logger
+from hvroll.executor.context import (
+    Agenda,
+    Context,
+    Effect,
+    Layout,
+    jobs_to_read,
+    silent_logger,
+)
 from hvroll.executor.hosts import (
     ADVANCING,
     GIVEN_BACK,
@@ -502,11 +509,14 @@ class Executor:
 
     def _observe(self, changed: list[str]) -> None:
         effects: list[Effect] = []
-        for job in changed:
-            if job in self.runner.live:
-                self.runner.observe(job, effects)
-            elif job in self.hosts.reinstalls:
-                self.hosts.reinstall_progress(job)
+        runner, hosts = self.runner, self.hosts
+        for job in jobs_to_read(changed, runner.unanswered, hosts.unread_jobs):
+            if job in runner.live:
+                runner.observe(job, effects)
+            elif job in hosts.reinstalls:
+                hosts.reinstall_progress(job)
+            else:
+                hosts.unread_jobs.pop(job, None)
         if effects:
             self.store.commit()
             for effect in effects:

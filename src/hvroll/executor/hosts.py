@@ -119,6 +119,9 @@ class HostSteps:
         self.unanswered: dict[int, int] = {}
         """By step: its check (pre-checks, safety check, verification) asked in a row without
         an answer (the cloud's API dropped the connection); asked again at the next turn."""
+        self.unread_jobs: dict[str, None] = {}
+        """Reinstall jobs whose last progress read went unanswered, read again at each turn
+        (:func:`~hvroll.executor.context.jobs_to_read`)."""
 
     @property
     def open_canary(self) -> int:
@@ -351,7 +354,9 @@ class HostSteps:
             progress = ctx.driver.job(job)
         except DriverError as exc:
             ctx.event("driver_error", str(exc), host=step.host)
+            self.unread_jobs[job] = None
             return
+        self.unread_jobs.pop(job, None)
         if not progress.final:
             return
         del self.reinstalls[job]

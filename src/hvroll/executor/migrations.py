@@ -60,6 +60,10 @@ class MigrationRunner:
         self.agenda = agenda
         self.live: dict[str, Live] = {}
         """Running jobs by job id."""
+        self.unanswered: dict[str, None] = {}
+        """Running jobs whose last progress read went unanswered (a dropped API connection),
+        in the order they went so: read again at each turn, changed or not
+        (:func:`~hvroll.executor.context.jobs_to_read`)."""
         self.by_source: Counter[str] = Counter()
         self.by_dest: Counter[str] = Counter()
         self.by_cluster: Counter[str] = Counter()
@@ -412,6 +416,7 @@ class MigrationRunner:
     def observe(self, job: str, effects: list[Effect]) -> None:
         live = self.live.get(job)
         if live is None:
+            self.unanswered.pop(job, None)
             return
         try:
             progress = self.ctx.driver.job(job)
@@ -420,11 +425,13 @@ class MigrationRunner:
             if exc.retryable and live.unread < UNREAD_POLLS:
                 # the job goes on in the cloud (a dropped API connection): ask again
                 self.ctx.event("driver_error", str(exc), vm=live.row.vm, host=live.row.source)
+                self.unanswered[job] = None
                 return
             progress = JobProgress(job=job, kind=JobKind.LIVE_MIGRATION, phase=JobPhase.FAILED,
                                    error=str(exc))
         else:
             live.unread = 0
+        self.unanswered.pop(job, None)
         self.follow(live, progress, effects)
 
     def follow(self, live: Live, p: JobProgress, effects: list[Effect]) -> None:
