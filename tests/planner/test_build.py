@@ -265,3 +265,28 @@ def test_without_spare_the_first_host_drained_is_one_whose_vms_need_nothing_on_a
     assert twice.count("win") == 1 and twice.count("a") == 2
     assert all("remove_balloon" not in m.workarounds
                for w in result.waves for s in w.steps for m in s.drain)
+
+
+def test_a_workaround_every_hop_wants_does_not_keep_a_host_from_going_first(
+        tiny_text: str) -> None:
+    """An iso9660 config drive wants ``copy_config_drive`` for every hop, the first as much
+    as the second: its host may still go first. Here every host holds a VM wanting some
+    workaround; hv2's only wants one its first hop does not add, so hv2 goes first rather
+    than the lightest, hv1, whose Windows guest would want ``remove_balloon`` on its second
+    hop (before, every host counted as wanting, and hv1 went first)."""
+    head, _, _ = tiny_text.partition("hosts:\n")
+    hosts = "".join(f"  - {{name: hv{i}, cluster: c1, generation: Broadwell, profile: CPv1, "
+                    f"vcpus: 32, ram_mib: 65536, disk_gib: 400}}\n" for i in (1, 2, 3))
+    other, drive = "{family: other}", "devices: {config_drive: iso9660}, "
+    vms = [("win", "hv1", 2048, '{family: windows, distro: windows, version: "2019"}', ""),
+           ("a", "hv2", 4096, other, drive), ("b", "hv3", 8192, other, drive)]
+    text = head + "hosts:\n" + hosts + "vms:\n" + "".join(
+        f"  - {{name: {name}, uuid: 00000000-0000-4000-8000-00000000000{i}, host: {host}, "
+        f"vcpus: 1, ram_mib: {ram}, disks: [{{kind: shared, size_gib: 10}}], {extra}"
+        f"guest: {guest}}}\n" for i, (name, host, ram, guest, extra) in enumerate(vms, 1))
+    fleet = parse_fleet(text, "three.yaml")
+    result = plan(fleet, Targets(default=fleet.profile_by_name["CPv2"]),
+                  Policy(hold_after_canary=False, canary_hosts=0))
+    assert next(s.host for w in result.waves for s in w.steps) == "hv2"
+    assert all("remove_balloon" not in m.workarounds
+               for w in result.waves for s in w.steps for m in s.drain)

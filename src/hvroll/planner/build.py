@@ -486,17 +486,21 @@ class _Builder:
         return None
 
     def _rehop_wants(self, host: str) -> bool:
-        """Whether a VM of ``host`` would want a workaround on a second live hop from a host
-        like it. In a cluster without spare the first host drained sends its VMs to hosts
-        not upgraded yet, from which they move again; a host whose VMs would need nothing
-        for that second hop goes first when there is one (a workaround is a step more, and
-        one the backend cannot apply fails the hop: ``remove_balloon`` through Nova)."""
+        """Whether a VM of ``host`` would want, on a second live hop from a host like it, a
+        workaround its first hop adds (one it would not want for any hop from there: a
+        Windows guest's ``remove_balloon`` once live-migrated, not an iso9660 config drive's
+        ``copy_config_drive``, wanted for every hop). In a cluster without spare the first
+        host drained sends its VMs to hosts not upgraded yet, from which they move again; a
+        host whose VMs would need nothing more for that second hop goes first when there is
+        one (such a workaround is a step more, and one the backend cannot apply fails the
+        hop: ``remove_balloon`` through Nova)."""
         state = self.state
         source = state.host[host]
         for name in sorted(state.on_host[host]):
             vm = state.vm(name)
+            first = set(self.checker.migration(vm, source, source).workarounds)
             after = after_move(vm, live=True, workarounds=(), original=vm)
-            if self.checker.migration(after, source, source).workarounds:
+            if set(self.checker.migration(after, source, source).workarounds) - first:
                 return True
         return False
 
