@@ -285,12 +285,7 @@ class HostSteps:
                                                   f"reinstall (expected {step.target!r})")
             return
         ctx.state.upgrade(step.host, self.layout.targets[step.target])
-        ctx.lease.verify()
-        try:
-            ctx.driver.set_scheduling(step.host, True)
-        except DriverError as exc:
-            if not self._ask_again(step, exc):
-                self.move(step, HostStepState.FAILED, f"could not enable scheduling: {exc}")
+        if not self._enable(step, "could not enable scheduling"):
             return
         self.unanswered.pop(step.id, None)
         self.move(step, HostStepState.DONE)
@@ -314,15 +309,8 @@ class HostSteps:
         ctx = self.ctx
         host = ctx.fleet.host_by_name.get(step.host)
         enable = host is None or host.scheduling is SchedulingState.ENABLED
-        if enable:
-            ctx.lease.verify()
-            try:
-                ctx.driver.set_scheduling(step.host, True)
-            except DriverError as exc:
-                if not self._ask_again(step, exc):
-                    self.move(step, HostStepState.FAILED,
-                              f"could not enable scheduling after the abort: {exc}")
-                return
+        if enable and not self._enable(step, "could not enable scheduling after the abort"):
+            return
         self.unanswered.pop(step.id, None)
         was = ("drained, waiting for its reinstall" if step.state is HostStepState.PENDING
                else step.state.value)
@@ -331,6 +319,19 @@ class HostSteps:
                   + ("scheduling enabled again, " if enable else
                      "scheduling left disabled, as the inventory had it, ")
                   + "not reinstalled")
+
+    def _enable(self, step: StepRecord, failed_as: str) -> bool:
+        """Scheduling back on for ``step``'s host while this run holds the lease; False when
+        the cloud did not do it: asked again at the next turn (:meth:`_ask_again`), or the
+        host failed (``failed_as: error``)."""
+        self.ctx.lease.verify()
+        try:
+            self.ctx.driver.set_scheduling(step.host, True)
+        except DriverError as exc:
+            if not self._ask_again(step, exc):
+                self.move(step, HostStepState.FAILED, f"{failed_as}: {exc}")
+            return False
+        return True
 
     def _ask_again(self, step: StepRecord, exc: DriverError) -> bool:
         """Whether ``step``'s check that failed with ``exc`` is asked again at the next turn
