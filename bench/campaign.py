@@ -2,6 +2,7 @@
 through the real executor, in one run.
 
     .venv/bin/python bench/campaign.py [--preset enterprise|public] [--seed 1] [--state DIR]
+                                       [--drain-ahead N]
 
 Prints wall and CPU time of each phase (generate, plan, create the campaign in the store,
 load it into the executor, run it), simulated events per wall second, the simulated makespan
@@ -58,6 +59,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--state", type=Path, default=None,
                         help="directory for the state file [a temporary one]")
+    parser.add_argument("--drain-ahead", type=int, default=1,
+                        help="the policy's drain_ahead: hosts of a cluster drained ahead of "
+                             "their reinstall [1, the default policy's]")
     args = parser.parse_args()
     workdir = args.state or Path(tempfile.mkdtemp(prefix="hvroll-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +69,8 @@ def main() -> None:
     phase = Phase()
     fleet = generate(args.preset, args.seed)
     targets, policy = setups(args.preset, fleet)
-    policy = policy.model_copy(update={"allow_suspend": True, "hold_after_canary": False})
+    policy = policy.model_copy(update={"allow_suspend": True, "hold_after_canary": False,
+                                       "drain_ahead": args.drain_ahead})
     gen, phase = phase.done(), Phase()
     result = plan(fleet, targets, policy)
     planned, phase = phase.done(), Phase()

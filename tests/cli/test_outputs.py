@@ -180,6 +180,9 @@ def test_controlplane_plan_replaces_its_own_kind_only_with_force(cli: Cli,
     (("plan", "f.yaml", "-t", "CPv2", "-o", "p.json", "--hosts-per-wave", "abc"),
      "error: Invalid value for '--hosts-per-wave' / '-k': Input should be a valid "
      "integer, unable to parse string as an integer (see 'hvroll plan --help')\n"),
+    (("plan", "f.yaml", "-t", "CPv2", "-o", "p.json", "--drain-ahead", "0"),
+     "error: Invalid value for '--drain-ahead': Input should be greater than or equal to 1 "
+     "(see 'hvroll plan --help')\n"),
     (("lab", "nova", "up", "--computes", "abc"),
      "error: Invalid value for '--computes' / '-n': Input should be a valid integer, "
      "unable to parse string as an integer (see 'hvroll lab nova up --help')\n"),

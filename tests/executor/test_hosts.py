@@ -19,6 +19,7 @@ from hvroll.executor.hosts import (
     early_starts,
     reinstall_room,
 )
+from hvroll.planner.model import Policy
 
 P, X, D = HostStepState.PENDING, HostStepState.DRAINING, HostStepState.DRAINED
 R, V, F = HostStepState.REINSTALLING, HostStepState.VERIFYING, HostStepState.DONE
@@ -58,6 +59,25 @@ def test_the_next_wave_starts_with_at_most_k_plus_one_hosts_out(
     assert set(starts) <= set(asked) <= {i for i, s in enumerate(states) if s is P}
 
 
+@pytest.mark.parametrize(("current", "later", "k", "ahead", "starts"), [
+    # two ahead: two hosts of the next wave start beside a wave that has started
+    ([R, R, X, R], [(P, True), (P, True), (P, True)], 4, 2, [0, 1]),
+    ([R, R], [(X, True), (P, True), (P, True)], 2, 2, [1]),
+    ([R, R], [(X, True), (D, True), (P, True)], 2, 2, []),
+    # one of the current wave done: a third
+    ([F, R, R, R], [(X, True), (P, True), (P, True), (P, True)], 4, 2, [1, 2]),
+    # as many ahead as the wave: the whole next wave, if free to drain
+    ([R, R, R, R], [(P, True), (P, False), (P, True), (P, True)], 4, 4, [0, 2, 3]),
+    # still nothing while a host of the current wave has not started
+    ([R, P], [(P, True)], 2, 3, []),
+])
+def test_the_next_wave_starts_with_at_most_k_plus_ahead_hosts_out(
+        current: list[HostStepState], later: list[tuple[HostStepState, bool]], k: int,
+        ahead: int, starts: list[int]) -> None:
+    states = [state for state, _ in later]
+    assert early_starts(current, states, lambda i: later[i][1], k, ahead) == starts
+
+
 @pytest.mark.parametrize(("current", "later", "k", "room"), [
     ([], [], 1, True),
     ([R, V], [D, X, F], 3, True),
@@ -73,13 +93,15 @@ def test_an_early_host_is_reinstalled_after_the_current_wave_while_fewer_than_k_
     assert reinstall_room(current, later, k) is room
 
 
-def test_waves_overlap_within_k_plus_one_hosts_out_and_k_reinstalls(
-        small: Fleet, campaign: Campaign) -> None:
+@pytest.mark.parametrize("ahead", [1, 2])
+def test_waves_overlap_within_k_plus_ahead_hosts_out_and_k_reinstalls(
+        small: Fleet, campaign: Campaign, ahead: int) -> None:
     """The small preset's campaign, replayed from its transitions: a host of a later wave
     starts before the wave before it has ended, and at no moment has a cluster more than
-    k + 1 hosts out of service, or more than k reinstalled (k: its most reinstalls in a
-    wave)."""
-    store, cloud, result = campaign(small)
+    k + drain_ahead hosts out of service, or more than k reinstalled (k: its most
+    reinstalls in a wave); with two ahead, some moment has k + 2."""
+    store, cloud, result = campaign(small, policy=Policy(
+        allow_suspend=True, hold_after_canary=False, drain_ahead=ahead))
     assert Executor(store, cloud).run().state is CampaignState.COMPLETED
     k: dict[str, int] = defaultdict(int)
     for wave in result.waves:
@@ -112,7 +134,7 @@ def test_waves_overlap_within_k_plus_one_hosts_out_and_k_reinstalls(
                                      sum(s in REINSTALLING for s in mine) - k[c])
     db.close()
     assert overlapped > 0
-    assert worst_out <= 1
+    assert worst_out == ahead
     assert worst_reinstalling <= 0
 
 

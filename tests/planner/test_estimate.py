@@ -87,6 +87,11 @@ def test_cluster_lower_bound() -> None:
     assert cluster_lower_bound(40, 4, 1800.0, 4 * 1024 * 1024, 1180.0) == 18000.0
     # 4 hosts one at a time with 1000 s of drain: (4 × 100 + 1000) / 2 = 700 > 4 × 100.
     assert cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0) == 700.0
+    # two drained ahead: (4 × 100 + 1000) / (1 + 2) ≈ 466.7, still more than 4 × 100; with
+    # four, 280 < 400 and the reinstalls bound it
+    assert round(cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0, drain_ahead=2),
+                 1) == 466.7
+    assert cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0, drain_ahead=4) == 400.0
     assert cluster_lower_bound(0, 4, 1800.0, 0.0, 1180.0) == 0.0
     assert cluster_lower_bound(5, 4, 100.0, 0.0, 1.0) == 200.0
 
@@ -165,6 +170,18 @@ def test_overlapped_waves_start_the_next_beside_the_reinstalls() -> None:
     drains beside the first wave and waits for one of its reinstalls to end."""
     w1 = [Pending(1, 100.0), Pending(1, 100.0)]
     assert overlapped_time([*w1, Pending(2, 100.0), Pending(2, 100.0)], 2, 1000.0) == 2215.0
+
+
+def test_hosts_drained_ahead_wait_together_for_the_reinstall_slots() -> None:
+    """Two ahead: the second wave's two hosts drain beside the first wave's reinstalls and
+    are reinstalled together at 1,110 (done 2,110), not one after the other (2,215); one
+    of them draining into a host not done still waits for its wave."""
+    w1 = [Pending(1, 100.0), Pending(1, 100.0)]
+    w2 = [Pending(2, 100.0), Pending(2, 100.0)]
+    assert overlapped_time([*w1, *w2], 2, 1000.0, ahead=2) == 2110.0
+    assert overlapped_time([*w1, *w2], 2, 1000.0, ahead=1) == 2215.0
+    assert overlapped_time([*w1, w2[0], Pending(2, 100.0, into=(0,))], 2, 1000.0,
+                           ahead=2) == 2215.0
 
 
 def test_a_host_draining_into_hosts_not_done_waits_for_its_wave() -> None:

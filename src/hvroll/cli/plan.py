@@ -47,6 +47,12 @@ def plan(
                                               max=MAX_PER_WAVE,
                                               help="Hosts of a cluster upgraded at once "
                                                    "[default: the cluster's hot-spare count]."),
+    drain_ahead: int = typer.Option(1, "--drain-ahead", min=1, max=MAX_PER_WAVE,
+                                    help="Hosts of a cluster drained ahead of their reinstall "
+                                         "(roll-forward), beside the k being reinstalled. "
+                                         "More keeps the reinstall slots busy and shortens "
+                                         "the campaign; each holds a host's capacity empty "
+                                         "while it waits."),
     reinstall_s: float = typer.Option(1800.0, "--reinstall-s", min=1.0,
                                       max=MAX_REINSTALL_S, callback=finite,
                                       help="Time to reinstall and verify a host, seconds."),
@@ -86,7 +92,8 @@ def plan(
     check_output(output, Kind.PLAN, inputs=[file], force=force)
     fleet = load_fleet(file)
     targets = targets_of(fleet, target, target_for, targets_file)
-    policy = Policy(hosts_per_wave=hosts_per_wave, reinstall_s=reinstall_s,
+    policy = Policy(hosts_per_wave=hosts_per_wave, drain_ahead=drain_ahead,
+                    reinstall_s=reinstall_s,
                     downtime_ms=downtime_ms, migrations_per_source=per_source,
                     migrations_per_region=per_region, canary_hosts=canary_hosts,
                     hold_after_canary=not no_hold, allow_suspend=allow_suspend,

@@ -431,9 +431,9 @@ class Executor:
                  effects: list[Effect]) -> None:
         """Start the cluster's next wave beside the current one
         (:func:`~hvroll.executor.hosts.early_starts`): once every host of the current wave has
-        started, a host of the next wave is drained beside them, at most ``k + 1`` of the
-        cluster's hosts out of service and ``k`` reinstalled at once (a host drained early is
-        reinstalled after the current wave's drains:
+        started, hosts of the next wave are drained beside them, at most ``k`` plus the
+        policy's ``drain_ahead`` of the cluster's hosts out of service and ``k`` reinstalled
+        at once (a host drained early is reinstalled after the current wave's drains:
         :func:`~hvroll.executor.hosts.reinstall_room`), each of its VMs going to a host ready
         now (the planner sends them elsewhere than the current wave's hosts when they fit),
         and nothing still on its way to it."""
@@ -461,7 +461,8 @@ class Executor:
         if HostStepState.PENDING in current:
             return  # early_starts would start none
         starts = early_starts(current, [s.state for s in later],
-                              lambda i: self._free_to_drain(later[i]), k)
+                              lambda i: self._free_to_drain(later[i]), k,
+                              self.ctx.policy.drain_ahead)
         for i in starts:
             hosts.advance(later[i], True, failing, effects)
 

@@ -39,15 +39,16 @@ GIVEN_BACK = frozenset({HostStepState.DISABLING, HostStepState.DRAINING, HostSte
 
 
 def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState],
-                 free: Callable[[int], bool], k: int) -> list[int]:
+                 free: Callable[[int], bool], k: int, ahead: int = 1) -> list[int]:
     """Which steps of a cluster's next wave start now, beside its current wave (under
     ``roll-forward``): once every host of the current wave has started, the next wave's
     pending steps (``later``: their states) whose drain may start (``free(i)``: every
     destination of step ``i``'s drain is ready and no VM is still on its way to its host;
-    asked only of a step that could start), in order, while at most ``k`` of the cluster's
-    hosts are out of service — each start makes ``k + 1`` at most: ``k`` reinstalled, or
-    drained, or draining, and one more. (The caller holds a drained host out of its
-    reinstall while ``k`` are reinstalled: :func:`reinstall_room`.)
+    asked only of a step that could start), in order, while fewer than ``k + ahead`` of the
+    cluster's hosts are out of service — each start makes ``k + ahead`` at most: ``k``
+    reinstalled, or drained, or draining, and ``ahead`` more (the policy's ``drain_ahead``).
+    (The caller holds a drained host out of its reinstall while ``k`` are reinstalled:
+    :func:`reinstall_room`.)
 
     Four hosts a wave: the current wave's are being reinstalled or drained, so one host of
     the next starts; once one of them is done, one more; a host whose destinations are not
@@ -61,13 +62,18 @@ def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState
     [2]
     >>> early_starts([D, D, R, P], [P], lambda i: True, 4)
     []
+
+    Two ahead: two hosts of the next wave start beside the four of the current one:
+
+    >>> early_starts([R, R, R, HostStepState.DRAINING], [P, P, P, P], lambda i: True, 4, 2)
+    [0, 1]
     """
     if any(s is HostStepState.PENDING for s in current):
         return []
     out = sum(s in OUT_OF_SERVICE for s in current) + sum(s in OUT_OF_SERVICE for s in later)
     starts = []
     for i, state in enumerate(later):
-        if out > k:
+        if out >= k + ahead:
             break
         if state is HostStepState.PENDING and free(i):
             starts.append(i)

@@ -727,7 +727,8 @@ class _Builder:
                     at[draft.host] = len(hosts)
                     hosts.append(est.Pending(index, end, draft.reinstall, into))
                 last_k = sum(d.reinstall for d in cw.then)
-            total = est.overlapped_time(hosts, self._k(cluster), policy.reinstall_s)
+            total = est.overlapped_time(hosts, self._k(cluster), policy.reinstall_s,
+                                        ahead=policy.drain_ahead)
             if total:
                 total += policy.reinstall_s * est.REINSTALL_SPREAD * \
                     est.expected_max_normal(last_k)
@@ -829,7 +830,8 @@ class _Builder:
             moved_total += mib
             bounds.append(est.cluster_lower_bound(len(hosts), self._k(cluster.name),
                                                   policy.reinstall_s, mib,
-                                                  max(h.link_mib_s for h in hosts)))
+                                                  max(h.link_mib_s for h in hosts),
+                                                  policy.drain_ahead))
         aggregate = sum(h.link_mib_s for h in self.fleet.hosts) / 2
         return Summary(
             hosts=len(self.target), vms=len(self.initial_vms), waves=len(waves),

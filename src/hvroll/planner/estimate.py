@@ -115,7 +115,7 @@ def drain_time(transfers: Sequence[Transfer], link_mib_s: dict[str, float]) -> f
 
 
 def cluster_lower_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: float,
-                        moved_mib: float, link_mib_s: float) -> float:
+                        moved_mib: float, link_mib_s: float, drain_ahead: int = 1) -> float:
     """The shortest time a cluster can be upgraded in, whatever the plan.
 
     It counts two things every plan must do: reinstall each of the ``targeted_hosts`` (each
@@ -123,13 +123,13 @@ def cluster_lower_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: f
     out of the hosts being drained, each host through its own link (at most ``link_mib_s``,
     the fastest link of the cluster). And two constraints of every plan: at most
     ``hosts_per_wave`` (k) hosts of the cluster reinstall at once, and a host is out of
-    service from the start of its drain to the end of its reinstall, with at most k + 1 out
-    at once (k in a wave; in the canary wave the canary's drain may run beside k spares'
-    reinstalls).
+    service from the start of its drain to the end of its reinstall, with at most k + a out
+    at once (a: the policy's ``drain_ahead``; k in a wave and a of the next drained ahead;
+    in the canary wave the canary's drain may run beside k spares' reinstalls).
 
     So with k reinstalls at a time the reinstalls alone take at least ⌈hosts/k⌉ ×
     reinstall_s; and the out-of-service time summed over hosts, at least hosts × reinstall_s
-    + moved/link, spread over at most k + 1 hosts at a time, takes at least that over k + 1.
+    + moved/link, spread over at most k + a hosts at a time, takes at least that over k + a.
     No schedule beats the larger of the two. It assumes nothing about the order of drains and
     reinstalls (they may overlap), and counts no time for the canary's hold or for VMs moving
     twice, which can only add.
@@ -138,12 +138,15 @@ def cluster_lower_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: f
     18000.0
     >>> round(cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0), 1)
     700.0
+    >>> round(cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0, drain_ahead=2), 1)
+    466.7
     """
     if targeted_hosts == 0:
         return 0.0
     k = max(1, hosts_per_wave)
     reinstalls = math.ceil(targeted_hosts / k) * reinstall_s
-    out_of_service = (targeted_hosts * reinstall_s + moved_mib / link_mib_s) / (k + 1)
+    out_of_service = ((targeted_hosts * reinstall_s + moved_mib / link_mib_s)
+                      / (k + max(1, drain_ahead)))
     return max(reinstalls, out_of_service)
 
 
@@ -313,7 +316,7 @@ class Pending:
 
 
 def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
-                    turn_s: float = TURN_S) -> float:
+                    turn_s: float = TURN_S, ahead: int = 1) -> float:
     """How long a cluster's waves after its canary wave take as the executor runs them
     under ``roll-forward``, from the turn its first wave starts to the turn its last host is
     done; hosts in wave order, each wave's in the plan's order.
@@ -322,12 +325,12 @@ def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
     its first turn, each drains from the next turn for its ``drain_s``, is reinstalled as
     soon as its drain ends (``reinstall_s``; the end is seen at a turn, the host verified
     and done at it) and frees its place at the next turn. Once every host of the current
-    wave has started, the next wave's hosts start, in order, while at most ``k`` of the
-    cluster's hosts are out of service (each start makes ``k + 1``) and only when the hosts
-    they drain into are done; such a host, once drained, waits for every host of the current
-    wave to have drained and fewer than ``k`` reinstalls. The next wave becomes current when
-    every host of the current one is done. Reinstalls take their mean here; the caller adds
-    the spread of the last ones.
+    wave has started, the next wave's hosts start, in order, while fewer than ``k + ahead``
+    of the cluster's hosts are out of service (``ahead``: the policy's ``drain_ahead``) and
+    only when the hosts they drain into are done; such a host, once drained, waits for every
+    host of the current wave to have drained and fewer than ``k`` reinstalls. The next wave
+    becomes current when every host of the current one is done. Reinstalls take their mean
+    here; the caller adds the spread of the last ones.
 
     Two waves of two hosts, k = 2, drains of 100 s, reinstalls of 1,000 s: the first wave
     drains from 5 to 105 and is done at 1,105; the second wave's first host, draining into
@@ -341,6 +344,12 @@ def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
     >>> overlapped_time([*w1, Pending(2, 100.0, into=(0,)), Pending(2, 100.0, into=(1,))],
     ...                 2, 1000.0)
     2215.0
+
+    Two ahead: the second wave's hosts both drain from 5 to 105 and wait; both are
+    reinstalled at 1,110 and done at 2,110:
+
+    >>> overlapped_time([*w1, Pending(2, 100.0), Pending(2, 100.0)], 2, 1000.0, ahead=2)
+    2110.0
     """
     n = len(hosts)
     if n == 0:
@@ -396,7 +405,7 @@ def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
             if not any(state[i] == "p" for i in now):
                 out = sum(state[j] in out_states for j in both)
                 for i in later:
-                    if out > k:
+                    if out >= k + ahead:
                         break
                     if state[i] == "p" and all(state[j] == "f" for j in hosts[i].into):
                         start(i)
