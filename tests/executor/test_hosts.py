@@ -154,9 +154,39 @@ def test_a_step_outside_the_advancing_states_is_left_as_it_is_by_a_look(
         for receivers_done in (False, True):
             for failing in (False, True):
                 effects: list[Callable[[], None]] = []
-                executor.hosts.advance(step, receivers_done, failing, effects, True)
+                executor.hosts.advance(step, receivers_done, failing, effects,
+                                       lambda: True)
                 assert (effects, step.state, agenda.dirty, dict(agenda.blocked)) == (
                     [], state, set(), {})
     store.commit()
     assert len(store.events()) == events
     assert {P, DIS, X, D, V} == ADVANCING
+
+
+def test_the_reinstall_room_is_asked_only_by_a_drained_step_about_to_start_its_reinstall(
+        small: Fleet, campaign: Campaign) -> None:
+    """A look at a draining step, or at a drained one that is not reinstalled, does not ask
+    whether its cluster has room for a reinstall; a drained step to reinstall asks once, and
+    waits when there is none."""
+    store, cloud, _ = campaign(small)
+    executor = Executor(store, cloud)
+    hosts, layout = executor.hosts, executor.layout
+    asked: list[str] = []
+
+    def no_room() -> bool:
+        asked.append("asked")
+        return False
+
+    draining = next(s for s in executor.steps if s.reinstall and layout.drain.get(s.id))
+    draining.state = X
+    hosts.advance(draining, True, False, [], no_room)
+    assert (draining.state, asked) == (X, [])
+    drained = next(s for s in executor.steps if s.reinstall and s is not draining)
+    drained.state = D
+    effects: list[Callable[[], None]] = []
+    hosts.advance(drained, True, False, effects, no_room)
+    assert (drained.state, effects, asked) == (D, [], ["asked"])
+    kept = next(s for s in executor.steps if not s.reinstall)  # a canary host's drain
+    kept.state = D
+    hosts.advance(kept, True, False, [], no_room)
+    assert (kept.state, asked) == (F, ["asked"])

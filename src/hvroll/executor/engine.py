@@ -78,8 +78,6 @@ ADVANCED_EARLY = frozenset({HostStepState.DISABLING, HostStepState.DRAINING,
                             HostStepState.DRAINED, HostStepState.VERIFYING})
 """States of an early-started step in which its advance may do something (a reinstalled
 host waits for its job)."""
-ROOM_ASKED = frozenset({HostStepState.DRAINING, HostStepState.DRAINED})
-"""States of an early-started step whose advance may start its reinstall."""
 CONTROL_EVERY = 50
 """Turns of the loop between two looks at the operator's controls; they are also read at each
 renewal of the lease (every ``RENEW_EVERY_S`` of wall time), so on a real cloud, whose turns
@@ -436,30 +434,39 @@ class Executor:
         at once (a host drained early is reinstalled after the current wave's drains:
         :func:`~hvroll.executor.hosts.reinstall_room`), each of its VMs going to a host ready
         now (the planner sends them elsewhere than the current wave's hosts when they fit),
-        and nothing still on its way to it."""
+        and nothing still on its way to it.
+
+        Both decisions are asked only when their answer can matter: the reinstall room by a
+        drained step about to start its reinstall (most looks at a next wave's step are at
+        its drain), the early starts when the next wave has a pending step. A step whose
+        drain ends in this look asks after it (:meth:`~hvroll.executor.hosts.HostSteps.advance`)
+        and gets the answer it would have got before: the drain moved only that step, from
+        draining to drained, and ``reinstall_room`` counts neither."""
         layout, hosts = self.layout, self.hosts
         key = (cluster, wave)
-        later = self._later.get(key, ())
-        if later == ():
+        if key not in self._later:
             later_wave = layout.next_wave(cluster, wave)
-            later = None if later_wave is None else layout.by_cluster_wave[(cluster, later_wave)]
-            if later is not None and (any(s.receives for s in later)
+            found = None if later_wave is None else layout.by_cluster_wave[(cluster, later_wave)]
+            if found is not None and (any(s.receives for s in found)
                                       or layout.returns.get(key)):
-                later = None
-            self._later[key] = later
+                found = None
+            self._later[key] = found
+        later = self._later[key]
         if later is None:
             return
         k = layout.reinstalls_at_once[cluster]
-        current = [s.state for s in steps]
+        current = [s.state for s in steps]  # the current wave's, before the next one moves
+
+        def room() -> bool:
+            return reinstall_room(current, [s.state for s in later], k)
+
         for step in later:
-            state = step.state
-            if state not in ADVANCED_EARLY:
-                continue
-            room = state not in ROOM_ASKED or reinstall_room(
-                current, [s.state for s in later], k)
-            hosts.advance(step, True, failing, effects, room)
+            if step.state in ADVANCED_EARLY:
+                hosts.advance(step, True, failing, effects, room)
         if HostStepState.PENDING in current:
             return  # early_starts would start none
+        if not any(s.state is HostStepState.PENDING for s in later):
+            return  # nor would it with no step of the next wave left to start
         starts = early_starts(current, [s.state for s in later],
                               lambda i: self._free_to_drain(later[i]), k,
                               self.ctx.policy.drain_ahead)

@@ -168,10 +168,12 @@ class HostSteps:
             self.runner.redirect(step.host, f"{step.host} {new.value}: {error}".rstrip(": "))
 
     def advance(self, step: StepRecord, receivers_done: bool, failing: bool,
-                effects: list[Effect], reinstall_room: bool = True) -> None:
-        """The step's next move, if it can make one now. ``reinstall_room``: whether its
-        cluster may start another reinstall (False: a drained host waits, out of service,
-        for one of its cluster's reinstalls to end)."""
+                effects: list[Effect], room: Callable[[], bool] | None = None) -> None:
+        """The step's next move, if it can make one now. ``room``: whether its cluster may
+        start another reinstall (False: a drained host waits, out of service, for one of its
+        cluster's reinstalls to end; None: it may), asked only of a drained step that would
+        start its reinstall now — most looks at a step of a next wave are at its drain, which
+        needs no answer."""
         state = step.state
         if state is HostStepState.PENDING:
             if failing:
@@ -211,12 +213,12 @@ class HostSteps:
                               f"({', '.join(failed[:3])})")
                 else:
                     self.move(step, HostStepState.DRAINED)
-                    self.advance(step, receivers_done, failing, effects, reinstall_room)
+                    self.advance(step, receivers_done, failing, effects, room)
         elif state is HostStepState.DRAINED:
             if not step.reinstall:
                 self.move(step, HostStepState.DONE)
                 return
-            if reinstall_room:
+            if room is None or room():
                 self._start_reinstall(step, effects)
         elif state is HostStepState.VERIFYING:
             effects.append(lambda: self._verify(step))
