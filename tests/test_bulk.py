@@ -1,4 +1,5 @@
-"""Building long-lived objects: the collector paused, then what was built frozen."""
+"""Building long-lived objects: the collector paused, then what was built frozen; what is alive
+at the start of a block frozen for its length."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hvroll.bulk import long_lived, paused_gc
+from hvroll.bulk import frozen, long_lived, paused_gc
 
 
 @pytest.fixture
@@ -45,3 +46,36 @@ def test_nothing_is_frozen_when_the_block_fails(collector: None) -> None:
         raise ValueError
     assert gc.get_freeze_count() == 0
     assert gc.isenabled()
+
+
+class _Node:
+    """A reference cycle's member that says when it is freed."""
+
+    def __init__(self, freed: list[str]) -> None:
+        self.me = self
+        self.freed = freed
+
+    def __del__(self) -> None:
+        self.freed.append("freed")
+
+
+def test_what_was_alive_is_frozen_for_the_block_and_walked_again_after_it(
+        collector: None) -> None:
+    """A cycle alive at the start of the block and dropped inside it is not collected in the
+    block, and is at the first full collection after it; nothing stays frozen."""
+    freed: list[str] = []
+    node = _Node(freed)
+    with frozen():
+        assert gc.get_freeze_count() > 0
+        del node
+        gc.collect()
+        assert freed == []
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert freed == ["freed"]
+
+
+def test_nothing_stays_frozen_when_the_block_fails(collector: None) -> None:
+    with pytest.raises(ValueError), frozen():
+        raise ValueError
+    assert gc.get_freeze_count() == 0

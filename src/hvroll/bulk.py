@@ -9,6 +9,7 @@ command), every later full collection still walks them all: 2-3 s each for the p
 250,819 VMs, and re-enabling the collector after a load triggers some at once.
 :func:`long_lived` moves what the block built to the collector's permanent generation
 (``gc.freeze``), which collections skip; reference counting still frees those objects.
+:func:`frozen` does the same for the length of a block only (the executor's run).
 """
 
 from __future__ import annotations
@@ -47,3 +48,26 @@ def long_lived() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def frozen() -> Iterator[None]:
+    """Inside the block, the cyclic collector skips every object alive at its start
+    (``gc.freeze``, no collection first); at its end they are walked again
+    (``gc.unfreeze``). For a long block of work over data built before it: the executor's
+    run over what its load made (the enterprise preset's 790,000 objects, which the run's one
+    full collection walked: 0.69 s of CPU, 0.12 s with them frozen).
+
+    What it costs is bounded by the block: a reference cycle among the objects alive at its
+    start that becomes garbage inside it is freed at the first full collection after it
+    rather than during it, so at most what was alive at the start is held that long.
+    Reference counting frees everything else as usual, and objects made inside the block are
+    collected as usual. At its end every frozen object goes back to the oldest generation,
+    those frozen before it (:func:`long_lived`) included: the next full collection walks them
+    once more (time, not memory). Blocks in several threads at once may end each other's
+    freeze early (time again, not memory or results)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

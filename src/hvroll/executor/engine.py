@@ -35,6 +35,7 @@ from typing import Any
 
 from structlog.typing import FilteringBoundLogger
 
+from hvroll.bulk import frozen
 from hvroll.compat.verdict import Checker
 from hvroll.domain.states import (
     STOPPED_CAMPAIGN,
@@ -165,7 +166,9 @@ class Executor:
         """Run until the campaign ends, holds after its canary wave, or is paused.
 
         Takes the campaign's lease first unless the caller holds it (LeaseHeldError when
-        another runner does), and gives it back at the end if it took it."""
+        another runner does), and gives it back at the end if it took it. The cyclic
+        collector skips what was alive at the start for the length of the run
+        (:func:`hvroll.bulk.frozen`): the load's rows, plan and models, which the run keeps."""
         own = not self.lease.held
         if own:
             self.lease.acquire()
@@ -180,7 +183,8 @@ class Executor:
                                f"{prev.host} pid {prev.pid} ({taken.verdict.value})",
                                previous_host=prev.host, previous_pid=prev.pid,
                                verdict=taken.verdict.value)
-            return self._run(max_turns)
+            with frozen():
+                return self._run(max_turns)
         finally:
             if own:
                 self.lease.release()
