@@ -36,6 +36,7 @@ under way, whose job's end moves the step on, or a terminal state) it reads noth
 changes nothing, so a caller need not call it for such a step."""
 GIVEN_BACK = frozenset({HostStepState.DISABLING, HostStepState.DRAINING, HostStepState.DRAINED})
 """States of a host taken out of service and not reinstalled: an abort gives it back."""
+_out = OUT_OF_SERVICE.__contains__
 
 
 def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState],
@@ -68,9 +69,9 @@ def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState
     >>> early_starts([R, R, R, HostStepState.DRAINING], [P, P, P, P], lambda i: True, 4, 2)
     [0, 1]
     """
-    if any(s is HostStepState.PENDING for s in current):
+    if HostStepState.PENDING in current:
         return []
-    out = sum(s in OUT_OF_SERVICE for s in current) + sum(s in OUT_OF_SERVICE for s in later)
+    out = sum(map(_out, current)) + sum(map(_out, later))
     starts = []
     for i, state in enumerate(later):
         if out >= k + ahead:
