@@ -469,10 +469,10 @@ class Executor:
                 hosts.advance(step, True, failing, effects, room)
         if HostStepState.PENDING in current:
             return  # early_starts would start none
-        if not any(s.state is HostStepState.PENDING for s in later):
+        states = [s.state for s in later]
+        if HostStepState.PENDING not in states:
             return  # nor would it with no step of the next wave left to start
-        starts = early_starts(current, [s.state for s in later],
-                              lambda i: self._free_to_drain(later[i]), k,
+        starts = early_starts(current, states, lambda i: self._free_to_drain(later[i]), k,
                               self.ctx.policy.drain_ahead)
         for i in starts:
             hosts.advance(later[i], True, failing, effects)
