@@ -24,6 +24,7 @@ from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
 from hvroll.store.lease import Lease
+from hvroll.store.read import table_digests
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
@@ -384,6 +385,55 @@ def test_a_crash_at_any_point_then_resume_reaches_the_same_consistent_end(
     assert (s["vms_lost"], s["invariant_violations"], s["hosts_failed"]) == (0, 0, 0)
     assert s["hosts_upgraded"] == plan.summary.hosts
     assert_every_vm_once(small, cloud)
+
+
+class PolledAtOnce(SimCloud):
+    """The simulated cloud, counting the polls it answers at once."""
+
+    polls = 0
+
+    def wait_until(self, until_s: float) -> list[str]:
+        self.polls += 1
+        return super().wait_until(until_s)
+
+
+class PolledWaitByWait(SimCloud):
+    """The simulated cloud with ``wait`` changed (here: not at all), so that the executor's
+    polls go through it wait by wait, as a real backend's do."""
+
+    waits = 0
+
+    def wait(self, timeout_s: float) -> list[str]:
+        self.waits += 1
+        return super().wait(timeout_s)
+
+
+def test_a_run_polled_at_once_writes_what_a_run_polled_wait_by_wait_does(
+        small: Fleet, tmp_path: Path) -> None:
+    """Each turn asks the simulated cloud once for everything that changed during its poll
+    (not once per event), and the campaign is the same: every table, the turns, the virtual
+    time at the end, and the simulator's journal, byte for byte (failures, a host crash)."""
+    result = plan(small, targets_of(small), Policy(allow_suspend=True, hold_after_canary=False))
+    faults = Faults(migration_failure_rate=0.1, reinstall_failure_rate=0.2,
+                    host_crashes=((small.hosts[5].name, 3000.0),))
+    ends = []
+    clouds: list[SimCloud] = []
+    for name, kind in (("once", PolledAtOnce), ("loop", PolledWaitByWait)):
+        store = Store(tmp_path / f"{name}.db", create=True)
+        store.create_campaign(result, with_profiles(small, result.targets), "sim", 0.0)
+        journal = tmp_path / f"{name}.db.sim.jsonl"
+        with kind(store.fleet(), seed=1, faults=faults, journal=journal) as cloud:
+            turns = Executor(store, cloud).run().turns
+            ends.append((turns, cloud.clock.now(), table_digests(store.target)))
+        ends.append(journal.read_bytes())
+        clouds.append(cloud)
+        store.close()
+    assert ends[0] == ends[2]
+    assert ends[1] == ends[3]
+    once, loop = clouds
+    assert isinstance(once, PolledAtOnce) and isinstance(loop, PolledWaitByWait)
+    assert once.polls == ends[0][0] - 1  # each turn but the last, which ends the campaign
+    assert loop.waits > once.polls
 
 
 class FlakyReads(SimCloud):

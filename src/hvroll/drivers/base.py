@@ -343,6 +343,50 @@ class AppliesWorkarounds(Driver, Protocol):
     def apply_workaround(self, vm: str, action: str) -> None: ...
 
 
+@runtime_checkable
+class WaitsUntil(Driver, Protocol):
+    """A backend that answers a whole poll in one call (the simulator, whose time moves only
+    when asked, and whose ``wait`` returns at each event): not a feature but a shortcut, with
+    the answer of the loop it replaces."""
+
+    def wait_until(self, until_s: float) -> list[str]:
+        """What :func:`poll` returns for ``until_s``, with the same effects (the same waits,
+        so the same virtual time and journal)."""
+        ...
+
+
+POLL_SLACK_S = 1e-9
+"""A change this close before a poll's end ends the poll: the clock's sums of seconds may
+stop a hair short of the end the poll computed (:func:`poll_over`)."""
+
+
+def poll_over(now_s: float, until_s: float, left_s: float) -> bool:
+    """Whether a poll until ``until_s`` is over once a :meth:`Driver.wait` given ``left_s``
+    (``until_s`` minus the clock before it) returned at ``now_s``: the clock is within
+    :data:`POLL_SLACK_S` of the end or past it, or the wait was given no time.
+
+    >>> poll_over(10.0, 10.0, 2.5), poll_over(10.0 - 1e-10, 10.0, 2.5), poll_over(9.5, 10.0, 2.5)
+    (True, True, False)
+    >>> poll_over(9.5, 10.0, 0.0)
+    True
+    """
+    return now_s >= until_s - POLL_SLACK_S or left_s <= 0
+
+
+def poll(driver: Driver, until_s: float, clock: Clock | None = None) -> list[str]:
+    """Every job ``driver`` reports changed until ``clock`` (the driver's by default) reads
+    ``until_s``, each once, in the order first reported: waits, each given the time left,
+    until the poll is over (:func:`poll_over`). A real backend's wait returns when something
+    changes or at its poll interval, the simulator's at each instant a job changes."""
+    clock = driver.clock if clock is None else clock
+    changed: dict[str, None] = {}
+    while True:
+        left = until_s - clock.now()
+        changed.update(dict.fromkeys(driver.wait(max(left, 0.0))))
+        if poll_over(clock.now(), until_s, left):
+            return list(changed)
+
+
 FEATURES: Mapping[Capability, type] = {
     Capability.LIVE_MIGRATION: Migrates,
     Capability.AUTO_CONVERGE: Migrates,

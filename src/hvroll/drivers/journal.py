@@ -143,6 +143,12 @@ class Journal:
                 raise InputError(f"{self.path}: {self.what} is closed")
             os.write(self._fd, (line + "\n").encode())
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Append several already-encoded JSON objects, one line each, with one write (a kill
+        during it may tear its last line, as any write's)."""
+        if lines:
+            self.write_line("\n".join(lines))
+
     def close(self) -> None:
         """Release the file and its lock (idempotent)."""
         with self._lock:

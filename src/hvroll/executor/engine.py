@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from structlog.typing import FilteringBoundLogger
 
@@ -47,7 +47,16 @@ from hvroll.domain.states import (
     HostStepState,
     MigrationState,
 )
-from hvroll.drivers.base import Capability, Clock, Driver, has, require
+from hvroll.drivers.base import (
+    Capability,
+    Clock,
+    Driver,
+    WaitsUntil,
+    has,
+    implements,
+    poll,
+    require,
+)
 from hvroll.errors import CapabilityError, DriverError
 from hvroll.executor.checks import audit, needed_capabilities
 from hvroll.executor.context import (
@@ -288,14 +297,15 @@ class Executor:
 
     def _wait(self) -> list[str]:
         """Every job that changed during the next ``poll_s`` of clock time: decisions are
-        taken at that cadence, on everything that happened meanwhile."""
-        until = self.clock.now() + self.poll_s
-        changed: dict[str, None] = {}
-        while True:
-            left = until - self.clock.now()
-            changed.update(dict.fromkeys(self.driver.wait(max(left, 0.0))))
-            if self.clock.now() >= until - 1e-9 or left <= 0:
-                return list(changed)
+        taken at that cadence, on everything that happened meanwhile (the driver's waits
+        until the poll is over, :func:`~hvroll.drivers.base.poll`). A backend that answers
+        the whole poll at once (:class:`~hvroll.drivers.base.WaitsUntil`: the simulator,
+        whose wait returns at each event) is asked once."""
+        driver, clock = self.driver, self.clock
+        until = clock.now() + self.poll_s
+        if clock is driver.clock and implements(type(driver), WaitsUntil):
+            return cast(WaitsUntil, driver).wait_until(until)
+        return poll(driver, until, clock)
 
     def _busy(self) -> bool:
         return bool(self.runner.live or self.hosts.reinstalls or self.runner.restart)

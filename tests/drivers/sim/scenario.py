@@ -19,11 +19,17 @@ def small_fleet() -> Fleet:
     return generate("small", 1)
 
 
-def campaign(cloud: Callable[[], SimCloud], fleet: Fleet) -> Iterator[Trace]:
+def one_wait(cloud: SimCloud, timeout_s: float) -> list[str]:
+    return cloud.wait(timeout_s)
+
+
+def campaign(cloud: Callable[[], SimCloud], fleet: Fleet,
+             wait: Callable[[SimCloud, float], list[str]] = one_wait) -> Iterator[Trace]:
     """Drain and reinstall ten hosts of the first cluster one by one, escalating migrations
     that do not converge; yield what each ``wait`` returned and the progress of those jobs.
 
-    ``cloud()`` gives the simulated cloud to use now (a test may swap it between two steps).
+    ``cloud()`` gives the simulated cloud to use now (a test may swap it between two steps);
+    ``wait(cloud, timeout_s)`` is how to wait (by default the cloud's ``wait``).
     """
     hosts = [h.name for h in fleet.hosts if h.cluster == fleet.clusters[0].name][:10]
     serial = 0
@@ -42,7 +48,7 @@ def campaign(cloud: Callable[[], SimCloud], fleet: Fleet) -> Iterator[Trace]:
                                 MigrationOptions(post_copy=True, auto_converge=i % 2 == 0))
             pending[job] = name
         while pending:
-            changed = tuple(cloud().wait(600.0))
+            changed = tuple(wait(cloud(), 600.0))
             seen = []
             for job in changed:
                 p = cloud().job(job)
@@ -65,7 +71,7 @@ def campaign(cloud: Callable[[], SimCloud], fleet: Fleet) -> Iterator[Trace]:
         serial += 1
         cloud().reinstall(f"j{serial}", source, "CPv2")
         while not cloud().job(f"j{serial}").final:
-            yield cloud().clock.now(), tuple(cloud().wait(3600.0)), ()
+            yield cloud().clock.now(), tuple(wait(cloud(), 3600.0)), ()
 
 
 def end_state(cloud: SimCloud) -> tuple[object, ...]:

@@ -35,6 +35,8 @@ from hvroll.drivers.base import (
     Lifecycle,
     MigrationOptions,
     VmState,
+    poll,
+    poll_over,
 )
 from hvroll.drivers.journal import Journal, Record
 from hvroll.drivers.sim.engine import World
@@ -161,12 +163,8 @@ class SimCloud(Lifecycle):
         too), in the order they changed. Returns at once when some already did."""
         self._alive()
         world = self._world
-        now = world.clock.now()
-        deadline = now if world.changed else now + max(0.0, timeout_s)
-        if math.isinf(deadline) and not world.queue:
-            deadline = now
         try:
-            world.advance(deadline, stop_on_change=True)
+            self._advance_wait(timeout_s)
         except SimulatedCrash:
             self._crashed()
             raise
@@ -175,6 +173,51 @@ class SimCloud(Lifecycle):
         if self._journal is not None:
             self._journal.write_line(f'{{"w":{world.clock.now()!r}}}')
         return changed
+
+    def wait_until(self, until_s: float) -> list[str]:
+        """The executor's poll in one call (:class:`~hvroll.drivers.base.WaitsUntil`): the
+        waits :func:`~hvroll.drivers.base.poll` makes until ``until_s``, each to the next
+        instant at which a job changes, and the jobs they return, each once, in order. Their
+        journal lines are the same, written together once the poll is over (or the simulated
+        orchestrator crashed). A subclass that changes ``wait`` (a test's faults) is polled
+        through its ``wait``."""
+        if type(self).wait is not SimCloud.wait:
+            return poll(self, until_s)
+        self._alive()
+        world = self._world
+        clock, changed = world.clock, world.changed
+        out: dict[str, None] = {}
+        waited: list[float] = []
+        try:
+            while True:
+                left = until_s - clock._now
+                self._advance_wait(max(left, 0.0))
+                out.update(changed)
+                changed.clear()
+                waited.append(clock._now)
+                if poll_over(clock._now, until_s, left):
+                    break
+        except SimulatedCrash:
+            self._journal_waits(waited)
+            self._crashed()
+            raise
+        self._journal_waits(waited)
+        return list(out)
+
+    def _advance_wait(self, timeout_s: float) -> None:
+        """A wait's move of time: to the next instant at which some job changes, at most
+        ``timeout_s`` ahead; nowhere if some job changed already."""
+        world = self._world
+        now = world.clock._now
+        deadline = now if world.changed else now + max(0.0, timeout_s)
+        if math.isinf(deadline) and not world.queue:
+            deadline = now
+        world.advance(deadline, stop_on_change=True)
+
+    def _journal_waits(self, times: list[float]) -> None:
+        """The journal lines of waits that returned at ``times``."""
+        if self._journal is not None:
+            self._journal.write_lines([f'{{"w":{t!r}}}' for t in times])
 
     def _sleep(self, seconds: float) -> None:
         self._alive()
