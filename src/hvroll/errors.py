@@ -55,6 +55,11 @@ class InventoryError(InputError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class CampaignExistsError(InputError):
+    """A campaign was to be created in a state file that already holds one (another ``hvroll
+    run``, of another region, may have created it a moment before)."""
+
+
 class CampaignCreatingError(HvrollError):
     """The state file's campaign is being created by a ``hvroll run`` that holds its lease and
     has not committed it yet: look again in a moment."""

@@ -17,7 +17,7 @@ import pytest
 from campaigns import targets_of, three_regions
 from clirun import Result
 from hvroll.inventory import save_fleet
-from hvroll.planner.build import plan
+from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy, save_plan
 from hvroll.store import Store
 from hvroll.store.lease import Lease
@@ -142,3 +142,34 @@ def test_regions_run_at_once_on_postgresql(plan_file: Path, postgres: PostgresSe
         "lab01": "completed", "lab02": "completed", "lab03": "completed"}
     assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == [
         f"{url.rsplit('/', 1)[1]}.sim.{r}.jsonl" for r in ("lab01", "lab02", "lab03")]
+
+
+def test_a_runner_joins_the_campaign_another_created_after_its_first_look(
+        plan_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two regions' runners started at once: the one that found no campaign at its first
+    look, and whose insert then comes after the other's commit, joins the campaign the
+    other created instead of refusing the state file ("already holds a campaign": seen on
+    PostgreSQL, where each statement sees what was committed before it)."""
+    from hvroll.cli import run as run_cli
+    from hvroll.planner.model import load_plan
+
+    result = load_plan(plan_file)
+    fleet = three_regions()
+    state = tmp_path / "c.db"
+    first = Store(state, create=True)
+    later = Store(state)
+    looks: list[object] = []
+    real = later.campaign
+
+    def campaign() -> object:  # its first look was taken before the other's commit
+        looks.append(None)
+        return None if len(looks) == 1 else real()
+
+    monkeypatch.setattr(later, "campaign", campaign)
+    first.create_campaign(result, with_profiles(fleet, result.targets), "sim", 0.0)
+    first.commit()
+    run_cli._open(later, result, fleet, str(state), plan_file, "sim", None)
+    assert later.require_campaign().driver == "sim"
+    assert later.plan() == result
+    first.close()
+    later.close()

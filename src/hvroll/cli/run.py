@@ -29,7 +29,13 @@ from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, CampaignStat
 from hvroll.drivers.base import Driver
 from hvroll.drivers.settings import SETTINGS, DriverSettings, help_text
 from hvroll.drivers.settings import load as load_settings
-from hvroll.errors import CampaignCreatingError, InputError, InventoryError, Problem
+from hvroll.errors import (
+    CampaignCreatingError,
+    CampaignExistsError,
+    InputError,
+    InventoryError,
+    Problem,
+)
 from hvroll.executor import regions
 from hvroll.executor.engine import Executor
 from hvroll.executor.regions import POLL_S, check_region
@@ -320,7 +326,9 @@ def _open(store: Store, plan: Plan, fleet: Fleet | None, state: str, plan_file: 
             store.create_campaign(plan, with_profiles(fleet, plan.targets), driver, 0.0,
                                   plan_file=str(plan_file))
             return
-        except IntegrityError:  # a runner of another region created it at the same time
+        except (IntegrityError, CampaignExistsError):
+            # A runner of another region created it at the same time: it committed between
+            # the look above and the insert (IntegrityError) or the look inside create.
             store.session.rollback()
         _check_campaign(store, plan, state, driver)
     else:

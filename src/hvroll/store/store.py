@@ -58,7 +58,7 @@ from hvroll.domain.states import (
     MigrationState,
     check,
 )
-from hvroll.errors import InputError
+from hvroll.errors import CampaignExistsError, InputError
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Migration, Plan, SkippedHost, Strategy, Summary
 from hvroll.store.models import (
@@ -466,8 +466,8 @@ class Store:
         process's stores then share ``plan`` and ``fleet`` as they would share them parsed
         from what was stored (:func:`shared_plan`, :func:`shared_fleet`: equal models)."""
         if self.campaign() is not None:
-            raise InputError(f"{self.target}: already holds a campaign (expected a new state "
-                             f"file, or the same plan to resume it)")
+            raise CampaignExistsError(f"{self.target}: already holds a campaign (expected a "
+                                      f"new state file, or the same plan to resume it)")
         with paused_gc():
             row = self._write_campaign(plan, fleet, driver, now_s, plan_file)
         self._plan = _shared("plan", self.target, row.plan, lambda: plan)
