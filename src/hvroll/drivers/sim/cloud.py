@@ -36,6 +36,7 @@ from hvroll.drivers.base import (
     MigrationOptions,
     VmState,
     poll,
+    poll_over,
 )
 from hvroll.drivers.journal import Journal, Record
 from hvroll.drivers.sim.engine import World
@@ -183,9 +184,19 @@ class SimCloud(Lifecycle):
         if type(self).wait is not SimCloud.wait:
             return poll(self, until_s)
         self._alive()
+        world = self._world
+        clock, changed = world.clock, world.changed
+        out: dict[str, None] = {}
         waited: list[float] = []
         try:
-            out = self._world.poll(until_s, waited)
+            while True:
+                left = until_s - clock._now
+                self._advance_wait(max(left, 0.0))
+                out.update(changed)
+                changed.clear()
+                waited.append(clock._now)
+                if poll_over(clock._now, until_s, left):
+                    break
         except SimulatedCrash:
             self._journal_waits(waited)
             self._crashed()

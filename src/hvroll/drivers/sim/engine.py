@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 
 from hvroll.domain import CpuGeneration, Fleet, GuestCpu, HostProfile, PowerState, SchedulingState
-from hvroll.drivers.base import JobKind, JobPhase, JobProgress, MigrationOptions, poll_over
+from hvroll.drivers.base import JobKind, JobPhase, JobProgress, MigrationOptions
 from hvroll.drivers.sim import faults as failures
 from hvroll.drivers.sim import model
 from hvroll.drivers.sim.faults import Faults, SimulatedCrash
@@ -165,9 +165,9 @@ class World:
         """Process every event due up to ``deadline_s`` and move the clock there; with
         ``stop_on_change``, stop instead after the first instant at which a job changed.
 
-        Called once per event or so by a ``wait``, so the loop reads the queue's heap and
-        the clock's time directly, and re-shares bandwidth only when a link changed;
-        :meth:`poll` inlines its loop with ``stop_on_change``."""
+        Called once per event or so (the executor waits for each change), so the loop reads
+        the queue's heap and the clock's time directly, and re-shares bandwidth only when a
+        link changed."""
         if self._stale_links:
             self.reshare()
         heap, clock, jobs, changed = self.queue._heap, self.clock, self.jobs, self.changed
@@ -198,56 +198,6 @@ class World:
         if not (stop_on_change and changed) and deadline_s > clock._now \
                 and not math.isinf(deadline_s):
             clock._now = deadline_s
-
-    def poll(self, until_s: float, waited: list[float]) -> dict[str, None]:
-        """The waits of a poll until ``until_s`` (:meth:`SimCloud.wait_until
-        <hvroll.drivers.sim.cloud.SimCloud.wait_until>`): each the ``advance`` of a wait given
-        the time left (to the next instant at which a job changes, or at once if one did),
-        until the poll is over (:func:`~hvroll.drivers.base.poll_over`). Returns the jobs they
-        reported, each once, in order, and appends the time each wait returned at to
-        ``waited``. The loop of :meth:`advance` is inlined: a poll makes about one wait per
-        event."""
-        heap, clock, jobs, changed = self.queue._heap, self.clock, self.jobs, self.changed
-        pop, inf = heapq.heappop, math.inf
-        out: dict[str, None] = {}
-        while True:
-            now = clock._now
-            left = until_s - now
-            deadline_s = now if changed else now + max(0.0, left)
-            if deadline_s == inf and not heap:
-                deadline_s = now
-            if self._stale_links:
-                self.reshare()
-            while heap:  # advance(deadline_s, stop_on_change=True)
-                at_s = heap[0][0]
-                if at_s > deadline_s or (changed and at_s > clock._now):
-                    break
-                _, _, kind, key, version = pop(heap)
-                if kind == JOB_STEP:
-                    job = jobs[key]
-                    if job.version != version:
-                        continue
-                    if at_s > clock._now:
-                        clock._now = at_s
-                    self._step(job)
-                else:
-                    if at_s > clock._now:
-                        clock._now = at_s
-                    self._crash_host(self.hosts[key])
-                if self._stale_links:
-                    self.reshare()
-                self.events += 1
-                if self.crash_at is not None and self.events >= self.crash_at:
-                    self.crash_at = None
-                    raise SimulatedCrash(f"simulated orchestrator crash after {self.events} "
-                                         f"events at t={clock.now():.3f} s")
-            if not changed and deadline_s > clock._now and deadline_s != inf:
-                clock._now = deadline_s
-            out.update(changed)
-            changed.clear()
-            waited.append(clock._now)
-            if poll_over(clock._now, until_s, left):
-                return out
 
     def _schedule(self, job: SimJob, at_s: float) -> None:
         job.version += 1
