@@ -110,6 +110,20 @@ def execute(conn: Connection, stmt: UpdateBase, params: dict[str, Any]) -> int:
     return _run(conn, found[0], row, many=False)
 
 
+def commit(conn: Connection) -> None:
+    """Commit the transaction of ``conn``'s driver connection (the driver begins the next one
+    with the next statement that writes, as after SQLAlchemy's own commit); a driver's error is
+    raised as SQLAlchemy's exception for it. ``conn``'s own record of its transaction is left
+    as it is: for :meth:`hvroll.store.Store.commit`, which ends the session's only when it has
+    something of its own in it."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+    except dbapi.Error as exc:
+        raise DBAPIError.instance("COMMIT", None, exc, dbapi.Error,
+                                  dialect=conn.dialect) from exc
+
+
 def _run(conn: Connection, sql: str, params: Any, *, many: bool) -> int:
     """Run ``sql`` on a cursor of ``conn``'s driver connection (in the transaction ``conn``
     has begun); the number of rows it matched."""
