@@ -68,3 +68,24 @@ def test_a_state_is_written_as_its_value_and_an_unknown_one_is_refused(target: s
             (1, "draining"), (2, "done"), (3, "failed")]
     finally:
         store.close()
+
+
+def test_a_column_given_ready_is_passed_on_unconverted(target: str) -> None:
+    """A column named in ``ready`` is the caller's to give as the driver takes it: its values
+    go to the driver as they are (a state's string the column's conversion would refuse is
+    written as given), the other columns' are converted."""
+    store = Store(target, create=True)
+    try:
+        conn = store.session.connection()
+        conn.execute(insert(STEPS), [
+            {"id": i, "wave": 0, "position": i, "host": f"h{i}", "cluster": "c", "region": "r",
+             "target": "t", "state": "pending"} for i in (1, 2)])
+        executemany_rows(conn, BY_ID, ("state", "b_id"), [("drained away", 1)],
+                         ready=frozenset({"state"}))
+        executemany_rows(conn, BY_ID, ("state", "started_s", "b_id"),
+                         [(HostStepState.DONE, 4, 2)], ready=frozenset({"state"}))
+        store.commit()
+        assert sql(target, "select id, state, started_s from host_step order by id") == [
+            (1, "drained away", None), (2, "done", 4.0)]
+    finally:
+        store.close()

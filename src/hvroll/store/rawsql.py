@@ -18,19 +18,22 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import Enum, TypeEngine
 
 _Convert = Callable[[Any], Any]
-_Compiled = tuple[str, tuple[str, ...], Callable[[Sequence[Any]], Any], tuple[Any, ...],
-                  tuple[tuple[int, _Convert, _Convert], ...]]
-_many: dict[tuple[UpdateBase, str, tuple[str, ...]], _Compiled] = {}
-"""For each statement, dialect and parameter names: the driver's SQL, its parameters' names
-in its order, what picks them from a row of values in the names' order followed by the
-values the statement holds itself (a literal in its WHERE clause), those values, and the
-conversions of the values by position: a lookup that raises KeyError for a value it does not
-know, and the column type's bind processor, which converts it (or raises its own error)."""
+_Compiled = tuple[str, tuple[str, ...], Callable[[Sequence[Any]], Any] | None,
+                  tuple[Any, ...], tuple[tuple[int, _Convert, _Convert], ...]]
+_many: dict[tuple[UpdateBase, str, tuple[str, ...], frozenset[str]], _Compiled] = {}
+"""For each statement, dialect, parameter names and names of values given as the driver
+takes them: the driver's SQL, its parameters' names in its order, what picks them from a
+row of values in the names' order followed by the values the statement holds itself (a
+literal in its WHERE clause; None when a row is already in the driver's order), those
+values, and the conversions of the values by position: a lookup that raises KeyError for a
+value it does not know, and the column type's bind processor, which converts it (or raises
+its own error)."""
 
 
-def _compiled(conn: Connection, stmt: UpdateBase, names: tuple[str, ...]) -> _Compiled:
+def _compiled(conn: Connection, stmt: UpdateBase, names: tuple[str, ...],
+              ready: frozenset[str] = frozenset()) -> _Compiled:
     dialect = conn.dialect
-    key = (stmt, dialect.name, names)  # the statement itself: kept alive
+    key = (stmt, dialect.name, names, ready)  # the statement itself: kept alive
     found = _many.get(key)
     if found is None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(names))
@@ -40,12 +43,13 @@ def _compiled(conn: Connection, stmt: UpdateBase, names: tuple[str, ...]) -> _Co
         for i, name in enumerate(order):
             impl = compiled.binds[name].type.dialect_impl(dialect)
             proc = impl.bind_processor(dialect)
-            if proc is not None:
+            if proc is not None and name not in ready:
                 converts.append((i, _lookup(impl, proc), proc))
         own = tuple(n for n in order if n not in names)
         at = {name: i for i, name in enumerate((*names, *own))}
-        found = _many[key] = (compiled.string, order, itemgetter(*(at[n] for n in order)),
-                              tuple(every[n] for n in own), tuple(converts))
+        pick = None if order == names else itemgetter(*(at[n] for n in order))
+        found = _many[key] = (compiled.string, order, pick, tuple(every[n] for n in own),
+                              tuple(converts))
     return found
 
 
@@ -66,9 +70,13 @@ def _driver_rows(conn: Connection, found: _Compiled,
     _, order, pick, held, converts = found
     if held:
         rows = [(*row, *held) for row in rows]
-    out: list[Any] = list(map(pick, rows))
-    if len(order) == 1:  # itemgetter of one item gives the item
-        out = [(value,) for value in out]
+    out: list[Any]
+    if pick is None:  # the rows are in the driver's order
+        out = rows if isinstance(rows, list) else list(rows)
+    else:
+        out = list(map(pick, rows))
+        if len(order) == 1:  # itemgetter of one item gives the item
+            out = [(value,) for value in out]
     if converts and out:
         columns: list[Any] = list(zip(*out, strict=True))
         for at, lookup, proc in converts:
@@ -83,13 +91,17 @@ def _driver_rows(conn: Connection, found: _Compiled,
 
 
 def executemany_rows(conn: Connection, stmt: UpdateBase, names: tuple[str, ...],
-                     rows: Iterable[Sequence[Any]]) -> None:
+                     rows: Iterable[Sequence[Any]], *,
+                     ready: frozenset[str] = frozenset()) -> None:
     """Run ``stmt`` once per row of values (in the order of ``names``, its parameters) as one
     executemany of the driver, with the statement's SQL compiled once: SQLAlchemy's own
     executemany of a Core statement builds and converts every row's parameters in Python
     (most of a simulated run's commit). The values go through the same conversions (a column
-    type's bind processor: a state to its string), so the rows written are the same."""
-    found = _compiled(conn, stmt, names)
+    type's bind processor: a state to its string), so the rows written are the same; but
+    those of the columns named in ``ready``, which the caller gives as the conversion would
+    leave them (a ``float`` for a ``Float`` column: SQLite's conversion makes a number a
+    ``float``). Rows given as tuples in the driver's order are passed on as they are."""
+    found = _compiled(conn, stmt, names, ready)
     _run(conn, found[0], _driver_rows(conn, found, rows), many=True)
 
 

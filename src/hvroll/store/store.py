@@ -103,14 +103,27 @@ _INSERT_TRANSITIONS = insert(cast(Table, TransitionRow.__table__))
 """Transitions are inserted into the table itself (Core executemany, no ORM bookkeeping)."""
 _INSERT_EVENTS = insert(cast(Table, EventRow.__table__))
 """Events too: written at the commit, in the order they were recorded."""
+_TRANSITION_COLUMNS = ("t_s", "entity", "entity_id", "name", "source", "target", "reason")
+"""A transition's values as :meth:`Store.transition` records them (the table's order)."""
+_EVENT_COLUMNS = ("t_s", "kind", "host", "vm", "message", "data")
+"""An event's values as :meth:`Store.event` records them (the table's order)."""
+_FLOAT_T = frozenset({"t_s"})
+"""The columns of a transition's and an event's values recorded as the driver takes them:
+the time, made a ``float`` when recorded (a ``Float`` column's conversion, SQLite's, makes a
+number a ``float`` and leaves a ``float`` as it is)."""
 _ATTEMPTS = cast(Table, AttemptRow.__table__)
 _INSERT_ATTEMPTS = insert(_ATTEMPTS)
 """New attempts: the database numbers them (``id``) in the order they were added."""
+_ATTEMPT_VALUES = attrgetter(*ATTEMPT_COLUMNS)
+"""A new attempt's values, in the order of :data:`~hvroll.store.models.ATTEMPT_COLUMNS`."""
 _END_ATTEMPTS = (update(_ATTEMPTS)
                  .where(_ATTEMPTS.c.migration_id == bindparam("b_migration"),
                         _ATTEMPTS.c.number == bindparam("b_number"))
                  .values({name: bindparam(f"v_{name}") for name in ATTEMPT_COLUMNS[6:]}))
 """An ended attempt's outcome, by its key (migration, number)."""
+_END_NAMES = (*(f"v_{name}" for name in ATTEMPT_COLUMNS[6:]), "b_migration", "b_number")
+_END_VALUES = attrgetter(*ATTEMPT_COLUMNS[6:], "migration_id", "number")
+"""An ended attempt's parameters (:data:`_END_NAMES`): its outcome, then its key."""
 _CORE_UPDATED: dict[type[Base], Table] = {
     cls: cast(Table, cls.__table__) for cls in (CampaignRow, StepRow, MigrationRow, AttemptRow)}
 _UPDATE_BY_ID = {table: update(table).where(table.c.id == bindparam("b_id"))
@@ -390,10 +403,10 @@ class Store:
         self._synchronous = "NORMAL"
         self.engine = (readonly_engine(self.target) if readonly
                        else engine_for(self.target, lambda: self._synchronous))
-        self._transitions: list[dict[str, Any]] = []
-        """State changes since the last commit, written with it."""
-        self._events: list[dict[str, Any]] = []
-        """Events since the last commit, written with it."""
+        self._transitions: list[tuple[Any, ...]] = []
+        """State changes since the last commit, written with it (:data:`_TRANSITION_COLUMNS`)."""
+        self._events: list[tuple[Any, ...]] = []
+        """Events since the last commit, written with it (:data:`_EVENT_COLUMNS`)."""
         self._new_attempts: list[Attempt] = []
         """Attempts added since the last commit, inserted with it."""
         self._ended_attempts: dict[tuple[int, int], Attempt] = {}
@@ -670,9 +683,8 @@ class Store:
             return False
         old = self.session.scalar(select(TransitionRow.target).where(
             TransitionRow.entity == "campaign").order_by(TransitionRow.id.desc()).limit(1))
-        self._transitions.append({"t_s": t_s, "entity": "campaign", "entity_id": camp.id,
-                                  "name": "campaign", "source": old or camp.state.value,
-                                  "target": new.value, "reason": reason})
+        self._transitions.append((float(t_s), "campaign", camp.id, "campaign",
+                                  old or camp.state.value, new.value, reason))
         set_committed_value(camp, "state", new)
         return True
 
@@ -702,8 +714,7 @@ class Store:
 
     def event(self, t_s: float, kind: str, message: str = "", *, host: str | None = None,
               vm: str | None = None, **data: Any) -> None:
-        self._events.append({"t_s": t_s, "kind": kind, "host": host, "vm": vm,
-                             "message": message, "data": dumps(data)})
+        self._events.append((float(t_s), kind, host, vm, message, dumps(data)))
 
     def events(self, kind: str | None = None, limit: int | None = None) -> list[EventRow]:
         query = select(EventRow).order_by(EventRow.id.desc())
@@ -745,9 +756,8 @@ class Store:
             assert isinstance(new, CampaignState)
             old, entity, name = row.state, "campaign", "campaign"
             row.state = check(CAMPAIGN, CampaignState(old), new, "campaign")
-        self._transitions.append({"t_s": t_s, "entity": entity, "entity_id": row.id,
-                                  "name": name, "source": _VALUE[old], "target": _VALUE[new],
-                                  "reason": reason})
+        self._transitions.append((float(t_s), entity, row.id, name, _VALUE[old], _VALUE[new],
+                                  reason))
 
     def transitions(self) -> list[TransitionRow]:
         """Every recorded state change, oldest first."""
@@ -818,19 +828,20 @@ class Store:
         2.1 s of a 72 s profile of the enterprise run when asked per statement)."""
         self._write_records(conn)
         if self._new_attempts:
-            _executemany(conn, _INSERT_ATTEMPTS, [a.values() for a in self._new_attempts])
+            executemany_rows(conn, _INSERT_ATTEMPTS, ATTEMPT_COLUMNS,
+                             list(map(_ATTEMPT_VALUES, self._new_attempts)))
             self._new_attempts = []
         if self._ended_attempts:
-            _executemany(conn, _END_ATTEMPTS, [
-                {"b_migration": a.migration_id, "b_number": a.number,
-                 **{f"v_{name}": getattr(a, name) for name in ATTEMPT_COLUMNS[6:]}}
-                for a in self._ended_attempts.values()])
+            executemany_rows(conn, _END_ATTEMPTS, _END_NAMES,
+                             list(map(_END_VALUES, self._ended_attempts.values())))
             self._ended_attempts = {}
         if self._transitions:
-            _executemany(conn, _INSERT_TRANSITIONS, self._transitions)
+            executemany_rows(conn, _INSERT_TRANSITIONS, _TRANSITION_COLUMNS,
+                             self._transitions, ready=_FLOAT_T)
             self._transitions = []
         if self._events:
-            _executemany(conn, _INSERT_EVENTS, self._events)
+            executemany_rows(conn, _INSERT_EVENTS, _EVENT_COLUMNS, self._events,
+                             ready=_FLOAT_T)
             self._events = []
 
     def _write_records(self, conn: Connection) -> None:
@@ -841,7 +852,8 @@ class Store:
         for kind, dirty in self._dirty.items():
             if not dirty:
                 continue
-            names = tuple(sorted(set().union(*(r.changed() for r in dirty)) - {"id"}))
+            changed = set().union(*(r.changed() for r in dirty))
+            names = tuple(c for c in kind.COLUMNS[1:] if c in changed)  # the table's order
             executemany_rows(conn, _UPDATE_BY_ID[_RECORD_TABLES[kind]],
                              (*names, "b_id"), list(map(attrgetter(*names, "id"), dirty)))
 
