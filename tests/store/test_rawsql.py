@@ -4,6 +4,8 @@ on every backend."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hvroll.domain.states import HostStepState
 from hvroll.store import Store
-from hvroll.store.models import Meta, StepRow
+from hvroll.store.models import EventRow, Meta, StepRow
 from hvroll.store.rawsql import execute, executemany_rows
 from targets import execute as sql
 
@@ -87,5 +89,20 @@ def test_a_column_given_ready_is_passed_on_unconverted(target: str) -> None:
         store.commit()
         assert sql(target, "select id, state, started_s from host_step order by id") == [
             (1, "drained away", None), (2, "done", 4.0)]
+    finally:
+        store.close()
+
+
+def test_sqlite_binds_none_through_an_adapter_that_gives_it_back(tmp_path: Path) -> None:
+    """Python's SQLite driver finds ``None``'s adapter before looking for its protocol's
+    (a failed lookup that formats an error message on Python 3.11); NULL is written."""
+    store = Store(tmp_path / "state.db", create=True)
+    try:
+        assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+        executemany_rows(store.session.connection(), insert(cast(Table, EventRow.__table__)),
+                         ("t_s", "kind", "host", "vm", "message", "data"),
+                         [(1.0, "k", None, None, "", "{}")])
+        assert store.session.connection().exec_driver_sql(
+            "select host is null from event where kind = 'k'").scalar() == 1
     finally:
         store.close()
