@@ -811,13 +811,13 @@ class Store:
         done) otherwise, and for a reading store (its driver's transaction is begun by the
         session's: ``readonly_engine``).
 
-        The session's transaction records what it added and deleted (``_new``,
-        ``_deleted``, ``_key_switches``: SQLAlchemy 2.0's, no public view of them); should a
-        SQLAlchemy lack them, the session commits."""
+        The session and its transaction record what they hold (``_new``, ``_deleted``,
+        ``_key_switches``, the identity map's ``_modified``, the connections: SQLAlchemy 2.0's,
+        no public view of them); should a SQLAlchemy lack one of them, the session commits."""
         session = self.session
         trans = session.get_transaction()
         if (self._readonly or trans is None or session.in_nested_transaction()
-                or session._new or session._deleted
+                or getattr(session, "_new", True) or getattr(session, "_deleted", True)
                 or getattr(session.identity_map, "_modified", True)
                 or getattr(trans, "_new", True) or getattr(trans, "_deleted", True)
                 or getattr(trans, "_key_switches", True)):
