@@ -1,5 +1,5 @@
 """Building long-lived objects: the collector paused, then what was built frozen; what is alive
-at the start of a block frozen for its length."""
+at the start of a block frozen for its length; models built without validation."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
-from hvroll.bulk import frozen, long_lived, paused_gc
+from hvroll.bulk import construct, frozen, long_lived, paused_gc
 
 
 @pytest.fixture
@@ -79,3 +80,27 @@ def test_nothing_stays_frozen_when_the_block_fails(collector: None) -> None:
     with pytest.raises(ValueError), frozen():
         raise ValueError
     assert gc.get_freeze_count() == 0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    a: int
+    b: tuple[str, ...] = ()
+    c: str = "c"
+
+
+def test_construct_is_model_construct() -> None:
+    """The same fields, in the model's order, the same fields set, no validation."""
+    made = construct(_Model, c="x", a=1)
+    assert made == _Model.model_construct(c="x", a=1) == _Model(a=1, c="x")
+    assert list(vars(made)) == ["a", "b", "c"]
+    assert made.model_fields_set == {"a", "c"}
+    assert construct(_Model, a="not an int").a == "not an int"
+
+
+@pytest.mark.parametrize("values", [{"b": ("x",)}, {"a": 1, "d": 2}])
+def test_construct_refuses_a_missing_required_field_or_a_name_that_is_no_field(
+        values: dict[str, object]) -> None:
+    with pytest.raises(TypeError, match=r"_Model: expected its required fields and only "
+                                        r"fields, got \["):
+        construct(_Model, **values)

@@ -10,6 +10,8 @@ command), every later full collection still walks them all: 2-3 s each for the p
 :func:`long_lived` moves what the block built to the collector's permanent generation
 (``gc.freeze``), which collections skip; reference counting still frees those objects.
 :func:`frozen` does the same for the length of a block only (the executor's run).
+:func:`construct` builds a pydantic model from values valid by construction, as
+``model_construct`` does, in a fraction of its time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @contextmanager
@@ -71,3 +78,42 @@ def frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+_TEMPLATES: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
+
+
+def construct(cls: type[M], **values: Any) -> M:
+    """``cls.model_construct(**values)``: a model of values valid by construction, not
+    validated, without pydantic's loop over the fields in Python for each model. The
+    fields' values are in the model's order, those not given at their defaults, the given
+    ones the fields set, as ``model_construct`` leaves them. Per class, once: a dictionary
+    of every field in the model's order, each at its default (for frozen models, whose
+    defaults are never changed in place), and the required fields; each model's dictionary
+    is a copy of it updated with the given values (an update keeps the order of the keys it
+    replaces). A required field not given, or a name that is not a field, is a TypeError.
+
+    The public preset's generator builds a million models this way (about 40 % of
+    generating it with ``model_construct``), its planner 170,000 migrations."""
+    template = _TEMPLATES.get(cls)
+    if template is None:
+        assert cls.__pydantic_post_init__ is None and not cls.__private_attributes__
+        assert cls.model_config.get("extra") != "allow" and not cls.__pydantic_root_model__
+        fields = cls.model_fields
+        template = _TEMPLATES[cls] = (
+            {name: None if field.is_required() else field.get_default(call_default_factory=True)
+             for name, field in fields.items()},
+            frozenset(name for name, field in fields.items() if field.is_required()))
+    defaults, required = template
+    fields_of = defaults.copy()
+    fields_of.update(values)
+    if len(fields_of) != len(defaults) or not required <= values.keys():
+        raise TypeError(f"{cls.__name__}: expected its required fields and only fields, got "
+                        f"{sorted(values)}")
+    model = cls.__new__(cls)
+    put = object.__setattr__
+    put(model, "__dict__", fields_of)
+    put(model, "__pydantic_fields_set__", set(values))
+    put(model, "__pydantic_extra__", None)
+    put(model, "__pydantic_private__", None)
+    return model

@@ -12,10 +12,9 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from pydantic import BaseModel
-
+from hvroll.bulk import construct as _construct
 from hvroll.bulk import long_lived
 from hvroll.compat.cpu import model_features
 from hvroll.compat.exposure import host_model_cpu
@@ -47,7 +46,6 @@ EPOCH = datetime(2026, 6, 1, tzinfo=UTC)
 """Reference time of generated histories, so that fleets do not depend on today's date."""
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 Progress = Callable[[int, int], None]
 
 
@@ -289,32 +287,6 @@ class _Generator:
             # the same features are hidden as for host-model.
             return started.model_copy(update={"mode": CpuMode.HOST_PASSTHROUGH})
         return started
-
-
-_DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
-
-
-def _construct(cls: type[M], **values: Any) -> M:
-    """``cls.model_construct(**values)`` (no validation: the values are valid by
-    construction), without pydantic's loop over the fields in Python for each model: the
-    fields' values in the model's order, those not given at their defaults (taken once per
-    class: the models are frozen), the given ones as the fields set. The public preset builds
-    a million of them (about 40 % of generating it)."""
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        assert cls.__pydantic_post_init__ is None and not cls.__private_attributes__
-        assert cls.model_config.get("extra") != "allow" and not cls.__pydantic_root_model__
-        defaults = _DEFAULTS[cls] = {
-            name: field.get_default(call_default_factory=True)
-            for name, field in cls.model_fields.items() if not field.is_required()}
-    model = cls.__new__(cls)
-    put = object.__setattr__
-    put(model, "__dict__", {name: values[name] if name in values else defaults[name]
-                            for name in cls.model_fields})
-    put(model, "__pydantic_fields_set__", set(values))
-    put(model, "__pydantic_extra__", None)
-    put(model, "__pydantic_private__", None)
-    return model
 
 
 def _uuid4(rng: random.Random) -> str:
