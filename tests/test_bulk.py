@@ -104,3 +104,12 @@ def test_construct_refuses_a_missing_required_field_or_a_name_that_is_no_field(
     with pytest.raises(TypeError, match=r"_Model: expected its required fields and only "
                                         r"fields, got \["):
         construct(_Model, **values)
+
+
+def test_construct_refuses_a_model_that_is_not_frozen() -> None:
+    """Its models would share one list as their default."""
+    class Mutable(BaseModel):
+        items: list[str] = []
+
+    with pytest.raises(AssertionError, match="share mutable defaults"):
+        construct(Mutable)

@@ -99,6 +99,7 @@ def construct(cls: type[M], **values: Any) -> M:
     if template is None:
         assert cls.__pydantic_post_init__ is None and not cls.__private_attributes__
         assert cls.model_config.get("extra") != "allow" and not cls.__pydantic_root_model__
+        assert cls.model_config.get("frozen"), "its models would share mutable defaults"
         fields = cls.model_fields
         template = _TEMPLATES[cls] = (
             {name: None if field.is_required() else field.get_default(call_default_factory=True)
