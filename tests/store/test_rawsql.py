@@ -10,6 +10,7 @@ from typing import cast
 
 import pytest
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from hvroll.domain.states import HostStepState
@@ -23,13 +24,18 @@ BY_ID = update(STEPS).where(STEPS.c.id == bindparam("b_id"))
 FIRST = update(STEPS).where(STEPS.c.id == 1).values(error=bindparam("b_error"))
 
 
+def pending_steps(conn: Connection, n: int) -> None:
+    """Host steps 1…n, pending (inserted through SQLAlchemy, not the module under test)."""
+    conn.execute(insert(STEPS), [
+        {"id": i, "wave": 0, "position": i, "host": f"h{i}", "cluster": "c", "region": "r",
+         "target": "t", "state": "pending"} for i in range(1, n + 1)])
+
+
 def test_execute_gives_the_rows_matched_and_writes_in_the_transaction(target: str) -> None:
     store = Store(target, create=True)
     try:
         conn = store.session.connection()
-        conn.execute(insert(STEPS), [
-            {"id": i, "wave": 0, "position": i, "host": f"h{i}", "cluster": "c", "region": "r",
-             "target": "t", "state": "pending"} for i in (1, 2)])
+        pending_steps(conn, 2)
         assert execute(conn, FIRST, {"b_error": "held literal"}) == 1
         assert execute(conn, BY_ID, {"error": "x", "b_id": 3}) == 0
         executemany_rows(conn, BY_ID, ("state", "b_id"), [("draining", 1), ("done", 2)])
@@ -57,9 +63,7 @@ def test_a_state_is_written_as_its_value_and_an_unknown_one_is_refused(target: s
     store = Store(target, create=True)
     try:
         conn = store.session.connection()
-        conn.execute(insert(STEPS), [
-            {"id": i, "wave": 0, "position": i, "host": f"h{i}", "cluster": "c", "region": "r",
-             "target": "t", "state": "pending"} for i in (1, 2, 3)])
+        pending_steps(conn, 3)
         executemany_rows(conn, BY_ID, ("state", "b_id"), [
             (HostStepState.DRAINING, 1), ("done", 2), (HostStepState.FAILED, 3)])
         with pytest.raises(LookupError, match="'drained away' is not among the defined enum"):
@@ -79,9 +83,7 @@ def test_a_column_given_ready_is_passed_on_unconverted(target: str) -> None:
     store = Store(target, create=True)
     try:
         conn = store.session.connection()
-        conn.execute(insert(STEPS), [
-            {"id": i, "wave": 0, "position": i, "host": f"h{i}", "cluster": "c", "region": "r",
-             "target": "t", "state": "pending"} for i in (1, 2)])
+        pending_steps(conn, 2)
         executemany_rows(conn, BY_ID, ("state", "b_id"), [("drained away", 1)],
                          ready=frozenset({"state"}))
         executemany_rows(conn, BY_ID, ("state", "started_s", "b_id"),
