@@ -42,7 +42,7 @@ conformance suite (``tests/drivers/contract/``) runs every backend through the s
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -373,16 +373,19 @@ def poll_over(now_s: float, until_s: float, left_s: float) -> bool:
     return now_s >= until_s - POLL_SLACK_S or left_s <= 0
 
 
-def poll(driver: Driver, until_s: float, clock: Clock | None = None) -> list[str]:
+def poll(driver: Driver, until_s: float, clock: Clock | None = None,
+         wait: Callable[[float], Iterable[str]] | None = None) -> list[str]:
     """Every job ``driver`` reports changed until ``clock`` (the driver's by default) reads
-    ``until_s``, each once, in the order first reported: waits, each given the time left,
-    until the poll is over (:func:`poll_over`). A real backend's wait returns when something
-    changes or at its poll interval, the simulator's at each instant a job changes."""
+    ``until_s``, each once, in the order first reported: waits (``driver.wait`` by default),
+    each given the time left, until the poll is over (:func:`poll_over`). A real backend's
+    wait returns when something changes or at its poll interval, the simulator's at each
+    instant a job changes."""
     clock = driver.clock if clock is None else clock
+    wait = driver.wait if wait is None else wait
     changed: dict[str, None] = {}
     while True:
         left = until_s - clock.now()
-        changed.update(dict.fromkeys(driver.wait(max(left, 0.0))))
+        changed.update(dict.fromkeys(wait(max(left, 0.0))))
         if poll_over(clock.now(), until_s, left):
             return list(changed)
 

@@ -36,7 +36,6 @@ from hvroll.drivers.base import (
     MigrationOptions,
     VmState,
     poll,
-    poll_over,
 )
 from hvroll.drivers.journal import Journal, Record
 from hvroll.drivers.sim.engine import World
@@ -162,16 +161,13 @@ class SimCloud(Lifecycle):
         of every job that changed since the last ``wait`` (those changed during a ``sleep``
         too), in the order they changed. Returns at once when some already did."""
         self._alive()
-        world = self._world
         try:
-            self._advance_wait(timeout_s)
+            changed = self._next_changes(timeout_s)
         except SimulatedCrash:
             self._crashed()
             raise
-        changed = list(world.changed)
-        world.changed.clear()
         if self._journal is not None:
-            self._journal.write_line(f'{{"w":{world.clock.now()!r}}}')
+            self._journal.write_line(f'{{"w":{self.clock.now()!r}}}')
         return changed
 
     def wait_until(self, until_s: float) -> list[str]:
@@ -184,35 +180,36 @@ class SimCloud(Lifecycle):
         if type(self).wait is not SimCloud.wait:
             return poll(self, until_s)
         self._alive()
-        world = self._world
-        clock, changed = world.clock, world.changed
-        out: dict[str, None] = {}
+        clock = self._world.clock
         waited: list[float] = []
+
+        def wait(timeout_s: float) -> list[str]:  # :meth:`wait`, its journal line kept back
+            changed = self._next_changes(timeout_s)
+            waited.append(clock._now)
+            return changed
+
         try:
-            while True:
-                left = until_s - clock._now
-                self._advance_wait(max(left, 0.0))
-                out.update(changed)
-                changed.clear()
-                waited.append(clock._now)
-                if poll_over(clock._now, until_s, left):
-                    break
+            jobs = poll(self, until_s, wait=wait)
         except SimulatedCrash:
             self._journal_waits(waited)
             self._crashed()
             raise
         self._journal_waits(waited)
-        return list(out)
+        return jobs
 
-    def _advance_wait(self, timeout_s: float) -> None:
-        """A wait's move of time: to the next instant at which some job changes, at most
-        ``timeout_s`` ahead; nowhere if some job changed already."""
+    def _next_changes(self, timeout_s: float) -> list[str]:
+        """A wait's move of time, to the next instant at which some job changes, at most
+        ``timeout_s`` ahead (nowhere if some job changed already), and the jobs changed since
+        the last wait, in order."""
         world = self._world
         now = world.clock._now
         deadline = now if world.changed else now + max(0.0, timeout_s)
         if math.isinf(deadline) and not world.queue:
             deadline = now
         world.advance(deadline, stop_on_change=True)
+        changed = list(world.changed)
+        world.changed.clear()
+        return changed
 
     def _journal_waits(self, times: list[float]) -> None:
         """The journal lines of waits that returned at ``times``."""
