@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from hvroll.testbed.health import guest_health, parse_console, wait_for_heartbeats
+from hvroll.testbed.health import (
+    GuestHealth,
+    VcpuLook,
+    guest_health,
+    parse_console,
+    parse_registers,
+    tcg_hazard,
+    wait_for_heartbeats,
+)
 
 BOOT = "GUEST-INIT 6.1.0-56-amd64 ready\nDIRTIER-START dirty_mb=16 dirty_rate=16 pages=4096\n"
 
@@ -77,3 +85,50 @@ def test_waiting_stops_at_the_first_problem(tmp_path: Path) -> None:
     log.write_text(_dirtier(1, "FAIL(1 bad pages, first 9)"))
     health = wait_for_heartbeats(log, 0, 5, timeout_s=60.0, sleep=lambda _s: None)
     assert "verify_fail" in health.flags
+
+
+LONG_MODE = """CPU#0
+RAX=0000000000000000 RBX=0000000000000000 RCX=0000000000000001 RDX=0000000000000000
+R12=0000000000000000 R13=0000000000000000 R14=0000000000000000 R15=0000000000000000
+RIP=ffffffff8100a2b4 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0
+ES =0000 0000000000000000 00000000 00000000
+"""
+
+
+@pytest.mark.parametrize(("text", "look"), [
+    (LONG_MODE, VcpuLook(rip=0xffffffff8100a2b4, interrupts=False, halted=False)),
+    ("RIP=ffffffff81c4e6ae RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\n",
+     VcpuLook(rip=0xffffffff81c4e6ae, interrupts=True, halted=True)),
+    ("EIP=0000fff0 EFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\n",
+     VcpuLook(rip=0xfff0, interrupts=False, halted=False)),
+    ("error: no such domain\n", None),
+])
+def test_info_registers_gives_the_vcpus_instruction_interrupt_flag_and_halt(
+        text: str, look: VcpuLook | None) -> None:
+    assert parse_registers(text) == look
+
+
+SILENT = parse_console(_dirtier(40) + _dirtier(41))
+STOPPED = parse_console("", min_heartbeats=1)
+SPIN = VcpuLook(rip=0xffffffff8100a2b4, interrupts=False, halted=False)
+
+
+@pytest.mark.parametrize(("health", "looks", "verdict"), [
+    (STOPPED, [SPIN, SPIN, SPIN],
+     "a hang: vCPU at RIP 0xffffffff8100a2b4 in 3 looks, interrupts off"),
+    (parse_console(_dirtier(4) + _dirtier(5, "FAIL(14404 bad pages, first 12)")), [],
+     "memory corruption on its console (verify_fail)"),
+    (parse_console("general protection fault, probably for non-canonical address\n"
+                   "Kernel panic - not syncing: Fatal exception in interrupt\n"), [SPIN],
+     "memory corruption on its console (general_protection_fault, panic)"),
+    (STOPPED, [SPIN], None),  # one look cannot tell a spin
+    (STOPPED, [SPIN, VcpuLook(rip=0xffffffff8100a2b8, interrupts=False, halted=False)], None),
+    (STOPPED, [VcpuLook(rip=0xffffffff81c4e6ae, interrupts=True, halted=True)] * 2, None),
+    (STOPPED, [VcpuLook(rip=0xffffffff8100a2b4, interrupts=True, halted=False)] * 2, None),
+    (STOPPED, [VcpuLook(rip=0xffffffff8100a2b4, interrupts=False, halted=True)] * 2, None),
+    (parse_console(_dirtier(9) + BOOT + _dirtier(1)), [], None),  # a reboot is not the hazard
+    (SILENT, [], None),
+])
+def test_the_tcg_hazard_is_memory_errors_or_a_spin_with_interrupts_off(
+        health: GuestHealth, looks: list[VcpuLook], verdict: str | None) -> None:
+    assert tcg_hazard(health, looks) == verdict

@@ -3,13 +3,18 @@
 A guest is healthy over a stretch of its console when it printed new heartbeats (``HEARTBEAT`` or
 ``DIRTIER`` lines, whose ``hb=`` only ever grows), no ``verify=FAIL`` (the dirtier found pages
 holding stale or misplaced data) and no kernel oops, BUG or panic.
+
+A guest that came out of a migration unhealthy may show the known hazard of QEMU 7.2's TCG
+(TESTBED.md section 10, docs/testbed.md "Guest memory corruption under TCG"): memory errors on
+its console, or a hang with its vCPU spinning at one instruction with interrupts off
+(:func:`tcg_hazard`, over looks at the vCPU that :func:`parse_registers` reads).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,3 +120,62 @@ def wait_for_heartbeats(console_log: Path, since_offset: int, count: int, *,
         if health.ok or problems or now() >= deadline:
             return health
         sleep(poll_s)
+
+
+CORRUPTION_FLAGS = ("verify_fail", "oops", "bug", "panic", "general_protection_fault",
+                    "virtio_corruption")
+"""The health flags that are memory corruption as TESTBED.md section 10 saw it."""
+RFLAGS_IF = 0x200
+"""RFLAGS' interrupt-enable bit."""
+_REGISTERS = re.compile(r"\b[RE]IP=([0-9a-fA-F]+)\s+[RE]FL=([0-9a-fA-F]+).*?\bHLT=([01])",
+                        re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class VcpuLook:
+    """One look at a guest's (first) vCPU, from QEMU's ``info registers``."""
+
+    rip: int
+    interrupts: bool
+    """RFLAGS.IF: the vCPU takes interrupts."""
+    halted: bool
+    """HLT: the vCPU waits for an interrupt (an idle guest's vCPU)."""
+
+
+def parse_registers(text: str) -> VcpuLook | None:
+    """The first vCPU of QEMU's human-monitor ``info registers`` output (``RIP``/``RFL`` in
+    long mode, ``EIP``/``EFL`` otherwise); None without one.
+
+    >>> look = parse_registers("RIP=ffffffff81c2b0a4 RFL=00000246 [---Z-P-] CPL=0 HLT=1")
+    >>> hex(look.rip), look.interrupts, look.halted
+    ('0xffffffff81c2b0a4', True, True)
+    """
+    found = _REGISTERS.search(text)
+    if found is None:
+        return None
+    return VcpuLook(rip=int(found.group(1), 16),
+                    interrupts=bool(int(found.group(2), 16) & RFLAGS_IF),
+                    halted=found.group(3) == "1")
+
+
+def tcg_hazard(health: GuestHealth, looks: Sequence[VcpuLook]) -> str | None:
+    """What shows the known TCG hazard (TESTBED.md section 10) in a guest that stopped being
+    healthy after a migration, or None when it does not look like it: memory errors on its
+    console (:data:`CORRUPTION_FLAGS`), or a hang: every look (at least two) at the same
+    instruction, with interrupts off and not halted.
+
+    >>> spin = VcpuLook(rip=0xffffffff8100a2b4, interrupts=False, halted=False)
+    >>> quiet = GuestHealth(ok=False, flags=("no_new_heartbeat",), last_heartbeat=41,
+    ...                     new_heartbeats=0, bad_pages=0, end_offset=0)
+    >>> tcg_hazard(quiet, [spin, spin])
+    'a hang: vCPU at RIP 0xffffffff8100a2b4 in 2 looks, interrupts off'
+    >>> tcg_hazard(quiet, [spin]) is None
+    True
+    """
+    corrupt = [f for f in health.flags if f in CORRUPTION_FLAGS]
+    if corrupt:
+        return f"memory corruption on its console ({', '.join(corrupt)})"
+    if len(looks) >= 2 and len({look.rip for look in looks}) == 1 \
+            and not any(look.interrupts or look.halted for look in looks):
+        return f"a hang: vCPU at RIP {looks[0].rip:#x} in {len(looks)} looks, interrupts off"
+    return None
