@@ -17,6 +17,7 @@ from hvroll.executor.hosts import (
     OUT_OF_SERVICE,
     REINSTALLING,
     early_starts,
+    receivers_ready,
     reinstall_room,
 )
 from hvroll.planner.model import Policy
@@ -91,6 +92,44 @@ def test_the_next_wave_starts_with_at_most_k_plus_ahead_hosts_out(
 def test_an_early_host_is_reinstalled_after_the_current_wave_while_fewer_than_k_are(
         current: list[HostStepState], later: list[HostStepState], k: int, room: bool) -> None:
     assert reinstall_room(current, later, k) is room
+
+
+@pytest.mark.parametrize(("receivers", "canary_wave", "ready"), [
+    ([], True, True),
+    ([R, R, R], True, False),
+    # in the canary wave, once one spare is upgraded
+    ([F, R, V], True, True),
+    ([F, R, V], False, False),
+    # or when every receiver has ended, upgraded or not
+    ([FAIL, HostStepState.SKIPPED], True, True),
+    ([FAIL, F], False, True),
+])
+def test_the_canary_wave_drains_once_one_of_its_receivers_is_upgraded(
+        receivers: list[HostStepState], canary_wave: bool, ready: bool) -> None:
+    assert receivers_ready(receivers, canary_wave) is ready
+
+
+def test_the_canary_drains_while_spares_are_reinstalled_never_into_one_not_ready(
+        small: Fleet, campaign: Campaign) -> None:
+    """The small preset's campaign: a canary's drain starts before the last spare of its
+    cluster is done, and none of its VMs starts towards a spare before that spare is done."""
+    store, cloud, _ = campaign(small)
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+    steps = store.steps()
+    done_at = {s.host: s.finished_s for s in steps if s.wave == 0 and s.receives}
+    canaries = [s for s in steps if s.wave == 0 and s.canary and not s.receives]
+    assert canaries
+    early = 0
+    for canary in canaries:
+        spares = [s for s in steps if s.wave == 0 and s.receives and s.cluster == canary.cluster]
+        assert canary.started_s is not None
+        early += canary.started_s < max(s.finished_s or 0.0 for s in spares)
+        for m in store.migrations():
+            if m.step_id == canary.id and m.dest in done_at:
+                assert m.started_s is not None and m.started_s >= (done_at[m.dest] or 0.0)
+    assert early
+    cloud.close()
+    store.close()
 
 
 @pytest.mark.parametrize("ahead", [1, 2])

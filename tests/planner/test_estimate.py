@@ -147,9 +147,12 @@ def test_slowest_of_jobs_started_apart() -> None:
 
 
 def test_wave_time_of_a_canary_wave() -> None:
-    """Four spares, the slowest seen at 1,995 s; the canary is disabled at 2,000, drains from
-    2,005 for 300 s and is not reinstalled: the next wave starts at 2,310."""
-    assert wave_time([300.0], [False], 1800.0, receivers=4) == 2310.0
+    """Four spares, the first seen at 1,620 s, the slowest at 1,995 s; the canary is disabled
+    at 1,625, drains from 1,630 for 300 s, but its quarter for the slowest spare starts at
+    2,000 and takes 75 s; it is not reinstalled: the next wave starts at 2,080. With one
+    spare, first and last are the same: disabled at 1,810, done at 2,115."""
+    assert wave_time([300.0], [False], 1800.0, receivers=4) == 2080.0
+    assert wave_time([300.0], [False], 1800.0, receivers=1) == 2120.0
 
 
 def test_wave_time_waits_for_the_slowest_reinstall() -> None:

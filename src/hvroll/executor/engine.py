@@ -72,6 +72,7 @@ from hvroll.executor.hosts import (
     GIVEN_BACK,
     HostSteps,
     early_starts,
+    receivers_ready,
     reinstall_room,
 )
 from hvroll.executor.ladder import LadderPolicy
@@ -427,7 +428,7 @@ class Executor:
             if wave is None:
                 continue
             steps = layout.by_cluster_wave[(cluster, wave)]
-            receivers_done = all(s.state in TERMINAL_HOST for s in steps if s.receives)
+            receivers_done = receivers_ready([s.state for s in steps if s.receives], wave == 0)
             for step in steps:
                 if step.state in ADVANCING:  # in any other state the look would do nothing
                     hosts.advance(step, receivers_done, failing, effects)

@@ -82,6 +82,24 @@ def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState
     return starts
 
 
+def receivers_ready(receivers: Sequence[HostStepState], canary_wave: bool) -> bool:
+    """Whether the hosts of a cluster's wave that drain into its receivers (``receivers``:
+    their states; the spares of the canary wave) may start: once every receiver has ended;
+    in the canary wave once one of them is upgraded, the drain then sending each VM only
+    when its destination is (:meth:`HostSteps.advance`), so that the canary drains while
+    the slower spares are still reinstalled.
+
+    >>> D, R, F = HostStepState.DONE, HostStepState.REINSTALLING, HostStepState.FAILED
+    >>> receivers_ready([D, R], True), receivers_ready([D, R], False)
+    (True, False)
+    >>> receivers_ready([R, R], True), receivers_ready([F, D], False), receivers_ready([], True)
+    (False, True, True)
+    """
+    if all(s in TERMINAL_HOST for s in receivers):
+        return True
+    return canary_wave and any(s is HostStepState.DONE for s in receivers)
+
+
 def reinstall_room(current: Sequence[HostStepState], later: Sequence[HostStepState],
                    k: int) -> bool:
     """Whether a host of a cluster's next wave, drained early, may be reinstalled now: every
@@ -199,6 +217,8 @@ class HostSteps:
             for row in islice(rows, first, None):
                 if row.state is not MigrationState.PENDING or row.id in restarting:
                     continue
+                if step.wave == 0 and self._receiving_later(row.dest):
+                    continue  # its destination, a spare of the canary wave, is not ready yet
                 if not runner.room(row):  # start's first check, and it changes nothing
                     self.refused[step.id] = (row, runner.requeued)
                     self.agenda.block(step.cluster, step.region)
@@ -223,6 +243,12 @@ class HostSteps:
                 self._start_reinstall(step, effects)
         elif state is HostStepState.VERIFYING:
             effects.append(lambda: self._verify(step))
+
+    def _receiving_later(self, host: str) -> bool:
+        """Whether ``host`` is a receiver of the canary wave not yet done (its drains start
+        once one receiver is: :func:`receivers_ready`): a VM sent there waits for it."""
+        return any(s.wave == 0 and s.receives and s.state not in TERMINAL_HOST
+                   for s in self.layout.by_host.get(host, ()))
 
     def _still_refused(self, row: MigrationRecord, requeued: int) -> bool:
         """Whether a drain whose last look stopped at ``row`` for want of room would stop

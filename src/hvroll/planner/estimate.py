@@ -273,28 +273,36 @@ def wave_time(drains: Sequence[float], reinstall: Sequence[bool], reinstall_s: f
     """How long one cluster's wave takes as the executor runs it, to the turn the next starts.
 
     ``receivers`` empty hosts are reinstalled first (the others drain into them): the wave's
-    other hosts start a turn after they are all done. Every other host is disabled at the
-    wave's first turn, its migrations start at the next turn, and its drain ends ``drains``
-    seconds later (:func:`drain_ends`); then it is reinstalled (when ``reinstall``), and the
-    wave ends with its slowest host. A reinstall takes ``reinstall_s`` on average with a
-    standard deviation of ``spread`` × that (:data:`REINSTALL_SPREAD`): k side by side take
-    the expected slowest of k (:func:`slowest_end`). Each end is seen at a turn; the cluster's
+    other hosts start a turn after the first of them is done, each VM going when its
+    destination is done; such a drain ends ``drains`` seconds after it starts, and no sooner
+    than its share for one receiver (``drains`` over ``receivers``) after the last receiver
+    is done (the expected first and last of the receivers' reinstalls). Without receivers,
+    every host is disabled at the wave's first turn, its migrations start at the next turn,
+    and its drain ends ``drains`` seconds later (:func:`drain_ends`); then it is reinstalled
+    (when ``reinstall``), and the wave ends with its slowest host. A reinstall takes
+    ``reinstall_s`` on average with a standard deviation of ``spread`` × that
+    (:data:`REINSTALL_SPREAD`): k side by side take the expected slowest of k
+    (:func:`slowest_end`). Each end is seen at a turn; the cluster's
     next wave starts a turn after this one ends.
 
     Four spares disabled at 0 start their reinstalls at the next turn (5 s); 1800 s ± 10 %
-    each, the slowest of four takes 1,985.3 s on average: done at 1,990.3, seen at 1,995. The
-    canary is disabled at the next turn (2,000), its migrations start at 2,005 and take 300 s;
-    it is not reinstalled in this wave, so the next starts at 2,310:
+    each, the fastest of four takes 1,614.7 s on average, the slowest 1,985.3 s: done at
+    1,619.7 and 1,990.3, seen at 1,620 and 1,995. The canary is disabled at the next turn
+    after the first (1,625), its migrations start at 1,630 and take 300 s: 1,930; but the
+    quarter of them bound for the last spare start a turn after it is seen (2,000) and end at
+    2,075. It is not reinstalled in this wave, so the next starts at 2,080:
 
     >>> wave_time([300.0], [False], 1800.0, receivers=4)
-    2310.0
+    2080.0
     """
     spread_s = reinstall_s * spread
     start = 0.0
-    if receivers:
-        done = turn_s + reinstall_s + spread_s * expected_max_normal(receivers)
-        start = math.ceil(done / turn_s) * turn_s + turn_s
     drained = [start + turn_s + d for d in drains]
+    if receivers:
+        top = spread_s * expected_max_normal(receivers)
+        first = math.ceil((turn_s + reinstall_s - top) / turn_s) * turn_s + turn_s
+        start = math.ceil((turn_s + reinstall_s + top) / turn_s) * turn_s + turn_s
+        drained = [max(first + turn_s + d, start + d / receivers) for d in drains]
     reinstalled = [t for t, r in zip(drained, reinstall, strict=True) if r]
     end = max(drained, default=start)
     if reinstalled:
