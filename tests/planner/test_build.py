@@ -78,6 +78,20 @@ def _cluster(profiles: list[str], spares: int, vms_per_host: int | list[int]) ->
 NEW = "new"
 
 
+def test_the_bound_under_the_policy_counts_a_whole_clusters_ends() -> None:
+    """h0 holds two 4 GiB guests (8,192 MiB over 1,180 MiB/s: 6.94 s), h1 is an empty spare,
+    k = a = 1. Both reinstalls take two rounds (3,600 s); under the policy a place idles at
+    least 1,800 s at each end too: (2 × 1,800 + 6.94 + 2 × 1,800) / 2 = 3,603.5 s. With h1
+    already on the target the cluster is not upgraded whole (a guest may go to h1 at once),
+    and the bound under the policy is the other one."""
+    fleet = _cluster(["old", "old"], 1, 2)
+    whole = plan(fleet, fleet.profile_by_name[NEW])
+    assert (whole.summary.lower_bound_s, whole.summary.policy_bound_s) == (3600.0, 3603.5)
+    fleet = _cluster(["old", "new"], 1, 2)
+    part = plan(fleet, fleet.profile_by_name[NEW])
+    assert (part.summary.lower_bound_s, part.summary.policy_bound_s) == (1800.0, 1800.0)
+
+
 @pytest.mark.parametrize("strategy", list(Strategy))
 def test_every_strategy_upgrades_every_host(strategy: Strategy) -> None:
     fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)

@@ -10,6 +10,7 @@ from hvroll.planner.estimate import (
     Precopy,
     Transfer,
     cluster_lower_bound,
+    cluster_policy_bound,
     drain_ends,
     drain_time,
     expected_max_normal,
@@ -94,6 +95,43 @@ def test_cluster_lower_bound() -> None:
     assert cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0, drain_ahead=4) == 400.0
     assert cluster_lower_bound(0, 4, 1800.0, 0.0, 1180.0) == 0.0
     assert cluster_lower_bound(5, 4, 100.0, 0.0, 1.0) == 200.0
+
+
+def test_cluster_policy_bound_counts_a_place_idle_at_each_end() -> None:
+    # Two hosts, k = a = 1, 50 s of drain: (2 × 100 + 50 + 2 × 1 × 100) / 2; a schedule
+    # takes 250 s (reinstall the empty one, drain the other into it, reinstall it).
+    assert cluster_policy_bound(2, 1, 100.0, 1180.0 * 50, 1180.0, whole=True,
+                                holds_vms=True) == 225.0
+    # enterprise-like: 40 hosts, k = 4, a = 1, 18,000 s of drain: (72,000 + 18,000 +
+    # 2 × 1800) / 5 = 18,720, where the old terms give 18,000 both.
+    moved = 1180.0 * 18000
+    assert cluster_lower_bound(40, 4, 1800.0, moved, 1180.0) == 18000.0
+    assert cluster_policy_bound(40, 4, 1800.0, moved, 1180.0, whole=True,
+                                holds_vms=True) == 18720.0
+    # four ahead: (90,000 + 2 × 4 × 1800) / 8 = 13,050, under the 10 rounds of reinstalls
+    assert cluster_policy_bound(40, 4, 1800.0, moved, 1180.0, 4, whole=True,
+                                holds_vms=True) == 18000.0
+    # fewer hosts than places: 3 hosts, k = 4: p = q = 3, nothing idles for sure at the
+    # ends, but the 3 reinstalls and 60 s of drain need (300 + 60) / 3 = 120 > 100
+    assert cluster_policy_bound(3, 4, 100.0, 1180.0 * 60, 1180.0, whole=True,
+                                holds_vms=True) == 120.0
+    assert cluster_lower_bound(3, 4, 100.0, 1180.0 * 60, 1180.0) == 100.0
+    # one at a time and 30 s of drain: the three rounds of reinstalls (300) bound it, not
+    # (300 + 30 + 200) / 2 = 265
+    assert cluster_policy_bound(3, 1, 100.0, 1180.0 * 30, 1180.0, whole=True,
+                                holds_vms=True) == 300.0
+
+
+@pytest.mark.parametrize(("whole", "holds_vms"), [(False, True), (True, False),
+                                                  (False, False)])
+def test_cluster_policy_bound_is_the_old_one_where_its_ends_are_not_proven(
+        whole: bool, holds_vms: bool) -> None:
+    """A cluster with a host the plan does not upgrade (a VM may go there at any time), or
+    whose hosts hold no VM (nothing waits for a first reinstall)"""
+    assert cluster_policy_bound(2, 1, 100.0, 1180.0 * 50, 1180.0, whole=whole,
+                                holds_vms=holds_vms) == 200.0
+    assert cluster_policy_bound(0, 1, 100.0, 0.0, 1180.0, whole=whole,
+                                holds_vms=holds_vms) == 0.0
 
 
 def test_fleet_lower_bound_is_the_slowest_cluster_or_the_wire() -> None:

@@ -118,6 +118,19 @@ def test_a_bootstrap_move_to_a_host_upgraded_later_is_accepted(tiny: Fleet) -> N
     assert plan_problems(p, fleet) == []
 
 
+def test_a_migration_to_another_cluster_is_refused(planned: Plan, tiny: Fleet) -> None:
+    """hv2 put in a cluster of its own: wave 0's moves from hv1 to hv2 would leave c1."""
+    c2 = tiny.clusters[0].model_copy(update={"name": "c2"})
+    hosts = tuple(h.model_copy(update={"cluster": "c2"}) if h.name == "hv2" else h
+                  for h in tiny.hosts)
+    fleet = tiny.model_copy(update={"clusters": (*tiny.clusters, c2), "hosts": hosts})
+    tampered = planned.model_copy(update={"inventory_fingerprint": ""})
+    first = planned.waves[0].steps[0].drain[0].vm
+    assert plan_problems(tampered, fleet)[0] == (
+        f"wave 0: vm {first!r} would go from cluster 'c1' to 'c2' on 'hv2' (expected a host "
+        f"of its own cluster)")
+
+
 def test_a_vm_moved_from_where_it_is_not_is_refused(planned: Plan, tiny: Fleet) -> None:
     w0 = planned.waves[0]
     move = w0.steps[0].drain[0].model_copy(update={"source": "hv2", "dest": "hv1"})

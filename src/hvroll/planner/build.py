@@ -814,22 +814,29 @@ class _Builder:
             sum(len(w.returns) for w in waves)
         moved = [n for n, c in self.state.moves.items() if c > 0]
         bounds = []
-        moved_total = 0.0
+        policy_bounds = []
+        moved_total = policy_moved = 0.0
         skipped = {s.host for s in self.skipped}
+        need = self.state.need
         for cluster in self.fleet.clusters:
-            hosts = [h for h in self.fleet.hosts_by_cluster[cluster.name]
-                     if h.name in self.target and h.name not in skipped]
+            every = self.fleet.hosts_by_cluster[cluster.name]
+            hosts = [h for h in every if h.name in self.target and h.name not in skipped]
             if not hosts:
                 continue
-            need = self.state.need
-            mib = float(sum(vm.ram_mib + need[vm.name][2] * 1024
-                            for h in hosts for vm in self.fleet.vms_by_host[h.name]
-                            if vm.power is not PowerState.SHUTOFF))
+            vms = [vm for h in hosts for vm in self.fleet.vms_by_host[h.name]]
+            running = [vm for vm in vms if vm.power is not PowerState.SHUTOFF]
+            disks = float(sum(need[vm.name][2] * 1024 for vm in running))
+            mib = float(sum(vm.ram_mib for vm in running)) + disks
             moved_total += mib
-            bounds.append(est.cluster_lower_bound(len(hosts), self._k(cluster.name),
-                                                  policy.reinstall_s, mib,
-                                                  max(h.link_mib_s for h in hosts),
+            sent = disks if policy.allow_cold_migration else mib
+            policy_moved += sent
+            k, link = self._k(cluster.name), max(h.link_mib_s for h in hosts)
+            bounds.append(est.cluster_lower_bound(len(hosts), k, policy.reinstall_s, mib, link,
                                                   policy.drain_ahead))
+            # A VM the policy may stop and move cold sends no memory.
+            policy_bounds.append(est.cluster_policy_bound(
+                len(hosts), k, policy.reinstall_s, sent, link, policy.drain_ahead,
+                whole=len(hosts) == len(every), holds_vms=bool(vms)))
         aggregate = sum(h.link_mib_s for h in self.fleet.hosts) / 2
         return Summary(
             hosts=len(self.target), vms=len(self.initial_vms), waves=len(waves),
@@ -838,6 +845,8 @@ class _Builder:
             max_moves_per_vm=max(self.state.moves.values(), default=0),
             estimated_makespan_s=round(makespan_s, 1),
             lower_bound_s=round(est.fleet_lower_bound(bounds, moved_total, aggregate), 1),
+            policy_bound_s=round(est.fleet_lower_bound(policy_bounds, policy_moved, aggregate),
+                                 1),
             blocked_vms=sum(1 for u in self.unmovable
                             if u.action is UnmovableAction.OPERATOR),
             skipped_hosts=len(self.skipped), planning_time_s=round(planning_s, 3),

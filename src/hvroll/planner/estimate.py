@@ -150,6 +150,55 @@ def cluster_lower_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: f
     return max(reinstalls, out_of_service)
 
 
+def cluster_policy_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: float,
+                         moved_mib: float, link_mib_s: float, drain_ahead: int = 1, *,
+                         whole: bool, holds_vms: bool) -> float:
+    """The shortest time a cluster can be upgraded in by any plan under the policy's rules,
+    counting also how a cluster starts and ends: :func:`cluster_lower_bound`, and, for a
+    ``whole`` cluster (every host of it is upgraded by the plan) whose hosts hold VMs
+    (``holds_vms``), the out-of-service term with the places that must stand idle at both
+    ends::
+
+        (n × reinstall_s + moved/link + 2 × (p − q) × reinstall_s) / p
+
+    with ``p = min(k + a, n)`` places out of service at once and ``q = min(k, n)``
+    reinstalls at once. Useful work, summed over hosts: each reinstall (``reinstall_s``)
+    and each VM's last move out of the host it leaves for good (its memory and local disks
+    at most ``link_mib_s``, through that host's link, while the host is out of service; the
+    caller passes in ``moved_mib`` only what must cross a link: see docs/planner.md). At
+    any moment at most ``q`` hosts do the first and at most ``p`` hosts do either. A VM
+    stays in its cluster (the plan's validation refuses a move to another), and the
+    cluster's hosts are all upgraded, so each VM's last move goes to an upgraded host once
+    its reinstall has ended: none starts before ``t1``, the end of the cluster's first
+    reinstall (``t1 ≥ reinstall_s``), and until then only reinstalls are useful work (at
+    most ``q``). The host that sends the last of these moves (ending at ``td > t1``) is
+    reinstalled after it: the cluster ends no sooner than ``td + reinstall_s``, and after
+    ``td`` only reinstalls are left. So ``p × T ≥ work + (p − q) × (t1 + T − td)``, each of
+    the two ends at least ``reinstall_s``. It assumes nothing of the plan's waves, canary,
+    strategy or order.
+
+    Two hosts, one reinstalled at a time and one more out of service (k = a = 1), one
+    empty and one holding 50 s of memory over the link: the empty one is reinstalled
+    (100 s), the other drains into it (50 s) and is reinstalled (100 s): 250 s. Work 250 s
+    and a place idle for at least 100 s at each end, over two places: 225 s, where
+    :func:`cluster_lower_bound` gives 200 s:
+
+    >>> cluster_policy_bound(2, 1, 100.0, 1180.0 * 50, 1180.0, whole=True, holds_vms=True)
+    225.0
+    >>> cluster_lower_bound(2, 1, 100.0, 1180.0 * 50, 1180.0)
+    200.0
+    """
+    bound = cluster_lower_bound(targeted_hosts, hosts_per_wave, reinstall_s, moved_mib,
+                                link_mib_s, drain_ahead)
+    if targeted_hosts == 0 or not whole or not holds_vms:
+        return bound
+    k = max(1, hosts_per_wave)
+    places = min(k + max(1, drain_ahead), targeted_hosts)
+    slots = min(k, targeted_hosts)
+    work = targeted_hosts * reinstall_s + moved_mib / link_mib_s
+    return max(bound, (work + 2 * (places - slots) * reinstall_s) / places)
+
+
 def fleet_lower_bound(cluster_bounds: Iterable[float], moved_mib: float,
                       aggregate_link_mib_s: float) -> float:
     """Clusters upgrade in parallel: the campaign takes at least its slowest cluster's bound,

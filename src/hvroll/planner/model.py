@@ -172,6 +172,10 @@ class Summary(PlanModel):
     """Skipped hosts kept on the old profile as legacy pools (cause ``legacy-pool``)."""
     skipped_by_cause: dict[str, int] = Field(default_factory=dict)
     """Skipped hosts per :class:`SkipCause`."""
+    policy_bound_s: float = 0.0
+    """The lower bound under the policy's rules: ``lower_bound_s``, and what no plan under
+    them avoids at a cluster's start and end (docs/planner.md, "The lower bound"); 0 in plans
+    written before it."""
 
 
 class CanaryCoverage(PlanModel):

@@ -7,7 +7,9 @@ A plan is replayed over the inventory, wave by wave, as the executor will run it
 - it was made for this inventory (its :func:`~hvroll.inventory.fingerprint`);
 - every host, VM and profile it names exists (target profiles may come with the plan);
 - no host step goes to a profile of lower rank than the host's (the one-way profile graph);
-- every migration moves a VM from where it is at that point;
+- every migration moves a VM from where it is at that point, to a host of the same cluster
+  (the executor's limits and its choice of another destination are per cluster, and so is
+  the lower bound: docs/planner.md);
 - no migration sends a VM to a host whose profile at that point ranks lower than the VM's
   current host's;
 - in a ``roll-forward`` plan, no migration sends a VM to a host while that host is being
@@ -46,6 +48,7 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
     rank = {name: p.rank for name, p in profiles.items()}
     profile_now = {h.name: h.profile for h in fleet.hosts}
     location = {vm.name: vm.host for vm in fleet.vms}
+    cluster_of = {h.name: h.cluster for h in fleet.hosts}
     for wave in plan.waves:
         for step in wave.steps:
             if step.host not in hosts:
@@ -74,13 +77,14 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
             busy = {s.host for s in wave.steps if s.reinstall and not (
                 s.host in first and step.host not in receivers)}
             for move in step.drain:
-                problems += _move_problems(plan, wave.index, move, location, now, rank, busy)
+                problems += _move_problems(plan, wave.index, move, location, now, rank, busy,
+                                           cluster_of)
         for step in wave.steps:
             if step.reinstall:
                 profile_now[step.host] = step.target
         for move in wave.returns:
             problems += _move_problems(plan, wave.index, move, location, profile_now, rank,
-                                       set())
+                                       set(), cluster_of)
         if len(problems) >= MAX_REPORTED:
             break
     return problems[:MAX_REPORTED]
@@ -88,7 +92,7 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
 
 def _move_problems(plan: Plan, wave: int, move: Migration, location: dict[str, str],
                    profile_now: dict[str, str], rank: dict[str, int],
-                   reinstalling: set[str]) -> list[str]:
+                   reinstalling: set[str], cluster_of: dict[str, str]) -> list[str]:
     where = f"wave {wave}: vm {move.vm!r}"
     if move.vm not in location:
         return [f"{where} is not in the inventory (expected a VM of the inventory)"]
@@ -99,6 +103,10 @@ def _move_problems(plan: Plan, wave: int, move: Migration, location: dict[str, s
     if location[move.vm] != move.source:
         return [f"{where} is on host {location[move.vm]!r} at that point (expected the "
                 f"plan to move it from there, got {move.source!r})"]
+    if cluster_of[move.source] != cluster_of[move.dest]:
+        return [f"{where} would go from cluster {cluster_of[move.source]!r} to "
+                f"{cluster_of[move.dest]!r} on {move.dest!r} (expected a host of its own "
+                f"cluster)"]
     have, want = profile_now[move.source], profile_now[move.dest]
     location[move.vm] = move.dest
     if rank[want] < rank[have]:
