@@ -92,6 +92,20 @@ def test_the_bound_under_the_policy_counts_a_whole_clusters_ends() -> None:
     assert (part.summary.lower_bound_s, part.summary.policy_bound_s) == (1800.0, 1800.0)
 
 
+def test_the_bounds_count_no_memory_where_the_policy_allows_cold_moves() -> None:
+    """h0 and h1 hold two 4 GiB guests each over 5 MiB/s links (16,384 MiB: 3,276.8 s), h2 is
+    an empty spare, k = a = 1: (3 × 1,800 + 3,276.8 + 2 × 1,800) / 2 = 6,138.4 s under the
+    policy. A guest stopped and moved cold sends no memory: with cold moves allowed the term
+    is (3 × 1,800 + 2 × 1,800) / 2 = 4,500 s, and the three rounds of reinstalls bind both."""
+    fleet = _cluster(["old"] * 3, 1, 2)
+    fleet = fleet.model_copy(update={"hosts": tuple(
+        h.model_copy(update={"link_mib_s": 5.0}) for h in fleet.hosts)})
+    live = plan(fleet, fleet.profile_by_name[NEW]).summary
+    assert (live.lower_bound_s, live.policy_bound_s) == (5400.0, 6138.4)
+    cold = plan(fleet, fleet.profile_by_name[NEW], Policy(allow_cold_migration=True)).summary
+    assert (cold.lower_bound_s, cold.policy_bound_s) == (5400.0, 5400.0)
+
+
 @pytest.mark.parametrize("strategy", list(Strategy))
 def test_every_strategy_upgrades_every_host(strategy: Strategy) -> None:
     fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)

@@ -815,7 +815,7 @@ class _Builder:
         moved = [n for n, c in self.state.moves.items() if c > 0]
         bounds = []
         policy_bounds = []
-        moved_total = policy_moved = 0.0
+        moved_total = 0.0
         skipped = {s.host for s in self.skipped}
         need = self.state.need
         for cluster in self.fleet.clusters:
@@ -825,15 +825,13 @@ class _Builder:
                 continue
             vms = [vm for h in hosts for vm in self.fleet.vms_by_host[h.name]]
             running = [vm for vm in vms if vm.power is not PowerState.SHUTOFF]
-            disks = float(sum(need[vm.name][2] * 1024 for vm in running))
-            mib = float(sum(vm.ram_mib for vm in running)) + disks
-            moved_total += mib
-            sent = disks if policy.allow_cold_migration else mib
-            policy_moved += sent
+            sent = float(sum(need[vm.name][2] * 1024 for vm in running))
+            if not policy.allow_cold_migration:  # else any VM may move cold: no memory sent
+                sent += float(sum(vm.ram_mib for vm in running))
+            moved_total += sent
             k, link = self._k(cluster.name), max(h.link_mib_s for h in hosts)
-            bounds.append(est.cluster_lower_bound(len(hosts), k, policy.reinstall_s, mib, link,
+            bounds.append(est.cluster_lower_bound(len(hosts), k, policy.reinstall_s, sent, link,
                                                   policy.drain_ahead))
-            # A VM the policy may stop and move cold sends no memory.
             policy_bounds.append(est.cluster_policy_bound(
                 len(hosts), k, policy.reinstall_s, sent, link, policy.drain_ahead,
                 whole=len(hosts) == len(every), holds_vms=bool(vms)))
@@ -845,7 +843,7 @@ class _Builder:
             max_moves_per_vm=max(self.state.moves.values(), default=0),
             estimated_makespan_s=round(makespan_s, 1),
             lower_bound_s=round(est.fleet_lower_bound(bounds, moved_total, aggregate), 1),
-            policy_bound_s=round(est.fleet_lower_bound(policy_bounds, policy_moved, aggregate),
+            policy_bound_s=round(est.fleet_lower_bound(policy_bounds, moved_total, aggregate),
                                  1),
             blocked_vms=sum(1 for u in self.unmovable
                             if u.action is UnmovableAction.OPERATOR),
