@@ -116,7 +116,8 @@ def _print(result: Plan) -> None:
         f"[bold]{result.strategy}[/] to {result.target}: {s.hosts} hosts, {s.vms} VMs, "
         f"{s.waves} waves, {s.migrations} migrations ({s.migrations_per_vm:.3f} per VM, "
         f"at most {s.max_moves_per_vm}), estimated {_hours(s.estimated_makespan_s)} "
-        f"(lower bound {_hours(s.lower_bound_s)}), planned in {s.planning_time_s:.1f} s")
+        f"(lower bound {_hours(s.lower_bound_s)}; under the policy "
+        f"{_hours(s.policy_bound_s)}), planned in {s.planning_time_s:.1f} s")
     table = Table("wave", "region", "hosts", "drained", "migrations", "estimated",
                   title="waves by region")
     for wave in result.waves:
