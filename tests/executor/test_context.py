@@ -3,11 +3,15 @@ as the layout answers them."""
 
 from __future__ import annotations
 
+import pytest
+
 from campaigns import Campaign
 from hvroll.domain import Fleet
 from hvroll.domain.states import HostStepState
+from hvroll.executor.context import Held, still_held
 from hvroll.executor.engine import Executor
 from hvroll.planner.replace import Readiness, readiness
+from hvroll.store import MigrationRecord
 
 S = HostStepState
 THROUGH = [S.DISABLING, S.DRAINING, S.DRAINED, S.REINSTALLING, S.VERIFYING]
@@ -19,6 +23,24 @@ def fresh(executor: Executor, host: str) -> Readiness:
     steps = layout.by_host.get(host, [])
     return readiness([(s.state, s.reinstall) for s in steps], next_up=any(
         s.state is S.PENDING and layout.current_wave(s.cluster) == s.wave for s in steps))
+
+
+@pytest.mark.parametrize(("failing", "requeued", "free", "held"), [
+    (False, 7, set(), True),           # nothing it read changed: the look would do nothing
+    (False, 7, {"b"}, False),          # one of its drains has room now
+    (False, 7, {"a", "b"}, False),
+    (True, 7, set(), False),           # the failed-host tolerance is passed: skip a pending
+    (False, 8, set(), False),          # a migration went back to pending: a drain goes on
+])
+def test_a_held_cluster_is_held_while_nothing_it_read_has_changed(
+        failing: bool, requeued: int, free: set[str], held: bool) -> None:
+    a, b = (MigrationRecord.loaded([None] * len(MigrationRecord.COLUMNS), []) for _ in "ab")
+    rows = {"a": a, "b": b}
+    record = Held(failing=False, requeued=7, rows=(a, b))
+    assert still_held(record, failing, requeued,
+                      lambda row: any(row is rows[name] for name in free)) is held
+    assert still_held(Held(False, 7, ()), failing, requeued, lambda row: True) is (
+        not failing and requeued == 7)
 
 
 def test_a_hosts_readiness_follows_its_steps_and_stays_once_settled(

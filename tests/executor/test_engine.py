@@ -7,15 +7,24 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from campaigns import Campaign, targets_of
 from hvroll.domain import Fleet, SchedulingState
-from hvroll.domain.states import ACTIVE_HOST, CampaignState, HostStepState
+from hvroll.domain.states import (
+    ACTIVE_HOST,
+    TERMINAL_CAMPAIGN,
+    CampaignState,
+    HostStepState,
+    MigrationState,
+)
 from hvroll.drivers.base import HostState, JobProgress
 from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
 from hvroll.errors import ConnectionLostError
+from hvroll.executor import engine
+from hvroll.executor.context import Held, still_held
 from hvroll.executor.engine import Executor
 from hvroll.executor.migrations import UNREAD_POLLS
 from hvroll.executor.status import status
@@ -647,3 +656,72 @@ def test_a_host_check_the_api_drops_is_asked_again_before_the_host_fails(
     assert s["vms_lost"] == 0
     cloud.close()
     store.close()
+
+
+def test_a_cluster_held_by_its_regions_limit_starts_once_the_region_has_room(
+        small: Fleet, campaign: Campaign) -> None:
+    """A drain stopped because its region has as many migrations in flight as the policy
+    allows (not for want of room on a destination) is held: looked at again with nothing
+    changed, it starts nothing and stays held. Once a migration of another cluster of the
+    region ends, the cluster's next look starts the migration it stopped at, and the record
+    is gone (that start is not a look that did nothing)."""
+    store, cloud, _ = campaign(small, policy=Policy(
+        allow_suspend=True, hold_after_canary=False, migrations_per_region=1))
+    executor = Executor(store, cloud)
+    runner, agenda, layout = executor.runner, executor.agenda, executor.layout
+    step = next(s for s in executor.steps if s.wave == 0 and layout.drain.get(s.id))
+    row = layout.drain[step.id][0]
+    other = next(m for m in executor.migrations
+                 if m.region == step.region and m.cluster != step.cluster)
+    runner._count(other, +1)  # in flight in another cluster of the region: its limit is met
+    assert (runner.by_cluster[step.cluster], runner.by_region[step.region]) == (0, 1)
+    for same in layout.by_cluster_wave[(step.cluster, 0)]:  # the wave's other hosts: done
+        same.state = HostStepState.DONE
+    step.state = HostStepState.DRAINING
+    for _ in range(2):  # the first look is held; the second, with nothing changed, is skipped
+        agenda.dirty = {step.cluster}
+        effects: list[Callable[[], None]] = []
+        executor._schedule(effects)
+        assert (effects, row.state) == ([], MigrationState.PENDING)
+        assert agenda.held[step.cluster] == Held(False, 0, (row,))
+        assert agenda.blocked[step.region] == {step.cluster}
+        assert agenda.dirty == set()
+    runner._count(other, -1)  # its end: the region has room
+    assert agenda.dirty == {step.cluster}
+    effects = []
+    executor._schedule(effects)
+    assert (len(effects), row.state) == (1, MigrationState.STARTING)
+    assert step.cluster not in agenda.held
+
+
+@pytest.mark.parametrize("policy", [
+    {"migrations_per_region": 1},
+    {"migrations_per_region": 3, "migrations_per_cluster": 2},
+    {"migrations_per_source": 1, "migrations_per_dest": 1, "drain_ahead": 2},
+    {"failed_host_tolerance": 0},
+])
+def test_skipping_held_clusters_changes_no_campaign(
+        small: Fleet, campaign: Campaign, monkeypatch: pytest.MonkeyPatch,
+        policy: dict[str, int]) -> None:
+    """The small preset's campaign under limits that hold clusters (and, with no failed
+    host tolerated, faults that fail hosts) writes the same tables, byte for byte, whether
+    held clusters' looks are skipped or every dirty cluster is looked at as before."""
+    faults = Faults(migration_failure_rate=0.05, reinstall_failure_rate=0.1)
+    full = Policy(allow_suspend=True, hold_after_canary=False, **policy)
+    digests = []
+    skipped = Counter[bool]()
+
+    def counted(*args: Any) -> bool:
+        found = still_held(*args)
+        skipped[found] += 1
+        return found
+
+    for skip in (True, False):
+        monkeypatch.setattr(engine, "still_held", counted if skip else lambda *args: False)
+        store, cloud, _ = campaign(small, policy=full, faults=faults, name=f"skip{skip}")
+        assert Executor(store, cloud).run().state in TERMINAL_CAMPAIGN
+        digests.append(table_digests(store.target))
+        store.close()
+        cloud.close()
+    assert digests[0] == digests[1]
+    assert skipped[True] > 0

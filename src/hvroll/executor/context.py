@@ -107,6 +107,9 @@ class Context:
     """Where every VM is and what every host runs, as the executor believes."""
     targets: dict[str, HostProfile]
     violations: int = 0
+    acts: int = 0
+    """Transitions and events recorded so far: a look that leaves it as it was moved and
+    recorded nothing (:class:`Held`)."""
     log: FilteringBoundLogger = field(default_factory=silent_logger)
     """Bound with the campaign; each event is logged with its wave, host and VM."""
     throttle: Throttle = field(default_factory=Throttle)
@@ -117,6 +120,7 @@ class Context:
               vm: str | None = None, **data: object) -> None:
         """Record an event in the store and log it: the one path of both."""
         now = self.clock.now()
+        self.acts += 1
         self.store.event(now, kind, message, host=host, vm=vm, **data)
         if "wave" not in data and vm is not None:
             data["wave"] = self.wave_of.get(vm)
@@ -139,6 +143,7 @@ class Context:
 
     def transition(self, row: CampaignRow | RegionRunRow | StepRecord | MigrationRecord,
                    new: CampaignState | HostStepState | MigrationState, reason: str) -> None:
+        self.acts += 1
         self.store.transition(row, new, self.clock.now(), reason)
 
     def host_up(self, host: str) -> bool:
@@ -158,10 +163,17 @@ class Agenda:
     """Clusters with migrations waiting for room under the concurrency limits, by region."""
     waves: dict[str, int | None] = field(default_factory=dict)
     """Each cluster's current wave, cached until the cluster changes."""
+    held: dict[str, Held] = field(default_factory=dict)
+    """Clusters whose last look did nothing, with what held them (:class:`Held`): dropped
+    when the cluster changes."""
+    unsure: int = 0
+    """Reads by a look that a :class:`Held` does not cover (a start refused for another
+    reason than room, a drain not free to start): a look that made one is not held."""
 
     def touched(self, cluster: str) -> None:
         self.dirty.add(cluster)
         self.waves.pop(cluster, None)
+        self.held.pop(cluster, None)
 
     def block(self, cluster: str, region: str) -> None:
         self.blocked[region].add(cluster)
@@ -187,6 +199,50 @@ class Agenda:
         """
         for region in [r for r in self.blocked if not in_flight.get(r)]:
             self.room_freed(region)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What held a cluster whose look did nothing: no step or migration moved, nothing was
+    queued or recorded, and the only things it read that its cluster's own changes do not
+    announce (:meth:`Agenda.touched`) were the concurrency limits — ``rows``: the migrations
+    at which its drains stopped for want of room — the failed-host tolerance (``failing``)
+    and the runner's count of migrations gone back to pending (``requeued``).
+
+    Why a look with the same of these does nothing again (:func:`still_held`): a look at a
+    cluster reads its steps' and migrations' states, which move only through transitions
+    that touch the cluster (a step's move, a migration's end, a check asked again) or go
+    back to pending (``requeued``), or start (only in a look, which then is not held, or
+    from the restart list, whose rows no drain looks at and which grows only with
+    ``requeued``); the list of restarts; the failed-host tolerance (a pending step is
+    skipped); the limits (a drain stopped at a refused migration goes on when it has
+    room); and the destinations, the driver and the early starts' checks, which a held look
+    did not read (a look that asked them is not held: :attr:`Agenda.unsure`). The canary
+    gate and a pause are asked before the look, as before. A drain stopped at ``row`` for
+    room is stopped there again while ``row`` has none (:meth:`~hvroll.executor.hosts.
+    HostSteps._still_refused`, with the same ``requeued``), so the look is skipped with
+    the one thing it would do: the cluster waits for room again."""
+
+    failing: bool
+    requeued: int
+    rows: tuple[MigrationRecord, ...]
+
+
+def still_held(held: Held, failing: bool, requeued: int,
+               room: Callable[[MigrationRecord], bool]) -> bool:
+    """Whether a look at a cluster held by ``held`` would do nothing again: the same
+    failed-host tolerance and requeued count, and no room yet for any of its rows.
+
+    >>> from types import SimpleNamespace as row
+    >>> a, b = row(id=1), row(id=2)
+    >>> held = Held(failing=False, requeued=3, rows=(a, b))
+    >>> [still_held(held, f, q, lambda r: r is b and free)
+    ...  for f, q, free in [(False, 3, False), (False, 3, True), (True, 3, False),
+    ...                     (False, 4, False)]]
+    [True, False, False, False]
+    """
+    return (held.failing is failing and held.requeued == requeued
+            and not any(map(room, held.rows)))
 
 
 _NO_ROWS: list[MigrationRecord] = []

@@ -63,9 +63,11 @@ from hvroll.executor.context import (
     Agenda,
     Context,
     Effect,
+    Held,
     Layout,
     jobs_to_read,
     silent_logger,
+    still_held,
 )
 from hvroll.executor.hosts import (
     ADVANCING,
@@ -417,6 +419,8 @@ class Executor:
                 self._block(row.cluster)
         failing = len(hosts.failed) + self.failed_elsewhere > ctx.policy.failed_host_tolerance
         agenda.quiet(self.runner.by_region)
+        runner, held = self.runner, agenda.held
+        room = runner.room
         for cluster in sorted(agenda.dirty):
             region_done = canary_done or hosts.canary_done(region_of[cluster].region)
             if hold and region_done:
@@ -427,6 +431,14 @@ class Executor:
             agenda.dirty.discard(cluster)
             if wave is None:
                 continue
+            found = held.pop(cluster, None)
+            if found is not None and still_held(found, failing, runner.requeued, room):
+                held[cluster] = found
+                if found.rows:
+                    self._block(cluster)  # what the look would do: wait for room again
+                continue
+            before = (len(effects), ctx.acts, agenda.unsure)
+            hosts.held.clear()
             steps = layout.by_cluster_wave[(cluster, wave)]
             receivers_done = receivers_ready([s.state for s in steps if s.receives], wave == 0)
             for step in steps:
@@ -446,6 +458,8 @@ class Executor:
                         break
                 if layout.current_wave(cluster) != wave:
                     agenda.dirty.add(cluster)
+            if (len(effects), ctx.acts, agenda.unsure) == before and cluster not in agenda.dirty:
+                held[cluster] = Held(failing, runner.requeued, tuple(hosts.held))
 
     def _overlap(self, cluster: str, wave: int, steps: list[StepRecord], failing: bool,
                  effects: list[Effect]) -> None:
@@ -507,6 +521,7 @@ class Executor:
             if dest in received:
                 continue
             if layout.readiness(dest) not in RECEIVING:
+                self.agenda.unsure += 1
                 return False
             if layout.by_host.get(dest) and all(s.state is HostStepState.DONE
                                                 for s in layout.by_host[dest]):
@@ -514,6 +529,7 @@ class Executor:
         if any(row.dest == step.host and row.wave < step.wave
                and row.state not in TERMINAL_MIGRATION
                for row in self.runner.to_host.get(step.host, ())):
+            self.agenda.unsure += 1
             return False
         self._free.add(step.id)  # its destinations stay upgraded, earlier waves only end
         return True

@@ -144,6 +144,9 @@ class HostSteps:
         self.unanswered: dict[int, int] = {}
         """By step: its check (pre-checks, safety check, verification) asked in a row without
         an answer (the cloud's API dropped the connection); asked again at the next turn."""
+        self.held: list[MigrationRecord] = []
+        """The migrations at which the drains looked at stopped for want of room, in order
+        (the caller empties it: :class:`~hvroll.executor.context.Held`)."""
         self.unread_jobs: dict[str, None] = {}
         """Reinstall jobs whose last progress read went unanswered, read again at each turn
         (:func:`~hvroll.executor.context.jobs_to_read`)."""
@@ -211,6 +214,7 @@ class HostSteps:
             refused = self.refused.get(step.id)
             if refused is not None and self._still_refused(*refused):
                 self.agenda.block(step.cluster, step.region)
+                self.held.append(refused[0])
                 return
             rows, first = self.layout.open_drain(step.id)
             restarting = {r.id for r, _ in runner.restart} if runner.restart else ()
@@ -222,6 +226,7 @@ class HostSteps:
                 if not runner.room(row):  # start's first check, and it changes nothing
                     self.refused[step.id] = (row, runner.requeued)
                     self.agenda.block(step.cluster, step.region)
+                    self.held.append(row)
                     break
                 if not runner.start(row, effects):
                     self.agenda.block(step.cluster, step.region)
@@ -247,8 +252,11 @@ class HostSteps:
     def _receiving_later(self, host: str) -> bool:
         """Whether ``host`` is a receiver of the canary wave not yet done (its drains start
         once one receiver is: :func:`receivers_ready`): a VM sent there waits for it."""
-        return any(s.wave == 0 and s.receives and s.state not in TERMINAL_HOST
-                   for s in self.layout.by_host.get(host, ()))
+        if any(s.wave == 0 and s.receives and s.state not in TERMINAL_HOST
+               for s in self.layout.by_host.get(host, ())):
+            self.agenda.unsure += 1  # read a destination's steps: the look is not held
+            return True
+        return False
 
     def _still_refused(self, row: MigrationRecord, requeued: int) -> bool:
         """Whether a drain whose last look stopped at ``row`` for want of room would stop

@@ -116,6 +116,7 @@ class MigrationRunner:
         the migration cannot start now (no room, destination not ready)."""
         ex = self.ctx
         if not self.room(row):
+            self.agenda.unsure += 1
             return False
         vm = ex.state.vm(row.vm)
         where = ex.state.location.get(row.vm)
@@ -132,9 +133,11 @@ class MigrationRunner:
             problem = self._problem(row)
             if problem or not self._dest_ok(row):
                 if not self._replan(row):
+                    self.agenda.unsure += 1
                     return False
                 problem = None  # another destination, or a changed view of it: ask again
         if not self.room(row):
+            self.agenda.unsure += 1
             return False
         if problem is None:
             problem = self._problem(row)
