@@ -126,7 +126,7 @@ def test_a_new_database_becomes_a_state_file_on_first_write(target: str) -> None
     store = Store(target, create=True)
     assert store.campaign() is None
     store.close()
-    assert contents(target)["meta"] == [("schema_version", "1")]
+    assert contents(target)["meta"] == [("schema_version", "2")]
 
 
 def test_a_read_only_file_is_read_but_not_run(state: Path) -> None:
@@ -192,7 +192,7 @@ def test_runs_opening_a_new_state_at_once_all_open_it(
         target = state_target(backend, request, tmp_path, f"c{attempt}")
         outcomes = open_at_once(lambda t=target: Store(t, create=True).close())
         assert outcomes == ["opened"] * 3
-        assert contents(target)["meta"] == [("schema_version", "1")]
+        assert contents(target)["meta"] == [("schema_version", "2")]
 
 
 def test_a_state_another_run_finished_creating_meanwhile_is_opened(

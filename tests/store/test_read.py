@@ -85,7 +85,7 @@ def test_a_file_that_is_not_a_state_file_is_an_input_error(target: str) -> None:
 def test_another_schema_version_is_refused_with_both_versions(target: str) -> None:
     _empty_state(target)
     execute(target, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(InputError, match=r"schema 99 is not supported \(expected 1\)"):
+    with pytest.raises(InputError, match=r"schema 99 is not supported \(expected 1 or 2\)"):
         StateReader(target)
 
 

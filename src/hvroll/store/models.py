@@ -9,15 +9,36 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from hvroll.domain.states import CampaignState, ControlAction, HostStepState, MigrationState, Rung
 from hvroll.errors import InputError
 
-SCHEMA_VERSION = 1
-"""Version 1 files written before the state columns were typed hold the same strings (the
+SCHEMA_VERSION = 2
+"""Version 2 indexes an event's kind for the rare kinds only (``ix_event_rare``), and a
+migration's state not at all: version 1's indexes on both (``ix_event_kind``,
+``ix_migration_state``) were a third of the index pages a simulated run's commit wrote, for
+readers that scan the table anyway or now look elsewhere. A writer opening a version 1 file
+moves it to version 2 (:func:`hvroll.store.store.upgrade_schema`); readers read both
+(:data:`READABLE_SCHEMAS`): the tables and their rows are the same.
+
+Version 1 files written before the state columns were typed hold the same strings (the
 enums' values in a VARCHAR); the lease and transition tables are added on first open."""
+
+READABLE_SCHEMAS = ("1", "2")
+"""The schema versions a reader reads (a writer moves a version 1 file to version 2 first)."""
+
+RARE_EVENTS = ("control_ignored", "driver_error", "guest_suspended", "invariant_violation",
+               "ladder_climbed", "safety_stop", "vm_lost")
+"""The event kinds looked up by kind (the dashboard's alerts, the summary's counts, a resumed
+run's pause of a guest), each a few per thousand events at most: only they are indexed by
+kind (:data:`RARE_KIND`)."""
+
+RARE_KIND = text("kind IN (" + ", ".join(f"'{k}'" for k in RARE_EVENTS) + ")")
+"""The condition of ``ix_event_rare``: a query on the event table that holds it, as this same
+text, may use the index (SQLite uses a partial index only for a query holding its condition
+itself; literal values, not bound ones)."""
 
 
 def _enum(enum: type[StrEnum]) -> Enum:
@@ -123,8 +144,7 @@ class MigrationRow(Base):
     dirty_rate_mib_s: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str] = mapped_column(Text, default="")
 
-    __table_args__ = (Index("ix_migration_vm", "vm"), Index("ix_migration_step", "step_id"),
-                      Index("ix_migration_state", "state"))
+    __table_args__ = (Index("ix_migration_vm", "vm"), Index("ix_migration_step", "step_id"))
 
 
 class Record:
@@ -317,7 +337,8 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[str] = mapped_column(Text, default="{}")
 
-    __table_args__ = (Index("ix_event_kind", "kind"),)
+    __table_args__ = (Index("ix_event_rare", "kind", sqlite_where=RARE_KIND,
+                            postgresql_where=RARE_KIND),)
 
 
 class ControlRow(Base):

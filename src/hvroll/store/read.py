@@ -6,8 +6,10 @@ writer) and every transaction is a real ``BEGIN``, so that the queries of one
 :meth:`StateReader.transaction` see one state of the file. PostgreSQL (``postgresql://…``)
 is opened with ``default_transaction_read_only`` and ``REPEATABLE READ``: the server refuses
 any write, and one transaction sees one snapshot while executors go on writing (MVCC: readers
-and writers never wait for each other). The schema version is checked once, on open, as
-:class:`~hvroll.store.Store` checks it; the database is never created and never changed.
+and writers never wait for each other). The schema version is checked once, on open: any
+version a reader reads (:data:`~hvroll.store.models.READABLE_SCHEMAS`; a version 1 file is read
+as it is, only a writer moves it to version 2); the database is never created and never
+changed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, InternalError, OperationalError
 
 from hvroll.errors import InputError
-from hvroll.store.models import SCHEMA_VERSION, Meta
+from hvroll.store.models import READABLE_SCHEMAS, Meta
 
 
 class StateReader:
@@ -48,10 +50,10 @@ class StateReader:
         except BaseException:
             self.close()  # no connection left behind for the garbage collector
             raise
-        if version != str(SCHEMA_VERSION):
+        if version not in READABLE_SCHEMAS:
             self.close()
             raise InputError(f"{self.target}: state file schema {version} is not supported "
-                             f"(expected {SCHEMA_VERSION})")
+                             f"(expected {' or '.join(READABLE_SCHEMAS)})")
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

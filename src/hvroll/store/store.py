@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import InstanceState, Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select, TextClause
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -63,6 +63,9 @@ from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Migration, Plan, SkippedHost, Strategy, Summary
 from hvroll.store.models import (
     ATTEMPT_COLUMNS,
+    RARE_EVENTS,
+    RARE_KIND,
+    READABLE_SCHEMAS,
     SCHEMA_VERSION,
     Attempt,
     AttemptRow,
@@ -252,14 +255,51 @@ def create_tables(engine: Engine, metadata: MetaData | None = None,
         if wanted <= set(inspect(conn).get_table_names()):
             return
         conn.rollback()
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the busy timeout
-        elif conn.dialect.name == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+        _write_lock(conn)
         metadata.create_all(conn)
         for table in extra:
             table.create(conn, checkfirst=True)
         conn.commit()
+
+
+def _write_lock(conn: Connection) -> None:
+    """Begin ``conn``'s transaction holding the database's write lock (SQLite ``BEGIN
+    IMMEDIATE``, waiting up to the busy timeout; PostgreSQL the schema's advisory lock)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+
+
+V1_INDEXES = ("ix_migration_state", "ix_event_kind")
+"""The indexes of a version 1 state file that version 2 drops (:func:`upgrade_schema`)."""
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Move a version 1 state file to version 2 (:data:`~hvroll.store.models.SCHEMA_VERSION`):
+    drop the indexes on a migration's state and an event's kind (:data:`V1_INDEXES`), create
+    the index of the rare event kinds, and write the version, in one transaction that holds
+    the write lock from its start (as :func:`create_tables`), so that of two writers opening
+    the file at once the second finds it moved. No table and no row changes. A file of
+    another version, or of none yet (a new one), is left as it is."""
+    with engine.connect() as conn:
+        if _schema_version(conn) != "1":
+            return
+        conn.rollback()
+        _write_lock(conn)
+        if _schema_version(conn) == "1":
+            for name in V1_INDEXES:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            for index in cast(Table, EventRow.__table__).indexes:
+                index.create(conn, checkfirst=True)
+            conn.execute(update(cast(Table, Meta.__table__))
+                         .where(Meta.key == "schema_version")
+                         .values(value=str(SCHEMA_VERSION)))
+        conn.commit()
+
+
+def _schema_version(conn: Connection) -> str | None:
+    return conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
 
 
 def check_target(target: str, *, create: bool, readonly: bool) -> None:
@@ -455,6 +495,7 @@ class Store:
             try:
                 if not readonly:  # tables added since a file was written appear on first write
                     create_tables(self.engine)
+                    upgrade_schema(self.engine)
                 self._check_schema()
                 break
             except IntegrityError:  # another process created the file at the same time
@@ -470,9 +511,11 @@ class Store:
         if row is None:
             self.session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             self.session.commit()
-        elif row.value != str(SCHEMA_VERSION):
+        elif row.value != str(SCHEMA_VERSION) and not (
+                self._readonly and row.value in READABLE_SCHEMAS):
+            expected = " or ".join(READABLE_SCHEMAS) if self._readonly else SCHEMA_VERSION
             raise InputError(f"{self.target}: state file schema {row.value} is not supported "
-                             f"(expected {SCHEMA_VERSION})")
+                             f"(expected {expected})")
 
     # -- the campaign ----------------------------------------------------------------------
 
@@ -738,14 +781,14 @@ class Store:
     def events(self, kind: str | None = None, limit: int | None = None) -> list[EventRow]:
         query = select(EventRow).order_by(EventRow.id.desc())
         if kind is not None:
-            query = query.where(EventRow.kind == kind)
+            query = query.where(*kind_is(kind))
         if limit is not None:
             query = query.limit(limit)
         return list(self.session.scalars(query))
 
     def count_events(self, kind: str) -> int:
         return int(self.session.scalar(
-            select(func.count()).select_from(EventRow).where(EventRow.kind == kind)) or 0)
+            select(func.count()).select_from(EventRow).where(*kind_is(kind))) or 0)
 
     # -- state changes -----------------------------------------------------------------------
 
@@ -944,6 +987,14 @@ class Store:
         where = ControlRow.handled.is_(False) if after is None else ControlRow.id > after
         return list(self.session.scalars(select(ControlRow).where(where)
                                           .order_by(ControlRow.id)))
+
+
+def kind_is(kind: str) -> tuple[ColumnElement[bool] | TextClause, ...]:
+    """The conditions of the events of ``kind``: with the index's own condition for a rare
+    kind (:data:`~hvroll.store.models.RARE_KIND`), which lets the query use the index (else
+    it reads the table, as it would for a kind most events have)."""
+    where = EventRow.kind == kind
+    return (RARE_KIND, where) if kind in RARE_EVENTS else (where,)
 
 
 def _same_columns(rows: list[tuple[set[str], dict[str, Any]]]) -> list[list[dict[str, Any]]]:

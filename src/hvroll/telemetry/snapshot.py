@@ -27,13 +27,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
 
 from hvroll.domain import Fleet
-from hvroll.domain.states import MigrationState
+from hvroll.domain.states import TERMINAL_MIGRATION
 from hvroll.errors import CampaignCreatingError, InputError
 from hvroll.executor.status import latest_states, summarize
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Plan
 from hvroll.store.lease import Holder, creating, region_holders
 from hvroll.store.models import (
+    RARE_KIND,
     AttemptRow,
     CampaignRow,
     ControlRow,
@@ -41,12 +42,11 @@ from hvroll.store.models import (
     MigrationRow,
     RegionRunRow,
     StepRow,
+    TransitionRow,
     unpack,
 )
 from hvroll.store.read import StateReader
 
-TERMINAL_MIGRATION = frozenset({MigrationState.COMPLETED.value, MigrationState.FAILED.value,
-                                MigrationState.SKIPPED.value})
 ALERT_EVENTS = ("safety_stop", "invariant_violation", "vm_lost", "driver_error",
                 "control_ignored")
 """Event kinds an operator must see on the overview."""
@@ -312,7 +312,7 @@ class StateSource:
         recent = tuple(_event(row) for row in conn.execute(
             _EVENT_COLUMNS.order_by(EventRow.id.desc()).limit(recent_events)))
         alerts = tuple(_event(row) for row in conn.execute(
-            _EVENT_COLUMNS.where(EventRow.kind.in_(ALERT_EVENTS))
+            _EVENT_COLUMNS.where(RARE_KIND, EventRow.kind.in_(ALERT_EVENTS))
             .order_by(EventRow.id.desc()).limit(200)))
         controls = tuple(conn.scalars(select(ControlRow.action).where(
             ControlRow.handled.is_(False)).order_by(ControlRow.id)))
@@ -377,12 +377,26 @@ def _marker(conn: Connection) -> str:
     last_event = conn.scalar(select(func.max(EventRow.id)))
     last_attempt = conn.scalar(select(func.max(AttemptRow.id)))
     last_control = conn.scalar(select(func.max(ControlRow.id)))
-    done = conn.scalar(select(func.count()).select_from(MigrationRow).where(
-        MigrationRow.state.in_(TERMINAL_MIGRATION)))
+    moved = _last_transition(conn)
     state, clock = (camp.state, camp.clock_s) if camp is not None else ("none", 0.0)
     regions = ",".join(  # who drives each region changes without an event
         f"{r}={h.fence}{'+' if h.holder else '-'}" for r, h in region_holders(conn).items())
-    return f"{state}:{clock:g}:{last_event}:{last_attempt}:{last_control}:{done}:{regions}"
+    return f"{state}:{clock:g}:{last_event}:{last_attempt}:{last_control}:{moved}:{regions}"
+
+
+def _last_transition(conn: Connection) -> str:
+    """The id of the last state change: every change of a migration's, a host step's, a
+    region's or the campaign's state is recorded in the transaction that makes it, so this
+    changes whenever one of them does; one look at the table's last row. (It was the number
+    of migrations in a final state, counted in an index of every migration's state that each
+    commit of a run had to write.) A file written before state changes were recorded has no
+    such table: the number of migrations in a final state then, read from the table."""
+    try:
+        return str(conn.scalar(select(func.max(TransitionRow.id))))
+    except DatabaseError:
+        done = conn.scalar(select(func.count()).select_from(MigrationRow).where(
+            MigrationRow.state.in_(TERMINAL_MIGRATION)))
+        return f"done={done}"
 
 
 def _region_runs(conn: Connection) -> dict[str, str]:
