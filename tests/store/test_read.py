@@ -27,7 +27,7 @@ def test_opening_reads_without_writing(tmp_path: Path) -> None:
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     reader = StateReader(path)
     with reader.transaction() as conn:
-        assert conn.exec_driver_sql("SELECT value FROM meta").scalar() == "1"
+        assert conn.exec_driver_sql("SELECT value FROM meta").scalar() == "2"
     reader.close()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
@@ -36,7 +36,7 @@ def test_opening_changes_no_row(target: str) -> None:
     before = contents(_empty_state(target))
     reader = StateReader(target)
     with reader.transaction() as conn:
-        assert conn.exec_driver_sql("SELECT value FROM meta").scalar() == "1"
+        assert conn.exec_driver_sql("SELECT value FROM meta").scalar() == "2"
     reader.close()
     assert contents(target) == before
 
@@ -45,9 +45,9 @@ def test_a_write_through_it_is_refused(target: str) -> None:
     reader = StateReader(_empty_state(target))
     with pytest.raises(InputError, match=r"cannot be read .*read-?only"), \
             reader.transaction() as conn:
-        conn.execute(update(Meta).values(value="2"))
+        conn.execute(update(Meta).values(value="3"))
     reader.close()
-    assert execute(target, "SELECT value FROM meta") == [("1",)]
+    assert execute(target, "SELECT value FROM meta") == [("2",)]
 
 
 def test_a_transaction_sees_one_state_while_a_writer_commits(target: str) -> None:
