@@ -837,8 +837,8 @@ class Store:
         if not self._commit_on_driver():
             self.session.commit()
         for dirty in self._dirty.values():
-            for record in dirty:
-                record.changed().clear()
+            for changes in map(_CHANGES, dirty):
+                changes.clear()
             dirty.clear()
 
     def _commit_on_driver(self) -> bool:
@@ -914,10 +914,9 @@ class Store:
         for kind, dirty in self._dirty.items():
             if not dirty:
                 continue
-            changed = set().union(*(r.changed() for r in dirty))
-            names = tuple(c for c in kind.COLUMNS[1:] if c in changed)  # the table's order
-            executemany_rows(conn, _UPDATE_BY_ID[_RECORD_TABLES[kind]],
-                             (*names, "b_id"), list(map(attrgetter(*names, "id"), dirty)))
+            names, values = _record_columns(kind, frozenset().union(*map(_CHANGES, dirty)))
+            executemany_rows(conn, _UPDATE_BY_ID[_RECORD_TABLES[kind]], names,
+                             list(map(values, dirty)))
 
     def _write_changes(self) -> None:
         """Write the changed columns of the campaign's loaded rows with Core: rows changing
@@ -987,6 +986,29 @@ class Store:
         where = ControlRow.handled.is_(False) if after is None else ControlRow.id > after
         return list(self.session.scalars(select(ControlRow).where(where)
                                           .order_by(ControlRow.id)))
+
+
+_CHANGES = attrgetter("_changes")
+"""A record's changed columns (:meth:`~hvroll.store.models.Record.changed` without a call)."""
+
+
+_RecordColumns = tuple[tuple[str, ...], Callable[[Record], tuple[Any, ...]]]
+_record_columns_made: dict[tuple[type[Record], frozenset[str]], _RecordColumns] = {}
+
+
+def _record_columns(kind: type[Record], changed: frozenset[str]) -> _RecordColumns:
+    """The parameters of the UPDATE of ``kind``'s records whose changes are ``changed``: the
+    changed columns in the table's order, then ``b_id``; and what takes their values from a
+    record. Built once per set of columns (a run's commits change a few dozen sets), not per
+    commit; at most 1,024 kept."""
+    found = _record_columns_made.get((kind, changed))
+    if found is None:
+        if len(_record_columns_made) >= 1024:
+            _record_columns_made.clear()
+        names = tuple(c for c in kind.COLUMNS[1:] if c in changed)
+        found = _record_columns_made[(kind, changed)] = ((*names, "b_id"),
+                                                         attrgetter(*names, "id"))
+    return found
 
 
 def kind_is(kind: str) -> tuple[ColumnElement[bool] | TextClause, ...]:
