@@ -21,6 +21,7 @@ from hvroll.store.models import RARE_EVENTS
 from hvroll.store.read import DIGESTED, StateReader, database_url
 from hvroll.store.store import kind_is, upgrade_schema
 from hvroll.telemetry.snapshot import ALERT_EVENTS, StateSource
+from races import open_at_once
 from targets import contents, execute
 
 V1_INDEXES = {"event": {"ix_event_kind"},
@@ -125,6 +126,14 @@ def test_moving_to_version_2_again_changes_nothing(target: str) -> None:
     engine.dispose()
     assert (contents(target), indexes(target)) == after
     assert after[1] == V2_INDEXES and after[0]["meta"] == [("schema_version", "2")]
+
+
+def test_writers_opening_a_version_1_file_at_once_all_open_it_moved(target: str) -> None:
+    Store(target, create=True).close()
+    as_version_1(target)
+    assert open_at_once(lambda: Store(target).close()) == ["opened"] * 3
+    assert contents(target)["meta"] == [("schema_version", "2")]
+    assert indexes(target) == V2_INDEXES
 
 
 def test_the_kinds_read_by_kind_are_the_indexed_ones() -> None:
