@@ -43,6 +43,20 @@ def test_every_recorded_event_is_logged_in_order_with_its_wave(tiny: Fleet,
         assert all(b - a >= 30.0 for a, b in itertools.pairwise(times))
 
 
+@pytest.mark.parametrize(("level", "logs"), [
+    (None, set()),
+    (LogLevel.ERROR, {"error"}),
+    (LogLevel.INFO, {"info", "warning", "error"}),
+    (LogLevel.DEBUG, {"debug", "info", "warning", "error"}),
+])
+def test_the_levels_a_logger_writes_are_known_before_any_line_is_built(
+        tiny: Fleet, campaign: Campaign, level: LogLevel | None, logs: set[str]) -> None:
+    store, cloud, _ = campaign(tiny, targets=Targets(default=tiny.profile_by_name["CPv2"]))
+    log = None if level is None else make_logger(LogFormat.JSON, level, io.StringIO())
+    ctx = Executor(store, cloud, log=log).ctx
+    assert (ctx.logs, ctx.logs_progress) == (logs, bool(logs & {"debug", "info"}))
+
+
 def test_without_a_logger_nothing_is_written(tiny: Fleet, campaign: Campaign,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     store, cloud, _ = campaign(tiny, targets=Targets(default=tiny.profile_by_name["CPv2"]))

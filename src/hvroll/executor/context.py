@@ -115,6 +115,18 @@ class Context:
     throttle: Throttle = field(default_factory=Throttle)
     wave_of: dict[str, int] = field(default_factory=dict)
     """The wave each VM moves in (to bind its log lines with it)."""
+    logs: frozenset[str] = field(init=False)
+    """The levels ``log`` writes (its level is fixed when it is made): a line it would drop is
+    not built (a rehearsal's silent logger drops every one)."""
+
+    def __post_init__(self) -> None:
+        self.logs = frozenset(name for name in ("debug", "info", "warning", "error")
+                              if self.log.is_enabled_for(getattr(logging, name.upper())))
+
+    @property
+    def logs_progress(self) -> bool:
+        """Whether a running migration's progress is logged at all (debug or info)."""
+        return "debug" in self.logs or "info" in self.logs
 
     def event(self, kind: str, message: str = "", *, host: str | None = None,
               vm: str | None = None, **data: object) -> None:
@@ -122,13 +134,18 @@ class Context:
         now = self.clock.now()
         self.acts += 1
         self.store.event(now, kind, message, host=host, vm=vm, **data)
+        level = EVENT_LEVELS.get(kind, "info")
+        if level not in self.logs:
+            return
         if "wave" not in data and vm is not None:
             data["wave"] = self.wave_of.get(vm)
-        log = getattr(self.log, EVENT_LEVELS.get(kind, "info"))
+        log = getattr(self.log, level)
         log(kind, message=message or None, host=host, vm=vm, t_s=round(now, 3), **data)
 
     def progress(self, job: str, *, vm: str, host: str, dest: str, **data: object) -> None:
-        """A poll of a running migration: debug each time, info at most every 30 s."""
+        """A poll of a running migration: debug each time, info at most every 30 s (the
+        caller need not call it when :attr:`logs_progress` is false: it would write
+        nothing)."""
         now = self.clock.now()
         if self.throttle.due(job, now):
             self.log.info("migration_progress", job=job, vm=vm, host=host, dest=dest,

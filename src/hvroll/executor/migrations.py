@@ -445,11 +445,12 @@ class MigrationRunner:
             return  # an abort is on its way
         live.total_mib = max(live.total_mib, p.total_mib)
         row = live.row
-        self.ctx.progress(p.job, vm=row.vm, host=row.source, dest=row.dest,
-                          rung=row.rung.value, iteration=p.iteration,
-                          elapsed_s=round(p.elapsed_s, 1),
-                          remaining_mib=round(p.remaining_mib, 1),
-                          processed_mib=round(p.processed_mib, 1))
+        if self.ctx.logs_progress:
+            self.ctx.progress(p.job, vm=row.vm, host=row.source, dest=row.dest,
+                              rung=row.rung.value, iteration=p.iteration,
+                              elapsed_s=round(p.elapsed_s, 1),
+                              remaining_mib=round(p.remaining_mib, 1),
+                              processed_mib=round(p.processed_mib, 1))
         if not live.samples or live.samples[-1].iteration != p.iteration:
             live.samples.append(lad.Sample(p.iteration, p.remaining_mib, p.processed_mib))
         if live.in_place is not None or p.phase is JobPhase.POSTCOPY:
