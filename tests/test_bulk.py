@@ -76,6 +76,80 @@ def test_what_was_alive_is_frozen_for_the_block_and_walked_again_after_it(
     assert freed == ["freed"]
 
 
+def test_what_a_full_collection_in_the_block_keeps_is_frozen_with_it(collector: None) -> None:
+    """A cycle made in the block, kept by a full collection and then dropped, is held while
+    frozen (the block has frozen little since its start) and freed after the block."""
+    freed: list[str] = []
+    with frozen():
+        node = _Node(freed)
+        gc.collect()
+        del node
+        gc.collect()
+        assert freed == []
+    gc.collect()
+    assert freed == ["freed"]
+
+
+def test_a_cycle_frozen_in_the_block_is_freed_once_the_block_has_frozen_more_than_growth(
+        collector: None) -> None:
+    """Once more than ``growth`` times what was frozen at the start has been frozen since,
+    everything is walked again: the cycle is freed inside the block."""
+    freed: list[str] = []
+    with frozen(growth=0.1):
+        at_start = gc.get_freeze_count()
+        node = _Node(freed)
+        gc.collect()
+        del node
+        gc.collect()
+        assert freed == []
+        kept = [[n] for n in range(at_start // 10 + 1)]
+        gc.collect()  # kept is frozen: more than a tenth of at_start since the start
+        gc.collect()  # everything walked
+        assert freed == ["freed"]
+        assert gc.get_freeze_count() >= len(kept)  # and frozen again
+
+
+class _Counted:
+    """A reference cycle's member that counts those alive."""
+
+    alive = 0
+
+    def __init__(self) -> None:
+        self.me = self
+        _Counted.alive += 1
+
+    def __del__(self) -> None:
+        _Counted.alive -= 1
+
+
+def test_what_a_long_block_holds_frozen_stays_bounded(collector: None) -> None:
+    """Rounds of cycles, each kept by a full collection, then dropped: far more are made
+    than the bound, and those alive at any time stay within it (what was frozen at the
+    last walk of everything, times ``growth``, and a round). Without walking everything
+    again, every one of them would stay frozen to the block's end."""
+    growth, held = 0.05, 0
+    with frozen(growth=growth):
+        at_start = gc.get_freeze_count()
+        size = max(100, int(growth * at_start / 4))
+        for _ in range(40):
+            made = [_Counted() for _ in range(size)]
+            gc.collect()
+            del made
+            held = max(held, _Counted.alive)
+    gc.collect()
+    assert 40 * size > 4 * (growth * at_start + size)
+    assert held <= 2 * (growth * at_start + size)
+    assert _Counted.alive == 0
+
+
+def test_blocks_nest_and_the_last_to_end_unfreezes(collector: None) -> None:
+    with frozen():
+        with frozen():
+            pass
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+
+
 def test_nothing_stays_frozen_when_the_block_fails(collector: None) -> None:
     with pytest.raises(ValueError), frozen():
         raise ValueError
