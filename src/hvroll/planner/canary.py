@@ -87,15 +87,12 @@ class CanaryChoice:
 
 
 def choose_canaries(fleet: Fleet, candidates: Sequence[Host], most: int,
-                    movable: Callable[[Vm, Host], bool] | None = None) -> CanaryChoice:
+                    movable: Callable[[Host], bool] | None = None) -> CanaryChoice:
     """The canary hosts among ``candidates`` (hosts to upgrade that hold VMs), at most
-    ``most`` (one per cluster); ``movable(vm, host)`` says whether a VM can leave its host
-    (default: every VM can)."""
-    def clean(h: Host) -> bool:
-        return movable is None or all(movable(vm, h) for vm in fleet.vms_by_host[h.name])
-
+    ``most`` (one per cluster); ``movable(host)`` says whether every VM of a host can leave
+    it (default: every VM can)."""
     hosts = [h for h in candidates if fleet.vms_by_host[h.name]]
-    ok = {h.name: clean(h) for h in hosts}
+    ok = {h.name: movable is None or movable(h) for h in hosts}
     internal = {h.name: combos(fleet, h, internal_only=True) for h in hosts}
     universe: set[Combo] = set().union(*internal.values()) if internal else set()
     pairs = {pair_of(fleet, h) for h in hosts}
