@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from hvroll.compat.conditions import VmFacts
 from hvroll.compat.ruleset import load_rules, shipped_rules
 from hvroll.compat.verdict import Checker, Reason, Verdict, VerdictKind, combine
 from hvroll.domain import Fleet, GroupPolicy, Host, ServerGroup, Vm
 from hvroll.errors import InputError
 from hvroll.inventory.references import Usage
 
-from .fleets import CPV1, CPV2, CPV2N, LEGACY, make_fleet, vm
+from .fleets import CPV1, CPV2, CPV2N, LEGACY, WINDOWS, make_fleet, vm
 
 OK, WARN, WORKAROUND, BLOCK = (VerdictKind.OK, VerdictKind.WARN, VerdictKind.WORKAROUND,
                                VerdictKind.BLOCK)
@@ -47,6 +48,35 @@ def test_verdicts_are_cached_on_vm_facts_not_vms(host_of: Callable[[str], Host])
     second = checker.migration(b, host_of("hsw1"), host_of("hsw2"))
     assert second is first
     assert (checker.cache_size, len(checker.facts)) == (1, 1)
+
+
+UBUNTU_16 = {"family": "linux", "distro": "ubuntu", "version": "16.04"}
+
+
+@pytest.mark.parametrize("fields", [
+    {"guest": {**UBUNTU_16, "kernel": "3.2.0-126-generic"}},
+    {"guest": {**UBUNTU_16, "smap_support": False}},
+    {"guest": {**UBUNTU_16, "version": "5.11"}},
+    {"guest": WINDOWS},
+    {"cpu": {"mode": "host-passthrough"}},
+    {"cpu": {"mode": "host-model", "disabled": ["smap"]}},
+    {"devices": {"balloon": False}},
+    {"devices": {"config_drive": "iso9660"}},
+    {"devices": {"passthrough": ["gpu"]}},
+    {"history": {"live_migrations_since_power_cycle": 1}},
+    {"disks": [{"kind": "local", "size_gib": 20}]},
+    {"power": "shutoff"},
+])
+def test_vms_that_differ_in_a_fact_get_their_own_facts(fields: dict[str, object]) -> None:
+    """The checker finds a VM's facts by what they are made of: a VM like another but for
+    one such value gets its own facts, the ones made from it; one like it in every such
+    value, but another VM, shares its facts."""
+    base, same = vm("a", "hsw1", n=1, cpu={"mode": "host-model"}), vm(
+        "b", "hsw1", n=2, cpu={"mode": "host-model"}, tenant="other", ram_mib=8192)
+    other = vm("c", "hsw1", n=3, **{"cpu": {"mode": "host-model"}, **fields})
+    checker = Checker(make_fleet([base, same, other]))
+    assert checker.facts_of(same) is checker.facts_of(base)
+    assert checker.facts_of(other) == VmFacts.of(other) != VmFacts.of(base)
 
 
 def test_dest_profile_overrides_the_hosts(checker: Checker, host_of: Callable[[str], Host],

@@ -149,6 +149,7 @@ class Checker:
         self.rules = rules if rules is not None else shipped_rules()
         self._facts_of_vm: dict[int, tuple[Vm, int]] = {}
         self._facts_index: dict[VmFacts, int] = {}
+        self._facts_by_shape: dict[tuple[object, ...], int] = {}
         self.facts: list[VmFacts] = []
         self._profile_index: dict[int, tuple[HostProfile, int]] = {}
         self._profiles: list[HostProfile] = []
@@ -357,14 +358,29 @@ class Checker:
                              f"which the inventory does not define") from None
 
     def _facts_id(self, vm: Vm) -> int:
+        """The index of ``vm``'s facts in :attr:`facts` (equal facts: one index, in the order
+        first seen). Looked up by the VM's identity, then by its shape: the plain values that
+        :meth:`VmFacts.of` reads (the guest's, the CPU's, the devices', the live migrations
+        since its power cycle, its disks' kinds, its power), so that facts are made, hashed
+        and interned once per shape instead of once per VM (the public preset: 175,000 VMs,
+        about 11 % of planning)."""
         entry = self._facts_of_vm.get(id(vm))
         if entry is not None and entry[0] is vm:
             return entry[1]
-        facts = VmFacts.of(vm)
-        index = self._facts_index.get(facts)
+        guest, cpu, devices = vm.guest, vm.cpu, vm.devices
+        shape = (guest.family, guest.distro, guest.version, guest.kernel, guest.smap_support,
+                 cpu.mode, cpu.model, cpu.features, cpu.disabled, devices.balloon,
+                 devices.config_drive, devices.passthrough,
+                 vm.history.live_migrations_since_power_cycle,
+                 tuple(d.kind for d in vm.disks), vm.power)
+        index = self._facts_by_shape.get(shape)
         if index is None:
-            index = self._facts_index[facts] = len(self.facts)
-            self.facts.append(facts)
+            facts = VmFacts.of(vm)
+            index = self._facts_index.get(facts)
+            if index is None:
+                index = self._facts_index[facts] = len(self.facts)
+                self.facts.append(facts)
+            self._facts_by_shape[shape] = index
         self._facts_of_vm[id(vm)] = (vm, index)
         return index
 
