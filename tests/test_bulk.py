@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from hvroll.bulk import construct, frozen, long_lived, paused_gc
+from hvroll.bulk import YOUNG_THRESHOLD, construct, frozen, long_lived, paused_gc
 
 
 @pytest.fixture
@@ -142,6 +142,21 @@ def test_what_a_long_block_holds_frozen_stays_bounded(collector: None) -> None:
     assert 40 * size > 4 * (growth * at_start + size)
     assert held <= 2 * (growth * at_start + size)
     assert _Counted.alive == 0
+
+
+def test_young_cycles_made_in_the_block_are_freed_in_it(collector: None) -> None:
+    """The young generation is collected less often in the block, not never: cycles made
+    and dropped at once stay within a young collection's worth; the thresholds are put
+    back after."""
+    before = gc.get_threshold()
+    held = 0
+    with frozen():
+        assert gc.get_threshold()[0] >= YOUNG_THRESHOLD
+        for _ in range(5 * YOUNG_THRESHOLD):
+            _Counted()
+            held = max(held, _Counted.alive)
+    assert held <= 2 * YOUNG_THRESHOLD
+    assert gc.get_threshold() == before
 
 
 def test_blocks_nest_and_the_last_to_end_unfreezes(collector: None) -> None:

