@@ -118,6 +118,28 @@ def test_a_bootstrap_move_to_a_host_upgraded_later_is_accepted(tiny: Fleet) -> N
     assert plan_problems(p, fleet) == []
 
 
+def test_roll_forward_moving_a_vm_off_an_upgraded_host_is_refused(planned: Plan,
+                                                                 tiny: Fleet) -> None:
+    """After the plan (hv1 upgraded in wave 1), hv2 sends a VM to hv1 and hv1 sends it back:
+    a roll-forward plan empties a host before its upgrade, never after. (evacuate-return's
+    returns leave upgraded hosts.)"""
+    first = planned.waves[0].steps[0].drain[0]
+    to_hv1 = first.model_copy(update={"source": "hv2", "dest": "hv1"})
+    back = first.model_copy(update={"source": "hv1", "dest": "hv2"})
+    [w0, w1] = planned.waves
+    assert [(w.index, s.host) for w in planned.waves for s in w.steps if s.reinstall] == [
+        (1, "hv1")]
+    tampered = with_waves(planned, w0, w1, *(
+        Wave(index=i, steps=(HostStep(host=move.source, cluster="c1", region="r1",
+                                      target="CPv2", drain=(move,), reinstall=False),))
+        for i, move in ((2, to_hv1), (3, back))))
+    assert plan_problems(tampered, tiny) == [
+        "wave 3: host 'hv1', upgraded in wave 1, would send 1 VM(s) away (expected a "
+        "roll-forward plan to move VMs off a host only before its upgrade)"]
+    evacuate = tampered.model_copy(update={"strategy": Strategy.EVACUATE_RETURN})
+    assert plan_problems(evacuate, tiny) == []
+
+
 def test_a_migration_to_another_cluster_is_refused(planned: Plan, tiny: Fleet) -> None:
     """hv2 put in a cluster of its own: wave 0's moves from hv1 to hv2 would leave c1."""
     c2 = tiny.clusters[0].model_copy(update={"name": "c2"})

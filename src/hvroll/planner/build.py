@@ -851,7 +851,8 @@ class _Builder:
                                                   policy.drain_ahead))
             policy_bounds.append(est.cluster_policy_bound(
                 len(hosts), k, policy.reinstall_s, sent, link, policy.drain_ahead,
-                whole=len(hosts) == len(every), holds_vms=bool(vms)))
+                whole=len(hosts) == len(every) and self.strategy is Strategy.ROLL_FORWARD,
+                holds_vms=bool(vms)))
         aggregate = sum(h.link_mib_s for h in self.fleet.hosts) / 2
         return Summary(
             hosts=len(self.target), vms=len(self.initial_vms), waves=len(waves),

@@ -155,9 +155,9 @@ def cluster_policy_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: 
                          whole: bool, holds_vms: bool) -> float:
     """The shortest time a cluster can be upgraded in by any plan under the policy's rules,
     counting also how a cluster starts and ends: :func:`cluster_lower_bound`, and, for a
-    ``whole`` cluster (every host of it is upgraded by the plan) whose hosts hold VMs
-    (``holds_vms``), the out-of-service term with the places that must stand idle at both
-    ends::
+    ``whole`` cluster (every host of it is upgraded by a ``roll-forward`` plan) whose hosts
+    hold VMs (``holds_vms``), the out-of-service term with the places that must stand idle
+    at both ends::
 
         (n × reinstall_s + moved/link + 2 × (p − q) × reinstall_s) / p
 
@@ -172,10 +172,12 @@ def cluster_policy_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: 
     its reinstall has ended: none starts before ``t1``, the end of the cluster's first
     reinstall (``t1 ≥ reinstall_s``), and until then only reinstalls are useful work (at
     most ``q``). The host that sends the last of these moves (ending at ``td > t1``) is
-    reinstalled after it: the cluster ends no sooner than ``td + reinstall_s``, and after
-    ``td`` only reinstalls are left. So ``p × T ≥ work + (p − q) × (t1 + T − td)``, each of
-    the two ends at least ``reinstall_s``. It assumes nothing of the plan's waves, canary,
-    strategy or order.
+    reinstalled after it (a roll-forward plan moves no VM off a host it has upgraded: the
+    plan's validation refuses it; ``evacuate-return``'s returns do, so its clusters are not
+    ``whole`` here): the cluster ends no sooner than ``td + reinstall_s``, and after ``td``
+    only reinstalls are left. So ``p × T ≥ work + (p − q) × (t1 + T − td)``, each of the
+    two ends at least ``reinstall_s``. It assumes nothing of the plan's waves, canary or
+    order.
 
     Two hosts, one reinstalled at a time and one more out of service (k = a = 1), one
     empty and one holding 50 s of memory over the link: the empty one is reinstalled

@@ -17,6 +17,9 @@ A plan is replayed over the inventory, wave by wave, as the executor will run it
   which are reinstalled before the others drain. (A move to a host upgraded in a *later* wave
   is the bootstrap of a cluster without a spare: the host keeps its profile, whose rank the
   previous rule has checked, until its own turn.)
+- in a ``roll-forward`` plan, no VM leaves a host the plan has already upgraded: a host sends
+  its VMs away before its own reinstall, never after (the lower bound under the policy rests
+  on it: docs/planner.md).
 
 As the executor runs a wave, the hosts that receive VMs in it (empty spares first) are
 reinstalled before the other hosts of the wave start draining; so a host reinstalled in wave
@@ -66,7 +69,14 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
                                 f"higher rank)")
     if problems:
         return problems[:MAX_REPORTED]
+    upgraded: dict[str, int] = {}
     for wave in plan.waves:
+        if plan.strategy is Strategy.ROLL_FORWARD:
+            problems += [f"wave {wave.index}: host {step.host!r}, upgraded in wave "
+                         f"{upgraded[step.host]}, would send {len(step.drain)} VM(s) away "
+                         f"(expected a roll-forward plan to move VMs off a host only before "
+                         f"its upgrade)" for step in wave.steps
+                         if step.drain and step.host in upgraded]
         receivers = {m.dest for s in wave.steps for m in s.drain}
         first = {s.host for s in wave.steps if s.host in receivers and s.reinstall}
         # Receivers are reinstalled first: their target holds for the others' drains.
@@ -82,6 +92,7 @@ def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
         for step in wave.steps:
             if step.reinstall:
                 profile_now[step.host] = step.target
+                upgraded.setdefault(step.host, wave.index)
         for move in wave.returns:
             problems += _move_problems(plan, wave.index, move, location, profile_now, rank,
                                        set(), cluster_of)
