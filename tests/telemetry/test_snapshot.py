@@ -12,7 +12,8 @@ import pytest
 from hvroll.errors import InputError
 from hvroll.executor.status import status
 from hvroll.store import Store
-from hvroll.telemetry.snapshot import _MIGRATION_COLUMNS, Migration, StateSource
+from hvroll.store.models import RARE_EVENTS
+from hvroll.telemetry.snapshot import _MIGRATION_COLUMNS, ALERT_EVENTS, Migration, StateSource
 from telemetry.statefiles import Campaign, copy
 
 
@@ -115,3 +116,9 @@ def test_an_unchanged_campaign_is_not_read_again(finished: Campaign, tmp_path: P
     store.close()
     assert source.snapshot() is not first
     source.close()
+
+
+def test_every_alert_kind_is_one_the_rare_index_holds() -> None:
+    """The overview's alerts are read through the partial index of the rare kinds (its
+    condition is part of the query): an alert kind outside it would never be shown."""
+    assert set(ALERT_EVENTS) <= set(RARE_EVENTS)
