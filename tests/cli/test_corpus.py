@@ -98,7 +98,7 @@ def damaged_state(column: str) -> Callable[[Path], bytes]:
         path = d / "damaged-build.db"
         shutil.copy(d / "state.db", path)
         with sqlite3.connect(path) as conn:
-            conn.execute(f"UPDATE campaign SET {column} = x'00ff00ff'")
+            conn.execute(f"UPDATE campaign_input SET {column} = x'00ff00ff'")
         conn.close()
         data = path.read_bytes()
         path.unlink()

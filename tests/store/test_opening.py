@@ -14,7 +14,7 @@ from hvroll.errors import InputError
 from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
-from hvroll.store.models import pack, unpack
+from hvroll.store.models import SCHEMA_VERSION, pack, unpack
 from pgserver import PostgresServer
 from races import open_at_once
 from targets import contents, execute, state_target
@@ -113,8 +113,8 @@ def test_a_foreign_database_is_refused_untouched(target: str, create: bool) -> N
     Store(target, create=True).close()  # make the database (a file for SQLite) exist
     execute(target, "CREATE TABLE notes (body TEXT)")
     execute(target, "INSERT INTO notes VALUES ('mine')")
-    for table in ("meta", "attempt", "migration", "host_step", "campaign", "event", "control",
-                  "transition", "lease", "region_lease", "region_run"):
+    for table in ("meta", "attempt", "migration", "host_step", "campaign_input", "campaign",
+                  "event", "control", "transition", "lease", "region_lease", "region_run"):
         execute(target, f"DROP TABLE {table}")
     before = contents(target)
     with pytest.raises(InputError, match="not a hvroll state file"):
@@ -126,7 +126,7 @@ def test_a_new_database_becomes_a_state_file_on_first_write(target: str) -> None
     store = Store(target, create=True)
     assert store.campaign() is None
     store.close()
-    assert contents(target)["meta"] == [("schema_version", "2")]
+    assert contents(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
 
 
 def test_a_read_only_file_is_read_but_not_run(state: Path) -> None:
@@ -192,7 +192,7 @@ def test_runs_opening_a_new_state_at_once_all_open_it(
         target = state_target(backend, request, tmp_path, f"c{attempt}")
         outcomes = open_at_once(lambda t=target: Store(t, create=True).close())
         assert outcomes == ["opened"] * 3
-        assert contents(target)["meta"] == [("schema_version", "2")]
+        assert contents(target)["meta"] == [("schema_version", str(SCHEMA_VERSION))]
 
 
 def test_a_state_another_run_finished_creating_meanwhile_is_opened(

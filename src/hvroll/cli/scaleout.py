@@ -211,9 +211,8 @@ def start_campaign(store: Any, state: str, *, address: str | None, namespace: st
 
     target = _address(address)
     names.check_heartbeat_timeout(heartbeat_timeout_s, TTL_S)
-    camp = store.require_campaign()
     regions = store.regions()
-    task = CampaignTask(key=names.campaign_key(camp.plan), database=database_name(state),
+    task = CampaignTask(key=names.campaign_key(store.packed("plan")), database=database_name(state),
                         regions=regions, heartbeat_timeout_s=heartbeat_timeout_s)
     store.close()
 

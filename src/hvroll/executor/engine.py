@@ -242,9 +242,10 @@ class Executor:
                 break
             wall = self.lease.wall()
             if wall - clock_written >= CLOCK_EVERY_S:
-                # Not every turn: on SQLite an UPDATE of the campaign row rewrites the whole
-                # record, its plan and inventory (megabytes) included — once per turn it was
-                # most of a simulated run's time. On a real cloud a turn lasts poll_s.
+                # Not every turn: a simulated run's turns take milliseconds, and one write a
+                # second is what 'status' and the dashboard show. (Before schema version 3 an
+                # UPDATE of the campaign row also rewrote its plan and inventory on SQLite.)
+                # On a real cloud a turn lasts poll_s.
                 camp.clock_s = self.clock.now()
                 clock_written = wall
             if effects:

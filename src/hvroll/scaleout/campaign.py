@@ -12,7 +12,7 @@ def campaign_key(state: str) -> str:
     store = Store(state, readonly=True)
     try:
         camp = store.campaign()
-        return names.campaign_key(camp.plan) if camp is not None else ""
+        return names.campaign_key(store.packed("plan")) if camp is not None else ""
     finally:
         store.close()
 

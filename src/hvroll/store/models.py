@@ -7,27 +7,50 @@ import json
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    column,
+    table,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import TableClause
 
 from hvroll.domain.states import CampaignState, ControlAction, HostStepState, MigrationState, Rung
 from hvroll.errors import InputError
 
-SCHEMA_VERSION = 2
-"""Version 2 indexes an event's kind for the rare kinds only (``ix_event_rare``), and a
-migration's state not at all: version 1's indexes on both (``ix_event_kind``,
-``ix_migration_state``) were a third of the index pages a simulated run's commit wrote, for
-readers that scan the table anyway or now look elsewhere. A writer opening a version 1 file
-moves it to version 2 (:func:`hvroll.store.store.upgrade_schema`); readers read both
-(:data:`READABLE_SCHEMAS`): the tables and their rows are the same.
+SCHEMA_VERSION = 3
+"""Version 3 keeps the campaign's plan and inventory in a table of their own
+(:class:`CampaignInputRow`), written once, instead of in the campaign row, which a run
+updates (its clock once a second of wall time, its state, start, end and audit): on SQLite an
+UPDATE rewrites the whole row, and the row held megabytes (public preset: 6.7 MB of plan and
+18.7 MB of inventory, 21–26 ms a write). Version 2 indexes an event's kind for the rare kinds
+only (``ix_event_rare``), and a migration's state not at all: version 1's indexes on both
+(``ix_event_kind``, ``ix_migration_state``) were a third of the index pages a simulated
+run's commit wrote, for readers that scan the table anyway or now look elsewhere.
+
+A writer opening a version 1 or 2 file moves it to version 3
+(:func:`hvroll.store.store.upgrade_schema`); readers read all three
+(:data:`READABLE_SCHEMAS`; where each keeps the plan and inventory:
+:func:`campaign_input`). Every other table and row is the same.
 
 Version 1 files written before the state columns were typed hold the same strings (the
 enums' values in a VARCHAR); the lease and transition tables are added on first open."""
 
-READABLE_SCHEMAS = ("1", "2")
-"""The schema versions a reader reads (a writer moves a version 1 file to version 2 first)."""
+READABLE_SCHEMAS = ("1", "2", "3")
+"""The schema versions a reader reads (a writer moves a version 1 or 2 file to version 3
+first)."""
+READABLE_NAMED = ", ".join(READABLE_SCHEMAS[:-1]) + " or " + READABLE_SCHEMAS[-1]
+"""The versions a reader reads, as a message names them ("1, 2 or 3")."""
 
 RARE_EVENTS = ("control_ignored", "driver_error", "guest_suspended", "invariant_violation",
                "ladder_climbed", "safety_stop", "vm_lost")
@@ -66,10 +89,6 @@ class CampaignRow(Base):
     state: Mapped[CampaignState] = mapped_column(_enum(CampaignState))
     driver: Mapped[str] = mapped_column(String(32))
     plan_file: Mapped[str] = mapped_column(Text, default="")
-    plan: Mapped[bytes] = mapped_column(LargeBinary)
-    """The plan, zlib-compressed JSON."""
-    inventory: Mapped[bytes] = mapped_column(LargeBinary)
-    """The inventory, zlib-compressed canonical JSON: the state file is self-contained."""
     approved: Mapped[bool] = mapped_column(default=False)
     """The operator's go after the canary wave."""
     created_s: Mapped[float] = mapped_column(Float)
@@ -77,10 +96,40 @@ class CampaignRow(Base):
     finished_s: Mapped[float | None] = mapped_column(Float, default=None)
     clock_s: Mapped[float] = mapped_column(Float, default=0.0)
     """The executor clock, written on its first turn, then at most once per
-    ``CLOCK_EVERY_S`` (1 s) of wall time, and when it stops (not every turn: on SQLite an
-    UPDATE of this row rewrites the plan and inventory with it)."""
+    ``CLOCK_EVERY_S`` (1 s) of wall time, and when it stops."""
     audit: Mapped[str] = mapped_column(Text, default="{}")
     """The end-of-campaign audit of every VM (JSON)."""
+
+
+class CampaignInputRow(Base):
+    """What the campaign was created from, written with it and never changed: its plan and
+    its inventory (schema version 3; before, columns of the campaign row, rewritten with
+    each of its updates on SQLite: :data:`SCHEMA_VERSION`)."""
+
+    __tablename__ = "campaign_input"
+    id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    """The campaign's id."""
+    plan: Mapped[bytes] = mapped_column(LargeBinary)
+    """The plan, zlib-compressed JSON."""
+    inventory: Mapped[bytes] = mapped_column(LargeBinary)
+    """The inventory, zlib-compressed canonical JSON: the state file is self-contained."""
+
+
+_INPUT_IN_CAMPAIGN = table("campaign", column("id", Integer), column("plan", LargeBinary),
+                           column("inventory", LargeBinary))
+"""The campaign row's plan and inventory in a file of schema version 1 or 2."""
+
+
+def campaign_input(version: str) -> TableClause:
+    """Where a state file of schema ``version`` keeps the campaign's plan and inventory (its
+    columns ``id``, ``plan``, ``inventory``): their own table since version 3, the campaign
+    row before.
+
+    >>> campaign_input("3").name, campaign_input("2").name
+    ('campaign_input', 'campaign')
+    """
+    return (_INPUT_IN_CAMPAIGN if version in ("1", "2")
+            else cast(TableClause, CampaignInputRow.__table__))
 
 
 class StepRow(Base):

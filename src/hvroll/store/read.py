@@ -7,9 +7,9 @@ writer) and every transaction is a real ``BEGIN``, so that the queries of one
 is opened with ``default_transaction_read_only`` and ``REPEATABLE READ``: the server refuses
 any write, and one transaction sees one snapshot while executors go on writing (MVCC: readers
 and writers never wait for each other). The schema version is checked once, on open: any
-version a reader reads (:data:`~hvroll.store.models.READABLE_SCHEMAS`; a version 1 file is read
-as it is, only a writer moves it to version 2); the database is never created and never
-changed.
+version a reader reads (:data:`~hvroll.store.models.READABLE_SCHEMAS`; a version 1 or 2
+file is read as it is, only a writer moves it to version 3); the database is never created
+and never changed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, InternalError, OperationalError
 
 from hvroll.errors import InputError
-from hvroll.store.models import READABLE_SCHEMAS, Meta
+from hvroll.store.models import READABLE_NAMED, READABLE_SCHEMAS, Meta
 
 
 class StateReader:
@@ -53,7 +53,7 @@ class StateReader:
         if version not in READABLE_SCHEMAS:
             self.close()
             raise InputError(f"{self.target}: state file schema {version} is not supported "
-                             f"(expected {' or '.join(READABLE_SCHEMAS)})")
+                             f"(expected {READABLE_NAMED})")
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

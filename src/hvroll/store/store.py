@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -65,11 +65,13 @@ from hvroll.store.models import (
     ATTEMPT_COLUMNS,
     RARE_EVENTS,
     RARE_KIND,
+    READABLE_NAMED,
     READABLE_SCHEMAS,
     SCHEMA_VERSION,
     Attempt,
     AttemptRow,
     Base,
+    CampaignInputRow,
     CampaignRow,
     ControlRow,
     EventRow,
@@ -81,6 +83,7 @@ from hvroll.store.models import (
     StepRecord,
     StepRow,
     TransitionRow,
+    campaign_input,
     dumps,
     pack,
     unpack,
@@ -273,29 +276,53 @@ def _write_lock(conn: Connection) -> None:
 
 V1_INDEXES = ("ix_migration_state", "ix_event_kind")
 """The indexes of a version 1 state file that version 2 drops (:func:`upgrade_schema`)."""
+OLDER_SCHEMAS = ("1", "2")
+"""The versions a writer moves to :data:`~hvroll.store.models.SCHEMA_VERSION` on opening."""
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Move a version 1 state file to version 2 (:data:`~hvroll.store.models.SCHEMA_VERSION`):
-    drop the indexes on a migration's state and an event's kind (:data:`V1_INDEXES`), create
-    the index of the rare event kinds, and write the version, in one transaction that holds
-    the write lock from its start (as :func:`create_tables`), so that of two writers opening
-    the file at once the second finds it moved. No table and no row changes. A file of
-    another version, or of none yet (a new one), is left as it is."""
+    """Move a version 1 or 2 state file to version 3 (:data:`~hvroll.store.models.
+    SCHEMA_VERSION`), in one transaction that holds the write lock from its start (as
+    :func:`create_tables`), so that of two writers opening the file at once the second finds
+    it moved; then the version is written.
+
+    From version 1 to 2: drop the indexes on a migration's state and an event's kind
+    (:data:`V1_INDEXES`) and create the index of the rare event kinds. From version 2 to 3:
+    copy the campaign's plan and inventory into their own table
+    (:class:`~hvroll.store.models.CampaignInputRow`) and drop their columns from the campaign
+    row (on SQLite that rewrites the row once, as every one of its updates did before). No
+    other table and no other row changes. A file of another version, or of none yet (a new
+    one), is left as it is."""
     with engine.connect() as conn:
-        if _schema_version(conn) != "1":
+        if _schema_version(conn) not in OLDER_SCHEMAS:
             return
         conn.rollback()
         _write_lock(conn)
-        if _schema_version(conn) == "1":
+        version = _schema_version(conn)
+        if version == "1":
             for name in V1_INDEXES:
                 conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
             for index in cast(Table, EventRow.__table__).indexes:
                 index.create(conn, checkfirst=True)
+        if version in OLDER_SCHEMAS:
+            _move_campaign_input(conn, version)
             conn.execute(update(cast(Table, Meta.__table__))
                          .where(Meta.key == "schema_version")
                          .values(value=str(SCHEMA_VERSION)))
         conn.commit()
+
+
+def _move_campaign_input(conn: Connection, version: str) -> None:
+    """Version 2 to 3: the campaign row's plan and inventory (if it has a campaign) copied into
+    :class:`~hvroll.store.models.CampaignInputRow`, their columns dropped from the campaign
+    table (an empty file's too: a campaign created later gives neither)."""
+    moved = cast(Table, CampaignInputRow.__table__)
+    moved.create(conn, checkfirst=True)  # a writer's create_tables may have made it already
+    held = campaign_input(version)
+    conn.execute(insert(moved).from_select(
+        ["id", "plan", "inventory"], select(held.c.id, held.c.plan, held.c.inventory)))
+    for name in ("plan", "inventory"):
+        conn.exec_driver_sql(f"ALTER TABLE campaign DROP COLUMN {name}")
 
 
 def _schema_version(conn: Connection) -> str | None:
@@ -477,6 +504,10 @@ class Store:
         change."""
         self._plan: Plan | None = None
         self._fleet: Fleet | None = None
+        self._packed: dict[str, bytes] = {}
+        """The stored plan and inventory, by column, once read (:meth:`packed`)."""
+        self._schema = str(SCHEMA_VERSION)
+        """The file's schema version (an older one: a reading store's file)."""
         self._inventory_outline: InventoryOutline | None = None
         self.before_commit: Callable[[], None] | None = None
         """Called inside each commit's transaction before it ends (the lease's fenced renewal:
@@ -513,9 +544,11 @@ class Store:
             self.session.commit()
         elif row.value != str(SCHEMA_VERSION) and not (
                 self._readonly and row.value in READABLE_SCHEMAS):
-            expected = " or ".join(READABLE_SCHEMAS) if self._readonly else SCHEMA_VERSION
+            expected = READABLE_NAMED if self._readonly else SCHEMA_VERSION
             raise InputError(f"{self.target}: state file schema {row.value} is not supported "
                              f"(expected {expected})")
+        else:
+            self._schema = row.value
 
     # -- the campaign ----------------------------------------------------------------------
 
@@ -546,21 +579,24 @@ class Store:
             raise CampaignExistsError(f"{self.target}: already holds a campaign (expected a "
                                       f"new state file, or the same plan to resume it)")
         with paused_gc():
-            row = self._write_campaign(plan, fleet, driver, now_s, plan_file)
-        self._plan = _shared("plan", self.target, row.plan, lambda: plan)
-        self._fleet = _shared("fleet", self.target, row.inventory, lambda: fleet)
+            row, packed = self._write_campaign(plan, fleet, driver, now_s, plan_file)
+        self._packed = {"plan": packed.plan, "inventory": packed.inventory}
+        self._plan = _shared("plan", self.target, packed.plan, lambda: plan)
+        self._fleet = _shared("fleet", self.target, packed.inventory, lambda: fleet)
         return row
 
     def _write_campaign(self, plan: Plan, fleet: Fleet, driver: str, now_s: float,
-                        plan_file: str) -> CampaignRow:
+                        plan_file: str) -> tuple[CampaignRow, CampaignInputRow]:
         row = CampaignRow(id=1, state=CampaignState.PENDING, driver=driver,
-                          plan_file=plan_file, plan=pack(_json(plan), 1),
-                          inventory=pack(_json(fleet), 1),
-                          approved=not plan.policy.hold_after_canary, created_s=now_s,
-                          clock_s=now_s)
+                          plan_file=plan_file, approved=not plan.policy.hold_after_canary,
+                          created_s=now_s, clock_s=now_s)
+        packed = CampaignInputRow(id=1, plan=pack(_json(plan), 1),
+                                  inventory=pack(_json(fleet), 1))
         self.session.add(row)
+        self.session.flush()  # the campaign row first: its input row refers to it
+        self.session.add(packed)
         self.session.add(Meta(key=INVENTORY_OUTLINE, value=json.dumps({
-            "digest": hashlib.sha256(row.inventory).hexdigest(),
+            "digest": hashlib.sha256(packed.inventory).hexdigest(),
             "regions": [r.name for r in fleet.regions], "vms": len(fleet.vms)})))
         self.session.flush()
         step_rows: list[tuple[Any, ...]] = []
@@ -598,20 +634,37 @@ class Store:
             if rows:
                 _insert_many(conn, cast(Table, table), names, rows)
         self.session.commit()
-        return row
+        return row, packed
+
+    def packed(self, column: Literal["plan", "inventory"]) -> bytes:
+        """The campaign's stored plan or inventory (:func:`~hvroll.store.models.pack` ed
+        JSON), read once: neither ever changes. In its own table since schema version 3
+        (:func:`~hvroll.store.models.campaign_input`); a reading store reads an older file's
+        from its campaign row."""
+        found = self._packed.get(column)
+        if found is None:
+            self.require_campaign()
+            table = campaign_input(self._schema)
+            found = self.session.scalar(select(table.c[column]).where(table.c.id == 1))
+            if found is None:
+                raise InputError(f"{self.target}: holds no {column} for its campaign "
+                                 f"(expected one written by 'hvroll run PLAN --state "
+                                 f"{self.target}')")
+            self._packed[column] = found
+        return found
 
     def plan(self) -> Plan:
         """The campaign's plan (read once: it never changes; the model is frozen). The
         stores of one process share it (:func:`shared_plan`)."""
         if self._plan is None:
-            self._plan = shared_plan(self.target, self.require_campaign().plan)
+            self._plan = shared_plan(self.target, self.packed("plan"))
         return self._plan
 
     def fleet(self) -> Fleet:
         """The campaign's inventory (read once: it never changes; the model is frozen). The
         stores of one process share it (:func:`shared_fleet`)."""
         if self._fleet is None:
-            self._fleet = shared_fleet(self.target, self.require_campaign().inventory)
+            self._fleet = shared_fleet(self.target, self.packed("inventory"))
         return self._fleet
 
     def plan_outline(self) -> PlanOutline:
@@ -620,10 +673,10 @@ class Store:
         plan (public preset: seconds and hundreds of MiB saved)."""
         plan = self._plan
         if plan is None:
-            plan = _already("plan", self.target, self.require_campaign().plan)
+            plan = _already("plan", self.target, self.packed("plan"))
         if plan is not None:
             return PlanOutline(plan.strategy, plan.target, plan.skipped, plan.summary)
-        data = json.loads(unpack(self.require_campaign().plan))
+        data = json.loads(unpack(self.packed("plan")))
         return PlanOutline(Strategy(data["strategy"]), data["target"],
                            tuple(SkippedHost.model_validate(h) for h in data.get("skipped", ())),
                            Summary.model_validate(data["summary"]))
@@ -636,7 +689,7 @@ class Store:
         20 s; the JSON alone 5 s)."""
         if self._inventory_outline is not None:
             return self._inventory_outline
-        blob = self.require_campaign().inventory
+        blob = self.packed("inventory")
         fleet = self._fleet
         if fleet is None:
             fleet = _already("fleet", self.target, blob)

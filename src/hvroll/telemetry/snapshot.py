@@ -39,10 +39,12 @@ from hvroll.store.models import (
     CampaignRow,
     ControlRow,
     EventRow,
+    Meta,
     MigrationRow,
     RegionRunRow,
     StepRow,
     TransitionRow,
+    campaign_input,
     unpack,
 )
 from hvroll.store.read import StateReader
@@ -251,21 +253,24 @@ class StateSource:
             return self._static_for(conn)
 
     def _static_for(self, conn: Connection) -> Static:
-        key_row = conn.execute(select(
-            CampaignRow.created_s, CampaignRow.plan_file, func.length(CampaignRow.plan),
-            func.length(CampaignRow.inventory))).first()
+        # Where the plan and inventory are, as of this transaction: a writer may have moved
+        # the file to a newer schema since it was opened (schema 3: out of the campaign row).
+        stored = campaign_input(str(conn.scalar(
+            select(Meta.value).where(Meta.key == "schema_version"))))
+        key_row = conn.execute(select(CampaignRow.created_s, CampaignRow.plan_file)).first()
         if key_row is None:
             note = creating(self.target, conn)
             if note:
                 raise CampaignCreatingError(note)
             raise InputError(f"{self.target}: holds no campaign (expected one started with "
                              f"'hvroll run PLAN --state {self.target}')")
-        key = tuple(key_row)
+        key = (*key_row, *conn.execute(select(
+            func.length(stored.c.plan), func.length(stored.c.inventory))).one())
         with self._lock:
             if self._static is not None and self._static[0] == key:
                 return self._static[1]
             plan_blob, inventory_blob = conn.execute(
-                select(CampaignRow.plan, CampaignRow.inventory)).one()
+                select(stored.c.plan, stored.c.inventory)).one()
             static = Static(plan=Plan.model_validate_json(unpack(plan_blob)),
                             fleet=parse_fleet(unpack(inventory_blob),
                                               f"{self.target}#inventory", Format.JSON))
