@@ -22,6 +22,7 @@ from hvroll.executor.status import EVENT_KINDS
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import CampaignRow, EventRow, Store
+from hvroll.store.lease import LeaseHeldError
 from hvroll.store.models import RARE_EVENTS, campaign_input
 from hvroll.store.read import DIGESTED, StateReader, database_url
 from hvroll.store.store import kind_is, upgrade_schema
@@ -231,6 +232,45 @@ def test_writers_opening_an_older_file_at_once_all_open_it_moved(
     assert open_at_once(lambda: Store(target).close()) == ["opened"] * 3
     assert contents(target) == moved(rows)
     assert indexes(target) == V2_INDEXES
+
+
+TAKEN_S = 1_800_000_000.0
+"""When the older runner of the next test took its lease (2027-01-15 08:00:00 UTC): after
+today, so its lease (an hour) is live whenever the test runs."""
+
+
+@pytest.mark.parametrize("region", [None, "r1"])
+def test_an_older_file_a_live_runner_holds_is_left_as_it_is(small: Fleet, campaign: Campaign,
+                                                            region: str | None) -> None:
+    """An older hvroll runs the campaign (or a region of it) from another machine: a writer
+    of this one refuses the file, naming that runner, and changes nothing, since the runner
+    could not read its campaign row at version 3 (only the new table, empty, is there: the
+    writer makes the tables it lacks first, as for any older file). Once that lease has
+    expired, the file moves."""
+    target = stored(campaign, small)
+    as_version(target, "2")
+    table, key = ("lease", "id") if region is None else ("region_lease", "region")
+    execute(target, f"DELETE FROM {table}")
+    execute(target, f"INSERT INTO {table} ({key}, holder, fence, host, pid, since, heartbeat, "
+                    f"expires) VALUES (:key, 'older', 1, 'hv-runner-2', 4242, :since, :since, "
+                    f":expires)", key=region or 1, since=TAKEN_S, expires=TAKEN_S + 3600)
+    rows = contents(target)
+    with pytest.raises(LeaseHeldError, match="from schema version 2 to 3"):
+        Store(target)
+    assert contents(target) == {**rows, "campaign_input": []}
+    engine = create_engine(database_url(target))
+    with pytest.raises(LeaseHeldError) as held:
+        upgrade_schema(engine, "c.db", wall=lambda: TAKEN_S + 30)
+    subject = "campaign" if region is None else "region r1"
+    assert str(held.value) == (
+        f"c.db: the {subject} is run by another hvroll run (host hv-runner-2, pid 4242) since "
+        f"2027-01-15 08:00:00 UTC, last heartbeat 30 s ago; wait for it to end, or stop it (a "
+        f"dead holder is taken over at once) (this hvroll would move the file from schema "
+        f"version 2 to 3, which that one cannot read: let it end, or pause it with the hvroll "
+        f"that runs it, then open the file again)")
+    upgrade_schema(engine, "c.db", wall=lambda: TAKEN_S + 3600)
+    engine.dispose()
+    assert contents(target) == moved(rows)
 
 
 def test_a_write_of_the_campaign_row_leaves_its_plan_and_inventory_alone(

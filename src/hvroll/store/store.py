@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -61,6 +62,15 @@ from hvroll.domain.states import (
 from hvroll.errors import CampaignExistsError, InputError
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Migration, Plan, SkippedHost, Strategy, Summary
+from hvroll.store.lease import (
+    LeaseHeldError,
+    Verdict,
+    held_message,
+    judge,
+    pid_alive,
+    read_holder,
+    region_holders,
+)
 from hvroll.store.models import (
     ATTEMPT_COLUMNS,
     RARE_EVENTS,
@@ -280,7 +290,8 @@ OLDER_SCHEMAS = ("1", "2")
 """The versions a writer moves to :data:`~hvroll.store.models.SCHEMA_VERSION` on opening."""
 
 
-def upgrade_schema(engine: Engine) -> None:
+def upgrade_schema(engine: Engine, target: str = "", *,
+                   wall: Callable[[], float] = time.time) -> None:
     """Move a version 1 or 2 state file to version 3 (:data:`~hvroll.store.models.
     SCHEMA_VERSION`), in one transaction that holds the write lock from its start (as
     :func:`create_tables`), so that of two writers opening the file at once the second finds
@@ -292,13 +303,21 @@ def upgrade_schema(engine: Engine) -> None:
     (:class:`~hvroll.store.models.CampaignInputRow`) and drop their columns from the campaign
     row (on SQLite that rewrites the row once, as every one of its updates did before). No
     other table and no other row changes. A file of another version, or of none yet (a new
-    one), is left as it is."""
+    one), is left as it is.
+
+    A file whose campaign (or one of its regions) a live runner holds is not moved: that
+    runner is an older hvroll (this one would have moved the file when it opened it), and it
+    could not read its campaign row once the plan and inventory left it.
+    :class:`~hvroll.store.lease.LeaseHeldError` names it, at wall time ``wall()``; the file
+    is left as it is."""
     with engine.connect() as conn:
         if _schema_version(conn) not in OLDER_SCHEMAS:
             return
         conn.rollback()
         _write_lock(conn)
         version = _schema_version(conn)
+        if version in OLDER_SCHEMAS:
+            _refuse_live_runner(conn, target or str(engine.url), version, wall())
         if version == "1":
             for name in V1_INDEXES:
                 conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
@@ -310,6 +329,24 @@ def upgrade_schema(engine: Engine) -> None:
                          .where(Meta.key == "schema_version")
                          .values(value=str(SCHEMA_VERSION)))
         conn.commit()
+
+
+def _refuse_live_runner(conn: Connection, target: str, version: str, now: float) -> None:
+    """Raise :class:`~hvroll.store.lease.LeaseHeldError` when a live runner holds the
+    campaign or a region of it (a holder on this machine whose process is gone, or whose
+    lease expired, is not one)."""
+    host = socket.gethostname()
+    held = [("campaign", read_holder(conn)), *(
+        (f"region {region}", row) for region, row in region_holders(conn).items())]
+    for subject, row in held:
+        alive = row is not None and row.host == host and pid_alive(row.pid)
+        if row is not None and judge(row, host=host, now=now,
+                                     alive=alive) is Verdict.HELD:
+            raise LeaseHeldError(
+                f"{held_message(target, row, now, subject, 'hvroll run')} (this hvroll "
+                f"would move the file from schema version {version} to {SCHEMA_VERSION}, "
+                f"which that one cannot read: let it end, or pause it with the hvroll that "
+                f"runs it, then open the file again)")
 
 
 def _move_campaign_input(conn: Connection, version: str) -> None:
@@ -526,7 +563,7 @@ class Store:
             try:
                 if not readonly:  # tables added since a file was written appear on first write
                     create_tables(self.engine)
-                    upgrade_schema(self.engine)
+                    upgrade_schema(self.engine, self.target)
                 self._check_schema()
                 break
             except IntegrityError:  # another process created the file at the same time
