@@ -25,6 +25,7 @@ from hvroll.drivers.sim import SimCloud
 from hvroll.executor.engine import Executor
 from hvroll.executor.status import status
 from hvroll.planner.build import plan, with_profiles
+from hvroll.planner.model import Policy
 from hvroll.store import Store
 from hvroll.synthetic.generate import generate
 
@@ -60,9 +61,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--state", type=Path, default=None,
                         help="directory for the state file [a temporary one]")
-    parser.add_argument("--drain-ahead", type=int, default=1,
+    parser.add_argument("--drain-ahead", type=int, default=Policy().drain_ahead,
                         help="the policy's drain_ahead: hosts of a cluster drained ahead of "
-                             "their reinstall [1, the default policy's]")
+                             "their reinstall [the default policy's]")
     args = parser.parse_args()
     workdir = args.state or Path(tempfile.mkdtemp(prefix="hvroll-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

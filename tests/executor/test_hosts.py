@@ -31,9 +31,12 @@ DIS, FAIL = HostStepState.DISABLING, HostStepState.FAILED
     # a host of the current wave has not started: nothing of the next starts
     ([R, P], [(P, True)], 2, []),
     ([P, P], [(P, True)], 2, []),
-    # every host of it started, draining or not: one more host out of service
-    ([R, R, X, R], [(P, True)], 4, [0]),
-    ([R, DIS], [(P, True), (P, True)], 2, [0]),
+    # a host of it still to drain: nothing of the next starts (the current wave's drains
+    # have the destinations' links and the limits to themselves)
+    ([R, R, X, R], [(P, True)], 4, []),
+    ([R, DIS], [(P, True), (P, True)], 2, []),
+    # every host of it drained: one more host out of service
+    ([R, R, D, R], [(P, True)], 4, [0]),
     # every host of it reinstalled: one more host out of service, the next wave's first
     ([R, R, R, R], [(P, True), (P, True), (P, True), (P, True)], 4, [0]),
     ([R, V, D, R], [(P, True), (P, True)], 4, [0]),
@@ -46,7 +49,7 @@ DIS, FAIL = HostStepState.DISABLING, HostStepState.FAILED
     ([F, F], [(X, True), (R, True), (P, True)], 2, [2]),
     ([F, F], [(X, True), (R, True), (D, True), (P, True)], 2, []),
 ])
-def test_the_next_wave_starts_with_at_most_k_plus_one_hosts_out(
+def test_the_next_wave_starts_once_the_current_has_drained_with_k_plus_one_hosts_out(
         current: list[HostStepState], later: list[tuple[HostStepState, bool]], k: int,
         starts: list[int]) -> None:
     states = [state for state, _ in later]
@@ -61,8 +64,9 @@ def test_the_next_wave_starts_with_at_most_k_plus_one_hosts_out(
 
 
 @pytest.mark.parametrize(("current", "later", "k", "ahead", "starts"), [
-    # two ahead: two hosts of the next wave start beside a wave that has started
-    ([R, R, X, R], [(P, True), (P, True), (P, True)], 4, 2, [0, 1]),
+    # two ahead: two hosts of the next wave start beside a wave that has drained
+    ([R, R, D, R], [(P, True), (P, True), (P, True)], 4, 2, [0, 1]),
+    ([R, R, X, R], [(P, True), (P, True), (P, True)], 4, 2, []),
     ([R, R], [(X, True), (P, True), (P, True)], 2, 2, [1]),
     ([R, R], [(X, True), (D, True), (P, True)], 2, 2, []),
     # one of the current wave done: a third
@@ -128,6 +132,27 @@ def test_the_canary_drains_while_spares_are_reinstalled_never_into_one_not_ready
             if m.step_id == canary.id and m.dest in done_at:
                 assert m.started_s is not None and m.started_s >= (done_at[m.dest] or 0.0)
     assert early
+    cloud.close()
+    store.close()
+
+
+def test_a_clusters_later_waves_wait_for_its_own_canary_wave_and_its_regions_canaries(
+        small: Fleet, campaign: Campaign) -> None:
+    """The small preset's campaign with one canary host: no host of a later wave starts
+    before its cluster's canary wave and its region's canary hosts have ended (the other
+    clusters' spares it does not wait for)."""
+    store, cloud, _ = campaign(small, policy=Policy(
+        allow_suspend=True, hold_after_canary=False, canary_hosts=1))
+    assert Executor(store, cloud).run().state is CampaignState.COMPLETED
+    steps = store.steps()
+    wave0 = [s for s in steps if s.wave == 0]
+    assert sum(s.canary for s in wave0) == 1
+    for step in steps:
+        if step.wave == 0 or step.started_s is None:
+            continue
+        own = [s for s in wave0 if s.cluster == step.cluster
+               or (s.region == step.region and s.canary)]
+        assert all(s.finished_s is not None and s.finished_s <= step.started_s for s in own)
     cloud.close()
     store.close()
 

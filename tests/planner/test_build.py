@@ -100,9 +100,10 @@ def test_the_bounds_count_no_memory_where_the_policy_allows_cold_moves() -> None
     fleet = _cluster(["old"] * 3, 1, 2)
     fleet = fleet.model_copy(update={"hosts": tuple(
         h.model_copy(update={"link_mib_s": 5.0}) for h in fleet.hosts)})
-    live = plan(fleet, fleet.profile_by_name[NEW]).summary
+    live = plan(fleet, fleet.profile_by_name[NEW], Policy(drain_ahead=1)).summary
     assert (live.lower_bound_s, live.policy_bound_s) == (5400.0, 6138.4)
-    cold = plan(fleet, fleet.profile_by_name[NEW], Policy(allow_cold_migration=True)).summary
+    cold = plan(fleet, fleet.profile_by_name[NEW],
+                Policy(allow_cold_migration=True, drain_ahead=1)).summary
     assert (cold.lower_bound_s, cold.policy_bound_s) == (5400.0, 5400.0)
 
 
@@ -132,6 +133,11 @@ def test_the_first_hosts_after_the_spares_are_the_lightest_and_the_rest_heaviest
                               {"s": 0, "a": 1, "b": 2, "c": 3, "d": 5, "e": 4}, 3) == [
         "s", "a", "b", "d", "e", "c"]
     assert light_at_both_ends(["a", "b"], {"a": 1, "b": 2}, 3) == ["a", "b"]
+    # Two a wave: the six after the spare, heaviest first (e d c b f a), dealt out to three
+    # waves, so each wave has a heavy and a light host and the last host is the lightest.
+    assert light_at_both_ends(["s", "a", "f", "b", "c", "d", "e"],
+                              {"s": 0, "a": 1, "f": 2, "b": 3, "c": 4, "d": 5, "e": 6},
+                              1, 2) == ["s", "e", "b", "d", "f", "c", "a"]
     # One spare (k = 1): the two lightest hosts first (two waves), then the heaviest, so
     # the cluster ends with light ones; VMs of 4 GiB.
     fleet = _cluster(["old"] * 6, spares=1, vms_per_host=[3, 1, 2, 1, 2])

@@ -47,7 +47,7 @@ def plan(
                                               max=MAX_PER_WAVE,
                                               help="Hosts of a cluster upgraded at once "
                                                    "[default: the cluster's hot-spare count]."),
-    drain_ahead: int = typer.Option(1, "--drain-ahead", min=1, max=MAX_PER_WAVE,
+    drain_ahead: int = typer.Option(2, "--drain-ahead", min=1, max=MAX_PER_WAVE,
                                     help="Hosts of a cluster drained ahead of their reinstall "
                                          "(roll-forward), beside the k being reinstalled. "
                                          "More keeps the reinstall slots busy and shortens "

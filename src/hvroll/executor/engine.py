@@ -72,6 +72,7 @@ from hvroll.executor.context import (
 from hvroll.executor.hosts import (
     ADVANCING,
     GIVEN_BACK,
+    TO_DRAIN,
     HostSteps,
     early_starts,
     receivers_ready,
@@ -427,8 +428,9 @@ class Executor:
             if hold and region_done:
                 continue  # its region waits for the go: nothing new (stays dirty)
             wave = layout.current_wave(cluster)
-            if wave is not None and wave > 0 and not region_done:
-                continue  # stays dirty: looked at again once its region's canary steps end
+            if wave is not None and wave > 0 and (hold or not (
+                    canary_done or hosts.canary_drained(region_of[cluster].region))):
+                continue  # stays dirty: looked at again once its region's canary drains end
             agenda.dirty.discard(cluster)
             if wave is None:
                 continue
@@ -500,7 +502,7 @@ class Executor:
         for step in later:
             if step.state in ADVANCED_EARLY:
                 hosts.advance(step, True, failing, effects, room)
-        if HostStepState.PENDING in current:
+        if any(s in TO_DRAIN for s in current):
             return  # early_starts would start none
         states = [s.state for s in later]
         if HostStepState.PENDING not in states:

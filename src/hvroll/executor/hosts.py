@@ -42,34 +42,38 @@ _out = OUT_OF_SERVICE.__contains__
 def early_starts(current: Sequence[HostStepState], later: Sequence[HostStepState],
                  free: Callable[[int], bool], k: int, ahead: int = 1) -> list[int]:
     """Which steps of a cluster's next wave start now, beside its current wave (under
-    ``roll-forward``): once every host of the current wave has started, the next wave's
+    ``roll-forward``): once every host of the current wave has drained, the next wave's
     pending steps (``later``: their states) whose drain may start (``free(i)``: every
     destination of step ``i``'s drain is ready and no VM is still on its way to its host;
     asked only of a step that could start), in order, while fewer than ``k + ahead`` of the
     cluster's hosts are out of service — each start makes ``k + ahead`` at most: ``k``
-    reinstalled, or drained, or draining, and ``ahead`` more (the policy's ``drain_ahead``).
-    (The caller holds a drained host out of its reinstall while ``k`` are reinstalled:
-    :func:`reinstall_room`.)
+    reinstalled, or drained, and ``ahead`` more (the policy's ``drain_ahead``). (The caller
+    holds a drained host out of its reinstall while ``k`` are reinstalled:
+    :func:`reinstall_room`.) The next wave waits for the current one's drains, so that
+    they do not share the destinations' links and the limits with it: the current wave's
+    reinstalls start as soon as they can, and the next wave's drains still run beside them.
 
     Four hosts a wave: the current wave's are being reinstalled or drained, so one host of
     the next starts; once one of them is done, one more; a host whose destinations are not
     ready waits, and does not hold the ones behind it; nothing starts while a host of the
-    current wave waits to start:
+    current wave waits to start or drains:
 
     >>> P, D, R = HostStepState.PENDING, HostStepState.DONE, HostStepState.REINSTALLING
-    >>> early_starts([R, R, R, HostStepState.DRAINING], [P, P, P, P], lambda i: True, 4)
+    >>> early_starts([R, R, R, HostStepState.DRAINED], [P, P, P, P], lambda i: True, 4)
     [0]
     >>> early_starts([D, R, R, R], [R, P, P, P], lambda i: i != 1, 4)
     [2]
     >>> early_starts([D, D, R, P], [P], lambda i: True, 4)
     []
+    >>> early_starts([R, R, R, HostStepState.DRAINING], [P, P, P, P], lambda i: True, 4)
+    []
 
     Two ahead: two hosts of the next wave start beside the four of the current one:
 
-    >>> early_starts([R, R, R, HostStepState.DRAINING], [P, P, P, P], lambda i: True, 4, 2)
+    >>> early_starts([R, R, R, HostStepState.DRAINED], [P, P, P, P], lambda i: True, 4, 2)
     [0, 1]
     """
-    if HostStepState.PENDING in current:
+    if any(s in TO_DRAIN for s in current):
         return []
     out = sum(map(_out, current)) + sum(map(_out, later))
     starts = []
@@ -135,7 +139,13 @@ class HostSteps:
         of it for the operator's go."""
         self.open_canary_in: Counter[str] = Counter(
             s.region for s in steps if s.wave == 0 and s.state not in TERMINAL_HOST)
-        """Unfinished canary steps, by region: a region's later waves wait for its own."""
+        """Unfinished steps of the canary wave, by region: the campaign holds for the
+        operator's go once none is left."""
+        self.open_drains_in: Counter[str] = Counter(
+            s.region for s in steps if s.wave == 0 and s.canary and s.state not in TERMINAL_HOST)
+        """Unfinished canary hosts' steps (their drains), by
+        region: a region's later waves wait for its own; a cluster's waits for its own
+        spares too (its current wave)."""
         self.failed: set[str] = {s.host for s in steps if s.state is HostStepState.FAILED}
         """Hosts with a failed step: the failed-host tolerance counts hosts, not steps."""
         self.refused: dict[int, tuple[MigrationRecord, int]] = {}
@@ -159,6 +169,10 @@ class HostSteps:
     def canary_done(self, region: str) -> bool:
         return region not in self.open_canary_in
 
+    def canary_drained(self, region: str) -> bool:
+        """Whether every canary host of ``region`` has drained (or ended otherwise)."""
+        return region not in self.open_drains_in
+
     def move(self, step: StepRecord, new: HostStepState, error: str = "") -> None:
         """The step's next state (through the table), with what follows from it: pending
         drain migrations of a failed or skipped host are skipped, the canary count, and an
@@ -180,6 +194,11 @@ class HostSteps:
                 if self.open_canary_in[step.region] <= 0:
                     del self.open_canary_in[step.region]
                     self.agenda.dirty.update(self.layout.waves_of)  # waves after the canary
+                if step.canary:
+                    self.open_drains_in[step.region] -= 1
+                    if self.open_drains_in[step.region] <= 0:
+                        del self.open_drains_in[step.region]
+                        self.agenda.dirty.update(self.layout.waves_of)
         self.agenda.touched(step.cluster)
         ctx.event(f"host_{new.value}", error, host=step.host, wave=step.wave)
         if new in (HostStepState.FAILED, HostStepState.SKIPPED):

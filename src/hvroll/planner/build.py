@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hvroll.bulk import construct, long_lived
@@ -48,8 +48,9 @@ from hvroll.planner.state import Move, PlanState, after_move
 LIGHT_WAVES = 2
 """Under ``roll-forward`` a cluster's first this many waves (after its empty hosts) take its
 lightest hosts, lightest first: capacity on the target grows before the big drains. The
-rest go heaviest first, so that the cluster's last hosts — whose drains and reinstalls
-nothing else overlaps — are light (:func:`light_at_both_ends`)."""
+rest are dealt out so that each wave mixes heavy and light hosts, heaviest first, and the
+cluster's last host — whose drain and reinstall nothing else overlaps — is its lightest
+(:func:`light_at_both_ends`)."""
 DEFAULT_DIRTY_MIB_S = 10.0
 """Dirty rate assumed for a running VM whose rate is not known."""
 COLD_BOOT_S = 60.0
@@ -264,7 +265,7 @@ class _Builder:
                 pending.insert(0, first)
             head = sum(self._empty(h) for h in pending) + LIGHT_WAVES * k
             pending = light_at_both_ends(pending, {h: state.usage[h].ram_mib for h in pending},
-                                         head)
+                                         head, k)
         # The baselines work through the hosts in the order an operator lists them.
         out: dict[int, _ClusterWave] = {}
         wave0 = out[0] = _ClusterWave(cluster)
@@ -710,8 +711,10 @@ class _Builder:
                     inventory=inventory,
                     policy=policy, waves=tuple(out), unmovable=tuple(self.unmovable),
                     skipped=tuple(self.skipped), canary=self.canary,
-                    summary=self._summary(out, self._makespan(self._overlapped(cluster_s, later)),
-                                          planning_s))
+                    summary=self._summary(out, self._makespan(
+                        self._overlapped(cluster_s, later),
+                        {s.cluster for w in out if w.index == 0 for s in w.steps if s.canary}),
+                        planning_s))
 
     def _overlapped(self, cluster_s: dict[str, dict[int, float]],
                     later: Mapping[str, list[tuple[int, _ClusterWave, list[list[est.Transfer]]]]],
@@ -763,13 +766,15 @@ class _Builder:
         return est.wave_time(est.drain_ends(drains, limits), [d.reinstall for d in cw.then],
                              policy.reinstall_s, receivers=len(cw.first))
 
-    def _makespan(self, cluster_s: Mapping[str, Mapping[int, float]]) -> float:
-        """A region's later waves start once its canary wave (every cluster's wave 0 in the
-        region) has ended; after it every cluster goes through its own waves at its own
-        pace, so the campaign takes, over clusters, the region's canary wave plus the
-        cluster's remaining waves (an operator's hold after the canary is not counted)."""
+    def _makespan(self, cluster_s: Mapping[str, Mapping[int, float]],
+                  canary_clusters: Collection[str]) -> float:
+        """A cluster's later waves start once its own canary wave (its spares, and its
+        canary host if it has one) and its region's canary hosts have ended; after it every
+        cluster goes through its own waves at its own pace, so the campaign takes, over
+        clusters, the later of those plus the cluster's remaining waves (an operator's hold
+        after the canary is not counted)."""
         region_of = {c.name: c.region for c in self.fleet.clusters}
-        return _makespan(cluster_s, region_of)
+        return _makespan(cluster_s, region_of, canary_clusters)
 
     def _links(self) -> dict[str, float]:
         return self.links
@@ -872,21 +877,33 @@ class _Builder:
 
 
 def light_at_both_ends(lightest_first: Sequence[str], ram_mib: Mapping[str, int],
-                       head: int) -> list[str]:
+                       head: int, k: int = 1) -> list[str]:
     """The order a cluster's hosts are upgraded in under ``roll-forward``: the first ``head``
     of ``lightest_first`` as they are (its empty hosts, then the lightest: capacity on the
     target grows before the big drains), then the others heaviest first (by RAM used, then
-    name). A cluster ends with the drain and reinstall of its last host, beside which
-    nothing else runs: a light one ends it sooner, and a heavy one drains while the
-    reinstalls of others go on (on ``enterprise``, seed 1, the simulated makespan over the
-    lower bound went from 1.244 to 1.215 with this order).
+    name) dealt out to waves of ``k``: the i-th of ``w`` waves takes the i-th, (i + w)-th,
+    … heaviest, heaviest first, so each wave mixes heavy and light hosts and the cluster
+    ends with its lightest.
+
+    Why mixed: the executor reinstalls a host as its drain ends, so a wave's reinstalls
+    start, and end, as far apart as its drains' lengths; the next hosts drain one place at a
+    time as hosts end (``drain_ahead`` ahead), and a wave of like drains ends its reinstalls
+    together, leaving slots idle while the next drains run. A cluster ends with the drain
+    and reinstall of its last host, beside which nothing else runs: a light one ends it
+    sooner. (On ``enterprise``, seed 1, heaviest first took the simulated makespan over the
+    lower bound from 1.244 to 1.215; dealt out, 1.209 → 1.202 with one host drained ahead
+    and 1.169 → 1.147 with two: docs/performance.md, 31.)
 
     >>> light_at_both_ends(["s", "a", "b", "c", "d", "e"],
     ...                    {"s": 0, "a": 1, "b": 2, "c": 3, "d": 5, "e": 4}, 3)
     ['s', 'a', 'b', 'd', 'e', 'c']
+    >>> light_at_both_ends(["s", "a", "b", "c", "d", "e", "f"],
+    ...                    {"s": 0, "a": 1, "b": 3, "c": 4, "d": 5, "e": 6, "f": 2}, 1, 2)
+    ['s', 'e', 'b', 'd', 'f', 'c', 'a']
     """
     tail = sorted(lightest_first[head:], key=lambda h: (-ram_mib[h], h))
-    return [*lightest_first[:head], *tail]
+    waves = -(-len(tail) // max(1, k))
+    return [*lightest_first[:head], *(h for i in range(waves) for h in tail[i::waves])]
 
 
 def _slowed(drains: list[list[est.Transfer]], factor: float) -> list[list[est.Transfer]]:
@@ -897,21 +914,28 @@ def _slowed(drains: list[list[est.Transfer]], factor: float) -> list[list[est.Tr
             for moves in drains]
 
 
-def _makespan(cluster_s: Mapping[str, Mapping[int, float]],
-              region_of: Mapping[str, str]) -> float:
+def _makespan(cluster_s: Mapping[str, Mapping[int, float]], region_of: Mapping[str, str],
+              canary_clusters: Collection[str] | None = None) -> float:
     """The campaign's estimated length from each cluster's waves (seconds by wave index):
-    each region's canary wave (the longest wave 0 of its clusters), then each cluster's
-    remaining waves one after another; the campaign ends with the last cluster.
+    each cluster's canary wave (0), and its region's gate — the longest wave 0 of the
+    region's clusters holding a canary host (``canary_clusters``; None: every cluster) —,
+    whichever ends later, then its remaining waves one after another; the campaign ends with
+    the last cluster.
 
     >>> _makespan({"a": {0: 100.0, 1: 50.0}, "b": {1: 120.0}, "c": {0: 10.0, 1: 300.0}},
     ...           {"a": "r1", "b": "r1", "c": "r2"})
     310.0
+    >>> _makespan({"a": {0: 100.0, 1: 50.0}, "b": {0: 20.0, 1: 120.0}},
+    ...           {"a": "r1", "b": "r1"}, {"b"})
+    150.0
     """
-    canary: dict[str, float] = defaultdict(float)
+    gate: dict[str, float] = defaultdict(float)
     for cluster, waves in cluster_s.items():
-        region = region_of[cluster]
-        canary[region] = max(canary[region], waves.get(0, 0.0))
-    return max((canary[region_of[cluster]] + sum(s for i, s in waves.items() if i > 0)
+        if canary_clusters is None or cluster in canary_clusters:
+            region = region_of[cluster]
+            gate[region] = max(gate[region], waves.get(0, 0.0))
+    return max((max(gate[region_of[cluster]], waves.get(0, 0.0))
+                + sum(s for i, s in waves.items() if i > 0)
                 for cluster, waves in cluster_s.items()), default=0.0)
 
 

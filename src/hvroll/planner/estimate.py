@@ -461,7 +461,7 @@ def overlapped_time(hosts: Sequence[Pending], k: int, reinstall_s: float,
                 if state[i] == "d":
                     drained(i, not any(state[j] in ("p", "x") for j in now)
                             and sum(state[j] in ("r", "v") for j in both) < k)
-            if not any(state[i] == "p" for i in now):
+            if not any(state[i] in ("p", "x") for i in now):
                 out = sum(state[j] in out_states for j in both)
                 for i in later:
                     if out >= k + ahead:

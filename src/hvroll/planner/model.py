@@ -66,11 +66,12 @@ class Policy(PlanModel):
 
     hosts_per_wave: int | None = Field(default=None, ge=1, le=MAX_PER_WAVE)
     """Hosts of one cluster upgraded at once; default: the cluster's hot-spare count (≥ 1)."""
-    drain_ahead: int = Field(default=1, ge=1, le=MAX_PER_WAVE)
+    drain_ahead: int = Field(default=2, ge=1, le=MAX_PER_WAVE)
     """Hosts of one cluster drained ahead of their reinstall (``roll-forward``): beside the
     ``k`` hosts of a wave, at most this many of the next wave are taken out of service at
     once. More keeps the reinstall slots busy (a shorter campaign), at the cost of that many
-    hosts' capacity held empty while they wait: the VMs they held run on upgraded hosts."""
+    hosts' capacity held empty while they wait: the VMs they held run on upgraded hosts,
+    within the plan's placement (capacity and anti-affinity hold whatever the number)."""
     migrations_per_source: int = Field(default=2, ge=1, le=MAX_PER_WAVE)
     """Concurrent outgoing migrations per host; each shares the host's link."""
     migrations_per_dest: int = Field(default=2, ge=1, le=MAX_PER_WAVE)
