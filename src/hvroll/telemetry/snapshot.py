@@ -29,7 +29,7 @@ from sqlalchemy.exc import DatabaseError
 from hvroll.domain import Fleet
 from hvroll.domain.states import TERMINAL_MIGRATION
 from hvroll.errors import CampaignCreatingError, InputError
-from hvroll.executor.status import latest_states, summarize
+from hvroll.executor.status import MigrationCounts, latest_states, summarize
 from hvroll.inventory import Format, parse_fleet
 from hvroll.planner.model import Plan
 from hvroll.store.lease import Holder, creating, region_holders
@@ -190,7 +190,8 @@ class Snapshot:
         return summarize(
             state=camp.state, driver=camp.driver, plan=self.plan, vms_total=len(self.fleet.vms),
             audit=camp.audit, started_s=camp.started_s, finished_s=camp.finished_s,
-            clock_s=camp.clock_s, steps=self.steps, migrations=self.migrations,
+            clock_s=camp.clock_s, steps=self.steps,
+            migrations=MigrationCounts.of(self.migrations),
             event_counts=self.event_counts)
 
 
