@@ -10,7 +10,7 @@ from campaigns import Campaign, three_regions
 from hvroll.domain import Fleet
 from hvroll.store import Store
 from hvroll.store.models import Meta
-from hvroll.store.store import INVENTORY_OUTLINE
+from hvroll.store.store import INVENTORY_OUTLINE, PLAN_OUTLINE
 
 
 def test_the_stores_of_one_campaign_share_one_parsed_inventory(campaign: Campaign) -> None:
@@ -64,18 +64,23 @@ def test_the_outlines_read_back_what_the_models_hold_without_building_them(
         reader.close()
 
 
-def test_a_state_file_without_the_written_outline_has_it_counted_in_the_stored_json(
+def test_a_state_file_without_the_written_outlines_has_them_read_in_the_stored_json(
         campaign: Campaign) -> None:
-    created, _, _ = campaign(three_regions(seed=8), name="older")
+    created, _, plan = campaign(three_regions(seed=8), name="older")
     fleet = created.fleet()
-    created.session.execute(delete(Meta).where(Meta.key == INVENTORY_OUTLINE))
+    created.session.execute(delete(Meta).where(Meta.key.in_([INVENTORY_OUTLINE, PLAN_OUTLINE])))
     created.session.commit()
     reader = Store(created.target, readonly=True)
     try:
         assert reader.session.get(Meta, INVENTORY_OUTLINE) is None
+        assert reader.session.get(Meta, PLAN_OUTLINE) is None
         outline = reader.inventory_outline()
         assert reader._fleet is None
         assert outline.regions == tuple(r.name for r in fleet.regions)
         assert outline.vms == len(fleet.vms)
+        got = reader.plan_outline()
+        assert reader._plan is None
+        assert (got.strategy, got.target, got.skipped, got.summary) == (
+            plan.strategy, plan.target, plan.skipped, plan.summary)
     finally:
         reader.close()

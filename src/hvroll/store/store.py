@@ -468,6 +468,9 @@ def _already(kind: str, target: str, blob: bytes) -> Any:
         return _parsed.get((kind, target, hashlib.sha256(blob).digest()))
 
 
+PLAN_OUTLINE = "plan_outline"
+"""The ``meta`` key under which :meth:`Store.create_campaign` writes the plan's outline (what
+:class:`PlanOutline` holds, as the plan's JSON has it, and the digest of the stored plan)."""
 INVENTORY_OUTLINE = "inventory_outline"
 """The ``meta`` key under which :meth:`Store.create_campaign` writes the inventory's outline
 (its regions, its number of VMs and the digest of the stored inventory they describe)."""
@@ -632,6 +635,11 @@ class Store:
         self.session.add(row)
         self.session.flush()  # the campaign row first: its input row refers to it
         self.session.add(packed)
+        self.session.add(Meta(key=PLAN_OUTLINE, value=json.dumps({
+            "digest": hashlib.sha256(packed.plan).hexdigest(), "strategy": plan.strategy.value,
+            "target": plan.target,
+            "skipped": [h.model_dump(mode="json") for h in plan.skipped],
+            "summary": plan.summary.model_dump(mode="json")})))
         self.session.add(Meta(key=INVENTORY_OUTLINE, value=json.dumps({
             "digest": hashlib.sha256(packed.inventory).hexdigest(),
             "regions": [r.name for r in fleet.regions], "vms": len(fleet.vms)})))
@@ -706,14 +714,19 @@ class Store:
 
     def plan_outline(self) -> PlanOutline:
         """The plan's strategy, target, skipped hosts and summary: from the parsed plan when
-        this process has it, else read from the stored JSON without validating the whole
-        plan (public preset: seconds and hundreds of MiB saved)."""
+        this process has it, else as the campaign's creation wrote them, else (a state file
+        written before they were) read from the stored JSON without validating the whole
+        plan (public preset: decoding its 45 MB of JSON took 1.5 s)."""
         plan = self._plan
+        blob = self.packed("plan")
         if plan is None:
-            plan = _already("plan", self.target, self.packed("plan"))
+            plan = _already("plan", self.target, blob)
         if plan is not None:
             return PlanOutline(plan.strategy, plan.target, plan.skipped, plan.summary)
-        data = json.loads(unpack(self.packed("plan")))
+        written = self.session.get(Meta, PLAN_OUTLINE)
+        noted: dict[str, Any] = json.loads(written.value) if written is not None else {}
+        fresh = noted.get("digest") == hashlib.sha256(blob).hexdigest()
+        data: dict[str, Any] = noted if fresh else json.loads(unpack(blob))
         return PlanOutline(Strategy(data["strategy"]), data["target"],
                            tuple(SkippedHost.model_validate(h) for h in data.get("skipped", ())),
                            Summary.model_validate(data["summary"]))
