@@ -159,6 +159,35 @@ def test_young_cycles_made_in_the_block_are_freed_in_it(collector: None) -> None
     assert gc.get_threshold() == before
 
 
+def test_what_long_lived_froze_is_frozen_again_after_the_block(collector: None) -> None:
+    """With data frozen before the block (:func:`long_lived`), the block ends frozen as it
+    found the process: the data is not in the oldest generation, so the full collections
+    after the block (a status printed, the interpreter's at exit) do not walk it."""
+    with long_lived():
+        built = [[n] for n in range(1000)]
+    with frozen():
+        made = [[n] for n in range(10)]
+    oldest = {id(o) for o in gc.get_objects(2)}
+    assert not any(id(o) in oldest for o in built + made)
+    assert gc.get_freeze_count() >= len(built) + len(made)
+
+
+def test_with_long_lived_data_the_block_frees_its_cycles_as_it_ends(collector: None) -> None:
+    """A cycle the block kept frozen and that was dropped inside it is freed by the block's
+    end, with data frozen before the block, and not frozen again."""
+    freed: list[str] = []
+    with long_lived():
+        built = [[n] for n in range(1000)]
+    with frozen():
+        node = _Node(freed)
+        gc.collect()
+        del node
+        gc.collect()
+        assert freed == []
+    assert freed == ["freed"]
+    assert gc.get_freeze_count() >= len(built)
+
+
 def test_blocks_nest_and_the_last_to_end_unfreezes(collector: None) -> None:
     with frozen():
         with frozen():
