@@ -71,6 +71,24 @@ def test_a_records_changed_columns_are_written_at_the_commit_and_no_other(
                    id=row.id) == [("refused", 2, "elsewhere")]
 
 
+def test_each_record_writes_only_the_columns_it_changed_in_a_commit_of_several(
+        small: Fleet, campaign: Campaign) -> None:
+    """Records of one commit that changed different columns each set only their own: a
+    column another record changed is not written back with the value this one holds."""
+    store, _, _ = campaign(small)
+    first, second, third = store.migrations()[:3]
+    first.error = "refused"
+    second.attempts = 2
+    third.attempts, third.error = 3, "stalled"
+    for row in (first, second):  # another writer changes the column each did not change
+        execute(store.target, "update migration set error = 'theirs', attempts = 9 "
+                "where id = :id", id=row.id)
+    store.commit()
+    assert execute(store.target, "select id, error, attempts from migration where id in "
+                   "(:a, :b, :c) order by id", a=first.id, b=second.id, c=third.id) == [
+        (first.id, "refused", 9), (second.id, "theirs", 2), (third.id, "stalled", 3)]
+
+
 def test_a_rollback_puts_a_records_last_committed_values_back(
         small: Fleet, campaign: Campaign) -> None:
     store, _, _ = campaign(small)

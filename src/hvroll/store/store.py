@@ -1011,15 +1011,16 @@ class Store:
 
     def _write_records(self, conn: Connection) -> None:
         """Write the changed columns of the records changed since the last commit: one
-        executemany UPDATE by id per table, every row setting the union of the columns any
-        of them changed (a record holds every column). They are marked unchanged once the
+        executemany UPDATE by id per table and set of changed columns, each row setting only
+        the columns it changed (:func:`_by_columns`). They are marked unchanged once the
         commit has ended (a rollback before puts their last committed values back)."""
         for kind, dirty in self._dirty.items():
             if not dirty:
                 continue
-            names, values = _record_columns(kind, frozenset().union(*map(_CHANGES, dirty)))
-            executemany_rows(conn, _UPDATE_BY_ID[_RECORD_TABLES[kind]], names,
-                             list(map(values, dirty)))
+            stmt = _UPDATE_BY_ID[_RECORD_TABLES[kind]]
+            for changed, records in _by_columns(dirty).items():
+                names, values = _record_columns(kind, changed)
+                executemany_rows(conn, stmt, names, list(map(values, records)))
 
     def _write_changes(self) -> None:
         """Write the changed columns of the campaign's loaded rows with Core: rows changing
@@ -1112,6 +1113,28 @@ def _record_columns(kind: type[Record], changed: frozenset[str]) -> _RecordColum
         found = _record_columns_made[(kind, changed)] = ((*names, "b_id"),
                                                          attrgetter(*names, "id"))
     return found
+
+
+def _by_columns(records: list[Record]) -> dict[frozenset[str], list[Record]]:
+    """``records`` grouped by the set of columns each changed, in the order of each set's
+    first record and each record's order within its set.
+
+    >>> from types import SimpleNamespace as R
+    >>> groups = _by_columns([R(id=1, _changes={"state": 0, "dest": 0}),
+    ...                       R(id=2, _changes={"state": 0}),
+    ...                       R(id=3, _changes={"dest": 0, "state": 0})])
+    >>> [(sorted(k), [r.id for r in v]) for k, v in groups.items()]
+    [(['dest', 'state'], [1, 3]), (['state'], [2])]
+    """
+    groups: dict[frozenset[str], list[Record]] = {}
+    for record in records:
+        changed = frozenset(record._changes)
+        found = groups.get(changed)
+        if found is None:
+            groups[changed] = [record]
+        else:
+            found.append(record)
+    return groups
 
 
 def kind_is(kind: str) -> tuple[ColumnElement[bool] | TextClause, ...]:
