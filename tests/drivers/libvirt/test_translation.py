@@ -3,10 +3,13 @@ units (domain XML and states: ``tests/virt/test_domxml.py``)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from hvroll.drivers.base import JobKind, JobPhase, MigrationOptions
-from hvroll.drivers.libvirt.core import Job
+from hvroll.drivers.libvirt.core import Core, Job
+from hvroll.drivers.libvirt.live import sample
 from hvroll.drivers.libvirt.stats import (
     Figures,
     figures,
@@ -150,3 +153,20 @@ def test_only_a_running_jobs_statistics_are_progress(stats: dict[str, int],
     calls the job running: taking the zeroed record of a cancelled job would record the
     aborted pre-copy attempt as 0 passes and 0 MiB sent."""
     assert is_running(stats) is running
+
+
+def test_a_sample_taken_while_qemu_cancels_does_not_undo_the_passes_seen() -> None:
+    """After abortJob() QEMU reports the migration as cancelling without RAM figures, and
+    libvirt may still call the job running, its figures zeroed: the cancelled attempt keeps
+    the passes it made (the ladder climbed on them)."""
+    core = Core.__new__(Core)  # only what sample() touches: the lock and the change marks
+    core.lock, core.changed, core.wakeup = threading.RLock(), {}, threading.Event()
+    job = _job()
+    sixth = {**_ZEROED, "type": 2, "time_elapsed": 6100, "memory_total": 268967936,
+             "memory_processed": 283000000, "memory_remaining": 66000000,
+             "memory_iteration": 6}
+    sample(core, job, sixth)
+    sample(core, job, {**_ZEROED, "type": 2, "time_elapsed": 6400})
+    assert job.live.iteration == 6 and job.live_raw == sixth
+    sample(core, job, {**sixth, "memory_iteration": 7, "time_elapsed": 6900})
+    assert job.live.iteration == 7

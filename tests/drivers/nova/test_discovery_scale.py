@@ -14,7 +14,7 @@ from hvroll.errors import DriverError
 from hvroll.inventory import load_fleet
 from hvroll.lab import nova
 from hvroll.lab.nova.layout import Layout
-from hvroll.lab.nova.seed import FLAVORS, connect, create_flavors, create_images, wait
+from hvroll.lab.nova.seed import FLAVORS, connect, create_flavors, create_images, wait_progress
 from lab.conftest import RunningLab, start_lab
 
 pytestmark = pytest.mark.nova
@@ -39,16 +39,22 @@ def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
                                        image_id=image.id, networks="none", min_count=count,
                                        max_count=count, availability_zone=f"nova:{host}")
 
-            def active(host: str = host, count: int = count) -> bool:
-                try:
-                    servers = list(conn.compute.servers(all_projects=True, compute_host=host))
+            prefix = f"big-{n + 1}-"  # Nova names a multi-create's servers NAME-1 .. NAME-N
+
+            def active(prefix: str = prefix, host: str = host) -> int:
+                try:  # by name: a server the scheduler failed has no host to be listed under
+                    servers = list(conn.compute.servers(all_projects=True, name=f"^{prefix}"))
                 except ConnectFailure:  # a kept-alive connection nova-api closed: ask again
-                    return False
+                    return 0
                 broken = [s for s in servers if s.status == "ERROR"]
                 if broken:
                     raise DriverError(f"{broken[0].name} went to ERROR: {broken[0].fault}")
-                return len(servers) == count and all(s.status == "ACTIVE" for s in servers)
-            wait(f"{count} servers ACTIVE on {host}", active, 600.0, poll_s=2.0)
+                astray = [s for s in servers if s.compute_host not in (None, host)]
+                if astray:
+                    raise DriverError(f"{astray[0].name} is on {astray[0].compute_host}, "
+                                      f"not {host}")
+                return sum(s.status == "ACTIVE" for s in servers)
+            wait_progress(f"servers ACTIVE on {host}", active, count, 300.0, poll_s=5.0)
         yield lab
     finally:
         nova.down(lab.workdir)

@@ -127,8 +127,8 @@ def _gone(lv: Any, exc: DriverError) -> bool:
 def sample(core: Core, job: Job, raw: dict[str, Any]) -> None:
     f = figures(raw)
     with core.lock:
-        if job.ended:
-            return
+        if job.ended or f.iteration < job.live.iteration:
+            return  # a pass count never goes back: QEMU cancelling reports no RAM figures
         new_pass = f.iteration != job.live.iteration
         if f.iteration >= 2 and f.iteration not in job.pass_remaining_mib:
             job.pass_remaining_mib[f.iteration] = f.remaining_mib

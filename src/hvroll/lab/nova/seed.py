@@ -64,6 +64,29 @@ def wait(what: str, check: Callable[[], bool], timeout_s: float, poll_s: float =
         time.sleep(poll_s)
 
 
+def wait_progress(what: str, done: Callable[[], int], target: int, stall_s: float,
+                  poll_s: float = 2.0, clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Until ``done()`` counts ``target``; raises once the count has not grown for ``stall_s``.
+
+    A loaded machine makes the lab slow, not broken: a build of many servers one compute
+    works through in turn is judged by whether it still moves, not by a total time.
+    ``done`` may return less than before (a failed request read as 0): only a count above the
+    best seen restarts the stall's clock.
+    """
+    best, since = -1, clock()
+    while True:
+        count = done()
+        if count >= target:
+            return
+        if count > best:
+            best, since = count, clock()
+        elif clock() - since > stall_s:
+            raise DriverError(f"the Nova lab: {what}: {max(best, 0)} of {target} after "
+                              f"{stall_s:.0f} s without progress")
+        sleep(poll_s)
+
+
 def wait_computes(conn: Any, hosts: list[str], timeout_s: float,
                   alive: Callable[[], None]) -> None:
     """Until every compute's service is up and enabled and its hypervisor is listed;
