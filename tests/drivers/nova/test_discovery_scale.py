@@ -26,35 +26,36 @@ PAGE = 50
 @pytest.fixture(scope="module")
 def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     """A lab of three computes and 200 ACTIVE servers spread over them, booted by one
-    multi-create a compute (Nova's scheduler, run in threads, mixes up placement's answers
-    when it schedules many separate requests at once on a loaded machine)."""
+    multi-create a compute, the three at once (each compute builds its own servers one after
+    the other; a multi-create is one scheduling: Nova's scheduler, run in threads, mixes up
+    placement's answers when it schedules many separate requests at once on a loaded
+    machine)."""
     lab = start_lab(tmp_path_factory.mktemp("novalab-big"), len(COMPUTES), 0)
     try:
         conn = connect(Layout(lab.workdir))
         flavor = create_flavors(conn)[FLAVORS[0].name]
         image = next(iter(create_images(conn).values()))
-        for n, host in enumerate(COMPUTES):  # one multi-create a compute: one scheduling
+        for n, host in enumerate(COMPUTES):
             count = SERVERS // len(COMPUTES) + (n < SERVERS % len(COMPUTES))
             conn.compute.create_server(name=f"big-{n + 1}", flavor_id=flavor.id,
                                        image_id=image.id, networks="none", min_count=count,
                                        max_count=count, availability_zone=f"nova:{host}")
 
-            prefix = f"big-{n + 1}-"  # Nova names a multi-create's servers NAME-1 .. NAME-N
-
-            def active(prefix: str = prefix, host: str = host) -> int:
-                try:  # by name: a server the scheduler failed has no host to be listed under
-                    servers = list(conn.compute.servers(all_projects=True, name=f"^{prefix}"))
-                except ConnectFailure:  # a kept-alive connection nova-api closed: ask again
-                    return 0
-                broken = [s for s in servers if s.status == "ERROR"]
-                if broken:
-                    raise DriverError(f"{broken[0].name} went to ERROR: {broken[0].fault}")
-                astray = [s for s in servers if s.compute_host not in (None, host)]
-                if astray:
-                    raise DriverError(f"{astray[0].name} is on {astray[0].compute_host}, "
-                                      f"not {host}")
-                return sum(s.status == "ACTIVE" for s in servers)
-            wait_progress(f"servers ACTIVE on {host}", active, count, 300.0, poll_s=5.0)
+        def active() -> int:
+            try:  # by name: a server the scheduler failed has no host to be listed under
+                servers = list(conn.compute.servers(all_projects=True, name="^big-"))
+            except ConnectFailure:  # a kept-alive connection nova-api closed: ask again
+                return 0
+            broken = [s for s in servers if s.status == "ERROR"]
+            if broken:
+                raise DriverError(f"{broken[0].name} went to ERROR: {broken[0].fault}")
+            # Nova names a multi-create's servers NAME-1 .. NAME-N: big-N-I is compute N's
+            astray = [s for s in servers if s.compute_host not in (
+                None, COMPUTES[int(s.name.split("-")[1]) - 1])]
+            if astray:
+                raise DriverError(f"{astray[0].name} is on {astray[0].compute_host}")
+            return sum(s.status == "ACTIVE" for s in servers)
+        wait_progress("servers ACTIVE", active, SERVERS, 300.0, poll_s=5.0)
         yield lab
     finally:
         nova.down(lab.workdir)
