@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,3 +121,10 @@ def test_linking_the_lab_files_races_safely_and_replaces_a_stale_link(tmp_path: 
     assert (site / "hvlab.pth").read_text() == f"{venvfiles_dir()}\n"
     assert sorted(p.name for p in site.rglob("*")) == [
         "hvlab.pth", "hvlab_fake.py", "nova", "virt"]
+
+
+def test_the_scheduler_takes_one_request_at_a_time() -> None:
+    conf = configparser.ConfigParser()
+    conf.read_string(configs.scheduler_conf())
+    assert conf["DEFAULT"]["executor_thread_pool_size"] == "1"
+    assert conf["scheduler"]["workers"] == "1"

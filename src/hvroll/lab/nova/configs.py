@@ -191,6 +191,19 @@ max_overflow = 20
 """
 
 
+def scheduler_conf() -> str:
+    """nova-scheduler schedules one request at a time, in one process. Several at once, on a
+    loaded machine, mix up placement's answers: a request forced to one compute gets
+    another's allocation candidates ("No hosts matched due to not matching 'force_hosts'"),
+    or a connection reset read as none, and the server goes to ERROR with NoValidHost."""
+    return """[DEFAULT]
+executor_thread_pool_size = 1
+
+[scheduler]
+workers = 1
+"""
+
+
 def compute_conf(layout: Layout, host: str) -> str:
     return f"""[DEFAULT]
 host = {host}

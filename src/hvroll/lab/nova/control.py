@@ -246,10 +246,14 @@ class Lab:
         # gunicorn 25 and later open a control socket in ~/.gunicorn unless told not to;
         # older ones (2025.1 and 2025.2's constraints pin 23) do not know the option
         quiet = ["--no-control-socket"] if self.gunicorn_has_control_socket() else []
+        # an idle kept-alive connection is kept for 10 min, not gunicorn's 2 s: Nova's
+        # clients reuse theirs, and one the server closes as a request goes out on it is
+        # reset (nova-scheduler reads a reset from placement as "no allocation candidates",
+        # and the server being booted goes to ERROR with NoValidHost)
         return self.start(name, [self.bin("gunicorn"), *quiet,
                                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                                  "--threads", "8", "--timeout", "120", "--graceful-timeout",
-                                 "5", app], env=env)
+                                 "5", "--keep-alive", "600", app], env=env)
 
     CONTROL = ("placement", "glance", "nova-api", "nova-conductor", "nova-scheduler")
     """The control services, in the order they start."""
@@ -277,7 +281,11 @@ class Lab:
                                           OS_NOVA_DISABLE_EVENTLET_PATCHING="true")
                                  ), self.ports.nova_api
         if name in ("nova-conductor", "nova-scheduler"):
-            return self.start(name, [self.bin(name), *self.nova_args("nova-control.conf"),
+            confs = ["nova-control.conf"]
+            if name == "nova-scheduler":  # written here: a lab made before it has none
+                (etc / "nova-scheduler.conf").write_text(configs.scheduler_conf())
+                confs.append("nova-scheduler.conf")
+            return self.start(name, [self.bin(name), *self.nova_args(*confs),
                                      "--log-file", str(self.layout.log(name))]), None
         raise InputError(f"unknown lab service {name!r} (expected one of: "
                          f"{', '.join(self.CONTROL)})")
