@@ -183,44 +183,14 @@ class Agenda:
     held: dict[str, Held] = field(default_factory=dict)
     """Clusters whose last look did nothing, with what held them (:class:`Held`): dropped
     when the cluster changes."""
-    unmoved: dict[str, Unmoved] = field(default_factory=dict)
-    """By cluster: what its last look found from its steps' states alone (:class:`Unmoved`):
-    dropped when one of its steps moves (:meth:`touched`)."""
-    steps_held: dict[str, dict[int, Held]] = field(default_factory=dict)
-    """By cluster, by step id: steps whose last look did nothing, with what held them (a
-    :class:`Held` per step: :meth:`~hvroll.executor.hosts.HostSteps.look`). A step's record
-    is dropped when it changes or a migration of its drain ends (:meth:`drain_ended`), every
-    record of a cluster when one of its steps moves (:meth:`touched`)."""
     unsure: int = 0
     """Reads by a look that a :class:`Held` does not cover (a start refused for another
     reason than room, a drain not free to start): a look that made one is not held."""
 
     def touched(self, cluster: str) -> None:
-        """A step of ``cluster`` moved (or a return migration of it ended, or a check was
-        asked again): its current wave may have changed, and every record of a look at it."""
         self.dirty.add(cluster)
         self.waves.pop(cluster, None)
         self.held.pop(cluster, None)
-        self.unmoved.pop(cluster, None)
-        self.steps_held.pop(cluster, None)
-
-    def drain_ended(self, cluster: str, step: int) -> None:
-        """A migration of step ``step``'s drain ended (completed, failed or skipped): the
-        cluster is looked at again, and that step, but no step moved, so its current wave
-        (which only the states of its steps and return migrations decide) stays, and so do
-        the records of its other steps, whose looks did not read this migration.
-
-        >>> agenda = Agenda(waves={"c1": 2})
-        >>> agenda.steps_held["c1"] = {7: Held(False, 0, ()), 8: Held(False, 0, ())}
-        >>> agenda.drain_ended("c1", 7)
-        >>> agenda.dirty, agenda.waves, list(agenda.steps_held["c1"])
-        ({'c1'}, {'c1': 2}, [8])
-        """
-        self.dirty.add(cluster)
-        self.held.pop(cluster, None)
-        found = self.steps_held.get(cluster)
-        if found is not None:
-            found.pop(step, None)
 
     def block(self, cluster: str, region: str) -> None:
         self.blocked[region].add(cluster)
@@ -246,23 +216,6 @@ class Agenda:
         """
         for region in [r for r in self.blocked if not in_flight.get(r)]:
             self.room_freed(region)
-
-
-@dataclass(slots=True)
-class Unmoved:
-    """What a look at a cluster's current wave (and, rolling forward, the wave after it) found
-    from the states of their steps alone, kept while none of those steps moves (every move
-    of a step goes through :meth:`Agenda.touched`, which drops it; the end of a migration of
-    a drain moves no step, :meth:`Agenda.drain_ended`). The answers are functions of those
-    states, so a look with the same states gets the same ones without working them out."""
-
-    receivers_done: bool
-    """:func:`~hvroll.executor.hosts.receivers_ready` of the current wave's receivers."""
-    ended: bool
-    """Every step of the current wave has ended (then its return migrations are looked at)."""
-    no_early: bool = False
-    """The early starts (:func:`~hvroll.executor.hosts.early_starts`) were asked and found
-    none without asking whether a step is free to drain: an answer from the states alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,9 +313,6 @@ class Layout:
         self._settled: dict[str, Readiness] = {}
         """Hosts whose :meth:`readiness` can no longer change, with it."""
         self.targets = {p.name: p for p in plan.targets}
-        self.rolls_forward = plan.strategy is Strategy.ROLL_FORWARD
-        """The plan's strategy is roll-forward (the plan is frozen; read once, not on each
-        start: a pydantic model's field costs more to read than an attribute)."""
 
     def current_wave(self, cluster: str) -> int | None:
         """The cluster's first wave with unfinished work (cached until the cluster changes;
@@ -428,7 +378,7 @@ class Layout:
         """Whether the plan's ordering sends ``row``'s VM to a host whose upgrade has not
         started: its planned destination (a cluster without spare starts so), or any host
         under the baselines."""
-        return not self.rolls_forward or row.dest == row.planned_dest
+        return self.plan.strategy is not Strategy.ROLL_FORWARD or row.dest == row.planned_dest
 
     def was_unreachable(self, host: str, vm: str) -> bool:
         """Whether ``vm`` did not answer before ``host`` was drained (not blamed on the
@@ -438,7 +388,7 @@ class Layout:
 
     def target_rank(self, host: str) -> int:
         """The rank ``host`` will have: its target's when the plan rolls forward."""
-        if self.rolls_forward and host in self.target_by_host:
+        if self.plan.strategy is Strategy.ROLL_FORWARD and host in self.target_by_host:
             return self.targets[self.target_by_host[host]].rank
         return self.state.rank(host)
 

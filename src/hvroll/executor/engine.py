@@ -65,7 +65,6 @@ from hvroll.executor.context import (
     Effect,
     Held,
     Layout,
-    Unmoved,
     jobs_to_read,
     silent_logger,
     still_held,
@@ -83,6 +82,7 @@ from hvroll.executor.ladder import LadderPolicy
 from hvroll.executor.migrations import MigrationRunner
 from hvroll.executor.reconcile import reconcile
 from hvroll.planner.build import with_profiles
+from hvroll.planner.model import Strategy
 from hvroll.planner.replace import RECEIVING
 from hvroll.planner.state import PlanState
 from hvroll.store import CampaignRow, RegionRunRow, StepRecord, Store
@@ -421,7 +421,7 @@ class Executor:
                 self._block(row.cluster)
         failing = len(hosts.failed) + self.failed_elsewhere > ctx.policy.failed_host_tolerance
         agenda.quiet(self.runner.by_region)
-        runner, held, unmoved = self.runner, agenda.held, agenda.unmoved
+        runner, held = self.runner, agenda.held
         room = runner.room
         for cluster in sorted(agenda.dirty):
             region_done = canary_done or hosts.canary_done(region_of[cluster].region)
@@ -443,19 +443,13 @@ class Executor:
             before = (len(effects), ctx.acts, agenda.unsure)
             hosts.held.clear()
             steps = layout.by_cluster_wave[(cluster, wave)]
-            seen = unmoved.get(cluster)
-            if seen is None:  # a step moved since the last look (or there was none)
-                seen = unmoved[cluster] = Unmoved(
-                    receivers_ready([s.state for s in steps if s.receives], wave == 0),
-                    all(s.state in TERMINAL_HOST for s in steps))
-            receivers_done = seen.receivers_done
+            receivers_done = receivers_ready([s.state for s in steps if s.receives], wave == 0)
             for step in steps:
                 if step.state in ADVANCING:  # in any other state the look would do nothing
-                    hosts.look(step, receivers_done, failing, effects)
-            if wave > 0 and layout.rolls_forward:
-                self._overlap(cluster, wave, steps, failing, effects, seen)
-            if (seen.ended if unmoved.get(cluster) is seen  # no step moved in this look
-                    else all(s.state in TERMINAL_HOST for s in steps)):
+                    hosts.advance(step, receivers_done, failing, effects)
+            if wave > 0 and ctx.plan.strategy is Strategy.ROLL_FORWARD:
+                self._overlap(cluster, wave, steps, failing, effects)
+            if all(s.state in TERMINAL_HOST for s in steps):
                 upgraded = {s.host for s in steps if s.state is HostStepState.DONE}
                 for row in layout.returns.get((cluster, wave), ()):
                     if row.state is not MigrationState.PENDING:
@@ -471,7 +465,7 @@ class Executor:
                 held[cluster] = Held(failing, runner.requeued, tuple(hosts.held))
 
     def _overlap(self, cluster: str, wave: int, steps: list[StepRecord], failing: bool,
-                 effects: list[Effect], seen: Unmoved) -> None:
+                 effects: list[Effect]) -> None:
         """Start the cluster's next wave beside the current one
         (:func:`~hvroll.executor.hosts.early_starts`): once every host of the current wave has
         started, hosts of the next wave are drained beside them, at most ``k`` plus the
@@ -486,11 +480,7 @@ class Executor:
         its drain), the early starts when the next wave has a pending step. A step whose
         drain ends in this look asks after it (:meth:`~hvroll.executor.hosts.HostSteps.advance`)
         and gets the answer it would have got before: the drain moved only that step, from
-        draining to drained, and ``reinstall_room`` counts neither.
-
-        ``seen``: what the cluster's look found from its steps' states (:class:`~hvroll.
-        executor.context.Unmoved`). Early starts found none from the states alone are not
-        asked again while no step of the cluster moves."""
+        draining to drained, and ``reinstall_room`` counts neither."""
         layout, hosts = self.layout, self.hosts
         key = (cluster, wave)
         if key not in self._later:
@@ -511,26 +501,14 @@ class Executor:
 
         for step in later:
             if step.state in ADVANCED_EARLY:
-                hosts.look(step, True, failing, effects, room)
-        unmoved = self.agenda.unmoved.get(cluster) is seen  # no step moved in this look
-        if unmoved and seen.no_early:
-            return
+                hosts.advance(step, True, failing, effects, room)
         if any(s in TO_DRAIN for s in current):
-            seen.no_early = unmoved
             return  # early_starts would start none
         states = [s.state for s in later]
         if HostStepState.PENDING not in states:
-            seen.no_early = unmoved
             return  # nor would it with no step of the next wave left to start
-        asked = []
-
-        def free(i: int) -> bool:
-            asked.append(i)
-            return self._free_to_drain(later[i])
-
-        starts = early_starts(current, states, free, k, self.ctx.policy.drain_ahead)
-        if not asked:  # none started: the answer came from the states alone
-            seen.no_early = unmoved
+        starts = early_starts(current, states, lambda i: self._free_to_drain(later[i]), k,
+                              self.ctx.policy.drain_ahead)
         for i in starts:
             hosts.advance(later[i], True, failing, effects)
 

@@ -18,7 +18,7 @@ from hvroll.domain.states import TERMINAL_HOST, HostStepState, MigrationState
 from hvroll.drivers.base import Capability, JobPhase, has, require
 from hvroll.errors import DriverError
 from hvroll.executor.checks import host_is_empty
-from hvroll.executor.context import Agenda, Context, Effect, Held, Layout, still_held
+from hvroll.executor.context import Agenda, Context, Effect, Layout
 from hvroll.executor.migrations import UNREAD_POLLS, MigrationRunner
 from hvroll.store import MigrationRecord, StepRecord
 from hvroll.store.models import dumps
@@ -207,60 +207,6 @@ class HostSteps:
                     self.move(later, HostStepState.SKIPPED,
                               f"the host {new.value} in wave {step.wave}")
             self.runner.redirect(step.host, f"{step.host} {new.value}: {error}".rstrip(": "))
-
-    def look(self, step: StepRecord, receivers_done: bool, failing: bool,
-             effects: list[Effect], room: Callable[[], bool] | None = None) -> None:
-        """:meth:`advance`, unless a look at the step now would do nothing (a
-        :class:`~hvroll.executor.context.Held` of the step says so): then only what that
-        look would do (wait for room).
-
-        After a look, the step is recorded as held when a repeat of it at once would do
-        nothing: with the failed-host tolerance, the runner's count of migrations gone back to
-        pending (``requeued``) and the migration its drain stopped at for want of room, if
-        any (``rows``). A look that read what a record does not cover (:attr:`Agenda.unsure`:
-        a destination, the driver, a canary spare's steps) or moved the step is not recorded.
-        By the step's state (outside ``ADVANCING`` it is not looked at at all):
-
-        * draining, whether or not the look started migrations first: it stopped at a
-          migration for room, or found none it may start (every one not ended is under way
-          or waits to restart). It reads only its drain's migrations and the limits at the
-          one it stops at. A migration of its drain leaves pending only by a start — in a
-          look at the step, which makes a new record, or from the restart list, whose rows
-          the drain skips — and comes back to pending only with ``requeued``; a row joins or
-          leaves the restart list with ``requeued`` too, or by a start of it; its end drops
-          the step's record (:meth:`Agenda.drain_ended`). So a later look with the same
-          ``requeued`` stops at the same migration while that one still has no room (asked
-          again, in the look's order, as :meth:`_still_refused` would), or again finds none.
-        * pending, disabling, drained, recorded only when the look did nothing (moved,
-          queued and recorded nothing: ``Context.acts`` and the effects the same): a pending
-          step waits for its receivers (it reads the tolerance and its wave's steps), a
-          disabling one for its pre-checks (asked again only after a dropped answer, which
-          touches the cluster), a drained one of a next wave for a reinstall slot (``room``
-          reads the cluster's two waves). Every move of a step of the cluster drops every
-          record of the cluster (:meth:`Agenda.touched`).
-        * verifying: always acts.
-
-        The records of the cluster's other steps stay when one step's migration ends: a look
-        at the cluster then advances that step and asks only the limits of the others."""
-        agenda, runner = self.agenda, self.runner
-        records = agenda.steps_held.get(step.cluster)
-        if records is not None:
-            found = records.pop(step.id, None)
-            if found is not None and still_held(found, failing, runner.requeued, runner.room):
-                records[step.id] = found
-                if found.rows:
-                    agenda.block(step.cluster, step.region)
-                    self.held.extend(found.rows)
-                return
-        ctx, held = self.ctx, self.held
-        state, unsure, mark = step.state, agenda.unsure, len(held)
-        before = (len(effects), ctx.acts)
-        self.advance(step, receivers_done, failing, effects, room)
-        if agenda.unsure != unsure or step.state is not state:
-            return
-        if state is HostStepState.DRAINING or (len(effects), ctx.acts) == before:
-            agenda.steps_held.setdefault(step.cluster, {})[step.id] = Held(
-                failing, runner.requeued, tuple(held[mark:]))
 
     def advance(self, step: StepRecord, receivers_done: bool, failing: bool,
                 effects: list[Effect], room: Callable[[], bool] | None = None) -> None:

@@ -64,11 +64,6 @@ class MigrationRunner:
         """Running jobs whose last progress read went unanswered (a dropped API connection),
         in the order they went so: read again at each turn, changed or not
         (:func:`~hvroll.executor.context.jobs_to_read`)."""
-        p = ctx.policy
-        self._limits = (p.migrations_per_source, p.migrations_per_dest,
-                        p.migrations_per_cluster, p.migrations_per_region)
-        """The policy's limits on migrations in flight: per source, destination, cluster and
-        region (:meth:`room`)."""
         self.by_source: Counter[str] = Counter()
         self.by_dest: Counter[str] = Counter()
         self.by_cluster: Counter[str] = Counter()
@@ -94,25 +89,17 @@ class MigrationRunner:
         self._steps_of: dict[int, list[tuple[float, int]]] = {}
         """The downtime schedule by VM RAM (the ladder's policy is fixed for a run)."""
         self.planned = planned_keys(ctx.fleet.vm_by_name, layout.migrations)
-        self._job_prefix = ""
-        """``c<campaign id>-m``: the start of every migration job id of this campaign."""
         """The :func:`state_key` of the state the plan expected each VM in before each hop
         (by migration id)."""
 
     # -- limits -----------------------------------------------------------------------------
 
     def room(self, row: MigrationRecord) -> bool:
-        """Whether ``row`` may start under the limits on migrations in flight per source,
-        destination, cluster and region (``get``: a counter's missing key costs a Python
-        call of ``__missing__``, and most destinations are asked before their first). The
-        limits are the policy's, read once: the policy is frozen, and a pydantic model's
-        field costs more to read than a tuple's item (about 200,000 asks per enterprise
-        run)."""
-        source, dest, cluster, region = self._limits
-        return (self.by_source.get(row.source, 0) < source
-                and self.by_dest.get(row.dest, 0) < dest
-                and self.by_cluster.get(row.cluster, 0) < cluster
-                and self.by_region.get(row.region, 0) < region)
+        p = self.ctx.policy
+        return (self.by_source[row.source] < p.migrations_per_source
+                and self.by_dest[row.dest] < p.migrations_per_dest
+                and self.by_cluster[row.cluster] < p.migrations_per_cluster
+                and self.by_region[row.region] < p.migrations_per_region)
 
     def _count(self, row: MigrationRecord, delta: int) -> None:
         self.by_source[row.source] += delta
@@ -178,16 +165,13 @@ class MigrationRunner:
                                                          f"as it is now: {choice.blocked}")
                 return True
             actions = choice.workarounds
-            unapplied = (missing_workarounds(actions, ex.driver.capabilities) if actions
-                         else "")  # none wanted: none missing
+            unapplied = missing_workarounds(actions, ex.driver.capabilities)
             if unapplied:
                 self._finish(row, MigrationState.FAILED,
                              f"not moved by the {ex.driver.name} driver: {unapplied}")
                 return True
         row.attempts += 1
-        if not self._job_prefix:  # the campaign row's id: an ORM read, once
-            self._job_prefix = f"c{ex.campaign.id}-m"
-        job = f"{self._job_prefix}{row.id}-a{row.attempts}"
+        job = f"c{ex.campaign.id}-m{row.id}-a{row.attempts}"
         schedule = self._schedule(vm.ram_mib)
         options = MigrationOptions(
             max_downtime_ms=schedule[0][1], auto_converge=rung is Rung.AUTO_CONVERGE,
@@ -664,10 +648,7 @@ class MigrationRunner:
         ex.transition(row, state, error)
         row.finished_s = ex.clock.now()
         row.error = error
-        if row.step_id is None:  # a return: it may end its wave
-            self.agenda.touched(row.cluster)
-        else:
-            self.agenda.drain_ended(row.cluster, row.step_id)
+        self.agenda.touched(row.cluster)
         if state is MigrationState.FAILED:
             ex.event("migration_failed", vm=row.vm, host=row.source, dest=row.dest,
                      reason=error)
