@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,6 +64,7 @@ POLICIES = st.builds(
     allow_suspend=st.just(True), hold_after_canary=st.just(False))
 
 
+@pytest.mark.usefixtures("runs_without_freezing")
 @settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(fleet=st.one_of(fleets(), whole_clusters()), policy=POLICIES,
