@@ -69,7 +69,9 @@ WEIGHTS = {"nova": 0, "controlplane": 1, "libvirt": 2, "temporal": 3, "browser":
            "postgres": 4, "slow": 5}
 """The markers that make a test expensive, the most expensive first: after :data:`LONGEST`,
 the work units holding them are handed out first, so no long unit starts at the end while
-the other worker idles."""
+the other worker idles. ``slow`` marks, besides the labs', the pure-Python hypothesis tests
+that run for minutes (tests/executor's campaign properties: 131-374 s each in CI): unmarked,
+their modules were handed out among the cheap ones and could start last."""
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -64,6 +64,7 @@ POLICIES = st.builds(
     allow_suspend=st.just(True), hold_after_canary=st.just(False))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("runs_without_freezing")
 @settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -33,6 +33,7 @@ FAULTS = st.builds(Faults, migration_failure_rate=st.sampled_from((0.0, 0.1, 0.3
                    crash_after_events=st.one_of(st.none(), st.integers(1, 400)))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("runs_without_freezing")
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
