@@ -1,11 +1,14 @@
-"""How the lab waits for servers it boots: by progress, not by a total time."""
+"""How the lab waits for servers it boots (by progress, not by a total time) and for its
+computes (mapped to their cell at once, not by the scheduler's delayed periodic task)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from hvroll.errors import DriverError
-from hvroll.lab.nova.seed import wait_progress
+from hvroll.lab.nova.seed import wait_computes, wait_progress
 
 
 class Clock:
@@ -47,3 +50,30 @@ def test_a_failed_reading_does_not_count_as_progress() -> None:
         wait_progress("servers", lambda: next(counts), 3, 25.0, poll_s=10.0,
                       clock=clock, sleep=clock.sleep)
     assert clock.now == 30.0
+
+
+class Cloud:
+    """Nova as a lab start sees it: compute services report up; a hypervisor is listed
+    only once its host is mapped to its cell."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        self.hosts, self.mapped, self.calls = hosts, False, list[str]()
+        self.compute = self
+
+    def services(self, binary: str) -> list[SimpleNamespace]:
+        self.calls.append("services")
+        return [SimpleNamespace(host=h, state="up", status="enabled") for h in self.hosts]
+
+    def hypervisors(self) -> list[SimpleNamespace]:
+        self.calls.append("hypervisors")
+        return [SimpleNamespace(name=h) for h in self.hosts] if self.mapped else []
+
+    def discover(self) -> None:
+        self.calls.append("discover")
+        self.mapped = True
+
+
+def test_computes_up_are_mapped_to_their_cell_before_their_hypervisors_are_looked_for() -> None:
+    cloud = Cloud(["compute1", "compute2"])
+    wait_computes(cloud, ["compute1", "compute2"], 10.0, lambda: None, cloud.discover)
+    assert cloud.calls == ["services", "discover", "hypervisors"]

@@ -53,9 +53,11 @@ def up(workdir: Path, computes: int, servers: int, *, release: str = DEFAULT_REL
     try:
         note(f"{computes} computes")
         admin = seed.connect(lab.layout)
-        seed.wait_computes(admin, lab.record.computes, READY_TIMEOUT_S, lab.check_alive)
-        lab.run([lab.bin("nova-manage"), *lab.nova_args("nova-control.conf"), "cell_v2",
-                 "discover_hosts"], what="nova-manage cell_v2 discover_hosts")
+        seed.wait_computes(admin, lab.record.computes, READY_TIMEOUT_S, lab.check_alive,
+                           lambda: lab.run([lab.bin("nova-manage"),
+                                            *lab.nova_args("nova-control.conf"), "cell_v2",
+                                            "discover_hosts"],
+                                           what="nova-manage cell_v2 discover_hosts"))
         if servers and lab.record.virt == "libvirt":
             note(f"{servers} canary servers")
             image = lab.record.canary_image

@@ -88,19 +88,36 @@ def wait_progress(what: str, done: Callable[[], int], target: int, stall_s: floa
 
 
 def wait_computes(conn: Any, hosts: list[str], timeout_s: float,
-                  alive: Callable[[], None]) -> None:
-    """Until every compute's service is up and enabled and its hypervisor is listed;
-    ``alive`` raises if a lab process died meanwhile."""
-    def ready() -> bool:
-        alive()
+                  alive: Callable[[], None], discover: Callable[[], object]) -> None:
+    """Until every compute's service is up and enabled, then until its hypervisor is listed,
+    calling ``discover`` (``nova-manage cell_v2 discover_hosts``) before each look;
+    ``alive`` raises if a lab process died meanwhile.
+
+    Nova lists a hypervisor only once its host is mapped to its cell. The scheduler maps new
+    hosts itself (``discover_hosts_in_cells_interval``), but its periodic tasks start after
+    a random delay of up to ``periodic_fuzzy_delay`` (60 s): waiting for it cost a lab start
+    up to a minute (35 s seen) after the computes were up."""
+    def names(listing: Any) -> set[str]:
         try:
-            up = {s.host for s in conn.compute.services(binary="nova-compute")
-                  if s.state == "up" and s.status == "enabled"}
-            hyps = {h.name for h in conn.compute.hypervisors()}
+            return set(listing())
         except Exception:
-            return False
-        return set(hosts) <= up and set(hosts) <= hyps
-    wait(f"computes {', '.join(hosts)} up", ready, timeout_s, poll_s=1.0)
+            return set()
+
+    def up() -> bool:
+        alive()
+        return set(hosts) <= names(lambda: (
+            s.host for s in conn.compute.services(binary="nova-compute")
+            if s.state == "up" and s.status == "enabled"))
+
+    def listed() -> bool:
+        alive()
+        discover()
+        return set(hosts) <= names(lambda: (h.name for h in conn.compute.hypervisors()))
+
+    start = time.monotonic()
+    wait(f"computes {', '.join(hosts)} up", up, timeout_s, poll_s=1.0)
+    wait(f"computes {', '.join(hosts)} listed as hypervisors", listed,
+         max(timeout_s - (time.monotonic() - start), 1.0), poll_s=1.0)
 
 
 def create_flavors(conn: Any) -> dict[str, Any]:
