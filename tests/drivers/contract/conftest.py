@@ -1,6 +1,7 @@
 """The backends of the conformance suite: the simulator always, real libvirt on a testbed
-(one per test module, marked ``libvirt``), and Nova on a Nova lab (one per test module, marked
-``nova``).
+(marked ``libvirt``), and Nova on a Nova lab (marked ``nova``). One testbed and one lab serve
+both modules of the suite (package-scoped): a backend's tests of both run on one worker, one
+after the other (tests/conftest.py, ``work_unit``), so each is brought up once.
 
 To add a backend: write a fixture ``<name>_backend`` yielding a
 :class:`~drivers.contract.backends.Backend`, and add its name to :data:`BACKENDS` (with the
@@ -61,9 +62,10 @@ def sim_backend(tmp_path: Path) -> Backend:
 # --- real libvirt on the testbed ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def libvirt_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
-    """The module's testbed of three hosts; taken down at its end, leaving nothing behind."""
+    """The suite's testbed of three hosts; taken down after its last test, leaving nothing
+    behind."""
     reason = cannot_run()
     if reason:
         pytest.skip(f"testbed {reason}")
@@ -103,8 +105,9 @@ def libvirt_backend(libvirt_bed: Bed, tmp_path: Path) -> Iterator[Backend]:
 
 # --- Nova on a Nova lab -------------------------------------------------------------------
 
-NOVA_RUNNING, NOVA_OFF = 8, 4
-"""Servers each module's lab boots on compute1 up front (the suite's tests take fresh ones)."""
+NOVA_RUNNING, NOVA_OFF = 12, 4
+"""Servers the lab boots on compute1 up front (the suite's tests take fresh ones: 10 running
+and 3 shut off at most, over both modules)."""
 NOVA_LM_S = "3"
 """How long the lab's fake live migrations run, except a slowed one."""
 NOVA_SLOW_LM_S = "12"
@@ -120,10 +123,10 @@ class NovaPool:
     uuids: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def nova_contract_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NovaPool]:
-    """The module's Nova lab of three computes, with fresh servers on compute1: running ones
-    and shut-off ones. Stopped at the module's end."""
+    """The suite's Nova lab of three computes, with fresh servers on compute1: running ones
+    and shut-off ones. Stopped after its last test."""
     from hvroll.lab import nova
     from hvroll.lab.nova.seed import FLAVORS, connect, create_flavors, create_images, wait
     from lab.conftest import start_lab
