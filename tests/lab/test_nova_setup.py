@@ -12,7 +12,7 @@ import yaml
 
 from hvroll.errors import InputError
 from hvroll.lab.nova import configs, control
-from hvroll.lab.nova.layout import Layout, Ports
+from hvroll.lab.nova.layout import LabRecord, Layout, Ports
 from hvroll.lab.nova.venv import _link_files, constraints_text, release, venvfiles_dir
 
 
@@ -128,3 +128,46 @@ def test_the_scheduler_takes_one_request_at_a_time() -> None:
     conf.read_string(configs.scheduler_conf())
     assert conf["DEFAULT"]["executor_thread_pool_size"] == "1"
     assert conf["scheduler"]["workers"] == "1"
+
+
+def test_a_restored_lab_points_its_cell_mappings_at_its_own_database_and_broker() -> None:
+    assert configs.cell_mappings_sql(Ports().shifted(200)) == (
+        "UPDATE nova_api.cell_mappings SET database_connection = "
+        "'mysql+pymysql://hvlab:hvlab@127.0.0.1:3507/nova_cell0' "
+        "WHERE uuid = '00000000-0000-0000-0000-000000000000';\n"
+        "UPDATE nova_api.cell_mappings SET database_connection = "
+        "'mysql+pymysql://hvlab:hvlab@127.0.0.1:3507/nova', "
+        "transport_url = 'rabbit://guest:guest@127.0.0.1:5882/' WHERE name = 'cell1';\n")
+
+
+def test_the_schema_cache_is_keyed_by_the_release_and_the_steps(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    name = configs.schema_cache_name("0123456789abcdef")
+    assert name == configs.schema_cache_name("0123456789abcdef")
+    assert name.startswith("schemas-") and name.endswith(".sql") and len(name) == 28
+    assert configs.schema_cache_name("fedcba9876543210") != name
+    monkeypatch.setattr(configs, "SCHEMA_CACHE_VERSION", configs.SCHEMA_CACHE_VERSION + 1)
+    assert configs.schema_cache_name("0123456789abcdef") != name
+    monkeypatch.setattr(configs, "DATABASES", (*configs.DATABASES, "cinder"))
+    monkeypatch.setattr(configs, "SCHEMA_CACHE_VERSION", configs.SCHEMA_CACHE_VERSION - 1)
+    assert configs.schema_cache_name("0123456789abcdef") != name
+
+
+def test_a_schema_dump_replaces_the_cache_whole_or_not_at_all(tmp_path: Path) -> None:
+    lab = control.Lab(Layout(tmp_path / "lab"), LabRecord(workdir=str(tmp_path), release="2026.2",
+                                                        venv=str(tmp_path / "venv")),
+                      tmp_path / "venv", Ports())
+    cache = tmp_path / "schemas-x.sql"
+    cache.write_text("old\n")
+
+    def failing_run(*_a: object, **_k: object) -> str:
+        raise RuntimeError("mariadb-dump died")
+
+    lab.run = failing_run  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        lab.save_schemas(cache)
+    assert cache.read_text() == "old\n"
+    lab.run = lambda *_a, **_k: "CREATE TABLE t (i INT);\n"  # type: ignore[method-assign]
+    lab.save_schemas(cache)
+    assert cache.read_text() == "CREATE TABLE t (i INT);\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schemas-x.sql"]

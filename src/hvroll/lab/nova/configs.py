@@ -6,6 +6,9 @@ Nothing here starts or writes anything; :mod:`hvroll.lab.nova.services` writes t
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from hvroll.lab.nova.layout import ADMIN_TOKEN, HOST, PLACEMENT_TOKEN, TENANT_TOKEN, Layout, Ports
 
 DB_USER = "hvlab"
@@ -54,6 +57,36 @@ def db_bootstrap_sql() -> str:
     lines.append(f"GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'{HOST}';")
     lines.append("FLUSH PRIVILEGES;")
     return "\n".join(lines) + "\n"
+
+
+SCHEMA_CACHE_VERSION = 1
+"""Bumped whenever the lab's schema steps change (the ``nova-manage``, ``placement-manage`` and
+``glance-manage`` calls of ``Lab.sync_databases``, or what a restore must re-point): a cached
+dump made by other steps is then never restored."""
+CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+"""Nova's fixed uuid of cell0 (``objects.CellMapping.CELL0_UUID``)."""
+
+
+def schema_cache_name(venv_fingerprint: str) -> str:
+    """The file, in the release's cache directory, holding the dump of the lab's freshly synced
+    databases. Keyed by the release's environment (its packages make the schemas), the
+    databases created and the steps' version, so a change of any of them syncs anew."""
+    blob = json.dumps([SCHEMA_CACHE_VERSION, venv_fingerprint, db_bootstrap_sql()])
+    return f"schemas-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.sql"
+
+
+def cell_mappings_sql(ports: Ports) -> str:
+    """SQL that points a restored lab's cell mappings at its own MariaDB and RabbitMQ.
+
+    ``map_cell0`` and ``create_cell`` store full URLs, ports included, in
+    ``nova_api.cell_mappings``; a dump made by a lab on other ports would otherwise send this
+    lab's conductor and API to that lab's database and broker. cell0 keeps ``none:///``, its
+    transport as ``map_cell0`` writes it. Nothing else in the synced databases names a port,
+    path or host."""
+    return (f"UPDATE nova_api.cell_mappings SET database_connection = "
+            f"'{db_url(ports, 'nova_cell0')}' WHERE uuid = '{CELL0_UUID}';\n"
+            f"UPDATE nova_api.cell_mappings SET database_connection = '{db_url(ports, 'nova')}', "
+            f"transport_url = '{transport_url(ports)}' WHERE name = 'cell1';\n")
 
 
 def rabbit_env(layout: Layout, ports: Ports) -> dict[str, str]:

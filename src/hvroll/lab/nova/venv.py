@@ -77,7 +77,8 @@ def constraints_text(rel: Release) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fingerprint(rel: Release) -> str:
+def fingerprint(rel: Release) -> str:
+    """A short hash of what the release's environment installs (requirements and pins)."""
     blob = json.dumps([rel.requirements(), constraints_text(rel)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -105,7 +106,7 @@ def ensure_venv(rel: Release, cache: Path, *, log: Path) -> Path:
         raise InputError(f"cannot create the Nova lab cache {home} ({exc.strerror}): "
                          "set HVROLL_LAB_CACHE to a writable directory") from exc
     ready = home / "ready"
-    want = _fingerprint(rel)
+    want = fingerprint(rel)
     with (home / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (ready.is_file() and ready.read_text().strip() == want
