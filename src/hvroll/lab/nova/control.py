@@ -231,20 +231,23 @@ class Lab:
         return self.venv.parent / configs.schema_cache_name(
             fingerprint(release(self.record.release)))
 
-    def make_schemas(self) -> None:
+    def make_schemas(self, note: Callable[[str], None]) -> None:
         """The lab's database schemas: the release's cached dump restored if there is one,
-        else synced by Nova, placement and glance and then cached for the next lab.
+        else synced by Nova, placement and glance and then cached for the next lab; ``note``
+        is told which.
 
         The syncs take 20-25 s of a lab start on a quiet 2-core machine (2-3x that under
         load) and make the same schemas every time; a restore then only re-points the cell
         mappings, the one place the synced databases name this lab's ports."""
         cache = self.schema_cache()
         if cache.is_file():
+            note("database schemas (from the cache)")
             cnf = str(self.layout.mysql / "my.cnf")
             self.run([str(MARIADB), f"--defaults-file={cnf}"],
                      what=f"restoring the cached schemas {cache}",
                      stdin=cache.read_text() + configs.cell_mappings_sql(self.ports))
             return
+        note("database schemas")
         self.sync_databases()
         self.save_schemas(cache)
 
@@ -459,9 +462,7 @@ def start(workdir: Path, computes: int, *, release_name: str = DEFAULT_RELEASE,
         save_record(layout, record)
         note("MariaDB, RabbitMQ, Neutron stub")
         lab.start_backends()
-        note("database schemas" + (" (from the cache)"
-                                   if lab.schema_cache().is_file() else ""))
-        lab.make_schemas()
+        lab.make_schemas(note)
         procs.wait_port(ports.amqp, lab.rabbit, what="RabbitMQ", timeout_s=120.0,
                         log=layout.log("rabbitmq"))
         note("placement, glance, nova-api, conductor, scheduler")
