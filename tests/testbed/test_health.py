@@ -10,6 +10,7 @@ from hvroll.testbed.health import (
     GuestHealth,
     VcpuLook,
     guest_health,
+    hazard_after_live_move,
     parse_console,
     parse_registers,
     tcg_hazard,
@@ -132,3 +133,24 @@ SPIN = VcpuLook(rip=0xffffffff8100a2b4, interrupts=False, halted=False)
 def test_the_tcg_hazard_is_memory_errors_or_a_spin_with_interrupts_off(
         health: GuestHealth, looks: list[VcpuLook], verdict: str | None) -> None:
     assert tcg_hazard(health, looks) == verdict
+
+
+PANIC = ("[  156.609622] BUG: unable to handle page fault for address: 0000000083200de8\n"
+         "[  156.615085] Oops: 0002 [#1] PREEMPT SMP PTI\n"
+         "[  156.647278] Kernel panic - not syncing: Attempted to kill the idle task!\n")
+
+
+@pytest.mark.parametrize(("text", "looks", "verdict"), [
+    (PANIC, [], "memory corruption on its console (bug, oops, panic)"),
+    (_dirtier(41) + _dirtier(42, "FAIL(3 bad pages, first 7)"), [],
+     "memory corruption on its console (verify_fail)"),
+    ("HEARTBEAT hb=41 t=41.0\n", [SPIN, SPIN],
+     "a hang: vCPU at RIP 0xffffffff8100a2b4 in 2 looks, interrupts off"),
+    (BOOT + PANIC, [], None),  # it booted there: restarted, not moved live
+    (BOOT + _dirtier(1), [SPIN, SPIN], None),
+    ("HEARTBEAT hb=41 t=41.0\n", [SPIN], None),  # silent, but not the hazard's signature
+    ("", [], None),
+])
+def test_a_guest_broken_after_a_live_move_shows_the_hazard_only_if_it_did_not_boot_there(
+        text: str, looks: list[VcpuLook], verdict: str | None) -> None:
+    assert hazard_after_live_move(text, looks) == verdict

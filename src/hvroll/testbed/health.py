@@ -20,6 +20,8 @@ from pathlib import Path
 
 _BEAT = re.compile(r"(?:HEARTBEAT|DIRTIER) (?:\S+ )*?hb=(\d+)")
 _VERIFY_FAIL = re.compile(r"verify=FAIL\((\d+) bad pages")
+_BOOT = re.compile(r"^GUEST-INIT ", re.MULTILINE)
+"""The line the guest's init prints at every boot (:mod:`hvroll.testbed.image`)."""
 PROBLEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("oops", re.compile(r"\bOops\b")),
     ("bug", re.compile(r"\bBUG:")),
@@ -179,3 +181,27 @@ def tcg_hazard(health: GuestHealth, looks: Sequence[VcpuLook]) -> str | None:
             and not any(look.interrupts or look.halted for look in looks):
         return f"a hang: vCPU at RIP {looks[0].rip:#x} in {len(looks)} looks, interrupts off"
     return None
+
+
+def booted(text: str) -> bool:
+    """Whether a console shows the guest booting: its init's ``GUEST-INIT`` line. QEMU starts
+    a console file afresh on each host, and a guest that came by live migration carries on
+    from its memory, so its new host's console never shows that line.
+
+    >>> booted("GUEST-INIT 6.1.0-56-amd64 ready\\nHEARTBEAT hb=1 t=1.0\\n")
+    True
+    >>> booted("HEARTBEAT hb=41 t=41.0\\n[  156.6] Kernel panic - not syncing: x\\n")
+    False
+    """
+    return _BOOT.search(text) is not None
+
+
+def hazard_after_live_move(text: str, looks: Sequence[VcpuLook]) -> str | None:
+    """The TCG hazard (:func:`tcg_hazard`) of a guest that failed its check on its new host's
+    console ``text`` after a live migration and did not boot there (:func:`booted`): QEMU's
+    emulation broke it after the move, with no fault of whoever asked for the move. None when
+    the console shows a boot (the guest was restarted, not moved live) or not the hazard."""
+    if booted(text):
+        return None
+    return tcg_hazard(parse_console(text), looks)
+
