@@ -56,6 +56,8 @@ from sqlalchemy.orm import Session
 from hvroll.errors import HvrollError
 from hvroll.store.models import LeaseRow, RegionLeaseRow
 from hvroll.store.rawsql import execute
+from hvroll.store.ttl import RENEW_EVERY_S as RENEW_EVERY_S
+from hvroll.store.ttl import TTL_S as TTL_S
 
 
 class Leased(Protocol):
@@ -68,11 +70,6 @@ class Leased(Protocol):
 
     def commit(self) -> None: ...
 
-TTL_S = 60.0
-"""How long a lease lasts without renewal: a holder on another machine that vanished is taken
-over after this long (a holder on this machine whose process is gone, at once)."""
-RENEW_EVERY_S = 10.0
-"""Renewal period: well inside ``TTL_S``."""
 _ROW = 1
 _TABLE = cast(Table, LeaseRow.__table__)
 """Statements go to the table itself (Core): nothing in the session to synchronize."""

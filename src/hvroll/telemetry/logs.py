@@ -11,6 +11,9 @@ logger with :func:`make_logger`:
 Progress of a running migration is logged at debug level on every poll and at info level at
 most every 30 s of campaign time per migration (:class:`hvroll.executor.context.Throttle`, on
 the executor's clock). Without a logger (library use, tests) nothing is logged.
+
+structlog is imported by :func:`make_logger`: the formats and levels alone (``hvroll run``'s
+options) do not load it.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from __future__ import annotations
 import logging
 import sys
 from enum import StrEnum
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import structlog
-from structlog.typing import FilteringBoundLogger, Processor
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger, Processor
 
 
 class LogFormat(StrEnum):
@@ -58,6 +61,8 @@ def resolve(fmt: LogFormat, *, tty: bool) -> LogFormat:
 def make_logger(fmt: LogFormat = LogFormat.AUTO, level: str = "info",
                 stream: Any = None) -> FilteringBoundLogger:
     """A logger writing ``fmt`` lines at ``level`` and above to ``stream`` (standard error)."""
+    import structlog
+
     out = cast(TextIO, stream if stream is not None else _Stderr())
     tty = bool(getattr(stream if stream is not None else sys.stderr, "isatty", lambda: False)())
     chosen = resolve(fmt, tty=tty)

@@ -14,7 +14,7 @@ from typing import Any
 
 from hvroll.errors import DriverError, InputError
 from hvroll.lab.nova import control, procs, qemu, seed
-from hvroll.lab.nova.layout import DEFAULT_CACHE, Layout, Ports, load_record, save_record
+from hvroll.lab.nova.layout import DEFAULT_CACHE, KNOBS, Layout, Ports, load_record, save_record
 from hvroll.lab.nova.profiles import check_profile, compute_profile
 from hvroll.lab.nova.venv import DEFAULT_RELEASE
 
@@ -270,9 +270,6 @@ def console_log(workdir: Path, host: str, server_id: str) -> Path:
         raise InputError(f"the Nova lab in {layout.workdir} has no libvirt compute {host!r} "
                          f"(expected one of: {', '.join(record.qemu_hosts) or 'none'})")
     return qhost.instances_dir / server_id / "console.log"
-
-
-KNOBS = ("lm_seconds", "lm_fail", "lm_stall")
 
 
 def set_knob(workdir: Path, name: str, value: str | None) -> None:

@@ -51,6 +51,8 @@ class Ports:
 
 MAX_PORT_OFFSET = 20000
 PORT_OFFSET_ENV = "HVROLL_LAB_PORT_OFFSET"
+KNOBS = ("lm_seconds", "lm_fail", "lm_stall")
+"""Migration knobs of the lab's fake driver, one file each in the lab's state directory."""
 
 
 def default_ports() -> Ports:
