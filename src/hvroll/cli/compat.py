@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -15,15 +16,13 @@ from hvroll.cli.targets import (
     TARGETS_FILE_OPTION,
     targets_of,
 )
-from hvroll.compat.explain import explain as explain_vm
 from hvroll.compat.kinds import VerdictKind
-from hvroll.compat.matrix import COLUMN_TITLES, Column, build_matrix
-from hvroll.compat.report import check_upgrade
-from hvroll.compat.ruleset import RuleSet, load_rules, shipped_rules
-from hvroll.compat.target import Targets
-from hvroll.compat.verdict import Checker
-from hvroll.domain import HostProfile
 from hvroll.inventory import load_fleet
+
+if TYPE_CHECKING:  # the compatibility engine is imported by the commands that use it
+    from hvroll.compat.ruleset import RuleSet
+    from hvroll.compat.target import Targets
+    from hvroll.domain import HostProfile
 
 FILE_ARG = typer.Argument(..., help="Inventory file, YAML or JSON (by extension).",
                           show_default=False)
@@ -32,6 +31,8 @@ RULES_HELP = ("Extra rule files or directories of *.yaml rules, added to the shi
 
 
 def _rules(extra: list[Path] | None) -> RuleSet:
+    from hvroll.compat.ruleset import load_rules, shipped_rules
+
     rules = shipped_rules()
     return rules.merged(load_rules(extra)) if extra else rules
 
@@ -65,6 +66,9 @@ def check(
     running the target only needs the boot check. Prints counts by reason, the blocked VMs,
     the workarounds and host-level recommendations. Capacity is the planner's business.
     """
+    from hvroll.compat.report import check_upgrade
+    from hvroll.compat.verdict import Checker
+
     started = time.perf_counter()
     fleet = load_fleet(file)
     targets = targets_of(fleet, target, target_for, targets_file)
@@ -136,6 +140,9 @@ def matrix(
     (and the cell after the offered fixes), N/A when no host of that generation runs an older
     profile, untested when there is no VM to judge. JSON cells have source: computed.
     """
+    from hvroll.compat.matrix import COLUMN_TITLES, Column, build_matrix
+    from hvroll.compat.verdict import Checker
+
     fleet = load_fleet(file)
     targets = targets_of(fleet, target, target_for, targets_file)
     checker = Checker(fleet, _rules(rules))
@@ -176,6 +183,9 @@ def explain(
     With target options, every candidate is judged as reinstalled with its own target
     (default: as it is now).
     """
+    from hvroll.compat.explain import explain as explain_vm
+    from hvroll.compat.verdict import Checker
+
     fleet = load_fleet(file)
     targets = (targets_of(fleet, target, target_for, targets_file)
                if target or target_for or targets_file else None)

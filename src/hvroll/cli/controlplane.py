@@ -6,33 +6,22 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine.url import make_url
 
 from hvroll.cli.common import JSON_HELP, console, err_console, print_json
 from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
-from hvroll.controlplane.catalogue import Catalogue, load_catalogue, shipped_catalogue
-from hvroll.controlplane.journal import Journal
-from hvroll.controlplane.path import (
-    CONTROLLERS,
-    Options,
-    Role,
-    load_plan_document,
-    plan_document,
-    plan_path,
-)
-from hvroll.controlplane.path import Path as UpgradePath
-from hvroll.controlplane.runbook import Runbook, build_runbook, load_deployment
-from hvroll.controlplane.runner import Runner, hop_timings
-from hvroll.controlplane.shell import ShellExecutor
-from hvroll.domain.states import UpgradeRunState, UpgradeStepState
 from hvroll.errors import InputError
-from hvroll.inventory.reading import load_json, read_text
-from hvroll.store.read import database_url
+
+if TYPE_CHECKING:  # the control plane's modules are imported by the commands that use them
+    from hvroll.controlplane.catalogue import Catalogue
+    from hvroll.controlplane.journal import Journal
+    from hvroll.controlplane.path import Path as UpgradePath
+    from hvroll.controlplane.path import Role
+    from hvroll.controlplane.runbook import Runbook
 
 app = typer.Typer(help="Control-plane upgrades: the OpenStack release path with the host OS "
                        "upgrades it needs (the spiral), and its runbook.",
@@ -43,6 +32,8 @@ CATALOGUE_HELP = ("Release catalogue (YAML) to use instead of the shipped one "
 
 
 def _catalogue(path: Path | None) -> Catalogue:
+    from hvroll.controlplane.catalogue import load_catalogue, shipped_catalogue
+
     return shipped_catalogue() if path is None else load_catalogue(path)
 
 
@@ -61,6 +52,8 @@ def _pair(catalogue: Catalogue, text: str, option: str) -> tuple[str, str]:
 
 def _roles(catalogue: Catalogue, controller_os: str | None,
            compute_os: list[str]) -> list[Role]:
+    from hvroll.controlplane.path import CONTROLLERS, Role
+
     roles: list[Role] = []
     if controller_os:
         a, b = _pair(catalogue, controller_os, "--controller-os")
@@ -127,6 +120,8 @@ def plan(
     """Plan the upgrade path from one OpenStack release to another with the host OS upgrades
     it needs: fewest upgrades first, then least API downtime, preferring long-term OS
     releases. An impossible request is refused (exit 2) naming the missing edge."""
+    from hvroll.controlplane.path import Options, plan_document, plan_path
+
     if output is not None:
         check_output(output, Kind.CONTROLPLANE_PLAN, inputs=[catalogue_file], force=force)
     catalogue = _catalogue(catalogue_file)
@@ -187,6 +182,9 @@ def _print(path: UpgradePath) -> None:
 
 
 def read_plan(file: Path, catalogue: Catalogue) -> UpgradePath:
+    from hvroll.controlplane.path import load_plan_document
+    from hvroll.inventory.reading import load_json, read_text
+
     data = load_json(read_text(file, "a plan written by 'hvroll controlplane plan -o'"),
                      str(file))
     return load_plan_document(data, catalogue, str(file))
@@ -210,6 +208,8 @@ def runbook(
     """Print the runbook of every hop: backups, API stop or rolling order, the hook, schema
     and online migrations, upgrade checks, verification gates, the point of no return, and
     the rollback offered before it."""
+    from hvroll.controlplane.runbook import build_runbook, load_deployment
+
     catalogue = _catalogue(catalogue_file)
     book = build_runbook(read_plan(plan_file, catalogue), load_deployment(deployment))
     if as_json:
@@ -247,6 +247,10 @@ def jobs_dir(state: str) -> Path:
     """
     if "://" not in state:
         return Path(f"{state}.jobs")
+    from sqlalchemy.engine.url import make_url
+
+    from hvroll.store.read import database_url
+
     url = make_url(database_url(state))
     if url.get_backend_name() == "sqlite" and url.database:
         return Path(f"{url.database}.jobs")
@@ -270,6 +274,13 @@ def run_cmd(
     """Run the plan's runbook, or resume it: each step's intent is committed before its
     command starts, a killed run resumes without repeating a done step, one runner per state
     file. A failed step before a hop's point of no return rolls that hop back."""
+    from hvroll.controlplane.journal import Journal
+    from hvroll.controlplane.runbook import build_runbook, load_deployment
+    from hvroll.controlplane.runner import Runner
+    from hvroll.controlplane.shell import ShellExecutor
+    from hvroll.domain.states import UpgradeRunState
+    from hvroll.inventory.reading import load_json, read_text
+
     catalogue = _catalogue(catalogue_file)
     path = read_plan(plan_file, catalogue)
     document = load_json(read_text(plan_file, "a control-plane plan"), str(plan_file))
@@ -316,6 +327,9 @@ def run_cmd(
 
 
 def status_data(journal: Journal) -> dict[str, Any]:
+    from hvroll.controlplane.runner import hop_timings
+    from hvroll.domain.states import UpgradeStepState
+
     run = journal.require_run()
     rows = journal.steps()
     return {"state": run.state, "failed_hop": run.failed_hop, "error": run.error,
@@ -359,6 +373,8 @@ def status(
 ) -> None:
     """Show a run: its state, each hop's elapsed time, API downtime and migration time
     (seconds), and its steps by state."""
+    from hvroll.controlplane.journal import Journal
+
     journal = Journal(state)
     try:
         data = status_data(journal)
@@ -371,6 +387,8 @@ def status(
 
 
 def _request(state: str, action: str) -> None:
+    from hvroll.controlplane.journal import Journal
+
     journal = Journal(state)
     try:
         journal.require_run()

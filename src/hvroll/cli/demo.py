@@ -9,18 +9,7 @@ from pathlib import Path
 import typer
 
 from hvroll.cli.common import JSON_HELP, console, print_json, progress
-from hvroll.compat.report import check_upgrade
-from hvroll.compat.verdict import Checker
-from hvroll.domain.states import CampaignState
-from hvroll.drivers.sim import SimCloud
 from hvroll.errors import InputError
-from hvroll.executor.engine import Executor
-from hvroll.executor.status import status
-from hvroll.inventory import load_fleet, save_fleet
-from hvroll.planner.build import Targets, plan, with_profiles
-from hvroll.planner.model import Policy, save_plan
-from hvroll.store import Store
-from hvroll.synthetic.generate import generate
 
 
 def demo(
@@ -39,6 +28,18 @@ def demo(
     wave, gives the operator's go, runs the rest in virtual time, and prints a summary. Every
     file stays in WORKDIR: inspect it with 'hvroll status --state WORKDIR/campaign.db'.
     """
+    from hvroll.compat.report import check_upgrade
+    from hvroll.compat.verdict import Checker
+    from hvroll.domain.states import CampaignState
+    from hvroll.drivers.sim import SimCloud
+    from hvroll.executor.engine import Executor
+    from hvroll.executor.status import status
+    from hvroll.inventory import load_fleet, save_fleet
+    from hvroll.planner.build import Targets, plan, with_profiles
+    from hvroll.planner.model import Policy, save_plan
+    from hvroll.store import Store
+    from hvroll.synthetic.generate import generate
+
     started = time.perf_counter()
     _prepare(workdir)
     inventory = workdir / "fleet.yaml"

@@ -11,7 +11,6 @@ from hvroll.cli.common import JSON_HELP, console, err_console, print_json, progr
 from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
 from hvroll.drivers.nova.read import PAGE_SIZE
 from hvroll.inventory import load_fleet, save_fleet, schema_text
-from hvroll.synthetic.generate import generate as generate_fleet
 from hvroll.synthetic.presets import PRESETS
 
 app = typer.Typer(help="Inventories: generate synthetic fleets, show, validate, print the schema.",
@@ -36,6 +35,8 @@ def generate(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Generate a synthetic fleet, deterministic by seed."""
+    from hvroll.synthetic.generate import generate as generate_fleet
+
     check_output(output, Kind.INVENTORY, force=force)
     with progress(f"generating {preset}", enabled=not as_json) as update:
         fleet = generate_fleet(preset, seed, update)

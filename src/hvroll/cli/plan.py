@@ -16,7 +16,6 @@ from hvroll.cli.targets import (
     targets_of,
 )
 from hvroll.inventory import load_fleet
-from hvroll.planner.build import plan as build_plan
 from hvroll.planner.model import (
     MAX_DOWNTIME_MS,
     MAX_PER_WAVE,
@@ -89,6 +88,8 @@ def plan(
     family x host OS x generation x special devices); every upgraded generation and host OS
     gets one unless impossible, never a host holding a VM that cannot move when another would
     do. The output lists what the canary covers and what it does not, and why."""
+    from hvroll.planner.build import plan as build_plan
+
     check_output(output, Kind.PLAN, inputs=[file], force=force)
     fleet = load_fleet(file)
     targets = targets_of(fleet, target, target_for, targets_file)

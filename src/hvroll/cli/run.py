@@ -5,13 +5,11 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import IntegrityError
-from structlog.typing import FilteringBoundLogger
 
 from hvroll.cli import scaleout
 from hvroll.cli.common import (
@@ -24,11 +22,8 @@ from hvroll.cli.common import (
     print_json,
     sim_faults,
 )
-from hvroll.domain import Fleet
 from hvroll.domain.states import TERMINAL_HOST, TERMINAL_MIGRATION, CampaignState, ControlAction
-from hvroll.drivers.base import Driver
-from hvroll.drivers.settings import SETTINGS, DriverSettings, help_text
-from hvroll.drivers.settings import load as load_settings
+from hvroll.drivers.settings import SETTINGS, help_text
 from hvroll.errors import (
     CampaignCreatingError,
     CampaignExistsError,
@@ -36,18 +31,18 @@ from hvroll.errors import (
     InventoryError,
     Problem,
 )
-from hvroll.executor import regions
-from hvroll.executor.engine import Executor
-from hvroll.executor.regions import POLL_S, check_region
-from hvroll.executor.status import BEING_CREATED, campaign_of, region_status, regions_of
-from hvroll.executor.status import status as campaign_status
-from hvroll.inventory import load_fleet
-from hvroll.planner.build import with_profiles
-from hvroll.planner.model import Plan, load_plan
-from hvroll.planner.validate import plan_problems
-from hvroll.store import Store
-from hvroll.store.lease import Lease
-from hvroll.telemetry.logs import LogFormat, LogLevel, make_logger
+from hvroll.telemetry.logs import LogFormat, LogLevel
+
+if TYPE_CHECKING:  # the store, the executor and the drivers are imported where they are used
+    from structlog.typing import FilteringBoundLogger
+
+    from hvroll.domain import Fleet
+    from hvroll.drivers.base import Driver
+    from hvroll.drivers.settings import DriverSettings
+    from hvroll.executor.engine import Executor
+    from hvroll.planner.model import Plan
+    from hvroll.store import Store
+    from hvroll.store.lease import Lease
 
 
 def _setting(name: str) -> Any:
@@ -72,6 +67,8 @@ MAX_CRASH_RATE_PER_H = 3600.0
 def journal_path(state: str, driver: str, journal: Path | None = None,
                  region: str | None = None) -> Path:
     """Where the driver keeps its crash journal (:func:`hvroll.executor.regions.journal_path`)."""
+    from hvroll.executor import regions
+
     return regions.journal_path(state, driver, journal, region)
 
 
@@ -81,6 +78,8 @@ def make_driver(name: str, store: Store, *, seed: int, faults: dict[str, Any],
     """The driver named ``name`` for the campaign in ``store``; ``settings`` configure the
     real backends (default: from the environment); its crash journal at ``journal`` (default:
     :func:`journal_path`); ``region``: for that region's executor."""
+    from hvroll.executor import regions
+
     return regions.make_driver(driver_spec(name, seed=seed, faults=faults, settings=settings,
                                            cloud=cloud, journal=journal), store, region)
 
@@ -199,6 +198,13 @@ def run(
     The real backends (libvirt) are configured by the settings below, each also read from
     its HVROLL_* environment variable (a flag wins); see docs/settings.md.
     """
+    from hvroll.drivers.settings import load as load_settings
+    from hvroll.executor.regions import check_region
+    from hvroll.planner.model import load_plan
+    from hvroll.store import Store
+    from hvroll.store.lease import Lease
+    from hvroll.telemetry.logs import make_logger
+
     settings = load_settings({
         "reinstall_cmd": reinstall_cmd, "reinstall_timeout_s": reinstall_timeout_s,
         "reinstall_retries": reinstall_retries,
@@ -260,6 +266,8 @@ def _on_temporal(store: Store, plan: Plan, fleet: Fleet | None, state: str, plan
     """``--engine temporal``: write the campaign if it is new (under the campaign's lease,
     given back at once: the regions' executors take their own), then start or find its
     workflow, and follow it with ``wait``."""
+    from hvroll.store.lease import Lease
+
     if region is not None:
         raise InputError("--region: --engine temporal runs every region (each worker chooses "
                          "the regions it serves with 'hvroll worker --regions')")
@@ -293,6 +301,10 @@ def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: Driv
            fail_migrations: float, fail_reinstalls: float, known_issues: bool,
            crash_hosts: float, poll_s: float | None, approve: bool, wait: bool,
            show: bool) -> dict[str, Any]:
+    from hvroll.executor.regions import POLL_S
+    from hvroll.executor.status import region_status
+    from hvroll.executor.status import status as campaign_status
+
     faults = sim_faults(known_issues=known_issues, crash_hosts=crash_hosts,
                         fail_migrations=fail_migrations, fail_reinstalls=fail_reinstalls)
     with make_driver(driver, store, seed=seed, faults=faults, settings=settings,
@@ -320,6 +332,10 @@ def _drive(store: Store, lease: Lease, log: FilteringBoundLogger, settings: Driv
 
 def _open(store: Store, plan: Plan, fleet: Fleet | None, state: str, plan_file: Path,
           driver: str, inventory: Path | None) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from hvroll.planner.build import with_profiles
+
     if store.campaign() is None:
         fleet = fleet or _checked_fleet(plan, plan_file, inventory)
         try:
@@ -352,6 +368,9 @@ def _check_campaign(store: Store, plan: Plan, state: str, driver: str) -> None:
 
 def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet:
     """The plan's inventory, once the plan is checked against it and itself."""
+    from hvroll.inventory import load_fleet
+    from hvroll.planner.validate import plan_problems
+
     source = inventory or (Path(plan.inventory) if plan.inventory else None)
     if source is None:
         raise InputError(f"{plan_file}: the plan names no inventory (expected --inventory "
@@ -366,6 +385,8 @@ def _checked_fleet(plan: Plan, plan_file: Path, inventory: Path | None) -> Fleet
 
 def _execute(store: Store, cloud: Driver, lease: Lease, log: FilteringBoundLogger, *,
              show: bool, poll_s: float, region: str | None, approve: bool) -> CampaignState:
+    from hvroll.executor import regions
+
     if not show or not err_console.is_terminal:
         return regions.run_with(store, cloud, lease, region=region, approve=approve,
                                 poll_s=poll_s, log=log).state
@@ -437,6 +458,10 @@ def status(
                                   help=scaleout.NAMESPACE_HELP),
 ) -> None:
     """Progress and outcome of a campaign: hosts, VMs, migrations, violations, ETA."""
+    from hvroll.executor.status import BEING_CREATED, regions_of
+    from hvroll.executor.status import status as campaign_status
+    from hvroll.store import Store
+
     store = Store(state, readonly=True)
     try:
         summary = campaign_status(store)
@@ -462,6 +487,9 @@ def status(
 
 
 def _control(state: str, action: ControlAction) -> None:
+    from hvroll.executor.status import campaign_of
+    from hvroll.store import Store
+
     store = Store(state)
     try:
         campaign_of(store)  # being created: exit 1, look again in a moment

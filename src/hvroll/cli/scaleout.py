@@ -3,7 +3,6 @@ restarts one executor per region (docs/scale-out.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ from hvroll.cli.common import (
     sim_faults,
 )
 from hvroll.drivers.settings import SETTINGS, help_text
-from hvroll.drivers.settings import load as load_settings
 from hvroll.errors import InputError
-from hvroll.store.lease import TTL_S
+from hvroll.store.ttl import TTL_S
 
 ADDRESS_HELP = ("The Temporal frontend, HOST:PORT (e.g. 127.0.0.1:7233 for 'temporal server "
                 "start-dev'; env HVROLL_TEMPORAL_ADDRESS).")
@@ -112,6 +110,9 @@ def worker(
     timeout; that worker takes the region's lease over and reconciles before anything new.
     Runs until SIGTERM or Ctrl-C (its running regions are then handed over the same way).
     """
+    import asyncio
+
+    from hvroll.drivers.settings import load as load_settings
     from hvroll.scaleout import names
     from hvroll.scaleout.runner import StoreRunner
     from hvroll.scaleout.worker import identity as default_identity
@@ -204,6 +205,8 @@ def start_campaign(store: Any, state: str, *, address: str | None, namespace: st
     """``hvroll run --engine temporal`` once the campaign is in the store: start (or find) its
     workflow and say so; with ``wait``, follow it to the end and return the campaign's
     summary, each region's outcome under ``temporal.regions``."""
+    import asyncio
+
     from hvroll.scaleout import client as tclient
     from hvroll.scaleout import names
     from hvroll.scaleout.campaign import database_name
@@ -276,6 +279,8 @@ async def _aconnect(address: str, namespace: str) -> Any:
 
 def placements(state: str, address: str, namespace: str) -> list[dict[str, Any]]:
     """Temporal's view of which worker drives which region of the campaign in ``state``."""
+    import asyncio
+
     from hvroll.scaleout import client as tclient
     from hvroll.scaleout import names
     from hvroll.scaleout.campaign import campaign_key, database_name

@@ -11,11 +11,7 @@ from rich.table import Table
 from hvroll import testbed as tb
 from hvroll.cli.common import JSON_HELP, console, err_console, print_json
 from hvroll.cli.outputs import FORCE_HELP, Kind, check_output
-from hvroll.compat.cpu import model_names
 from hvroll.errors import InputError
-from hvroll.inventory import save_fleet
-from hvroll.testbed.canaries import canary_name
-from hvroll.testbed.guests import GuestSpec, check_spec
 
 app = typer.Typer(help="Real libvirt hosts on this machine (one libvirtd per network "
                        "namespace) with tiny canary guests; needs root.",
@@ -38,6 +34,9 @@ CPU_MODEL_HELP = (f"libvirt CPU model of new guests; '{tb.DEFAULT_GUEST_CPU}' ha
 
 def _check(name: str, spec: tb.CanarySpec) -> None:
     """Bad guest options are refused before anything starts."""
+    from hvroll.compat.cpu import model_names
+    from hvroll.testbed.guests import GuestSpec, check_spec
+
     check_spec(GuestSpec(name=name, kernel=Path("-"), initrd=Path("-"), console_log=Path("-"),
                          ram_mib=spec.ram_mib, dirty_mb=spec.dirty_mb,
                          dirty_rate_mib_s=spec.dirty_rate_mib_s))
@@ -84,6 +83,9 @@ def up(
 
     Example: hvroll testbed up --hosts 3 --guests 4 --dirty-rate 4 -o tb.yaml
     """
+    from hvroll.inventory import save_fleet
+    from hvroll.testbed.canaries import canary_name
+
     if output is not None:
         check_output(output, Kind.INVENTORY, force=force)
     spec = _spec(dirty_rate, dirty_mib, guest_ram_mib, cpu_model)
@@ -202,6 +204,8 @@ def guest_add(
 
     Example: hvroll testbed guest add noisy --host h2 --dirty-rate 8
     """
+    from hvroll.testbed.canaries import canary_name
+
     spec = _spec(dirty_rate, dirty_mib, ram_mib, cpu_model)
     _check(name or canary_name(1), spec)
     guest = tb.add_guest(workdir, name, host, spec, wait=wait)
