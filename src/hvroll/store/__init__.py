@@ -7,8 +7,9 @@ reads the lease's TTL for its help without opening any state.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hvroll.lazy import exports
 
 if TYPE_CHECKING:
     from hvroll.store.models import (
@@ -40,16 +41,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A name of ``__all__``, or a submodule (``hvroll.store.lease`` as when this package
-    imported them all)."""
-    if name == "Store":
-        return import_module("hvroll.store.store").Store
-    if name in __all__:
-        return getattr(import_module("hvroll.store.models"), name)
-    try:
-        return import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = exports(__name__, {name: ("hvroll.store.store" if name == "Store" else
+                                        "hvroll.store.models", name) for name in __all__},
+                      globals())

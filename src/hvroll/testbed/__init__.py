@@ -11,8 +11,9 @@ testbed's defaults) does not load the testbed's code.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hvroll.lazy import exports
 
 if TYPE_CHECKING:
     from hvroll.testbed.canaries import (
@@ -123,21 +124,4 @@ _WHERE = {
 """Each name of ``__all__``: the module that defines it, and its name there."""
 
 
-def __getattr__(name: str) -> Any:
-    """A name of ``__all__``, or a submodule (``tb.inventory`` as when every one was imported
-    here)."""
-    if name not in _WHERE:
-        return _submodule(__name__, name)
-    module, attr = _WHERE[name]
-    value = getattr(import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def _submodule(package: str, name: str) -> Any:
-    try:
-        return import_module(f"{package}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{package}.{name}":
-            raise
-        raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+__getattr__ = exports(__name__, _WHERE, globals())
