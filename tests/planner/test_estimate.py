@@ -152,12 +152,27 @@ def test_drain_ends_follow_the_executors_turns_and_limits() -> None:
     assert drain_ends([a, b, []], Limits(2, 2, 3)) == [20.0, 10.0, 0.0]
 
 
-def test_a_migration_waiting_for_its_destination_holds_the_ones_behind_it() -> None:
+def test_a_migration_waiting_for_its_destination_is_passed_by_the_ones_behind_it() -> None:
     """``b``'s first migration waits for x (one at a time per destination); its second, to a
-    free y, waits behind it instead of starting: 10 + 30 s, not 30 s."""
+    free y, starts at once beside ``a``'s, and the first once x is free: 30 s, not 10 + 30."""
     a = [_t("a", "x", 10.0)]
     b = [_t("b", "x", 10.0), _t("b", "y", 30.0)]
-    assert drain_ends([a, b], Limits(2, 1, 8)) == [10.0, 40.0]
+    assert drain_ends([a, b], Limits(2, 1, 8)) == [10.0, 30.0]
+
+
+def test_the_migrations_passing_one_waiting_for_its_destination_keep_their_order() -> None:
+    """The docstring's second example: ``b``'s two to z pass its first, to a busy x, one
+    after the other (z takes one at a time); the first starts at 10 once x is free."""
+    a = [_t("a", "x", 10.0), _t("a", "y", 10.0)]
+    b = [_t("b", "x", 10.0), _t("b", "z", 10.0), _t("b", "z", 10.0)]
+    assert drain_ends([a, b], Limits(2, 1, 4)) == [10.0, 20.0]
+
+
+def test_a_full_source_holds_every_migration_of_its_drain() -> None:
+    """Its own source's two lanes busy, ``a``'s third waits, to whichever destination: its
+    fourth, to a free z, does not pass it (the source's lanes hold every one of them)."""
+    a = [_t("a", "x", 10.0), _t("a", "y", 20.0), _t("a", "w", 5.0), _t("a", "z", 5.0)]
+    assert drain_ends([a], Limits(2, 2, 8)) == [20.0]
 
 
 def test_an_end_is_seen_at_the_next_turn() -> None:

@@ -149,8 +149,9 @@ class HostSteps:
         self.failed: set[str] = {s.host for s in steps if s.state is HostStepState.FAILED}
         """Hosts with a failed step: the failed-host tolerance counts hosts, not steps."""
         self.refused: dict[int, tuple[MigrationRecord, int]] = {}
-        """By draining step: the migration its last look stopped at for want of room under
-        the limits, and the runner's :attr:`~MigrationRunner.requeued` count then."""
+        """By draining step whose last look stopped for want of room at its source, cluster or
+        region: the first migration that look found without room, and the runner's
+        :attr:`~MigrationRunner.requeued` count then."""
         self.unanswered: dict[int, int] = {}
         """By step: its check (pre-checks, safety check, verification) asked in a row without
         an answer (the cloud's API dropped the connection); asked again at the next turn."""
@@ -237,15 +238,19 @@ class HostSteps:
                 return
             rows, first = self.layout.open_drain(step.id)
             restarting = {r.id for r, _ in runner.restart} if runner.restart else ()
+            held: MigrationRecord | None = None
             for row in islice(rows, first, None):
                 if row.state is not MigrationState.PENDING or row.id in restarting:
                     continue
                 if step.wave == 0 and self._receiving_later(row.dest):
                     continue  # its destination, a spare of the canary wave, is not ready yet
                 if not runner.room(row):  # start's first check, and it changes nothing
-                    self.refused[step.id] = (row, runner.requeued)
                     self.agenda.block(step.cluster, step.region)
                     self.held.append(row)
+                    held = held or row
+                    if not runner.held_beyond_destination(row):
+                        continue  # its destination is busy: the ones behind it may start
+                    self.refused[step.id] = (held, runner.requeued)
                     break
                 if not runner.start(row, effects):
                     self.agenda.block(step.cluster, step.region)
@@ -278,15 +283,17 @@ class HostSteps:
         return False
 
     def _still_refused(self, row: MigrationRecord, requeued: int) -> bool:
-        """Whether a drain whose last look stopped at ``row`` for want of room would stop
-        there again, for the same reason, without looking at its other migrations: ``row``
-        still waits and still has no room, and no migration went back to pending since (the
-        migrations before it were then running, ended or waiting to restart, and still
-        are). The look it saves would have changed nothing: a start refused for room has no
-        effect."""
+        """Whether a drain whose last look stopped for want of room at its source, cluster or
+        region, ``row`` being the first migration that look found without room, would stop
+        at ``row`` again without looking at its other migrations: ``row`` still waits, its
+        source, cluster or region is still full (so every migration of the drain is held:
+        :func:`~hvroll.executor.migrations.held_beyond_destination`), and no migration went
+        back to pending since (the migrations before it were then running, ended or waiting
+        to restart, and still are). The look it saves would have changed nothing: a start
+        refused for room has no effect."""
         runner = self.runner
         return (requeued == runner.requeued and row.state is MigrationState.PENDING
-                and not runner.room(row))
+                and runner.held_beyond_destination(row))
 
     def _disable(self, step: StepRecord) -> None:
         driver = self.ctx.driver

@@ -51,6 +51,24 @@ API dropped a connection; the job itself goes on) before the attempt counts as f
 """Workarounds applied to the VM before it moves; the others are options or telemetry."""
 
 
+def held_beyond_destination(source: int, cluster: int, region: int, per_source: int,
+                            per_cluster: int, per_region: int) -> bool:
+    """Whether a migration out of a host is held by more than its destination: its source,
+    cluster or region already runs as many migrations as the policy allows (``source``,
+    ``cluster``, ``region``: how many run there). Every migration of the same drain is then
+    held too (they share the source, cluster and region), so a drain stops at the first such
+    one; one held only by its destination (``migrations_per_dest``) is passed over, and the
+    migrations behind it, to other destinations, may start
+    (:meth:`~hvroll.executor.hosts.HostSteps.advance`).
+
+    >>> held_beyond_destination(2, 3, 3, 2, 8, 64), held_beyond_destination(1, 8, 8, 2, 8, 64)
+    (True, True)
+    >>> held_beyond_destination(1, 7, 64, 2, 8, 64), held_beyond_destination(1, 7, 63, 2, 8, 64)
+    (True, False)
+    """
+    return source >= per_source or cluster >= per_cluster or region >= per_region
+
+
 class MigrationRunner:
     """Starts migrations within the limits, follows them, climbs the ladder."""
 
@@ -100,6 +118,14 @@ class MigrationRunner:
                 and self.by_dest[row.dest] < p.migrations_per_dest
                 and self.by_cluster[row.cluster] < p.migrations_per_cluster
                 and self.by_region[row.region] < p.migrations_per_region)
+
+    def held_beyond_destination(self, row: MigrationRecord) -> bool:
+        """Whether ``row`` waits for room at its source, cluster or region, not only at its
+        destination (:func:`held_beyond_destination`)."""
+        p = self.ctx.policy
+        return held_beyond_destination(self.by_source[row.source], self.by_cluster[row.cluster],
+                                       self.by_region[row.region], p.migrations_per_source,
+                                       p.migrations_per_cluster, p.migrations_per_region)
 
     def _count(self, row: MigrationRecord, delta: int) -> None:
         self.by_source[row.source] += delta

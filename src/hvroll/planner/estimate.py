@@ -223,11 +223,13 @@ def drain_ends(drains: Sequence[Sequence[Transfer]], limits: Limits,
     """When each host's drain ends, seconds after its first turn, as the executor runs it.
 
     ``drains`` are the hosts of one cluster's wave in the plan's order, each with its
-    migrations in order. At every turn each host, in order, starts its next migrations in
-    order while its source, its destination and the cluster have room under ``limits``; the
-    first that has none waits, and so do the ones behind it. A migration started at turn
-    ``t`` that takes ``s`` seconds is seen ended, and frees its room, at the first turn at or
-    after ``t + s`` (at least the next one). A host without migrations ends at 0.
+    migrations in order. At every turn each host, in order, starts its waiting migrations in
+    order while its source and the cluster have room under ``limits``; one whose destination
+    has none waits and is passed over (the ones behind it, to other destinations, may start),
+    as the executor's drain does (:func:`~hvroll.executor.migrations.held_beyond_destination`).
+    A migration started at turn ``t`` that takes ``s`` seconds is seen ended, and frees its
+    room, at the first turn at or after ``t + s`` (at least the next one). A host without
+    migrations ends at 0.
 
     Two hosts of 3 and 2 migrations (s) into x, y, z, two at a time per host and per
     destination, three in the cluster: ``a`` starts 10 s to x and 20 s to y, ``b`` its 5 s to
@@ -239,9 +241,19 @@ def drain_ends(drains: Sequence[Sequence[Transfer]], limits: Limits,
     >>> b = [Transfer("b", "x", 5.0, 0), Transfer("b", "z", 5.0, 0)]
     >>> drain_ends([a, b, []], Limits(2, 2, 3))
     [20.0, 10.0, 0.0]
+
+    One migration at a time per destination: ``b``'s first waits for x, and its two to z
+    pass it, one after the other; at 10 x is free and ``b``'s first starts, ended at 20 (with
+    the first held, the ones behind it waiting too, ``b`` would end at 30):
+
+    >>> a = [Transfer("a", "x", 10.0, 0), Transfer("a", "y", 10.0, 0)]
+    >>> b = [Transfer("b", "x", 10.0, 0), Transfer("b", "z", 10.0, 0),
+    ...      Transfer("b", "z", 10.0, 0)]
+    >>> drain_ends([a, b], Limits(2, 1, 4))
+    [10.0, 20.0]
     """
     ends = [0.0] * len(drains)
-    following = [0] * len(drains)
+    left = [list(d) for d in drains]
     open_ = [len(d) for d in drains]
     waiting = [i for i, d in enumerate(drains) if d]
     per_source, per_dest, per_cluster = limits.per_source, limits.per_dest, limits.per_cluster
@@ -253,18 +265,21 @@ def drain_ends(drains: Sequence[Sequence[Transfer]], limits: Limits,
         for i in waiting:
             if len(running) >= per_cluster:
                 break
-            moves = drains[i]
-            while following[i] < len(moves) and len(running) < per_cluster:
-                m = moves[following[i]]
-                if (by_source.get(m.source, 0) >= per_source
-                        or by_dest.get(m.dest, 0) >= per_dest):
+            moves = left[i]
+            passed = 0
+            while passed < len(moves) and len(running) < per_cluster:
+                m = moves[passed]
+                if by_source.get(m.source, 0) >= per_source:
                     break
+                if by_dest.get(m.dest, 0) >= per_dest:
+                    passed += 1
+                    continue
                 seen = max(now + turn_s, math.ceil((now + m.seconds) / turn_s) * turn_s)
                 heapq.heappush(running, (seen, i, m.source, m.dest))
                 by_source[m.source] = by_source.get(m.source, 0) + 1
                 by_dest[m.dest] = by_dest.get(m.dest, 0) + 1
-                following[i] += 1
-        waiting = [i for i in waiting if following[i] < len(drains[i])]
+                del moves[passed]
+        waiting = [i for i in waiting if left[i]]
         if not running:
             return ends
         now = running[0][0]
