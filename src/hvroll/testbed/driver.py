@@ -29,7 +29,13 @@ from hvroll.testbed.layout import workdir_from_uri
 from hvroll.testbed.profile import read_profile
 from hvroll.testbed.state import load_layout
 
-PROBE_TIMEOUT_S = 3.0
+PROBE_TIMEOUT_S = 15.0
+"""How long the guest probe waits for a canary's next heartbeat after its migration. A
+healthy canary prints one a second of its own time, so the probe usually returns within a
+second; but a TCG guest's vCPU shares the machine's cores, and with them busy its next line
+can take longer: with 3 s, a healthy canary that went on beating was reported as not
+answering after its migration, on two cores at a load average of 10. Only a guest that
+really stopped costs the whole wait."""
 
 
 def testbed_workdir(fleet: Fleet) -> Path | None:
