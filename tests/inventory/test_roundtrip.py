@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hvroll.domain import Fleet
-from hvroll.inventory import Format, dump_fleet, load_fleet, parse_fleet, save_fleet
+from hvroll.inventory import Format, dump_fleet, load_fleet, parse_fleet, save_fleet, write_atomic
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -63,3 +63,11 @@ def test_a_crash_while_saving_leaves_the_old_file(small: Fleet, tmp_path: Path,
         save_fleet(Fleet(), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["f.yaml"]
+
+
+def test_an_atomic_write_sets_the_mode_it_is_given(tmp_path: Path) -> None:
+    write_atomic(str(tmp_path / "a.txt"), "a\n")
+    write_atomic(str(tmp_path / "b.txt"), "b\n", mode=0o644)
+    assert [(p.name, p.read_text(), p.stat().st_mode & 0o777)
+            for p in sorted(tmp_path.iterdir())] == [("a.txt", "a\n", 0o600),
+                                                     ("b.txt", "b\n", 0o644)]

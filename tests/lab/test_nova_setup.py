@@ -170,4 +170,5 @@ def test_a_schema_dump_replaces_the_cache_whole_or_not_at_all(tmp_path: Path) ->
     lab.run = lambda *_a, **_k: "CREATE TABLE t (i INT);\n"  # type: ignore[method-assign]
     lab.save_schemas(cache)
     assert cache.read_text() == "CREATE TABLE t (i INT);\n"
+    assert cache.stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["schemas-x.sql"]

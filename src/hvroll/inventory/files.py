@@ -113,8 +113,9 @@ def save_fleet(fleet: Fleet, path: str | os.PathLike[str]) -> None:
     write_atomic(name, dump_fleet(fleet, Format.of(name)))
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+def write_atomic(path: str, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place; ``mode``: the
+    file's permission bits (else the temporary file's, 0600)."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path()
     try:
@@ -123,6 +124,8 @@ def write_atomic(path: str, text: str) -> None:
         raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if mode is not None:
+                os.fchmod(fd, mode)
             out.write(text)
             out.flush()
             os.fsync(out.fileno())

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from hvroll import testbed
 from hvroll.errors import DriverError, InputError
+from hvroll.inventory import write_atomic
 from hvroll.lab.nova import configs, procs, qemu
 from hvroll.lab.nova.layout import (
     DEFAULT_CACHE,
@@ -258,15 +258,7 @@ class Lab:
         dump = self.run([str(MARIADB_DUMP), f"--defaults-file={cnf}", "--single-transaction",
                          "--skip-dump-date", "--databases", *configs.DATABASES],
                         what="mariadb-dump of the synced schemas", log_stdout=False)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as out:
-                os.fchmod(fd, 0o644)  # as the cache's other files (mkstemp makes it 0600)
-                out.write(dump)
-            Path(tmp).replace(cache)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(str(cache), dump, mode=0o644)  # as the cache's other files
 
     def sync_databases(self) -> None:
         lay = self.layout
