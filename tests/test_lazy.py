@@ -9,6 +9,13 @@ import pytest
 
 from hvroll.lazy import exports
 
+
+def python(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (nothing of this process imported)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout
+
+
 WHERE = {"dumps": ("json", "dumps"), "JSONError": ("json.decoder", "JSONDecodeError")}
 
 
@@ -46,9 +53,7 @@ def test_a_submodule_that_fails_its_own_import_is_not_hidden() -> None:
             "    exports('pkg', {}, {})('sub')\n"
             "except ModuleNotFoundError as exc:\n"
             "    print('raised', exc.name)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout == "raised dep\n"
+    assert python(code) == "raised dep\n"
 
 
 def test_the_store_testbed_and_lab_packages_export_their_names() -> None:
@@ -60,6 +65,4 @@ def test_the_store_testbed_and_lab_packages_export_their_names() -> None:
             "    for name in pkg.__all__:\n"
             "        getattr(pkg, name)\n"
             "print(heavy, hvroll.store.Store.__module__, lab.start_services.__name__)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout == "[] hvroll.store.store start\n"
+    assert python(code) == "[] hvroll.store.store start\n"
