@@ -9,7 +9,7 @@ import pytest
 
 from hvroll.drivers.base import JobKind, JobPhase, MigrationOptions
 from hvroll.drivers.libvirt.core import Core, Job
-from hvroll.drivers.libvirt.live import sample
+from hvroll.drivers.libvirt.live import ended, sample
 from hvroll.drivers.libvirt.stats import (
     Figures,
     figures,
@@ -170,3 +170,19 @@ def test_a_sample_taken_while_qemu_cancels_does_not_undo_the_passes_seen() -> No
     assert job.live.iteration == 6 and job.live_raw == sixth
     sample(core, job, {**sixth, "memory_iteration": 7, "time_elapsed": 6900})
     assert job.live.iteration == 7
+
+
+DEST_CLOSED = ("h2: live migration of live3 to h3: internal error: qemu unexpectedly closed the "
+               "monitor: load of migration failed: Input/output error")
+"""What libvirt raised on the testbed when the destination's QEMU lost the abort's race."""
+
+
+@pytest.mark.parametrize(("aborting", "libvirt_says", "expected"), [
+    (False, False, (JobPhase.FAILED, DEST_CLOSED)),
+    (True, False, (JobPhase.CANCELLED, f"aborted on request; libvirt reported: {DEST_CLOSED}")),
+    (True, True, (JobPhase.CANCELLED, DEST_CLOSED)),
+    (False, True, (JobPhase.CANCELLED, DEST_CLOSED)),
+])
+def test_an_abort_asked_for_ends_cancelled_and_says_so_whatever_libvirt_raised(
+        aborting: bool, libvirt_says: bool, expected: tuple[JobPhase, str]) -> None:
+    assert ended(aborting, libvirt_says, DEST_CLOSED) == expected

@@ -50,10 +50,11 @@ def _run(core: Core, job: Job, dest_uri: str, params: dict[str, Any], flags: int
         _monitor_thread(core, job)
         dom.migrateToURI3(dest_uri, params, flags)
     except lv.libvirtError as exc:
-        aborted = job.aborting or exc.get_error_code() == lv.VIR_ERR_OPERATION_ABORTED
         error = translate(lv, exc, host=job.source, what=f"live migration of {job.vm} to "
                           f"{job.dest}", uri=link.uri, conn=conn)
-        core.finish(job, JobPhase.CANCELLED if aborted else JobPhase.FAILED, str(error))
+        core.finish(job, *ended(job.aborting,
+                                exc.get_error_code() == lv.VIR_ERR_OPERATION_ABORTED,
+                                str(error)))
         return
     except DriverError as exc:
         core.finish(job, JobPhase.FAILED, str(exc))
@@ -61,6 +62,19 @@ def _run(core: Core, job: Job, dest_uri: str, params: dict[str, Any], flags: int
     finally:
         close_quietly(conn)
     _completed(core, job)
+
+
+def ended(aborting: bool, libvirt_says_aborted: bool, error: str) -> tuple[JobPhase, str]:
+    """The phase and message of a migration ``migrateToURI3`` ended with an error.
+
+    An abort hvroll asked for is CANCELLED whatever libvirt answers: the source's QEMU may lose
+    the race to the destination's, whose complaint ("load of migration failed") then becomes
+    the error, so the message says first that the abort was asked for."""
+    if not (aborting or libvirt_says_aborted):
+        return JobPhase.FAILED, error
+    if libvirt_says_aborted:
+        return JobPhase.CANCELLED, error
+    return JobPhase.CANCELLED, f"aborted on request; libvirt reported: {error}"
 
 
 def _completed(core: Core, job: Job) -> None:
