@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from hvroll.domain import Fleet
 from hvroll.inventory import Format, dump_fleet, load_fleet, parse_fleet, save_fleet, write_atomic
+from hvroll.inventory.files import file_mode
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -65,9 +67,27 @@ def test_a_crash_while_saving_leaves_the_old_file(small: Fleet, tmp_path: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["f.yaml"]
 
 
-def test_an_atomic_write_sets_the_mode_it_is_given(tmp_path: Path) -> None:
-    write_atomic(str(tmp_path / "a.txt"), "a\n")
-    write_atomic(str(tmp_path / "b.txt"), "b\n", mode=0o644)
+def test_an_atomic_write_sets_the_mode_given_else_keeps_the_replaced_files_else_open_s(
+        tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        write_atomic(str(tmp_path / "a.txt"), "a\n")
+        write_atomic(str(tmp_path / "b.txt"), "b\n", mode=0o644)
+        (tmp_path / "c.txt").write_text("old\n")
+        (tmp_path / "c.txt").chmod(0o604)
+        write_atomic(str(tmp_path / "c.txt"), "c\n")
+    finally:
+        os.umask(old)
     assert [(p.name, p.read_text(), p.stat().st_mode & 0o777)
-            for p in sorted(tmp_path.iterdir())] == [("a.txt", "a\n", 0o600),
-                                                     ("b.txt", "b\n", 0o644)]
+            for p in sorted(tmp_path.iterdir())] == [("a.txt", "a\n", 0o640),
+                                                     ("b.txt", "b\n", 0o644),
+                                                     ("c.txt", "c\n", 0o604)]
+
+
+@pytest.mark.parametrize(("replaced", "umask", "expected"), [
+    (None, 0o022, 0o644), (None, 0o077, 0o600), (None, 0o000, 0o666),
+    (0o100640, 0o022, 0o640), (0o104755, 0o077, 0o4755),
+])
+def test_the_mode_of_an_atomically_written_file(replaced: int | None, umask: int,
+                                                expected: int) -> None:
+    assert file_mode(replaced, umask) == expected

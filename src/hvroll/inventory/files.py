@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
@@ -114,18 +115,24 @@ def save_fleet(fleet: Fleet, path: str | os.PathLike[str]) -> None:
 
 
 def write_atomic(path: str, text: str, *, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed into place; ``mode``: the
-    file's permission bits (else the temporary file's, 0600)."""
+    """Write ``text`` to ``path`` through a temporary file renamed into place, so a crash or a
+    full disk leaves the old file whole.
+
+    ``mode``: the file's permission bits; else those of the file it replaces, or for a new file
+    what ``open()`` would give (0666 less the umask), as an editor or ``cp`` would leave them."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path()
+    try:
+        before: int | None = target.stat().st_mode
+    except OSError:
+        before = None
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            if mode is not None:
-                os.fchmod(fd, mode)
+            os.fchmod(fd, mode if mode is not None else file_mode(before, _umask()))
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -133,6 +140,28 @@ def write_atomic(path: str, text: str, *, mode: int | None = None) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_mode(replaced: int | None, umask: int) -> int:
+    """The permission bits :func:`write_atomic` gives a file: those of the file it replaces
+    (``replaced``, an ``st_mode``), else ``open()``'s for a new file."""
+    if replaced is not None:
+        return stat.S_IMODE(replaced)
+    return 0o666 & ~umask
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (``/proc/self/status``, Linux 4.7 and
+    later), else by setting it and back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 FINGERPRINT_CHUNK = 4096
