@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hvroll.errors import InputError
+from hvroll.errors import DriverError, InputError
 from hvroll.lab.nova import configs, control
 from hvroll.lab.nova.layout import LabRecord, Layout, Ports
 from hvroll.lab.nova.venv import _link_files, constraints_text, release, venvfiles_dir
@@ -172,3 +172,41 @@ def test_a_schema_dump_replaces_the_cache_whole_or_not_at_all(tmp_path: Path) ->
     assert cache.read_text() == "CREATE TABLE t (i INT);\n"
     assert cache.stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["schemas-x.sql"]
+
+
+def test_the_reset_drops_and_creates_every_database_and_keeps_the_user() -> None:
+    assert configs.db_reset_sql().splitlines() == [
+        "DROP DATABASE IF EXISTS nova_api;", "DROP DATABASE IF EXISTS nova_cell0;",
+        "DROP DATABASE IF EXISTS nova;", "DROP DATABASE IF EXISTS placement;",
+        "DROP DATABASE IF EXISTS glance;", *configs.db_bootstrap_sql().splitlines()]
+
+
+def test_a_cached_dump_that_does_not_restore_is_synced_anew_and_replaced(
+        tmp_path: Path) -> None:
+    lab = control.Lab(Layout(tmp_path / "lab"), LabRecord(workdir=str(tmp_path), release="2026.2",
+                                                        venv=str(tmp_path / "venv")),
+                      tmp_path / "venv", Ports())
+    cache = tmp_path / "schemas-x.sql"
+    cache.write_text("CREATE TABLE t (i INT\n")
+    lab.schema_cache = lambda: cache  # type: ignore[method-assign]
+    calls: list[str] = []
+
+    def run(_argv: list[str], *, what: str, stdin: str | None = None, **_k: object) -> str:
+        calls.append(what)
+        if what.startswith("restoring"):
+            raise DriverError(f"{what} failed: ERROR 1064 (42000) at line 1")
+        if what.startswith("mariadb-dump"):
+            return "CREATE TABLE t (i INT);\n"
+        assert stdin == configs.db_reset_sql()
+        return ""
+
+    lab.run = run  # type: ignore[method-assign]
+    lab.sync_databases = lambda: calls.append("sync")  # type: ignore[method-assign]
+    notes: list[str] = []
+    lab.make_schemas(notes.append)
+    assert calls == [f"restoring the cached schemas {cache}", "emptying the databases", "sync",
+                     "mariadb-dump of the synced schemas"]
+    assert notes == ["database schemas (from the cache)",
+                     f"the cached schemas did not restore (restoring the cached schemas {cache} "
+                     "failed: ERROR 1064 (42000) at line 1); syncing anew"]
+    assert cache.read_text() == "CREATE TABLE t (i INT);\n"

@@ -59,6 +59,13 @@ def db_bootstrap_sql() -> str:
     return "\n".join(lines) + "\n"
 
 
+def db_reset_sql() -> str:
+    """SQL that drops and creates the lab's databases afresh (after a restore that failed part
+    way), its user and grants kept."""
+    drops = "".join(f"DROP DATABASE IF EXISTS {db};\n" for db in DATABASES)
+    return drops + db_bootstrap_sql()
+
+
 SCHEMA_CACHE_VERSION = 1
 """Bumped whenever the lab's schema steps change (the ``nova-manage``, ``placement-manage`` and
 ``glance-manage`` calls of ``Lab.sync_databases``, or what a restore must re-point): a cached

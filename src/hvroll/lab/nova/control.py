@@ -238,16 +238,25 @@ class Lab:
 
         The syncs take 20-25 s of a lab start on a quiet 2-core machine (2-3x that under
         load) and make the same schemas every time; a restore then only re-points the cell
-        mappings, the one place the synced databases name this lab's ports."""
+        mappings, the one place the synced databases name this lab's ports.
+
+        A dump that does not restore (cut short, or written by another MariaDB) is not fatal:
+        the databases are emptied, synced anew and the cache replaced."""
         cache = self.schema_cache()
+        cnf = str(self.layout.mysql / "my.cnf")
         if cache.is_file():
             note("database schemas (from the cache)")
-            cnf = str(self.layout.mysql / "my.cnf")
+            try:
+                self.run([str(MARIADB), f"--defaults-file={cnf}"],
+                         what=f"restoring the cached schemas {cache}",
+                         stdin=cache.read_text() + configs.cell_mappings_sql(self.ports))
+                return
+            except DriverError as exc:
+                note(f"the cached schemas did not restore ({exc}); syncing anew")
             self.run([str(MARIADB), f"--defaults-file={cnf}"],
-                     what=f"restoring the cached schemas {cache}",
-                     stdin=cache.read_text() + configs.cell_mappings_sql(self.ports))
-            return
-        note("database schemas")
+                     what="emptying the databases", stdin=configs.db_reset_sql())
+        else:
+            note("database schemas")
         self.sync_databases()
         self.save_schemas(cache)
 
