@@ -3,6 +3,8 @@ as the layout answers them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from campaigns import Campaign
@@ -25,22 +27,27 @@ def fresh(executor: Executor, host: str) -> Readiness:
         s.state is S.PENDING and layout.current_wave(s.cluster) == s.wave for s in steps))
 
 
-@pytest.mark.parametrize(("failing", "requeued", "free", "held"), [
-    (False, 7, set(), True),           # nothing it read changed: the look would do nothing
-    (False, 7, {"b"}, False),          # one of its drains has room now
-    (False, 7, {"a", "b"}, False),
-    (True, 7, set(), False),           # the failed-host tolerance is passed: skip a pending
-    (False, 8, set(), False),          # a migration went back to pending: a drain goes on
+@pytest.mark.parametrize(("failing", "requeued", "free", "full", "held"), [
+    (False, 7, set(), {"c"}, True),    # nothing it read changed: the look would do nothing
+    (False, 7, {"b"}, {"c"}, False),   # a migration passed over has room at its destination
+    (False, 7, {"a", "b"}, {"c"}, False),
+    (False, 7, set(), set(), False),   # the stopped drain's region has room again: it goes
+    (False, 7, {"c"}, {"c"}, True),    # past its stop (the stop's own room is not asked)
+    (True, 7, set(), {"c"}, False),    # the failed-host tolerance is passed: skip a pending
+    (False, 8, set(), {"c"}, False),   # a migration went back to pending: a drain goes on
 ])
 def test_a_held_cluster_is_held_while_nothing_it_read_has_changed(
-        failing: bool, requeued: int, free: set[str], held: bool) -> None:
-    a, b = (MigrationRecord.loaded([None] * len(MigrationRecord.COLUMNS), []) for _ in "ab")
-    rows = {"a": a, "b": b}
-    record = Held(failing=False, requeued=7, rows=(a, b))
-    assert still_held(record, failing, requeued,
-                      lambda row: any(row is rows[name] for name in free)) is held
-    assert still_held(Held(False, 7, ()), failing, requeued, lambda row: True) is (
-        not failing and requeued == 7)
+        failing: bool, requeued: int, free: set[str], full: set[str], held: bool) -> None:
+    a, b, c = (MigrationRecord.loaded([None] * len(MigrationRecord.COLUMNS), []) for _ in "abc")
+    rows = {"a": a, "b": b, "c": c}
+
+    def named(names: set[str]) -> Callable[[MigrationRecord], bool]:
+        return lambda row: any(row is rows[name] for name in names)
+
+    record = Held(failing=False, requeued=7, rows=(a, b), stops=(c,))
+    assert still_held(record, failing, requeued, named(free), named(full)) is held
+    assert still_held(Held(False, 7, (), ()), failing, requeued, lambda row: True,
+                      lambda row: False) is (not failing and requeued == 7)
 
 
 def test_a_hosts_readiness_follows_its_steps_and_stays_once_settled(

@@ -683,7 +683,7 @@ def test_a_cluster_held_by_its_regions_limit_starts_once_the_region_has_room(
         effects: list[Callable[[], None]] = []
         executor._schedule(effects)
         assert (effects, row.state) == ([], MigrationState.PENDING)
-        assert agenda.held[step.cluster] == Held(False, 0, (row,))
+        assert agenda.held[step.cluster] == Held(False, 0, (), (row,))
         assert agenda.blocked[step.region] == {step.cluster}
         assert agenda.dirty == set()
     runner._count(other, -1)  # its end: the region has room
@@ -694,11 +694,54 @@ def test_a_cluster_held_by_its_regions_limit_starts_once_the_region_has_room(
     assert step.cluster not in agenda.held
 
 
+def test_a_cluster_held_by_its_regions_limit_passes_its_stop_once_the_region_has_room(
+        small: Fleet, campaign: Campaign) -> None:
+    """A drain stopped by its region's limit at a migration whose destination is busy too:
+    once the region has room, the cluster's next look passes that migration (still held by
+    its destination) and starts the one behind it, to a free destination — as a look made
+    in full does. The hold records where the drain stopped (``stops``), asked whether it is
+    still held beyond its destination, not whether it has room: it has none while its
+    destination is busy, and the cluster would wait for another change to be looked at."""
+    store, cloud, _ = campaign(small, policy=Policy(
+        allow_suspend=True, hold_after_canary=False, migrations_per_region=1))
+    executor = Executor(store, cloud)
+    runner, agenda, layout = executor.runner, executor.agenda, executor.layout
+    step, first, behind = next(
+        (s, rows[0], rows[1]) for s in executor.steps if s.wave == 0
+        for rows in [layout.drain.get(s.id, [])] if len(rows) > 1 and rows[0].dest != rows[1].dest)
+    other = next(m for m in executor.migrations
+                 if m.region == step.region and m.cluster != step.cluster)
+    runner._count(other, +1)  # in flight in another cluster of the region: its limit is met
+    runner.by_dest[first.dest] = executor.ctx.policy.migrations_per_dest  # and busy
+    for same in layout.by_cluster_wave[(step.cluster, 0)]:  # the wave's other hosts: done
+        same.state = HostStepState.DONE
+    step.state = HostStepState.DRAINING
+    for _ in range(2):  # the first look is held; the second, with nothing changed, is skipped
+        agenda.dirty = {step.cluster}
+        effects: list[Callable[[], None]] = []
+        executor._schedule(effects)
+        assert (effects, first.state, behind.state) == (
+            [], MigrationState.PENDING, MigrationState.PENDING)
+        assert agenda.held[step.cluster] == Held(False, 0, (), (first,))
+        assert agenda.blocked[step.region] == {step.cluster}
+    runner._count(other, -1)  # its end: the region has room, the first's destination none
+    assert agenda.dirty == {step.cluster}
+    effects = []
+    executor._schedule(effects)
+    assert (len(effects), first.state, behind.state) == (
+        1, MigrationState.PENDING, MigrationState.STARTING)
+    assert step.cluster not in agenda.held
+    assert agenda.blocked[step.region] == {step.cluster}  # the first waits for room
+
+
 @pytest.mark.parametrize("policy", [
     {"migrations_per_region": 1},
     {"migrations_per_region": 3, "migrations_per_cluster": 2},
     {"migrations_per_source": 1, "migrations_per_dest": 1, "drain_ahead": 2},
     {"failed_host_tolerance": 0},
+    {"migrations_per_region": 3, "migrations_per_dest": 1},
+    {"migrations_per_region": 4, "migrations_per_dest": 1, "drain_ahead": 2},
+    {"migrations_per_region": 2, "migrations_per_dest": 1, "migrations_per_source": 1},
 ])
 def test_skipping_held_clusters_changes_no_campaign(
         small: Fleet, campaign: Campaign, monkeypatch: pytest.MonkeyPatch,

@@ -222,9 +222,18 @@ class Agenda:
 class Held:
     """What held a cluster whose look did nothing: no step or migration moved, nothing was
     queued or recorded, and the only things it read that its cluster's own changes do not
-    announce (:meth:`Agenda.touched`) were the concurrency limits — ``rows``: the migrations
-    at which its drains stopped for want of room — the failed-host tolerance (``failing``)
-    and the runner's count of migrations gone back to pending (``requeued``).
+    announce (:meth:`Agenda.touched`) were the concurrency limits (``rows`` and ``stops``),
+    the failed-host tolerance (``failing``) and the runner's count of migrations gone back
+    to pending (``requeued``).
+
+    The limits as the look's drains met them (:meth:`~hvroll.executor.hosts.HostSteps.
+    advance`, the rule of :func:`~hvroll.executor.migrations.held_beyond_destination`): a
+    drain passes over a migration held only by its destination and stops at the first one
+    held by its source, cluster or region, which holds every migration of the drain (they
+    share all three). So ``rows`` are the migrations passed over in the drains the look went
+    through to their end, each found without room at its destination, and ``stops`` one
+    migration of each drain that stopped (the migrations it passed before stopping are not
+    recorded: they are held as long as it is).
 
     Why a look with the same of these does nothing again (:func:`still_held`): a look at a
     cluster reads its steps' and migrations' states, which move only through transitions
@@ -232,34 +241,47 @@ class Held:
     back to pending (``requeued``), or start (only in a look, which then is not held, or
     from the restart list, whose rows no drain looks at and which grows only with
     ``requeued``); the list of restarts; the failed-host tolerance (a pending step is
-    skipped); the limits (a drain stopped at a refused migration goes on when it has
-    room); and the destinations, the driver and the early starts' checks, which a held look
-    did not read (a look that asked them is not held: :attr:`Agenda.unsure`). The canary
-    gate and a pause are asked before the look, as before. A drain stopped at ``row`` for
-    room is stopped there again while ``row`` has none (:meth:`~hvroll.executor.hosts.
-    HostSteps._still_refused`, with the same ``requeued``), so the look is skipped with
-    the one thing it would do: the cluster waits for room again."""
+    skipped); the limits; and the destinations, the driver and the early starts' checks,
+    which a held look did not read (a look that asked them is not held:
+    :attr:`Agenda.unsure`). The canary gate and a pause are asked before the look, as
+    before. With the cluster untouched and ``requeued`` the same, a drain the look went
+    through to its end has the same pending migrations, and starts none while each of
+    ``rows`` is still without room; a drain that stopped stops again, at its first pending
+    migration, while its ``stops`` row is still held beyond its destination
+    (:meth:`~hvroll.executor.hosts.HostSteps._still_refused`). So the look is skipped with
+    the one thing it would do: the cluster waits for room again. Once a drain that stopped
+    has room at its source, cluster and region, the look is made, even if every migration
+    behind its stop still waits for its destination (the hold did not record those): the
+    hold never skips a look that would act, and a look made for nothing records a new
+    one."""
 
     failing: bool
     requeued: int
     rows: tuple[MigrationRecord, ...]
+    stops: tuple[MigrationRecord, ...]
 
 
 def still_held(held: Held, failing: bool, requeued: int,
-               room: Callable[[MigrationRecord], bool]) -> bool:
+               room: Callable[[MigrationRecord], bool],
+               beyond: Callable[[MigrationRecord], bool]) -> bool:
     """Whether a look at a cluster held by ``held`` would do nothing again: the same
-    failed-host tolerance and requeued count, and no room yet for any of its rows.
+    failed-host tolerance and requeued count, no room yet for any of its ``rows``
+    (``room``: :meth:`~hvroll.executor.migrations.MigrationRunner.room`), and each of its
+    ``stops`` still held beyond its destination (``beyond``: :meth:`~hvroll.executor.
+    migrations.MigrationRunner.held_beyond_destination`) — a region with room again makes
+    the drains stopped there go on past a stop whose own destination is still busy.
 
     >>> from types import SimpleNamespace as row
-    >>> a, b = row(id=1), row(id=2)
-    >>> held = Held(failing=False, requeued=3, rows=(a, b))
-    >>> [still_held(held, f, q, lambda r: r is b and free)
-    ...  for f, q, free in [(False, 3, False), (False, 3, True), (True, 3, False),
-    ...                     (False, 4, False)]]
-    [True, False, False, False]
+    >>> a, b, c = row(id=1), row(id=2), row(id=3)
+    >>> held = Held(failing=False, requeued=3, rows=(a, b), stops=(c,))
+    >>> [still_held(held, f, q, lambda r: r is b and free, lambda r: full)
+    ...  for f, q, free, full in [(False, 3, False, True), (False, 3, True, True),
+    ...                           (False, 3, False, False), (True, 3, False, True),
+    ...                           (False, 4, False, True)]]
+    [True, False, False, False, False]
     """
     return (held.failing is failing and held.requeued == requeued
-            and not any(map(room, held.rows)))
+            and not any(map(room, held.rows)) and all(map(beyond, held.stops)))
 
 
 _NO_ROWS: list[MigrationRecord] = []

@@ -422,7 +422,7 @@ class Executor:
         failing = len(hosts.failed) + self.failed_elsewhere > ctx.policy.failed_host_tolerance
         agenda.quiet(self.runner.by_region)
         runner, held = self.runner, agenda.held
-        room = runner.room
+        room, beyond = runner.room, runner.held_beyond_destination
         for cluster in sorted(agenda.dirty):
             region_done = canary_done or hosts.canary_done(region_of[cluster].region)
             if hold and region_done:
@@ -435,13 +435,14 @@ class Executor:
             if wave is None:
                 continue
             found = held.pop(cluster, None)
-            if found is not None and still_held(found, failing, runner.requeued, room):
+            if found is not None and still_held(found, failing, runner.requeued, room, beyond):
                 held[cluster] = found
-                if found.rows:
+                if found.rows or found.stops:
                     self._block(cluster)  # what the look would do: wait for room again
                 continue
             before = (len(effects), ctx.acts, agenda.unsure)
             hosts.held.clear()
+            hosts.stopped.clear()
             steps = layout.by_cluster_wave[(cluster, wave)]
             receivers_done = receivers_ready([s.state for s in steps if s.receives], wave == 0)
             for step in steps:
@@ -462,7 +463,8 @@ class Executor:
                 if layout.current_wave(cluster) != wave:
                     agenda.dirty.add(cluster)
             if (len(effects), ctx.acts, agenda.unsure) == before and cluster not in agenda.dirty:
-                held[cluster] = Held(failing, runner.requeued, tuple(hosts.held))
+                held[cluster] = Held(failing, runner.requeued, tuple(hosts.held),
+                                     tuple(hosts.stopped))
 
     def _overlap(self, cluster: str, wave: int, steps: list[StepRecord], failing: bool,
                  effects: list[Effect]) -> None:

@@ -156,8 +156,12 @@ class HostSteps:
         """By step: its check (pre-checks, safety check, verification) asked in a row without
         an answer (the cloud's API dropped the connection); asked again at the next turn."""
         self.held: list[MigrationRecord] = []
-        """The migrations at which the drains looked at stopped for want of room, in order
-        (the caller empties it: :class:`~hvroll.executor.context.Held`)."""
+        """The migrations the drains looked at passed over for want of room at their
+        destination alone, in drains looked at to their end, in order (the caller empties
+        it: :attr:`~hvroll.executor.context.Held.rows`)."""
+        self.stopped: list[MigrationRecord] = []
+        """One migration of each drain looked at that stopped because its source, cluster or
+        region was full (the caller empties it: :attr:`~hvroll.executor.context.Held.stops`)."""
         self.unread_jobs: dict[str, None] = {}
         """Reinstall jobs whose last progress read went unanswered, read again at each turn
         (:func:`~hvroll.executor.context.jobs_to_read`)."""
@@ -234,11 +238,12 @@ class HostSteps:
             refused = self.refused.get(step.id)
             if refused is not None and self._still_refused(*refused):
                 self.agenda.block(step.cluster, step.region)
-                self.held.append(refused[0])
+                self.stopped.append(refused[0])
                 return
             rows, first = self.layout.open_drain(step.id)
             restarting = {r.id for r, _ in runner.restart} if runner.restart else ()
             held: MigrationRecord | None = None
+            passed = len(self.held)
             for row in islice(rows, first, None):
                 if row.state is not MigrationState.PENDING or row.id in restarting:
                     continue
@@ -246,11 +251,13 @@ class HostSteps:
                     continue  # its destination, a spare of the canary wave, is not ready yet
                 if not runner.room(row):  # start's first check, and it changes nothing
                     self.agenda.block(step.cluster, step.region)
-                    self.held.append(row)
                     held = held or row
                     if not runner.held_beyond_destination(row):
+                        self.held.append(row)
                         continue  # its destination is busy: the ones behind it may start
                     self.refused[step.id] = (held, runner.requeued)
+                    del self.held[passed:]  # held as long as the drain's own limits are
+                    self.stopped.append(row)
                     break
                 if not runner.start(row, effects):
                     self.agenda.block(step.cluster, step.region)
