@@ -207,6 +207,6 @@ def test_a_cached_dump_that_does_not_restore_is_synced_anew_and_replaced(
     assert calls == [f"restoring the cached schemas {cache}", "emptying the databases", "sync",
                      "mariadb-dump of the synced schemas"]
     assert notes == ["database schemas (from the cache)",
-                     f"the cached schemas did not restore (restoring the cached schemas {cache} "
-                     "failed: ERROR 1064 (42000) at line 1); syncing anew"]
+                     "database schemas by syncing (the cached dump did not restore: restoring "
+                     f"the cached schemas {cache} failed: ERROR 1064 (42000) at line 1)"]
     assert cache.read_text() == "CREATE TABLE t (i INT);\n"

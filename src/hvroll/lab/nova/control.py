@@ -252,7 +252,7 @@ class Lab:
                          stdin=cache.read_text() + configs.cell_mappings_sql(self.ports))
                 return
             except DriverError as exc:
-                note(f"the cached schemas did not restore ({exc}); syncing anew")
+                note(f"database schemas by syncing (the cached dump did not restore: {exc})")
             self.run([str(MARIADB), f"--defaults-file={cnf}"],
                      what="emptying the databases", stdin=configs.db_reset_sql())
         else:
