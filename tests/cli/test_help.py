@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 import typer.main
 from typer.core import TyperGroup, TyperOption
+from typer.testing import CliRunner
 
 from hvroll.cli import app
 
@@ -53,3 +56,26 @@ def test_options_have_help(path: str) -> None:
     missing = [p.name for p in command.params
                if isinstance(p, TyperOption) and not (p.help or "").strip()]
     assert missing == []
+
+
+def shown(path: str) -> list[str]:
+    """The lines of ``path --help`` on a wide terminal, each one's words joined by single
+    spaces, without the panels' borders."""
+    result = CliRunner().invoke(app, [*path.split()[1:], "--help"], env={"COLUMNS": "1000"},
+                                terminal_width=1000)
+    assert result.exit_code == 0, result.output
+    return [" ".join(re.sub(r"[│╭╮╰╯─]", " ", line).split())
+            for line in result.output.splitlines()]
+
+
+@pytest.mark.parametrize("path", [p for p, _ in ALL])
+def test_help_shows_each_paragraph_on_one_line_and_every_word_written(path: str) -> None:
+    """A docstring's line breaks are not the terminal's, and no text in brackets or angle
+    brackets is taken for markup and dropped ("[default: …]", "PREFIX")."""
+    command = dict(ALL)[path]
+    lines = shown(path)
+    paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(command.help).split("\n\n")]
+    assert [p for p in paragraphs if p not in lines] == []
+    options = [" ".join(p.help.split()) for p in command.params
+               if isinstance(p, TyperOption) and p.help]
+    assert [o for o in options if o not in " ".join(lines)] == []

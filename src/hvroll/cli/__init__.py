@@ -29,6 +29,7 @@ app = typer.Typer(
     help="Upgrade the hosts of a KVM cloud wave by wave, without stopping a VM: inventory, "
          "check, plan, run and record a rolling upgrade by live migration.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

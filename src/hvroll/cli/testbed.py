@@ -187,7 +187,7 @@ def guest_add(
     name: str | None = typer.Argument(None, help="Guest name (letters, digits, '_.-'); "
                                                  "default: the first free canary-K."),
     host: str | None = typer.Option(None, "--host", help="Host to start it on: h2, "
-                                    "<prefix>-h2 or 2 (default: the host running the fewest "
+                                    "PREFIX-h2 or 2 (default: the host running the fewest "
                                     "guests)."),
     dirty_rate: int = typer.Option(0, "--dirty-rate", min=0, max=4096, help=DIRTY_RATE_HELP),
     dirty_mib: int = typer.Option(16, "--dirty-mib", min=1, help=DIRTY_MIB_HELP),
