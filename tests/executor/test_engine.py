@@ -31,7 +31,7 @@ from hvroll.executor.status import status
 from hvroll.inventory import load_fleet
 from hvroll.planner.build import Targets, plan, with_profiles
 from hvroll.planner.model import Policy
-from hvroll.store import Store
+from hvroll.store import MigrationRecord, StepRecord, Store
 from hvroll.store.lease import Lease
 from hvroll.store.read import table_digests
 
@@ -658,6 +658,34 @@ def test_a_host_check_the_api_drops_is_asked_again_before_the_host_fails(
     store.close()
 
 
+def _region_full_and_draining(executor: Executor, step: StepRecord) -> MigrationRecord:
+    """Put one migration of another cluster of ``step``'s region in flight (the region's limit
+    of 1 is met), end ``step``'s wave's other hosts and start draining ``step``; return that
+    migration."""
+    other = next(m for m in executor.migrations
+                 if m.region == step.region and m.cluster != step.cluster)
+    executor.runner._count(other, +1)
+    for same in executor.layout.by_cluster_wave[(step.cluster, 0)]:
+        same.state = HostStepState.DONE
+    step.state = HostStepState.DRAINING
+    return other
+
+
+def _held_twice(executor: Executor, step: StepRecord, stop: MigrationRecord,
+                pending: tuple[MigrationRecord, ...]) -> None:
+    """Look at ``step``'s cluster twice with nothing changed: the first look is held at
+    ``stop``, the second skipped; neither starts anything, and ``pending`` stay pending."""
+    agenda = executor.agenda
+    for _ in range(2):
+        agenda.dirty = {step.cluster}
+        effects: list[Callable[[], None]] = []
+        executor._schedule(effects)
+        assert (effects, [r.state for r in pending]) == (
+            [], [MigrationState.PENDING] * len(pending))
+        assert agenda.held[step.cluster] == Held(False, 0, (), (stop,))
+        assert agenda.blocked[step.region] == {step.cluster}
+
+
 def test_a_cluster_held_by_its_regions_limit_starts_once_the_region_has_room(
         small: Fleet, campaign: Campaign) -> None:
     """A drain stopped because its region has as many migrations in flight as the policy
@@ -671,24 +699,13 @@ def test_a_cluster_held_by_its_regions_limit_starts_once_the_region_has_room(
     runner, agenda, layout = executor.runner, executor.agenda, executor.layout
     step = next(s for s in executor.steps if s.wave == 0 and layout.drain.get(s.id))
     row = layout.drain[step.id][0]
-    other = next(m for m in executor.migrations
-                 if m.region == step.region and m.cluster != step.cluster)
-    runner._count(other, +1)  # in flight in another cluster of the region: its limit is met
+    other = _region_full_and_draining(executor, step)
     assert (runner.by_cluster[step.cluster], runner.by_region[step.region]) == (0, 1)
-    for same in layout.by_cluster_wave[(step.cluster, 0)]:  # the wave's other hosts: done
-        same.state = HostStepState.DONE
-    step.state = HostStepState.DRAINING
-    for _ in range(2):  # the first look is held; the second, with nothing changed, is skipped
-        agenda.dirty = {step.cluster}
-        effects: list[Callable[[], None]] = []
-        executor._schedule(effects)
-        assert (effects, row.state) == ([], MigrationState.PENDING)
-        assert agenda.held[step.cluster] == Held(False, 0, (), (row,))
-        assert agenda.blocked[step.region] == {step.cluster}
-        assert agenda.dirty == set()
+    _held_twice(executor, step, row, (row,))
+    assert agenda.dirty == set()
     runner._count(other, -1)  # its end: the region has room
     assert agenda.dirty == {step.cluster}
-    effects = []
+    effects: list[Callable[[], None]] = []
     executor._schedule(effects)
     assert (len(effects), row.state) == (1, MigrationState.STARTING)
     assert step.cluster not in agenda.held
@@ -709,24 +726,12 @@ def test_a_cluster_held_by_its_regions_limit_passes_its_stop_once_the_region_has
     step, first, behind = next(
         (s, rows[0], rows[1]) for s in executor.steps if s.wave == 0
         for rows in [layout.drain.get(s.id, [])] if len(rows) > 1 and rows[0].dest != rows[1].dest)
-    other = next(m for m in executor.migrations
-                 if m.region == step.region and m.cluster != step.cluster)
-    runner._count(other, +1)  # in flight in another cluster of the region: its limit is met
+    other = _region_full_and_draining(executor, step)
     runner.by_dest[first.dest] = executor.ctx.policy.migrations_per_dest  # and busy
-    for same in layout.by_cluster_wave[(step.cluster, 0)]:  # the wave's other hosts: done
-        same.state = HostStepState.DONE
-    step.state = HostStepState.DRAINING
-    for _ in range(2):  # the first look is held; the second, with nothing changed, is skipped
-        agenda.dirty = {step.cluster}
-        effects: list[Callable[[], None]] = []
-        executor._schedule(effects)
-        assert (effects, first.state, behind.state) == (
-            [], MigrationState.PENDING, MigrationState.PENDING)
-        assert agenda.held[step.cluster] == Held(False, 0, (), (first,))
-        assert agenda.blocked[step.region] == {step.cluster}
+    _held_twice(executor, step, first, (first, behind))
     runner._count(other, -1)  # its end: the region has room, the first's destination none
     assert agenda.dirty == {step.cluster}
-    effects = []
+    effects: list[Callable[[], None]] = []
     executor._schedule(effects)
     assert (len(effects), first.state, behind.state) == (
         1, MigrationState.PENDING, MigrationState.STARTING)
