@@ -12,6 +12,7 @@ from hvroll.domain import Fleet
 from hvroll.domain.states import HostStepState
 from hvroll.executor.context import Held, still_held
 from hvroll.executor.engine import Executor
+from hvroll.planner.model import Policy
 from hvroll.planner.replace import Readiness, readiness
 from hvroll.store import MigrationRecord
 
@@ -84,3 +85,44 @@ def test_a_vm_unreachable_before_its_hosts_drain_is_known_by_name(
         True, True, False]
     outside = next(h.name for h in small.hosts if h.name not in layout.by_host)
     assert layout.was_unreachable(outside, "vm-a") is False
+
+
+def test_a_drains_end_keeps_its_clusters_wave_and_a_steps_move_drops_it(
+        small: Fleet, campaign: Campaign) -> None:
+    """The end of a drain's migration makes its cluster dirty and drops what held it, but
+    keeps its current wave, which is what working it out again gives; a step's move drops
+    the wave."""
+    store, cloud, _ = campaign(small)
+    executor = Executor(store, cloud)
+    layout, agenda, runner = executor.layout, executor.agenda, executor.runner
+    step = next(s for s in layout.steps if s.wave > 0 and layout.drain.get(s.id))
+    cluster = step.cluster
+    wave = layout.current_wave(cluster)
+    assert agenda.waves[cluster] == wave
+    agenda.dirty.clear()
+    agenda.held[cluster] = Held(False, 0, (), ())
+    for row in layout.drain[step.id]:
+        runner.complete(row, "")
+        assert (agenda.dirty, cluster in agenda.held, agenda.waves.get(cluster)) == (
+            {cluster}, False, wave)
+        agenda.waves.pop(cluster)
+        assert layout.current_wave(cluster) == wave  # worked out again: the same
+    executor.ctx.transition(step, S.DISABLING, "")
+    executor.hosts.move(step, S.DRAINING)
+    assert cluster not in agenda.waves
+
+
+def test_the_limits_are_the_policys(small: Fleet, campaign: Campaign) -> None:
+    """The runner reads the policy's four limits once; room is asked of counters that may
+    not have the row's keys yet."""
+    store, cloud, _ = campaign(small, policy=Policy(
+        allow_suspend=True, hold_after_canary=False, migrations_per_source=1,
+        migrations_per_dest=3, migrations_per_cluster=5, migrations_per_region=7))
+    runner = Executor(store, cloud).runner
+    assert runner.limits == (1, 3, 5, 7)
+    row = runner.layout.migrations[0]
+    assert runner.room(row) and not runner.held_beyond_destination(row)
+    runner._count(row, +1)
+    assert not runner.room(row) and runner.held_beyond_destination(row)
+    runner._count(row, -1)
+    assert runner.room(row)

@@ -24,7 +24,7 @@ from hvroll.drivers.base import HostState, JobProgress
 from hvroll.drivers.sim import Faults, SimCloud, SimulatedCrash
 from hvroll.errors import ConnectionLostError
 from hvroll.executor import engine
-from hvroll.executor.context import Held, still_held
+from hvroll.executor.context import Agenda, Held, still_held
 from hvroll.executor.engine import Executor
 from hvroll.executor.migrations import UNREAD_POLLS
 from hvroll.executor.status import status
@@ -773,3 +773,27 @@ def test_skipping_held_clusters_changes_no_campaign(
         cloud.close()
     assert digests[0] == digests[1]
     assert skipped[True] > 0
+
+
+@pytest.mark.parametrize("policy", [
+    {"migrations_per_source": 1, "migrations_per_dest": 1, "drain_ahead": 2},
+    {"failed_host_tolerance": 0},
+])
+def test_keeping_the_wave_at_a_drains_end_changes_no_campaign(
+        small: Fleet, campaign: Campaign, monkeypatch: pytest.MonkeyPatch,
+        policy: dict[str, int]) -> None:
+    """The small preset's campaign (with faults: failed migrations, retried and failed
+    reinstalls, hosts failed) writes the same tables, byte for byte, whether the end of a
+    drain's migration keeps its cluster's current wave or drops it as any other change."""
+    faults = Faults(migration_failure_rate=0.05, reinstall_failure_rate=0.1)
+    full = Policy(allow_suspend=True, hold_after_canary=False, **policy)
+    digests = []
+    for keep in (True, False):
+        if not keep:
+            monkeypatch.setattr(Agenda, "drain_ended", Agenda.touched)
+        store, cloud, _ = campaign(small, policy=full, faults=faults, name=f"keep{keep}")
+        assert Executor(store, cloud).run().state in TERMINAL_CAMPAIGN
+        digests.append(table_digests(store.target))
+        store.close()
+        cloud.close()
+    assert digests[0] == digests[1]

@@ -192,6 +192,24 @@ class Agenda:
         self.waves.pop(cluster, None)
         self.held.pop(cluster, None)
 
+    def drain_ended(self, cluster: str) -> None:
+        """A migration of a host's drain in ``cluster`` ended (or was skipped or failed
+        before it started): the cluster gets another look, and what held it (:class:`Held`)
+        is dropped, as for any change (:meth:`touched`). Its current wave is kept: it is a
+        function of the cluster's steps' states and of its return migrations'
+        (:meth:`Layout.current_wave`), and a drain's migration is neither.
+
+        >>> agenda = Agenda(waves={"c1": 2}, held={"c1": Held(False, 0, (), ())})
+        >>> agenda.drain_ended("c1")
+        >>> agenda.dirty, agenda.waves, agenda.held
+        ({'c1'}, {'c1': 2}, {})
+        >>> agenda.touched("c1")
+        >>> agenda.dirty, agenda.waves, agenda.held
+        ({'c1'}, {}, {})
+        """
+        self.dirty.add(cluster)
+        self.held.pop(cluster, None)
+
     def block(self, cluster: str, region: str) -> None:
         self.blocked[region].add(cluster)
 

@@ -86,6 +86,12 @@ class MigrationRunner:
         self.by_dest: Counter[str] = Counter()
         self.by_cluster: Counter[str] = Counter()
         self.by_region: Counter[str] = Counter()
+        p = ctx.policy
+        self.limits = (p.migrations_per_source, p.migrations_per_dest,
+                       p.migrations_per_cluster, p.migrations_per_region)
+        """The policy's limits on migrations at once per source, destination, cluster and
+        region, read once: :meth:`room` is asked about 170,000 times in an enterprise run, and
+        the policy is frozen for the run."""
         self.restart: list[tuple[MigrationRecord, Rung]] = []
         """Migrations whose job ended to restart on another rung, at the next tick."""
         self.requeued = 0
@@ -113,19 +119,19 @@ class MigrationRunner:
     # -- limits -----------------------------------------------------------------------------
 
     def room(self, row: MigrationRecord) -> bool:
-        p = self.ctx.policy
-        return (self.by_source[row.source] < p.migrations_per_source
-                and self.by_dest[row.dest] < p.migrations_per_dest
-                and self.by_cluster[row.cluster] < p.migrations_per_cluster
-                and self.by_region[row.region] < p.migrations_per_region)
+        per_source, per_dest, per_cluster, per_region = self.limits
+        return (self.by_source.get(row.source, 0) < per_source
+                and self.by_dest.get(row.dest, 0) < per_dest
+                and self.by_cluster.get(row.cluster, 0) < per_cluster
+                and self.by_region.get(row.region, 0) < per_region)
 
     def held_beyond_destination(self, row: MigrationRecord) -> bool:
         """Whether ``row`` waits for room at its source, cluster or region, not only at its
         destination (:func:`held_beyond_destination`)."""
-        p = self.ctx.policy
-        return held_beyond_destination(self.by_source[row.source], self.by_cluster[row.cluster],
-                                       self.by_region[row.region], p.migrations_per_source,
-                                       p.migrations_per_cluster, p.migrations_per_region)
+        per_source, _, per_cluster, per_region = self.limits
+        return held_beyond_destination(
+            self.by_source.get(row.source, 0), self.by_cluster.get(row.cluster, 0),
+            self.by_region.get(row.region, 0), per_source, per_cluster, per_region)
 
     def _count(self, row: MigrationRecord, delta: int) -> None:
         self.by_source[row.source] += delta
@@ -674,7 +680,10 @@ class MigrationRunner:
         ex.transition(row, state, error)
         row.finished_s = ex.clock.now()
         row.error = error
-        self.agenda.touched(row.cluster)
+        if row.step_id is None:  # a return migration: its end may end its wave
+            self.agenda.touched(row.cluster)
+        else:
+            self.agenda.drain_ended(row.cluster)
         if state is MigrationState.FAILED:
             ex.event("migration_failed", vm=row.vm, host=row.source, dest=row.dest,
                      reason=error)
