@@ -57,16 +57,35 @@ class PlanState:
         self.on_host: dict[str, set[str]] = defaultdict(set)
         self.group_hosts: dict[str, Counter[str]] = defaultdict(Counter)
         self.moves: Counter[str] = Counter()
-        self.need: dict[str, tuple[int, int, int]] = {
-            vm.name: (vm.vcpus, vm.ram_mib, vm.local_disk_gib) for vm in fleet.vms}
+        self.need: dict[str, tuple[int, int, int]] = {}
         """What each VM takes on a host: vCPUs, RAM MiB, local disk GiB (moves keep it)."""
         self.capacity: dict[str, tuple[float, float, float]] = {
             h.name: _capacity(h) for h in fleet.hosts}
         """Each host's vCPUs, RAM MiB and local disk GiB under its allocation ratios."""
         self.anti_affine: frozenset[str] = frozenset(
             g.name for g in fleet.server_groups if g.policy is GroupPolicy.ANTI_AFFINITY)
-        for vm in fleet.vms:
-            self._put(vm, vm.host)
+        self._place_all(fleet.vms)
+
+    def _place_all(self, vms: Sequence[Vm]) -> None:
+        """Each VM's need, and :meth:`_put` of each on its host, in the fleet's order: the
+        same dictionaries, filled in the same order, without a call per VM (the public
+        preset's 250,819, once by the planner and once by the executor's load)."""
+        need, location, on_host, usage = self.need, self.location, self.on_host, self.usage
+        group_hosts = self.group_hosts
+        for vm in vms:
+            name, host = vm.name, vm.host
+            vcpus, ram_mib, disk_gib = need[name] = (vm.vcpus, vm.ram_mib, vm.local_disk_gib)
+            location[name] = host
+            on_host[host].add(name)
+            use = usage.get(host)
+            if use is None:
+                use = usage[host] = Usage()
+            use.vcpus += vcpus
+            use.ram_mib += ram_mib
+            use.disk_gib += disk_gib
+            use.vms += 1
+            if vm.server_group is not None:
+                group_hosts[vm.server_group][host] += 1
 
     def vm(self, name: str) -> Vm:
         """The VM as it is now in the plan (its history after the moves planned so far)."""
