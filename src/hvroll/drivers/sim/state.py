@@ -180,24 +180,22 @@ def build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, S
 
 def _build_vms(fleet: Fleet, seed: int, hosts: dict[str, SimHost]) -> dict[str, SimVm]:
     anti = {g.name for g in fleet.server_groups if g.policy is GroupPolicy.ANTI_AFFINITY}
+    windows, iso = GuestOsFamily.WINDOWS, ConfigDrive.ISO9660
     vms: dict[str, SimVm] = {}
     for vm in fleet.vms:
-        dirty = vm.dirty_rate_mib_s
-        sim = SimVm(
-            name=vm.name, host=vm.host, power=vm.power, ram_mib=float(vm.ram_mib),
-            vcpus=vm.vcpus,
-            dirty_mib_s=drawn_dirty_rate_mib_s(seed, vm.name) if dirty is None else dirty,
-            local_disk_mib=float(vm.local_disk_gib * MIB_PER_GIB),
-            has_balloon=vm.devices.balloon, balloon=vm.devices.balloon,
-            windows=vm.guest.family is GuestOsFamily.WINDOWS,
-            migrations_since_power_cycle=vm.history.live_migrations_since_power_cycle,
-            anti_affinity_group=vm.server_group if vm.server_group in anti else None,
-            iso_config_drive=vm.devices.config_drive is ConfigDrive.ISO9660,
-            passthrough=bool(vm.devices.passthrough), cpu=vm.cpu)
-        vms[vm.name] = sim
-        if vm.host not in hosts:
-            raise InputError(f"VM {vm.name!r} is on host {vm.host!r}, which is not in the fleet")
-        place(hosts[vm.host], sim)
+        name, dirty, devices, group = vm.name, vm.dirty_rate_mib_s, vm.devices, vm.server_group
+        host = hosts.get(vm.host)
+        if host is None:
+            raise InputError(f"VM {name!r} is on host {vm.host!r}, which is not in the fleet")
+        balloon = devices.balloon
+        sim = vms[name] = SimVm(
+            name, host.name, vm.power, float(vm.ram_mib), vm.vcpus,
+            drawn_dirty_rate_mib_s(seed, name) if dirty is None else dirty,
+            float(vm.local_disk_gib * MIB_PER_GIB), balloon, balloon,
+            vm.guest.family is windows, vm.history.live_migrations_since_power_cycle,
+            group if group in anti else None, devices.config_drive is iso,
+            bool(devices.passthrough), vm.cpu)
+        place(host, sim)
     return vms
 
 
