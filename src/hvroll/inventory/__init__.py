@@ -3,6 +3,7 @@ fleets: :mod:`hvroll.synthetic`)."""
 
 from hvroll.inventory.document import Format
 from hvroll.inventory.files import (
+    Serialized,
     dump_fleet,
     fingerprint,
     fleet_data,
@@ -11,11 +12,13 @@ from hvroll.inventory.files import (
     parse_fleet,
     save_fleet,
     schema_text,
+    serialized,
     write_atomic,
 )
 
 __all__ = [
     "Format",
+    "Serialized",
     "dump_fleet",
     "fingerprint",
     "fleet_data",
@@ -24,5 +27,6 @@ __all__ = [
     "parse_fleet",
     "save_fleet",
     "schema_text",
+    "serialized",
     "write_atomic",
 ]

@@ -8,6 +8,10 @@ import json
 import os
 import stat
 import tempfile
+import weakref
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -165,7 +169,7 @@ def _umask() -> int:
 
 
 FINGERPRINT_CHUNK = 4096
-"""Records of a section serialized at once by :func:`fingerprint`."""
+"""Records of a section serialized at once by :func:`fingerprint` and :func:`serialized`."""
 
 
 def fingerprint(fleet: Fleet) -> str:
@@ -175,22 +179,78 @@ def fingerprint(fleet: Fleet) -> str:
     It is the SHA-256 of the fleet's JSON (``fleet.model_dump_json()``), fed to the hash a
     section at a time and :data:`FINGERPRINT_CHUNK` records at a time, so the whole text is
     never held: for the public preset's 250,819 VMs that text and its bytes were about 300
-    MiB on top of the fleet, the peak of ``hvroll plan``."""
-    digest = hashlib.sha256(b"{")
+    MiB on top of the fleet, the peak of ``hvroll plan``. The one :func:`serialized` kept
+    for this fleet, if any."""
+    kept = _kept_for(fleet)
+    if kept is not None:
+        return kept.fingerprint
+    digest = hashlib.sha256()
+    for chunk in _json_chunks(fleet):
+        digest.update(chunk)
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Serialized:
+    """A fleet's JSON as a campaign keeps it (:func:`serialized`)."""
+
+    fingerprint: str
+    """:func:`fingerprint` of the fleet."""
+    compressed: bytes
+    """Its JSON (``fleet.model_dump_json()``), zlib-compressed at level 1: what a
+    campaign's store keeps as its inventory."""
+
+
+_kept: tuple[weakref.ref[Fleet], Serialized] | None = None
+"""The last fleet :func:`serialized` made, and what it made."""
+
+
+def serialized(fleet: Fleet) -> Serialized:
+    """The fleet's fingerprint and compressed JSON, from one pass over its JSON (made a
+    section and :data:`FINGERPRINT_CHUNK` records at a time, as :func:`fingerprint` makes
+    it, never held whole). Kept for the last fleet it was asked for, as long as that fleet
+    lives: planning a fleet (its fingerprint) and storing it as a campaign's inventory (its
+    compressed JSON) in one process serialize it once, not twice (public preset: about 1 s
+    each on a quiet machine). The compression costs a fifth of a serialization (public
+    preset: 18.7 MB kept out of 169 MB of JSON)."""
+    global _kept
+    kept = _kept_for(fleet)
+    if kept is not None:
+        return kept
+    digest = hashlib.sha256()
+    compressor = zlib.compressobj(1)
+    parts: list[bytes] = []
+    for chunk in _json_chunks(fleet):
+        digest.update(chunk)
+        parts.append(compressor.compress(chunk))
+    parts.append(compressor.flush())
+    made = Serialized(digest.hexdigest()[:32], b"".join(parts))
+    _kept = (weakref.ref(fleet), made)
+    return made
+
+
+def _kept_for(fleet: Fleet) -> Serialized | None:
+    kept = _kept
+    return kept[1] if kept is not None and kept[0]() is fleet else None
+
+
+def _json_chunks(fleet: Fleet) -> Iterator[bytes]:
+    """The fleet's JSON (``fleet.model_dump_json()``), a section at a time and
+    :data:`FINGERPRINT_CHUNK` records at a time."""
+    yield b"{"
     for n, (name, adapter) in enumerate(_field_adapters().items()):
-        digest.update(b'%s"%s":' % (b"," if n else b"", name.encode()))
+        yield b'%s"%s":' % (b"," if n else b"", name.encode())
         value = getattr(fleet, name)
         if not isinstance(value, tuple) or len(value) <= FINGERPRINT_CHUNK:
-            digest.update(adapter.dump_json(value))
+            yield adapter.dump_json(value)
             continue
-        digest.update(b"[")
+        yield b"["
         for start in range(0, len(value), FINGERPRINT_CHUNK):
             if start:
-                digest.update(b",")
-            digest.update(adapter.dump_json(value[start:start + FINGERPRINT_CHUNK])[1:-1])
-        digest.update(b"]")
-    digest.update(b"}")
-    return digest.hexdigest()[:32]
+                yield b","
+            yield adapter.dump_json(value[start:start + FINGERPRINT_CHUNK])[1:-1]
+        yield b"]"
+    yield b"}"
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from hvroll.compat.target import Targets as Targets  # re-exported: the planner'
 from hvroll.compat.verdict import Checker, Verdict
 from hvroll.domain import Fleet, Host, HostProfile, HostRole, PowerState, Vm
 from hvroll.errors import InputError
-from hvroll.inventory import fingerprint
+from hvroll.inventory import serialized
 from hvroll.planner import estimate as est
 from hvroll.planner.canary import choose_canaries, label
 from hvroll.planner.model import (
@@ -82,7 +82,7 @@ def _planned(fleet: Fleet, targets: Targets, policy: Policy, strategy: Strategy,
     (:func:`hvroll.bulk.long_lived`), so that the collections that follow (the first one
     walked the planner's whole state, 0.6 s for the public preset) and those of a campaign
     created from it do not walk it."""
-    digest = fingerprint(fleet)
+    digest = serialized(fleet).fingerprint  # and its JSON kept, for a campaign made of it
     fleet = with_profiles(fleet, targets.profiles())
     builder = _Builder(fleet, targets, policy, strategy)
     waves = builder.build()

@@ -30,7 +30,7 @@ Returning moves of a wave (``evacuate-return``) run after its reinstalls.
 from __future__ import annotations
 
 from hvroll.domain import Fleet
-from hvroll.inventory import fingerprint
+from hvroll.inventory import serialized
 from hvroll.planner.model import Migration, Plan, Strategy
 
 MAX_REPORTED = 20
@@ -39,10 +39,12 @@ MAX_REPORTED = 20
 def plan_problems(plan: Plan, fleet: Fleet) -> list[str]:
     """What makes ``plan`` unfit for ``fleet`` (the inventory as loaded, before target
     profiles are added), one line each; [] when it may run."""
-    if plan.inventory_fingerprint and plan.inventory_fingerprint != fingerprint(fleet):
+    # serialized, not only hashed: the campaign run from the plan stores its JSON next
+    digest = serialized(fleet).fingerprint if plan.inventory_fingerprint else ""
+    if digest != plan.inventory_fingerprint:
         return [f"the plan was made for another inventory (expected the inventory it was "
                 f"planned from, fingerprint {plan.inventory_fingerprint}, got "
-                f"{fingerprint(fleet)}; plan again with 'hvroll plan')"]
+                f"{digest}; plan again with 'hvroll plan')"]
     problems: list[str] = []
     profiles = {p.name: p for p in fleet.profiles}
     for p in plan.targets:

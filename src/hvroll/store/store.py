@@ -60,7 +60,7 @@ from hvroll.domain.states import (
     check,
 )
 from hvroll.errors import CampaignExistsError, InputError
-from hvroll.inventory import Format, parse_fleet
+from hvroll.inventory import Format, parse_fleet, serialized
 from hvroll.planner.model import Migration, Plan, SkippedHost, Strategy, Summary
 from hvroll.store.lease import (
     LeaseHeldError,
@@ -608,7 +608,9 @@ class Store:
 
         The inventory is kept as the fleet's JSON with every field (pydantic's own
         serializer: 0.4 s for 35,000 VMs where the canonical file format, defaults left out,
-        takes 1.9 s), compressed fast; :meth:`fleet` reads it back as the same fleet.
+        takes 1.9 s), compressed fast; :meth:`fleet` reads it back as the same fleet. It is
+        :func:`~hvroll.inventory.serialized` of the fleet: the one made when the fleet was
+        planned or its plan checked in this process, if it was.
 
         The cyclic collector is paused meanwhile: the rows made here are freed as soon as
         they are written, and a collection started by making them walked the whole heap, the
@@ -631,7 +633,7 @@ class Store:
                           plan_file=plan_file, approved=not plan.policy.hold_after_canary,
                           created_s=now_s, clock_s=now_s)
         packed = CampaignInputRow(id=1, plan=pack(_json(plan), 1),
-                                  inventory=pack(_json(fleet), 1))
+                                  inventory=serialized(fleet).compressed)
         self.session.add(row)
         self.session.flush()  # the campaign row first: its input row refers to it
         self.session.add(packed)
