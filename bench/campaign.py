@@ -5,11 +5,11 @@ through the real executor, in one run.
                                        [--drain-ahead N]
 
 Prints wall and CPU time of each phase (generate, plan, create the campaign in the store,
-load it into the executor, run it), simulated events per wall second, the simulated makespan
-over the planner's estimate and its two lower bounds (for every plan, and under the policy's
-rules: docs/planner.md, "The lower bound"), peak memory (the process's maximum resident
-set), and each figure over its goal (``docs/performance.md``). Machines are noisy, and a
-shared machine more so: CPU seconds and ratios are the result, not wall seconds.
+load it into the executor, run it, read its status), simulated events per wall second, the
+simulated makespan over the planner's estimate and its two lower bounds (for every plan, and
+under the policy's rules: docs/planner.md, "The lower bound"), peak memory (the process's
+maximum resident set), and each figure over its goal (``docs/performance.md``). Machines are
+noisy, and a shared machine more so: CPU seconds and ratios are the result, not wall seconds.
 """
 
 from __future__ import annotations
@@ -83,13 +83,14 @@ def main() -> None:
     executor = Executor(store, cloud)
     loaded, phase = phase.done(), Phase()
     outcome = executor.run()
-    ran = phase.done()
+    ran, phase = phase.done(), Phase()
     s = status(store)
+    summed = phase.done()
     events = cloud.events_processed
     print(f"preset {args.preset}: {len(fleet.hosts)} hosts, {len(fleet.vms)} VMs; "
           f"state in {workdir}")
     for name, (wall, cpu) in (("generate", gen), ("plan", planned), ("create campaign", created),
-                              ("load executor", loaded), ("run", ran)):
+                              ("load executor", loaded), ("run", ran), ("status", summed)):
         print(f"  {name:<16}{wall:>8.1f} s wall{cpu:>8.1f} s CPU")
     goal_create, goal_run = GOALS.get(args.preset, (None, None))
     print(f"create the campaign {created[0]:.2f} s{ratio(created[0], goal_create)}; run "
