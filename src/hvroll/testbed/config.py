@@ -87,7 +87,9 @@ def init_script(host: HostLayout, tini: Path, libvirtd: Path) -> str:
 #!/bin/sh
 # Written by hvroll testbed: starts libvirtd as testbed host {host.hostname}.
 set -eu
-echo $$ > {q(str(host.pid_file))}
+# written whole, then renamed: a reader never sees it half written
+echo $$ > {q(str(host.pid_file))}.tmp
+mv -f {q(str(host.pid_file))}.tmp {q(str(host.pid_file))}
 # Drop this namespace's references to other network namespaces, then private /sys and /run.
 umount -l /run/netns 2>/dev/null || true
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys

@@ -49,6 +49,7 @@ from hvroll.testbed.system import (
     LIBVIRTD,
     QEMU,
     TINI,
+    Proc,
     ip,
     netns_inode,
     netns_list,
@@ -278,11 +279,35 @@ def _daemon_pid(host: HostLayout) -> int | None:
     proc = read_proc(pid)
     if proc is None or proc.gone or not proc.cmdline:
         return None
-    ours = proc.cmdline[0] == str(TINI) and str(config.config_file(host)) in proc.cmdline
-    starting = str(host.init_script) in proc.cmdline  # the start script, before its exec
-    if not (ours or starting):
-        return None  # a recycled pid: not ours
-    return pid
+    return pid if _is_ours(host, proc.cmdline) else None  # else a recycled pid
+
+
+def _is_ours(host: HostLayout, cmdline: tuple[str, ...]) -> bool:
+    """Whether ``cmdline`` is the host's subreaper, or its start script before its exec."""
+    daemon = bool(cmdline) and cmdline[0] == str(TINI) and str(config.config_file(host)) in cmdline
+    return daemon or str(host.init_script) in cmdline
+
+
+def exited_during_start(pid_text: str | None, proc: Proc | None, ours: bool) -> bool:
+    """Whether a host's start has ended without its daemon: the start script's pid file
+    (``pid_text``; None while there is none) names a process that is gone, a zombie, or
+    (``ours`` False, with a command line) another program, the pid reused.
+
+    A pid file not yet written whole, or a process with no command line for an instant
+    (between two programs: the start script ``exec``-ing its subreaper), is still starting.
+
+    >>> alive = Proc(pid=7, state="S", cmdline=("/bin/sh", "-eu", "init.sh"))
+    >>> [exited_during_start(t, p, o) for t, p, o in [
+    ...     (None, None, False), ("", None, False), ("7\\n", alive, True),
+    ...     ("7\\n", Proc(7, "R", ()), False), ("7\\n", None, False),
+    ...     ("7\\n", Proc(7, "Z", ()), False), ("7\\n", Proc(7, "S", ("/bin/bash",)), False)]]
+    [False, False, False, False, True, True, True]
+    """
+    if pid_text is None or not pid_text.endswith("\n"):
+        return False
+    if proc is None or proc.gone:
+        return True
+    return bool(proc.cmdline) and not ours
 
 
 def _daemon_answers(host: HostLayout) -> bool:
@@ -346,6 +371,16 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "(empty log)"
 
 
+def _start_exited(host: HostLayout) -> bool:
+    """:func:`exited_during_start`, read from the host's pid file and ``/proc``."""
+    try:
+        text: str | None = host.pid_file.read_text()
+    except FileNotFoundError:
+        text = None
+    proc = read_proc(int(text)) if text is not None and text.strip().isdigit() else None
+    return exited_during_start(text, proc, proc is not None and _is_ours(host, proc.cmdline))
+
+
 def _wait_ready(host: HostLayout) -> None:
     started = time.monotonic()
     deadline = started + START_TIMEOUT_S
@@ -359,7 +394,7 @@ def _wait_ready(host: HostLayout) -> None:
                 f"the host's namespaces could not be entered: {_tail(host.daemon_log)}",
                 host=host.hostname,
             )
-        if host.pid_file.is_file() and _daemon_pid(host) is None:
+        if _start_exited(host):
             raise DriverError(
                 f"libvirtd exited during start: {_tail(host.daemon_log)}; "
                 f"see {host.daemon_log} and {host.bind_dir('log')}/libvirtd.log",
