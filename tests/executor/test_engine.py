@@ -739,6 +739,20 @@ def test_a_cluster_held_by_its_regions_limit_passes_its_stop_once_the_region_has
     assert agenda.blocked[step.region] == {step.cluster}  # the first waits for room
 
 
+def _faulty_run_digests(small: Fleet, campaign: Campaign, policy: dict[str, int],
+                        name: str) -> dict[str, str]:
+    """Run the small preset's campaign under ``policy`` with faults (failed migrations,
+    retried and failed reinstalls) to its end; its tables' digests."""
+    faults = Faults(migration_failure_rate=0.05, reinstall_failure_rate=0.1)
+    full = Policy(allow_suspend=True, hold_after_canary=False, **policy)
+    store, cloud, _ = campaign(small, policy=full, faults=faults, name=name)
+    assert Executor(store, cloud).run().state in TERMINAL_CAMPAIGN
+    digests = table_digests(store.target)
+    store.close()
+    cloud.close()
+    return digests
+
+
 @pytest.mark.parametrize("policy", [
     {"migrations_per_region": 1},
     {"migrations_per_region": 3, "migrations_per_cluster": 2},
@@ -754,9 +768,6 @@ def test_skipping_held_clusters_changes_no_campaign(
     """The small preset's campaign under limits that hold clusters (and, with no failed
     host tolerated, faults that fail hosts) writes the same tables, byte for byte, whether
     held clusters' looks are skipped or every dirty cluster is looked at as before."""
-    faults = Faults(migration_failure_rate=0.05, reinstall_failure_rate=0.1)
-    full = Policy(allow_suspend=True, hold_after_canary=False, **policy)
-    digests = []
     skipped = Counter[bool]()
 
     def counted(*args: Any) -> bool:
@@ -764,13 +775,10 @@ def test_skipping_held_clusters_changes_no_campaign(
         skipped[found] += 1
         return found
 
+    digests = []
     for skip in (True, False):
         monkeypatch.setattr(engine, "still_held", counted if skip else lambda *args: False)
-        store, cloud, _ = campaign(small, policy=full, faults=faults, name=f"skip{skip}")
-        assert Executor(store, cloud).run().state in TERMINAL_CAMPAIGN
-        digests.append(table_digests(store.target))
-        store.close()
-        cloud.close()
+        digests.append(_faulty_run_digests(small, campaign, policy, f"skip{skip}"))
     assert digests[0] == digests[1]
     assert skipped[True] > 0
 
@@ -785,15 +793,9 @@ def test_keeping_the_wave_at_a_drains_end_changes_no_campaign(
     """The small preset's campaign (with faults: failed migrations, retried and failed
     reinstalls, hosts failed) writes the same tables, byte for byte, whether the end of a
     drain's migration keeps its cluster's current wave or drops it as any other change."""
-    faults = Faults(migration_failure_rate=0.05, reinstall_failure_rate=0.1)
-    full = Policy(allow_suspend=True, hold_after_canary=False, **policy)
     digests = []
     for keep in (True, False):
         if not keep:
             monkeypatch.setattr(Agenda, "drain_ended", Agenda.touched)
-        store, cloud, _ = campaign(small, policy=full, faults=faults, name=f"keep{keep}")
-        assert Executor(store, cloud).run().state in TERMINAL_CAMPAIGN
-        digests.append(table_digests(store.target))
-        store.close()
-        cloud.close()
+        digests.append(_faulty_run_digests(small, campaign, policy, f"keep{keep}"))
     assert digests[0] == digests[1]
