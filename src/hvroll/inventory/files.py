@@ -126,17 +126,19 @@ def write_atomic(path: str, text: str, *, mode: int | None = None) -> None:
     what ``open()`` would give (0666 less the umask), as an editor or ``cp`` would leave them."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path()
-    try:
-        before: int | None = target.stat().st_mode
-    except OSError:
-        before = None
+    if mode is None:
+        try:
+            replaced: int | None = target.stat().st_mode
+        except OSError:
+            replaced = None
+        mode = file_mode(replaced, _umask())
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(fd, mode if mode is not None else file_mode(before, _umask()))
+            os.fchmod(fd, mode)
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
