@@ -157,13 +157,11 @@ def _install(rel: Release, home: Path, venv: Path, log: Path) -> None:
     constraints.write_text(constraints_text(rel))
     log.parent.mkdir(parents=True, exist_ok=True)
     steps = [
-        [sys.executable if Path(sys.executable).name.startswith("python3") else "python3",
-         "-m", "venv", str(venv)],
+        # hvroll's own interpreter may be a venv: Nova's is built from the base interpreter
+        [str(Path(sys.base_prefix) / "bin" / "python3"), "-m", "venv", str(venv)],
         [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
          "-c", str(constraints), *rel.requirements()],
     ]
-    # hvroll's own interpreter may be a venv: build Nova's from the base interpreter
-    steps[0][0] = str(Path(sys.base_prefix) / "bin" / "python3")
     with log.open("ab") as out:
         for argv in steps:
             try:
