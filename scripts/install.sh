@@ -36,5 +36,9 @@ if ((${#missing[@]})); then
   ((rc == 0)) || exit $rc
 fi
 
-[[ -x .venv/bin/python ]] || python3 -m venv .venv
+# Debian's own interpreter, the one the python3 packages above are for, whatever python3 comes
+# first on PATH (pyenv, conda): it is built with profile-guided and link-time optimisation and
+# its libpython linked in, and runs hvroll's simulated campaigns about a fifth faster than a
+# default pyenv build of the same release (docs/performance.md, section 38).
+[[ -x .venv/bin/python ]] || /usr/bin/python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e "$extra"
