@@ -110,8 +110,10 @@ class MigrationRunner:
         self._ladders: dict[tuple[frozenset[str], bool, bool, frozenset[Capability]],
                             tuple[tuple[Rung, ...], tuple[Rung, ...]]] = {}
         """:meth:`_ladder`'s answers, by its case."""
-        self._steps_of: dict[int, list[tuple[float, int]]] = {}
+        self._steps_of: dict[int, tuple[tuple[float, int], ...]] = {}
         """The downtime schedule by VM RAM (the ladder's policy is fixed for a run)."""
+        self._job_prefix = f"c{ctx.campaign.id}-m"
+        """The start of the campaign's job ids: ``c<campaign>-m<migration>-a<attempt>``."""
         self.planned = planned_keys(ctx.fleet.vm_by_name, layout.migrations)
         """The :func:`state_key` of the state the plan expected each VM in before each hop
         (by migration id)."""
@@ -151,9 +153,8 @@ class MigrationRunner:
             self.agenda.unsure += 1
             return False
         vm = ex.state.vm(row.vm)
-        where = ex.state.location.get(row.vm)
-        problem: str | None = None
         if rung is None:
+            where = ex.state.location.get(row.vm)
             if where == row.dest and row.attempts > 0:
                 self._finish(row, MigrationState.COMPLETED, "already on its destination")
                 return True
@@ -167,11 +168,12 @@ class MigrationRunner:
                 if not self._replan(row):
                     self.agenda.unsure += 1
                     return False
-                problem = None  # another destination, or a changed view of it: ask again
-        if not self.room(row):
-            self.agenda.unsure += 1
-            return False
-        if problem is None:
+                # another destination, or a changed view of it: ask again
+                if not self.room(row):
+                    self.agenda.unsure += 1
+                    return False
+                problem = self._problem(row)
+        else:
             problem = self._problem(row)
         if problem:  # the roll-forward invariant, right before the intent is written
             ex.violation(problem, vm=row.vm, host=row.dest)
@@ -203,20 +205,21 @@ class MigrationRunner:
                              f"not moved by the {ex.driver.name} driver: {unapplied}")
                 return True
         row.attempts += 1
-        job = f"c{ex.campaign.id}-m{row.id}-a{row.attempts}"
+        job = f"{self._job_prefix}{row.id}-a{row.attempts}"
         schedule = self._schedule(vm.ram_mib)
-        options = MigrationOptions(
-            max_downtime_ms=schedule[0][1], auto_converge=rung is Rung.AUTO_CONVERGE,
+        options, recorded = _options(
+            schedule[0][1], auto_converge=rung is Rung.AUTO_CONVERGE,
             post_copy=Rung.POST_COPY in rungs and rung is not Rung.COLD,
             block=local or rung is Rung.BLOCK)
         now = ex.clock.now()
-        ex.transition(row, MigrationState.STARTING, f"attempt {row.attempts} on {rung.value}")
+        name = rung.value
+        ex.transition(row, MigrationState.STARTING, f"attempt {row.attempts} on {name}")
         row.job, row.rung = job, rung
-        row.rungs = _with_rung(row.rungs, rung.value)
+        row.rungs = _with_rung(row.rungs, name)
         if row.started_s is None:
             row.started_s = now
         attempt = Attempt(migration_id=row.id, number=row.attempts, rung=rung, job=job,
-                          options=_options_json(options), started_s=now)
+                          options=recorded, started_s=now)
         ex.store.add_attempt(attempt)
         if ex.state.location.get(row.vm) != row.dest:
             ex.state.move(vm, row.dest)  # reserve the destination's capacity now
@@ -284,10 +287,10 @@ class MigrationRunner:
             ex.event("workaround_applied", vm=row.vm, host=row.source, actions=applied)
 
     def _ladder(self, caps: frozenset[str], local: bool, cold: bool,
-                ) -> tuple[list[Rung], list[Rung]]:
+                ) -> tuple[tuple[Rung, ...], tuple[Rung, ...]]:
         """The rungs open to a hop (:func:`~hvroll.executor.ladder.ladder`, only
         :attr:`~hvroll.executor.ladder.Rung.COLD` for a cold one) and those of them the driver
-        can climb (:func:`~hvroll.executor.ladder.usable`), as new lists: both depend only on
+        can climb (:func:`~hvroll.executor.ladder.usable`): both depend only on
         the hosts' features, the VM's local disks, the hop's kind, the ladder's policy (fixed
         for a run) and the driver's declared capabilities, so they are worked out once per
         distinct such case (the declaration is part of the key: it is still consulted before
@@ -300,14 +303,16 @@ class MigrationRunner:
             rungs = [Rung.COLD] if cold else lad.ladder(caps, ex.ladder_policy, local_disk=local)
             found = self._ladders[key] = (
                 tuple(rungs), tuple(lad.usable(rungs, declared, local_disk=local)))
-        return list(found[0]), list(found[1])
+        return found
 
-    def _schedule(self, ram_mib: int) -> list[tuple[float, int]]:
+    def _schedule(self, ram_mib: int) -> tuple[tuple[float, int], ...]:
+        """The downtime schedule of a VM with ``ram_mib`` of RAM
+        (:func:`~hvroll.executor.ladder.downtime_steps`), worked out once per distinct RAM."""
         found = self._steps_of.get(ram_mib)
         if found is None:
-            found = self._steps_of[ram_mib] = lad.downtime_steps(self.ctx.ladder_policy,
-                                                                 ram_mib)
-        return list(found)
+            found = self._steps_of[ram_mib] = tuple(lad.downtime_steps(self.ctx.ladder_policy,
+                                                                       ram_mib))
+        return found
 
     def _caps(self, source: str, dest: str) -> frozenset[str]:
         ex = self.ctx
@@ -712,9 +717,6 @@ def _kind(rung: Rung) -> JobKind:
     return JobKind.COLD_MIGRATION if rung is Rung.COLD else JobKind.LIVE_MIGRATION
 
 
-def _options(options: MigrationOptions) -> dict[str, object]:
-    """The options as recorded with the attempt (flat: no deep copy needed)."""
-    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
 
 
 _COLD = MoveKind.COLD.value
@@ -729,8 +731,12 @@ def _with_rung(rungs: str, rung: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _options_json(options: MigrationOptions) -> str:
-    """The options as recorded with the attempt, as JSON: written once per distinct options
-    (a run uses a handful: its downtime steps, auto-converge, post-copy, block), not once per
-    attempt."""
-    return dumps(_options(options))
+def _options(max_downtime_ms: int, *, auto_converge: bool, post_copy: bool,
+             block: bool) -> tuple[MigrationOptions, str]:
+    """An attempt's options and the same as recorded with it, in JSON: made once per distinct
+    options (a run uses a handful: its downtime steps, auto-converge, post-copy, block), not
+    once per attempt (the options are frozen: every attempt with them shares them)."""
+    options = MigrationOptions(max_downtime_ms=max_downtime_ms, auto_converge=auto_converge,
+                               post_copy=post_copy, block=block)
+    return options, dumps({f.name: getattr(options, f.name)
+                           for f in dataclasses.fields(options)})

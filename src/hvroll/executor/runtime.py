@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hvroll.domain.states import Rung
@@ -15,8 +16,8 @@ class Live:
 
     row: MigrationRecord
     attempt: Attempt
-    rungs: list[Rung]
-    schedule: list[tuple[float, int]]
+    rungs: Sequence[Rung]
+    schedule: Sequence[tuple[float, int]]
     downtime_ms: int
     total_mib: float
     """What the job moves: RAM, plus local disks in a block migration (grows as reported)."""
