@@ -423,8 +423,10 @@ class Layout:
     def was_unreachable(self, host: str, vm: str) -> bool:
         """Whether ``vm`` did not answer before ``host`` was drained (not blamed on the
         campaign)."""
-        return any(vm in loads_items(step.unreachable_before)
-                   for step in self.by_host.get(host, ()))
+        for step in self.by_host.get(host, ()):  # a loop: asked after every migration
+            if vm in loads_items(step.unreachable_before):
+                return True
+        return False
 
     def target_rank(self, host: str) -> int:
         """The rank ``host`` will have: its target's when the plan rolls forward."""

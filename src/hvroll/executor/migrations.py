@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
 from hvroll.compat import capabilities
-from hvroll.domain import CpuMode
+from hvroll.domain import CpuMode, Vm
 from hvroll.domain.states import IN_PLACE_RUNGS, MigrationState, Rung
 from hvroll.drivers.base import (
     Capability,
@@ -193,7 +193,7 @@ class MigrationRunner:
         first = row.attempts == 0
         actions: tuple[str, ...] = ()
         if first:
-            choice = self._choose_workarounds(row)
+            choice = self._choose_workarounds(row, vm)
             if choice.blocked:
                 self._finish(row, MigrationState.FAILED, f"the rules block this hop for the VM "
                                                          f"as it is now: {choice.blocked}")
@@ -231,7 +231,7 @@ class MigrationRunner:
         def effect() -> None:
             ex.lease.verify()
             try:
-                if first:
+                if actions:  # a first attempt's, and most have none
                     self._workarounds(row, actions)
                 if rung is Rung.COLD:
                     require(ex.driver, Capability.COLD_MIGRATION).cold_migrate(job, row.vm,
@@ -249,11 +249,10 @@ class MigrationRunner:
         effects.append(effect)
         return True
 
-    def _choose_workarounds(self, row: MigrationRecord) -> HopChoice:
+    def _choose_workarounds(self, row: MigrationRecord, vm: Vm) -> HopChoice:
         """The workarounds of a hop's first attempt: the plan's where the hop goes where and
-        as planned, else those of the rules asked again on the VM as it is now."""
+        as planned, else those of the rules asked again on the VM as it is now (``vm``)."""
         ex = self.ctx
-        vm = ex.state.vm(row.vm)
         planned = self.planned.get(row.id)
         as_planned = (row.dest == row.planned_dest and planned is not None
                       and planned == state_key(vm))
@@ -592,7 +591,6 @@ class MigrationRunner:
         attempt.iterations, attempt.downtime_ms = p.iteration, p.downtime_ms
         attempt.error = p.error or ""
         ex.store.attempt_ended(attempt)
-        vm = ex.fleet.vm_by_name[row.vm]
         if p.phase is JobPhase.COMPLETED:
             downtime = p.downtime_ms
             if live.in_place is Rung.SUSPEND:
@@ -611,7 +609,7 @@ class MigrationRunner:
             self._finish(row, MigrationState.COMPLETED, "")
             self._post_check(row)
             return
-        ex.state.undo_to(vm, row.source)
+        ex.state.undo_to(ex.fleet.vm_by_name[row.vm], row.source)
         if live.in_place is Rung.SUSPEND:
             self._resume(live, row.source)  # the guest stays on its source: it runs again
         if live.stopping:
