@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from hvroll.domain.states import HostStepState
 from hvroll.store import Store
 from hvroll.store.models import EventRow, Meta, StepRow
-from hvroll.store.rawsql import execute, executemany_rows
+from hvroll.store.rawsql import _compiled, _driver_rows, execute, executemany_rows
 from targets import execute as sql
 
 STEPS = cast(Table, StepRow.__table__)
@@ -76,21 +76,42 @@ def test_a_state_is_written_as_its_value_and_an_unknown_one_is_refused(target: s
         store.close()
 
 
-def test_a_column_given_ready_is_passed_on_unconverted(target: str) -> None:
-    """A column named in ``ready`` is the caller's to give as the driver takes it: its values
-    go to the driver as they are (a state's string the column's conversion would refuse is
-    written as given), the other columns' are converted."""
+def test_a_float_column_stores_what_sqlalchemy_stores(target: str) -> None:
+    """An ``int``, a ``float`` and ``None`` given for a ``Float`` column are stored as
+    SQLAlchemy's own UPDATE stores them (on SQLite they go to the driver unconverted: the
+    column's REAL affinity makes a number a REAL; a ``bool`` too, SQLite only)."""
+    values: list[float | None] = [4, 2.5, None, 0, -3]
+    if target.endswith(".db"):
+        values.append(True)
     store = Store(target, create=True)
     try:
         conn = store.session.connection()
-        pending_steps(conn, 2)
-        executemany_rows(conn, BY_ID, ("state", "b_id"), [("drained away", 1)],
-                         ready=frozenset({"state"}))
-        executemany_rows(conn, BY_ID, ("state", "started_s", "b_id"),
-                         [(HostStepState.DONE, 4, 2)], ready=frozenset({"state"}))
+        pending_steps(conn, 2 * len(values))
+        conn.execute(BY_ID, [{"started_s": v, "b_id": i + 1} for i, v in enumerate(values)])
+        executemany_rows(conn, BY_ID, ("started_s", "b_id"),
+                         [(v, len(values) + i + 1) for i, v in enumerate(values)])
         store.commit()
-        assert sql(target, "select id, state, started_s from host_step order by id") == [
-            (1, "drained away", None), (2, "done", 4.0)]
+        rows = sql(target, "select started_s from host_step order by id")
+        core, raw = rows[:len(values)], rows[len(values):]
+        assert raw == core == [(4.0,), (2.5,), (None,), (0.0,), (-3.0,), (1.0,)][:len(values)]
+        assert all(type(t) is float for (t,) in raw if t is not None)
+    finally:
+        store.close()
+
+
+def test_sqlite_takes_a_float_and_a_state_as_they_are(tmp_path: Path) -> None:
+    """On SQLite a ``Float`` column's values and a state column's members and values go to
+    the driver as given (the state through its enum's adapter, which gives its value); a
+    value the state column does not know is converted, so refused (the test above)."""
+    store = Store(tmp_path / "state.db", create=True)
+    try:
+        conn = store.session.connection()
+        found = _compiled(conn, BY_ID, ("state", "started_s", "b_id"))
+        rows = [(HostStepState.DONE, 4, 2), ("failed", 1.5, 1), (None, None, 3)]
+        assert _driver_rows(conn, found, rows) is rows
+        adapt = sqlite3.adapters[(HostStepState, sqlite3.PrepareProtocol)]
+        assert {s: adapt(s) for s in HostStepState} == {s: s.value for s in HostStepState}
+        assert all(type(adapt(s)) is str for s in HostStepState)
     finally:
         store.close()
 

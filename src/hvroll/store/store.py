@@ -123,10 +123,6 @@ _TRANSITION_COLUMNS = ("t_s", "entity", "entity_id", "name", "source", "target",
 """A transition's values as :meth:`Store.transition` records them (the table's order)."""
 _EVENT_COLUMNS = ("t_s", "kind", "host", "vm", "message", "data")
 """An event's values as :meth:`Store.event` records them (the table's order)."""
-_FLOAT_T = frozenset({"t_s"})
-"""The columns of a transition's and an event's values recorded as the driver takes them:
-the time, made a ``float`` when recorded (a ``Float`` column's conversion, SQLite's, makes a
-number a ``float`` and leaves a ``float`` as it is)."""
 _ATTEMPTS = cast(Table, AttemptRow.__table__)
 _INSERT_ATTEMPTS = insert(_ATTEMPTS)
 """New attempts: the database numbers them (``id``) in the order they were added."""
@@ -1003,12 +999,10 @@ class Store:
                              list(map(_END_VALUES, self._ended_attempts.values())))
             self._ended_attempts = {}
         if self._transitions:
-            executemany_rows(conn, _INSERT_TRANSITIONS, _TRANSITION_COLUMNS,
-                             self._transitions, ready=_FLOAT_T)
+            executemany_rows(conn, _INSERT_TRANSITIONS, _TRANSITION_COLUMNS, self._transitions)
             self._transitions = []
         if self._events:
-            executemany_rows(conn, _INSERT_EVENTS, _EVENT_COLUMNS, self._events,
-                             ready=_FLOAT_T)
+            executemany_rows(conn, _INSERT_EVENTS, _EVENT_COLUMNS, self._events)
             self._events = []
 
     def _write_records(self, conn: Connection) -> None:
