@@ -167,9 +167,10 @@ def commit(conn: Connection) -> None:
 
 def _run(conn: Connection, sql: str, params: Any, *, many: bool) -> int:
     """Run ``sql`` on a cursor of ``conn``'s driver connection (in the transaction ``conn``
-    has begun); the number of rows it matched."""
+    has begun), made by the driver connection itself (the pool's wrapper of the connection
+    only calls it); the number of rows it matched."""
     dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.cursor()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if many:
             cursor.executemany(sql, params)
