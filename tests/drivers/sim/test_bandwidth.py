@@ -11,6 +11,7 @@ from hvroll.drivers.sim import SimCloud
 from hvroll.drivers.sim.engine import World
 from hvroll.drivers.sim.faults import Faults
 from hvroll.drivers.sim.model import SWITCHOVER_FIXED_MS, shared_rate_mib_s
+from hvroll.drivers.sim.state import LINK_STEPS
 
 from .conftest import LINK, fleet, run_until_final, vm
 
@@ -93,3 +94,33 @@ def test_the_rate_in_force_after_every_event_is_the_models_share() -> None:
             seen.add(job.rate_mib_s)
             assert job.rate_mib_s == World.rate_of(job), job_id
     assert seen == {LINK / 3, LINK / 2, 100.0, LINK}  # shares of 3, of 2, a cap, whole
+
+
+def test_a_migration_holds_both_its_links_exactly_while_in_a_link_step() -> None:
+    """What re-sharing relies on: the migrations on a host's outgoing (incoming) link are
+    exactly the active ones leaving (entering) it in a link step, so a migration on a link
+    counts in it and in its other link (a share never divides by zero)."""
+    world = World(fleet(vm("a", ram_mib=1024, local_gib=2), vm("b", ram_mib=2048, dirty=40.0),
+                        vm("c", ram_mib=8192), vm("d", "hv1", ram_mib=16384),
+                        vm("e", "hv2", ram_mib=2048, local_gib=4, power="shutoff")),
+                  1, Faults())
+    vms = world.vms
+    world.start_live("ma", vms["a"], "hv1", MigrationOptions(block=True), None)
+    world.start_live("mb", vms["b"], "hv2", MigrationOptions(bandwidth_mib_s=100.0), None)
+    world.start_live("mc", vms["c"], "hv3", PLAIN, None)
+    world.start_live("md", vms["d"], "hv3", PLAIN, None)
+    world.start_cold("me", vms["e"], "hv0")
+    steps = set()
+    while world.active:
+        for host in world.hosts.values():
+            leaving = [j for j in world.active if world.jobs[j].source == host.name
+                       and world.jobs[j].step in LINK_STEPS]
+            entering = [j for j in world.active if world.jobs[j].dest == host.name
+                        and world.jobs[j].step in LINK_STEPS]
+            assert list(host.outgoing) == leaving, host.name
+            assert list(host.incoming) == entering, host.name
+        steps.update(world.jobs[j].step for j in world.active)
+        world.advance(math.inf, stop_on_change=True)
+        world.changed.clear()
+    assert steps == {"disk", "ram", "stop", "copy", "boot"}
+    assert all(not h.outgoing and not h.incoming for h in world.hosts.values())

@@ -237,27 +237,36 @@ class World:
             self._stale_links[(dst.name, False)] = None
 
     def reshare(self) -> None:
-        """Give every migration on a link that changed its new bandwidth (the rate as
-        :meth:`rate_of` gives it, computed inline: this runs after most events; a test holds
-        the two to the same values)."""
+        """Give every migration on a link that changed its new bandwidth: the rate
+        :meth:`rate_of` gives, computed inline (this runs after most events; a test holds the
+        two to the same values). The changed link's share is divided out once for all its
+        migrations; each takes the smaller of it and its other link's share, within its cap,
+        with :func:`model.shared_rate_mib_s`'s operations in the same order. A migration is on
+        its two links exactly while it is in a link step (a test holds this too), so it counts
+        in both: no share divides by zero."""
         if not self._stale_links:
             return
         stale, self._stale_links = self._stale_links, {}
         now = self.clock._now
         hosts, jobs = self.hosts, self.jobs
         for host, outgoing in stale:
-            link = hosts[host].outgoing if outgoing else hosts[host].incoming
-            for job_id in list(link):
+            on = hosts[host]
+            link = on.outgoing if outgoing else on.incoming
+            if not link:
+                continue
+            share = on.link_mib_s / len(link)
+            for job_id in link:
                 job = jobs[job_id]
                 route = job.route
-                if route is None or job.step not in LINK_STEPS:
-                    rate = 0.0
-                else:  # model.shared_rate_mib_s, the same operations in the same order
-                    src, dst = route
-                    rate = min(src.link_mib_s / max(1, len(src.outgoing)),
-                               dst.link_mib_s / max(1, len(dst.incoming)))
-                    if job.cap_mib_s is not None:
-                        rate = min(rate, job.cap_mib_s)
+                assert route is not None
+                if outgoing:
+                    dst = route[1]
+                    rate = min(share, dst.link_mib_s / len(dst.incoming))
+                else:
+                    src = route[0]
+                    rate = min(src.link_mib_s / len(src.outgoing), share)
+                if job.cap_mib_s is not None:
+                    rate = min(rate, job.cap_mib_s)
                 if rate == job.rate_mib_s:
                     continue
                 self._account(job, now)
