@@ -715,8 +715,6 @@ def _kind(rung: Rung) -> JobKind:
     return JobKind.COLD_MIGRATION if rung is Rung.COLD else JobKind.LIVE_MIGRATION
 
 
-
-
 _COLD = MoveKind.COLD.value
 
 
