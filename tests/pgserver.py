@@ -1,6 +1,7 @@
 """A real PostgreSQL for the tests: Debian's server binaries, a cluster made with ``initdb`` in a
 temporary directory, started with ``pg_ctl`` on a free loopback port (never the system
-service), one fresh database per test, stopped by its postmaster's PID.
+service), one fresh database per test, stopped by its postmaster's PID; a server a killed test
+run left behind is stopped by the next (:mod:`leftovers`).
 
 PostgreSQL refuses to run as root: as root the cluster belongs to the ``postgres`` user the
 Debian package creates, and every server command runs through ``runuser``.
@@ -8,7 +9,6 @@ Debian package creates, and every server command runs through ``runuser``.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import pwd
@@ -17,11 +17,14 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 
+import leftovers  # a shared helper beside this file
+
+PREFIX = "hvroll-pg-"
+"""The servers' temporary directories' names begin so."""
 USER = "hvroll"
 """The cluster's superuser (trust authentication, loopback only)."""
 
@@ -39,19 +42,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def alive(pid: int) -> bool:
-    """Whether the process lives and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 class PostgresServer:
@@ -95,14 +85,7 @@ class PostgresServer:
         """Fast shutdown of the postmaster by its PID; killed if it lingers."""
         if self.pid <= 0:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while alive(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if alive(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+        leftovers.stop_pid(self.pid, signal.SIGINT)
         self.pid = 0
 
     def url(self, database: str) -> str:
@@ -126,7 +109,10 @@ def start_server() -> PostgresServer | None:
     found = bindir()
     if found is None or (os.geteuid() == 0 and not shutil.which("runuser")):
         return None
-    server = PostgresServer(found, Path(tempfile.mkdtemp(prefix="hvroll-pg-")))
+    leftovers.sweep(PREFIX, _stop_left)
+    workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
+    leftovers.claim(workdir)
+    server = PostgresServer(found, workdir)
     try:
         server.start()
     except BaseException:
@@ -134,6 +120,16 @@ def start_server() -> PostgresServer | None:
         shutil.rmtree(server.workdir, ignore_errors=True)
         raise
     return server
+
+
+def _stop_left(workdir: Path) -> None:
+    """Stop the postmaster of a server a killed test run left in ``workdir``."""
+    try:
+        pid = int((workdir / "data" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if leftovers.runs_in(pid, str(workdir / "data")):
+        leftovers.stop_pid(pid, signal.SIGINT)
 
 
 def remove(server: PostgresServer) -> None:

