@@ -22,9 +22,12 @@ from pathlib import Path
 import psycopg
 
 import leftovers  # a shared helper beside this file
+from hvroll.testbed.system import terminate
 
 PREFIX = "hvroll-pg-"
 """The servers' temporary directories' names begin so."""
+DATA = "data"
+"""In a server's directory: the cluster (named on its postmaster's command line)."""
 USER = "hvroll"
 """The cluster's superuser (trust authentication, loopback only)."""
 
@@ -50,7 +53,7 @@ class PostgresServer:
     def __init__(self, bin_dir: Path, workdir: Path) -> None:
         self.bin = bin_dir
         self.workdir = workdir
-        self.data = workdir / "data"
+        self.data = workdir / DATA
         self.port = free_port()
         self.pid = 0
         self._names = itertools.count(1)
@@ -85,7 +88,7 @@ class PostgresServer:
         """Fast shutdown of the postmaster by its PID; killed if it lingers."""
         if self.pid <= 0:
             return
-        leftovers.stop_pid(self.pid, signal.SIGINT)
+        terminate([self.pid], grace_s=leftovers.STOP_GRACE_S, first=signal.SIGINT)
         self.pid = 0
 
     def url(self, database: str) -> str:
@@ -109,7 +112,7 @@ def start_server() -> PostgresServer | None:
     found = bindir()
     if found is None or (os.geteuid() == 0 and not shutil.which("runuser")):
         return None
-    leftovers.sweep(PREFIX, _stop_left)
+    leftovers.sweep(PREFIX, DATA, signal.SIGINT)  # a fast shutdown
     workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
     leftovers.claim(workdir)
     server = PostgresServer(found, workdir)
@@ -120,16 +123,6 @@ def start_server() -> PostgresServer | None:
         shutil.rmtree(server.workdir, ignore_errors=True)
         raise
     return server
-
-
-def _stop_left(workdir: Path) -> None:
-    """Stop the postmaster of a server a killed test run left in ``workdir``."""
-    try:
-        pid = int((workdir / "data" / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    if leftovers.runs_in(pid, str(workdir / "data")):
-        leftovers.stop_pid(pid, signal.SIGINT)
 
 
 def remove(server: PostgresServer) -> None:

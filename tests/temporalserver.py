@@ -26,8 +26,8 @@ from pgserver import free_port
 READY_TIMEOUT_S = 60.0
 PREFIX = "hvroll-temporal-"
 """The servers' temporary directories' names begin so."""
-PID_FILE = "server.pid"
-"""In a server's directory: its process's PID (for :func:`_stop_left`)."""
+DB_FILE = "temporal.db"
+"""In a server's directory: its workflows (named on its command line)."""
 
 
 def binary() -> Path | None:
@@ -74,10 +74,9 @@ class TemporalServer:
         self.process = subprocess.Popen(
             [str(self.binary), "server", "start-dev", "--ip", "127.0.0.1",
              "--port", str(self.port), "--ui-port", str(self.ui_port), "--headless",
-             "--db-filename", str(self.workdir / "temporal.db"), "--log-level", "warn"],
+             "--db-filename", str(self.workdir / DB_FILE), "--log-level", "warn"],
             cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
-        (self.workdir / PID_FILE).write_text(f"{self.process.pid}\n")
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -114,7 +113,7 @@ def start_server() -> TemporalServer | None:
     found = binary()
     if found is None:
         return None
-    leftovers.sweep(PREFIX, _stop_left)
+    leftovers.sweep(PREFIX, DB_FILE, signal.SIGTERM)
     workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
     leftovers.claim(workdir)
     server = TemporalServer(found, workdir)
@@ -125,16 +124,6 @@ def start_server() -> TemporalServer | None:
         shutil.rmtree(server.workdir, ignore_errors=True)
         raise
     return server
-
-
-def _stop_left(workdir: Path) -> None:
-    """Stop the server a killed test run left in ``workdir``."""
-    try:
-        pid = int((workdir / PID_FILE).read_text())
-    except (OSError, ValueError):
-        return
-    if leftovers.runs_in(pid, str(workdir / "temporal.db")):
-        leftovers.stop_pid(pid, signal.SIGTERM)
 
 
 def remove(server: TemporalServer) -> None:

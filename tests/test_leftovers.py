@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import leftovers
 import pgserver
 import temporalserver
+from hvroll.testbed.system import pids_mentioning, read_proc
 
 
 def test_examples() -> None:
@@ -20,8 +22,8 @@ def test_examples() -> None:
 
 
 def test_this_process_is_its_own_owner() -> None:
-    line = leftovers.owner_line(os.getpid(), leftovers.start_time(os.getpid()))
-    assert not leftovers.owner_gone(line, leftovers.start_time)
+    line = leftovers.owner_line(os.getpid(), leftovers.started(os.getpid()))
+    assert not leftovers.owner_gone(line, leftovers.started)
 
 
 def _dead_pid() -> int:
@@ -32,7 +34,12 @@ def _dead_pid() -> int:
 
 def _orphan(workdir: Path) -> None:
     """Make ``workdir``'s server look started by a test process that is gone."""
-    (workdir / leftovers.OWNER).write_text(leftovers.owner_line(_dead_pid(), "1"))
+    (workdir / leftovers.OWNER).write_text(leftovers.owner_line(_dead_pid(), 1))
+
+
+def _running(pid: int) -> bool:
+    proc = read_proc(pid)
+    return proc is not None and not proc.gone
 
 
 @pytest.mark.postgres
@@ -44,12 +51,12 @@ def test_a_postgres_whose_tests_were_killed_is_stopped_and_removed() -> None:
     assert kept is not None
     try:
         pid = server.pid
-        assert leftovers.runs_in(pid, str(server.workdir / "data"))
+        assert pid in pids_mentioning(str(server.data))
         _orphan(server.workdir)
-        removed = leftovers.sweep(pgserver.PREFIX, pgserver._stop_left)
+        removed = leftovers.sweep(pgserver.PREFIX, pgserver.DATA, signal.SIGINT)
         assert server.workdir in removed and kept.workdir not in removed
-        assert not server.workdir.exists() and not leftovers.running(pid)
-        assert leftovers.runs_in(kept.pid, str(kept.workdir / "data"))  # its owner lives
+        assert not server.workdir.exists() and not _running(pid)
+        assert kept.pid in pids_mentioning(str(kept.data))  # its owner lives
     finally:
         pgserver.remove(server)
         pgserver.remove(kept)
@@ -63,9 +70,10 @@ def test_a_temporal_server_whose_tests_were_killed_is_stopped_and_removed() -> N
     try:
         pid = server.pid
         _orphan(server.workdir)
-        removed = leftovers.sweep(temporalserver.PREFIX, temporalserver._stop_left)
+        removed = leftovers.sweep(temporalserver.PREFIX, temporalserver.DB_FILE,
+                                  signal.SIGTERM)
         assert server.workdir in removed and not server.workdir.exists()
         assert server.process is not None and server.process.wait(timeout=30) is not None
-        assert leftovers.start_time(pid) is None
+        assert read_proc(pid) is None
     finally:
         temporalserver.remove(server)

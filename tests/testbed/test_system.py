@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
+import subprocess
+from pathlib import Path
 
+from hvroll.testbed import system
 from hvroll.testbed.system import is_static_elf
 
 
@@ -26,3 +31,32 @@ def test_an_elf_with_an_interpreter_is_dynamic() -> None:
 
 def test_non_elf_data_is_not_static() -> None:
     assert not is_static_elf(b"#!/bin/sh\n" + bytes(100))
+
+
+def test_a_process_read_from_proc_names_its_start_time() -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        proc = system.read_proc(child.pid)
+        me = system.read_proc(os.getpid())
+        assert proc is not None and me is not None
+        # (not its command line: for an instant after its exec a process shows none)
+        assert not proc.gone and proc.started >= me.started > 0  # ticks since boot: later
+        again = system.read_proc(child.pid)
+        assert again is not None and again.started == proc.started  # read again: the same
+    finally:
+        child.kill()
+        child.wait()
+    assert system.read_proc(child.pid) is None
+
+
+def test_terminate_sends_the_first_signal_asked_for(tmp_path: Path) -> None:
+    # a shell that ignores SIGTERM and notes a SIGINT before it exits: only SIGINT ends it so
+    noted = tmp_path / "signal"
+    child = subprocess.Popen(
+        ["sh", "-c", f"trap 'echo INT > {noted}; exit 3' INT; trap '' TERM; echo ready; "
+                     "while :; do sleep 0.05; done"], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"  # traps set
+    assert system.terminate([child.pid], grace_s=10, first=signal.SIGINT) == []
+    assert noted.read_text() == "INT\n"
+    child.stdout.close()
+    child.wait()

@@ -125,6 +125,9 @@ class Proc:
     pid: int
     state: str
     cmdline: tuple[str, ...]
+    started: int = 0
+    """When it started, in clock ticks since boot (``stat``'s field 22): with the pid, names
+    one process even after the pid is used again."""
 
     @property
     def gone(self) -> bool:
@@ -139,9 +142,10 @@ def read_proc(pid: int) -> Proc | None:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return Proc(pid=pid, state=state, cmdline=tuple(a.decode(errors="replace")
-                                                    for a in raw.split(b"\0") if a))
+    fields = stat.rsplit(")", 1)[1].split()
+    return Proc(pid=pid, state=fields[0], cmdline=tuple(a.decode(errors="replace")
+                                                        for a in raw.split(b"\0") if a),
+                started=int(fields[19]))
 
 
 def all_pids() -> list[int]:
@@ -205,10 +209,12 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def terminate(pids: Iterable[int], *, grace_s: float) -> list[int]:
-    """SIGTERM, wait up to ``grace_s``, then SIGKILL; return the pids still alive after that."""
+def terminate(pids: Iterable[int], *, grace_s: float,
+              first: signal.Signals = signal.SIGTERM) -> list[int]:
+    """``first`` (SIGTERM unless said), wait up to ``grace_s``, then SIGKILL; return the pids
+    still alive after that."""
     targets = alive(pids)
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+    for sig, wait_s in ((first, grace_s), (signal.SIGKILL, 5.0)):
         for pid in targets:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
