@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+
+from hvroll.inventory.references import Usage
 from hvroll.planner.state import PlanState, after_move
 from seed000 import WINDOWS, seed000_fleet, vm
 
@@ -29,3 +32,24 @@ def test_a_vm_never_carried_is_the_inventorys() -> None:
     fleet = seed000_fleet().model_copy(update={"vms": (vm("w", "hsw-u1", WINDOWS),)})
     state = PlanState(fleet)
     assert state.vm("w") is fleet.vm_by_name["w"]
+
+
+def test_the_fleets_placement_is_each_vm_put_on_its_host_in_order() -> None:
+    """``PlanState``'s first placement (``_place_all``, one loop) fills the same dictionaries,
+    in the same order, as ``_put`` of each VM on its host."""
+    fleet = seed000_fleet()
+    made = PlanState(fleet)
+    put = PlanState(fleet)
+    put.usage = {h.name: Usage() for h in fleet.hosts}
+    put.location, put.on_host, put.group_hosts, put.need = {}, defaultdict(set), \
+        defaultdict(Counter), {}
+    for each in fleet.vms:
+        put.need[each.name] = (each.vcpus, each.ram_mib, each.local_disk_gib)
+        put._put(each, each.host)
+    assert any(each.server_group for each in fleet.vms)
+    for name in ("usage", "location", "need"):
+        assert list(getattr(made, name).items()) == list(getattr(put, name).items()), name
+    assert {h: sorted(v) for h, v in made.on_host.items()} == \
+        {h: sorted(v) for h, v in put.on_host.items()}
+    assert list(made.on_host) == list(put.on_host)
+    assert made.group_hosts == put.group_hosts
