@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from hvroll.bulk import YOUNG_THRESHOLD, construct, frozen, long_lived, paused_gc
+from hvroll.bulk import YOUNG_THRESHOLD, _freeze, construct, frozen, long_lived, paused_gc
 
 
 @pytest.fixture
@@ -17,9 +17,11 @@ def collector() -> Iterator[None]:
     """The collector enabled and nothing frozen, as before the test afterwards."""
     was_enabled = gc.isenabled()
     gc.unfreeze()
+    _freeze.left = 0
     gc.enable()
     yield
     gc.unfreeze()
+    _freeze.left = 0
     if was_enabled:
         gc.enable()
     else:
@@ -161,20 +163,20 @@ def test_young_cycles_made_in_the_block_are_freed_in_it(collector: None) -> None
 
 def test_what_long_lived_froze_is_frozen_again_after_the_block(collector: None) -> None:
     """With data frozen before the block (:func:`long_lived`), the block ends frozen as it
-    found the process: the data is not in the oldest generation, so the full collections
-    after the block (a status printed, the interpreter's at exit) do not walk it."""
+    found the process, with what it made and holds: none of it is in a generation the
+    collections after the block (a status printed, the interpreter's at exit) walk."""
     with long_lived():
         built = [[n] for n in range(1000)]
     with frozen():
         made = [[n] for n in range(10)]
-    oldest = {id(o) for o in gc.get_objects(2)}
-    assert not any(id(o) in oldest for o in built + made)
+    walked = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+    assert not any(id(o) in walked for o in built + made)
     assert gc.get_freeze_count() >= len(built) + len(made)
 
 
-def test_with_long_lived_data_the_block_frees_its_cycles_as_it_ends(collector: None) -> None:
-    """A cycle the block kept frozen and that was dropped inside it is freed by the block's
-    end, with data frozen before the block, and not frozen again."""
+def test_with_long_lived_data_the_block_keeps_its_freeze(collector: None) -> None:
+    """A cycle the block kept frozen and that was dropped inside it stays frozen after the
+    block, with data frozen before it: its end walks nothing, nor do later collections."""
     freed: list[str] = []
     with long_lived():
         built = [[n] for n in range(1000)]
@@ -183,9 +185,71 @@ def test_with_long_lived_data_the_block_frees_its_cycles_as_it_ends(collector: N
         gc.collect()
         del node
         gc.collect()
+    gc.collect()
+    assert freed == []
+    assert gc.get_freeze_count() >= len(built)
+
+
+def test_the_next_block_counts_on_from_where_the_last_kept_its_freeze(collector: None) -> None:
+    """What two blocks froze together counts towards walking everything again: here neither
+    block alone froze a tenth of what was alive at the first one's start, both together
+    did, and the cycle the first held frozen is freed in the second."""
+    freed: list[str] = []
+    with long_lived():
+        built = [[n] for n in range(1000)]
+    with frozen(growth=0.1):
+        at_start = gc.get_freeze_count()
+        node = _Node(freed)
+        first = [[n] for n in range(at_start // 16)]
+        gc.collect()
+        del node
+    assert freed == []
+    with frozen(growth=0.1):
+        second = [[n] for n in range(at_start // 16)]
+        gc.collect()  # both blocks' together: more than a tenth
+        gc.collect()  # everything walked
+        assert freed == ["freed"]
+    assert gc.get_freeze_count() >= len(built) + len(first) + len(second)
+
+
+def test_a_block_that_ends_with_a_walk_due_walks_as_it_ends(collector: None) -> None:
+    """With data frozen before it, a block that ends after deciding to walk everything, before
+    the collection that does it, runs that collection at its end and freezes what it keeps."""
+    freed: list[str] = []
+    with long_lived():
+        built = [[n] for n in range(1000)]
+    with frozen(growth=0.1):
+        at_start = gc.get_freeze_count()
+        node = _Node(freed)
+        gc.collect()
+        del node
+        kept = [[n] for n in range(at_start // 10 + 1)]
+        gc.collect()  # more than a tenth frozen: everything unfrozen for the next walk
         assert freed == []
     assert freed == ["freed"]
-    assert gc.get_freeze_count() >= len(built)
+    oldest = {id(o) for o in gc.get_objects(2)}
+    assert not any(id(o) in oldest for o in built + kept)
+
+
+def test_what_blocks_one_after_another_hold_frozen_stays_bounded(collector: None) -> None:
+    """Blocks one after another with data frozen before them (a worker's campaigns), each
+    making rounds of cycles kept by a full collection and then dropped: those alive at any
+    time stay within the bound, as within one block. Were each block to count from its own
+    start, they would pile up, each block frozen while still under its own bound."""
+    with long_lived():
+        built = [[n] for n in range(1000)]
+    growth, held = 0.05, 0
+    at_start = gc.get_freeze_count()
+    size = max(100, int(growth * at_start / 4))
+    for _ in range(40):
+        with frozen(growth=growth):
+            made = [_Counted() for _ in range(size)]
+            gc.collect()
+            del made
+            held = max(held, _Counted.alive)
+    assert 40 * size > 4 * (growth * at_start + size)
+    assert held <= 2 * (growth * at_start + size) + size
+    assert built
 
 
 def test_blocks_nest_and_the_last_to_end_unfreezes(collector: None) -> None:
