@@ -23,9 +23,9 @@ def runs_without_freezing() -> Iterator[None]:
     """``Executor.run`` without :func:`hvroll.bulk.frozen` around its loop, for the property
     tests' hundreds of small campaigns in one process (the collector as CPython sets it).
 
-    The freeze is made for one large run per process: as a run starts it walks every frozen
-    object twice (``gc.get_freeze_count``) and, since ``plan()`` froze what was alive, the
-    run ends with one full collection of the whole heap. In a test process that heap is
+    The freeze is made for one large run per process: as a run starts, and, since ``plan()``
+    froze what was alive, as it ends, it walks every frozen object twice
+    (``gc.get_freeze_count``). In a test process that heap is
     pytest's, hypothesis's and every imported module's (about 330,000 objects) while a
     campaign of a few dozen VMs runs in tens of milliseconds: the walks were more than half
     of each property test's CPU time (the campaign invariants' 106 s of 200 examples, 46 s
