@@ -17,6 +17,7 @@ from hvroll.planner.estimate import (
     fleet_lower_bound,
     overlapped_time,
     precopy,
+    reinstall_rounds,
     slowest_end,
     wave_time,
 )
@@ -85,40 +86,40 @@ def test_no_transfers_take_no_time() -> None:
 def test_cluster_lower_bound() -> None:
     # 40 hosts, 4 at a time: 10 rounds of 1800 s; the out-of-service time, 40 × 1800 s plus
     # 4 TiB over 1180 MiB/s (3,554 s), over 5 hosts at a time is less (15,111 s).
-    assert cluster_lower_bound(40, 4, 1800.0, 4 * 1024 * 1024, 1180.0) == 18000.0
+    assert cluster_lower_bound([1800.0] * 40, 4, 4 * 1024 * 1024, 1180.0) == 18000.0
     # 4 hosts one at a time with 1000 s of drain: (4 × 100 + 1000) / 2 = 700 > 4 × 100.
-    assert cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0) == 700.0
+    assert cluster_lower_bound([100.0] * 4, 1, 1180.0 * 1000, 1180.0) == 700.0
     # two drained ahead: (4 × 100 + 1000) / (1 + 2) ≈ 466.7, still more than 4 × 100; with
     # four, 280 < 400 and the reinstalls bound it
-    assert round(cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0, drain_ahead=2),
+    assert round(cluster_lower_bound([100.0] * 4, 1, 1180.0 * 1000, 1180.0, drain_ahead=2),
                  1) == 466.7
-    assert cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0, drain_ahead=4) == 400.0
-    assert cluster_lower_bound(0, 4, 1800.0, 0.0, 1180.0) == 0.0
-    assert cluster_lower_bound(5, 4, 100.0, 0.0, 1.0) == 200.0
+    assert cluster_lower_bound([100.0] * 4, 1, 1180.0 * 1000, 1180.0, drain_ahead=4) == 400.0
+    assert cluster_lower_bound([], 4, 0.0, 1180.0) == 0.0
+    assert cluster_lower_bound([100.0] * 5, 4, 0.0, 1.0) == 200.0
 
 
 def test_cluster_policy_bound_counts_a_place_idle_at_each_end() -> None:
     # Two hosts, k = a = 1, 50 s of drain: (2 × 100 + 50 + 2 × 1 × 100) / 2; a schedule
     # takes 250 s (reinstall the empty one, drain the other into it, reinstall it).
-    assert cluster_policy_bound(2, 1, 100.0, 1180.0 * 50, 1180.0, whole=True,
+    assert cluster_policy_bound([100.0] * 2, 1, 1180.0 * 50, 1180.0, whole=True,
                                 holds_vms=True) == 225.0
     # enterprise-like: 40 hosts, k = 4, a = 1, 18,000 s of drain: (72,000 + 18,000 +
     # 2 × 1800) / 5 = 18,720, where the old terms give 18,000 both.
     moved = 1180.0 * 18000
-    assert cluster_lower_bound(40, 4, 1800.0, moved, 1180.0) == 18000.0
-    assert cluster_policy_bound(40, 4, 1800.0, moved, 1180.0, whole=True,
+    assert cluster_lower_bound([1800.0] * 40, 4, moved, 1180.0) == 18000.0
+    assert cluster_policy_bound([1800.0] * 40, 4, moved, 1180.0, whole=True,
                                 holds_vms=True) == 18720.0
     # four ahead: (90,000 + 2 × 4 × 1800) / 8 = 13,050, under the 10 rounds of reinstalls
-    assert cluster_policy_bound(40, 4, 1800.0, moved, 1180.0, 4, whole=True,
+    assert cluster_policy_bound([1800.0] * 40, 4, moved, 1180.0, 4, whole=True,
                                 holds_vms=True) == 18000.0
     # fewer hosts than places: 3 hosts, k = 4: p = q = 3, nothing idles for sure at the
     # ends, but the 3 reinstalls and 60 s of drain need (300 + 60) / 3 = 120 > 100
-    assert cluster_policy_bound(3, 4, 100.0, 1180.0 * 60, 1180.0, whole=True,
+    assert cluster_policy_bound([100.0] * 3, 4, 1180.0 * 60, 1180.0, whole=True,
                                 holds_vms=True) == 120.0
-    assert cluster_lower_bound(3, 4, 100.0, 1180.0 * 60, 1180.0) == 100.0
+    assert cluster_lower_bound([100.0] * 3, 4, 1180.0 * 60, 1180.0) == 100.0
     # one at a time and 30 s of drain: the three rounds of reinstalls (300) bound it, not
     # (300 + 30 + 200) / 2 = 265
-    assert cluster_policy_bound(3, 1, 100.0, 1180.0 * 30, 1180.0, whole=True,
+    assert cluster_policy_bound([100.0] * 3, 1, 1180.0 * 30, 1180.0, whole=True,
                                 holds_vms=True) == 300.0
 
 
@@ -128,10 +129,33 @@ def test_cluster_policy_bound_is_the_old_one_where_its_ends_are_not_proven(
         whole: bool, holds_vms: bool) -> None:
     """A cluster with a host the plan does not upgrade (a VM may go there at any time), or
     whose hosts hold no VM (nothing waits for a first reinstall)"""
-    assert cluster_policy_bound(2, 1, 100.0, 1180.0 * 50, 1180.0, whole=whole,
+    assert cluster_policy_bound([100.0] * 2, 1, 1180.0 * 50, 1180.0, whole=whole,
                                 holds_vms=holds_vms) == 200.0
-    assert cluster_policy_bound(0, 1, 100.0, 0.0, 1180.0, whole=whole,
+    assert cluster_policy_bound([], 1, 0.0, 1180.0, whole=whole,
                                 holds_vms=holds_vms) == 0.0
+
+
+def test_reinstall_rounds_of_unequal_reinstalls() -> None:
+    # equal: ⌈n/k⌉ rounds
+    assert reinstall_rounds([100.0] * 5, 2) == 300.0
+    # their sum over k places: (100 × 3 + 300 × 3) / 2 = 600 > the 3 shortest (300)
+    assert reinstall_rounds([100.0, 100.0, 100.0, 300.0, 300.0, 300.0], 2) == 600.0
+    # one place runs at least 2 of 3: the 2 shortest, 100 + 100 = 200 > 320 / 2 = 160
+    assert reinstall_rounds([100.0, 120.0, 100.0], 2) == 200.0
+    # none is split: the longest, 500 > 600 / 2
+    assert reinstall_rounds([50.0, 50.0, 500.0], 2) == 500.0
+    assert reinstall_rounds([], 4) == 0.0
+
+
+def test_cluster_bounds_of_unequal_reinstalls() -> None:
+    # the out-of-service term counts the reinstalls' sum: (100 + 300 + 1000) / 2 = 700
+    assert cluster_lower_bound([100.0, 300.0], 1, 1180.0 * 1000, 1180.0) == 700.0
+    # each end idles at least the shortest reinstall: (100 + 300 + 50 + 2 × 100) / 2 = 325,
+    # a schedule takes 100 + 50 + 300 = 450 (the rounds' 400 bound it)
+    assert cluster_policy_bound([100.0, 300.0], 1, 1180.0 * 50, 1180.0, whole=True,
+                                holds_vms=True) == 400.0
+    assert cluster_policy_bound([300.0, 100.0, 100.0, 100.0], 2, 1180.0 * 600, 1180.0,
+                                whole=True, holds_vms=True) == (600 + 600 + 2 * 1 * 100) / 3
 
 
 def test_fleet_lower_bound_is_the_slowest_cluster_or_the_wire() -> None:

@@ -25,6 +25,7 @@ from hvroll.domain import Fleet, Host, HostProfile, HostRole, PowerState, Vm
 from hvroll.errors import InputError
 from hvroll.inventory import serialized
 from hvroll.planner import estimate as est
+from hvroll.planner.bounds import aggregate_link_mib_s, bounds, cluster_work
 from hvroll.planner.canary import choose_canaries, label
 from hvroll.planner.model import (
     CanaryCoverage,
@@ -835,39 +836,18 @@ class _Builder:
         migrations = sum(len(s.drain) for w in waves for s in w.steps) + \
             sum(len(w.returns) for w in waves)
         moved = [n for n, c in self.state.moves.items() if c > 0]
-        bounds = []
-        policy_bounds = []
-        moved_total = 0.0
         skipped = {s.host for s in self.skipped}
-        need = self.state.need
-        for cluster in self.fleet.clusters:
-            every = self.fleet.hosts_by_cluster[cluster.name]
-            hosts = [h for h in every if h.name in self.target and h.name not in skipped]
-            if not hosts:
-                continue
-            vms = [vm for h in hosts for vm in self.fleet.vms_by_host[h.name]]
-            running = [vm for vm in vms if vm.power is not PowerState.SHUTOFF]
-            sent = float(sum(need[vm.name][2] * 1024 for vm in running))
-            if not policy.allow_cold_migration:  # else any VM may move cold: no memory sent
-                sent += float(sum(vm.ram_mib for vm in running))
-            moved_total += sent
-            k, link = self._k(cluster.name), max(h.link_mib_s for h in hosts)
-            bounds.append(est.cluster_lower_bound(len(hosts), k, policy.reinstall_s, sent, link,
-                                                  policy.drain_ahead))
-            policy_bounds.append(est.cluster_policy_bound(
-                len(hosts), k, policy.reinstall_s, sent, link, policy.drain_ahead,
-                whole=len(hosts) == len(every) and self.strategy is Strategy.ROLL_FORWARD,
-                holds_vms=bool(vms)))
-        aggregate = sum(h.link_mib_s for h in self.fleet.hosts) / 2
+        work = cluster_work(self.fleet, {h for h in self.target if h not in skipped}, policy,
+                            self.strategy)
+        lower, under_policy = bounds(work, lambda _: policy.reinstall_s, policy.drain_ahead,
+                                     aggregate_link_mib_s(self.fleet))
         return Summary(
             hosts=len(self.target), vms=len(self.initial_vms), waves=len(waves),
             migrations=migrations,
             migrations_per_vm=round(migrations / len(moved), 4) if moved else 0.0,
             max_moves_per_vm=max(self.state.moves.values(), default=0),
             estimated_makespan_s=round(makespan_s, 1),
-            lower_bound_s=round(est.fleet_lower_bound(bounds, moved_total, aggregate), 1),
-            policy_bound_s=round(est.fleet_lower_bound(policy_bounds, moved_total, aggregate),
-                                 1),
+            lower_bound_s=round(lower, 1), policy_bound_s=round(under_policy, 1),
             blocked_vms=sum(1 for u in self.unmovable
                             if u.action is UnmovableAction.OPERATOR),
             skipped_hosts=len(self.skipped), planning_time_s=round(planning_s, 3),

@@ -114,44 +114,67 @@ def drain_time(transfers: Sequence[Transfer], link_mib_s: dict[str, float]) -> f
     return max(out, into, longest)
 
 
-def cluster_lower_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: float,
-                        moved_mib: float, link_mib_s: float, drain_ahead: int = 1) -> float:
+def reinstall_rounds(reinstalls: Sequence[float], hosts_per_wave: int) -> float:
+    """The shortest time the ``reinstalls`` (each host's, in seconds) take with at most
+    ``hosts_per_wave`` (k) at once, whatever their order: some place runs at least ⌈n/k⌉ of
+    them (so at least the ⌈n/k⌉ shortest one after another), the k places together run them
+    all (their sum over k), and none is split (the longest). With equal reinstalls:
+    ⌈n/k⌉ rounds.
+
+    >>> reinstall_rounds([1800.0] * 40, 4)
+    18000.0
+    >>> reinstall_rounds([100.0, 100.0, 100.0, 400.0], 2)
+    400.0
+    >>> reinstall_rounds([100.0, 200.0, 300.0], 2)
+    300.0
+    >>> reinstall_rounds([100.0, 100.0, 300.0, 300.0], 2)
+    400.0
+    """
+    if not reinstalls:
+        return 0.0
+    k = max(1, hosts_per_wave)
+    shortest = sum(sorted(reinstalls)[:math.ceil(len(reinstalls) / k)])
+    return max(shortest, sum(reinstalls) / k, max(reinstalls))
+
+
+def cluster_lower_bound(reinstalls: Sequence[float], hosts_per_wave: int, moved_mib: float,
+                        link_mib_s: float, drain_ahead: int = 1) -> float:
     """The shortest time a cluster can be upgraded in, whatever the plan.
 
-    It counts two things every plan must do: reinstall each of the ``targeted_hosts`` (each
-    ``reinstall_s``), and send the memory and local disks of their running VMs, ``moved_mib``,
-    out of the hosts being drained, each host through its own link (at most ``link_mib_s``,
-    the fastest link of the cluster). And two constraints of every plan: at most
-    ``hosts_per_wave`` (k) hosts of the cluster reinstall at once, and a host is out of
+    It counts two things every plan must do: reinstall each of the hosts it upgrades (each
+    as long as ``reinstalls`` gives: the policy's ``reinstall_s`` for a plan, or each host's
+    own for a campaign that ran), and send the memory and local disks of their running VMs,
+    ``moved_mib``, out of the hosts being drained, each host through its own link (at most
+    ``link_mib_s``, the fastest link of the cluster). And two constraints of every plan: at
+    most ``hosts_per_wave`` (k) hosts of the cluster reinstall at once, and a host is out of
     service from the start of its drain to the end of its reinstall, with at most k + a out
     at once (a: the policy's ``drain_ahead``; k in a wave and a of the next drained ahead;
     in the canary wave the canary's drain may run beside k spares' reinstalls).
 
-    So with k reinstalls at a time the reinstalls alone take at least ⌈hosts/k⌉ ×
-    reinstall_s; and the out-of-service time summed over hosts, at least hosts × reinstall_s
-    + moved/link, spread over at most k + a hosts at a time, takes at least that over k + a.
-    No schedule beats the larger of the two. It assumes nothing about the order of drains and
-    reinstalls (they may overlap), and counts no time for the canary's hold or for VMs moving
-    twice, which can only add.
+    So with k reinstalls at a time the reinstalls alone take at least
+    :func:`reinstall_rounds` (⌈hosts/k⌉ × reinstall_s when all are equal); and the
+    out-of-service time summed over hosts, at least the reinstalls' sum + moved/link, spread
+    over at most k + a hosts at a time, takes at least that over k + a. No schedule beats
+    the larger of the two. It assumes nothing about the order of drains and reinstalls (they
+    may overlap), and counts no time for the canary's hold or for VMs moving twice, which
+    can only add.
 
-    >>> cluster_lower_bound(40, 4, 1800.0, 4 * 1024 * 1024, 1180.0)
+    >>> cluster_lower_bound([1800.0] * 40, 4, 4 * 1024 * 1024, 1180.0)
     18000.0
-    >>> round(cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0), 1)
+    >>> round(cluster_lower_bound([100.0] * 4, 1, 1180.0 * 1000, 1180.0), 1)
     700.0
-    >>> round(cluster_lower_bound(4, 1, 100.0, 1180.0 * 1000, 1180.0, drain_ahead=2), 1)
+    >>> round(cluster_lower_bound([100.0] * 4, 1, 1180.0 * 1000, 1180.0, drain_ahead=2), 1)
     466.7
     """
-    if targeted_hosts == 0:
+    if not reinstalls:
         return 0.0
     k = max(1, hosts_per_wave)
-    reinstalls = math.ceil(targeted_hosts / k) * reinstall_s
-    out_of_service = ((targeted_hosts * reinstall_s + moved_mib / link_mib_s)
-                      / (k + max(1, drain_ahead)))
-    return max(reinstalls, out_of_service)
+    out_of_service = (sum(reinstalls) + moved_mib / link_mib_s) / (k + max(1, drain_ahead))
+    return max(reinstall_rounds(reinstalls, k), out_of_service)
 
 
-def cluster_policy_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: float,
-                         moved_mib: float, link_mib_s: float, drain_ahead: int = 1, *,
+def cluster_policy_bound(reinstalls: Sequence[float], hosts_per_wave: int, moved_mib: float,
+                         link_mib_s: float, drain_ahead: int = 1, *,
                          whole: bool, holds_vms: bool) -> float:
     """The shortest time a cluster can be upgraded in by any plan under the policy's rules,
     counting also how a cluster starts and ends: :func:`cluster_lower_bound`, and, for a
@@ -159,25 +182,25 @@ def cluster_policy_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: 
     hold VMs (``holds_vms``), the out-of-service term with the places that must stand idle
     at both ends::
 
-        (n × reinstall_s + moved/link + 2 × (p − q) × reinstall_s) / p
+        (Σ reinstalls + moved/link + 2 × (p − q) × shortest reinstall) / p
 
     with ``p = min(k + a, n)`` places out of service at once and ``q = min(k, n)``
-    reinstalls at once. Useful work, summed over hosts: each reinstall (``reinstall_s``)
-    and each VM's last move out of the host it leaves for good (its memory and local disks
-    at most ``link_mib_s``, through that host's link, while the host is out of service; the
-    caller passes in ``moved_mib`` only what must cross a link: see docs/planner.md). At
-    any moment at most ``q`` hosts do the first and at most ``p`` hosts do either. A VM
-    stays in its cluster (the plan's validation refuses a move to another), and the
-    cluster's hosts are all upgraded, so each VM's last move goes to an upgraded host once
-    its reinstall has ended: none starts before ``t1``, the end of the cluster's first
-    reinstall (``t1 ≥ reinstall_s``), and until then only reinstalls are useful work (at
-    most ``q``). The host that sends the last of these moves (ending at ``td > t1``) is
+    reinstalls at once. Useful work, summed over hosts: each reinstall and each VM's last
+    move out of the host it leaves for good (its memory and local disks at most
+    ``link_mib_s``, through that host's link, while the host is out of service; the caller
+    passes in ``moved_mib`` only what must cross a link: see docs/planner.md). At any moment
+    at most ``q`` hosts do the first and at most ``p`` hosts do either. A VM stays in its
+    cluster (the plan's validation refuses a move to another), and the cluster's hosts are
+    all upgraded, so each VM's last move goes to an upgraded host once its reinstall has
+    ended: none starts before ``t1``, the end of the cluster's first reinstall (``t1`` at
+    least the shortest reinstall), and until then only reinstalls are useful work (at most
+    ``q``). The host that sends the last of these moves (ending at ``td > t1``) is
     reinstalled after it (a roll-forward plan moves no VM off a host it has upgraded: the
     plan's validation refuses it; ``evacuate-return``'s returns do, so its clusters are not
-    ``whole`` here): the cluster ends no sooner than ``td + reinstall_s``, and after ``td``
-    only reinstalls are left. So ``p × T ≥ work + (p − q) × (t1 + T − td)``, each of the
-    two ends at least ``reinstall_s``. It assumes nothing of the plan's waves, canary or
-    order.
+    ``whole`` here): the cluster ends no sooner than ``td`` plus that host's reinstall, and
+    after ``td`` only reinstalls are left. So ``p × T ≥ work + (p − q) × (t1 + T − td)``,
+    each of the two ends at least the shortest reinstall. It assumes nothing of the plan's
+    waves, canary or order.
 
     Two hosts, one reinstalled at a time and one more out of service (k = a = 1), one
     empty and one holding 50 s of memory over the link: the empty one is reinstalled
@@ -185,20 +208,19 @@ def cluster_policy_bound(targeted_hosts: int, hosts_per_wave: int, reinstall_s: 
     and a place idle for at least 100 s at each end, over two places: 225 s, where
     :func:`cluster_lower_bound` gives 200 s:
 
-    >>> cluster_policy_bound(2, 1, 100.0, 1180.0 * 50, 1180.0, whole=True, holds_vms=True)
+    >>> cluster_policy_bound([100.0] * 2, 1, 1180.0 * 50, 1180.0, whole=True, holds_vms=True)
     225.0
-    >>> cluster_lower_bound(2, 1, 100.0, 1180.0 * 50, 1180.0)
+    >>> cluster_lower_bound([100.0] * 2, 1, 1180.0 * 50, 1180.0)
     200.0
     """
-    bound = cluster_lower_bound(targeted_hosts, hosts_per_wave, reinstall_s, moved_mib,
-                                link_mib_s, drain_ahead)
-    if targeted_hosts == 0 or not whole or not holds_vms:
+    bound = cluster_lower_bound(reinstalls, hosts_per_wave, moved_mib, link_mib_s, drain_ahead)
+    if not reinstalls or not whole or not holds_vms:
         return bound
-    k = max(1, hosts_per_wave)
-    places = min(k + max(1, drain_ahead), targeted_hosts)
-    slots = min(k, targeted_hosts)
-    work = targeted_hosts * reinstall_s + moved_mib / link_mib_s
-    return max(bound, (work + 2 * (places - slots) * reinstall_s) / places)
+    n, k = len(reinstalls), max(1, hosts_per_wave)
+    places = min(k + max(1, drain_ahead), n)
+    slots = min(k, n)
+    work = sum(reinstalls) + moved_mib / link_mib_s
+    return max(bound, (work + 2 * (places - slots) * min(reinstalls)) / places)
 
 
 def fleet_lower_bound(cluster_bounds: Iterable[float], moved_mib: float,

@@ -68,3 +68,17 @@ def test_reinstall_durations_are_about_30_minutes_and_never_under_20() -> None:
     assert min(durations) >= REINSTALL_MIN_S
     assert statistics.mean(durations) == pytest.approx(1800.0, abs=15.0)
     assert statistics.stdev(durations) == pytest.approx(180.0, rel=0.1)
+
+
+def test_the_reinstall_seconds_are_each_hosts_reinstalls_as_drawn() -> None:
+    """Those that ended, summed per host; one still running is not counted."""
+    cloud = SimCloud(fleet(hosts=3), seed=3)
+    cloud.reinstall("r1", "hv1", "CPv2")
+    cloud.reinstall("r2", "hv2", "CPv2")
+    run_until_final(cloud, "r1", "r2")
+    cloud.reinstall("r3", "hv1", "CPv2")
+    assert cloud.reinstall_seconds() == {"hv1": reinstall_duration_s(3, "r1"),
+                                         "hv2": reinstall_duration_s(3, "r2")}
+    run_until_final(cloud, "r3")
+    assert cloud.reinstall_seconds()["hv1"] == pytest.approx(
+        reinstall_duration_s(3, "r1") + reinstall_duration_s(3, "r3"))

@@ -373,6 +373,15 @@ class SimCloud(Lifecycle):
         """What the simulator knows about one VM (dirty rate, balloon, history, …)."""
         return vm_view(self._vm(vm), self._unreachable(vm))
 
+    def reinstall_seconds(self) -> dict[str, float]:
+        """Each host's reinstalls that ended, in simulated seconds from start to end (a
+        failed one's until it failed), summed: how long it was reinstalled, as drawn."""
+        out: dict[str, float] = {}
+        for job in self._world.jobs.values():
+            if job.kind is JobKind.REINSTALL and job.ended_s is not None and job.source:
+                out[job.source] = out.get(job.source, 0.0) + job.ended_s - job.started_s
+        return out
+
     @property
     def events_processed(self) -> int:
         """Events processed since this object was created (those replayed included)."""
