@@ -7,10 +7,11 @@ through the real executor, in one run.
 Prints wall and CPU time of each phase (generate, plan, create the campaign in the store,
 load it into the executor, run it, read its status), simulated events per wall second, the
 simulated makespan over the planner's estimate and its two lower bounds (for every plan, and
-under the policy's rules: docs/planner.md, "The lower bound"), the same bounds with each host's
-reinstall as the simulator drew it (the bounds of the campaign that ran), peak memory (the process's
-maximum resident set), and each figure over its goal (``docs/performance.md``). Machines are
-noisy, and a shared machine more so: CPU seconds and ratios are the result, not wall seconds.
+under the policy's rules: docs/planner.md, "The lower bound"), the same bounds with each
+host's reinstall as the simulator drew it (the bounds of the campaign that ran), peak memory
+(the process's maximum resident set), and each figure over its goal (``docs/performance.md``).
+Machines are noisy, and a shared machine more so: CPU seconds and ratios are the result, not
+wall seconds.
 """
 
 from __future__ import annotations

@@ -36,6 +36,12 @@ class ClusterWork:
     holds_vms: bool
 
 
+def hosts_per_wave(fleet: Fleet, cluster: str, policy: Policy) -> int:
+    """How many hosts of ``cluster`` reinstall at once: the policy's ``hosts_per_wave``, else
+    as many as the cluster has spares (at least one)."""
+    return policy.hosts_per_wave or max(1, fleet.spares(cluster))
+
+
 def cluster_work(fleet: Fleet, upgraded: Collection[str], policy: Policy,
                  strategy: Strategy) -> list[ClusterWork]:
     """Each cluster's work, for the clusters with a host in ``upgraded``, in the fleet's
@@ -53,7 +59,7 @@ def cluster_work(fleet: Fleet, upgraded: Collection[str], policy: Policy,
             moved += float(sum(vm.ram_mib for vm in running))
         out.append(ClusterWork(
             hosts=tuple(h.name for h in hosts),
-            hosts_per_wave=policy.hosts_per_wave or max(1, fleet.spares(cluster.name)),
+            hosts_per_wave=hosts_per_wave(fleet, cluster.name, policy),
             moved_mib=moved, link_mib_s=max(h.link_mib_s for h in hosts),
             whole=len(hosts) == len(every) and strategy is Strategy.ROLL_FORWARD,
             holds_vms=bool(vms)))

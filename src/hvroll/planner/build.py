@@ -25,7 +25,7 @@ from hvroll.domain import Fleet, Host, HostProfile, HostRole, PowerState, Vm
 from hvroll.errors import InputError
 from hvroll.inventory import serialized
 from hvroll.planner import estimate as est
-from hvroll.planner.bounds import aggregate_link_mib_s, bounds, cluster_work
+from hvroll.planner.bounds import aggregate_link_mib_s, bounds, cluster_work, hosts_per_wave
 from hvroll.planner.canary import choose_canaries, label
 from hvroll.planner.model import (
     CanaryCoverage,
@@ -243,7 +243,7 @@ class _Builder:
                 and self.checker.spawn(vm, host, profile=target).allowed)
 
     def _k(self, cluster: str) -> int:
-        return self.policy.hosts_per_wave or max(1, self.fleet.spares(cluster))
+        return hosts_per_wave(self.fleet, cluster, self.policy)
 
     def _cluster(self, cluster: str, canary: str | None) -> dict[int, _ClusterWave]:
         state = self.state
