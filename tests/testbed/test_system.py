@@ -6,6 +6,7 @@ import os
 import signal
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 from hvroll.testbed import system
@@ -50,13 +51,23 @@ def test_a_process_read_from_proc_names_its_start_time() -> None:
 
 
 def test_terminate_sends_the_first_signal_asked_for(tmp_path: Path) -> None:
-    # a shell that ignores SIGTERM and notes a SIGINT before it exits: only SIGINT ends it so
+    # a process that ignores SIGTERM and notes a SIGINT before it exits: only SIGINT ends it
+    # so (Python's handler runs as its sleep is interrupted: no window where the signal waits)
     noted = tmp_path / "signal"
-    child = subprocess.Popen(
-        ["sh", "-c", f"trap 'echo INT > {noted}; exit 3' INT; trap '' TERM; echo ready; "
-                     "while :; do sleep 0.05; done"], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline() == "ready\n"  # traps set
-    assert system.terminate([child.pid], grace_s=10, first=signal.SIGINT) == []
-    assert noted.read_text() == "INT\n"
-    child.stdout.close()
-    child.wait()
+    code = ("import signal, sys, time\n"
+            "def noted(*_):\n"
+            f"    open({str(noted)!r}, 'w').write('INT')\n"
+            "    sys.exit(3)\n"
+            "signal.signal(signal.SIGINT, noted)\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "print('ready', flush=True)\n"
+            "while True:\n"
+            "    time.sleep(1)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"  # handlers set
+        assert system.terminate([child.pid], grace_s=30, first=signal.SIGINT) == []
+        assert noted.read_text() == "INT"
+    finally:
+        child.kill()
+        child.communicate()
