@@ -6,12 +6,18 @@ from typing import Any
 
 import pytest
 
+from hvroll.domain import PowerState, SchedulingState
 from hvroll.drivers.base import (
     FEATURES,
     Capability,
     Driver,
+    HostState,
+    JobKind,
+    JobPhase,
+    JobProgress,
     Lifecycle,
     Reinstalls,
+    VmState,
     declaration_problems,
     has,
     require,
@@ -104,3 +110,20 @@ def test_with_closes_the_driver_once_even_on_error() -> None:
         assert entered is minimal
         raise RuntimeError
     assert minimal.closed == 1
+
+
+def test_the_records_cannot_change_and_a_changed_copy_is_a_new_record() -> None:
+    host = HostState("h1", "p1", SchedulingState.ENABLED, True, ("vm-1",))
+    with pytest.raises(AttributeError):
+        host.up = False  # type: ignore[misc]
+    assert host._replace(up=False) == HostState(name="h1", profile="p1",
+                                                scheduling=SchedulingState.ENABLED, up=False,
+                                                vms=("vm-1",))
+    assert host.up
+    vm = VmState("vm-1", ("h1",), PowerState.RUNNING)
+    assert (vm.name, vm.hosts, vm.power) == ("vm-1", ("h1",), PowerState.RUNNING)
+    job = JobProgress(job="j1", kind=JobKind.REINSTALL, phase=JobPhase.RUNNING)
+    assert (job.extra, job.final, job.downtime_ms) == ({}, False, None)
+    with pytest.raises(TypeError):
+        job.extra["step"] = "reinstall"  # type: ignore[index]
+    assert job._replace(phase=JobPhase.COMPLETED).final

@@ -3,7 +3,6 @@ faults, and a crash at a random point followed by a resume."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -561,7 +560,7 @@ class BlinkingSim(SimCloud):
         found = super().host(name)
         if name == self.dest and self.down_looks:
             self.down_looks -= 1
-            return dataclasses.replace(found, up=False)
+            return found._replace(up=False)
         return found
 
 

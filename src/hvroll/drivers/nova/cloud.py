@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -410,8 +409,8 @@ class NovaCloud(Lifecycle):
         if progress.final:  # Nova's outcome is final: remembered, never asked again
             rec.ended_s = self.clock.now()
             self._end(rec, progress.phase, progress.error)
-            return replace(progress, total_mib=rec.total_mib, processed_mib=rec.processed_mib,
-                           remaining_mib=rec.remaining_mib)
+            return progress._replace(total_mib=rec.total_mib, processed_mib=rec.processed_mib,
+                                     remaining_mib=rec.remaining_mib)
         return progress
 
     @staticmethod
