@@ -19,7 +19,10 @@ def test_block_migration_adds_the_disk_copy_at_link_rate() -> None:
     copying = cloud.job("m")
     assert copying.extra["step"] == "disk"
     assert copying.remaining_mib == pytest.approx(4096 + 10240 - LINK, rel=1e-12)
+    assert (copying.total_mib, copying.processed_mib, copying.expected_downtime_ms) == (
+        4096 + 10240, LINK, 4096 / LINK * 1000)
     (done,) = run_until_final(cloud, "m")
+    assert (done.downtime_ms, done.error) == (SWITCHOVER_FIXED_MS, None)
     assert done.elapsed_s == pytest.approx((10240 + 4096) / LINK + SWITCHOVER_FIXED_MS / 1000,
                                            rel=1e-12)
     assert (done.total_mib, done.processed_mib) == (4096 + 10240, 4096 + 10240)

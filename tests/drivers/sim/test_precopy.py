@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hvroll.drivers.base import JobPhase, MigrationOptions
+from hvroll.drivers.base import JobKind, JobPhase, MigrationOptions
 from hvroll.drivers.sim import SimCloud
 from hvroll.drivers.sim.model import SWITCHOVER_FIXED_MS
 
@@ -62,6 +62,33 @@ def test_progress_mid_pass_reports_what_is_left_and_the_expected_downtime() -> N
     assert p.expected_downtime_ms == pytest.approx(left / LINK * 1000, rel=1e-12)
     assert p.dirty_rate_mib_s == 50.0
     assert p.extra["rate_mib_s"] == LINK
+
+
+def test_every_figure_of_a_throttled_pass_is_in_its_own_field() -> None:
+    """The record of a running live migration, field by field (the simulator builds it by
+    position): mid-way through pass 2, throttled by auto-converge after two dirty passes."""
+    cloud = SimCloud(fleet(vm("a", ram_mib=4096, dirty=1000.0)))
+    cloud.migrate("m", "a", "hv1", MigrationOptions(auto_converge=True, max_downtime_ms=300))
+    while cloud.job("m").iteration < 2:
+        cloud.wait(3600.0)
+    cloud.clock.sleep(1.0)
+    p = cloud.job("m")
+    t0 = 4096 / LINK
+    d0 = 1000.0 * t0
+    t1 = d0 / LINK
+    d1 = 1000.0 * t1  # dirtied in pass 1, sent in pass 2
+    left = d1 - LINK + 800.0  # the guest throttled by 20 %
+    assert (p.job, p.kind, p.phase, p.vm, p.source, p.dest) == (
+        "m", JobKind.LIVE_MIGRATION, JobPhase.RUNNING, "a", "hv0", "hv1")
+    assert (p.started_s, p.total_mib, p.iteration, p.throttle_pct) == (0.0, 4096.0, 2, 20)
+    assert (p.dirty_rate_mib_s, p.downtime_ms, p.error) == (800.0, None, None)
+    assert p.elapsed_s == pytest.approx(t0 + t1 + 1.0, rel=1e-12)
+    assert p.processed_mib == pytest.approx(4096 + d0 + LINK, rel=1e-12)
+    assert p.remaining_mib == pytest.approx(left, rel=1e-12)
+    assert p.expected_downtime_ms == pytest.approx(left / LINK * 1000, rel=1e-12)
+    assert p.extra == {"step": "ram", "rate_mib_s": LINK, "step_total_mib": d1,
+                       "step_sent_mib": LINK, "dirtied_mib": 800.0, "disk_total_mib": 0.0,
+                       "disk_remaining_mib": 0.0, "max_downtime_ms": 300, "high_passes": 0}
 
 
 def test_noisy_vm_never_converges_with_plain_precopy() -> None:
