@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from handmade import one_cluster
 from hvroll.domain import Fleet
-from hvroll.inventory import parse_fleet
 from hvroll.planner.bounds import ClusterWork, aggregate_link_mib_s, bounds, cluster_work
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Policy, Strategy
@@ -14,26 +14,9 @@ from hvroll.planner.model import Policy, Strategy
 
 def _three_hosts() -> Fleet:
     """h0 and h1 hold two 4 GiB guests each, h2 is an empty spare; 5 MiB/s links."""
-    text = [
-        "version: 1", "regions: [{name: r}]", "clusters: [{name: c, region: r}]",
-        "generations: [{name: Broadwell, model: Broadwell-noTSX}]",
-        "profiles:",
-        "  - {name: old, os_name: x, os_version: '1', qemu_version: 2.11.1, "
-        "libvirt_version: 4.0.0, rank: 1}",
-        "  - {name: new, os_name: x, os_version: '2', qemu_version: 7.2.0, "
-        "libvirt_version: 9.0.0, rank: 2}",
-        "hosts:",
-    ]
-    for i in range(3):
-        text.append(f"  - {{name: h{i}, cluster: c, generation: Broadwell, profile: old, "
-                    f"vcpus: 8, ram_mib: 16384, link_mib_s: 5.0, "
-                    f"role: {'spare' if i == 2 else 'active'}}}")
-    text.append("vms:")
-    for k in range(1, 5):
-        text.append(f"  - {{name: v{k}, uuid: 00000000-0000-4000-8000-{k:012d}, "
-                    f"host: h{(k - 1) // 2}, vcpus: 1, ram_mib: 4096, guest: {{family: linux}}, "
-                    f"cpu: {{mode: custom, model: Broadwell-noTSX}}}}")
-    return parse_fleet("\n".join(text) + "\n", "cluster.yaml")
+    fleet = one_cluster(["old"] * 3, 1, 2)
+    return fleet.model_copy(update={"hosts": tuple(
+        h.model_copy(update={"link_mib_s": 5.0}) for h in fleet.hosts)})
 
 
 def test_a_clusters_work() -> None:

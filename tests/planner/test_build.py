@@ -6,6 +6,7 @@ import gc
 
 import pytest
 
+from handmade import one_cluster
 from hvroll.domain import Fleet
 from hvroll.inventory import parse_fleet
 from hvroll.planner.build import Targets, _makespan, light_at_both_ends, plan
@@ -46,35 +47,6 @@ def test_without_a_canary_the_first_wave_drains(tiny: Fleet) -> None:
         ("hv1", True, 3)]
 
 
-def _cluster(profiles: list[str], spares: int, vms_per_host: int | list[int]) -> Fleet:
-    """One cluster of Broadwell hosts; the first hosts carry ``vms_per_host`` VMs each (or
-    host i ``vms_per_host[i]``)."""
-    text = [
-        "version: 1", "regions: [{name: r}]", "clusters: [{name: c, region: r}]",
-        "generations: [{name: Broadwell, model: Broadwell-noTSX}]",
-        "profiles:",
-        "  - {name: old, os_name: x, os_version: '1', qemu_version: 2.11.1, "
-        "libvirt_version: 4.0.0, rank: 1}",
-        "  - {name: new, os_name: x, os_version: '2', qemu_version: 7.2.0, "
-        "libvirt_version: 9.0.0, rank: 2}",
-        "hosts:",
-    ]
-    n = len(profiles)
-    for i, p in enumerate(profiles):
-        role = "spare" if i >= n - spares else "active"
-        text.append(f"  - {{name: h{i}, cluster: c, generation: Broadwell, profile: {p}, "
-                    f"vcpus: 8, ram_mib: 16384, role: {role}}}")
-    text.append("vms:")
-    k = 0
-    for i in range(n - spares):
-        for _ in range(vms_per_host if isinstance(vms_per_host, int) else vms_per_host[i]):
-            k += 1
-            text.append(f"  - {{name: v{k}, uuid: 00000000-0000-4000-8000-{k:012d}, "
-                        f"host: h{i}, vcpus: 1, ram_mib: 4096, guest: {{family: linux}}, "
-                        f"cpu: {{mode: custom, model: Broadwell-noTSX}}}}")
-    return parse_fleet("\n".join(text) + "\n", "cluster.yaml")
-
-
 NEW = "new"
 
 
@@ -84,10 +56,10 @@ def test_the_bound_under_the_policy_counts_a_whole_clusters_ends() -> None:
     least 1,800 s at each end too: (2 × 1,800 + 6.94 + 2 × 1,800) / 2 = 3,603.5 s. With h1
     already on the target the cluster is not upgraded whole (a guest may go to h1 at once),
     and the bound under the policy is the other one."""
-    fleet = _cluster(["old", "old"], 1, 2)
+    fleet = one_cluster(["old", "old"], 1, 2)
     whole = plan(fleet, fleet.profile_by_name[NEW])
     assert (whole.summary.lower_bound_s, whole.summary.policy_bound_s) == (3600.0, 3603.5)
-    fleet = _cluster(["old", "new"], 1, 2)
+    fleet = one_cluster(["old", "new"], 1, 2)
     part = plan(fleet, fleet.profile_by_name[NEW])
     assert (part.summary.lower_bound_s, part.summary.policy_bound_s) == (1800.0, 1800.0)
 
@@ -97,7 +69,7 @@ def test_the_bounds_count_no_memory_where_the_policy_allows_cold_moves() -> None
     an empty spare, k = a = 1: (3 × 1,800 + 3,276.8 + 2 × 1,800) / 2 = 6,138.4 s under the
     policy. A guest stopped and moved cold sends no memory: with cold moves allowed the term
     is (3 × 1,800 + 2 × 1,800) / 2 = 4,500 s, and the three rounds of reinstalls bind both."""
-    fleet = _cluster(["old"] * 3, 1, 2)
+    fleet = one_cluster(["old"] * 3, 1, 2)
     fleet = fleet.model_copy(update={"hosts": tuple(
         h.model_copy(update={"link_mib_s": 5.0}) for h in fleet.hosts)})
     live = plan(fleet, fleet.profile_by_name[NEW], Policy(drain_ahead=1)).summary
@@ -109,7 +81,7 @@ def test_the_bounds_count_no_memory_where_the_policy_allows_cold_moves() -> None
 
 @pytest.mark.parametrize("strategy", list(Strategy))
 def test_every_strategy_upgrades_every_host(strategy: Strategy) -> None:
-    fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)
+    fleet = one_cluster(["old"] * 6, spares=2, vms_per_host=2)
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0), strategy)
     upgraded = [s.host for w in result.waves for s in w.steps if s.reinstall]
     assert sorted(upgraded) == [f"h{i}" for i in range(6)]
@@ -117,7 +89,7 @@ def test_every_strategy_upgrades_every_host(strategy: Strategy) -> None:
 
 
 def test_roll_forward_upgrades_spares_first_then_k_hosts_a_wave() -> None:
-    fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)
+    fleet = one_cluster(["old"] * 6, spares=2, vms_per_host=2)
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
     assert [[(s.host, len(s.drain)) for s in w.steps] for w in result.waves] == [
         [("h4", 0), ("h5", 0)],
@@ -140,7 +112,7 @@ def test_the_first_hosts_after_the_spares_are_the_lightest_and_the_rest_heaviest
                               1, 2) == ["s", "e", "b", "d", "f", "c", "a"]
     # One spare (k = 1): the two lightest hosts first (two waves), then the heaviest, so
     # the cluster ends with light ones; VMs of 4 GiB.
-    fleet = _cluster(["old"] * 6, spares=1, vms_per_host=[3, 1, 2, 1, 2])
+    fleet = one_cluster(["old"] * 6, spares=1, vms_per_host=[3, 1, 2, 1, 2])
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
     assert [[(s.host, len(s.drain)) for s in w.steps] for w in result.waves] == [
         [("h5", 0)], [("h1", 1)], [("h3", 1)], [("h0", 3)], [("h2", 2)], [("h4", 2)]]
@@ -152,7 +124,7 @@ def test_roll_forward_drains_elsewhere_than_the_wave_before_when_the_vms_fit() -
     1's. With 3 a host, wave 2's VMs do not fit on the spares and go to wave 1's hosts; in
     wave 3, h4's fit beside wave 2's, h5's only on wave 2's hosts."""
     def dests(vms_per_host: int) -> list[list[tuple[str, list[str]]]]:
-        fleet = _cluster(["old"] * 8, spares=2, vms_per_host=vms_per_host)
+        fleet = one_cluster(["old"] * 8, spares=2, vms_per_host=vms_per_host)
         result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
         return [[(s.host, sorted({m.dest for m in s.drain})) for s in w.steps]
                 for w in result.waves[1:]]
@@ -166,7 +138,7 @@ def test_roll_forward_drains_elsewhere_than_the_wave_before_when_the_vms_fit() -
 
 
 def test_evacuate_return_moves_each_vm_out_and_back() -> None:
-    fleet = _cluster(["old"] * 6, spares=2, vms_per_host=2)
+    fleet = one_cluster(["old"] * 6, spares=2, vms_per_host=2)
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0),
                   Strategy.EVACUATE_RETURN)
     assert result.summary.migrations_per_vm == 2.0
@@ -176,7 +148,7 @@ def test_evacuate_return_moves_each_vm_out_and_back() -> None:
 
 
 def test_a_cluster_without_empty_hosts_bootstraps_by_moving_one_host_twice() -> None:
-    fleet = _cluster(["old"] * 3, spares=0, vms_per_host=1)
+    fleet = one_cluster(["old"] * 3, spares=0, vms_per_host=1)
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
     assert result.skipped == ()
     assert result.summary.max_moves_per_vm == 2
@@ -185,7 +157,7 @@ def test_a_cluster_without_empty_hosts_bootstraps_by_moving_one_host_twice() -> 
 
 
 def test_hosts_already_on_the_target_are_left_alone_and_receive() -> None:
-    fleet = _cluster(["old", "old", "new"], spares=0, vms_per_host=1)
+    fleet = one_cluster(["old", "old", "new"], spares=0, vms_per_host=1)
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
     assert result.summary.hosts == 2
     assert "h2" not in [s.host for w in result.waves for s in w.steps]
@@ -195,7 +167,7 @@ def test_hosts_already_on_the_target_are_left_alone_and_receive() -> None:
 
 def test_a_full_target_defers_hosts_and_never_overloads() -> None:
     """16 GiB hosts with 3 × 4 GiB VMs: one empty new host takes one old host per wave."""
-    fleet = _cluster(["old"] * 4, spares=1, vms_per_host=3)
+    fleet = one_cluster(["old"] * 4, spares=1, vms_per_host=3)
     result = plan(fleet, fleet.profile_by_name[NEW], Policy(canary_hosts=0))
     assert [[s.host for s in w.steps] for w in result.waves] == [
         ["h3"], ["h0"], ["h1"], ["h2"]]
@@ -231,7 +203,7 @@ def test_passthrough_vm_moves_cold_only_when_allowed(tiny: Fleet) -> None:
 
 
 def test_targets_by_generation() -> None:
-    fleet = _cluster(["old"] * 3, spares=1, vms_per_host=1)
+    fleet = one_cluster(["old"] * 3, spares=1, vms_per_host=1)
     targets = Targets(default=None, by_name={"Broadwell": fleet.profile_by_name[NEW]})
     assert plan(fleet, targets).summary.hosts == 3
     assert plan(fleet, Targets(default=None, by_name={"Skylake": fleet.profile_by_name[NEW]})
@@ -239,7 +211,7 @@ def test_targets_by_generation() -> None:
 
 
 def test_anti_affinity_members_never_share_a_destination() -> None:
-    fleet = _cluster(["old"] * 3 + ["new"] * 2, spares=2, vms_per_host=1)
+    fleet = one_cluster(["old"] * 3 + ["new"] * 2, spares=2, vms_per_host=1)
     vms = [vm.model_copy(update={"server_group": "g"}) for vm in fleet.vms]
     data = fleet.model_dump()
     data["vms"] = [vm.model_dump() for vm in vms]
