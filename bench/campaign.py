@@ -27,7 +27,7 @@ from pathlib import Path
 from hvroll.drivers.sim import SimCloud
 from hvroll.executor.engine import Executor
 from hvroll.executor.status import status
-from hvroll.planner.bounds import aggregate_link_mib_s, bounds, cluster_work
+from hvroll.planner.bounds import plan_bounds
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
@@ -115,11 +115,8 @@ def main() -> None:
           f"(simulated/bound {makespan / summary.lower_bound_s:.3f}; goal 1.10); under the "
           f"policy {summary.policy_bound_s / 3600:.2f} h (simulated/bound under the policy "
           f"{makespan / summary.policy_bound_s:.3f})")
-    drawn = cloud.reinstall_seconds()
-    work = cluster_work(fleet, {s.host for s in result.host_steps() if s.reinstall}, policy,
-                        result.strategy)
-    lower, under_policy = bounds(work, drawn.__getitem__, policy.drain_ahead,
-                                 aggregate_link_mib_s(fleet))
+    lower, under_policy = plan_bounds(fleet, result, policy,
+                                      cloud.reinstall_seconds().__getitem__)
     print(f"with the reinstalls as drawn: lower bound {lower / 3600:.2f} h (simulated/bound "
           f"{makespan / lower:.3f}); under the policy {under_policy / 3600:.2f} h "
           f"(simulated/bound under the policy {makespan / under_policy:.3f})")

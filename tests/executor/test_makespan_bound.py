@@ -24,7 +24,7 @@ from hvroll.drivers.sim import SimCloud
 from hvroll.drivers.sim.model import reinstall_duration_s
 from hvroll.executor.engine import Executor
 from hvroll.executor.status import status
-from hvroll.planner.bounds import aggregate_link_mib_s, bounds, cluster_work
+from hvroll.planner.bounds import plan_bounds
 from hvroll.planner.build import plan, with_profiles
 from hvroll.planner.model import Policy
 from hvroll.store import Store
@@ -98,10 +98,7 @@ def test_no_simulated_campaign_is_shorter_than_the_bounds(fleet: Fleet, policy: 
     assert makespan >= held.summary.policy_bound_s - 0.1
     assert sorted(drawn.values()) == pytest.approx(sorted(reinstall_duration_s(seed, job)
                                                           for job in jobs))
-    work = cluster_work(fleet, {s.host for s in result.host_steps() if s.reinstall}, policy,
-                        result.strategy)
-    lower, under_policy = bounds(work, drawn.__getitem__, policy.drain_ahead,
-                                 aggregate_link_mib_s(fleet))
+    lower, under_policy = plan_bounds(fleet, result, policy, drawn.__getitem__)
     assert lower >= held.summary.lower_bound_s - 0.1
     assert under_policy >= held.summary.policy_bound_s - 0.1
     assert makespan >= max(lower, under_policy) - 1e-6

@@ -7,7 +7,13 @@ import pytest
 
 from handmade import one_cluster
 from hvroll.domain import Fleet
-from hvroll.planner.bounds import ClusterWork, aggregate_link_mib_s, bounds, cluster_work
+from hvroll.planner.bounds import (
+    ClusterWork,
+    aggregate_link_mib_s,
+    bounds,
+    cluster_work,
+    plan_bounds,
+)
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Policy, Strategy
 
@@ -61,9 +67,6 @@ def test_the_plans_bounds_are_those_of_its_steps_work_at_reinstall_s(policy: Pol
     for fleet, targets in ((three, Targets(default=three.profile_by_name["new"])),
                            (small, small_targets)):
         result = plan(fleet, targets, policy)
-        work = cluster_work(fleet, {s.host for s in result.host_steps() if s.reinstall},
-                            policy, result.strategy)
-        lower, under_policy = bounds(work, lambda _: policy.reinstall_s, policy.drain_ahead,
-                                     aggregate_link_mib_s(fleet))
+        lower, under_policy = plan_bounds(fleet, result, policy, lambda _: policy.reinstall_s)
         assert (round(lower, 1), round(under_policy, 1)) == (
             result.summary.lower_bound_s, result.summary.policy_bound_s)

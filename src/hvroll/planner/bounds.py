@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from hvroll.domain import Fleet, PowerState
 from hvroll.planner import estimate as est
-from hvroll.planner.model import Policy, Strategy
+from hvroll.planner.model import Plan, Policy, Strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,16 @@ def bounds(work: Sequence[ClusterWork], reinstall_s: Callable[[str], float],
     moved = sum(c.moved_mib for c in work)
     return (est.fleet_lower_bound(lower, moved, aggregate_link_mib_s),
             est.fleet_lower_bound(under_policy, moved, aggregate_link_mib_s))
+
+
+def plan_bounds(fleet: Fleet, plan: Plan, policy: Policy,
+                reinstall_s: Callable[[str], float]) -> tuple[float, float]:
+    """:func:`bounds` of the hosts ``plan`` reinstalls (its steps that reinstall), each
+    reinstall taking ``reinstall_s(host)``: with each host's reinstall as it took, the bounds
+    of the campaign that ran."""
+    work = cluster_work(fleet, {s.host for s in plan.host_steps() if s.reinstall}, policy,
+                        plan.strategy)
+    return bounds(work, reinstall_s, policy.drain_ahead, aggregate_link_mib_s(fleet))
 
 
 def aggregate_link_mib_s(fleet: Fleet) -> float:
