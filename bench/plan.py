@@ -6,7 +6,8 @@ For each preset it generates the fleet, then plans the same upgrade with each st
 prints planning time (wall and CPU), migrations per VM, the estimated makespan over the lower
 bound (``ratio``) and over the lower bound under the policy's rules (``policy``), and the
 ratios of each baseline to roll-forward; then roll-forward's planning time over its goal
-(``docs/performance.md``) and the peak memory of the process. Machines are noisy: compare
+(``docs/performance.md``), the hosts it keeps back (pinned by a VM that cannot leave them, or
+chosen as a cluster's legacy pool) and the peak memory of the process. Machines are noisy: compare
 ratios and CPU seconds, not wall seconds.
 
 Targets follow the domain brief: ``enterprise`` goes to CPv2, Broadwell hosts to CPv2 booted
@@ -20,10 +21,11 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections import Counter
 
 from hvroll.domain import Fleet
 from hvroll.planner.build import Targets, plan
-from hvroll.planner.model import Plan, Policy, Strategy
+from hvroll.planner.model import Plan, Policy, SkipCause, Strategy
 from hvroll.synthetic.generate import generate
 
 GOALS_S = {"enterprise": 3.0, "public": 30.0}
@@ -50,6 +52,25 @@ def row(preset: str, result: Plan, seconds: float, cpu_s: float) -> dict[str, fl
             "skipped": s.skipped_hosts}
 
 
+def kept_back(fleet: Fleet, result: Plan) -> str:
+    """The hosts ``result`` keeps back (legacy pools), per cluster: those pinned by a VM that
+    cannot leave them, and those the plan chose, against the goal of at most one chosen per
+    cluster."""
+    s = result.summary
+    cluster = {h.name: h.cluster for h in fleet.hosts}
+    kept = [k for k in result.skipped if k.cause is SkipCause.LEGACY_POOL]
+    chosen = Counter(cluster[k.host] for k in kept if not k.pinned_by)
+    over = sorted(c for c, n in chosen.items() if n > 1)
+    others = f"{s.skipped_hosts - s.kept_back_hosts} other hosts skipped"
+    if not kept:
+        return f"keeps back no host; {others}"
+    return (f"keeps back {s.kept_back_hosts} hosts in {len({cluster[k.host] for k in kept})} "
+            f"clusters: {s.pinned_hosts} pinned by a VM that cannot leave them, "
+            f"{s.kept_back_hosts - s.pinned_hosts} chosen as pools, at most "
+            f"{max(chosen.values(), default=0)} in a cluster (goal 1; more in "
+            f"{', '.join(over) or 'none'}: see their reasons); {others}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="enterprise,public")
@@ -62,10 +83,10 @@ def main() -> None:
     for preset in args.presets.split(","):
         fleet = generate(preset, args.seed)
         targets, policy = setups(preset, fleet)
-        rows = {}
+        rows, plans = {}, {}
         for strategy in Strategy:
             start, cpu = time.perf_counter(), time.process_time()
-            result = plan(fleet, targets, policy, strategy)
+            result = plans[strategy] = plan(fleet, targets, policy, strategy)
             r = rows[strategy] = row(preset, result, time.perf_counter() - start,
                                      time.process_time() - cpu)
             print(f"{r['preset']:<11}{r['strategy']:<17}{r['plan_s']:>8.2f}{r['cpu_s']:>8.2f}"
@@ -86,6 +107,7 @@ def main() -> None:
                   f"x{float(ours['plan_s']) / goal:.2f} wall, x{float(ours['cpu_s']) / goal:.2f} "
                   f"CPU; makespan/bound {float(ours['ratio']):.3f} (goal 1.10), under the "
                   f"policy {float(ours['policy_ratio']):.3f}")
+        print(f"  {preset}: roll-forward {kept_back(fleet, plans[Strategy.ROLL_FORWARD])}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(f"peak memory {peak:,.0f} MiB")
 

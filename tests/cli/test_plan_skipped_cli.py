@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hvroll.domain import Fleet
 from hvroll.inventory import save_fleet
 from hvroll.synthetic.generate import generate
 
@@ -25,3 +26,25 @@ def test_plan_reports_kept_back_hosts_and_skips_per_cause(cli: Cli, tmp_path: Pa
     assert data["kept_back"] == ["lab01-c02-hv06", "lab02-c02-hv12", "lab02-c02-hv15"]
     assert data["skipped_by_cause"] == {"legacy-pool": 3}
     assert data["kept_back_hosts"] == 3
+    assert data["pinned_hosts"] == 0
+    assert data["pinned"] == {}
+
+
+def test_plan_names_the_hosts_a_vm_that_cannot_leave_pins(cli: Cli, tmp_path: Path) -> None:
+    """vm-000219, a legacy guest on lab01-c02-hv11, gets a GPU: it cannot move live, and the
+    policy allows no cold migration, so its host is kept and named as pinned."""
+    data = generate("small", 1).model_dump(mode="json")
+    for vm in data["vms"]:
+        if vm["name"] == "vm-000219":
+            vm["devices"] = {"passthrough": ["gpu"]}
+    inventory = tmp_path / "small.yaml"
+    save_fleet(Fleet.model_validate(data), inventory)
+    args = ("plan", str(inventory), "--target", "CPv2")
+    text = cli(*args, "-o", str(tmp_path / "a.json"))
+    assert text.code == 0, text.stderr
+    assert ("kept back as legacy pools, 1 of those pinned by a VM that cannot leave them until "
+            "an operator moves or stops it (see") in " ".join(text.stdout.split())
+    out = json.loads(cli(*args, "-o", str(tmp_path / "b.json"), "--json").stdout)
+    assert out["pinned"] == {"lab01-c02-hv11": "vm-000219"}
+    assert out["pinned_hosts"] == 1
+    assert "lab01-c02-hv11" in out["kept_back"]

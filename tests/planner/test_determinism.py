@@ -21,9 +21,9 @@ def digest(result: Plan) -> str:
 
 
 PINNED = {
-    Strategy.ROLL_FORWARD: "dbacb5f9f1ddfbdf",
-    Strategy.EVACUATE_RETURN: "35a1fcde2a3bd19b",
-    Strategy.SCHEDULER: "052741b81bda8d37",
+    Strategy.ROLL_FORWARD: "abe6183db58db01e",
+    Strategy.EVACUATE_RETURN: "0da0197b9553e193",
+    Strategy.SCHEDULER: "4afff7f3c968bab3",
 }
 
 

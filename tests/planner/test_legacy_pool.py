@@ -28,6 +28,8 @@ def test_the_fewest_hosts_are_kept_back_and_named_with_their_cause() -> None:
         ("lab02-c02-hv15", SkipCause.LEGACY_POOL),
     ]
     assert result.summary.kept_back_hosts == 3
+    assert result.summary.pinned_hosts == 0
+    assert [s.pinned_by for s in result.skipped] == ["", "", ""]
     assert result.summary.skipped_by_cause == {"legacy-pool": 3}
     assert result.skipped[1].reason.startswith(
         "kept on CPv1 as its cluster's legacy pool: holds 5 VMs that cannot run on CPv2 "
@@ -114,6 +116,10 @@ def test_a_host_holding_a_legacy_vm_that_cannot_leave_is_the_pool() -> None:
     _, result = _cpv3_plan({"vm-000290": {"devices": {"passthrough": ["gpu"]}},
                             "vm-000312": {"power": "shutoff"}})
     assert _kept(result, "lab02-c01") == ["lab02-c01-hv01"]
+    assert [(s.host, s.pinned_by) for s in result.skipped if s.pinned_by] == [
+        ("lab02-c01-hv01", "vm-000290")]
+    assert result.summary.kept_back_hosts == 4
+    assert result.summary.pinned_hosts == 1
     assert result.skipped[1].reason.endswith(
         "; 'vm-000290' cannot leave it either: GPU passthrough cannot be live-migrated; a "
         "cold move would start it where it would not boot")

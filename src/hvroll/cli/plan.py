@@ -105,6 +105,7 @@ def plan(
         print_json({"plan": str(output), **result.summary.model_dump(),
                     "kept_back": [s.host for s in result.skipped
                                   if s.cause is SkipCause.LEGACY_POOL],
+                    "pinned": {s.host: s.pinned_by for s in result.skipped if s.pinned_by},
                     "canary": result.canary.model_dump(mode="json")})
         return
     _print(result)
@@ -151,8 +152,10 @@ def _print(result: Plan) -> None:
                 table.add_row(cause.value, str(len(members)),
                               f"{members[0].host}: {members[0].reason}")
         console.print(table)
+        pinned = (f", {s.pinned_hosts} of those pinned by a VM that cannot leave them until "
+                  f"an operator moves or stops it" if s.pinned_hosts else "")
         console.print(f"{len(result.skipped)} hosts skipped, {s.kept_back_hosts} of them kept "
-                      f"back as legacy pools (see 'skipped' in the plan file)")
+                      f"back as legacy pools{pinned} (see 'skipped' in the plan file)")
 
 
 def _print_canary(result: Plan) -> None:

@@ -447,14 +447,14 @@ class _Builder:
             holds = sorted(n for n in state.on_host[h] if n in self._legacy_names(legacy))
             first = legacy[h][0]
             reason = _first_reason(self._blocked_verdict(first, h), "cannot run there")
-            pinned = ""
+            pinned, by = "", ""
             if h in held:
                 vm, why = held[h]
-                pinned = f"; {vm.name!r} cannot leave it either: {why}"
+                pinned, by = f"; {vm.name!r} cannot leave it either: {why}", vm.name
             elif h in apart:
                 pinned = f"; {apart[h]}"
             self.skipped.append(SkippedHost(
-                host=h, cause=SkipCause.LEGACY_POOL,
+                host=h, cause=SkipCause.LEGACY_POOL, pinned_by=by,
                 reason=f"kept on {state.host[h].profile} as its cluster's legacy pool: holds "
                        f"{len(holds)} VM{'' if len(holds) == 1 else 's'} that cannot run on "
                        f"{', '.join(sorted(target))} "
@@ -852,6 +852,7 @@ class _Builder:
                             if u.action is UnmovableAction.OPERATOR),
             skipped_hosts=len(self.skipped), planning_time_s=round(planning_s, 3),
             kept_back_hosts=sum(1 for s in self.skipped if s.cause is SkipCause.LEGACY_POOL),
+            pinned_hosts=sum(1 for s in self.skipped if s.pinned_by),
             skipped_by_cause=dict(sorted(Counter(s.cause.value for s in self.skipped).items())),
         )
 

@@ -155,6 +155,10 @@ class SkippedHost(PlanModel):
     host: str
     reason: str
     cause: SkipCause = SkipCause.BLOCKED_VM
+    pinned_by: str = ""
+    """A VM that cannot leave this kept-back host at all (it cannot move live, and a cold
+    move would start it where it would not boot or the policy allows none): the host stays
+    until an operator deals with that VM. Empty for a host the plan chose as a legacy pool."""
 
 
 class Summary(PlanModel):
@@ -171,6 +175,9 @@ class Summary(PlanModel):
     planning_time_s: float
     kept_back_hosts: int = 0
     """Skipped hosts kept on the old profile as legacy pools (cause ``legacy-pool``)."""
+    pinned_hosts: int = 0
+    """Of ``kept_back_hosts``, those pinned by a VM that cannot leave them
+    (:attr:`SkippedHost.pinned_by`): kept whatever the plan; the others the plan chose."""
     skipped_by_cause: dict[str, int] = Field(default_factory=dict)
     """Skipped hosts per :class:`SkipCause`."""
     policy_bound_s: float = 0.0
