@@ -1,14 +1,17 @@
 """Planner benchmark: hvroll's roll-forward against the two baselines, in one run.
 
-    .venv/bin/python bench/plan.py [--presets enterprise,public] [--seed 1]
+    .venv/bin/python bench/plan.py [--presets enterprise,public] [--seed 1] [--no-cli]
 
 For each preset it generates the fleet, then plans the same upgrade with each strategy and
 prints planning time (wall and CPU), migrations per VM, the estimated makespan over the lower
 bound (``ratio``) and over the lower bound under the policy's rules (``policy``), and the
 ratios of each baseline to roll-forward; then roll-forward's planning time over its goal
 (``docs/performance.md``), the hosts it keeps back (pinned by a VM that cannot leave them, or
-chosen as a cluster's legacy pool) and the peak memory of the process. Machines are noisy: compare
-ratios and CPU seconds, not wall seconds.
+chosen as a cluster's legacy pool) and the peak memory of the process. For a preset with a
+goal for it (``public``), it then writes the fleet as an inventory file and times ``hvroll
+plan`` on it end to end, as an operator runs it (load, plan, write), in a child process: its
+wall and CPU seconds and its peak resident memory (``--no-cli`` skips it). Machines are
+noisy: compare ratios and CPU seconds, not wall seconds.
 
 Targets follow the domain brief: ``enterprise`` goes to CPv2, Broadwell hosts to CPv2 booted
 with nosmap (CPv2n); ``public`` goes to newton and allows cold migration in maintenance
@@ -20,16 +23,23 @@ from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 from hvroll.domain import Fleet
+from hvroll.inventory import save_fleet
 from hvroll.planner.build import Targets, plan
 from hvroll.planner.model import Plan, Policy, SkipCause, Strategy
 from hvroll.synthetic.generate import generate
 
 GOALS_S = {"enterprise": 3.0, "public": 30.0}
 """Roll-forward planning time goals, seconds (issue #16)."""
+CLI_GOALS = {"public": (45.0, 2048.0)}
+"""``hvroll plan`` end to end (load, plan, write): wall seconds and peak resident MiB."""
 
 
 def setups(preset: str, fleet: Fleet) -> tuple[Targets, Policy]:
@@ -71,15 +81,61 @@ def kept_back(fleet: Fleet, result: Plan) -> str:
             f"{', '.join(over) or 'none'}: see their reasons); {others}")
 
 
+HIGH_WATER = """
+import atexit, runpy, sys
+def high_water(path):
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(path, "w") as out:
+        out.write(kib)
+atexit.register(high_water, sys.argv[1])
+sys.argv = ["hvroll", *sys.argv[2:]]
+runpy.run_module("hvroll", run_name="__main__")
+"""
+"""Runs ``hvroll`` with its arguments after the first, and writes to the first, at exit, the
+peak resident memory of the program it became, in KiB (``VmHWM``: the child's own
+``ru_maxrss`` would count its parent's, whose memory it shared until its ``exec``)."""
+
+
+def cli_plan(fleet: Fleet, preset: str, targets: Targets, policy: Policy) -> str:
+    """``hvroll plan`` of ``fleet``'s inventory file, timed in a child process: what it took
+    against :data:`CLI_GOALS`."""
+    wall_goal, peak_goal = CLI_GOALS[preset]
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory, out, peak_file = (Path(tmp) / "fleet.yaml", Path(tmp) / "plan.json",
+                                     Path(tmp) / "peak")
+        save_fleet(fleet, inventory)
+        args = [sys.executable, "-c", HIGH_WATER, str(peak_file), "plan", str(inventory),
+                "-o", str(out)]
+        if targets.default is not None:
+            args += ["--target", targets.default.name]
+        args += [f"--target-for={name}={p.name}" for name, p in targets.by_name.items()]
+        if policy.allow_cold_migration:
+            args.append("--allow-cold-migration")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = int(peak_file.read_text()) / 1024
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return (f"hvroll plan end to end (load, plan, write) {wall:.1f} s wall, {cpu:.1f} s CPU, "
+            f"peak {peak:,.0f} MiB; goal {wall_goal:g} s, {peak_goal:,.0f} MiB: "
+            f"x{wall / wall_goal:.2f}, x{peak / peak_goal:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="enterprise,public")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-cli", action="store_true",
+                        help="skip timing 'hvroll plan' end to end on an inventory file")
     args = parser.parse_args()
     header = (f"{'preset':<11}{'strategy':<17}{'plan s':>8}{'CPU s':>8}{'hosts':>7}{'VMs':>8}"
               f"{'migr.':>8}{'per VM':>8}{'max':>5}{'makespan h':>12}{'bound h':>9}"
               f"{'ratio':>7}{'policy':>8}{'skipped':>9}")
     print(header)
+    wrote = ""
     for preset in args.presets.split(","):
         fleet = generate(preset, args.seed)
         targets, policy = setups(preset, fleet)
@@ -108,8 +164,11 @@ def main() -> None:
                   f"CPU; makespan/bound {float(ours['ratio']):.3f} (goal 1.10), under the "
                   f"policy {float(ours['policy_ratio']):.3f}")
         print(f"  {preset}: roll-forward {kept_back(fleet, plans[Strategy.ROLL_FORWARD])}")
+        if preset in CLI_GOALS and not args.no_cli:
+            print(f"  {preset}: {cli_plan(fleet, preset, targets, policy)}", flush=True)
+            wrote = " and the inventory files it wrote for hvroll plan"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    print(f"peak memory {peak:,.0f} MiB")
+    print(f"peak memory of this process {peak:,.0f} MiB (its plans{wrote})")
 
 
 if __name__ == "__main__":
