@@ -114,8 +114,10 @@ def cli_plan(fleet: Fleet, preset: str, targets: Targets, policy: Policy) -> str
             args.append("--allow-cold-migration")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True)
+        done = subprocess.run(args, capture_output=True, text=True)
         wall = time.perf_counter() - start
+        if done.returncode:
+            sys.exit(f"hvroll plan failed (exit {done.returncode}): {done.stderr.strip()}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         peak = int(peak_file.read_text()) / 1024
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
