@@ -67,14 +67,14 @@ def kept_back(fleet: Fleet, result: Plan) -> str:
     cannot leave them, and those the plan chose, against the goal of at most one chosen per
     cluster."""
     s = result.summary
-    cluster = {h.name: h.cluster for h in fleet.hosts}
     kept = [k for k in result.skipped if k.cause is SkipCause.LEGACY_POOL]
-    chosen = Counter(cluster[k.host] for k in kept if not k.pinned_by)
+    clusters = {k.host: fleet.host_by_name[k.host].cluster for k in kept}
+    chosen = Counter(clusters[k.host] for k in kept if not k.pinned_by)
     over = sorted(c for c, n in chosen.items() if n > 1)
     others = f"{s.skipped_hosts - s.kept_back_hosts} other hosts skipped"
     if not kept:
         return f"keeps back no host; {others}"
-    return (f"keeps back {s.kept_back_hosts} hosts in {len({cluster[k.host] for k in kept})} "
+    return (f"keeps back {s.kept_back_hosts} hosts in {len(set(clusters.values()))} "
             f"clusters: {s.pinned_hosts} pinned by a VM that cannot leave them, "
             f"{s.kept_back_hosts - s.pinned_hosts} chosen as pools, at most "
             f"{max(chosen.values(), default=0)} in a cluster (goal 1; more in "
