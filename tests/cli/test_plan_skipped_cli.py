@@ -21,11 +21,11 @@ def test_plan_reports_kept_back_hosts_and_skips_per_cause(cli: Cli, tmp_path: Pa
     assert text.code == 0, text.stderr
     assert "hosts skipped (kept on their profile)" in text.stdout
     assert "legacy-pool" in text.stdout
-    assert "3 hosts skipped, 3 of them kept back as legacy pools" in text.stdout
+    assert "2 hosts skipped, 2 of them kept back as legacy pools" in text.stdout
     data = json.loads(cli(*args, "-o", str(tmp_path / "b.json"), "--json").stdout)
-    assert data["kept_back"] == ["lab01-c02-hv06", "lab02-c02-hv12", "lab02-c02-hv15"]
-    assert data["skipped_by_cause"] == {"legacy-pool": 3}
-    assert data["kept_back_hosts"] == 3
+    assert data["kept_back"] == ["lab01-c02-hv06", "lab02-c02-hv12"]
+    assert data["skipped_by_cause"] == {"legacy-pool": 2}
+    assert data["kept_back_hosts"] == 2
     assert data["pinned_hosts"] == 0
     assert data["pinned"] == {}
 

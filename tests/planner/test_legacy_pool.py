@@ -25,15 +25,33 @@ def test_the_fewest_hosts_are_kept_back_and_named_with_their_cause() -> None:
     assert [(s.host, s.cause) for s in result.skipped] == [
         ("lab01-c02-hv06", SkipCause.LEGACY_POOL),
         ("lab02-c02-hv12", SkipCause.LEGACY_POOL),
-        ("lab02-c02-hv15", SkipCause.LEGACY_POOL),
     ]
-    assert result.summary.kept_back_hosts == 3
+    assert result.summary.kept_back_hosts == 2
     assert result.summary.pinned_hosts == 0
-    assert [s.pinned_by for s in result.skipped] == ["", "", ""]
-    assert result.summary.skipped_by_cause == {"legacy-pool": 3}
+    assert [s.pinned_by for s in result.skipped] == ["", ""]
+    assert result.summary.skipped_by_cause == {"legacy-pool": 2}
     assert result.skipped[1].reason.startswith(
-        "kept on CPv1 as its cluster's legacy pool: holds 5 VMs that cannot run on CPv2 "
+        "kept on CPv1 as its cluster's legacy pool: holds 6 VMs that cannot run on CPv2 "
         "(e.g. 'vm-000535': ubuntu 12.04 does not support SMAP")
+    assert result.skipped[1].reason.endswith(
+        "; 1 VM that can run on CPv2 leaves it first to make room ('vm-000539')")
+
+
+def test_a_member_of_an_anti_affinity_group_leaves_the_pool_to_make_room() -> None:
+    """Legacy vm-000565 (lab02-c02-hv15) and vm-000539, which can run on CPv2, are in one
+    anti-affinity group, and vm-000539 is on the pool host lab02-c02-hv12: it leaves for the
+    target first, in the same drain, and vm-000565 goes last, so lab02-c02-hv15 is upgraded
+    instead of kept as a second pool."""
+    result, _ = _plan()
+    [step] = [s for s in result.host_steps() if s.host == "lab02-c02-hv15"]
+    drain = [(m.vm, m.source, m.dest) for m in step.drain]
+    assert drain[0] == ("vm-000539", "lab02-c02-hv12", "lab02-c02-hv20")
+    assert drain[-1] == ("vm-000565", "lab02-c02-hv15", "lab02-c02-hv12")
+    assert all(source == "lab02-c02-hv15" for _, source, _ in drain[1:])
+    assert step.reinstall
+    leaving = [(m.vm, step.host) for step in result.host_steps() for m in step.drain
+               if m.source != step.host]
+    assert leaving == [("vm-000539", "lab02-c02-hv15")]
 
 
 def test_legacy_vms_move_live_to_a_kept_host_in_their_hosts_drain() -> None:
@@ -83,7 +101,6 @@ def test_legacy_vms_that_already_carry_their_risk_consolidate_onto_one_host() ->
         ("lab01-c02-hv06", SkipCause.LEGACY_POOL),
         ("lab02-c01-hv11", SkipCause.LEGACY_POOL),
         ("lab02-c02-hv12", SkipCause.LEGACY_POOL),
-        ("lab02-c02-hv15", SkipCause.LEGACY_POOL),
     ]
     pooled = sorted((m.vm, m.source, m.kind) for step in result.host_steps() for m in step.drain
                     if m.dest == "lab02-c01-hv11")
@@ -100,13 +117,16 @@ def test_legacy_vms_that_already_carry_their_risk_consolidate_onto_one_host() ->
 
 
 def test_a_second_kept_host_says_why_its_vms_go_to_no_other() -> None:
-    _, result = _cpv3_plan()
+    """vm-000539, in vm-000565's anti-affinity group on the pool host, made a legacy guest
+    too: it may not leave for the target, so vm-000565 keeps its own host."""
+    _, result = _cpv3_plan({"vm-000539": {"guest": {"family": "linux", "distro": "ubuntu",
+                                                    "version": "12.04"}}})
     assert result.skipped[3].reason == (
         "kept on CPv1 as its cluster's legacy pool: holds 1 VM that cannot run on CPv3 (e.g. "
         "'vm-000565': ubuntu 12.04 does not support SMAP and the CPU it gets at its next boot "
         "on Broadwell/CPv3 exposes smap: it would not boot there); 'vm-000565' may go to no "
         "other pool host (lab02-c02-hv12 holds a member of its anti-affinity group "
-        "'sg-0002-lab02-c02-hv01')")
+        "'sg-0002-lab02-c02-hv01' ('vm-000539', which cannot run on the target either))")
 
 
 def test_a_host_holding_a_legacy_vm_that_cannot_leave_is_the_pool() -> None:
@@ -118,7 +138,7 @@ def test_a_host_holding_a_legacy_vm_that_cannot_leave_is_the_pool() -> None:
     assert _kept(result, "lab02-c01") == ["lab02-c01-hv01"]
     assert [(s.host, s.pinned_by) for s in result.skipped if s.pinned_by] == [
         ("lab02-c01-hv01", "vm-000290")]
-    assert result.summary.kept_back_hosts == 4
+    assert result.summary.kept_back_hosts == 3
     assert result.summary.pinned_hosts == 1
     assert result.skipped[1].reason.endswith(
         "; 'vm-000290' cannot leave it either: GPU passthrough cannot be live-migrated; a "

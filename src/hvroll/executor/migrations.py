@@ -147,9 +147,11 @@ class MigrationRunner:
 
     def start(self, row: MigrationRecord, effects: list[Effect], rung: Rung | None = None) -> bool:
         """Check, then write the intent of the next attempt and queue its effects. False when
-        the migration cannot start now (no room, destination not ready)."""
+        the migration cannot start now (no room, destination not ready, VMs still leaving
+        the destination: a kept host making room for legacy VMs has it once they have left,
+        not while both are on it)."""
         ex = self.ctx
-        if not self.room(row):
+        if not self.room(row) or self.by_source.get(row.dest, 0):
             self.agenda.unsure += 1
             return False
         vm = ex.state.vm(row.vm)

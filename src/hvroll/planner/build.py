@@ -170,6 +170,12 @@ class _Builder:
         self.pool_moves: dict[str, list[tuple[Move, MoveKind, Verdict]]] = {}
         """Moves of VMs that cannot run on the target, by source host, to the legacy pool:
         reserved when the pool is chosen, run in their source's drain."""
+        self.evictions: dict[str, list[str]] = {}
+        """VMs of a kept host that can run on the target, lifted off it (:meth:`PlanState.lift`)
+        to make room for legacy VMs: each leaves for the target in the first drain that sends
+        a legacy VM there (:meth:`_evict`), before that VM arrives."""
+        self.room_made: dict[str, tuple[str, tuple[str, ...]]] = {}
+        """Legacy VM → the kept host it goes to and the VMs lifted off it for it."""
         self.kept: set[str] = set()
         self.initial_vms = {vm.name for h in self.target for vm in fleet.vms_by_host[h]}
         self.canary = CanaryCoverage()
@@ -307,7 +313,6 @@ class _Builder:
         (the hosts reinstalled in the wave before), so that its drain may start while those
         are still being reinstalled (the executor's overlap); only if they do not all fit
         there, to any host on the target."""
-        state = self.state
         overlap = self.strategy is Strategy.ROLL_FORWARD and bool(previous)
         wave = _ClusterWave(cluster)
         busy: set[str] = set()
@@ -345,7 +350,7 @@ class _Builder:
             except (_BlockedError, _NoRoomError):
                 for h in pending:
                     for move, _, _ in reversed(self.pool_moves.pop(h, [])):
-                        state.undo(self.fleet.vm_by_name[move.vm], move)
+                        self._unreserve(move)
                     self.skipped.append(SkippedHost(
                         host=h, reason="no room for its VMs on compatible hosts of the cluster",
                         cause=SkipCause.NO_ROOM))
@@ -418,12 +423,17 @@ class _Builder:
             best = min(left, key=lambda h: (h not in held, -len(left[h]),
                                             -state.free_ram_share(h), h))
             if kept and best not in held:
-                apart[best] = self._not_pooled(left[best][0], best, kept)
+                apart[best] = self._not_pooled(left[best][0], best, kept,
+                                               self._legacy_names(legacy))
             kept.append(best)
             del left[best]
             for move, _, _ in reversed(self.pool_moves.pop(best, [])):
-                state.undo(self.fleet.vm_by_name[move.vm], move)  # it stays: the host is kept
+                self._unreserve(move)  # it stays: the host is kept
             pool = _Dests.of(state, kept)
+            names = self._legacy_names(legacy)
+            # Room is made on a kept host once every pinned host is kept (one of them may
+            # have room as it is), and for a VM whose host is not pinned (it stays there).
+            make_room = not held.keys() & left.keys()
             for h in sorted(left):
                 placed = []
                 for vm in left[h]:
@@ -432,7 +442,8 @@ class _Builder:
                         kind, allowed = self._candidates(current, h, pool)
                     except (_BlockedError, _NoRoomError):
                         continue
-                    choice = pick(state, current, allowed)
+                    choice = pick(state, current, allowed) or (
+                        self._make_room(current, allowed, names) if make_room else None)
                     if choice is None:
                         continue
                     move = state.move(current, choice[0], live=kind is MoveKind.LIVE,
@@ -453,6 +464,12 @@ class _Builder:
                 pinned, by = f"; {vm.name!r} cannot leave it either: {why}", vm.name
             elif h in apart:
                 pinned = f"; {apart[h]}"
+            leaving = self.evictions.get(h)
+            if leaving:
+                pinned += (f"; {len(leaving)} VM{'' if len(leaving) == 1 else 's'} that can run "
+                           f"on {self.target[h].name} leave{'s' if len(leaving) == 1 else ''} "
+                           f"it first to make room ({', '.join(repr(n) for n in leaving[:3])}"
+                           f"{', …' if len(leaving) > 3 else ''})")
             self.skipped.append(SkippedHost(
                 host=h, cause=SkipCause.LEGACY_POOL, pinned_by=by,
                 reason=f"kept on {state.host[h].profile} as its cluster's legacy pool: holds "
@@ -469,8 +486,89 @@ class _Builder:
         self.kept.update(kept)
         return kept
 
-    def _not_pooled(self, vm: Vm, host: str, pool: list[str]) -> str:
-        """Why ``vm`` of ``host`` goes to none of the hosts already kept in ``pool``."""
+    def _unreserve(self, move: Move) -> None:
+        """Undo a legacy VM's move to the pool, and the room made for it that has not been
+        made yet (the VMs lifted for it count on their host again)."""
+        self.state.undo(self.fleet.vm_by_name[move.vm], move)
+        pool, lifted = self.room_made.pop(move.vm, ("", ()))
+        waiting = self.evictions.get(pool, [])
+        for name in lifted:
+            if name in waiting:
+                waiting.remove(name)
+                self.state.set_down(self.fleet.vm_by_name[name])
+        if not waiting:
+            self.evictions.pop(pool, None)
+
+    def _make_room(self, vm: Vm, allowed: list[tuple[str, Verdict]], legacy: set[str],
+                   ) -> tuple[str, Verdict] | None:
+        """A kept host for legacy ``vm`` that has no room for it, or holds a member of its
+        anti-affinity group, once some of its VMs that can run on the target leave it for
+        the target (``roll-forward`` only: they go, as every other VM, to hosts already
+        upgraded, before ``vm`` arrives, in the same drain): among the hosts ``allowed``, the
+        one that needs the fewest to leave (then the first); those are lifted
+        (:meth:`PlanState.lift`) and recorded to leave (:attr:`evictions`). None: no such
+        host. Without it the legacy VM's own host would be kept as a second pool."""
+        if self.strategy is not Strategy.ROLL_FORWARD:
+            return None
+        best: tuple[str, Verdict, list[Vm]] | None = None
+        for dest, verdict in allowed:
+            leaving = self._to_evict(vm, dest, legacy)
+            if leaving is not None and (best is None or len(leaving) < len(best[2])):
+                best = (dest, verdict, leaving)
+        if best is None:
+            return None
+        dest, verdict, leaving = best
+        for other in leaving:
+            self.state.lift(other)
+        self.evictions.setdefault(dest, []).extend(v.name for v in leaving)
+        self.room_made[vm.name] = (dest, tuple(v.name for v in leaving))
+        return dest, verdict
+
+    def _to_evict(self, vm: Vm, pool: str, legacy: set[str]) -> list[Vm] | None:
+        """The fewest VMs of kept host ``pool`` whose leaving makes room there for ``vm``
+        and leaves no member of its anti-affinity group: the members first, then the biggest
+        by RAM (then by name); each must be able to run on the host's target and move there
+        live (:meth:`_evictable`). None: no such set."""
+        state = self.state
+        members = state.spread(vm)
+        on = sorted(state.on_host[pool])
+        group = [state.vm(n) for n in on
+                 if members is not None and state.vm(n).server_group == vm.server_group]
+        if any(n.name in legacy or not self._evictable(n, pool) for n in group):
+            return None
+        others = sorted((state.vm(n) for n in on
+                         if n not in legacy and state.vm(n) not in group),
+                        key=lambda v: (-v.ram_mib, v.name))
+        leaving = list(group)
+        use = state.usage[pool]
+        caps = state.capacity[pool]
+        need = state.needs(vm)
+
+        def fits() -> bool:
+            gone = [state.needs(v) for v in leaving]
+            held = (use.vcpus, use.ram_mib, use.disk_gib)
+            return all(h - sum(g[i] for g in gone) + need[i] <= caps[i]
+                       for i, h in enumerate(held))
+
+        for other in others:
+            if fits():
+                break
+            if self._evictable(other, pool):
+                leaving.append(other)
+        return leaving if fits() else None
+
+    def _evictable(self, vm: Vm, host: str) -> bool:
+        """Whether ``vm`` (running, without passthrough) may move live from ``host`` to the
+        host's target and would run there."""
+        return (vm.power is not PowerState.SHUTOFF and not vm.devices.passthrough
+                and host in self.target
+                and _at_home(self.checker.migration(vm, self.state.host[host],
+                                                    self.state.host[host],
+                                                    dest_profile=self.target[host])))
+
+    def _not_pooled(self, vm: Vm, host: str, pool: list[str], legacy: set[str]) -> str:
+        """Why ``vm`` of ``host`` goes to none of the hosts already kept in ``pool``
+        (``legacy``: the VMs that cannot run on the target)."""
         current = self.state.vm(vm.name)
         try:
             _, allowed = self._candidates(current, host, _Dests.of(self.state, pool))
@@ -479,11 +577,26 @@ class _Builder:
         ok = {d for d, _ in allowed}
         why = [f"{d}: not allowed" if d not in ok
                else f"{d} holds a member of its anti-affinity group {vm.server_group!r}"
+                    f"{self._member_staying(vm, d, legacy)}"
                if not self.state.anti_affinity_ok(current, d)
                else f"{d} has no room for it ({vm.ram_mib} MiB, {vm.vcpus} vCPU)"
                for d in pool]
         more = f"; … ({len(why)} hosts)" if len(why) > 3 else ""
         return f"{vm.name!r} may go to no other pool host ({'; '.join(why[:3])}{more})"
+
+    def _member_staying(self, vm: Vm, host: str, legacy: set[str]) -> str:
+        """Why the members of ``vm``'s anti-affinity group on kept host ``host`` stay there
+        (:meth:`_to_evict` found none to send away), or ``""``."""
+        state = self.state
+        staying = sorted(n for n in state.on_host[host]
+                         if state.vm(n).server_group == vm.server_group)
+        if any(n in legacy for n in staying):
+            return f" ({', '.join(repr(n) for n in staying)}, which cannot run on the target " \
+                   f"either)"
+        if staying:
+            return f" ({', '.join(repr(n) for n in staying)}, which cannot move live to the " \
+                   f"target)"
+        return ""
 
     def _held(self, vm: Vm, host: str) -> str | None:
         """Why ``vm`` may not leave ``host`` for a host like it (same generation and profile)
@@ -553,6 +666,8 @@ class _Builder:
         return self.checker.migration(vm, source, source, dest_profile=target)
 
     def _skip(self, host: str, blocked: _BlockedError) -> None:
+        for move, _, _ in reversed(self.pool_moves.pop(host, [])):
+            self._unreserve(move)  # its legacy VMs stay with it
         self.unmovable.append(Unmovable(vm=blocked.vm.name, host=host, reason=blocked.reason,
                                         action=blocked.action))
         self.skipped.append(SkippedHost(host=host, reason=f"VM {blocked.vm.name!r} cannot "
@@ -579,7 +694,11 @@ class _Builder:
         vms = sorted((state.vm(n) for n in state.on_host[host]),
                      key=lambda v: (-v.ram_mib, v.name))
         done: list[tuple[Move, MoveKind, Verdict]] = []
+        pools = sorted({m.dest for m, _, _ in self.pool_moves.get(host, ())
+                        if m.dest in self.evictions})
         try:
+            for pool in pools:
+                done += self._evict(pool, dests)
             for vm in vms:
                 kind, allowed = self._candidates(vm, host, dests)
                 choice = pick(state, vm, allowed)
@@ -589,9 +708,18 @@ class _Builder:
                                         workarounds=choice[1].workarounds), kind, choice[1]))
         except (_NoRoomError, _BlockedError):
             for move, _, _ in reversed(done):
-                state.undo(self.fleet.vm_by_name[move.vm], move)
+                vm = self.fleet.vm_by_name[move.vm]
+                state.undo(vm, move)
+                if move.source in pools:
+                    state.lift(vm)  # it waits to leave again, with the next try
             raise
-        done = [*self.pool_moves.pop(host, []), *done]
+        pooled = self.pool_moves.pop(host, [])
+        if pools:  # the VMs leaving a kept host first, the legacy VMs going there last
+            for pool in pools:
+                del self.evictions[pool]
+            done = [*done, *pooled]
+        else:
+            done = [*pooled, *done]
         for move, kind, verdict in done:
             # A move changes a VM's history, not its power or size: the inventory's VM says.
             if kind is MoveKind.COLD and \
@@ -599,6 +727,34 @@ class _Builder:
                 self.unmovable.append(Unmovable(
                     vm=move.vm, host=host, reason=_first_reason(verdict, "cannot move live"),
                     action=UnmovableAction.COLD_MIGRATE))
+        return done
+
+    def _evict(self, pool: str, dests: _Dests) -> list[tuple[Move, MoveKind, Verdict]]:
+        """Send the VMs waiting to leave kept host ``pool`` (:attr:`evictions`) live to
+        ``dests`` on its target, all or nothing: :class:`_NoRoomError` when one cannot go
+        (undone; they stay lifted, waiting for another try)."""
+        state = self.state
+        floor = self.target[pool].rank
+        to = _Dests.of(state, [d for members in dests.classes for d in members
+                               if state.rank(d) >= floor])
+        done: list[tuple[Move, MoveKind, Verdict]] = []
+        for name in self.evictions[pool]:
+            vm = self.fleet.vm_by_name[name]
+            state.set_down(vm)
+            current = state.vm(name)
+            try:
+                kind, allowed = self._candidates(current, pool, to)
+            except (_NoRoomError, _BlockedError):
+                kind, allowed = MoveKind.COLD, []
+            choice = pick(state, current, allowed) if kind is MoveKind.LIVE else None
+            if choice is None:
+                state.lift(vm)
+                for move, _, _ in reversed(done):
+                    state.undo(self.fleet.vm_by_name[move.vm], move)
+                    state.lift(self.fleet.vm_by_name[move.vm])
+                raise _NoRoomError
+            done.append((state.move(current, choice[0], live=True,
+                                    workarounds=choice[1].workarounds), kind, choice[1]))
         return done
 
     def _candidates(self, vm: Vm, host: str,

@@ -174,6 +174,16 @@ class PlanState:
             self._take(vm, current)
             self._put(vm, host)
 
+    def lift(self, vm: Vm) -> None:
+        """Take ``vm`` off its host's usage and anti-affinity members, where it still is: a VM
+        that will leave that host before anything reserved there now arrives (the planner's
+        legacy pool: :meth:`set_down` puts it back, then a :meth:`move` sends it away)."""
+        self._take(vm, self.location[vm.name])
+
+    def set_down(self, vm: Vm) -> None:
+        """Undo :meth:`lift`: ``vm`` counts on its host again."""
+        self._put(vm, self.location[vm.name])
+
     def place(self, vm: Vm, host: str) -> None:
         """Record where the cloud says ``vm`` is (reconciliation)."""
         self.undo_to(vm, host)
