@@ -419,18 +419,17 @@ class _Builder:
                     held.setdefault(h, (vm, why))
         apart: dict[str, str] = {}
         """Why a host kept after others could not send its VMs to them."""
+        names = self._legacy_names(legacy)
         while left:
             best = min(left, key=lambda h: (h not in held, -len(left[h]),
                                             -state.free_ram_share(h), h))
             if kept and best not in held:
-                apart[best] = self._not_pooled(left[best][0], best, kept,
-                                               self._legacy_names(legacy))
+                apart[best] = self._not_pooled(left[best][0], best, kept, names)
             kept.append(best)
             del left[best]
             for move, _, _ in reversed(self.pool_moves.pop(best, [])):
                 self._unreserve(move)  # it stays: the host is kept
             pool = _Dests.of(state, kept)
-            names = self._legacy_names(legacy)
             # Room is made on a kept host once every pinned host is kept (one of them may
             # have room as it is), and for a VM whose host is not pinned (it stays there).
             make_room = not held.keys() & left.keys()
@@ -530,14 +529,13 @@ class _Builder:
         by RAM (then by name); each must be able to run on the host's target and move there
         live (:meth:`_evictable`). None: no such set."""
         state = self.state
-        members = state.spread(vm)
         on = sorted(state.on_host[pool])
-        group = [state.vm(n) for n in on
-                 if members is not None and state.vm(n).server_group == vm.server_group]
+        grouped = state.spread(vm) is not None
+        apart = {n for n in on if grouped and state.vm(n).server_group == vm.server_group}
+        group = [state.vm(n) for n in on if n in apart]
         if any(n.name in legacy or not self._evictable(n, pool) for n in group):
             return None
-        others = sorted((state.vm(n) for n in on
-                         if n not in legacy and state.vm(n) not in group),
+        others = sorted((state.vm(n) for n in on if n not in legacy and n not in apart),
                         key=lambda v: (-v.ram_mib, v.name))
         leaving = list(group)
         use = state.usage[pool]
@@ -575,28 +573,32 @@ class _Builder:
         except (_BlockedError, _NoRoomError):
             allowed = []
         ok = {d for d, _ in allowed}
+        even = (" even once its VMs that can run on the target have left"
+                if self.strategy is Strategy.ROLL_FORWARD else "")
         why = [f"{d}: not allowed" if d not in ok
                else f"{d} holds a member of its anti-affinity group {vm.server_group!r}"
                     f"{self._member_staying(vm, d, legacy)}"
                if not self.state.anti_affinity_ok(current, d)
-               else f"{d} has no room for it ({vm.ram_mib} MiB, {vm.vcpus} vCPU)"
+               else f"{d} has no room for it ({vm.ram_mib} MiB, {vm.vcpus} vCPU){even}"
                for d in pool]
         more = f"; … ({len(why)} hosts)" if len(why) > 3 else ""
         return f"{vm.name!r} may go to no other pool host ({'; '.join(why[:3])}{more})"
 
     def _member_staying(self, vm: Vm, host: str, legacy: set[str]) -> str:
         """Why the members of ``vm``'s anti-affinity group on kept host ``host`` stay there
-        (:meth:`_to_evict` found none to send away), or ``""``."""
+        (:meth:`_to_evict` found no VMs to send away for it)."""
         state = self.state
         staying = sorted(n for n in state.on_host[host]
                          if state.vm(n).server_group == vm.server_group)
+        names = ", ".join(repr(n) for n in staying)
         if any(n in legacy for n in staying):
-            return f" ({', '.join(repr(n) for n in staying)}, which cannot run on the target " \
-                   f"either)"
-        if staying:
-            return f" ({', '.join(repr(n) for n in staying)}, which cannot move live to the " \
-                   f"target)"
-        return ""
+            return f" ({names}, which cannot run on the target either)"
+        if self.strategy is not Strategy.ROLL_FORWARD:
+            return ""
+        if not all(self._evictable(state.vm(n), host) for n in staying):
+            return f" ({names}, which cannot move live to the target)"
+        return (f" ({names}; even with it and the host's other VMs that can run on the "
+                f"target gone, no room for it)")
 
     def _held(self, vm: Vm, host: str) -> str | None:
         """Why ``vm`` may not leave ``host`` for a host like it (same generation and profile)
