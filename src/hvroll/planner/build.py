@@ -398,7 +398,8 @@ class _Builder:
         first a host holding such a VM that cannot leave it at all (it is kept anyway), then
         the host holding most such VMs (then the most free RAM, then the first name), and
         reserve a move for each such VM elsewhere onto a kept host that allows it, has room
-        and no member of its anti-affinity group; repeat while some are left. Returns the
+        and no member of its anti-affinity group, or, once every pinned host is kept, one
+        where room can be made (:meth:`_make_room`); repeat while some are left. Returns the
         kept hosts; each such VM moves in its host's drain."""
         state = self.state
         legacy: dict[str, list[Vm]] = {}
