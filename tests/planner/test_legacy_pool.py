@@ -150,20 +150,24 @@ def test_a_host_holding_a_legacy_vm_that_cannot_leave_is_the_pool() -> None:
                       ("vm-000396", MoveKind.LIVE), ("vm-000403", MoveKind.LIVE)]
 
 
-def test_a_second_kept_host_says_no_room_could_be_made_on_the_first() -> None:
+def test_a_second_kept_host_says_why_no_room_could_be_made_on_the_first() -> None:
     """vm-000565 given 192 GiB: the pool host lab02-c02-hv12 has no room for it even once its
     VMs that can run on the target (vm-000539, a member of its group, among them) have left,
-    so its own host is kept too, and says so."""
+    so its own host is kept too, and says so; so it is, saying why, when vm-000539 has a GPU
+    (it cannot move live)."""
     for changes, why in [
-        ({"ram_mib": 196608},
+        ({"vm-000539": {"devices": {"passthrough": ["gpu"]}}},
+         "lab02-c02-hv12 holds a member of its anti-affinity group 'sg-0002-lab02-c02-hv01' "
+         "('vm-000539', which cannot move live to the target)"),
+        ({"vm-000565": {"ram_mib": 196608}},
          "lab02-c02-hv12 holds a member of its anti-affinity group 'sg-0002-lab02-c02-hv01' "
          "('vm-000539'; even with it and the host's other VMs that can run on the target "
          "gone, no room for it)"),
-        ({"ram_mib": 196608, "server_group": None},
+        ({"vm-000565": {"ram_mib": 196608, "server_group": None}},
          "lab02-c02-hv12 has no room for it (196608 MiB, 16 vCPU) even once its VMs that can "
          "run on the target have left"),
     ]:
-        _, result = _cpv3_plan({"vm-000565": changes})
+        _, result = _cpv3_plan(changes)
         assert _kept(result, "lab02-c02") == ["lab02-c02-hv12", "lab02-c02-hv15"]
         assert result.skipped[-1].reason.endswith(
             f"; 'vm-000565' may go to no other pool host ({why})")
