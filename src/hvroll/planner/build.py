@@ -17,6 +17,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 from hvroll.bulk import construct, long_lived
 from hvroll.compat.target import Targets as Targets  # re-exported: the planner's input
@@ -530,31 +531,37 @@ class _Builder:
         by RAM (then by name); each must be able to run on the host's target and move there
         live (:meth:`_evictable`). None: no such set."""
         state = self.state
-        on = sorted(state.on_host[pool])
-        grouped = state.spread(vm) is not None
-        apart = {n for n in on if grouped and state.vm(n).server_group == vm.server_group}
-        group = [state.vm(n) for n in on if n in apart]
+        apart = self._members_on(vm, pool)
+        group = [state.vm(n) for n in apart]
         if any(n.name in legacy or not self._evictable(n, pool) for n in group):
             return None
-        others = sorted((state.vm(n) for n in on if n not in legacy and n not in apart),
+        others = sorted((state.vm(n) for n in state.on_host[pool]
+                         if n not in legacy and n not in apart),
                         key=lambda v: (-v.ram_mib, v.name))
-        leaving = list(group)
         use = state.usage[pool]
-        caps = state.capacity[pool]
+        free = [cap - held for cap, held in zip(state.capacity[pool],
+                                                (use.vcpus, use.ram_mib, use.disk_gib),
+                                                strict=True)]
         need = state.needs(vm)
 
         def fits() -> bool:
-            gone = [state.needs(v) for v in leaving]
-            held = (use.vcpus, use.ram_mib, use.disk_gib)
-            return all(h - sum(g[i] for g in gone) + need[i] <= caps[i]
-                       for i, h in enumerate(held))
+            return all(n <= f for n, f in zip(need, free, strict=True))
 
-        for other in others:
-            if fits():
+        leaving: list[Vm] = []
+        for other in chain(group, (v for v in others if self._evictable(v, pool))):
+            if fits() and len(leaving) >= len(group):
                 break
-            if self._evictable(other, pool):
-                leaving.append(other)
+            leaving.append(other)
+            free = [f + g for f, g in zip(free, state.needs(other), strict=True)]
         return leaving if fits() else None
+
+    def _members_on(self, vm: Vm, host: str) -> list[str]:
+        """The members of ``vm``'s anti-affinity group on ``host``, by name."""
+        state = self.state
+        if state.spread(vm) is None:
+            return []
+        return sorted(n for n in state.on_host[host]
+                      if state.vm(n).server_group == vm.server_group)
 
     def _evictable(self, vm: Vm, host: str) -> bool:
         """Whether ``vm`` (running, without passthrough) may move live from ``host`` to the
@@ -589,8 +596,7 @@ class _Builder:
         """Why the members of ``vm``'s anti-affinity group on kept host ``host`` stay there
         (:meth:`_to_evict` found no VMs to send away for it)."""
         state = self.state
-        staying = sorted(n for n in state.on_host[host]
-                         if state.vm(n).server_group == vm.server_group)
+        staying = self._members_on(vm, host)
         names = ", ".join(repr(n) for n in staying)
         if any(n in legacy for n in staying):
             return f" ({names}, which cannot run on the target either)"
@@ -701,7 +707,7 @@ class _Builder:
                         if m.dest in self.evictions})
         try:
             for pool in pools:
-                done += self._evict(pool, dests)
+                self._evict(pool, dests, done)
             for vm in vms:
                 kind, allowed = self._candidates(vm, host, dests)
                 choice = pick(state, vm, allowed)
@@ -732,15 +738,16 @@ class _Builder:
                     action=UnmovableAction.COLD_MIGRATE))
         return done
 
-    def _evict(self, pool: str, dests: _Dests) -> list[tuple[Move, MoveKind, Verdict]]:
+    def _evict(self, pool: str, dests: _Dests,
+               done: list[tuple[Move, MoveKind, Verdict]]) -> None:
         """Send the VMs waiting to leave kept host ``pool`` (:attr:`evictions`) live to
-        ``dests`` on its target, all or nothing: :class:`_NoRoomError` when one cannot go
-        (undone; they stay lifted, waiting for another try)."""
+        ``dests`` on its target, adding their moves to ``done`` (a drain's): raises
+        :class:`_NoRoomError` when one cannot go, that one lifted again (the drain undoes
+        the others, :meth:`_drain`)."""
         state = self.state
         floor = self.target[pool].rank
         to = _Dests.of(state, [d for members in dests.classes for d in members
                                if state.rank(d) >= floor])
-        done: list[tuple[Move, MoveKind, Verdict]] = []
         for name in self.evictions[pool]:
             vm = self.fleet.vm_by_name[name]
             state.set_down(vm)
@@ -752,13 +759,9 @@ class _Builder:
             choice = pick(state, current, allowed) if kind is MoveKind.LIVE else None
             if choice is None:
                 state.lift(vm)
-                for move, _, _ in reversed(done):
-                    state.undo(self.fleet.vm_by_name[move.vm], move)
-                    state.lift(self.fleet.vm_by_name[move.vm])
                 raise _NoRoomError
             done.append((state.move(current, choice[0], live=True,
                                     workarounds=choice[1].workarounds), kind, choice[1]))
-        return done
 
     def _candidates(self, vm: Vm, host: str,
                     dests: _Dests) -> tuple[MoveKind, list[tuple[str, Verdict]]]:
